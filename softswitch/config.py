@@ -1,0 +1,205 @@
+"""Configuration: etc/softswitch.toml, validated into frozen settings.
+
+Every key has a type and a default here; etc/softswitch.toml documents the same keys.
+A bad file raises ConfigError with one line naming the key at fault.
+"""
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PATH = "etc/softswitch.toml"
+TOKEN_ENV = "SOFTSWITCH_ADMIN_TOKEN"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; str() is one line naming the cause."""
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    listen: tuple[str, ...] = ("udp:0.0.0.0:5060", "tcp:0.0.0.0:5060")
+    domain: str = "localhost"  # also the digest realm
+    advertise: str = ""  # host put in Via/Contact/Record-Route; defaults to the bind address
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+    max_message_size: int = 65535
+    tcp_idle_timeout: float = 300.0
+    tcp_max_connections: int = 4096
+    min_expires: int = 60
+    max_expires: int = 3600
+    default_expires: int = 3600
+    nonce_lifetime: float = 300.0
+    nonce_secret: str = ""  # random per process when empty (nonces then die with it)
+    user_agent: str = "softswitch"
+    trace: bool = False
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    listen: str = "tcp:8080:interface=127.0.0.1"
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/softswitch.db"
+    threads: int = 4
+    reload_interval: float = 10.0  # seconds between snapshot reloads (several nodes)
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    bind: str = "127.0.0.1"
+    advertise: str = ""
+    port_min: int = 20000
+    port_max: int = 30000
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Settings:
+    sip: SipSettings = field(default_factory=SipSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+    @property
+    def admin_token(self) -> str:
+        return os.environ.get(TOKEN_ENV) or self.admin.token
+
+
+_SECTIONS = {
+    "sip": SipSettings,
+    "admin": AdminSettings,
+    "database": DatabaseSettings,
+    "media": MediaSettings,
+    "log": LogSettings,
+}
+_LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+
+
+def load(path: str | os.PathLike | None = None) -> Settings:
+    """Read and validate a TOML file; a missing default file means all defaults."""
+    explicit = path is not None
+    path = Path(path or DEFAULT_PATH)
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist")
+        return validate({})
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    return validate(raw)
+
+
+def validate(raw: dict) -> Settings:
+    sections = {}
+    for name, value in raw.items():
+        if name not in _SECTIONS:
+            raise ConfigError(f"unknown section [{name}]")
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        sections[name] = _section(name, _SECTIONS[name], value)
+    settings = Settings(**sections)
+    _check(settings)
+    return settings
+
+
+def _section(name: str, cls, values: dict):
+    defaults = cls()
+    kwargs = {}
+    for key, value in values.items():
+        if key not in cls.__dataclass_fields__:
+            raise ConfigError(f"unknown key [{name}] {key}")
+        expected = type(getattr(defaults, key))
+        if expected is tuple:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"[{name}] {key} must be a list of strings")
+            value = tuple(value)
+        elif expected is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"[{name}] {key} must be a number")
+            value = float(value)
+        elif expected is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"[{name}] {key} must be an integer")
+        elif not isinstance(value, expected):
+            raise ConfigError(f"[{name}] {key} must be a {expected.__name__}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _check(s: Settings) -> None:
+    if not s.sip.listen:
+        raise ConfigError("[sip] listen must name at least one transport")
+    for spec in s.sip.listen:
+        parse_sip_listen(spec)
+    if not 0 < s.sip.t1 <= s.sip.t2:
+        raise ConfigError("[sip] t1 must be positive and not above t2")
+    if s.sip.t4 <= 0:
+        raise ConfigError("[sip] t4 must be positive")
+    if not 1024 <= s.sip.max_message_size <= 1_048_576:
+        raise ConfigError("[sip] max_message_size must be between 1024 and 1048576")
+    if not 0 < s.sip.min_expires <= s.sip.default_expires <= s.sip.max_expires:
+        raise ConfigError("[sip] expiry bounds must satisfy 0 < min_expires <= "
+                          "default_expires <= max_expires")
+    if not s.sip.domain:
+        raise ConfigError("[sip] domain must not be empty")
+    if s.sip.tcp_max_connections < 1:
+        raise ConfigError("[sip] tcp_max_connections must be at least 1")
+    if not s.admin.listen:
+        raise ConfigError("[admin] listen must not be empty")
+    if "://" not in s.database.url:
+        raise ConfigError("[database] url must be an SQLAlchemy URL such as sqlite:///var/x.db")
+    if s.database.threads < 1:
+        raise ConfigError("[database] threads must be at least 1")
+    if s.database.reload_interval <= 0:
+        raise ConfigError("[database] reload_interval must be positive")
+    for key in ("bind",) + (("advertise",) if s.media.advertise else ()):
+        try:
+            ipaddress.ip_address(getattr(s.media, key))
+        except ValueError:
+            raise ConfigError(f"[media] {key} must be an IP address") from None
+    if not 1024 <= s.media.port_min < s.media.port_max <= 65535:
+        raise ConfigError("[media] port_min and port_max must satisfy "
+                          "1024 <= port_min < port_max <= 65535")
+    if s.log.level not in _LOG_LEVELS:
+        raise ConfigError(f"[log] level must be one of {', '.join(_LOG_LEVELS)}")
+
+
+@dataclass(frozen=True)
+class ListenSpec:
+    transport: str  # "udp" or "tcp"
+    host: str
+    port: int
+
+
+def parse_sip_listen(spec: str) -> ListenSpec:
+    """'udp:0.0.0.0:5060', 'tcp:[::1]:5060' -> ListenSpec."""
+    transport, _, rest = spec.partition(":")
+    transport = transport.lower()
+    if transport not in ("udp", "tcp"):
+        raise ConfigError(f"[sip] listen {spec!r}: transport must be udp or tcp")
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"[sip] listen {spec!r} must look like udp:0.0.0.0:5060") from None
+    if not 0 <= number <= 65535:
+        raise ConfigError(f"[sip] listen {spec!r}: port out of range")
+    return ListenSpec(transport, host, number)

@@ -1,0 +1,40 @@
+"""The admin HTTP listener: /metrics and /healthz (the /v1 API mounts here too)."""
+
+import json
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from twisted.web.resource import Resource
+
+
+class MetricsResource(Resource):
+    isLeaf = True
+
+    def __init__(self, registry):
+        super().__init__()
+        self._registry = registry
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode())
+        return generate_latest(self._registry)
+
+
+class HealthResource(Resource):
+    isLeaf = True
+
+    def __init__(self, health_check):
+        super().__init__()
+        self._check = health_check
+
+    def render_GET(self, request):
+        status = self._check()
+        request.setHeader(b"content-type", b"application/json")
+        if status.get("status") != "ok":
+            request.setResponseCode(503)
+        return json.dumps(status).encode()
+
+
+def build_root(registry, health_check) -> Resource:
+    root = Resource()
+    root.putChild(b"metrics", MetricsResource(registry))
+    root.putChild(b"healthz", HealthResource(health_check))
+    return root

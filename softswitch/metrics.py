@@ -1,0 +1,60 @@
+"""Prometheus metrics: one registry per switch (no global singletons), bounded labels.
+
+Labels never carry a Call-ID, a number or an address: methods outside the known set
+are counted as "other", statuses by class.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from .sip.message import KNOWN_METHODS
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.sip_requests = Counter(
+            "softswitch_sip_requests", "SIP requests received", ["method"], registry=r)
+        self.sip_responses_sent = Counter(
+            "softswitch_sip_responses_sent", "SIP responses sent",
+            ["method", "status_class"], registry=r)
+        self.sip_responses_received = Counter(
+            "softswitch_sip_responses_received", "SIP responses received",
+            ["method", "status_class"], registry=r)
+        self.sip_dropped = Counter(
+            "softswitch_sip_messages_dropped",
+            "SIP messages dropped or refused before reaching a transaction",
+            ["reason"], registry=r)
+        self.sip_retransmissions_absorbed = Counter(
+            "softswitch_sip_retransmissions_absorbed",
+            "Retransmitted requests answered by their transaction", registry=r)
+        self.transactions_created = Counter(
+            "softswitch_sip_transactions", "Transactions created", ["kind"], registry=r)
+        self.transactions_active = Gauge(
+            "softswitch_sip_transactions_active", "Transactions alive now", registry=r)
+        self.registrations = Gauge(
+            "softswitch_registrations", "Current registered contacts", registry=r)
+        self.register_outcomes = Counter(
+            "softswitch_register_outcomes", "REGISTER requests by outcome",
+            ["outcome"], registry=r)
+        self.auth_failures = Counter(
+            "softswitch_auth_failures", "Digest authentication failures", ["reason"],
+            registry=r)
+        self.tcp_connections = Gauge(
+            "softswitch_sip_tcp_connections", "Open SIP TCP connections", registry=r)
+        self.db_seconds = Histogram(
+            "softswitch_db_query_seconds", "Database call duration", ["desc", "outcome"],
+            buckets=_LATENCY_BUCKETS, registry=r)
+
+    def observe_db(self, desc: str, seconds: float, ok: bool) -> None:
+        self.db_seconds.labels(desc, "ok" if ok else "error").observe(seconds)

@@ -1,0 +1,89 @@
+"""Requests the switch answers itself, checked in RFC 3261 §8.2 order: method
+inspection (405/501), header inspection (416, 420), content processing (415, 406),
+then the method's handler (registrar, OPTIONS)."""
+
+from dataclasses import dataclass
+
+from ..sip.ids import new_tag
+from ..sip.message import KNOWN_METHODS, Request, Response, make_response
+from ..sip.uri import AbsoluteUri
+from .registrar import Registrar
+
+SUPPORTED_EXTENSIONS = frozenset(("path",))
+ACCEPTED_BODY_TYPES = ("application/sdp",)
+
+
+@dataclass(frozen=True)
+class ServerIdentity:
+    user_agent: str = "softswitch"
+    allow: tuple[str, ...] = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER")
+
+
+class RequestDispatcher:
+    def __init__(self, registrar: Registrar, identity: ServerIdentity = ServerIdentity()):
+        self._registrar = registrar
+        self._identity = identity
+        self._allow_header = ", ".join(identity.allow)
+
+    def handle(self, request: Request, source: str, now: float) -> Response | None:
+        """The final response to `request`, or None for ACK (nothing to answer)."""
+        method = request.method
+        if method == "ACK":
+            return None
+        to_tag = None if request.to_tag else new_tag()
+        if method not in self._identity.allow:
+            status = 405 if method in KNOWN_METHODS else 501
+            response = make_response(request, status, to_tag=to_tag)
+            response.headers.add("Allow", self._allow_header)
+            return self._finish(response)
+        if isinstance(request.ruri, AbsoluteUri):
+            return self._finish(make_response(request, 416, to_tag=to_tag))
+        if method != "CANCEL":
+            unsupported = [opt for opt in request.headers.get_list("Require")
+                           + request.headers.get_list("Proxy-Require")
+                           if opt.lower() not in SUPPORTED_EXTENSIONS]
+            if unsupported:
+                response = make_response(request, 420, to_tag=to_tag)
+                response.headers.add("Unsupported", ", ".join(unsupported))
+                return self._finish(response)
+        if method == "REGISTER":
+            return self._finish(self._registrar.handle(request, source, now, to_tag))
+        if method == "OPTIONS":
+            return self._finish(self._options(request, to_tag))
+        if method == "INVITE":
+            refused = self._check_content(request, to_tag)
+            if refused is not None:
+                return self._finish(refused)
+            return self._finish(make_response(request, 404, to_tag=to_tag))
+        # BYE or CANCEL that matched no dialog or transaction.
+        return self._finish(make_response(request, 481, to_tag=to_tag))
+
+    def _options(self, request: Request, to_tag: str | None) -> Response:
+        response = make_response(request, 200, to_tag=to_tag)
+        response.headers.add("Allow", self._allow_header)
+        response.headers.add("Accept", ", ".join(ACCEPTED_BODY_TYPES))
+        response.headers.add("Accept-Encoding", "identity")
+        response.headers.add("Accept-Language", "en")
+        response.headers.add("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS)))
+        return response
+
+    def _check_content(self, request: Request, to_tag: str | None) -> Response | None:
+        content_type = request.headers.get("Content-Type")
+        if request.body and content_type is not None:
+            media_type = content_type.partition(";")[0].strip().lower()
+            if media_type not in ACCEPTED_BODY_TYPES:
+                response = make_response(request, 415, to_tag=to_tag)
+                response.headers.add("Accept", ", ".join(ACCEPTED_BODY_TYPES))
+                return response
+        accept = request.headers.get_list("Accept")
+        if accept:
+            accepted = {a.partition(";")[0].strip().lower() for a in accept}
+            if not accepted & {"application/sdp", "application/*", "*/*"}:
+                response = make_response(request, 406, to_tag=to_tag)
+                response.headers.add("Warning", '399 softswitch "only application/sdp is offered"')
+                return response
+        return None
+
+    def _finish(self, response: Response) -> Response:
+        response.headers.add("Server", self._identity.user_agent)
+        return response

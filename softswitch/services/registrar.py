@@ -1,0 +1,138 @@
+"""The registrar (RFC 3261 §10.3): authenticates REGISTER, applies its Contacts to the
+location service and answers with every current binding."""
+
+import ipaddress
+from dataclasses import dataclass
+
+from twisted.logger import Logger
+
+from ..sip.errors import RemoteProtocolError
+from ..sip.message import Request, Response, make_response
+from ..sip.syntax import unescape
+from ..sip.uri import SipUri, host_for_socket
+from .auth import DigestAuthenticator
+from .location import Binding, LocationService
+
+log = Logger()
+
+
+@dataclass(frozen=True)
+class RegistrarPolicy:
+    domain: str
+    min_expires: int = 60
+    max_expires: int = 3600
+    default_expires: int = 3600
+    local_names: frozenset[str] = frozenset()
+
+    def is_local_host(self, host: str) -> bool:
+        host = host.lower()
+        if host == self.domain.lower() or host in self.local_names:
+            return True
+        try:
+            ipaddress.ip_address(host_for_socket(host))
+        except ValueError:
+            return False
+        return True
+
+
+class Registrar:
+    def __init__(self, policy: RegistrarPolicy, authenticator: DigestAuthenticator,
+                 location: LocationService, metrics=None):
+        self._policy = policy
+        self._auth = authenticator
+        self._location = location
+        self._metrics = metrics
+
+    def handle(self, request: Request, source: str, now: float, to_tag: str) -> Response:
+        """Answer one REGISTER; `source` is 'transport:host:port' of its sender."""
+        response, outcome = self._handle(request, source, now, to_tag)
+        if self._metrics is not None:
+            self._metrics.register_outcomes.labels(outcome).inc()
+        return response
+
+    def _handle(self, request, source, now, to_tag) -> tuple[Response, str]:
+        policy = self._policy
+        to_uri = request.to.uri
+        if not isinstance(to_uri, SipUri) or to_uri.user is None:
+            return make_response(request, 400, "To must be a SIP AOR", to_tag=to_tag), "bad-aor"
+        if not policy.is_local_host(to_uri.host):
+            return make_response(request, 404, "Domain Not Served", to_tag=to_tag), "not-local"
+
+        outcome = self._auth.authenticate(
+            "REGISTER", request.uri, request.headers.values("Authorization"), now)
+        if not outcome.ok:
+            if self._metrics is not None:
+                self._metrics.auth_failures.labels(outcome.reason).inc()
+            response = make_response(request, outcome.status_hint, to_tag=to_tag)
+            for challenge in outcome.challenges:
+                response.headers.add("WWW-Authenticate", challenge)
+            return response, "challenged" if outcome.status_hint == 401 else "malformed"
+        # The authenticated identity may register only its own AOR.
+        if outcome.username.partition("@")[0] != unescape(to_uri.user):
+            return make_response(request, 403, "Not Your AOR", to_tag=to_tag), "forbidden"
+
+        aor = f"sip:{unescape(to_uri.user)}@{policy.domain.lower()}"
+        try:
+            result = self._apply_contacts(request, aor, source, now)
+        except RemoteProtocolError as exc:
+            response = make_response(request, exc.status_hint, str(exc), to_tag=to_tag)
+            if exc.status_hint == 423:
+                response.headers.add("Min-Expires", str(policy.min_expires))
+            return response, "refused"
+        if result is not None:
+            return make_response(request, *result, to_tag=to_tag), "refused"
+
+        response = make_response(request, 200, to_tag=to_tag)
+        for binding in self._location.lookup(aor):
+            q = "" if binding.q is None else f";q={binding.q:g}"
+            response.headers.add("Contact", f"<{binding.contact}>;expires={binding.remaining(now)}{q}")
+        return response, "ok"
+
+    def _apply_contacts(self, request: Request, aor: str, source: str, now: float):
+        policy = self._policy
+        contacts = request.contacts
+        header_expires = request.headers.get("Expires")
+        default = policy.default_expires if header_expires is None else int(header_expires)
+        call_id = request.call_id
+        cseq = request.cseq.number
+
+        if any(c.wildcard for c in contacts):
+            if len(contacts) != 1 or header_expires is None or int(header_expires) != 0:
+                raise RemoteProtocolError("'*' needs Expires: 0 and no other Contact")
+            existing = self._location.lookup(aor)
+            for binding in existing:
+                if binding.call_id == call_id and binding.cseq >= cseq:
+                    return 500, "Out of Order CSeq"
+            self._location.apply([], [b.key for b in existing])
+            return None
+
+        upserts, removals = [], []
+        user_agent = request.headers.get("User-Agent")
+        path = tuple(request.headers.get_list("Path"))
+        for contact in contacts:
+            address = contact.address
+            expires = contact.expires
+            if expires is None:
+                expires = default
+            if 0 < expires < policy.min_expires:
+                raise RemoteProtocolError("Interval Too Brief", 423)
+            expires = min(expires, policy.max_expires)
+            uri = str(address.uri)
+            existing = self._location.get(aor, uri)
+            if existing is not None and existing.call_id == call_id and existing.cseq >= cseq:
+                return 500, "Out of Order CSeq"
+            if expires == 0:
+                removals.append((aor, uri))
+                continue
+            instance = address.params.get("+sip.instance")
+            reg_id = address.params.get("reg-id")
+            upserts.append(Binding(
+                aor=aor, contact=uri, expires_at=now + expires, q=contact.q,
+                call_id=call_id, cseq=cseq, received=source, path=path,
+                user_agent=user_agent, instance_id=instance,
+                reg_id=int(reg_id) if reg_id and reg_id.isdigit() else None,
+            ))
+        if upserts or removals:
+            self._location.apply(upserts, removals)
+        return None
+

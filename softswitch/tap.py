@@ -1,0 +1,175 @@
+"""The composition root: `twistd -n softswitch [--config PATH]`.
+
+Options only parses; makeService builds every part and wires them. This is the one
+module that imports the global reactor.
+"""
+
+import os
+import socket
+import sys
+import time
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from twisted.application import service, strports
+from twisted.application.internet import TimerService
+from twisted.internet.error import CannotListenError
+from twisted.logger import (
+    FilteringLogObserver,
+    ILogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    Logger,
+    textFileLogObserver,
+)
+from twisted.python import usage
+from twisted.web.server import Site
+
+from . import config
+from .config import ConfigError, Settings
+from .edge.admin_site import build_root
+from .edge.binding_store import DatabaseBindingStore, bindings_from_rows
+from .edge.sip_endpoint import SipEndpoint
+from .edge.sip_service import SipListeners, StartupError
+from .edge.tcp import SipStreamFactory
+from .metrics import Metrics
+from .services.auth import DigestAuthenticator
+from .services.directory import CredentialDirectory
+from .services.dispatcher import RequestDispatcher, ServerIdentity
+from .services.location import LocationService
+from .services.registrar import Registrar, RegistrarPolicy
+from .sip.digest import NonceManager
+from .sip.message import Limits
+from .sip.timers import TimerConfig
+from .sip.transaction import TransactionLayer
+from .store import migrate, registrations, tokens, users
+from .store.database import Database, DatabaseService
+
+log = Logger()
+
+
+class Options(usage.Options):
+    synopsis = "[--config PATH]"
+    longdesc = "A SIP softswitch that bridges phone calls to AI voice agents."
+    optParameters = [
+        ["config", "c", None, f"TOML configuration file [default: {config.DEFAULT_PATH}]"],
+    ]
+
+
+class SoftswitchService(service.MultiService):
+    """The root service: reports start-up failures as one line and exits."""
+
+    def __init__(self, settings: Settings):
+        super().__init__()
+        self.settings = settings
+        self.on_stop = []
+
+    def setServiceParent(self, parent):
+        super().setServiceParent(parent)
+        # twistd's AppLogger uses an ILogObserver component of the application.
+        set_component = getattr(parent, "setComponent", None)
+        if set_component is not None:
+            set_component(ILogObserver, level_filtered_observer(self.settings.log.level))
+
+    def privilegedStartService(self):
+        try:
+            super().privilegedStartService()
+        except StartupError as exc:
+            exit_with(str(exc))
+        except CannotListenError as exc:
+            exit_with(f"cannot listen on {exc.interface or '*'}:{exc.port}: {exc.socketError}")
+
+    def stopService(self):
+        d = super().stopService()
+        for callback in self.on_stop:
+            d.addBoth(lambda _, cb=callback: cb())
+        return d
+
+
+def level_filtered_observer(level: str):
+    predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
+    return FilteringLogObserver(textFileLogObserver(sys.stdout), [predicate])
+
+
+def exit_with(message: str):
+    sys.stderr.write(f"softswitch: {message}\n")
+    raise SystemExit(1)
+
+
+def makeService(options) -> service.IService:
+    from twisted.internet import reactor
+
+    try:
+        settings = config.load(options["config"])
+        return build_service(settings, reactor)
+    except (ConfigError, StartupError) as exc:
+        exit_with(str(exc))
+
+
+def build_service(settings: Settings, reactor) -> SoftswitchService:
+    root = SoftswitchService(settings)
+    metrics = Metrics()
+    database = open_database(settings, reactor, metrics)
+    DatabaseService(database).setServiceParent(root)
+
+    sip = settings.sip
+    directory = CredentialDirectory(sip.domain)
+    directory.replace(database.run_sync(users.load_credentials))
+    secret = sip.nonce_secret.encode() if sip.nonce_secret else os.urandom(32)
+    authenticator = DigestAuthenticator(
+        sip.domain, NonceManager(secret, lifetime=sip.nonce_lifetime), directory.lookup_ha1)
+
+    binding_store = DatabaseBindingStore(database, reactor, node=socket.gethostname())
+    location = LocationService(reactor, binding_store, on_change=metrics.registrations.set)
+    restored = database.run_sync(registrations.load_active, time.time())
+    location.restore(bindings_from_rows(restored))
+    log.info("restored {n} registrations", n=len(location))
+    root.on_stop += [location.stop, binding_store.flush]
+
+    policy = RegistrarPolicy(sip.domain, sip.min_expires, sip.max_expires,
+                             sip.default_expires, frozenset(("localhost",)))
+    registrar = Registrar(policy, authenticator, location, metrics)
+    dispatcher = RequestDispatcher(registrar, ServerIdentity(user_agent=sip.user_agent))
+    limits = Limits(max_message_size=sip.max_message_size)
+    layer = TransactionLayer(TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4))
+    endpoint = SipEndpoint(reactor, layer, dispatcher, metrics, limits, trace=sip.trace)
+    stream_factory = SipStreamFactory(endpoint, metrics, limits, sip.tcp_idle_timeout,
+                                      sip.tcp_max_connections)
+    specs = [config.parse_sip_listen(s) for s in sip.listen]
+    SipListeners(reactor, endpoint, specs, stream_factory, sip.max_message_size) \
+        .setServiceParent(root)
+
+    def reload_credentials():
+        d = database.run("users.load_credentials", users.load_credentials)
+        d.addCallback(directory.replace)
+        d.addErrback(lambda f: log.failure("reloading credentials failed", f))
+
+    reloader = TimerService(settings.database.reload_interval, reload_credentials)
+    reloader.clock = reactor
+    reloader.setServiceParent(root)
+
+    def health():
+        return {"status": "ok", "registrations": len(location), "users": len(directory)}
+
+    site = Site(build_root(metrics.registry, health))
+    site.noisy = False
+    strports.service(settings.admin.listen, site).setServiceParent(root)
+    return root
+
+
+def open_database(settings: Settings, reactor, metrics: Metrics) -> Database:
+    url = settings.database.url
+    try:
+        migrate.upgrade(url)
+        database = Database(url, reactor, max_threads=settings.database.threads,
+                            observe=metrics.observe_db)
+        if settings.admin_token:
+            database.run_sync(tokens.ensure_bootstrap_token, settings.admin_token)
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StartupError(f"cannot open the database {_safe_url(url)}: {detail}") from None
+    return database
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
