@@ -1,0 +1,76 @@
+"""Configuration loading: defaults, types, and one clear line per mistake."""
+
+from pathlib import Path
+
+import pytest
+
+from softswitch import config
+from softswitch.config import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path, text):
+    path = tmp_path / "softswitch.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_file_documents_exactly_the_defaults():
+    shipped = config.load(REPO / "etc" / "softswitch.toml")
+    assert shipped == config.validate({})
+
+
+def test_every_key_is_documented_in_the_shipped_file():
+    import tomllib
+    raw = tomllib.loads((REPO / "etc" / "softswitch.toml").read_text())
+    defaults = config.validate({})
+    for section in ("sip", "admin", "database", "media", "log"):
+        fields = getattr(defaults, section).__dataclass_fields__
+        assert set(raw[section]) == set(fields), section
+
+
+def test_missing_default_file_means_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert config.load() == config.validate({})
+
+
+def test_missing_explicit_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        config.load(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[sip]\nfoo = 1\n", r"unknown key \[sip\] foo"),
+    ("[nonsense]\n", r"unknown section \[nonsense\]"),
+    ("[sip]\nt1 = 'fast'\n", r"\[sip\] t1 must be a number"),
+    ("[sip]\nmax_message_size = 1.5\n", r"\[sip\] max_message_size must be an integer"),
+    ("[sip]\nlisten = 'udp:0.0.0.0:5060'\n", r"\[sip\] listen must be a list of strings"),
+    ("[sip]\nlisten = ['sctp:0.0.0.0:5060']\n", r"transport must be udp or tcp"),
+    ("[sip]\nlisten = ['udp:example.com:5060']\n", r"must look like"),
+    ("[sip]\nt1 = 5.0\nt2 = 4.0\n", r"t1 must be positive and not above t2"),
+    ("[sip]\nmin_expires = 100\ndefault_expires = 50\n", r"expiry bounds"),
+    ("[media]\nport_min = 30000\nport_max = 20000\n", r"port_min and port_max"),
+    ("[media]\nbind = 'nowhere'\n", r"\[media\] bind must be an IP address"),
+    ("[database]\nurl = 'var/x.db'\n", r"\[database\] url must be an SQLAlchemy URL"),
+    ("[log]\nlevel = 'loud'\n", r"\[log\] level must be one of"),
+    ("[sip\n", r"softswitch.toml"),
+    ("[admin]\ntoken = 5\n", r"\[admin\] token must be a str"),
+])
+def test_bad_values_name_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        config.load(write(tmp_path, text))
+    assert "\n" not in str(caught.value)
+
+
+def test_values_are_read(tmp_path):
+    settings = config.load(write(tmp_path, "[sip]\nlisten = ['tcp:[::1]:5070']\nt1 = 1\n"))
+    assert settings.sip.t1 == 1.0
+    assert config.parse_sip_listen(settings.sip.listen[0]) == config.ListenSpec("tcp", "::1", 5070)
+
+
+def test_admin_token_from_the_environment_wins(tmp_path, monkeypatch):
+    settings = config.load(write(tmp_path, "[admin]\ntoken = 'from-file'\n"))
+    assert settings.admin_token == "from-file"
+    monkeypatch.setenv(config.TOKEN_ENV, "from-env")
+    assert settings.admin_token == "from-env"
