@@ -1,0 +1,33 @@
+"""AI voice agents: where a call's audio goes and in which wire format."""
+
+import sqlalchemy as sa
+
+from softswitch.store.tables.base import (
+    check_one_of,
+    id_column,
+    metadata,
+    timestamp_columns,
+)
+
+AGENT_PROFILES = ("twilio", "raw", "openai-realtime")
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    id_column(),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("profile", sa.String, nullable=False),
+    sa.Column("sample_rate", sa.Integer, nullable=False),
+    sa.Column(
+        "region_id", sa.Integer,
+        sa.ForeignKey("regions.id", ondelete="RESTRICT"), nullable=True,
+    ),
+    sa.Column("headers", sa.JSON, nullable=False),  # returned by the API
+    sa.Column("secret_headers", sa.JSON, nullable=False),  # write-only
+    sa.Column("custom_parameters", sa.JSON, nullable=False),
+    *timestamp_columns(),
+    sa.UniqueConstraint("name"),
+    sa.CheckConstraint(check_one_of("profile", AGENT_PROFILES), name="profile"),
+    sa.Index(None, "region_id"),
+)
