@@ -1,21 +1,54 @@
 """Structured header-field values: Via, name-addr (From/To/Contact/Route), CSeq."""
 
+import re
 from dataclasses import dataclass, field
 
 from .errors import RemoteProtocolError
 from .syntax import (
     WHITESPACE,
     format_params,
+    is_digits,
     is_token,
     parse_params,
     quote,
     read_quoted,
     split_list,
 )
-from .uri import AbsoluteUri, SipUri, Uri, parse_hostport, parse_uri
+from .uri import (
+    MAX_URI_LENGTH,
+    SIMPLE_SIP_PATTERN,
+    AbsoluteUri,
+    SipUri,
+    Uri,
+    parse_hostport,
+    parse_uri,
+)
 
 MAX_CSEQ = 2**32 - 1
+MAX_DELTA_SECONDS = 2**32 - 1
 BRANCH_MAGIC = "z9hG4bK"
+# The everyday via-parm, 'SIP/2.0/UDP host[:port][;params]' with single spaces; any
+# other spelling (LWS around '/', IPv6 oddities...) takes the general path.
+_SIMPLE_VIA_RE = re.compile(
+    r"SIP/2\.0/([A-Za-z0-9\-.!%*_+`'~]+) "
+    r"([A-Za-z0-9\-.]+|\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\])"
+    r"(?::([0-9]{1,5}))?"
+    r"(;.*)?",
+    re.DOTALL,
+)
+_TOKEN_PATTERN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+# The everyday name-addr: optional quoted or token display name, then <sip:...> in the
+# form uri.SIMPLE_SIP_PATTERN describes, then header parameters.
+_SIMPLE_NAME_ADDR_RE = re.compile(
+    r'(?:"((?:[^"\\]|\\.)*)"[ \t]*'
+    rf"|({_TOKEN_PATTERN}(?:[ \t]+{_TOKEN_PATTERN})*)[ \t]*)?"
+    r"<([Ss][Ii][Pp][Ss]?):"
+    + SIMPLE_SIP_PATTERN
+    + r">(.*)",
+    re.DOTALL,
+)
+_QUOTED_PAIR_RE = re.compile(r"\\(.)", re.DOTALL)
+_QVALUE_RE = re.compile(r"[0-9]{1,5}(?:\.[0-9]{0,10})?|\.[0-9]{1,10}")
 
 
 @dataclass(slots=True)
@@ -46,6 +79,19 @@ class Via:
 
 def parse_via(value: str) -> Via:
     """Parse one via-parm (one element of a Via header list)."""
+    match = _SIMPLE_VIA_RE.fullmatch(value)
+    if match is not None:
+        transport, host, port, params_text = match.groups()
+        if port is not None:
+            port = int(port)
+            if port > 65535:
+                raise RemoteProtocolError(f"bad port {port}")
+        if params_text:
+            params = parse_params(params_text, what="Via")
+            _check_via_params(params)
+        else:
+            params = {}
+        return Via(transport.upper(), host, port, params, "SIP/2.0")
     parts = []
     rest = value
     for _ in range(2):
@@ -66,12 +112,16 @@ def parse_via(value: str) -> Via:
         j += 1
     host, port = parse_hostport(rest[:j])
     params = parse_params(rest[j:], what="Via") if j < len(rest) else {}
-    for key in ("received",):
-        if key in params and not params[key]:
-            raise RemoteProtocolError("empty Via received")
-    if "rport" in params and params["rport"] is not None and not params["rport"].isdigit():
-        raise RemoteProtocolError("bad Via rport")
+    _check_via_params(params)
     return Via(transport.upper(), host, port, params, f"{parts[0]}/{parts[1]}")
+
+
+def _check_via_params(params: dict[str, str | None]) -> None:
+    if "received" in params and not params["received"]:
+        raise RemoteProtocolError("empty Via received")
+    rport = params.get("rport")
+    if rport is not None and (len(rport) > 5 or not is_digits(rport)):
+        raise RemoteProtocolError("bad Via rport")
 
 
 def parse_via_list(value: str) -> list[Via]:
@@ -96,6 +146,23 @@ class NameAddr:
 def parse_name_addr(value: str) -> NameAddr:
     """Parse name-addr or addr-spec followed by header parameters."""
     text = value.strip()
+    if len(text) <= MAX_URI_LENGTH:
+        match = _SIMPLE_NAME_ADDR_RE.fullmatch(text)
+        if match is not None:
+            quoted, words, scheme, user, host, port, uri_params, rest = match.groups()
+            if port is not None:
+                port = int(port)
+                if port > 65535:
+                    raise RemoteProtocolError(f"bad port {port}")
+            if quoted is not None:
+                display = _QUOTED_PAIR_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
+            elif words is not None:
+                display = " ".join(words.split())
+            else:
+                display = None
+            uri = SipUri(scheme.lower(), user, host, port, None,
+                         parse_params(uri_params, what="URI") if uri_params else {}, None)
+            return NameAddr(uri, display, parse_params(rest) if rest.strip() else {})
     display = None
     if text.startswith('"'):
         display, end = read_quoted(text, 0)
@@ -140,11 +207,12 @@ class CSeq:
 
 def parse_cseq(value: str) -> CSeq:
     parts = value.split()
-    if len(parts) != 2 or not parts[0].isdigit() or not is_token(parts[1]):
+    if len(parts) != 2 or not is_digits(parts[0]) or not is_token(parts[1]):
         raise RemoteProtocolError(f"malformed CSeq {value[:60]!r}")
-    number = int(parts[0])
-    if number > MAX_CSEQ:
+    digits = parts[0].lstrip("0")
+    if len(digits) > 10 or int(digits or "0") > MAX_CSEQ:
         raise RemoteProtocolError("CSeq number out of range")
+    number = int(digits or "0")
     return CSeq(number, parts[1])
 
 
@@ -162,18 +230,21 @@ class Contact:
         value = self.address.params.get("expires")
         if value is None:
             return None
-        if not value.isdigit():
+        if not is_digits(value):
             raise RemoteProtocolError("bad Contact expires")
-        return int(value)
+        digits = value.lstrip("0") or "0"
+        if len(digits) > 10 or int(digits) > MAX_DELTA_SECONDS:
+            raise RemoteProtocolError("Contact expires out of range")
+        return int(digits)
 
     @property
     def q(self) -> float | None:
         if self.address is None or self.address.params.get("q") is None:
             return None
-        try:
-            q = float(self.address.params["q"])
-        except ValueError as exc:
-            raise RemoteProtocolError("bad Contact q-value") from exc
+        value = self.address.params["q"]
+        if _QVALUE_RE.fullmatch(value) is None:
+            raise RemoteProtocolError("bad Contact q-value")
+        q = float(value)
         if not 0.0 <= q <= 1.0:
             raise RemoteProtocolError("Contact q-value out of range")
         return q

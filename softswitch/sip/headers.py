@@ -84,12 +84,26 @@ SINGLE_HEADERS = frozenset(
 )
 
 
+# Spellings seen so far -> key. Bounded, so a peer inventing header names cannot grow it.
+_KEY_CACHE: dict[str, str] = {}
+_KEY_CACHE_SIZE = 2048
+
+
 def canonical_name(name: str) -> str:
     """Map any spelling ('v', 'VIA', 'x-foo') to the key fields are indexed by."""
-    try:
-        return CANONICAL[name.lower()]
-    except KeyError:
-        return name.lower()
+    key = _KEY_CACHE.get(name)
+    if key is None:
+        lowered = name.lower()
+        key = CANONICAL.get(lowered, lowered)
+        if len(_KEY_CACHE) < _KEY_CACHE_SIZE:
+            _KEY_CACHE[name] = key
+    return key
+
+
+for _name, _compact, _is_list in HEADER_TABLE:
+    for _spelling in (_name, _name.lower(), _compact, _compact.upper() if _compact else None):
+        if _spelling:
+            canonical_name(_spelling)
 
 
 class Headers:

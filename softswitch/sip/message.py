@@ -18,13 +18,17 @@ from .fields import (
     parse_name_addr,
     parse_via_list,
 )
-from .headers import Headers, canonical_name
+from .headers import SINGLE_HEADERS, Headers, canonical_name
 from .status import reason_for
-from .syntax import is_token
+from .syntax import is_digits, is_token
 from .uri import MAX_URI_LENGTH, Uri, parse_uri
 
 SIP_VERSION = "SIP/2.0"
 MAX_SCALAR = 2**32 - 1
+# Default caps (Limits fields); each names the status a violation is answered with.
+MAX_MESSAGE_SIZE = 65535  # 513 Message Too Large
+MAX_HEADERS = 200  # 400 Bad Request
+MAX_BODY_SIZE = 60000  # 413 Request Entity Too Large
 KNOWN_METHODS = frozenset((
     "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
     "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
@@ -35,10 +39,10 @@ KNOWN_METHODS = frozenset((
 class Limits:
     """Caps on what a peer may send; each violation has its own status."""
 
-    max_message_size: int = 65535  # 513 Message Too Large
-    max_headers: int = 200  # 400
+    max_message_size: int = MAX_MESSAGE_SIZE  # 513 Message Too Large
+    max_headers: int = MAX_HEADERS  # 400
     max_uri_length: int = MAX_URI_LENGTH  # 414 Request-URI Too Long
-    max_body_size: int = 60000  # 413 Request Entity Too Large
+    max_body_size: int = MAX_BODY_SIZE  # 413 Request Entity Too Large
 
 
 DEFAULT_LIMITS = Limits()
@@ -200,12 +204,19 @@ class Response(Message):
 
 def _scalar(value: str, name: str, maximum: int = MAX_SCALAR) -> int:
     value = value.strip()
-    if not value.isdigit() or int(value) > maximum:
+    digits = value.lstrip("0") or "0"
+    if not is_digits(value) or len(digits) > 10 or int(digits) > maximum:
         raise RemoteProtocolError(f"bad {name} value {value[:20]!r}")
-    return int(value)
+    return int(digits)
 
 
 # -- parsing -------------------------------------------------------------------
+
+# Field names exactly as they appear before the colon -> (name as sent, key), for names
+# already checked to be tokens. Bounded, so unusual names cannot grow it.
+_FIELD_NAMES: dict[str, tuple[str, str]] = {}
+_FIELD_NAMES_SIZE = 2048
+
 
 def parse_message(data: bytes, *, stream: bool = False, limits: Limits = DEFAULT_LIMITS,
                   validate: bool = True) -> Request | Response:
@@ -232,26 +243,43 @@ def parse_message(data: bytes, *, stream: bool = False, limits: Limits = DEFAULT
         head = data.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
     else:
         head = data[:end].decode("utf-8", "surrogateescape")
-    if "\r" in head:
-        head = head.replace("\r\n", "\n")
+    body_start = end + sep
+    # Split at LF; the CR of a CRLF stays at the end of the line and is stripped with
+    # the value's whitespace (or below, for the start line).
     lines = head.split("\n")
-    message = _parse_start_line(lines[0], limits)
+    start_line = lines[0]
+    if start_line[-1:] == "\r":
+        start_line = start_line[:-1]
+    message = _parse_start_line(start_line, limits)
     fields = message.headers._fields
+    known = _FIELD_NAMES
     for line in lines[1:]:
-        if line[:1] in (" ", "\t"):
-            if not fields:
-                raise RemoteProtocolError("continuation line before any header")
-            fields[-1][2] = f"{fields[-1][2]} {line.strip()}".strip()
-            continue
-        name, colon, value = line.partition(":")
-        name = name.rstrip(" \t")
-        if not colon or not is_token(name):
-            raise _with_partial(RemoteProtocolError(f"malformed header line {line[:60]!r}"),
-                                message)
-        fields.append([canonical_name(name), name, value.strip()])
+        raw_name, colon, value = line.partition(":")
+        entry = known.get(raw_name) if colon else None
+        if entry is None:
+            if line[:1] in (" ", "\t"):
+                if not fields:
+                    raise RemoteProtocolError("continuation line before any header")
+                fields[-1][2] = f"{fields[-1][2]} {line.strip()}".strip()
+                continue
+            if not line and sep == 4:
+                # A bare-LF blank line before the first CRLF CRLF ends the header section.
+                bare = data.find(b"\n\n", 0, end)
+                if bare >= 0:
+                    body_start = bare + 2
+                    break
+            name = raw_name.rstrip(" \t")
+            if not colon or not is_token(name):
+                raise _with_partial(
+                    RemoteProtocolError(f"malformed header line {line[:60].strip()!r}"),
+                    message)
+            entry = (name, canonical_name(name))
+            if len(known) < _FIELD_NAMES_SIZE:
+                known[raw_name] = entry
+        fields.append([entry[1], entry[0], value.strip()])
     if len(fields) > limits.max_headers:
         raise RemoteProtocolError("too many header fields", 400)
-    message.body = _frame_body(message, data, end + sep, stream, limits)
+    message.body = _frame_body(message, data, body_start, stream, limits)
     if validate:
         try:
             if message.is_request:
@@ -274,7 +302,7 @@ def _parse_start_line(line: str, limits: Limits) -> Request | Response:
         if len(parts) < 2:
             raise RemoteProtocolError("malformed status line")
         version, code = parts[0], parts[1]
-        if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
+        if len(code) != 3 or not is_digits(code) or not 100 <= int(code) <= 699:
             raise RemoteProtocolError(f"bad status code {code[:20]!r}")
         if version.upper() != SIP_VERSION:
             raise RemoteProtocolError("unsupported SIP version", 505)
@@ -319,18 +347,34 @@ def _frame_body(message: Message, data: bytes, start: int, stream: bool,
 
 def content_length_value(text: str) -> int:
     text = text.strip()
-    if not text.isdigit() or len(text) > 10:
+    if not is_digits(text) or len(text) > 10:
         raise RemoteProtocolError(f"bad Content-Length {text[:20]!r}")
     return int(text)
 
 
-def validate_request(request: Request) -> None:
-    """Semantic checks every request handler relies on (RFC 3261 §8.2, §16.3)."""
-    headers = request.headers
-    headers.check_single()
-    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-        if name not in headers:
+_REQUIRED_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+def _first_values(headers: Headers) -> dict[str, str]:
+    """One pass over the fields: the first value of each header, and no header of
+    SINGLE_HEADERS more than once (Headers.check_single)."""
+    first: dict[str, str] = {}
+    for key, _, value in headers._fields:
+        if key not in first:
+            first[key] = value
+        elif key in SINGLE_HEADERS:
+            raise RemoteProtocolError(f"more than one {key} header")
+    for name in _REQUIRED_HEADERS:
+        if name not in first:
             raise RemoteProtocolError(f"missing {name} header")
+    return first
+
+
+def validate_request(request: Request) -> None:
+    """Semantic checks every request handler relies on (RFC 3261 §8.2, §16.3).
+
+    Fills the caches of the structured accessors, so handlers do not parse again."""
+    first = _first_values(request.headers)
     request.vias
     cseq = request.cseq
     if cseq.method != request.method:
@@ -338,24 +382,26 @@ def validate_request(request: Request) -> None:
         raise RemoteProtocolError("CSeq method does not match the request method", status)
     request.from_
     request.to
-    request.call_id
-    request.max_forwards
-    expires = headers.get("Expires")
+    if not first["Call-ID"]:
+        raise RemoteProtocolError("missing Call-ID")
+    value = first.get("Max-Forwards")
+    if value is not None:
+        _scalar(value, "Max-Forwards", 255)
+    expires = first.get("Expires")
     if expires is not None:
         _scalar(expires, "Expires")
-    request.contacts
-    for contact in request.contacts:
-        contact.expires
+    if "Contact" in first:
+        for contact in request.contacts:
+            contact.expires
+    else:
+        request._contacts = []
     uri = request.ruri
     if getattr(uri, "headers", None) is not None:
         raise RemoteProtocolError("headers are not allowed in a Request-URI")
 
 
 def validate_response(response: Response) -> None:
-    response.headers.check_single()
-    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-        if name not in response.headers:
-            raise RemoteProtocolError(f"missing {name} header")
+    _first_values(response.headers)
     response.vias
     response.cseq
     response.from_
@@ -373,8 +419,7 @@ def make_response(request: Request, status: int, reason: str | None = None, *,
     fields = []
     for key, name, value in request.headers._fields:
         if key in _COPIED_TO_RESPONSE:
-            if key == "To" and to_tag and status != 100 and ";tag=" not in value.lower() \
-                    and not _has_tag(value):
+            if key == "To" and to_tag and status != 100 and not _has_tag(value):
                 value = f"{value};tag={to_tag}"
             fields.append([key, name, value])
         elif key == "Timestamp" and status == 100:
@@ -383,6 +428,8 @@ def make_response(request: Request, status: int, reason: str | None = None, *,
 
 
 def _has_tag(to_value: str) -> bool:
+    if "tag" not in to_value.lower():
+        return False
     try:
         return parse_name_addr(to_value).tag is not None
     except RemoteProtocolError:

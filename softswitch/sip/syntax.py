@@ -3,16 +3,26 @@
 Everything here works on already unfolded text (no CRLF inside values).
 """
 
+import re
+
 from .errors import RemoteProtocolError
 
 TOKEN_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
 )
 WHITESPACE = " \t"
+DIGITS = frozenset("0123456789")
+_QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
+_QUOTED_PAIR_RE = re.compile(r"\\(.)", re.DOTALL)
 
 
 def is_token(text: str) -> bool:
-    return bool(text) and all(c in TOKEN_CHARS for c in text)
+    return bool(text) and TOKEN_CHARS.issuperset(text)
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only (str.isdigit() also accepts '²' and other Unicode digits)."""
+    return bool(text) and DIGITS.issuperset(text)
 
 
 def quote(text: str) -> str:
@@ -24,21 +34,12 @@ def read_quoted(text: str, start: int) -> tuple[str, int]:
 
     Returns the unescaped content and the index just past the closing quote.
     """
-    out = []
-    i = start + 1
-    end = len(text)
-    while i < end:
-        c = text[i]
-        if c == "\\":
-            if i + 1 >= end:
-                break
-            out.append(text[i + 1])
-            i += 2
-            continue
-        if c == '"':
-            return "".join(out), i + 1
-        out.append(c)
-        i += 1
+    match = _QUOTED_RE.match(text, start)
+    if match is not None:
+        inner = match.group(1)
+        if "\\" in inner:
+            inner = _QUOTED_PAIR_RE.sub(r"\1", inner)
+        return inner, match.end()
     raise RemoteProtocolError("unterminated quoted string")
 
 
@@ -72,11 +73,39 @@ def split_list(value: str) -> list[str]:
 
 
 def parse_params(text: str, *, what: str = "header") -> dict[str, str | None]:
-    """Parse ';name=value;flag' (leading ';' optional) into an ordered dict.
+    """Parse ';name=value;flag' into an ordered dict (text must start with ';' after
+    optional LWS; empty text gives no parameters).
 
     Names are lower-cased (they are case-insensitive); values keep their case.
     LWS around ';' and '=' is allowed, as RFC 3261 SEMI and EQUAL permit.
     """
+    if '"' in text:
+        return _parse_params_quoted(text, what)
+    pieces = text.split(";")
+    if pieces[0] and pieces[0].strip(WHITESPACE):
+        raise RemoteProtocolError(f"expected ';' in {what} parameters")
+    params: dict[str, str | None] = {}
+    for piece in pieces[1:]:
+        name, eq, value = piece.partition("=")
+        if " " in name or "\t" in name:
+            name = name.strip(WHITESPACE)
+        if not name or not TOKEN_CHARS.issuperset(name):
+            raise RemoteProtocolError(f"bad {what} parameter name {name[:40]!r}")
+        if eq:
+            if " " in value or "\t" in value:
+                value = value.strip(WHITESPACE)
+                if " " in value or "\t" in value:
+                    raise RemoteProtocolError(f"expected ';' in {what} parameters")
+            if not value:
+                raise RemoteProtocolError(f"empty value for {what} parameter {name!r}")
+            params[name.lower()] = value
+        else:
+            params[name.lower()] = None
+    return params
+
+
+def _parse_params_quoted(text: str, what: str) -> dict[str, str | None]:
+    """The general scanner, for parameter lists holding a quoted-string value."""
     params: dict[str, str | None] = {}
     i = 0
     end = len(text)
@@ -95,7 +124,7 @@ def parse_params(text: str, *, what: str = "header") -> dict[str, str | None]:
             j += 1
         name = text[i:j]
         if not name or not is_token(name):
-            raise RemoteProtocolError(f"bad {what} parameter name {name!r}")
+            raise RemoteProtocolError(f"bad {what} parameter name {name[:40]!r}")
         i = j
         while i < end and text[i] in WHITESPACE:
             i += 1

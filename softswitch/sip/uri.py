@@ -4,16 +4,59 @@ Parsed values keep the text as received (escapes included) so serialising return
 the same bytes; comparison keys unescape, as RFC 3261 §19.1.4 asks.
 """
 
+import re
 from dataclasses import dataclass, field
 
 from .errors import RemoteProtocolError
-from .syntax import format_params, parse_params, unescape
+from .syntax import DIGITS, format_params, parse_params
 
 MAX_URI_LENGTH = 4096
 SIP_SCHEMES = ("sip", "sips")
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
 _IPV6_CHARS = frozenset("0123456789abcdefABCDEF:.")
 _FORBIDDEN_IN_URI = frozenset(' \t\r\n<>"')
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
+# The everyday SIP URI after 'sip:': user@host[:port][;params], no password, no headers
+# and no '@' or '?' after the host. Groups: user, host, port, params. Anything else takes
+# the general path; both give equal results for what this matches.
+SIMPLE_SIP_PATTERN = (
+    r"(?:([A-Za-z0-9\-_.!~*'()&=+$,%/]+)@)?"
+    r"([A-Za-z0-9\-.]+|\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\])"
+    r"(?::([0-9]{1,5}))?"
+    r"(;[^@?<>\"\s]*)?"
+)
+_SIMPLE_SIP_RE = re.compile(SIMPLE_SIP_PATTERN)
+# RFC 3261 §25.1: characters a user part may carry unescaped (unreserved and
+# user-unreserved); everything else is compared and keyed in its %HH form.
+_USER_LITERAL = frozenset(
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()&=+$,;?/"
+)
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def canonical_user(user: str) -> str:
+    """The user part in one canonical spelling for keys and comparison (§19.1.4).
+
+    Escapes of characters that need none are decoded (%75 -> u), every other octet is
+    written %HH in upper case, so two user parts are equal after unescaping exactly when
+    their canonical forms are equal. Unescaping happens once (value%2541 stays distinct
+    from valueA) and an escaped NUL stays %00, never a raw NUL that could truncate a key.
+    """
+    raw = user.encode("utf-8", "surrogateescape")
+    if b"%" not in raw and _USER_LITERAL.issuperset(raw):
+        return user
+    out = []
+    i = 0
+    end = len(raw)
+    while i < end:
+        b = raw[i]
+        if b == 0x25 and i + 2 < end and raw[i + 1] in _HEX and raw[i + 2] in _HEX:
+            b = int(raw[i + 1 : i + 3], 16)
+            i += 3
+        else:
+            i += 1
+        out.append(chr(b) if b in _USER_LITERAL else f"%{b:02X}")
+    return "".join(out)
 
 
 @dataclass(slots=True)
@@ -38,8 +81,11 @@ class SipUri:
         return self.host.lower()
 
     def aor(self) -> str:
-        """The address-of-record: scheme, user and host, nothing else."""
-        user = f"{unescape(self.user)}@" if self.user is not None else ""
+        """The address-of-record key: scheme, user and host, nothing else.
+
+        The user part is case-sensitive and canonically escaped (canonical_user); the
+        host is case-insensitive and lower-cased (RFC 3261 §19.1.4)."""
+        user = f"{canonical_user(self.user)}@" if self.user is not None else ""
         return f"{self.scheme}:{user}{self.host.lower()}"
 
     def __str__(self) -> str:
@@ -85,21 +131,32 @@ Uri = SipUri | TelUri | AbsoluteUri
 def parse_uri(text: str) -> Uri:
     if len(text) > MAX_URI_LENGTH:
         raise RemoteProtocolError("URI too long", 414)
-    if not text or any(c in _FORBIDDEN_IN_URI for c in text):
+    if not text or not _FORBIDDEN_IN_URI.isdisjoint(text):
         raise RemoteProtocolError(f"malformed URI {text[:80]!r}")
     scheme, colon, rest = text.partition(":")
-    if not colon or not scheme or not scheme[0].isalpha():
+    if not colon or not scheme:
         raise RemoteProtocolError(f"URI without scheme {text[:80]!r}")
     lowered = scheme.lower()
-    if lowered in SIP_SCHEMES:
+    if lowered == "sip" or lowered == "sips":
+        match = _SIMPLE_SIP_RE.fullmatch(rest)
+        if match is not None:
+            user, host, port, params = match.groups()
+            if port is not None:
+                port = int(port)
+                if port > 65535:
+                    raise RemoteProtocolError(f"bad port {port}")
+            return SipUri(lowered, user, host, port, None,
+                          parse_params(params, what="URI") if params else {}, None)
         return _parse_sip(lowered, rest)
+    if _SCHEME_RE.fullmatch(scheme) is None:
+        if not scheme[0].isalpha():
+            raise RemoteProtocolError(f"URI without scheme {text[:80]!r}")
+        raise RemoteProtocolError(f"bad URI scheme {scheme[:40]!r}")
     if lowered == "tel":
         number, _, params = rest.partition(";")
         if not number:
             raise RemoteProtocolError("tel URI without number")
         return TelUri(number, parse_params(";" + params, what="tel URI") if params else {})
-    if not all(c.isalnum() or c in "+-." for c in scheme):
-        raise RemoteProtocolError(f"bad URI scheme {scheme[:40]!r}")
     return AbsoluteUri(lowered, rest)
 
 
@@ -134,7 +191,7 @@ def parse_hostport(text: str) -> tuple[str, int | None]:
             raise RemoteProtocolError("unterminated IPv6 reference")
         host = text[: close + 1]
         inner = host[1:-1]
-        if not inner or not all(c in _IPV6_CHARS for c in inner) or ":" not in inner:
+        if ":" not in inner or not _IPV6_CHARS.issuperset(inner):
             raise RemoteProtocolError(f"bad IPv6 reference {host!r}")
         after = text[close + 1 :]
         if not after:
@@ -143,13 +200,13 @@ def parse_hostport(text: str) -> tuple[str, int | None]:
             raise RemoteProtocolError("garbage after IPv6 reference")
         return host, _parse_port(after[1:])
     host, colon, port = text.partition(":")
-    if not host or not all(c in _HOST_CHARS for c in host):
+    if not host or not _HOST_CHARS.issuperset(host):
         raise RemoteProtocolError(f"bad host {host[:80]!r}")
     return host, _parse_port(port) if colon else None
 
 
 def _parse_port(text: str) -> int:
-    if not text.isdigit() or len(text) > 5 or int(text) > 65535:
+    if not text or len(text) > 5 or not DIGITS.issuperset(text) or int(text) > 65535:
         raise RemoteProtocolError(f"bad port {text[:20]!r}")
     return int(text)
 
