@@ -42,6 +42,7 @@ from .sip.digest import NonceManager
 from .sip.message import Limits
 from .sip.timers import TimerConfig
 from .sip.transaction import TransactionLayer
+from .sip.transport import response_destination
 from .store import migrate, registrations, tokens, users
 from .store.database import Database, DatabaseService
 
@@ -131,7 +132,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     registrar = Registrar(policy, authenticator, location, metrics)
     dispatcher = RequestDispatcher(registrar, ServerIdentity(user_agent=sip.user_agent))
     limits = Limits(max_message_size=sip.max_message_size)
-    layer = TransactionLayer(TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4))
+    layer = TransactionLayer(TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4),
+                             response_destination=response_destination)
     endpoint = SipEndpoint(reactor, layer, dispatcher, metrics, limits, trace=sip.trace)
     stream_factory = SipStreamFactory(endpoint, metrics, limits, sip.tcp_idle_timeout,
                                       sip.tcp_max_connections)

@@ -6,8 +6,6 @@ earliest deadline. Hostile input is answered or dropped here; nothing raises int
 the reactor.
 """
 
-from dataclasses import dataclass
-
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -16,26 +14,10 @@ from ..sip import transaction as tx
 from ..sip.errors import RemoteProtocolError, SipError
 from ..sip.message import DEFAULT_LIMITS, Limits, Request, make_response, parse_message
 from ..sip.salvage import salvage_request
-from ..sip.uri import host_for_socket
+from ..sip.transport import Peer, response_destination, stamp_via
 
 log = Logger()
 _KEEPALIVES = (b"\r\n", b"\r\n\r\n", b"\n", b"\x00", b"")
-
-
-@dataclass(frozen=True, slots=True)
-class Peer:
-    """Where a message came from or goes to."""
-
-    transport: str  # "udp" or "tcp"
-    host: str
-    port: int
-
-    @property
-    def reliable(self) -> bool:
-        return self.transport != "udp"
-
-    def __str__(self) -> str:
-        return f"{self.transport}:{self.host}:{self.port}"
 
 
 class SipEndpoint:
@@ -75,8 +57,11 @@ class SipEndpoint:
         now = self._clock.seconds()
         if message.is_request:
             self._metrics.sip_requests.labels(method_label(message.method)).inc()
-            self._stamp_via(message, peer)
-            events = self._layer.receive_request(message, self._reply_to(message, peer), now)
+            stamp_via(message, peer)
+            events = self._layer.receive_request(message, peer, now, reliable=peer.reliable)
+            if message.method != "ACK" and not any(
+                    isinstance(e, tx.RequestReceived) for e in events):
+                self._metrics.sip_retransmissions_absorbed.inc()
         else:
             self._metrics.sip_responses_received.labels(
                 method_label(message.cseq.method), status_class(message.status)).inc()
@@ -98,41 +83,15 @@ class SipEndpoint:
             request = salvage_request(data)
         if request is None or request.method == "ACK":
             return
+        response = make_response(request, exc.status_hint)
+        response.headers.add("Warning", f'399 softswitch "{_warning_text(str(exc))}"')
         try:
-            response = make_response(request, exc.status_hint)
-            response.headers.add("Warning", f'399 softswitch "{_warning_text(str(exc))}"')
-            destination = self._reply_to(request, peer)
+            destination = response_destination(request, peer)
         except SipError:
-            # Not even the Via can be read: answer where it came from.
-            response = make_response(request, exc.status_hint)
+            # The Via itself is what is broken: answer where the request came from.
             destination = peer
         self._count_response(response)
         self._send(response.to_bytes(), destination)
-
-    def _stamp_via(self, request: Request, peer: Peer) -> None:
-        """RFC 3261 §18.2.1 received and RFC 3581 rport on the top Via."""
-        via = request.top_via
-        changed = False
-        wants_rport = "rport" in via.params and via.params["rport"] is None
-        if host_for_socket(via.host) != peer.host or wants_rport:
-            via.params["received"] = peer.host
-            changed = True
-        if wants_rport:
-            via.params["rport"] = str(peer.port)
-        if changed:
-            request.headers.replace_first("Via", str(via))
-
-    def _reply_to(self, message, peer: Peer) -> Peer:
-        """Where responses to this request go (RFC 3261 §18.2.2, RFC 3581 §4)."""
-        if peer.reliable:
-            return peer
-        via = message.top_via
-        host = via.params.get("received") or host_for_socket(via.host)
-        rport = via.params.get("rport")
-        port = int(rport) if rport else (via.port or 5060)
-        if host == peer.host and port == peer.port:
-            return peer
-        return Peer(peer.transport, host, port)
 
     # -- events -------------------------------------------------------------------
     def _process(self, events, now: float) -> None:
@@ -147,6 +106,8 @@ class SipEndpoint:
                 log.debug("response for a client transaction: {r}", r=event.response)
             elif isinstance(event, tx.StrayResponse):
                 self._metrics.sip_dropped.labels("stray-response").inc()
+            elif isinstance(event, tx.MessageAbsorbed):
+                log.debug("absorbed: {reason}", reason=event.reason)
 
     def _dispatch(self, event, now: float):
         request = event.request

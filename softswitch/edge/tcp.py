@@ -8,7 +8,7 @@ from twisted.protocols.policies import TimeoutMixin
 from ..sip.errors import RemoteProtocolError
 from ..sip.framing import StreamFramer
 from ..sip.message import Limits
-from .sip_endpoint import Peer
+from ..sip.transport import Peer
 
 log = Logger()
 

@@ -4,7 +4,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
 from ..sip.uri import host_for_socket
-from .sip_endpoint import Peer
+from ..sip.transport import Peer
 
 log = Logger()
 

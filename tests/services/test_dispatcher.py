@@ -4,7 +4,7 @@ service-level expectations of the RFC 4475 torture messages (INDEX.tsv)."""
 from pathlib import Path
 
 import pytest
-from conftest import DOMAIN, Switch, authorization
+from memory_switch import DOMAIN, Switch, authorization
 
 from softswitch.sip.errors import RemoteProtocolError
 from softswitch.sip.message import parse_message

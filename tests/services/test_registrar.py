@@ -1,6 +1,6 @@
 """Registrar behaviour (RFC 3261 §10.3) through the dispatcher, on a Clock."""
 
-from conftest import DOMAIN
+from memory_switch import DOMAIN
 
 
 def contact_expiries(response):
@@ -116,7 +116,7 @@ def test_out_of_order_cseq_on_the_same_call_id_is_refused(switch):
 
 def test_a_user_cannot_register_another_users_aor(switch):
     first = switch.send(switch._register("bob", ("<sip:x@192.0.2.1>",), None, "c", "", ""))
-    from conftest import authorization
+    from memory_switch import authorization
     challenge = first.headers.values("WWW-Authenticate")[0]
     auth = authorization(challenge, "alice", "secret", "REGISTER", f"sip:{DOMAIN}")
     response = switch.send(switch._register("bob", ("<sip:x@192.0.2.1>",), None, "c",
