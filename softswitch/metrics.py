@@ -25,6 +25,8 @@ class Metrics:
         r = self.registry
         self.sip_requests = Counter(
             "softswitch_sip_requests", "SIP requests received", ["method"], registry=r)
+        self.sip_requests_sent = Counter(
+            "softswitch_sip_requests_sent", "SIP requests sent", ["method"], registry=r)
         self.sip_responses_sent = Counter(
             "softswitch_sip_responses_sent", "SIP responses sent",
             ["method", "status_class"], registry=r)

@@ -29,7 +29,7 @@ from . import config
 from .config import ConfigError, Settings
 from .edge.admin_site import build_root
 from .edge.binding_store import DatabaseBindingStore, bindings_from_rows
-from .edge.sip_endpoint import SipEndpoint
+from .edge.sip_endpoint import LocalAddresses, SipEndpoint
 from .edge.sip_service import SipListeners, StartupError
 from .edge.tcp import SipStreamFactory
 from .metrics import Metrics
@@ -134,7 +134,9 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     limits = Limits(max_message_size=sip.max_message_size)
     layer = TransactionLayer(TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4),
                              response_destination=response_destination)
-    endpoint = SipEndpoint(reactor, layer, dispatcher, metrics, limits, trace=sip.trace)
+    endpoint = SipEndpoint(reactor, layer, dispatcher, metrics, limits, trace=sip.trace,
+                           addresses=LocalAddresses(sip.advertise))
+    dispatcher.attach(endpoint)
     stream_factory = SipStreamFactory(endpoint, metrics, limits, sip.tcp_idle_timeout,
                                       sip.tcp_max_connections)
     specs = [config.parse_sip_listen(s) for s in sip.listen]

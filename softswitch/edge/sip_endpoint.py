@@ -6,6 +6,8 @@ earliest deadline. Hostile input is answered or dropped here; nothing raises int
 the reactor.
 """
 
+import socket
+
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -20,21 +22,62 @@ log = Logger()
 _KEEPALIVES = (b"\r\n", b"\r\n\r\n", b"\n", b"\x00", b"")
 
 
+class LocalAddresses:
+    """Our address as a given peer should see it: the configured advertised host,
+    else the bound address of the transport (set by the listeners)."""
+
+    def __init__(self, advertise: str = ""):
+        self._advertise = advertise
+        self._bound: dict[str, tuple[str, int]] = {}
+
+    def bind(self, transport: str, host: str, port: int) -> None:
+        self._bound.setdefault(transport, (host, port))
+
+    def for_peer(self, peer: Peer) -> tuple[str, int]:
+        host, port = self._bound.get(peer.transport) or self._bound.get("udp") or ("127.0.0.1", 5060)
+        if self._advertise:
+            host = self._advertise
+        elif host in ("0.0.0.0", "::"):
+            host = "127.0.0.1" if peer.host.startswith("127.") else _outbound_host(peer.host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return host, port
+
+
+def _outbound_host(remote: str) -> str:
+    """The local address the kernel would use towards `remote` (no packet is sent)."""
+    family = socket.AF_INET6 if ":" in remote else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((remote, 9))
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
 class SipEndpoint:
-    def __init__(self, clock: IReactorTime, layer, dispatcher, metrics: Metrics,
-                 limits: Limits = DEFAULT_LIMITS, trace: bool = False):
+    """The edge side of the SIP stack; implements services.ports.SipStack."""
+
+    def __init__(self, clock: IReactorTime, layer, core, metrics: Metrics,
+                 limits: Limits = DEFAULT_LIMITS, trace: bool = False,
+                 addresses: LocalAddresses | None = None):
         self._clock = clock
         self._layer = layer
-        self._dispatcher = dispatcher
+        self._core = core
         self._metrics = metrics
         self._limits = limits
         self._trace = trace
+        self._addresses = addresses or LocalAddresses()
         self._transports = {}
+        self._handlers = {}
         self._timer = None
+        self._now = None
 
-    def add_transport(self, name: str, transport) -> None:
-        """`transport.send(data: bytes, peer: Peer) -> None`."""
+    def add_transport(self, name: str, transport, host: str = "127.0.0.1",
+                      port: int = 5060) -> None:
+        """`transport.send(data: bytes, peer: Peer) -> None`, bound at host:port."""
         self._transports[name] = transport
+        self._addresses.bind(name, host, port)
 
     # -- inbound ----------------------------------------------------------------
     def message_received(self, data: bytes, peer: Peer) -> None:
@@ -54,7 +97,7 @@ class SipEndpoint:
         except RemoteProtocolError as exc:
             self._refuse(data, exc, peer)
             return
-        now = self._clock.seconds()
+        now = self.seconds()
         if message.is_request:
             self._metrics.sip_requests.labels(method_label(message.method)).inc()
             stamp_via(message, peer)
@@ -95,27 +138,66 @@ class SipEndpoint:
 
     # -- events -------------------------------------------------------------------
     def _process(self, events, now: float) -> None:
-        pending = list(events)
-        while pending:
-            event = pending.pop(0)
+        for event in events:
             if isinstance(event, tx.SendMessage):
                 self._send(event.data, event.destination)
             elif isinstance(event, tx.RequestReceived):
-                pending.extend(self._dispatch(event, now))
+                self._core.request_received(event.key, event.request, event.source)
             elif isinstance(event, tx.ResponseReceived):
-                log.debug("response for a client transaction: {r}", r=event.response)
+                handler = self._handlers.get(event.key)
+                if handler is not None:
+                    handler.response_received(event.key, event.response)
+            elif isinstance(event, tx.AckReceived):
+                self._core.ack_received(event.request, event.source)
             elif isinstance(event, tx.StrayResponse):
-                self._metrics.sip_dropped.labels("stray-response").inc()
+                self._core.stray_response(event.response)
+            elif isinstance(event, tx.TransactionTimedOut):
+                handler = self._handlers.get(event.key)
+                if handler is not None:
+                    handler.timed_out(event.key)
+                else:
+                    self._core.server_timed_out(event.key)
+            elif isinstance(event, tx.TransportFailed):
+                handler = self._handlers.get(event.key)
+                if handler is not None:
+                    handler.transport_failed(event.key)
+            elif isinstance(event, tx.TransactionTerminated):
+                self._handlers.pop(event.key, None)
             elif isinstance(event, tx.MessageAbsorbed):
                 log.debug("absorbed: {reason}", reason=event.reason)
 
-    def _dispatch(self, event, now: float):
-        request = event.request
-        response = self._dispatcher.handle(request, str(event.source), now)
-        if response is None:
-            return []
+    # -- SipStack port (services call these) ------------------------------------------
+    def seconds(self) -> float:
+        return self._clock.seconds()
+
+    def respond(self, key, response) -> None:
         self._count_response(response)
-        return self._layer.send_response(event.key, response, now)
+        self._process(self._layer.send_response(key, response, self.seconds()), self.seconds())
+        self._arm_timer()
+
+    def send_request(self, request, destination: Peer, handler):
+        self._metrics.sip_requests_sent.labels(method_label(request.method)).inc()
+        key, events = self._layer.send_request(request, destination, destination.reliable,
+                                               self.seconds())
+        self._handlers[key] = handler
+        self._process(events, self.seconds())
+        self._arm_timer()
+        return key
+
+    def send_stateless(self, message, destination: Peer) -> None:
+        if not message.is_request:
+            self._count_response(message)
+        self._send(message.to_bytes(), destination)
+
+    def via_for(self, destination: Peer) -> str:
+        host, port = self._addresses.for_peer(destination)
+        return f"SIP/2.0/{destination.transport.upper()} {host}:{port};branch={tx.new_branch()};rport"
+
+    def local_uri(self, destination: Peer, user: str | None = None) -> str:
+        host, port = self._addresses.for_peer(destination)
+        userinfo = f"{user}@" if user else ""
+        transport = "" if destination.transport == "udp" else f";transport={destination.transport}"
+        return f"sip:{userinfo}{host}:{port}{transport}"
 
     def _count_response(self, response) -> None:
         try:
@@ -148,13 +230,13 @@ class SipEndpoint:
             if timer.getTime() <= deadline:
                 return
             timer.cancel()
-        delay = max(0.0, deadline - self._clock.seconds())
+        delay = max(0.0, deadline - self.seconds())
         self._timer = self._clock.callLater(delay, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         try:
-            now = self._clock.seconds()
+            now = self.seconds()
             self._process(self._layer.handle_timer(now), now)
         except Exception:
             log.failure("unexpected error firing transaction timers")

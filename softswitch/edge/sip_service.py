@@ -48,11 +48,14 @@ class SipListeners(Service):
             protocol = SipDatagramProtocol(self._endpoint, self._max_message_size)
             port = self._reactor.listenUDP(spec.port, protocol, interface=spec.host,
                                            maxPacketSize=self._max_message_size)
-            self._endpoint.add_transport("udp", protocol)
-            return port
-        self._endpoint.add_transport("tcp", self._stream_factory)
-        return self._reactor.listenTCP(spec.port, self._stream_factory, interface=spec.host,
-                                       backlog=1024)
+            transport = protocol
+        else:
+            port = self._reactor.listenTCP(spec.port, self._stream_factory, interface=spec.host,
+                                           backlog=1024)
+            transport = self._stream_factory
+        bound = port.getHost()
+        self._endpoint.add_transport(spec.transport, transport, bound.host, bound.port)
+        return port
 
     def stopService(self):
         super().stopService()

@@ -20,10 +20,31 @@ class ServerIdentity:
 
 
 class RequestDispatcher:
+    """The transaction user of the switch (services.ports.TransactionUser)."""
+
     def __init__(self, registrar: Registrar, identity: ServerIdentity = ServerIdentity()):
         self._registrar = registrar
         self._identity = identity
         self._allow_header = ", ".join(identity.allow)
+        self._stack = None
+
+    def attach(self, stack) -> None:
+        self._stack = stack
+
+    # -- TransactionUser port -----------------------------------------------------
+    def request_received(self, key, request: Request, source) -> None:
+        response = self.handle(request, str(source), self._stack.seconds())
+        if response is not None:
+            self._stack.respond(key, response)
+
+    def ack_received(self, request: Request, source) -> None:
+        """An ACK for a 2xx we sent, or one for nothing: nothing to do as a registrar."""
+
+    def stray_response(self, response: Response) -> None:
+        """A response to no transaction of ours: dropped."""
+
+    def server_timed_out(self, key) -> None:
+        """No ACK came for a final response we sent (Timer H)."""
 
     def handle(self, request: Request, source: str, now: float) -> Response | None:
         """The final response to `request`, or None for ACK (nothing to answer)."""

@@ -35,6 +35,7 @@ def endpoint():
     layer = TransactionLayer(TimerConfig(), response_destination=response_destination)
     metrics = Metrics()
     endpoint = SipEndpoint(switch.clock, layer, switch.dispatcher, metrics)
+    switch.dispatcher.attach(endpoint)
     wire = Wire()
     endpoint.add_transport("udp", wire)
     endpoint.add_transport("tcp", wire)

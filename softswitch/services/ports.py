@@ -1,0 +1,48 @@
+"""The ports services talk to the SIP edge through (transaction-user side of RFC
+3261 §17): answer a server transaction, start a client transaction, send without
+one. The edge implements SipStack; services implement the handler protocols."""
+
+from typing import Any, Protocol
+
+from ..sip.message import Message, Request, Response
+from ..sip.transport import Peer
+
+
+class ClientHandler(Protocol):
+    """Receives what happens to one client transaction."""
+
+    def response_received(self, key: Any, response: Response) -> None: ...
+
+    def timed_out(self, key: Any) -> None: ...
+
+    def transport_failed(self, key: Any) -> None: ...
+
+
+class TransactionUser(Protocol):
+    """The core the edge hands new requests and transaction-less messages to."""
+
+    def request_received(self, key: Any, request: Request, source: Peer) -> None: ...
+
+    def ack_received(self, request: Request, source: Peer) -> None: ...
+
+    def stray_response(self, response: Response) -> None: ...
+
+    def server_timed_out(self, key: Any) -> None: ...
+
+
+class SipStack(Protocol):
+    def respond(self, key: Any, response: Response) -> None: ...
+
+    def send_request(self, request: Request, destination: Peer,
+                     handler: ClientHandler) -> Any: ...
+
+    def send_stateless(self, message: Message, destination: Peer) -> None: ...
+
+    def via_for(self, destination: Peer) -> str:
+        """A top Via value for a new client transaction to `destination`, with a
+        fresh branch and our advertised address."""
+
+    def local_uri(self, destination: Peer, user: str | None = None) -> str:
+        """A SIP URI of ours reachable from `destination` (Contact, Record-Route)."""
+
+    def seconds(self) -> float: ...
