@@ -328,21 +328,30 @@ def _parse_start_line(line: str, limits: Limits) -> Request | Response:
 def _frame_body(message: Message, data: bytes, start: int, stream: bool,
                 limits: Limits) -> bytes:
     available = len(data) - start
-    lengths = message.headers.values("Content-Length")
-    if not lengths:
+    length = content_length_of(message.headers.values("Content-Length"))
+    if length is None:
         if stream:
             return b""
         body = data[start:] if available > 0 else b""
     else:
-        if len(set(v.strip() for v in lengths)) > 1:
-            raise RemoteProtocolError("conflicting Content-Length values")
-        length = content_length_value(lengths[0])
         if length > available:
             raise RemoteProtocolError("Content-Length larger than the message")
         body = data[start : start + length]
     if len(body) > limits.max_body_size:
         raise RemoteProtocolError("body too large", 413)
     return body
+
+
+def content_length_of(values: list[str]) -> int | None:
+    """The body length the Content-Length fields of a message give, None if it has none.
+
+    Several equal fields are tolerated; different ones are an error (RFC 4475 §3.3.9),
+    as is anything but 1 to 10 ASCII digits."""
+    if not values:
+        return None
+    if len(values) > 1 and len(set(v.strip() for v in values)) > 1:
+        raise RemoteProtocolError("conflicting Content-Length values")
+    return content_length_value(values[0])
 
 
 def content_length_value(text: str) -> int:
