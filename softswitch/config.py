@@ -32,6 +32,9 @@ class SipSettings:
     min_expires: int = 60
     max_expires: int = 3600
     default_expires: int = 3600
+    # Offered in this order; many phones (and SIPp) answer only the first challenge
+    # and know only MD5, so MD5 leads unless every client is known to do better.
+    digest_algorithms: tuple[str, ...] = ("MD5", "SHA-256")
     nonce_lifetime: float = 300.0
     nonce_secret: str = ""  # random per process when empty (nonces then die with it)
     user_agent: str = "softswitch"
@@ -158,6 +161,9 @@ def _check(s: Settings) -> None:
                           "default_expires <= max_expires")
     if not s.sip.domain:
         raise ConfigError("[sip] domain must not be empty")
+    if not s.sip.digest_algorithms or not set(s.sip.digest_algorithms) <= {"MD5", "SHA-256"} \
+            or len(set(s.sip.digest_algorithms)) != len(s.sip.digest_algorithms):
+        raise ConfigError('[sip] digest_algorithms must list "MD5" and/or "SHA-256" once each')
     if s.sip.tcp_max_connections < 1:
         raise ConfigError("[sip] tcp_max_connections must be at least 1")
     if not s.admin.listen:

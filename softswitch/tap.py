@@ -118,7 +118,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     directory.replace(database.run_sync(users.load_credentials))
     secret = sip.nonce_secret.encode() if sip.nonce_secret else os.urandom(32)
     authenticator = DigestAuthenticator(
-        sip.domain, NonceManager(secret, lifetime=sip.nonce_lifetime), directory.lookup_ha1)
+        sip.domain, NonceManager(secret, lifetime=sip.nonce_lifetime), directory.lookup_ha1,
+        algorithms=sip.digest_algorithms)
 
     binding_store = DatabaseBindingStore(database, reactor, node=socket.gethostname())
     location = LocationService(reactor, binding_store, on_change=metrics.registrations.set)

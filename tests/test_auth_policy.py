@@ -53,10 +53,10 @@ class Users:
         return None if password is None else compute_ha1(username, realm, password, algorithm)
 
 
-def make_authenticator(**nonce_options):
+def make_authenticator(strict_uri=False, **nonce_options):
     nonces = NonceManager(SECRET, random_bytes=lambda n: b"\x07" * n, **nonce_options)
     users = Users()
-    return DigestAuthenticator(REALM, nonces, users), nonces, users
+    return DigestAuthenticator(REALM, nonces, users, strict_uri=strict_uri), nonces, users
 
 
 def challenge_for(algorithm, nonces, now=NOW):
@@ -212,8 +212,15 @@ def test_nonce_from_another_secret_with_correct_response():
     assert all(c.endswith("stale=true") for c in outcome.challenges)
 
 
-def test_digest_uri_must_match_request_uri():
-    authenticator, nonces, users = make_authenticator()
+def test_digest_uri_may_differ_from_the_request_uri_by_default():
+    authenticator, nonces, _ = make_authenticator()
+    header = phone_answer(challenge_for("MD5", nonces), "alice", "wonderland",
+                          uri="sip:127.0.0.1:5060")
+    assert authenticator.authenticate("REGISTER", URI, [header], NOW).ok
+
+
+def test_strict_digest_uri_must_match_request_uri():
+    authenticator, nonces, users = make_authenticator(strict_uri=True)
     header = phone_answer(challenge_for("MD5", nonces), "alice", "wonderland",
                           uri="sip:other.example.com")
     outcome = authenticator.authenticate("REGISTER", URI, [header], NOW)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from softswitch.sip.digest import (
+    ALGORITHMS,
     Credentials,
     NonceManager,
     NonceStatus,
@@ -61,7 +62,17 @@ class DigestAuthenticator:
         lookup_ha1: LookupHa1,
         *,
         challenge_status: int = 401,
+        algorithms: Sequence[str] = ALGORITHMS,
+        strict_uri: bool = False,
     ):
+        unknown = [a for a in algorithms if base_algorithm(a) != a]
+        if not algorithms or unknown:
+            raise ValueError(f"digest algorithms must be among {ALGORITHMS}: {unknown}")
+        self.algorithms = tuple(algorithms)
+        # Off by default, as in Kamailio and Asterisk: some clients (SIPp among them)
+        # put the next hop, not the Request-URI, in the digest uri; the response still
+        # covers that uri, and nonce expiry and counts stop replays.
+        self._strict_uri = strict_uri
         self.realm = realm
         self._nonces = nonces
         self._lookup_ha1 = lookup_ha1
@@ -94,7 +105,7 @@ class DigestAuthenticator:
                 return self._malformed()
         elif c.algorithm.lower().endswith("-sess"):
             return self._malformed()  # a session key needs the cnonce that qop brings
-        if c.uri.strip() != request_uri.strip():
+        if self._strict_uri and c.uri.strip() != request_uri.strip():
             return self._challenge("uri-mismatch", now)
 
         # From here on, known and unknown users take the same path and do the same work.
@@ -141,7 +152,8 @@ class DigestAuthenticator:
         return hmac.digest(self._dummy_key, text, "sha256").hex()[: _HA1_HEX_LENGTH[base]]
 
     def _challenge(self, reason: str, now: float, stale: bool = False) -> AuthOutcome:
-        challenges = build_challenges(self.realm, self._nonces.issue(now), stale=stale)
+        challenges = build_challenges(self.realm, self._nonces.issue(now), stale=stale,
+                                      algorithms=self.algorithms)
         return AuthOutcome(False, None, challenges, self._challenge_status, reason)
 
     @staticmethod

@@ -15,7 +15,7 @@ import re
 import urllib.parse
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from softswitch.sip.errors import LocalProtocolError, RemoteProtocolError
 
@@ -221,9 +221,11 @@ def build_challenge(
     return ", ".join(parts)
 
 
-def build_challenges(realm: str, nonce: str, stale: bool = False) -> list[str]:
-    """Challenges for every offered algorithm, most preferred first (one header value each)."""
-    return [build_challenge(realm, nonce, algorithm, stale) for algorithm in ALGORITHMS]
+def build_challenges(realm: str, nonce: str, stale: bool = False,
+                     algorithms: Sequence[str] = ALGORITHMS) -> list[str]:
+    """Challenges for every offered algorithm in the order given (one header value
+    each; RFC 8760 clients take the first they support)."""
+    return [build_challenge(realm, nonce, algorithm, stale) for algorithm in algorithms]
 
 
 def _quote(text: str) -> str:
