@@ -225,8 +225,6 @@ class TransactionLayer:
         out = self._out
         try:
             key = server_key(request)
-            if reliable is None:
-                reliable = request.top_via.transport not in UNRELIABLE_TRANSPORTS
         except RemoteProtocolError as exc:
             out.absorbed(None, request, f"cannot match: {exc}")
             return out.take()
@@ -243,6 +241,8 @@ class TransactionLayer:
         else:
             kind = InviteServerTransaction if request.method == "INVITE" \
                 else NonInviteServerTransaction
+            if reliable is None:
+                reliable = request.top_via.transport not in UNRELIABLE_TRANSPORTS
             destination = self._response_destination(request, source)
             txn = kind(key, request, source, destination, reliable, self.config)
             self._transactions[key] = txn
@@ -322,8 +322,7 @@ class TransactionLayer:
         txn = self._transactions.get(key)
         if txn is None:
             return []
-        txn.state = "TERMINATED"
-        self._out.terminated(txn)
+        txn.abandon(self._out)
         return self._out.take()
 
     def stop_retransmissions(self, key: TransactionKey) -> None:

@@ -125,6 +125,11 @@ class ServerTransaction:
             out.transport_failed(self)
             out.terminated(self)
 
+    def abandon(self, out: "Output") -> None:
+        """The TU ends the transaction early, whatever its state."""
+        self.state = TERMINATED
+        out.terminated(self)
+
     def fire(self, timer: str, now: float, out: "Output") -> None:
         raise NotImplementedError
 

@@ -2,6 +2,7 @@
 fallback), CANCEL lookup, stray messages, timer ordering over many transactions and
 memory that returns to zero."""
 
+import gc
 import random
 
 import pytest
@@ -269,3 +270,23 @@ def test_a_hundred_thousand_transactions_leave_nothing_behind():
     assert len(layer) == 0
     assert len(layer._timers) == 0
     assert events >= 100_000  # one TransactionTerminated each, at least
+
+
+def test_finished_transactions_are_freed_without_the_cycle_collector():
+    gc.collect()
+    gc.disable()
+    try:
+        layer = TransactionLayer()
+        for i in range(200):
+            request = quick_request("OPTIONS", f"s-{i}")
+            key = layer.receive_request(request, UDP_PEER, 0.0)[0].key
+            layer.send_response(key, make_response(request, 200, to_tag="t"), 0.0)
+            invite = quick_request("INVITE", f"c-{i}")
+            layer.send_request(invite, UDP_PEER, False, 0.0)
+            layer.receive_response(make_response(invite, 486, to_tag="t"), 0.1)
+        while (deadline := layer.get_timer()) is not None:
+            layer.handle_timer(deadline)
+        assert len(layer) == 0
+        assert gc.collect() == 0  # no reference cycles left behind
+    finally:
+        gc.enable()
