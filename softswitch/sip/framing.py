@@ -80,6 +80,7 @@ class StreamFramer:
                         if not self._skip_keepalives():
                             break
                         buffer = self._buffer
+                    self._crlf = b""  # a message starts: a pending CRLF run is over
                     length = self._length = self._frame_length()
                     if length is None:
                         break
@@ -110,7 +111,6 @@ class StreamFramer:
             pos = at + 4
             at = run.find(PING, pos)
         if buffer:
-            self._crlf = b""  # a message starts; the run is over
             return True
         self._crlf = run[pos:][-3:]
         return False

@@ -69,12 +69,14 @@ HEADER_TABLE: tuple[tuple[str, str | None, bool], ...] = (
 )
 
 CANONICAL: dict[str, str] = {}
+COMPACT: dict[str, str] = {}  # canonical name -> compact form (RFC 3261 §7.3.3)
 LIST_HEADERS: frozenset[str]
 _list = set()
 for _name, _compact, _is_list in HEADER_TABLE:
     CANONICAL[_name.lower()] = _name
     if _compact:
         CANONICAL[_compact] = _name
+        COMPACT[_name] = _compact
     if _is_list:
         _list.add(_name)
 LIST_HEADERS = frozenset(_list)
@@ -104,6 +106,11 @@ for _name, _compact, _is_list in HEADER_TABLE:
     for _spelling in (_name, _name.lower(), _compact, _compact.upper() if _compact else None):
         if _spelling:
             canonical_name(_spelling)
+
+
+def compact_form(name: str) -> str | None:
+    """The compact form of a header name in any spelling ('Via', 'v' -> 'v'), if any."""
+    return COMPACT.get(canonical_name(name))
 
 
 class Headers:

@@ -105,6 +105,14 @@ def test_crlf_interrupted_by_a_message_is_not_a_ping():
     assert framer.pings == 0
 
 
+def test_crlf_run_ends_when_a_message_starts_in_the_next_chunk():
+    framer = StreamFramer(Limits())
+    assert framer.feed(OPTIONS + b"\r\n") == [OPTIONS]
+    assert framer.feed(OPTIONS) == [OPTIONS]
+    assert framer.feed(b"\r\n\r\n\r\n") == []
+    assert framer.pings == 1
+
+
 def test_clerr_waits_for_the_announced_body():
     """RFC 4475 §3.1.2.2 on a stream: Content-Length 9999 > data; no output, no error."""
     data = (TORTURE / "clerr.dat").read_bytes()
