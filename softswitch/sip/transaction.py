@@ -157,9 +157,17 @@ class Output:
         self._timers = timers
         self._table = table
 
+    def begin(self) -> "Output":
+        """Start a call with an empty buffer, whatever an earlier call left there."""
+        self.events.clear()
+        return self
+
     def take(self) -> list[Event]:
         events, self.events = self.events, []
         return events
+
+    def request_received(self, txn: Transaction, source: Any) -> None:
+        self.events.append(RequestReceived(txn.key, txn.request, source))
 
     def send(self, txn: Transaction, data: bytes) -> None:
         self.events.append(SendMessage(data, txn.destination, txn.reliable, txn.key))
@@ -222,7 +230,7 @@ class TransactionLayer:
 
         `reliable` defaults to what the top Via transport says (only UDP is not).
         """
-        out = self._out
+        out = self._out.begin()
         try:
             key = server_key(request)
         except RemoteProtocolError as exc:
@@ -246,7 +254,7 @@ class TransactionLayer:
             destination = self._response_destination(request, source)
             txn = kind(key, request, source, destination, reliable, self.config)
             self._transactions[key] = txn
-            out.events.append(RequestReceived(key, request, source))
+            out.request_received(txn, source)
             txn.start(now, out)
         return out.take()
 
@@ -265,7 +273,7 @@ class TransactionLayer:
                       now: float) -> list[Event]:
         """Send the TU's response in server transaction `key`."""
         txn = self._transactions.get(key)
-        out = self._out
+        out = self._out.begin()
         if not isinstance(txn, ServerTransaction):
             # Usually a race: the transaction timed out while the TU was working.
             out.absorbed(None, response, "no such server transaction")
@@ -293,37 +301,41 @@ class TransactionLayer:
             else NonInviteClientTransaction
         txn = kind(key, request, destination, reliable, self.config)
         self._transactions[key] = txn
-        txn.start(now, self._out)
-        return key, self._out.take()
+        out = self._out.begin()
+        txn.start(now, out)
+        return key, out.take()
 
     def receive_response(self, response: Response, now: float) -> list[Event]:
         """Match a response (RFC 3261 §17.1.3: top Via branch and CSeq method)."""
+        out = self._out.begin()
         try:
             key = TransactionKey(CLIENT, response.cseq.method, response.top_via.branch, ())
         except RemoteProtocolError as exc:
-            self._out.absorbed(None, response, f"cannot match: {exc}")
-            return self._out.take()
+            out.absorbed(None, response, f"cannot match: {exc}")
+            return out.take()
         txn = self._transactions.get(key)
         if txn is None:
             return [StrayResponse(response)]
-        txn.receive_response(response, now, self._out)
-        return self._out.take()
+        txn.receive_response(response, now, out)
+        return out.take()
 
     # -- both --------------------------------------------------------------------
     def transport_error(self, key: TransactionKey, now: float) -> list[Event]:
         """The edge could not send for `key`: tell the TU and terminate."""
         txn = self._transactions.get(key)
+        out = self._out.begin()
         if txn is not None:
-            txn.transport_error(self._out)
-        return self._out.take()
+            txn.transport_error(out)
+        return out.take()
 
     def terminate(self, key: TransactionKey) -> list[Event]:
         """Drop a transaction now, timers and all (the TU gave up on it)."""
         txn = self._transactions.get(key)
         if txn is None:
             return []
-        txn.abandon(self._out)
-        return self._out.take()
+        out = self._out.begin()
+        txn.abandon(out)
+        return out.take()
 
     def stop_retransmissions(self, key: TransactionKey) -> None:
         """Cancel Timer A, E or G of `key`; the timeout and wait timers still run."""
@@ -338,7 +350,7 @@ class TransactionLayer:
 
     def handle_timer(self, now: float) -> list[Event]:
         """Fire every timer due at `now`, earliest first; none fires early."""
-        out = self._out
+        out = self._out.begin()
         for txn, timer in self._timers.pop_due(now):
             txn.fire(timer, now, out)
         return out.take()
