@@ -28,16 +28,21 @@ from twisted.web.server import Site
 from . import config
 from .config import ConfigError, Settings
 from .edge.admin_site import build_root
+from .edge.cdr_writer import CdrWriter
+from .edge.snapshot_loader import SnapshotLoader
 from .edge.binding_store import DatabaseBindingStore, bindings_from_rows
 from .edge.sip_endpoint import LocalAddresses, SipEndpoint
 from .edge.sip_service import SipListeners, StartupError
 from .edge.tcp import SipStreamFactory
 from .metrics import Metrics
 from .services.auth import DigestAuthenticator
+from .services.call_routing import CallRouter
 from .services.directory import CredentialDirectory
 from .services.dispatcher import RequestDispatcher, ServerIdentity
 from .services.location import LocationService
+from .services.proxy import Proxy
 from .services.registrar import Registrar, RegistrarPolicy
+from .services.routing import SnapshotHolder
 from .sip.digest import NonceManager
 from .sip.message import Limits
 from .sip.timers import TimerConfig
@@ -132,12 +137,24 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
                              sip.default_expires, frozenset(("localhost",)))
     registrar = Registrar(policy, authenticator, location, metrics)
     dispatcher = RequestDispatcher(registrar, ServerIdentity(user_agent=sip.user_agent))
+
+    snapshot = SnapshotHolder()
+    snapshot_loader = SnapshotLoader(database, snapshot)
+    snapshot_loader.load_now()
+    proxy_auth = DigestAuthenticator(
+        sip.domain, NonceManager(secret, lifetime=sip.nonce_lifetime), directory.lookup_ha1,
+        challenge_status=407, algorithms=sip.digest_algorithms)
+    cdr_writer = CdrWriter(database, reactor)
+    root.on_stop.append(cdr_writer.flush)
     limits = Limits(max_message_size=sip.max_message_size)
     layer = TransactionLayer(TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4),
                              response_destination=response_destination)
     endpoint = SipEndpoint(reactor, layer, dispatcher, metrics, limits, trace=sip.trace,
                            addresses=LocalAddresses(sip.advertise))
     dispatcher.attach(endpoint)
+    dispatcher.proxy = Proxy(endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot),
+                             location, snapshot, domain=sip.domain, on_call_end=cdr_writer,
+                             metrics=metrics, is_our_address=endpoint.is_our_address)
     stream_factory = SipStreamFactory(endpoint, metrics, limits, sip.tcp_idle_timeout,
                                       sip.tcp_max_connections)
     specs = [config.parse_sip_listen(s) for s in sip.listen]
@@ -149,7 +166,11 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         d.addCallback(directory.replace)
         d.addErrback(lambda f: log.failure("reloading credentials failed", f))
 
-    reloader = TimerService(settings.database.reload_interval, reload_credentials)
+    def reload_all():
+        reload_credentials()
+        snapshot_loader.reload()
+
+    reloader = TimerService(settings.database.reload_interval, reload_all)
     reloader.clock = reactor
     reloader.setServiceParent(root)
 

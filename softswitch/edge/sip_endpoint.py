@@ -29,16 +29,28 @@ class LocalAddresses:
     def __init__(self, advertise: str = ""):
         self._advertise = advertise
         self._bound: dict[str, tuple[str, int]] = {}
+        self._used: set[str] = {advertise.lower()} if advertise else set()
+        self._routes: dict[str, str] = {}  # remote host -> our source address towards it
 
     def bind(self, transport: str, host: str, port: int) -> None:
         self._bound.setdefault(transport, (host, port))
+
+    def is_ours(self, host: str, port: int) -> bool:
+        host = host.strip("[]").lower()
+        return any(port == bound_port and (host == bound_host or host in self._used)
+                   for bound_host, bound_port in self._bound.values())
 
     def for_peer(self, peer: Peer) -> tuple[str, int]:
         host, port = self._bound.get(peer.transport) or self._bound.get("udp") or ("127.0.0.1", 5060)
         if self._advertise:
             host = self._advertise
         elif host in ("0.0.0.0", "::"):
-            host = "127.0.0.1" if peer.host.startswith("127.") else _outbound_host(peer.host)
+            host = self._routes.get(peer.host)
+            if host is None:
+                if len(self._routes) > 4096:
+                    self._routes.clear()
+                host = self._routes[peer.host] = _outbound_host(peer.host)
+        self._used.add(host.lower())
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return host, port
@@ -189,9 +201,13 @@ class SipEndpoint:
             self._count_response(message)
         self._send(message.to_bytes(), destination)
 
-    def via_for(self, destination: Peer) -> str:
+    def via_for(self, destination: Peer, branch: str | None = None) -> str:
         host, port = self._addresses.for_peer(destination)
-        return f"SIP/2.0/{destination.transport.upper()} {host}:{port};branch={tx.new_branch()};rport"
+        return (f"SIP/2.0/{destination.transport.upper()} {host}:{port};"
+                f"branch={branch or tx.new_branch()};rport")
+
+    def is_our_address(self, host: str, port: int) -> bool:
+        return self._addresses.is_ours(host, port)
 
     def local_uri(self, destination: Peer, user: str | None = None) -> str:
         host, port = self._addresses.for_peer(destination)

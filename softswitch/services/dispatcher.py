@@ -22,26 +22,61 @@ class ServerIdentity:
 class RequestDispatcher:
     """The transaction user of the switch (services.ports.TransactionUser)."""
 
-    def __init__(self, registrar: Registrar, identity: ServerIdentity = ServerIdentity()):
+    def __init__(self, registrar: Registrar, identity: ServerIdentity = ServerIdentity(),
+                 proxy=None):
         self._registrar = registrar
         self._identity = identity
         self._allow_header = ", ".join(identity.allow)
         self._stack = None
+        self.proxy = proxy
 
     def attach(self, stack) -> None:
         self._stack = stack
 
     # -- TransactionUser port -----------------------------------------------------
     def request_received(self, key, request: Request, source) -> None:
+        if self.proxy is not None and self._proxied(key, request, source):
+            return
         response = self.handle(request, str(source), self._stack.seconds())
         if response is not None:
             self._stack.respond(key, response)
 
+    def _proxied(self, key, request: Request, source) -> bool:
+        """Calls and in-dialog requests go to the proxy after the checks a proxy makes
+        (RFC 3261 §16.3: scheme, Proxy-Require); True when it took the request."""
+        method = request.method
+        if method not in ("INVITE", "CANCEL") and not request.to_tag:
+            return False
+        if method not in self._identity.allow and not request.to_tag:
+            return False
+        refusal = None
+        if isinstance(request.ruri, AbsoluteUri):
+            refusal = make_response(request, 416, to_tag=new_tag())
+        elif method != "CANCEL":
+            unsupported = [opt for opt in request.headers.get_list("Proxy-Require")
+                           if opt.lower() not in SUPPORTED_EXTENSIONS]
+            if unsupported:
+                refusal = make_response(request, 420, to_tag=new_tag())
+                refusal.headers.add("Unsupported", ", ".join(unsupported))
+        if refusal is not None:
+            self._stack.respond(key, self._finish(refusal))
+        elif method == "CANCEL":
+            self.proxy.cancel(key, request)
+        elif request.to_tag:
+            self.proxy.in_dialog(key, request, source)
+        else:
+            self.proxy.initial_invite(key, request, source)
+        return True
+
     def ack_received(self, request: Request, source) -> None:
-        """An ACK for a 2xx we sent, or one for nothing: nothing to do as a registrar."""
+        """An ACK for a 2xx: the proxy forwards it along the dialog's route."""
+        if self.proxy is not None:
+            self.proxy.ack(request, source)
 
     def stray_response(self, response: Response) -> None:
-        """A response to no transaction of ours: dropped."""
+        """A response to no transaction of ours: a proxied 2xx retransmission."""
+        if self.proxy is not None:
+            self.proxy.stray_response(response)
 
     def server_timed_out(self, key) -> None:
         """No ACK came for a final response we sent (Timer H)."""

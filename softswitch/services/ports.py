@@ -38,9 +38,11 @@ class SipStack(Protocol):
 
     def send_stateless(self, message: Message, destination: Peer) -> None: ...
 
-    def via_for(self, destination: Peer) -> str:
-        """A top Via value for a new client transaction to `destination`, with a
-        fresh branch and our advertised address."""
+    def via_for(self, destination: Peer, branch: str | None = None) -> str:
+        """A top Via value for a new client transaction to `destination`, with our
+        advertised address and `branch` (a fresh one when None)."""
+
+    def is_our_address(self, host: str, port: int) -> bool: ...
 
     def local_uri(self, destination: Peer, user: str | None = None) -> str:
         """A SIP URI of ours reachable from `destination` (Contact, Record-Route)."""

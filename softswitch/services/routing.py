@@ -131,6 +131,19 @@ class RoutingSnapshot:
         return []
 
 
+class SnapshotHolder:
+    """The current snapshot; calling it returns it (what services take as a source)."""
+
+    def __init__(self, snapshot: RoutingSnapshot | None = None):
+        self.current = snapshot or RoutingSnapshot()
+
+    def __call__(self) -> RoutingSnapshot:
+        return self.current
+
+    def replace(self, snapshot: RoutingSnapshot) -> None:
+        self.current = snapshot
+
+
 def _index_sources(trunks) -> dict[str, Trunk]:
     """Exact gateway addresses answer without walking CIDRs."""
     index = {}

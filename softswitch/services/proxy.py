@@ -1,0 +1,360 @@
+"""The stateful proxy (RFC 3261 §16) as the switch's transaction user for calls:
+initial INVITEs go through the dialplan to a ProxyCall; CANCEL, ACK for 2xx and
+in-dialog requests follow the dialog; limits, gateway health and call records are
+kept as calls start and end."""
+
+from dataclasses import dataclass
+
+from twisted.logger import Logger
+
+from ..sip import digest
+from ..sip.ids import new_tag
+from ..sip.message import Request, Response, make_response
+from ..sip.transport import Peer
+from ..sip.uri import SipUri
+from .call_routing import CallPlan, Refuse
+from .dialogs import CallRecord, Dialog, DialogTable
+from .proxy_call import Attempt, ProxyCall, ProxyConfig
+from .proxy_routes import (
+    is_loop,
+    next_hop,
+    pop_own_routes,
+    proxy_branch,
+    record_route_value,
+)
+from .routing import Target
+
+log = Logger()
+
+
+@dataclass
+class InDialogForward:
+    """A request forwarded within a dialog: one server transaction, one branch."""
+
+    proxy: "Proxy"
+    server_key: object
+    request: Request
+    dialog: Dialog | None
+    from_side: str | None
+
+    def response_received(self, key, response: Response) -> None:
+        response.headers.pop_first("Via")
+        response.invalidate()
+        self._relay(response)
+
+    def timed_out(self, key) -> None:
+        self._relay(make_response(self.request, 408))
+
+    def transport_failed(self, key) -> None:
+        self._relay(make_response(self.request, 503))
+
+    def _relay(self, response: Response) -> None:
+        dialog = self.dialog
+        if dialog is not None and dialog.cseq_offset and self.from_side == "caller":
+            response.headers.set("CSeq", f"{response.cseq.number - dialog.cseq_offset} "
+                                         f"{response.cseq.method}")
+            response.invalidate()
+        self.proxy.stack.respond(self.server_key, response)
+        if self.request.method == "BYE" and response.status >= 200 and dialog is not None:
+            self.proxy.end_dialog(dialog, self.from_side or "caller", "bye")
+
+
+class Proxy:
+    def __init__(self, stack, clock, router, location, snapshot_source, *, domain: str,
+                 config: ProxyConfig = ProxyConfig(), limiter=None, gateway_order=None,
+                 gateway_health=None, on_call_end=None, metrics=None, is_our_address=None):
+        self.stack = stack
+        self.clock = clock
+        self.config = config
+        self.dialogs = DialogTable()
+        self._router = router
+        self._location = location
+        self._snapshot = snapshot_source
+        self._domain = domain
+        self._limiter = limiter
+        self._gateway_order = gateway_order
+        self._health = gateway_health
+        self._on_call_end = on_call_end
+        self._metrics = metrics
+        self._is_ours = is_our_address or (lambda host, port: False)
+        self._calls: dict[tuple, ProxyCall] = {}
+        self._admissions: dict[int, list] = {}
+        self.record_route = ""
+
+    # -- entry points (from the dispatcher) ------------------------------------------
+    def initial_invite(self, key, request: Request, source: Peer) -> None:
+        if is_loop(request, self._is_ours):
+            self.stack.respond(key, make_response(request, 482, to_tag=new_tag()))
+            return
+        if request.max_forwards == 0:
+            self.stack.respond(key, make_response(request, 483, to_tag=new_tag()))
+            return
+        self.stack.respond(key, make_response(request, 100))
+        plan = self._router.decide(request, source, self.clock.seconds())
+        if isinstance(plan, Refuse):
+            if plan.log:
+                log.info("refused INVITE {call_id}: {why}", call_id=request.call_id,
+                         why=plan.log)
+            response = make_response(request, plan.status, plan.reason, to_tag=new_tag())
+            for name, value in plan.headers:
+                response.headers.add(name, value)
+            self.stack.respond(key, response)
+            return
+        self._start(key, request, source, plan)
+
+    def _start(self, key, request: Request, source: Peer, plan: CallPlan) -> None:
+        record = CallRecord(request.call_id, plan.direction, plan.caller, plan.dialled,
+                            self.clock.seconds(), did=plan.did,
+                            trunk=plan.ingress_trunk.name if plan.ingress_trunk else None)
+        call = ProxyCall(self, key, request, source, plan, record)
+        self._admissions[id(call)] = []
+        if plan.ingress_trunk is not None and self._limiter is not None:
+            admission = self._limiter.acquire(plan.ingress_trunk, "inbound")
+            if not admission.admitted:
+                response = make_response(request, 503, to_tag=new_tag())
+                response.headers.add("Retry-After", str(admission.retry_after))
+                record.final_code = 503
+                record.disconnect_reason = f"limit:{admission.reason}"
+                self.stack.respond(key, response)
+                self._close(call)
+                return
+            self._admissions[id(call)].append(admission)
+        self.record_route = self.record_route or record_route_value(
+            self.stack.local_uri(source))
+        self._calls[self._call_key(request)] = call
+        call.start()
+
+    def cancel(self, key, request: Request) -> None:
+        call = self._calls.get(self._call_key(request))
+        if call is None or call.finished:
+            self.stack.respond(key, make_response(request, 481))
+            return
+        self.stack.respond(key, make_response(request, 200))
+        call.caller_cancelled()
+
+    def in_dialog(self, key, request: Request, source: Peer) -> None:
+        dialog = self.dialogs.find(request)
+        pop_own_routes(request, self._is_ours)
+        side = dialog.side_of(request) if dialog is not None else None
+        if dialog is not None:
+            origin = dialog.caller if side == "caller" else dialog.callee
+            origin.cseq = max(origin.cseq, request.cseq.number)
+        destination = next_hop(request)
+        if destination is None:
+            self.stack.respond(key, make_response(request, 404 if dialog else 481))
+            return
+        forwarded = self._forward_in_dialog(request, destination, dialog, side)
+        handler = InDialogForward(self, key, request, dialog, side)
+        self.stack.send_request(forwarded, destination, handler)
+
+    def ack(self, request: Request, source: Peer) -> None:
+        """ACK for a 2xx travels end to end: forward it statelessly along the route."""
+        dialog = self.dialogs.find(request)
+        pop_own_routes(request, self._is_ours)
+        destination = next_hop(request)
+        if destination is None:
+            return
+        side = dialog.side_of(request) if dialog is not None else None
+        forwarded = self._forward_in_dialog(request, destination, dialog, side)
+        self.stack.send_stateless(forwarded, destination)
+
+    def stray_response(self, response: Response) -> None:
+        """A retransmitted 2xx whose transaction is gone: forward it statelessly
+        (RFC 3261 §16.7 / RFC 6026) when the Via below ours names where it goes."""
+        if response.status // 100 != 2 or len(response.vias) < 2:
+            return
+        top = response.vias[0]
+        if not self._is_ours(top.host, top.port or 5060):
+            return
+        response.headers.pop_first("Via")
+        response.invalidate()
+        via = response.top_via
+        host = via.params.get("received") or via.host
+        if host == "255.255.255.255":
+            return  # never forward to broadcast (RFC 4475 §3.3.10)
+        rport = via.params.get("rport")
+        port = int(rport) if rport else (via.port or 5060)
+        self.stack.send_stateless(response, Peer(via.transport.lower(), host, port))
+
+    # -- helpers the calls use ------------------------------------------------------------
+    def expand(self, call: ProxyCall, target: Target):
+        """Attempt groups for one target, or a refusal standing for it."""
+        if target.kind == "user":
+            bindings = self._location.lookup(f"sip:{target.name}@{self._domain}")
+            attempts = []
+            for binding in bindings:
+                destination = _peer_from_received(binding.received)
+                if destination is None:
+                    continue
+                attempts.append(Attempt(binding.contact, destination, target,
+                                        routes=binding.path))
+            if not attempts:
+                return [], make_response(call.invite, 480)
+            return [attempts], None
+        if target.kind == "trunk":
+            trunk = self._snapshot().trunks.get(target.name)
+            if trunk is None or not trunk.enabled or not trunk.gateways:
+                return [], make_response(call.invite, 503)
+            if self._limiter is not None:
+                admission = self._limiter.acquire(trunk, "outbound")
+                if not admission.admitted:
+                    refusal = make_response(call.invite, 503)
+                    refusal.headers.add("Retry-After", str(admission.retry_after))
+                    return [], refusal
+                self._admissions[id(call)].append(admission)
+            gateways = (self._gateway_order(trunk, None) if self._gateway_order
+                        else sorted(trunk.gateways, key=lambda g: g.priority))
+            number = call.plan.dialled
+            groups = []
+            for gateway in gateways:
+                transport = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
+                uri = f"sip:{number}@{gateway.host}:{gateway.port}{transport}"
+                groups.append([Attempt(uri, Peer(gateway.transport, gateway.host, gateway.port),
+                                       target, trunk=trunk, gateway=gateway)])
+            return groups, None
+        log.info("agent target {name} for {call_id}: agent routes are not enabled",
+                 name=target.name, call_id=call.invite.call_id)
+        return [], make_response(call.invite, 503)
+
+    def retry_with_credentials(self, call: ProxyCall, leg, response: Response) -> bool:
+        trunk = leg.attempt.trunk
+        if trunk is None or leg.auth_tried or not trunk.auth_username:
+            return False
+        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+        challenge = next((c for c in response.headers.values(header)
+                          if "md5" in c.lower() or "sha-256" in c.lower()), None)
+        if challenge is None:
+            return False
+        request = Request("INVITE", leg.request.uri, leg.request.headers.copy(), leg.request.body)
+        request.headers.set("CSeq", f"{leg.request.cseq.number + 1} INVITE")
+        request.headers.pop_first("Via")
+        call.branch_counter += 1
+        request.headers.insert_before("Via", self.stack.via_for(
+            leg.attempt.destination, branch=proxy_branch(call.invite, call.branch_counter)))
+        auth_name = "Authorization" if response.status == 401 else "Proxy-Authorization"
+        request.headers.set(auth_name, digest.authorization_for(
+            challenge, trunk.auth_username, trunk.auth_password or "", "INVITE",
+            leg.request.uri, cnonce=new_tag()))
+        request.invalidate()
+        call.legs.remove(leg)
+        call.cseq_offset += 1
+        call.send_leg(leg.attempt, request)
+        call.legs[-1].auth_tried = True
+        return True
+
+    def gateway_failed(self, gateway) -> None:
+        if self._health is not None:
+            self._health.mark_suspect(gateway.key)
+
+    def established(self, call: ProxyCall, leg, dialog: Dialog) -> None:
+        self._calls.pop(self._call_key(call.invite), None)
+        dialog.release.extend(a.release for a in self._admissions.pop(id(call), []))
+        self.dialogs.add(dialog)
+
+    def call_failed(self, call: ProxyCall) -> None:
+        self._calls.pop(self._call_key(call.invite), None)
+        call.record.end_at = self.clock.seconds()
+        if call.record.disconnect_side is None:
+            call.record.disconnect_side = "callee"
+            call.record.disconnect_reason = f"sip:{call.record.final_code}"
+        self._close(call)
+
+    def hang_up_late_answer(self, call: ProxyCall, leg, response: Response) -> None:
+        """A 2xx that crossed our CANCEL: ACK it and BYE it so no call is left up."""
+        dialog = _late_dialog(call, leg, response, self.record_route)
+        ack = Request("ACK", dialog.callee.contact, leg.request.headers.copy())
+        ack.headers.set("CSeq", f"{leg.request.cseq.number} ACK")
+        ack.headers.set("To", response.headers.get("To"))
+        ack.headers.remove("Record-Route")
+        ack.body = b""
+        self.stack.send_stateless(ack, leg.attempt.destination)
+        bye, peer = dialog.bye_towards("callee", self.stack.via_for(leg.attempt.destination))
+        self.stack.send_request(bye, peer, _Quiet())
+
+    def end_dialog(self, dialog: Dialog, side: str, reason: str) -> None:
+        if dialog.ended:
+            return
+        dialog.ended = True
+        self.dialogs.remove(dialog)
+        dialog.record.end_at = self.clock.seconds()
+        dialog.record.disconnect_side = dialog.record.disconnect_side or side
+        dialog.record.disconnect_reason = dialog.record.disconnect_reason or reason
+        for release in dialog.release:
+            release()
+        if self._on_call_end is not None:
+            self._on_call_end(dialog.record)
+
+    def hang_up(self, dialog: Dialog, reason: str) -> None:
+        """End an established call from the middle: BYE to both sides."""
+        dialog.record.disconnect_side, dialog.record.disconnect_reason = "switch", reason
+        for side in ("caller", "callee"):
+            target = dialog.caller if side == "caller" else dialog.callee
+            bye, peer = dialog.bye_towards(side, self.stack.via_for(target.peer))
+            self.stack.send_request(bye, peer, _Quiet())
+        self.end_dialog(dialog, "switch", reason)
+
+    def active_calls(self) -> list[dict]:
+        now = self.clock.seconds()
+        calls = [{"call_id": c.invite.call_id, "state": "ringing" if c.record.ring_at else "trying",
+                  "direction": c.record.direction, "caller": c.record.caller,
+                  "callee": c.record.callee, "trunk": c.record.trunk,
+                  "duration": now - c.record.start_at} for c in self._calls.values()]
+        calls += [{"call_id": d.call_id, "state": "answered", "direction": d.record.direction,
+                   "caller": d.record.caller, "callee": d.record.callee,
+                   "trunk": d.record.trunk, "duration": now - d.record.start_at}
+                  for d in self.dialogs]
+        return calls
+
+    # -- internals ------------------------------------------------------------------------
+    def _close(self, call: ProxyCall) -> None:
+        for admission in self._admissions.pop(id(call), []):
+            admission.release()
+        if self._on_call_end is not None:
+            call.record.end_at = call.record.end_at or self.clock.seconds()
+            self._on_call_end(call.record)
+
+    def _forward_in_dialog(self, request: Request, destination: Peer, dialog, side) -> Request:
+        forwarded = Request(request.method, request.uri, request.headers.copy(), request.body)
+        forwards = request.max_forwards
+        forwarded.headers.set("Max-Forwards", str((70 if forwards is None else forwards) - 1))
+        if dialog is not None and dialog.cseq_offset and side == "caller":
+            forwarded.headers.set("CSeq", f"{request.cseq.number + dialog.cseq_offset} "
+                                          f"{request.cseq.method}")
+        forwarded.headers.insert_before("Via", self.stack.via_for(destination))
+        forwarded.invalidate()
+        return forwarded
+
+    @staticmethod
+    def _call_key(request: Request) -> tuple:
+        """CANCEL names its INVITE by Call-ID, From tag and CSeq number (RFC 3261 §9.1)."""
+        return request.call_id, request.from_tag, request.cseq.number
+
+    def __len__(self) -> int:
+        return len(self._calls) + len(self.dialogs)
+
+
+class _Quiet:
+    def response_received(self, key, response) -> None:
+        pass
+
+    def timed_out(self, key) -> None:
+        pass
+
+    def transport_failed(self, key) -> None:
+        pass
+
+
+def _peer_from_received(received: str | None) -> Peer | None:
+    if not received:
+        return None
+    transport, _, rest = received.partition(":")
+    host, _, port = rest.rpartition(":")
+    if not port.isdigit():
+        return None
+    return Peer(transport, host, int(port))
+
+
+def _late_dialog(call, leg, response, record_route) -> Dialog:
+    from .dialogs import dialog_from_answer
+    return dialog_from_answer(call.invite, response, call.source, leg.attempt.destination,
+                              call.record, record_route, call.cseq_offset)

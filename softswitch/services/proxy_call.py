@@ -1,0 +1,317 @@
+"""One proxied INVITE (Kamailio tm's cell): a server transaction and N client
+branches. Targets are tried in the route's order; a user target forks in parallel to
+its contacts, a trunk target tries its gateways one after another; the best final
+response is chosen across branches (RFC 3261 §16.7) and failover moves on for the
+codes the plan allows."""
+
+from dataclasses import dataclass, field
+
+from twisted.logger import Logger
+
+from ..sip.message import Request, Response, make_cancel, make_response
+from ..sip.transport import Peer
+from .dialogs import CallRecord, dialog_from_answer
+from .proxy_routes import alias_contact, proxy_branch
+from .routing import Target
+
+log = Logger()
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    ring_timeout: float = 60.0  # a target that has not answered by then is given up
+    timer_c: float = 180.0  # RFC 3261 §16.6: more than 3 minutes after a provisional
+    failover_codes: frozenset = frozenset({408, 480} | set(range(500, 600)))
+
+
+@dataclass
+class Attempt:
+    """One branch to send: where, and what it stands for."""
+
+    uri: str
+    destination: Peer
+    target: Target
+    routes: tuple[str, ...] = ()
+    trunk: object = None  # routing.Trunk for trunk targets
+    gateway: object = None  # routing.Gateway for trunk targets
+
+
+@dataclass
+class Leg:
+    """A client branch of the call (services.ports.ClientHandler)."""
+
+    call: "ProxyCall"
+    attempt: Attempt
+    request: Request
+    key: object = None
+    provisional: bool = False
+    final: Response | None = None
+    cancel_wanted: bool = False
+    cancelled: bool = False
+    auth_tried: bool = False
+    timer_c: object = None
+
+    def response_received(self, key, response: Response) -> None:
+        self.call.leg_response(self, response)
+
+    def timed_out(self, key) -> None:
+        self.call.leg_response(self, make_response(self.request, 408), synthetic=True)
+
+    def transport_failed(self, key) -> None:
+        self.call.leg_response(self, make_response(self.request, 503), synthetic=True)
+
+
+@dataclass
+class ProxyCall:
+    proxy: object  # the Proxy that owns it (stack, clock, helpers, bookkeeping)
+    server_key: object
+    invite: Request
+    source: Peer
+    plan: object  # call_routing.CallPlan
+    record: CallRecord
+    targets: list = field(default_factory=list)
+    groups: list = field(default_factory=list)  # pending Attempt groups of this target
+    legs: list = field(default_factory=list)  # legs of the current group
+    finals: list = field(default_factory=list)  # every final non-2xx so far
+    answered: bool = False
+    finished: bool = False
+    cancelled: bool = False
+    ring_timer: object = None
+    cseq_offset: int = 0
+    branch_counter: int = 0
+
+    # -- progress through the plan ------------------------------------------------
+    def start(self) -> None:
+        self.targets = list(self.plan.targets)
+        self.next_target()
+
+    def next_target(self) -> None:
+        while self.targets and not self.finished:
+            target = self.targets.pop(0)
+            self.record.route_kind, self.record.route_target = target.kind, target.name
+            if target.kind == "reject":
+                self.finish(make_response(self.invite, target.code or 403))
+                return
+            groups, refusal = self.proxy.expand(self, target)
+            if refusal is not None:
+                self.finals.append(refusal)
+                continue
+            self.groups = groups
+            if self.next_group():
+                return
+        if not self.finished:
+            self.finish(self.best_final())
+
+    def next_group(self) -> bool:
+        while self.groups:
+            group = self.groups.pop(0)
+            self.legs = []
+            for attempt in group:
+                self.send_leg(attempt)
+            if self.legs:
+                self.arm_ring_timer()
+                return True
+        return False
+
+    def send_leg(self, attempt: Attempt, request: Request | None = None) -> None:
+        stack = self.proxy.stack
+        if request is None:
+            request = self.forward_copy(attempt)
+        leg = Leg(self, attempt, request)
+        self.legs.append(leg)
+        self.record.attempts += 1
+        if attempt.trunk is not None:
+            self.record.trunk = attempt.trunk.name
+            self.record.gateway = attempt.gateway.key
+            self.record.region = attempt.gateway.region
+        leg.key = stack.send_request(request, attempt.destination, leg)
+
+    def forward_copy(self, attempt: Attempt) -> Request:
+        """The INVITE as we send it on one branch (RFC 3261 §16.6)."""
+        invite = self.invite
+        request = Request("INVITE", attempt.uri, invite.headers.copy(), invite.body)
+        forwards = invite.max_forwards
+        request.headers.set("Max-Forwards", str((70 if forwards is None else forwards) - 1))
+        request.headers.remove("Proxy-Authorization")  # our own credentials stop here
+        for route in reversed(attempt.routes):
+            request.headers.add("Route", route, first=True)
+        request.headers.add("Record-Route", self.proxy.record_route, first=True)
+        self.branch_counter += 1
+        via = self.proxy.stack.via_for(attempt.destination,
+                                       branch=proxy_branch(invite, self.branch_counter))
+        request.headers.insert_before("Via", via)
+        alias_contact(request, self.source)
+        request.invalidate()
+        return request
+
+    # -- branch responses ------------------------------------------------------------
+    def leg_response(self, leg: Leg, response: Response, synthetic: bool = False) -> None:
+        if not synthetic:
+            response.headers.pop_first("Via")
+            response.invalidate()
+        status = response.status
+        if status < 200:
+            self.leg_provisional(leg, response)
+            return
+        if leg.final is not None and status >= 300:
+            return  # a retransmission of a final we have
+        if status < 300:
+            self.leg_answered(leg, response)
+            return
+        leg.final = response
+        self.clear_timer_c(leg)
+        if status in (401, 407) and self.proxy.retry_with_credentials(self, leg, response):
+            return
+        if status == 503 and leg.attempt.gateway is not None:
+            self.proxy.gateway_failed(leg.attempt.gateway)
+        if self.answered or self.finished:
+            return
+        if status >= 600:
+            self.cancel_legs("a branch answered 6xx")
+            self.finish(response)
+            return
+        self.finals.append(response)
+        if all(l.final is not None for l in self.legs):
+            self.group_done()
+
+    def leg_provisional(self, leg: Leg, response: Response) -> None:
+        if leg.cancel_wanted and not leg.cancelled:
+            self.send_cancel(leg)
+        if response.status == 100 or self.finished:
+            return
+        leg.provisional = True
+        alias_contact(response, leg.attempt.destination)
+        self.arm_timer_c(leg)
+        if self.record.ring_at is None:
+            self.record.ring_at = self.proxy.clock.seconds()
+        self.proxy.stack.respond(self.server_key, response)
+
+    def leg_answered(self, leg: Leg, response: Response) -> None:
+        self.clear_timer_c(leg)
+        if self.finished and not self.answered:
+            # Answered after we gave up (cancel or timeout crossed it): end that call.
+            self.proxy.hang_up_late_answer(self, leg, response)
+            return
+        first = not self.answered
+        self.answered = True
+        leg.final = response
+        alias_contact(response, leg.attempt.destination)
+        self.cancel_ring_timer()
+        self.proxy.stack.respond(self.server_key, response)
+        if first:
+            self.record.answer_at = self.proxy.clock.seconds()
+            self.record.final_code = response.status
+            self.cancel_legs("another branch answered", keep=leg)
+            self.proxy.established(self, leg, dialog_from_answer(
+                self.invite, response, self.source, leg.attempt.destination, self.record,
+                self.proxy.record_route, self.cseq_offset))
+            self.finished = True
+
+    def group_done(self) -> None:
+        self.cancel_ring_timer()
+        best = self.best_final()
+        if self.cancelled or best.status not in self.proxy.config.failover_codes:
+            self.finish(best)
+        elif not self.next_group():
+            self.next_target()
+
+    def best_final(self) -> Response:
+        """RFC 3261 §16.7 step 6: 6xx first, else the lowest class; 503 becomes 500;
+        challenges of every 401/407 branch are gathered into the one forwarded."""
+        if not self.finals:
+            return make_response(self.invite, 480)
+        six = [r for r in self.finals if r.status >= 600]
+        best = six[0] if six else min(self.finals, key=lambda r: r.status // 100)
+        if best.status in (401, 407):
+            for other in self.finals:
+                if other is not best and other.status in (401, 407):
+                    for name in ("WWW-Authenticate", "Proxy-Authenticate"):
+                        for value in other.headers.values(name):
+                            best.headers.add(name, value)
+        if best.status == 503:
+            best.status, best.reason = 500, "Server Internal Error"
+        return best
+
+    def finish(self, response: Response) -> None:
+        """Send the caller our final answer (non-2xx) and close the books."""
+        if self.finished:
+            return
+        self.finished = True
+        self.cancel_ring_timer()
+        self.cancel_legs("the call is over")
+        self.record.final_code = response.status
+        self.proxy.stack.respond(self.server_key, response)
+        self.proxy.call_failed(self)
+
+    # -- cancelling ----------------------------------------------------------------------
+    def caller_cancelled(self) -> None:
+        self.cancelled = True
+        self.record.disconnect_side, self.record.disconnect_reason = "caller", "cancel"
+        self.finish(make_response(self.invite, 487))
+
+    def cancel_legs(self, why: str, keep: Leg | None = None) -> None:
+        for leg in self.legs:
+            if leg is keep or leg.final is not None or leg.cancelled:
+                continue
+            self.clear_timer_c(leg)
+            if leg.provisional:
+                self.send_cancel(leg)
+            else:
+                leg.cancel_wanted = True  # RFC 3261 §9.1: wait for a provisional
+
+    def send_cancel(self, leg: Leg) -> None:
+        leg.cancelled = True
+        cancel = make_cancel(leg.request)
+        self.proxy.stack.send_request(cancel, leg.attempt.destination, _IgnoreResponses())
+
+    # -- timers --------------------------------------------------------------------------
+    def arm_ring_timer(self) -> None:
+        self.cancel_ring_timer()
+        self.ring_timer = self.proxy.clock.callLater(self.proxy.config.ring_timeout,
+                                                     self.ring_timed_out)
+
+    def cancel_ring_timer(self) -> None:
+        if self.ring_timer is not None and self.ring_timer.active():
+            self.ring_timer.cancel()
+        self.ring_timer = None
+
+    def ring_timed_out(self) -> None:
+        self.ring_timer = None
+        if self.finished or self.answered:
+            return
+        for leg in self.legs:
+            if leg.final is None:
+                leg.final = make_response(leg.request, 408)
+                self.finals.append(leg.final)
+        self.cancel_legs("no answer")
+        self.group_done()
+
+    def arm_timer_c(self, leg: Leg) -> None:
+        self.clear_timer_c(leg)
+        leg.timer_c = self.proxy.clock.callLater(self.proxy.config.timer_c,
+                                                 self.timer_c_fired, leg)
+
+    def clear_timer_c(self, leg: Leg) -> None:
+        if leg.timer_c is not None and leg.timer_c.active():
+            leg.timer_c.cancel()
+        leg.timer_c = None
+
+    def timer_c_fired(self, leg: Leg) -> None:
+        leg.timer_c = None
+        if leg.final is None:
+            self.send_cancel(leg)
+            self.leg_response(leg, make_response(leg.request, 408), synthetic=True)
+
+
+class _IgnoreResponses:
+    """CANCEL's own responses need no handling: the INVITE branch reports the outcome."""
+
+    def response_received(self, key, response) -> None:
+        pass
+
+    def timed_out(self, key) -> None:
+        pass
+
+    def transport_failed(self, key) -> None:
+        pass
+

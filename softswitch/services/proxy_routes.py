@@ -1,0 +1,125 @@
+"""Route mechanics of a proxy (RFC 3261 §16): loop detection by branch hash,
+loose routing (popping our own Route), the next hop of a request, and NAT aliases
+(Kamailio's add_contact_alias / handle_ruri_alias) so in-dialog requests reach a
+phone behind NAT at the address its requests came from."""
+
+import hashlib
+import ipaddress
+
+from ..sip.fields import BRANCH_MAGIC, parse_name_addr
+from ..sip.message import Request
+from ..sip.transport import Peer
+from ..sip.uri import SipUri, host_for_socket, parse_uri
+
+ALIAS_PARAM = "alias"
+
+
+def loop_hash(request: Request) -> str:
+    """RFC 3261 §16.6 step 8: the part of our branch that a looped request reproduces."""
+    parts = (request.uri, request.from_tag or "", request.to_tag or "", request.call_id,
+             str(request.cseq.number), ",".join(request.headers.values("Route")))
+    return hashlib.blake2s("|".join(parts).encode("utf-8", "surrogateescape"),
+                           digest_size=8).hexdigest()
+
+
+def proxy_branch(request: Request, counter: int) -> str:
+    return f"{BRANCH_MAGIC}{loop_hash(request)}.{counter}"
+
+
+def is_loop(request: Request, is_our_address) -> bool:
+    """A Via of ours whose branch carries this very request's hash (RFC 3261 §16.3.4).
+    A spiral (same request re-targeted, so another hash) is not a loop."""
+    ours = [v for v in request.vias if is_our_address(host_for_socket(v.host), v.port or 5060)]
+    if not ours:
+        return False
+    wanted = f"{BRANCH_MAGIC}{loop_hash(request)}."
+    return any((v.branch or "").startswith(wanted) for v in ours)
+
+
+def pop_own_routes(request: Request, is_our_address) -> None:
+    """Remove Route entries that point at us (we are the loose router they name)."""
+    while True:
+        routes = request.headers.get_list("Route")
+        if not routes:
+            return
+        uri = parse_name_addr(routes[0]).uri
+        if not isinstance(uri, SipUri) or not is_our_address(
+                host_for_socket(uri.host), uri.port or 5060):
+            return
+        request.headers.pop_first("Route")
+
+
+def peer_for_uri(uri, default_transport: str = "udp") -> Peer | None:
+    """Where to send a request for `uri` (IP hosts only; an alias wins)."""
+    if not isinstance(uri, SipUri):
+        return None
+    alias = uri.params.get(ALIAS_PARAM)
+    if alias:
+        peer = decode_alias(alias)
+        if peer is not None:
+            return peer
+    host = host_for_socket(uri.host)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    transport = (uri.params.get("transport") or default_transport).lower()
+    if transport not in ("udp", "tcp"):
+        return None
+    return Peer(transport, host, uri.port or 5060)
+
+
+def next_hop(request: Request) -> Peer | None:
+    """The top Route if there is one, else the Request-URI."""
+    routes = request.headers.get_list("Route")
+    if routes:
+        return peer_for_uri(parse_name_addr(routes[0]).uri)
+    return peer_for_uri(request.ruri)
+
+
+def encode_alias(peer: Peer) -> str:
+    return f"{peer.host}~{peer.port}~{peer.transport}"
+
+
+def decode_alias(text: str) -> Peer | None:
+    parts = text.split("~")
+    if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in ("udp", "tcp"):
+        return None
+    try:
+        ipaddress.ip_address(parts[0])
+    except ValueError:
+        return None
+    return Peer(parts[2], parts[0], int(parts[1]))
+
+
+def alias_contact(message, source: Peer) -> None:
+    """When a message's Contact is not where it came from (NAT), tag the Contact URI
+    with the real source so later requests to that Contact go there."""
+    values = message.headers.values("Contact")
+    if len(values) != 1:
+        return
+    try:
+        address = parse_name_addr(values[0])
+    except Exception:  # a Contact we cannot read is forwarded untouched
+        return
+    uri = address.uri
+    if not isinstance(uri, SipUri) or ALIAS_PARAM in uri.params:
+        return
+    if host_for_socket(uri.host) == source.host and (uri.port or 5060) == source.port:
+        return
+    uri.params[ALIAS_PARAM] = encode_alias(source)
+    message.headers.set("Contact", str(address))
+    message.invalidate()
+
+
+def record_route_value(local_uri: str) -> str:
+    return f"<{local_uri};lr>"
+
+
+def uri_with_host(uri_text: str, host: str, port: int) -> str:
+    """`uri_text` re-targeted at host:port (user part kept)."""
+    uri = parse_uri(uri_text)
+    if not isinstance(uri, SipUri):
+        return uri_text
+    uri.host, uri.port = host, port
+    return str(uri)

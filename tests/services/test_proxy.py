@@ -1,0 +1,233 @@
+"""The stateful proxy end to end over an in-memory wire: DIDs to phones, phones to
+trunks, failover, CANCEL, in-dialog routing, NAT aliases, loops and call records."""
+
+import ipaddress
+
+import pytest
+from memory_proxy import SWITCH, ProxyHarness, invite, response_to
+
+from softswitch.services.routing import Gateway, Number, OutboundRoute, RoutingSnapshot, Target, Trunk
+from softswitch.sip.digest import build_challenge
+from softswitch.sip.transport import Peer
+
+CARRIER = Peer("udp", "198.51.100.7", 5060)
+BOB_NAT = Peer("udp", "192.0.2.20", 40000)
+GW1 = Peer("udp", "203.0.113.1", 5060)
+GW2 = Peer("udp", "203.0.113.2", 5060)
+
+
+def snapshot(**overrides):
+    carrier = Trunk("carrier", (Gateway("carrier", "198.51.100.7", 5060, "udp", None, 1, 10),),
+                    number_format="nanp")
+    outbound = Trunk("out", (Gateway("out", "203.0.113.1", 5060, "udp", None, 1, 10),
+                             Gateway("out", "203.0.113.2", 5060, "udp", None, 2, 10)))
+    values = dict(
+        trunks=[carrier, outbound],
+        numbers=[Number("+14155550100", (Target("user", "bob"),)),
+                 Number("+14155550101", (Target("reject", code=486),)),
+                 Number("+14155550102", (Target("trunk", "out"),)),
+                 Number("+14155550103", (Target("agent", "bot"), Target("user", "bob")))],
+        users=["alice", "bob"], outbound=[OutboundRoute("1", ("out",))])
+    values.update(overrides)
+    return RoutingSnapshot(**values)
+
+
+@pytest.fixture
+def switch():
+    harness = ProxyHarness(snapshot(), users={"alice": "a-secret", "bob": "b-secret"})
+    harness.bind("bob", "sip:bob@10.0.0.2:5062", "udp:192.0.2.20:40000")
+    return harness
+
+
+def only(sent, peer=None):
+    assert len(sent) == 1, sent
+    message, to = sent[0]
+    if peer is not None:
+        assert to == peer
+    return message
+
+
+def test_did_rings_the_registered_phone_through_nat_and_the_call_completes(switch):
+    sent = switch.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
+    trying = [m for m, p in sent if not m.is_request]
+    assert [m.status for m in trying] == [100]
+    forwarded = [m for m, p in sent if m.is_request]
+    assert len(forwarded) == 1 and sent[1][1] == BOB_NAT
+    fwd = forwarded[0]
+    assert fwd.uri == "sip:bob@10.0.0.2:5062"
+    assert fwd.headers.get("Max-Forwards") == "69"
+    assert fwd.headers.get_list("Record-Route") == ["<sip:127.0.0.1:5060;lr>"]
+    assert fwd.vias[0].host == "127.0.0.1" and len(fwd.vias) == 2
+
+    ringing = only(switch.receive(response_to(fwd, 180), BOB_NAT), CARRIER)
+    assert ringing.status == 180 and len(ringing.vias) == 1
+
+    ok = only(switch.receive(response_to(fwd, 200, contact="sip:bob@10.0.0.2:5062"), BOB_NAT),
+              CARRIER)
+    assert ok.status == 200
+    assert "alias=192.0.2.20~40000~udp" in ok.headers.get("Contact")
+    assert len(switch.proxy.dialogs) == 1
+
+    # The carrier ACKs and later hangs up along the Record-Route.
+    bob_contact = ok.contacts[0].address.uri
+    ack = (f"ACK {bob_contact} SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKack\n"
+           f"Route: <sip:127.0.0.1:5060;lr>\nMax-Forwards: 70\nTo: {ok.headers.get('To')}\n"
+           f"From: {ok.headers.get('From')}\nCall-ID: call-1@carrier\nCSeq: 1 ACK\n"
+           "Content-Length: 0\n\n")
+    forwarded_ack = only(switch.receive(ack, CARRIER), BOB_NAT)
+    assert forwarded_ack.method == "ACK" and not forwarded_ack.headers.get("Route")
+
+    bye = ack.replace("ACK ", "BYE ", 1).replace("1 ACK", "2 BYE").replace("z9hG4bKack", "z9hG4bKbye")
+    forwarded_bye = only(switch.receive(bye, CARRIER), BOB_NAT)
+    assert forwarded_bye.method == "BYE"
+    ok_bye = only(switch.receive(response_to(forwarded_bye, 200), BOB_NAT), CARRIER)
+    assert ok_bye.status == 200
+    assert len(switch.proxy.dialogs) == 0
+    [record] = switch.records
+    assert (record.direction, record.did, record.trunk, record.final_code) == (
+        "inbound", "+14155550100", "carrier", 200)
+    assert record.disconnect_side == "caller" and record.answer_at and record.end_at
+
+
+def test_unknown_source_is_challenged_never_relayed(switch):
+    sent = switch.receive(invite("sip:+14155550100@127.0.0.1", via_host="192.0.2.99"),
+                          Peer("udp", "192.0.2.99", 5060))
+    statuses = [m.status for m, _ in sent]
+    assert statuses == [100, 407]
+    assert not any(m.is_request for m, _ in sent)
+
+
+def test_reject_target_answers_its_code(switch):
+    sent = switch.receive(invite("sip:4155550101@127.0.0.1"), CARRIER)
+    assert [m.status for m, _ in sent] == [100, 486]
+    assert switch.records[0].final_code == 486
+
+
+def test_unknown_number_from_a_trunk_is_404(switch):
+    sent = switch.receive(invite("sip:4155559999@127.0.0.1"), CARRIER)
+    assert [m.status for m, _ in sent] == [100, 404]
+
+
+def test_failover_to_the_second_gateway_on_503(switch):
+    sent = switch.receive(invite("sip:4155550102@127.0.0.1"), CARRIER)
+    first = [m for m, p in sent if m.is_request and p == GW1][0]
+    sent = switch.receive(response_to(first, 503), GW1)
+    # ACK to the 503 goes back to GW1, the INVITE moves on to GW2, the caller hears nothing.
+    requests = [(m.method, p) for m, p in sent if m.is_request]
+    assert ("ACK", GW1) in requests and ("INVITE", GW2) in requests
+    assert not [m for m, _ in sent if not m.is_request]
+    second = [m for m, p in sent if m.is_request and p == GW2][0]
+    assert second.uri == "sip:+14155550102@203.0.113.2:5060"
+    ok = only(switch.receive(response_to(second, 200, contact="sip:gw@203.0.113.2"), GW2),
+              CARRIER)
+    assert ok.status == 200
+    assert switch.proxy.dialogs.get("call-1@carrier").record.gateway == "udp:203.0.113.2:5060"
+
+
+def test_failover_when_the_first_gateway_is_silent(switch):
+    switch.receive(invite("sip:4155550102@127.0.0.1"), CARRIER)
+    switch.clock.pump([0.5] * 70)  # Timer B: 32 s of retransmissions, then a 408
+    to_gw2 = [m for m, p in switch.wire.take() if m.is_request and p == GW2 and m.method == "INVITE"]
+    assert to_gw2, "the call moved to the second gateway"
+
+
+def test_all_gateways_failing_gives_the_caller_500(switch):
+    sent = switch.receive(invite("sip:4155550102@127.0.0.1"), CARRIER)
+    first = [m for m, p in sent if m.is_request and p == GW1][0]
+    sent = switch.receive(response_to(first, 503), GW1)
+    second = [m for m, p in sent if m.is_request and p == GW2][0]
+    sent = switch.receive(response_to(second, 503), GW2)
+    finals = [m.status for m, _ in sent if not m.is_request]
+    assert finals == [500]
+
+
+def test_busy_is_final_and_not_failed_over(switch):
+    sent = switch.receive(invite("sip:4155550102@127.0.0.1"), CARRIER)
+    first = [m for m, p in sent if m.is_request and p == GW1][0]
+    sent = switch.receive(response_to(first, 486), GW1)
+    assert [m.status for m, _ in sent if not m.is_request] == [486]
+    assert not [m for m, p in sent if m.is_request and m.method == "INVITE"]
+
+
+def test_agent_target_is_503_until_agents_exist_and_the_next_target_rings(switch):
+    sent = switch.receive(invite("sip:4155550103@127.0.0.1"), CARRIER)
+    assert [p for m, p in sent if m.is_request] == [BOB_NAT]
+
+
+def test_cancel_before_answer(switch):
+    sent = switch.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
+    fwd = [m for m, p in sent if m.is_request][0]
+    switch.receive(response_to(fwd, 180), BOB_NAT)
+    cancel = ("CANCEL sip:4155550100@127.0.0.1 SIP/2.0\n"
+              "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKinv1\nMax-Forwards: 70\n"
+              "To: <sip:4155550100@127.0.0.1>\nFrom: <sip:+12125550123@198.51.100.7>;tag=caller1\n"
+              "Call-ID: call-1@carrier\nCSeq: 1 CANCEL\nContent-Length: 0\n\n")
+    sent = switch.receive(cancel, CARRIER)
+    to_carrier = sorted((m.status, m.cseq.method) for m, p in sent if not m.is_request)
+    assert to_carrier == [(200, "CANCEL"), (487, "INVITE")]
+    [cancel_out] = [m for m, p in sent if m.is_request]
+    assert cancel_out.method == "CANCEL" and cancel_out.top_via.branch == fwd.top_via.branch
+    assert switch.records[0].disconnect_reason == "cancel"
+
+
+def test_registered_user_dials_out_through_the_trunk_after_407(switch):
+    alice = Peer("udp", "192.0.2.30", 5060)
+    text = invite("sip:+14155550199@127.0.0.1", via_host="192.0.2.30", from_user="alice")
+    sent = switch.receive(text, alice)
+    challenge = [m for m, _ in sent if not m.is_request][-1]
+    assert challenge.status == 407
+    from memory_switch import authorization
+    value = authorization(challenge.headers.values("Proxy-Authenticate")[0], "alice",
+                          "a-secret", "INVITE", "sip:+14155550199@127.0.0.1")
+    text = invite("sip:+14155550199@127.0.0.1", via_host="192.0.2.30", from_user="alice",
+                  branch="z9hG4bKinv2", cseq=2, extra=f"Proxy-Authorization: {value}\n")
+    sent = switch.receive(text, alice)
+    [out] = [m for m, p in sent if m.is_request and p == GW1]
+    assert out.uri == "sip:+14155550199@203.0.113.1:5060"
+    assert "Proxy-Authorization" not in out.headers
+
+
+def test_internal_call_between_users(switch):
+    alice = Peer("udp", "192.0.2.30", 5060)
+    text = invite("sip:bob@example.com", via_host="192.0.2.30", from_user="alice")
+    challenge = [m for m, _ in switch.receive(text, alice) if not m.is_request][-1]
+    from memory_switch import authorization
+    value = authorization(challenge.headers.values("Proxy-Authenticate")[0], "alice",
+                          "a-secret", "INVITE", "sip:bob@example.com")
+    sent = switch.receive(invite("sip:bob@example.com", via_host="192.0.2.30", from_user="alice",
+                                 branch="z9hG4bKinv3", cseq=2,
+                                 extra=f"Proxy-Authorization: {value}\n"), alice)
+    assert [p for m, p in sent if m.is_request] == [BOB_NAT]
+
+
+def test_max_forwards_zero_is_483(switch):
+    text = invite("sip:4155550100@127.0.0.1").replace("Max-Forwards: 70", "Max-Forwards: 0")
+    assert [m.status for m, _ in switch.receive(text, CARRIER)] == [483]
+
+
+def test_a_request_that_loops_back_is_482(switch):
+    sent = switch.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
+    fwd = [m for m, p in sent if m.is_request][0]
+    # The same request coming back unchanged (e.g. a trunk pointing back at us)...
+    fwd.set_uri("sip:4155550100@127.0.0.1")
+    sent = switch.receive(fwd.to_bytes().decode(), CARRIER)
+    assert [m.status for m, _ in sent if not m.is_request] == [482]
+    # ...while a spiral (re-targeted, so another hash) is not a loop.
+    fwd.set_uri("sip:4155550101@127.0.0.1")
+    fwd.headers.insert_before("Via", "SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKnexthop")
+    sent = switch.receive(fwd.to_bytes().decode(), CARRIER)
+    assert 482 not in [m.status for m, _ in sent if not m.is_request]
+
+
+def test_trunk_challenge_is_answered_with_the_trunk_credentials(switch):
+    out = Trunk("out", (Gateway("out", "203.0.113.1", 5060, "udp", None, 1, 10),),
+                auth_username="acct", auth_password="pw")
+    switch.holder.replace(snapshot(trunks=[snapshot().trunks["carrier"], out]))
+    sent = switch.receive(invite("sip:4155550102@127.0.0.1"), CARRIER)
+    first = [m for m, p in sent if m.is_request and p == GW1][0]
+    challenge = build_challenge("carrier.example", "n0nce", "MD5")
+    sent = switch.receive(response_to(first, 407, extra=f"Proxy-Authenticate: {challenge}\n"), GW1)
+    [retry] = [m for m, p in sent if m.is_request and m.method == "INVITE"]
+    assert retry.cseq.number == 2 and 'username="acct"' in retry.headers.get("Proxy-Authorization")
+    ok = only(switch.receive(response_to(retry, 200, contact="sip:gw@203.0.113.1"), GW1), CARRIER)
+    assert ok.cseq.number == 1  # the caller sees its own CSeq
