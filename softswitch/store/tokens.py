@@ -81,6 +81,23 @@ def list_tokens(conn: Connection) -> list[dict]:
     return [dict(row._mapping) for row in rows]
 
 
+def get_token(conn: Connection, token_id: int) -> dict | None:
+    """A token's public row (never its hash), or None."""
+    return _find_by_id(conn, token_id)
+
+
+def list_tokens_page(
+    conn: Connection, after: int | None = None, limit: int | None = None
+) -> list[dict]:
+    """Tokens by id, those after id ``after`` only (keyset pagination)."""
+    query = sa.select(*_PUBLIC_COLUMNS).order_by(api_tokens.c.id)
+    if after is not None:
+        query = query.where(api_tokens.c.id > after)
+    if limit is not None:
+        query = query.limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
 def ensure_bootstrap_token(conn: Connection, token: str, now: float | None = None) -> dict:
     """Make the configured bootstrap token valid; safe to call at every start.
 

@@ -10,7 +10,7 @@ import hashlib
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from softswitch.store.tables import sip_users
+from softswitch.store.tables import numbers, route_targets, sip_users
 
 _PUBLIC_COLUMNS = (
     sip_users.c.id,
@@ -91,6 +91,71 @@ def delete_user(conn: Connection, username: str, domain: str) -> bool:
         )
     )
     return result.rowcount > 0
+
+
+def list_domain_users(
+    conn: Connection, domain: str, after: str | None = None, limit: int | None = None
+) -> list[dict]:
+    """A domain's users by username, those after ``after`` only (keyset pagination)."""
+    query = (
+        sa.select(*_PUBLIC_COLUMNS)
+        .where(sip_users.c.domain == domain)
+        .order_by(sip_users.c.username)
+    )
+    if after is not None:
+        query = query.where(sip_users.c.username > after)
+    if limit is not None:
+        query = query.limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+UPDATABLE_FIELDS = ("display_name", "enabled")
+
+
+def update_user(
+    conn: Connection, username: str, domain: str, values: dict, password: str | None = None
+) -> dict | None:
+    """Overwrite display_name/enabled and, given a password, the hashes.
+
+    None if there is no such user.
+    """
+    unknown = set(values) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"cannot update user fields {', '.join(sorted(unknown))}")
+    values = dict(values)
+    if password is not None:
+        values["ha1_md5"] = ha1(username, domain, password, "md5")
+        values["ha1_sha256"] = ha1(username, domain, password, "sha256")
+    condition = (sip_users.c.username == username) & (sip_users.c.domain == domain)
+    user_id = conn.execute(sa.select(sip_users.c.id).where(condition)).scalar_one_or_none()
+    if user_id is None:
+        return None
+    # Always an UPDATE, even with nothing to change, so updated_at moves.
+    conn.execute(sip_users.update().where(sip_users.c.id == user_id).values(**values))
+    return _get_by_id(conn, user_id)
+
+
+def ids_by_username(conn: Connection, domain: str, usernames) -> dict[str, int]:
+    usernames = set(usernames)
+    if not usernames:
+        return {}
+    rows = conn.execute(
+        sa.select(sip_users.c.username, sip_users.c.id).where(
+            sip_users.c.domain == domain, sip_users.c.username.in_(usernames)
+        )
+    )
+    return {row.username: row.id for row in rows}
+
+
+def referrers(conn: Connection, username: str, domain: str, limit: int = 10) -> list[tuple]:
+    """The numbers whose route targets the user: [("number", "+14155550100")...]."""
+    rows = conn.execute(
+        sa.select(numbers.c.number).distinct()
+        .select_from(route_targets.join(numbers).join(sip_users))
+        .where(sip_users.c.username == username, sip_users.c.domain == domain)
+        .order_by(numbers.c.number).limit(limit)
+    )
+    return [("number", row.number) for row in rows]
 
 
 def load_credentials(conn: Connection) -> dict[tuple[str, str], dict]:
