@@ -161,3 +161,21 @@ class UdpClient:
             lines.append(f"Authorization: {authorization}")
         lines += ["Content-Length: 0", "", ""]
         return "\r\n".join(lines).encode()
+
+    def register_with_digest(self, user: str, password: str, domain: str, contact: str,
+                             expires: int = 300, algorithm: str = "MD5",
+                             timeout: float = 2.0) -> tuple[SipMessage, SipMessage]:
+        """REGISTER, answer the challenge of `algorithm`: (the 401, the final answer)."""
+        call_id = f"{uuid.uuid4().hex}@127.0.0.1"
+        challenge = self.exchange(self.register(user, domain, contact, expires, call_id, 1),
+                                  timeout)
+        assert challenge is not None and challenge.status == 401, challenge
+        offered = {auth_params(c)[1].get("algorithm"): c
+                   for c in challenge.headers("WWW-Authenticate")}
+        assert algorithm in offered, challenge.text
+        authorization = digest_authorization(offered[algorithm], user, password, "REGISTER",
+                                             f"sip:{domain}")
+        answer = self.exchange(
+            self.register(user, domain, contact, expires, call_id, 2, authorization), timeout)
+        assert answer is not None, f"no answer to the authenticated REGISTER of {user}"
+        return challenge, answer

@@ -34,6 +34,9 @@ STARTUP_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 START_ATTEMPTS = 3
 OUTPUT_TAIL_LINES = 150
+# twistd stops on SIGTERM, then kills itself with the same signal so that its exit
+# status tells how it ended: -SIGTERM is a clean stop, like 0.
+CLEAN_EXITS = (0, -signal.SIGTERM)
 # twistd itself: `python -m twisted` is the newer `twist` runner, which has no -n.
 TWISTD = "from twisted.scripts.twistd import run; run()"
 
@@ -193,7 +196,8 @@ class SwitchProcess:
         return False, f"/healthz did not answer within {STARTUP_TIMEOUT:g} s"
 
     def stop(self) -> int:
-        """SIGTERM, wait (bounded), SIGKILL if needed; returns the exit status."""
+        """SIGTERM, wait (bounded), SIGKILL if needed; returns the exit status
+        (one of CLEAN_EXITS when the switch shut down by itself)."""
         process = self.process
         if process is None:
             return 0
