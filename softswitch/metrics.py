@@ -58,5 +58,17 @@ class Metrics:
             "softswitch_db_query_seconds", "Database call duration", ["desc", "outcome"],
             buckets=_LATENCY_BUCKETS, registry=r)
 
+        # route is the pattern ("/v1/trunks/{name}"), never the raw path.
+        self.api_requests = Counter(
+            "softswitch_api_requests", "Admin API requests answered",
+            ["route", "method", "status"], registry=r)
+        self.api_seconds = Histogram(
+            "softswitch_api_request_seconds", "Admin API request duration",
+            ["route", "method"], buckets=_LATENCY_BUCKETS, registry=r)
+
+    def observe_api(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.api_requests.labels(route, method, str(status)).inc()
+        self.api_seconds.labels(route, method).observe(seconds)
+
     def observe_db(self, desc: str, seconds: float, ok: bool) -> None:
         self.db_seconds.labels(desc, "ok" if ok else "error").observe(seconds)

@@ -26,6 +26,7 @@ from twisted.python import usage
 from twisted.web.server import Site
 
 from . import config
+from .admin.api import build_api
 from .config import ConfigError, Settings
 from .edge.admin_site import build_root
 from .edge.cdr_writer import CdrWriter
@@ -177,7 +178,16 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     def health():
         return {"status": "ok", "registrations": len(location), "users": len(directory)}
 
-    site = Site(build_root(metrics.registry, health))
+    def on_admin_change(kind: str):
+        # After every committed admin API write: the next call sees the change.
+        if kind == "users":
+            reload_credentials()
+        if kind != "tokens":
+            snapshot_loader.reload()  # users are route targets too
+
+    api = build_api(database, reactor, domain=sip.domain, on_change=on_admin_change,
+                    metrics=metrics)
+    site = Site(build_root(metrics.registry, health, api))
     site.noisy = False
     strports.service(settings.admin.listen, site).setServiceParent(root)
     return root

@@ -33,8 +33,11 @@ class HealthResource(Resource):
         return json.dumps(status).encode()
 
 
-def build_root(registry, health_check) -> Resource:
+def build_root(registry, health_check, api: Resource | None = None) -> Resource:
+    """The admin site's root; ``api`` (softswitch.admin.api.build_api) serves /v1."""
     root = Resource()
     root.putChild(b"metrics", MetricsResource(registry))
     root.putChild(b"healthz", HealthResource(health_check))
+    if api is not None:
+        root.putChild(b"v1", api)
     return root

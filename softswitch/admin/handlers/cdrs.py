@@ -1,0 +1,56 @@
+"""/v1/cdrs: call detail records, newest first (read-only)."""
+
+from softswitch.admin.errors import not_found
+from softswitch.admin.handlers.common import decode_cursor, page
+from softswitch.admin.router import Route
+from softswitch.admin.schemas.cdrs import CdrOut, CdrQuery
+from softswitch.admin.schemas.common import Page, normalise_e164
+from softswitch.store import cdrs as store
+
+
+def _out(row: dict) -> dict:
+    out = {key: row.get(key) for key in CdrOut.model_fields if key != "duration"}
+    answered, ended = row["answer_at"], row["end_at"]
+    out["duration"] = None if answered is None else max(0.0, ended - answered)
+    return out
+
+
+def _number_forms(number: str | None) -> tuple[str, ...]:
+    """The number as given and, when it parses, in E.164 and without '+'."""
+    if number is None:
+        return ()
+    forms = {number}
+    try:
+        e164 = normalise_e164(number)
+    except ValueError:
+        return tuple(forms)
+    return tuple(forms | {e164, e164[1:]})
+
+
+def list_cdrs(ctx, call):
+    query = call.query
+    before = decode_cursor(query.after, int)
+    d = ctx.run("cdrs.list", store.list_cdrs, since=query.since, until=query.until,
+                numbers=_number_forms(query.number), before=before, limit=query.limit + 1)
+    return d.addCallback(page, query.limit, lambda row: row["id"], _out)
+
+
+def get_cdr(ctx, call):
+    cdr_id = call.params["id"]
+
+    def transaction(conn):
+        row = store.get_cdr(conn, cdr_id)
+        if row is None:
+            raise not_found("call record", cdr_id)
+        return _out(row)
+    return ctx.run("cdrs.get", transaction)
+
+
+def routes() -> list[Route]:
+    tag = "cdrs"
+    return [
+        Route("GET", "/v1/cdrs", list_cdrs, query_model=CdrQuery, response_model=Page[CdrOut],
+              summary="List call records, newest first", tag=tag),
+        Route("GET", "/v1/cdrs/{id}", get_cdr, response_model=CdrOut,
+              summary="Get a call record", tag=tag),
+    ]

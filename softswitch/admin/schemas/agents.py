@@ -1,0 +1,103 @@
+"""AI voice agents: the WebSocket an answered call's audio goes to."""
+
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+
+from softswitch.admin.schemas.common import (
+    Epoch,
+    Headers,
+    Name,
+    RequestModel,
+    ResponseModel,
+    partial_model,
+)
+
+Profile = Literal["twilio", "raw", "openai-realtime"]
+SampleRate = Literal[8000, 16000, 24000]
+# The rate each profile uses when none is given; Twilio Media Streams is 8 kHz only.
+DEFAULT_SAMPLE_RATE = {"twilio": 8000, "raw": 16000, "openai-realtime": 24000}
+
+
+def _websocket_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss"):
+        raise ValueError(f"{value!r} must be a ws:// or wss:// URL")
+    if not parts.hostname:
+        raise ValueError(f"{value!r} has no host")
+    if parts.username or parts.password:
+        raise ValueError("credentials in the URL would be shown to every reader: "
+                         "put them in secret_headers")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError(f"{value!r} has an invalid port") from None
+    return value
+
+
+WebSocketUrl = Annotated[str, Field(max_length=2048, pattern=r"^[^\s]+$",
+                                    description="ws:// or wss:// URL of the agent"),
+                         AfterValidator(_websocket_url)]
+ParameterName = Annotated[str, Field(min_length=1, max_length=64)]
+ParameterValue = Annotated[str, Field(max_length=1024)]
+
+
+class AgentReplace(RequestModel):
+    name: Name | None = Field(None, description="must match the URL if given")
+    url: WebSocketUrl
+    profile: Profile = "twilio"
+    sample_rate: SampleRate | None = Field(
+        None, validate_default=True,
+        description="Hz; default 8000 (twilio), 16000 (raw), 24000 (openai-realtime)")
+    region: Name | None = Field(None, description="media region the call's audio is relayed in")
+    headers: Headers = Field(default_factory=dict, description="sent on connect; readable")
+    secret_headers: Headers = Field(
+        default_factory=dict, description="sent on connect; write-only (only names are shown)")
+    custom_parameters: dict[ParameterName, ParameterValue] = Field(
+        default_factory=dict, max_length=32, description="passed to the agent at start")
+
+    @field_validator("sample_rate")
+    @classmethod
+    def _rate_fits_profile(cls, rate: int | None, info: ValidationInfo) -> int | None:
+        profile = info.data.get("profile")
+        if profile is None:
+            return rate
+        if rate is None:
+            return DEFAULT_SAMPLE_RATE[profile]
+        if profile == "twilio" and rate != 8000:
+            raise ValueError("the twilio profile carries 8000 Hz audio only")
+        return rate
+
+    @field_validator("secret_headers")
+    @classmethod
+    def _not_both(cls, secret: dict, info: ValidationInfo) -> dict:
+        plain = {name.lower() for name in info.data.get("headers") or {}}
+        for name in secret:
+            if name.lower() in plain:
+                raise ValueError(f"header {name!r} is in both headers and secret_headers")
+        lowered = [name.lower() for name in secret]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("a header is named twice (header names ignore case)")
+        return secret
+
+
+class AgentCreate(AgentReplace):
+    name: Name
+
+
+AgentPatch = partial_model(AgentReplace, "AgentPatch",
+                           "Fields to change; headers maps are replaced whole.")
+
+
+class AgentOut(ResponseModel):
+    name: str
+    url: str
+    profile: Profile
+    sample_rate: SampleRate
+    region: str | None
+    headers: dict[str, str]
+    secret_header_names: list[str]
+    custom_parameters: dict[str, str]
+    created_at: Epoch
+    updated_at: Epoch

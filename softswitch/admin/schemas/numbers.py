@@ -1,0 +1,76 @@
+"""Numbers (DIDs) and their routes: an ordered list of targets tried in turn."""
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, field_validator
+
+from softswitch.admin.schemas.common import (
+    UNION_TAGS,
+    Description,
+    E164,
+    E164Input,
+    Epoch,
+    Name,
+    RequestModel,
+    ResponseModel,
+    Username,
+    partial_model,
+)
+
+
+class AgentTarget(RequestModel):
+    type: Literal["agent"]
+    agent: Name
+
+
+class UserTarget(RequestModel):
+    type: Literal["user"]
+    user: Username
+
+
+class TrunkTarget(RequestModel):
+    type: Literal["trunk"]
+    trunk: Name
+
+
+class RejectTarget(RequestModel):
+    type: Literal["reject"]
+    code: int = Field(ge=400, le=699, description="SIP status answered to the caller")
+
+
+TARGETS = (AgentTarget, UserTarget, TrunkTarget, RejectTarget)
+UNION_TAGS.update(model.model_fields["type"].annotation.__args__[0] for model in TARGETS)
+Target = Annotated[Union[TARGETS], Field(discriminator="type")]
+
+
+class NumberReplace(RequestModel):
+    number: E164Input | None = Field(None, description="must match the URL if given")
+    route: list[Target] = Field(min_length=1, max_length=16,
+                                description="targets tried in order until one answers")
+    description: Description | None = None
+    enabled: bool = True
+
+    @field_validator("route")
+    @classmethod
+    def _reject_is_last(cls, route: list) -> list:
+        for position, target in enumerate(route[:-1]):
+            if target.type == "reject":
+                raise ValueError(f"target {position} rejects the call, so the targets "
+                                 "after it would never be tried: put reject last")
+        return route
+
+
+class NumberCreate(NumberReplace):
+    number: E164Input
+
+
+NumberPatch = partial_model(NumberReplace, "NumberPatch", "Fields to change; route is replaced whole.")
+
+
+class NumberOut(ResponseModel):
+    number: E164
+    route: list[Target]
+    description: str | None
+    enabled: bool
+    created_at: Epoch
+    updated_at: Epoch

@@ -1,0 +1,122 @@
+"""Carrier trunks and their gateways; outbound credentials are write-only."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from softswitch.admin.schemas.common import (
+    Cidr,
+    Epoch,
+    Host,
+    Name,
+    Port,
+    RequestModel,
+    ResponseModel,
+    partial_model,
+    unique_list,
+)
+from softswitch.services.numbers import NUMBER_FORMAT
+
+Transport = Literal["udp", "tcp", "tls"]
+NumberFormat = Annotated[str, Field(
+    pattern=NUMBER_FORMAT.pattern,
+    description="how the carrier writes numbers: 'e164' (international, '+' optional), "
+                "'nanp' (10 or 11 digits, country code 1) or 'national:CC' "
+                "(national numbers of country code CC)")]
+
+
+class Gateway(RequestModel):
+    host: Host
+    port: Port = 5060
+    transport: Transport = "udp"
+    region: Name | None = Field(None, description="the media region used with this gateway")
+    priority: int = Field(0, ge=0, le=65535, description="lower is tried first")
+    weight: int = Field(1, ge=0, le=65535, description="share among equal priorities")
+
+
+class Inbound(RequestModel):
+    allowed_sources: unique_list(Cidr, 100) = Field(
+        default_factory=list, description="networks calls from this trunk may come from")
+
+
+class TrunkAuth(RequestModel):
+    username: str = Field(min_length=1, max_length=128, pattern=r"^[^\s\x00]+$")
+    password: str = Field(min_length=1, max_length=256, pattern=r"^[^\r\n\x00]*$",
+                          description="write-only")
+
+
+class TrunkReplace(RequestModel):
+    name: Name | None = Field(None, description="must match the URL if given")
+    gateways: list[Gateway] = Field(default_factory=list, max_length=32)
+    inbound: Inbound = Field(default_factory=Inbound)
+    auth: TrunkAuth | None = None
+    # "register" would shadow ABCMeta.register on the model class.
+    register_: bool = Field(False, alias="register",
+                            description="register to the gateways with auth")
+    max_concurrent: int | None = Field(None, ge=1, le=1_000_000, description="null: no limit")
+    max_cps: float | None = Field(None, gt=0, le=100_000, description="null: no limit")
+    number_format: NumberFormat = "e164"
+    enabled: bool = True
+
+    @field_validator("gateways")
+    @classmethod
+    def _distinct_gateways(cls, gateways: list[Gateway]) -> list[Gateway]:
+        seen = {}
+        for position, gateway in enumerate(gateways):
+            key = (gateway.host, gateway.port, gateway.transport)
+            if key in seen:
+                raise ValueError(f"gateway {position} repeats gateway {seen[key]} "
+                                 f"({gateway.transport}:{gateway.host}:{gateway.port})")
+            seen[key] = position
+        return gateways
+
+    @field_validator("register_")
+    @classmethod
+    def _register_needs_auth(cls, register: bool, info: ValidationInfo) -> bool:
+        # A field that failed its own validation is absent from info.data: only
+        # blame register when auth or gateways were valid and empty.
+        if register and "auth" in info.data and info.data["auth"] is None:
+            raise ValueError("register needs auth credentials")
+        if register and "gateways" in info.data and not info.data["gateways"]:
+            raise ValueError("register needs at least one gateway")
+        return register
+
+
+class TrunkCreate(TrunkReplace):
+    name: Name
+
+
+TrunkPatch = partial_model(TrunkReplace, "TrunkPatch",
+                           "Fields to change; gateways, inbound and auth are replaced whole.")
+
+
+class GatewayOut(ResponseModel):
+    host: str
+    port: int
+    transport: Transport
+    region: str | None
+    priority: int
+    weight: int
+
+
+class InboundOut(ResponseModel):
+    allowed_sources: list[str]
+
+
+class TrunkAuthOut(ResponseModel):
+    username: str
+    password_set: bool
+
+
+class TrunkOut(ResponseModel):
+    name: str
+    gateways: list[GatewayOut]
+    inbound: InboundOut
+    auth: TrunkAuthOut | None
+    register_: bool = Field(alias="register")
+    max_concurrent: int | None
+    max_cps: float | None
+    number_format: str
+    enabled: bool
+    created_at: Epoch
+    updated_at: Epoch

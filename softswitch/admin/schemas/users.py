@@ -1,0 +1,45 @@
+"""SIP users: the password is write-only (stored as HA1 hashes)."""
+
+from typing import Annotated
+
+from pydantic import Field
+
+from softswitch.admin.schemas.common import (
+    Epoch,
+    RequestModel,
+    ResponseModel,
+    Username,
+    partial_model,
+)
+
+Password = Annotated[str, Field(min_length=8, max_length=128, pattern=r"^[^\r\n\x00]*$",
+                                description="write-only; stored as HA1 hashes")]
+DisplayName = Annotated[str, Field(max_length=128, pattern=r"^[^\r\n\x00\"]*$")]
+Domain = Annotated[str, Field(min_length=1, max_length=253,
+                              description="the switch's SIP domain (the default)")]
+
+
+class UserReplace(RequestModel):
+    """A SIP account; PUT replaces it whole (the password too)."""
+
+    username: Username | None = Field(None, description="must match the URL if given")
+    password: Password
+    domain: Domain | None = None
+    display_name: DisplayName | None = None
+    enabled: bool = True
+
+
+class UserCreate(UserReplace):
+    username: Username
+
+
+UserPatch = partial_model(UserReplace, "UserPatch", "Fields to change; others stay.")
+
+
+class UserOut(ResponseModel):
+    username: str
+    domain: str
+    display_name: str | None
+    enabled: bool
+    created_at: Epoch
+    updated_at: Epoch
