@@ -39,6 +39,7 @@ class SipSettings:
     nonce_secret: str = ""  # random per process when empty (nonces then die with it)
     user_agent: str = "softswitch"
     trace: bool = False
+    drain_timeout: float = 30.0  # on SIGTERM: seconds calls in progress may take to end
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ def _check(s: Settings) -> None:
     if not s.sip.digest_algorithms or not set(s.sip.digest_algorithms) <= {"MD5", "SHA-256"} \
             or len(set(s.sip.digest_algorithms)) != len(s.sip.digest_algorithms):
         raise ConfigError('[sip] digest_algorithms must list "MD5" and/or "SHA-256" once each')
+    if s.sip.drain_timeout < 0:
+        raise ConfigError("[sip] drain_timeout must not be negative")
     if s.sip.tcp_max_connections < 1:
         raise ConfigError("[sip] tcp_max_connections must be at least 1")
     if not s.admin.listen:

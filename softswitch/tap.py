@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.application import service, strports
 from twisted.application.internet import TimerService
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import CannotListenError
 from twisted.logger import (
     FilteringLogObserver,
@@ -70,6 +71,7 @@ class SoftswitchService(service.MultiService):
         super().__init__()
         self.settings = settings
         self.on_stop = []
+        self.drain = None  # returns a Deferred that fires when calls have ended
 
     def setServiceParent(self, parent):
         super().setServiceParent(parent)
@@ -87,7 +89,9 @@ class SoftswitchService(service.MultiService):
             exit_with(f"cannot listen on {exc.interface or '*'}:{exc.port}: {exc.socketError}")
 
     def stopService(self):
-        d = super().stopService()
+        # Calls in progress finish (bounded) before the listeners close.
+        d = self.drain() if self.drain is not None else succeed(None)
+        d.addBoth(lambda _: service.MultiService.stopService(self))
         for callback in self.on_stop:
             d.addBoth(lambda _, cb=callback: cb())
         return d
@@ -153,7 +157,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     endpoint = SipEndpoint(reactor, layer, dispatcher, metrics, limits, trace=sip.trace,
                            addresses=LocalAddresses(sip.advertise))
     dispatcher.attach(endpoint)
-    dispatcher.proxy = Proxy(endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot),
+    proxy = dispatcher.proxy = Proxy(endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot),
                              location, snapshot, domain=sip.domain, on_call_end=cdr_writer,
                              metrics=metrics, is_our_address=endpoint.is_our_address)
     stream_factory = SipStreamFactory(endpoint, metrics, limits, sip.tcp_idle_timeout,
@@ -161,6 +165,13 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     specs = [config.parse_sip_listen(s) for s in sip.listen]
     SipListeners(reactor, endpoint, specs, stream_factory, sip.max_message_size) \
         .setServiceParent(root)
+
+    def drain():
+        dispatcher.draining = True
+        log.info("draining: refusing new calls, waiting for {n} calls", n=len(proxy))
+        return wait_until(reactor, lambda: len(proxy) == 0, sip.drain_timeout)
+
+    root.drain = drain
 
     def reload_credentials():
         d = database.run("users.load_credentials", users.load_credentials)
@@ -191,6 +202,21 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     site.noisy = False
     strports.service(settings.admin.listen, site).setServiceParent(root)
     return root
+
+
+def wait_until(clock, condition, timeout: float, step: float = 0.25):
+    """A Deferred that fires when condition() holds or timeout seconds passed."""
+    deadline = clock.seconds() + timeout
+    done = Deferred()
+
+    def check():
+        if condition() or clock.seconds() >= deadline:
+            done.callback(None)
+        else:
+            clock.callLater(step, check)
+
+    check()
+    return done
 
 
 def open_database(settings: Settings, reactor, metrics: Metrics) -> Database:

@@ -29,6 +29,7 @@ class RequestDispatcher:
         self._allow_header = ", ".join(identity.allow)
         self._stack = None
         self.proxy = proxy
+        self.draining = False  # shutting down: new calls are refused with 503
 
     def attach(self, stack) -> None:
         self._stack = stack
@@ -64,6 +65,10 @@ class RequestDispatcher:
             self.proxy.cancel(key, request)
         elif request.to_tag:
             self.proxy.in_dialog(key, request, source)
+        elif self.draining:
+            refusal = make_response(request, 503, to_tag=new_tag())
+            refusal.headers.add("Retry-After", "30")
+            self._stack.respond(key, self._finish(refusal))
         else:
             self.proxy.initial_invite(key, request, source)
         return True

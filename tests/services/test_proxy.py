@@ -231,3 +231,15 @@ def test_trunk_challenge_is_answered_with_the_trunk_credentials(switch):
     assert retry.cseq.number == 2 and 'username="acct"' in retry.headers.get("Proxy-Authorization")
     ok = only(switch.receive(response_to(retry, 200, contact="sip:gw@203.0.113.1"), GW1), CARRIER)
     assert ok.cseq.number == 1  # the caller sees its own CSeq
+
+
+def test_a_draining_switch_refuses_new_calls_but_finishes_current_ones(switch):
+    sent = switch.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
+    fwd = [m for m, p in sent if m.is_request][0]
+    switch.receive(response_to(fwd, 200, contact="sip:bob@10.0.0.2:5062"), BOB_NAT)
+    switch.dispatcher.draining = True
+    sent = switch.receive(invite("sip:4155550100@127.0.0.1", branch="z9hG4bKnew",
+                                 call_id="call-2@carrier"), CARRIER)
+    [refusal] = [m for m, _ in sent]
+    assert refusal.status == 503 and refusal.headers.get("Retry-After")
+    assert len(switch.proxy) == 1  # the answered call is still up
