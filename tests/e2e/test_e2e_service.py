@@ -110,6 +110,21 @@ def test_malformed_datagrams_get_400_and_the_switch_keeps_working(switch, sipp_d
     assert list(contact_expiries(result.final_response())) == [uri], result.describe()
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "SipEndpoint._refuse computes the destination without stamping received/rport on "
+    "the Via, so a 400 goes to the Via sent-by instead of the source address"))
+def test_refused_request_is_answered_at_its_source_address(switch):
+    """RFC 3261 §18.2.1/§18.2.2 and RFC 3581: a 400 goes where the request came from
+    (received + rport), not to whatever host the malformed request names in its Via
+    (here another loopback address, so nothing leaves the machine either way)."""
+    with UdpClient(switch.sip_port) as client:
+        data = client.torture("insuf.dat").replace(
+            f"127.0.0.1:{client.port};".encode(), b"127.0.0.2:5999;rport;", 1)
+        answer = client.exchange(data, timeout=1.0)
+    assert answer is not None, "the 400 did not come back to the sender"
+    assert answer.status == 400, answer.text
+
+
 def test_register_answering_the_sha256_challenge(switch):
     user, password = "heidi", "heidi-pw"
     uri = "sip:heidi@127.0.0.1:5999;transport=udp"
