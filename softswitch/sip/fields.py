@@ -209,10 +209,14 @@ def parse_cseq(value: str) -> CSeq:
     parts = value.split()
     if len(parts) != 2 or not is_digits(parts[0]) or not is_token(parts[1]):
         raise RemoteProtocolError(f"malformed CSeq {value[:60]!r}")
-    digits = parts[0].lstrip("0")
-    if len(digits) > 10 or int(digits or "0") > MAX_CSEQ:
+    digits = parts[0]
+    if len(digits) > 10:
+        digits = digits.lstrip("0") or "0"
+        if len(digits) > 10:
+            raise RemoteProtocolError("CSeq number out of range")
+    number = int(digits)
+    if number > MAX_CSEQ:
         raise RemoteProtocolError("CSeq number out of range")
-    number = int(digits or "0")
     return CSeq(number, parts[1])
 
 

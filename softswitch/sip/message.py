@@ -16,6 +16,7 @@ from .fields import (
     parse_contacts,
     parse_cseq,
     parse_name_addr,
+    parse_via,
     parse_via_list,
 )
 from .headers import SINGLE_HEADERS, Headers, canonical_name
@@ -63,8 +64,12 @@ class Message:
     def vias(self) -> list[Via]:
         if self._vias is None:
             vias: list[Via] = []
-            for value in self.headers.values("Via"):
-                vias.extend(parse_via_list(value))
+            for key, _, value in self.headers._fields:
+                if key == "Via":
+                    if "," in value:
+                        vias.extend(parse_via_list(value))
+                    elif value.strip():
+                        vias.append(parse_via(value.strip()))
             self._vias = vias
         return self._vias
 
@@ -221,7 +226,12 @@ _FIELD_NAMES_SIZE = 2048
 def parse_message(data: bytes, *, stream: bool = False, limits: Limits = DEFAULT_LIMITS,
                   validate: bool = True) -> Request | Response:
     """Parse one message. For UDP (stream=False) the datagram is the frame: a missing
-    Content-Length means the rest of it, extra bytes after the body are ignored.
+    Content-Length means the rest of it, extra bytes after the body are ignored. On a
+    stream (framing.StreamFramer output) Content-Length is mandatory, absent means 0.
+
+    The header section ends at the first blank line, CRLF CRLF or a bare LF LF, as the
+    stream framer has it. Validation (validate_request/validate_response) parses every
+    field handlers rely on and leaves the results cached on the message.
 
     Raises RemoteProtocolError; when the start line and headers could be split, the
     partial message is attached as `exc.partial` so a 4xx can still be addressed.
