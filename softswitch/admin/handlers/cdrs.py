@@ -16,15 +16,21 @@ def _out(row: dict) -> dict:
 
 
 def _number_forms(number: str | None) -> tuple[str, ...]:
-    """The number as given and, when it parses, in E.164 and without '+'."""
+    """The number as given, and in E.164 with and without '+' when it reads as one.
+
+    A search is not a write: bare digits are also tried as international.
+    """
     if number is None:
         return ()
     forms = {number}
+    candidate = number.strip()
+    if candidate.isdigit() and not candidate.startswith("0"):
+        candidate = "+" + candidate
     try:
-        e164 = normalise_e164(number)
+        e164 = normalise_e164(candidate)
     except ValueError:
-        return tuple(forms)
-    return tuple(forms | {e164, e164[1:]})
+        return tuple(sorted(forms))
+    return tuple(sorted(forms | {e164, e164[1:]}))
 
 
 def list_cdrs(ctx, call):
