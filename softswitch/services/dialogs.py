@@ -60,6 +60,8 @@ class Dialog:
     cseq_offset: int = 0  # we re-sent the INVITE with credentials: callee saw CSeq+n
     release: list = field(default_factory=list)  # callables run once when it ends
     ended: bool = False
+    media: object = None  # proxy_media.CallMedia
+    late_offer: bool = False  # the offer came in the 2xx: the ACK carries the answer
 
     def side_of(self, request: Request) -> str:
         """'caller' when the request comes from the caller (its From tag is the caller's)."""

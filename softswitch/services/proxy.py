@@ -15,6 +15,7 @@ from ..sip.uri import SipUri
 from .call_routing import CallPlan, Refuse
 from .dialogs import CallRecord, Dialog, DialogTable
 from .proxy_call import Attempt, ProxyCall, ProxyConfig
+from .proxy_media import CallMedia
 from .proxy_routes import (
     is_loop,
     next_hop,
@@ -54,15 +55,24 @@ class InDialogForward:
             response.headers.set("CSeq", f"{response.cseq.number - dialog.cseq_offset} "
                                          f"{response.cseq.method}")
             response.invalidate()
-        self.proxy.stack.respond(self.server_key, response)
-        if self.request.method == "BYE" and response.status >= 200 and dialog is not None:
-            self.proxy.end_dialog(dialog, self.from_side or "caller", "bye")
+
+        def forward():
+            self.proxy.stack.respond(self.server_key, response)
+            if self.request.method == "BYE" and response.status >= 200 and dialog is not None:
+                self.proxy.end_dialog(dialog, self.from_side or "caller", "bye")
+
+        if dialog is not None and dialog.media is not None and 200 <= response.status < 300:
+            dialog.media.answer(response, self.request.from_tag or "",
+                                self.request.to_tag or "", forward)
+        else:
+            forward()
 
 
 class Proxy:
     def __init__(self, stack, clock, router, location, snapshot_source, *, domain: str,
                  config: ProxyConfig = ProxyConfig(), limiter=None, gateway_order=None,
-                 gateway_health=None, on_call_end=None, metrics=None, is_our_address=None):
+                 gateway_health=None, on_call_end=None, metrics=None, is_our_address=None,
+                 media=None):
         self.stack = stack
         self.clock = clock
         self.config = config
@@ -80,6 +90,9 @@ class Proxy:
         self._calls: dict[tuple, ProxyCall] = {}
         self._admissions: dict[int, list] = {}
         self.record_route = ""
+        self._media = media
+        if media is not None:
+            media.set_listener(self._media_event)
 
     # -- entry points (from the dispatcher) ------------------------------------------
     def initial_invite(self, key, request: Request, source: Peer) -> None:
@@ -107,6 +120,7 @@ class Proxy:
                             self.clock.seconds(), did=plan.did,
                             trunk=plan.ingress_trunk.name if plan.ingress_trunk else None)
         call = ProxyCall(self, key, request, source, plan, record)
+        call.media = CallMedia(self._media, request.call_id, self.media_region(plan))
         self._admissions[id(call)] = []
         if plan.ingress_trunk is not None and self._limiter is not None:
             admission = self._limiter.acquire(plan.ingress_trunk, "inbound")
@@ -145,7 +159,16 @@ class Proxy:
             return
         forwarded = self._forward_in_dialog(request, destination, dialog, side)
         handler = InDialogForward(self, key, request, dialog, side)
-        self.stack.send_request(forwarded, destination, handler)
+
+        def send():
+            self.stack.send_request(forwarded, destination, handler)
+
+        if dialog is not None and dialog.media is not None and request.method != "BYE":
+            dialog.media.offer(forwarded, request.from_tag or "", send,
+                               lambda status: self.stack.respond(
+                                   key, make_response(request, status)))
+        else:
+            send()
 
     def ack(self, request: Request, source: Peer) -> None:
         """ACK for a 2xx travels end to end: forward it statelessly along the route."""
@@ -156,7 +179,12 @@ class Proxy:
             return
         side = dialog.side_of(request) if dialog is not None else None
         forwarded = self._forward_in_dialog(request, destination, dialog, side)
-        self.stack.send_stateless(forwarded, destination)
+        send = lambda: self.stack.send_stateless(forwarded, destination)  # noqa: E731
+        if dialog is not None and dialog.late_offer and dialog.media is not None:
+            dialog.late_offer = False
+            dialog.media.answer(forwarded, dialog.callee.tag, dialog.caller.tag, send)
+        else:
+            send()
 
     def stray_response(self, response: Response) -> None:
         """A retransmitted 2xx whose transaction is gone: forward it statelessly
@@ -281,8 +309,7 @@ class Proxy:
         dialog.record.disconnect_reason = dialog.record.disconnect_reason or reason
         for release in dialog.release:
             release()
-        if self._on_call_end is not None:
-            self._on_call_end(dialog.record)
+        self._write_record(dialog.record, dialog.media)
 
     def hang_up(self, dialog: Dialog, reason: str) -> None:
         """End an established call from the middle: BYE to both sides."""
@@ -309,9 +336,38 @@ class Proxy:
     def _close(self, call: ProxyCall) -> None:
         for admission in self._admissions.pop(id(call), []):
             admission.release()
-        if self._on_call_end is not None:
-            call.record.end_at = call.record.end_at or self.clock.seconds()
-            self._on_call_end(call.record)
+        call.record.end_at = call.record.end_at or self.clock.seconds()
+        self._write_record(call.record, call.media)
+
+    def _write_record(self, record: CallRecord, media) -> None:
+        def write(stats):
+            record.media_stats = stats
+            if self._on_call_end is not None:
+                self._on_call_end(record)
+
+        if media is None:
+            write(None)
+        else:
+            media.end(write)
+
+    def media_region(self, plan: CallPlan) -> str | None:
+        """The relay of the first trunk target's best gateway, else the default one."""
+        for target in plan.targets:
+            if target.kind == "trunk":
+                trunk = self._snapshot().trunks.get(target.name)
+                if trunk is not None and trunk.gateways:
+                    gateways = (self._gateway_order(trunk, None) if self._gateway_order
+                                else sorted(trunk.gateways, key=lambda g: g.priority))
+                    return gateways[0].region if gateways else None
+            return None
+        return None
+
+    def _media_event(self, event) -> None:
+        dialog = self.dialogs.get(event.call_id)
+        if dialog is not None and not dialog.ended:
+            log.info("no media for {seconds:.0f}s on {call_id}: hanging up",
+                     seconds=event.idle_seconds, call_id=event.call_id)
+            self.hang_up(dialog, "media-timeout")
 
     def _forward_in_dialog(self, request: Request, destination: Peer, dialog, side) -> Request:
         forwarded = Request(request.method, request.uri, request.headers.copy(), request.body)

@@ -11,6 +11,7 @@ from twisted.logger import Logger
 from ..sip.message import Request, Response, make_cancel, make_response
 from ..sip.transport import Peer
 from .dialogs import CallRecord, dialog_from_answer
+from .proxy_media import carries_sdp
 from .proxy_routes import alias_contact, proxy_branch
 from .routing import Target
 
@@ -79,11 +80,13 @@ class ProxyCall:
     ring_timer: object = None
     cseq_offset: int = 0
     branch_counter: int = 0
+    media: object = None  # proxy_media.CallMedia
 
     # -- progress through the plan ------------------------------------------------
     def start(self) -> None:
         self.targets = list(self.plan.targets)
-        self.next_target()
+        self.media.offer(self.invite, self.invite.from_tag or "", self.next_target,
+                         lambda status: self.finish(make_response(self.invite, status)))
 
     def next_target(self) -> None:
         while self.targets and not self.finished:
@@ -184,7 +187,8 @@ class ProxyCall:
         self.arm_timer_c(leg)
         if self.record.ring_at is None:
             self.record.ring_at = self.proxy.clock.seconds()
-        self.proxy.stack.respond(self.server_key, response)
+        self.media.answer(response, self.invite.from_tag or "", response.to_tag or "",
+                          lambda: self.proxy.stack.respond(self.server_key, response))
 
     def leg_answered(self, leg: Leg, response: Response) -> None:
         self.clear_timer_c(leg)
@@ -197,14 +201,22 @@ class ProxyCall:
         leg.final = response
         alias_contact(response, leg.attempt.destination)
         self.cancel_ring_timer()
-        self.proxy.stack.respond(self.server_key, response)
+        late_offer = first and not carries_sdp(self.invite) and carries_sdp(response)
+        forward = lambda: self.proxy.stack.respond(self.server_key, response)  # noqa: E731
+        if late_offer:
+            self.media.offer(response, response.to_tag or "", forward, lambda status: forward())
+        else:
+            self.media.answer(response, self.invite.from_tag or "", response.to_tag or "",
+                              forward)
         if first:
             self.record.answer_at = self.proxy.clock.seconds()
             self.record.final_code = response.status
             self.cancel_legs("another branch answered", keep=leg)
-            self.proxy.established(self, leg, dialog_from_answer(
+            dialog = dialog_from_answer(
                 self.invite, response, self.source, leg.attempt.destination, self.record,
-                self.proxy.record_route, self.cseq_offset))
+                self.proxy.record_route, self.cseq_offset)
+            dialog.media, dialog.late_offer = self.media, late_offer
+            self.proxy.established(self, leg, dialog)
             self.finished = True
 
     def group_done(self) -> None:

@@ -243,3 +243,83 @@ def test_a_draining_switch_refuses_new_calls_but_finishes_current_ones(switch):
     [refusal] = [m for m, _ in sent]
     assert refusal.status == 503 and refusal.headers.get("Retry-After")
     assert len(switch.proxy) == 1  # the answered call is still up
+
+
+class FakeRelay:
+    """Records media-control calls and rewrites c= lines like a relay would."""
+
+    def __init__(self, refuse_with=None):
+        self.calls, self.listener, self.refuse_with = [], None, refuse_with
+
+    def set_listener(self, listener):
+        self.listener = listener
+
+    def offer(self, call_id, from_tag, sdp, region=None):
+        from twisted.internet.defer import fail, succeed
+        self.calls.append(("offer", call_id, from_tag, region))
+        if self.refuse_with is not None:
+            return fail(self.refuse_with)
+        return succeed(b"v=0\r\nc=IN IP4 127.0.0.9\r\nm=audio 30000 RTP/AVP 0\r\n")
+
+    def answer(self, call_id, from_tag, to_tag, sdp):
+        from twisted.internet.defer import succeed
+        self.calls.append(("answer", call_id, from_tag, to_tag))
+        return succeed(b"v=0\r\nc=IN IP4 127.0.0.9\r\nm=audio 30002 RTP/AVP 0\r\n")
+
+    def delete(self, call_id, from_tag=None, to_tag=None):
+        from twisted.internet.defer import succeed
+        self.calls.append(("delete", call_id))
+
+        class Stats:
+            def to_dict(self):
+                return {"packets": 42}
+        return succeed(Stats())
+
+
+def sdp_answer(request, status=200, contact="sip:bob@10.0.0.2:5062"):
+    text = response_to(request, status, contact=contact, extra="Content-Type: application/sdp\n")
+    body = "v=0\r\nc=IN IP4 10.0.0.2\r\nm=audio 4000 RTP/AVP 0\r\n"
+    return text.replace("Content-Length: 0\n\n", f"Content-Length: {len(body)}\n\n{body}")
+
+
+@pytest.fixture
+def anchored():
+    relay = FakeRelay()
+    harness = ProxyHarness(snapshot(), users={"bob": "b"}, media=relay)
+    harness.bind("bob", "sip:bob@10.0.0.2:5062", "udp:192.0.2.20:40000")
+    harness.relay = relay
+    return harness
+
+
+def test_media_is_anchored_on_offer_and_answer_and_freed_at_the_end(anchored):
+    sent = anchored.receive(invite("sip:4155550100@127.0.0.1", body="v=0\nc=IN IP4 198.51.100.7\n"),
+                            CARRIER)
+    fwd = [m for m, p in sent if m.is_request][0]
+    assert b"127.0.0.9" in fwd.body and b"30000" in fwd.body
+    ok = only(anchored.receive(sdp_answer(fwd), BOB_NAT), CARRIER)
+    assert b"30002" in ok.body and b"10.0.0.2" not in ok.body
+    assert [c[0] for c in anchored.relay.calls] == ["offer", "answer"]
+    dialog = anchored.proxy.dialogs.get("call-1@carrier")
+    anchored.proxy.hang_up(dialog, "test")
+    assert anchored.relay.calls[-1] == ("delete", "call-1@carrier")
+    assert anchored.records[0].media_stats == {"packets": 42}
+
+
+def test_media_inactivity_hangs_up_both_sides(anchored):
+    from softswitch.services.media_control import MediaTimedOut
+    sent = anchored.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
+    fwd = [m for m, p in sent if m.is_request][0]
+    anchored.receive(sdp_answer(fwd), BOB_NAT)
+    anchored.relay.listener(MediaTimedOut("call-1@carrier", 60.0))
+    byes = [(m.method, p) for m, p in anchored.wire.take() if m.is_request]
+    assert sorted(byes, key=str) == sorted([("BYE", CARRIER), ("BYE", BOB_NAT)], key=str)
+    assert anchored.records[0].disconnect_reason == "media-timeout"
+    assert anchored.records[0].disconnect_side == "switch"
+
+
+def test_no_ports_left_answers_503():
+    from softswitch.services.media_control import PortsExhausted
+    harness = ProxyHarness(snapshot(), users={"bob": "b"}, media=FakeRelay(PortsExhausted("x")))
+    harness.bind("bob", "sip:bob@10.0.0.2:5062", "udp:192.0.2.20:40000")
+    sent = harness.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
+    assert [m.status for m, _ in sent] == [100, 503]
