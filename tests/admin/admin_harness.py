@@ -185,7 +185,7 @@ class ApiTestCase(TestCase):
     def put(self, path, body=None, **kw):
         return self.request("PUT", path, body, **kw)
 
-    def patch(self, path, body=None, **kw):
+    def http_patch(self, path, body=None, **kw):
         return self.request("PATCH", path, body, **kw)
 
     def delete(self, path, **kw):

@@ -171,7 +171,7 @@ class ErrorTests(ApiTestCase):
                      "/v1/numbers/not-a-number", "/v1/routes/abc", "/v1/trunks/UPPER",
                      "/v1/unknown", "/v1", "/v1/trunks/a/b"):
             yield self.assertError(self.get(path), 404)
-        yield self.assertError(self.patch("/v1/trunks/none", {"max_cps": 1}), 404)
+        yield self.assertError(self.http_patch("/v1/trunks/none", {"max_cps": 1}), 404)
         yield self.assertError(self.delete("/v1/numbers/%2B14155550199"), 404)
 
     @defer.inlineCallbacks
@@ -191,9 +191,9 @@ class ErrorTests(ApiTestCase):
     @defer.inlineCallbacks
     def test_a_patch_is_checked_with_the_stored_fields(self):
         yield self.seed()
-        yield self.assertError(self.patch("/v1/regions/eu", {"port_max": 10}), 422, "port_max")
-        yield self.assertError(self.patch("/v1/regions/eu", {"bind": None}), 422, "bind")
-        yield self.assertError(self.patch("/v1/trunks/carrier-a", {"auth": None,
+        yield self.assertError(self.http_patch("/v1/regions/eu", {"port_max": 10}), 422, "port_max")
+        yield self.assertError(self.http_patch("/v1/regions/eu", {"bind": None}), 422, "bind")
+        yield self.assertError(self.http_patch("/v1/trunks/carrier-a", {"auth": None,
                                                                    "register": True}),
                                422, "register")
 

@@ -27,7 +27,7 @@ class ResourceTests(ApiTestCase):
         self.assertEqual(got.json, response.json)
         put = yield self.put("/v1/users/alice", {"password": "another-pass", "enabled": False})
         self.assertEqual((put.json["display_name"], put.json["enabled"]), (None, False))
-        patched = yield self.patch("/v1/users/alice", {"display_name": "A.", "enabled": True})
+        patched = yield self.http_patch("/v1/users/alice", {"display_name": "A.", "enabled": True})
         self.assertEqual((patched.json["display_name"], patched.json["enabled"]), ("A.", True))
         listed = yield self.get("/v1/users")
         self.assertEqual([u["username"] for u in listed.json["items"]], ["alice"])
@@ -42,7 +42,7 @@ class ResourceTests(ApiTestCase):
         from softswitch.store import users
         yield self.created("/v1/users", {"username": "bob", "password": "first-pass"})
         before = self.database.run_sync(users.load_credentials)
-        yield self.patch("/v1/users/bob", {"password": "second-pass"})
+        yield self.http_patch("/v1/users/bob", {"password": "second-pass"})
         after = self.database.run_sync(users.load_credentials)
         self.assertNotEqual(before["bob", "switch.test"], after["bob", "switch.test"])
         self.assertEqual(after["bob", "switch.test"]["md5"],
@@ -55,7 +55,7 @@ class ResourceTests(ApiTestCase):
         self.assertEqual(created["advertise"], "10.0.0.5")
         put = yield self.put("/v1/regions/eu-west", {**body, "advertise": "203.0.113.5"})
         self.assertEqual(put.json["advertise"], "203.0.113.5")
-        patched = yield self.patch("/v1/regions/eu-west", {"port_max": 40000})
+        patched = yield self.http_patch("/v1/regions/eu-west", {"port_max": 40000})
         self.assertEqual((patched.json["port_min"], patched.json["port_max"]), (20000, 40000))
         self.assertEqual(patched.json["advertise"], "203.0.113.5")
         gone = yield self.delete("/v1/regions/eu-west")
@@ -79,11 +79,11 @@ class ResourceTests(ApiTestCase):
         self.assertEqual([g["host"] for g in put.json["gateways"]],
                          ["sip.carrier.example", "2001:db8::1"])
         self.assertIsNone(put.json["auth"])  # PUT replaces the whole trunk
-        patched = yield self.patch("/v1/trunks/carrier-a", {
+        patched = yield self.http_patch("/v1/trunks/carrier-a", {
             "auth": {"username": "u2", "password": "p2"}, "register": True})
         self.assertEqual(patched.json["auth"], {"username": "u2", "password_set": True})
         self.assertEqual(len(patched.json["gateways"]), 2)  # untouched by the PATCH
-        again = yield self.patch("/v1/trunks/carrier-a", {"max_cps": None})
+        again = yield self.http_patch("/v1/trunks/carrier-a", {"max_cps": None})
         self.assertEqual(again.json["auth"]["password_set"], True)  # kept across PATCH
         self.assertIsNone(again.json["max_cps"])
         listed = yield self.get("/v1/trunks")
@@ -97,7 +97,7 @@ class ResourceTests(ApiTestCase):
         self.assertEqual(got.json["secret_header_names"], ["Authorization"])
         self.assertEqual((got.json["profile"], got.json["sample_rate"]), ("twilio", 8000))
         self.assertNoSecrets(got)
-        patched = yield self.patch("/v1/agents/support-bot", {"profile": "openai-realtime"})
+        patched = yield self.http_patch("/v1/agents/support-bot", {"profile": "openai-realtime"})
         self.assertEqual(patched.json["sample_rate"], 24000)
         self.assertEqual(patched.json["secret_header_names"], ["Authorization"])
         put = yield self.put("/v1/agents/support-bot", {
@@ -124,7 +124,7 @@ class ResourceTests(ApiTestCase):
                              {"route": [{"type": "reject", "code": 404}],
                               "description": "parked"})
         self.assertEqual(put.json["route"], [{"type": "reject", "code": 404}])
-        patched = yield self.patch("/v1/numbers/+14155550100", {"enabled": False})
+        patched = yield self.http_patch("/v1/numbers/+14155550100", {"enabled": False})
         self.assertEqual((patched.json["enabled"], patched.json["description"]),
                          (False, "parked"))
         gone = yield self.delete("/v1/numbers/+14155550100")
@@ -142,7 +142,7 @@ class ResourceTests(ApiTestCase):
         put = yield self.put(path, {"prefix": "+44", "trunks": ["carrier-b", "carrier-a"],
                                     "description": "UK"})
         self.assertEqual(put.json["trunks"], ["carrier-b", "carrier-a"])
-        patched = yield self.patch(path, {"trunks": ["carrier-a"]})
+        patched = yield self.http_patch(path, {"trunks": ["carrier-a"]})
         self.assertEqual((patched.json["prefix"], patched.json["trunks"]), ("+44", ["carrier-a"]))
         listed = yield self.get("/v1/routes")
         self.assertEqual([r["prefix"] for r in listed.json["items"]], ["+44", ""])
