@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "softswitch"
-CORE = ("sip", "sdp", "media")
+CORE = ("sip", "sdp", "media", "agent")
 CORE_ALLOWED_THIRD_PARTY = {"numpy", "soxr"}
 
 

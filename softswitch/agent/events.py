@@ -1,0 +1,113 @@
+"""The typed events between a call and its AI agent, whatever the wire profile.
+
+To the agent: the call started, caller audio, caller DTMF, a mark was played, the
+call ended. From the agent: audio for the caller, a mark, clear (barge-in), DTMF
+to play, hang up, transfer, and the caller started speaking (server-side VAD)."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFormat:
+    encoding: str  # "mulaw" (8 kHz G.711 u-law) or "pcm16" (signed 16-bit little-endian)
+    sample_rate: int
+
+    @property
+    def bytes_per_20ms(self) -> int:
+        samples = self.sample_rate // 50
+        return samples if self.encoding == "mulaw" else samples * 2
+
+
+MULAW_8K = AudioFormat("mulaw", 8000)
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """What the agent is told when the call starts."""
+
+    call_id: str  # our id for the call (also the Twilio callSid)
+    stream_id: str
+    account: str
+    caller: str
+    callee: str
+    did: str | None = None
+    direction: str = "inbound"
+    custom_parameters: dict = field(default_factory=dict)
+
+
+# -- to the agent ---------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    info: CallInfo
+
+
+@dataclass(frozen=True, slots=True)
+class CallerAudio:
+    audio: bytes  # 20 ms in the profile's audio format
+    timestamp_ms: int  # media time since the stream started
+
+
+@dataclass(frozen=True, slots=True)
+class CallerDtmf:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPlayed:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    reason: str
+
+
+# -- from the agent ---------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class AgentAudio:
+    audio: bytes  # any length, in the profile's audio format
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMark:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentClear:
+    """Barge-in: drop everything queued for the caller now."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDtmf:
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentHangup:
+    reason: str = "agent"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTransfer:
+    target: str  # an E.164 number, "user:NAME" or "trunk:NAME"
+    warm: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseStarted:
+    """The agent began a new response: the caller's heard time counts from here."""
+
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """The agent's VAD heard the caller: clear playout, then tell it what was heard."""
+
+    item_id: str | None = None
+
+
+DTMF_DIGITS = frozenset("0123456789*#ABCD")

@@ -1,0 +1,22 @@
+"""Wire profiles: each turns bridge events into WebSocket frames and back.
+
+A profile is pure: `start()` and `encode(event)` return frames to send (str for a
+text frame, bytes for a binary one); `decode_text`/`decode_binary` return events. A
+malformed frame from the agent raises ProfileError (logged and ignored by the edge,
+as Twilio ignores what it does not understand)."""
+
+
+class ProfileError(ValueError):
+    """A frame from the agent that the profile cannot use."""
+
+
+def make_profile(name: str, **options):
+    from .openai_realtime import OpenAIRealtimeProfile
+    from .raw import RawProfile
+    from .twilio import TwilioProfile
+    profiles = {"twilio": TwilioProfile, "raw": RawProfile,
+                "openai-realtime": OpenAIRealtimeProfile}
+    try:
+        return profiles[name](**options)
+    except KeyError:
+        raise ValueError(f"unknown agent profile {name!r}") from None

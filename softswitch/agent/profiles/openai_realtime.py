@@ -1,0 +1,135 @@
+"""Straight to a Realtime-style API (OpenAI Realtime, GA event names; the beta names of
+the audio delta are accepted too). G.711 u-law in and out, so no transcoding:
+
+    -> session.update {session: {type: realtime, audio: {input/output: audio/pcmu}},
+                       tools: end_call, transfer_call}
+    -> input_audio_buffer.append {audio: base64 u-law}
+    <- response.output_audio.delta {item_id, delta: base64 u-law}   (played to the caller)
+    <- input_audio_buffer.speech_started  -> clear playout, then
+    -> conversation.item.truncate {item_id, content_index: 0, audio_end_ms: heard}
+    <- response.function_call_arguments.done {name: end_call | transfer_call, call_id,
+                                              arguments}  -> hangup / transfer
+
+The caller's DTMF is sent as a user text item ("DTMF 5") so the model can act on it."""
+
+import base64
+import binascii
+import json
+
+from ..events import (
+    MULAW_8K,
+    AgentAudio,
+    AgentHangup,
+    AgentTransfer,
+    CallEnded,
+    CallerAudio,
+    CallerDtmf,
+    CallStarted,
+    ResponseStarted,
+    SpeechStarted,
+)
+from . import ProfileError
+
+AUDIO_DELTA_EVENTS = ("response.output_audio.delta", "response.audio.delta")
+TOOLS = [
+    {"type": "function", "name": "end_call",
+     "description": "Hang up the phone call when the conversation is over.",
+     "parameters": {"type": "object", "properties": {
+         "reason": {"type": "string"}}, "required": []}},
+    {"type": "function", "name": "transfer_call",
+     "description": "Transfer the caller to a human at the given phone number.",
+     "parameters": {"type": "object", "properties": {
+         "target": {"type": "string", "description": "E.164 number, e.g. +14155550100"}},
+         "required": ["target"]}},
+]
+
+
+class OpenAIRealtimeProfile:
+    audio_format = MULAW_8K
+
+    def __init__(self, instructions: str = "", voice: str | None = None, **_options):
+        self._instructions = instructions
+        self._voice = voice
+        self.current_item: str | None = None  # the assistant audio item being played
+
+    def encode(self, event) -> list[str | bytes]:
+        if isinstance(event, CallStarted):
+            session = {
+                "type": "realtime",
+                "audio": {"input": {"format": {"type": "audio/pcmu"},
+                                    "turn_detection": {"type": "server_vad"}},
+                          "output": {"format": {"type": "audio/pcmu"}}},
+                "tools": TOOLS,
+            }
+            if self._voice:
+                session["audio"]["output"]["voice"] = self._voice
+            if self._instructions:
+                session["instructions"] = self._instructions
+            return [_dump({"type": "session.update", "session": session})]
+        if isinstance(event, CallerAudio):
+            return [_dump({"type": "input_audio_buffer.append",
+                           "audio": base64.b64encode(event.audio).decode("ascii")})]
+        if isinstance(event, CallerDtmf):
+            return [_dump({"type": "conversation.item.create", "item": {
+                "type": "message", "role": "user",
+                "content": [{"type": "input_text", "text": f"DTMF {event.digit}"}]}})]
+        if isinstance(event, CallEnded):
+            return []  # the socket closing is the end of the session
+        return []
+
+    def truncate(self, audio_end_ms: int) -> list[str]:
+        """What to send after a barge-in: cut the item at what the caller heard."""
+        if self.current_item is None:
+            return []
+        item, self.current_item = self.current_item, None
+        return [_dump({"type": "conversation.item.truncate", "item_id": item,
+                       "content_index": 0, "audio_end_ms": max(0, int(audio_end_ms))})]
+
+    def decode_text(self, text: str) -> list:
+        try:
+            message = json.loads(text)
+        except ValueError as exc:
+            raise ProfileError(f"not JSON: {exc}") from None
+        if not isinstance(message, dict):
+            raise ProfileError("a message must be a JSON object")
+        kind = message.get("type")
+        if kind in AUDIO_DELTA_EVENTS:
+            try:
+                audio = base64.b64decode(message.get("delta", ""), validate=True)
+            except (binascii.Error, TypeError):
+                raise ProfileError("audio delta is not base64") from None
+            item = message.get("item_id")
+            events = []
+            if item is not None and item != self.current_item:
+                self.current_item = item
+                events.append(ResponseStarted(item))
+            if audio:
+                events.append(AgentAudio(audio))
+            return events
+        if kind == "input_audio_buffer.speech_started":
+            return [SpeechStarted(message.get("item_id"))]
+        if kind == "response.function_call_arguments.done":
+            return self._function_call(message)
+        if kind == "error":
+            raise ProfileError(f"agent error: {(message.get('error') or {}).get('message')}")
+        return []
+
+    def decode_binary(self, data: bytes) -> list:
+        raise ProfileError("the realtime API sends no binary frames")
+
+    @staticmethod
+    def _function_call(message: dict) -> list:
+        try:
+            arguments = json.loads(message.get("arguments") or "{}")
+        except ValueError:
+            raise ProfileError("function call arguments are not JSON") from None
+        name = message.get("name")
+        if name == "end_call":
+            return [AgentHangup(str(arguments.get("reason", "agent")))]
+        if name == "transfer_call" and arguments.get("target"):
+            return [AgentTransfer(str(arguments["target"]))]
+        return []
+
+
+def _dump(message: dict) -> str:
+    return json.dumps(message, separators=(",", ":"))

@@ -1,0 +1,99 @@
+"""The raw profile: binary frames of 16-bit little-endian PCM at 8, 16 or 24 kHz both
+ways, and JSON text frames for metadata and control.
+
+To the agent:   {"event": "start", "call": {...}, "format": {"encoding": "pcm_s16le",
+                 "sample_rate": 16000, "channels": 1}}, then binary audio;
+                {"event": "dtmf", "digit": "5"}, {"event": "mark", "name": "m1"},
+                {"event": "stop", "reason": "caller-hangup"}.
+From the agent: binary audio; {"event": "mark", "name": ...}, {"event": "clear"},
+                {"event": "dtmf", "digits": "12#"}, {"event": "hangup", "reason": ...},
+                {"event": "transfer", "target": "+14155550100", "warm": false}."""
+
+import json
+
+from ..events import (
+    DTMF_DIGITS,
+    AgentAudio,
+    AgentClear,
+    AgentDtmf,
+    AgentHangup,
+    AgentMark,
+    AgentTransfer,
+    AudioFormat,
+    CallEnded,
+    CallerAudio,
+    CallerDtmf,
+    CallStarted,
+    MarkPlayed,
+)
+from . import ProfileError
+
+SAMPLE_RATES = (8000, 16000, 24000)
+
+
+class RawProfile:
+    def __init__(self, sample_rate: int = 16000, **_options):
+        if sample_rate not in SAMPLE_RATES:
+            raise ValueError(f"raw profile sample rate must be one of {SAMPLE_RATES}")
+        self.audio_format = AudioFormat("pcm16", sample_rate)
+        self._odd_byte = b""
+
+    def encode(self, event) -> list[str | bytes]:
+        if isinstance(event, CallStarted):
+            info = event.info
+            return [_dump({
+                "event": "start",
+                "call": {"call_id": info.call_id, "stream_id": info.stream_id,
+                         "from": info.caller, "to": info.callee, "did": info.did,
+                         "direction": info.direction,
+                         "custom_parameters": info.custom_parameters},
+                "format": {"encoding": "pcm_s16le", "sample_rate": self.audio_format.sample_rate,
+                           "channels": 1},
+            })]
+        if isinstance(event, CallerAudio):
+            return [event.audio]
+        if isinstance(event, CallerDtmf):
+            return [_dump({"event": "dtmf", "digit": event.digit})]
+        if isinstance(event, MarkPlayed):
+            return [_dump({"event": "mark", "name": event.name})]
+        if isinstance(event, CallEnded):
+            return [_dump({"event": "stop", "reason": event.reason})]
+        return []
+
+    def decode_binary(self, data: bytes) -> list:
+        # Keep samples whole even when the agent splits a frame mid-sample.
+        data = self._odd_byte + data
+        whole = len(data) - len(data) % 2
+        self._odd_byte = data[whole:]
+        return [AgentAudio(data[:whole])] if whole else []
+
+    def decode_text(self, text: str) -> list:
+        try:
+            message = json.loads(text)
+        except ValueError as exc:
+            raise ProfileError(f"not JSON: {exc}") from None
+        if not isinstance(message, dict):
+            raise ProfileError("a message must be a JSON object")
+        kind = message.get("event")
+        if kind == "mark":
+            if "name" not in message:
+                raise ProfileError("mark without name")
+            return [AgentMark(str(message["name"]))]
+        if kind == "clear":
+            return [AgentClear()]
+        if kind == "dtmf":
+            digits = str(message.get("digits", ""))
+            if not digits or not set(digits) <= DTMF_DIGITS:
+                raise ProfileError("dtmf digits must be made of 0-9, *, #, A-D")
+            return [AgentDtmf(digits)]
+        if kind == "hangup":
+            return [AgentHangup(str(message.get("reason", "agent")))]
+        if kind == "transfer":
+            if not message.get("target"):
+                raise ProfileError("transfer without target")
+            return [AgentTransfer(str(message["target"]), bool(message.get("warm", False)))]
+        return []
+
+
+def _dump(message: dict) -> str:
+    return json.dumps(message, separators=(",", ":"))

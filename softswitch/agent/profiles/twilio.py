@@ -1,0 +1,136 @@
+"""Twilio Media Streams, bidirectional (what Pipecat's Twilio serializer, Vocode and
+most agent frameworks accept).
+
+To the agent: connected, start, media, dtmf, mark, stop — every message after
+`connected` with a string `sequenceNumber` counting from 1. From the agent: media,
+mark, clear; and two documented extensions Twilio itself does not have:
+
+    {"event": "hangup", "streamSid": ..., "hangup": {"reason": "done"}}
+    {"event": "transfer", "streamSid": ..., "transfer": {"target": "+14155550100",
+                                                         "warm": false}}
+    {"event": "dtmf", "streamSid": ..., "dtmf": {"digits": "123"}}   (play to the caller)
+
+Unknown events are ignored, as Twilio does."""
+
+import base64
+import binascii
+import json
+
+from ..events import (
+    DTMF_DIGITS,
+    MULAW_8K,
+    AgentAudio,
+    AgentClear,
+    AgentDtmf,
+    AgentHangup,
+    AgentMark,
+    AgentTransfer,
+    CallEnded,
+    CallerAudio,
+    CallerDtmf,
+    CallStarted,
+    MarkPlayed,
+)
+from . import ProfileError
+
+
+class TwilioProfile:
+    audio_format = MULAW_8K
+
+    def __init__(self, **_options):
+        self.stream_sid = ""
+        self._info = None
+        self._sequence = 0
+        self._chunk = 0
+
+    def _next(self) -> str:
+        self._sequence += 1
+        return str(self._sequence)
+
+    def encode(self, event) -> list[str | bytes]:
+        if isinstance(event, CallStarted):
+            info = self._info = event.info
+            self.stream_sid = info.stream_id
+            parameters = {"from": info.caller, "to": info.callee, "did": info.did or "",
+                          "direction": info.direction, **info.custom_parameters}
+            connected = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+            start = {
+                "event": "start", "sequenceNumber": self._next(), "streamSid": self.stream_sid,
+                "start": {
+                    "accountSid": info.account, "streamSid": self.stream_sid,
+                    "callSid": info.call_id, "tracks": ["inbound"],
+                    "customParameters": parameters,
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                    "channels": 1},
+                },
+            }
+            return [_dump(connected), _dump(start)]
+        if isinstance(event, CallerAudio):
+            self._chunk += 1
+            return [_dump({
+                "event": "media", "sequenceNumber": self._next(), "streamSid": self.stream_sid,
+                "media": {"track": "inbound", "chunk": str(self._chunk),
+                          "timestamp": str(event.timestamp_ms),
+                          "payload": base64.b64encode(event.audio).decode("ascii")},
+            })]
+        if isinstance(event, CallerDtmf):
+            return [_dump({"event": "dtmf", "sequenceNumber": self._next(),
+                           "streamSid": self.stream_sid,
+                           "dtmf": {"track": "inbound_track", "digit": event.digit}})]
+        if isinstance(event, MarkPlayed):
+            return [_dump({"event": "mark", "sequenceNumber": self._next(),
+                           "streamSid": self.stream_sid, "mark": {"name": event.name}})]
+        if isinstance(event, CallEnded):
+            info = self._info
+            return [_dump({"event": "stop", "sequenceNumber": self._next(),
+                           "streamSid": self.stream_sid,
+                           "stop": {"accountSid": info.account if info else "",
+                                    "callSid": info.call_id if info else "",
+                                    "reason": event.reason}})]
+        return []
+
+    def decode_text(self, text: str) -> list:
+        try:
+            message = json.loads(text)
+        except ValueError as exc:
+            raise ProfileError(f"not JSON: {exc}") from None
+        if not isinstance(message, dict):
+            raise ProfileError("a message must be a JSON object")
+        kind = message.get("event")
+        if kind == "media":
+            payload = _field(message, "media", "payload")
+            try:
+                audio = base64.b64decode(payload, validate=True)
+            except (binascii.Error, TypeError):
+                raise ProfileError("media.payload is not base64") from None
+            return [AgentAudio(audio)] if audio else []
+        if kind == "mark":
+            return [AgentMark(str(_field(message, "mark", "name")))]
+        if kind == "clear":
+            return [AgentClear()]
+        if kind == "hangup":
+            reason = (message.get("hangup") or {}).get("reason", "agent")
+            return [AgentHangup(str(reason))]
+        if kind == "transfer":
+            target = _field(message, "transfer", "target")
+            return [AgentTransfer(str(target), bool(message["transfer"].get("warm", False)))]
+        if kind == "dtmf":
+            digits = str(_field(message, "dtmf", "digits"))
+            if not digits or not set(digits) <= DTMF_DIGITS:
+                raise ProfileError("dtmf.digits must be made of 0-9, *, #, A-D")
+            return [AgentDtmf(digits)]
+        return []
+
+    def decode_binary(self, data: bytes) -> list:
+        raise ProfileError("the twilio profile sends no binary frames")
+
+
+def _field(message: dict, section: str, name: str):
+    inner = message.get(section)
+    if not isinstance(inner, dict) or name not in inner:
+        raise ProfileError(f"{message.get('event')} message without {section}.{name}")
+    return inner[name]
+
+
+def _dump(message: dict) -> str:
+    return json.dumps(message, separators=(",", ":"))

@@ -1,0 +1,125 @@
+"""The agent wire profiles, message by message, against their public specifications."""
+
+import base64
+import json
+
+import pytest
+
+from softswitch.agent.events import (
+    AgentAudio, AgentClear, AgentDtmf, AgentHangup, AgentMark, AgentTransfer, CallEnded,
+    CallerAudio, CallerDtmf, CallInfo, CallStarted, MarkPlayed, ResponseStarted, SpeechStarted,
+)
+from softswitch.agent.profiles import ProfileError, make_profile
+
+INFO = CallInfo("CA123", "MZ456", "AC789", "+12125550123", "+14155550100", did="+14155550100",
+                custom_parameters={"tier": "gold"})
+
+
+def sent(profile, event):
+    return [json.loads(f) if isinstance(f, str) else f for f in profile.encode(event)]
+
+
+class TestTwilio:
+    def test_the_exact_sequence_of_a_call(self):
+        p = make_profile("twilio")
+        connected, start = sent(p, CallStarted(INFO))
+        assert connected == {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+        assert start["event"] == "start" and start["sequenceNumber"] == "1"
+        assert start["streamSid"] == "MZ456"
+        body = start["start"]
+        assert body["callSid"] == "CA123" and body["accountSid"] == "AC789"
+        assert body["tracks"] == ["inbound"]
+        assert body["mediaFormat"] == {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                       "channels": 1}
+        assert body["customParameters"] == {"from": "+12125550123", "to": "+14155550100",
+                                            "did": "+14155550100", "direction": "inbound",
+                                            "tier": "gold"}
+        [media] = sent(p, CallerAudio(b"\xff" * 160, 20))
+        assert media["sequenceNumber"] == "2" and media["media"]["chunk"] == "1"
+        assert media["media"]["timestamp"] == "20" and media["media"]["track"] == "inbound"
+        assert base64.b64decode(media["media"]["payload"]) == b"\xff" * 160
+        [dtmf] = sent(p, CallerDtmf("5"))
+        assert dtmf["dtmf"] == {"track": "inbound_track", "digit": "5"}
+        [mark] = sent(p, MarkPlayed("greeting"))
+        assert mark["mark"] == {"name": "greeting"} and mark["sequenceNumber"] == "4"
+        [stop] = sent(p, CallEnded("caller-hangup"))
+        assert stop["event"] == "stop" and stop["stop"]["callSid"] == "CA123"
+        assert stop["sequenceNumber"] == "5"
+
+    def test_messages_from_the_agent(self):
+        p = make_profile("twilio")
+        payload = base64.b64encode(b"\x01\x02").decode()
+        assert p.decode_text(json.dumps({"event": "media", "streamSid": "MZ",
+                                         "media": {"payload": payload}})) == [AgentAudio(b"\x01\x02")]
+        assert p.decode_text('{"event":"mark","mark":{"name":"m1"}}') == [AgentMark("m1")]
+        assert p.decode_text('{"event":"clear","streamSid":"MZ"}') == [AgentClear()]
+        assert p.decode_text('{"event":"hangup"}') == [AgentHangup("agent")]
+        assert p.decode_text('{"event":"transfer","transfer":{"target":"+14155550100","warm":true}}'
+                             ) == [AgentTransfer("+14155550100", True)]
+        assert p.decode_text('{"event":"dtmf","dtmf":{"digits":"12#"}}') == [AgentDtmf("12#")]
+        assert p.decode_text('{"event":"somethingNew"}') == []
+
+    @pytest.mark.parametrize("text", ["nope", "[]", '{"event":"media"}',
+                                      '{"event":"media","media":{"payload":"***"}}',
+                                      '{"event":"dtmf","dtmf":{"digits":"x"}}'])
+    def test_malformed_frames_are_profile_errors(self, text):
+        with pytest.raises(ProfileError):
+            make_profile("twilio").decode_text(text)
+
+
+class TestRaw:
+    def test_start_then_binary_audio_both_ways(self):
+        p = make_profile("raw", sample_rate=16000)
+        [start] = sent(p, CallStarted(INFO))
+        assert start["format"] == {"encoding": "pcm_s16le", "sample_rate": 16000, "channels": 1}
+        assert start["call"]["from"] == "+12125550123"
+        assert p.encode(CallerAudio(b"\x00\x01" * 320, 0)) == [b"\x00\x01" * 320]
+        # Odd-length frames from the agent never split a sample.
+        assert p.decode_binary(b"\x01\x02\x03") == [AgentAudio(b"\x01\x02")]
+        assert p.decode_binary(b"\x04") == [AgentAudio(b"\x03\x04")]
+        assert p.decode_text('{"event":"transfer","target":"user:alice"}') == [
+            AgentTransfer("user:alice")]
+
+    def test_sample_rate_is_checked(self):
+        with pytest.raises(ValueError):
+            make_profile("raw", sample_rate=44100)
+
+
+class TestOpenAIRealtime:
+    def test_session_uses_pcmu_both_ways_and_declares_the_call_tools(self):
+        p = make_profile("openai-realtime", instructions="Be brief.")
+        [update] = sent(p, CallStarted(INFO))
+        session = update["session"]
+        assert update["type"] == "session.update" and session["type"] == "realtime"
+        assert session["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+        assert session["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+        assert {t["name"] for t in session["tools"]} == {"end_call", "transfer_call"}
+        [append] = sent(p, CallerAudio(b"\xff" * 160, 0))
+        assert append["type"] == "input_audio_buffer.append"
+
+    def test_audio_deltas_barge_in_and_truncate(self):
+        p = make_profile("openai-realtime")
+        delta = {"type": "response.output_audio.delta", "item_id": "item_1",
+                 "delta": base64.b64encode(b"\x10" * 80).decode()}
+        assert p.decode_text(json.dumps(delta)) == [ResponseStarted("item_1"),
+                                                    AgentAudio(b"\x10" * 80)]
+        assert p.decode_text(json.dumps(delta)) == [AgentAudio(b"\x10" * 80)]
+        assert p.decode_text('{"type":"input_audio_buffer.speech_started","item_id":"u1"}') == [
+            SpeechStarted("u1")]
+        [truncate] = [json.loads(f) for f in p.truncate(1234)]
+        assert truncate == {"type": "conversation.item.truncate", "item_id": "item_1",
+                            "content_index": 0, "audio_end_ms": 1234}
+        assert p.truncate(10) == []
+
+    def test_tool_calls_hang_up_and_transfer(self):
+        p = make_profile("openai-realtime")
+        done = {"type": "response.function_call_arguments.done", "name": "transfer_call",
+                "call_id": "c1", "arguments": json.dumps({"target": "+14155550100"})}
+        assert p.decode_text(json.dumps(done)) == [AgentTransfer("+14155550100")]
+        done.update(name="end_call", arguments="{}")
+        assert p.decode_text(json.dumps(done)) == [AgentHangup("agent")]
+
+
+def test_unknown_profile():
+    with pytest.raises(ValueError):
+        make_profile("sip-over-carrier-pigeon")
