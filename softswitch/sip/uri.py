@@ -1,7 +1,8 @@
 """SIP, SIPS and tel URIs (RFC 3261 §19, RFC 3966), with IPv6 references (RFC 5118).
 
 Parsed values keep the text as received (escapes included) so serialising returns
-the same bytes; comparison keys unescape, as RFC 3261 §19.1.4 asks.
+the same bytes; comparison keys (aor, canonical_user) compare user parts after
+unescaping, as RFC 3261 §19.1.4 asks, in one canonical escaped spelling.
 """
 
 import re
