@@ -104,20 +104,29 @@ class Latch:
         self.dropped_learning += 1
         return False
 
+    def confirm(self, source: Address) -> None:
+        """Latch to `source` now, on evidence from elsewhere (e.g. RTCP from the host
+        whose RTP is already latched)."""
+        self._latch(source)
+
     def _latch(self, source: Address) -> None:
         self.state = LATCHED
         self.peer = source
         self.previous = None
         self._candidate = None
 
-    def reopen(self, advertised: Address | None) -> bool:
+    def reopen(self, advertised: Address | None, keep_previous: bool = True) -> bool:
         """The leg's SDP now advertises `advertised`. Learning starts again unless the
-        leg is latched and the address is unchanged; returns whether it did."""
+        leg is latched and the address is unchanged; returns whether it did. With
+        `keep_previous` False (the leg now belongs to another party, e.g. another fork
+        answered) the old peer is forgotten at once."""
         advertised = normalize_address(advertised)
-        if advertised == self.advertised and self.state == LATCHED:
+        if advertised == self.advertised and self.state == LATCHED and keep_previous:
             return False
         self.advertised = advertised
-        if self.state == LATCHED:
+        if not keep_previous:
+            self.previous = None
+        elif self.state == LATCHED:
             self.previous = self.peer
         self.state = LEARNING
         self.peer = None

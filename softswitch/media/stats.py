@@ -89,6 +89,15 @@ class ReceiverStats:
         self._sender_counts = None
         self._excluded = frozenset(jitter_excluded)
 
+    def configure(self, clock_rate: int, jitter_excluded: frozenset[int]) -> None:
+        """Set the stream's clock rate and jitter exclusions (from SDP, when it arrives)."""
+        if clock_rate <= 0:
+            raise ValueError(f"clock rate {clock_rate} is not positive")
+        if clock_rate != self.clock_rate:
+            self._jitter *= clock_rate / self.clock_rate
+            self.clock_rate = clock_rate
+        self._excluded = frozenset(jitter_excluded)
+
     def update(self, seq: int, timestamp: int, ssrc: int, payload_type: int,
                arrival: float, size: int) -> None:
         self.packets += 1

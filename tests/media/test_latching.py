@@ -126,3 +126,12 @@ def test_policy_validation():
         LatchPolicy(learn_packets=0)
     with pytest.raises(ValueError):
         LatchPolicy(learn_seconds=-1)
+
+
+def test_reopen_for_another_party_forgets_the_old_peer():
+    latch = Latch(SDP)
+    latch.accept(SDP, 0.0)
+    assert latch.reopen(SDP, keep_previous=False)  # even with the same address
+    assert latch.state == LEARNING and latch.previous is None
+    assert not latch.accept(NAT, 0.1)
+    assert latch.accept(SDP, 0.2)

@@ -155,3 +155,18 @@ def test_empty_stats():
     assert snap == StreamStats()
     with pytest.raises(ValueError):
         ReceiverStats(clock_rate=0)
+
+
+def test_configure_sets_clock_rate_and_exclusions():
+    stats = ReceiverStats()
+    stats.configure(16000, frozenset({101}))
+    arrivals = [0.02 * i + (0.01 if i % 2 else 0.0) for i in range(200)]
+    for i, at in enumerate(arrivals):
+        stats.update(i, 320 * i, SSRC, 9, at, SIZE)
+    stats.update(200, 5, SSRC, 101, 4.0, 16)
+    snap = stats.snapshot()
+    assert snap.clock_rate == 16000
+    assert snap.jitter == pytest.approx(160.0, rel=0.01)  # 10 ms at 16 kHz
+    assert snap.jitter_ms == pytest.approx(10.0, rel=0.01)
+    with pytest.raises(ValueError):
+        stats.configure(0, frozenset())

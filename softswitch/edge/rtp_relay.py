@@ -1,0 +1,571 @@
+"""The in-process RTP relay: `MediaControl` on the injected reactor's UDP sockets.
+
+Each leg of a call has, per m= line, a port pair bound on its region's bind address
+(even RTP port, RTCP on RTP + 1) and facing that leg's phone. A packet arriving on leg
+A's port from A's latched peer is sent from leg B's port to B's peer; RTCP likewise on
+the +1 ports (and on the RTP port when the stream multiplexes it, RFC 5761).
+
+The hot path (`_Port.datagramReceived`) builds no object per packet: one
+`struct.unpack_from` of the fixed header, one tuple comparison against the latched peer,
+a counter update in `ReceiverStats`, one `sendto` on the partner's socket. Only a packet
+from an address other than the latched peer goes through the `Latch` state machine.
+Anything that is not RTP/RTCP (too short, wrong version) is dropped and counted; nothing
+raises into the reactor. Streams that are not RTP (T.38 over UDPTL) are forwarded from
+the latched peer unread.
+
+Inactivity is checked lazily: each packet only stores its arrival time; one timer per
+call (the injected clock's `callLater`) wakes when the timeout could have expired and
+either reports `MediaTimedOut` or sleeps again.
+"""
+
+from twisted.internet.defer import fail, gatherResults, maybeDeferred, succeed
+from twisted.internet.error import CannotListenError
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+
+from ..media.latch import Latch, LatchPolicy
+from ..media.rtcp import ReceiverReport, SenderReport, parse_rtcp
+from ..media.rtp import RTP_HEADER
+from ..media.stats import ReceiverStats
+from ..sdp import (
+    OriginVersioner,
+    SdpError,
+    SessionDescription,
+    check_answer,
+    is_on_hold,
+    parse_sdp,
+    rewrite_for_relay,
+)
+from ..services.media_control import (
+    CallMediaStats,
+    LegMediaStats,
+    MediaError,
+    MediaListener,
+    MediaRejected,
+    MediaTimedOut,
+    PortsExhausted,
+    RegionConfig,
+    StreamMediaStats,
+    UnknownCall,
+    UnknownRegion,
+    UnknownTag,
+)
+from .rtp_ports import PortAllocator
+
+log = Logger()
+
+_unpack_header = RTP_HEADER.unpack_from
+_NO_JITTER_ENCODINGS = frozenset(("telephone-event", "cn"))
+
+
+class _Port(DatagramProtocol):
+    """One bound socket of one leg's stream. The RTP port (`rtcp` False) checks and
+    counts RTP; the RTCP port (`rtcp` True) checks RTCP and reads its reports."""
+
+    noisy = False
+
+    def __init__(self, call, rtcp: bool, stats: ReceiverStats, clock, policy: LatchPolicy):
+        self.call = call
+        self.rtcp = rtcp
+        self.rtp_mode = True  # False for a stream that is not RTP (udptl): forward as is
+        self.read_rtcp = True  # False for SRTCP, whose reports are encrypted
+        self.clock = clock
+        self.policy = policy
+        self.latch: Latch | None = None  # None until this leg's SDP is known
+        self.peer = None  # the latched address (mirrors latch.peer)
+        self.dest = None  # where to send to this leg (mirrors latch.destination)
+        self.partner: "_Port | None" = None  # the other leg's port of this stream
+        self.sibling: "_Port | None" = None  # RTCP port: the RTP port of the same leg
+        self.own_stats = stats  # RTP statistics of what this leg's phone sends
+        self.far_stats: ReceiverStats | None = None  # ...and of what it receives
+        self.sendto = None
+        self.listening = None
+        self.number = 0  # the bound port
+        self.forwarded = 0
+        self.rtcp_packets = 0
+        self.rtcp_unreadable = 0
+        self.malformed = 0
+        self.unrouted = 0
+        self.send_errors = 0
+        self.dropped_closed = 0  # arrived before this leg had an SDP
+        self.dropped_stranger = 0  # RTCP from a host other than the latched RTP peer's
+
+    def startProtocol(self):
+        sock = getattr(self.transport, "socket", None)
+        # The socket's own sendto skips Port.write's per-call address validation; the
+        # destinations come from the latch and are always IP literals.
+        self.sendto = sock.sendto if sock is not None else self.transport.write
+
+    def datagramReceived(self, data, addr):
+        now = self.clock()
+        if self.rtcp:
+            if len(data) < 8 or data[0] & 0xC0 != 0x80 or not 192 <= data[1] <= 223:
+                self.malformed += 1
+                return
+            if addr != self.peer and not self._admit(addr, now):
+                return
+            self._read_rtcp(data)
+        elif self.rtp_mode:
+            if len(data) < 12:
+                if len(data) >= 8 and data[0] & 0xC0 == 0x80 and 192 <= data[1] <= 223:
+                    if addr != self.peer and not self._admit(addr, now):
+                        return
+                    self._read_rtcp(data)
+                else:
+                    self.malformed += 1
+                    return
+            else:
+                first, second, seq, timestamp, ssrc = _unpack_header(data)
+                if first & 0xC0 != 0x80:
+                    self.malformed += 1
+                    return
+                if addr != self.peer and not self._admit(addr, now):
+                    return
+                if 192 <= second <= 223:  # RTCP multiplexed on the RTP port
+                    self._read_rtcp(data)
+                else:
+                    self.own_stats.update(seq, timestamp, ssrc, second & 0x7F, now, len(data))
+                    self.call.last_activity = now
+        else:
+            if addr != self.peer and not self._admit(addr, now):
+                return
+            self.own_stats.packets += 1
+            self.own_stats.bytes += len(data)
+            self.call.last_activity = now
+        partner = self.partner
+        dest = partner.dest
+        if dest is None:
+            self.unrouted += 1
+            return
+        try:
+            partner.sendto(data, dest)
+        except OSError:
+            self.send_errors += 1
+            return
+        self.forwarded += 1
+
+    def _admit(self, addr, now) -> bool:
+        """The slow path: a packet from someone other than the latched peer."""
+        latch = self.latch
+        if latch is None:
+            self.dropped_closed += 1
+            return False
+        if self.rtcp and self.sibling.peer is not None:
+            # RTCP comes from the host whose RTP is latched, and that host's first
+            # RTCP packet latches at once.
+            if addr[0] != self.sibling.peer[0]:
+                self.dropped_stranger += 1
+                return False
+            if latch.peer is None:
+                latch.confirm(addr)
+        accepted = latch.accept(addr, now)
+        if latch.peer != self.peer:
+            self.peer = latch.peer
+            self.dest = latch.destination
+        return accepted
+
+    def _read_rtcp(self, data) -> None:
+        self.rtcp_packets += 1
+        if not self.read_rtcp:
+            return
+        try:
+            packets = parse_rtcp(data)
+        except ValueError:
+            self.rtcp_unreadable += 1
+            return
+        own, far = self.own_stats, self.far_stats
+        for packet in packets:
+            if isinstance(packet, SenderReport) and packet.ssrc == own.ssrc:
+                own.record_sender_counts(packet.packet_count, packet.octet_count)
+            if isinstance(packet, (SenderReport, ReceiverReport)) and far is not None:
+                for block in packet.reports:
+                    if block.ssrc == far.ssrc:
+                        far.record_report(block.fraction_lost, block.cumulative_lost,
+                                          block.jitter)
+
+    def set_advertised(self, address, new_party: bool) -> None:
+        if self.latch is None:
+            self.latch = Latch(address, self.policy)
+        else:
+            self.latch.reopen(address, keep_previous=not new_party)
+        self.peer = self.latch.peer
+        self.dest = self.latch.destination
+
+
+class _LegStream:
+    __slots__ = ("index", "media", "port", "rtp", "rtcp")
+
+    def __init__(self, index: int, port: int, rtp: _Port, rtcp: _Port):
+        self.index = index
+        self.media = ""
+        self.port = port
+        self.rtp = rtp
+        self.rtcp = rtcp
+
+    def ports(self) -> tuple[int, int]:
+        return self.port, self.port + 1
+
+
+class _Leg:
+    __slots__ = ("tag", "streams", "versioner", "sdp")
+
+    def __init__(self, tag: str | None):
+        self.tag = tag
+        self.streams: list[_LegStream] = []
+        self.versioner = OriginVersioner()  # the o= line this leg's phone sees
+        self.sdp: SessionDescription | None = None
+
+
+class _Call:
+    __slots__ = ("call_id", "region", "caller", "callee", "started", "answered",
+                 "last_activity", "timer", "offer", "on_hold")
+
+    def __init__(self, call_id: str, region: RegionConfig, tag: str, now: float):
+        self.call_id = call_id
+        self.region = region
+        self.caller = _Leg(tag)
+        self.callee = _Leg(None)
+        self.started = now
+        self.answered = None
+        self.last_activity = now
+        self.timer = None
+        self.offer: SessionDescription | None = None  # the last offer, to check answers
+        self.on_hold = False
+
+    def leg(self, tag: str) -> _Leg | None:
+        if tag == self.caller.tag:
+            return self.caller
+        if tag is not None and tag == self.callee.tag:
+            return self.callee
+        return None
+
+    def other(self, leg: _Leg) -> _Leg:
+        return self.callee if leg is self.caller else self.caller
+
+    def ports(self):
+        for leg in (self.caller, self.callee):
+            for stream in leg.streams:
+                yield stream.rtp
+                yield stream.rtcp
+
+
+class RtpRelay:
+    """`MediaControl` in this process; see `softswitch.services.media_control`."""
+
+    def __init__(self, reactor, regions: dict[str, RegionConfig], default_region: str,
+                 inactivity_timeout: float = 60.0, *, hold_timeout: float = 3600.0,
+                 latch_policy: LatchPolicy = LatchPolicy(), clock=None):
+        if default_region not in regions:
+            raise ValueError(f"default region {default_region!r} is not configured")
+        if inactivity_timeout <= 0 or hold_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        self._reactor = reactor
+        self._clock = clock if clock is not None else reactor
+        self._now = self._clock.seconds
+        self._regions = dict(regions)
+        self._default_region = default_region
+        self._allocators = {name: PortAllocator(r.port_min, r.port_max)
+                            for name, r in regions.items()}
+        self._inactivity_timeout = inactivity_timeout
+        self._hold_timeout = hold_timeout
+        self._policy = latch_policy
+        self._calls: dict[str, _Call] = {}
+        self._listener: MediaListener | None = None
+
+    # -- MediaControl ------------------------------------------------------------
+
+    def set_listener(self, listener: MediaListener | None) -> None:
+        self._listener = listener
+
+    def offer(self, call_id: str, from_tag: str, sdp: bytes, region: str | None = None):
+        return self._run(self._offer, call_id, from_tag, sdp, region)
+
+    def answer(self, call_id: str, from_tag: str, to_tag: str, sdp: bytes):
+        return self._run(self._answer, call_id, from_tag, to_tag, sdp)
+
+    def query(self, call_id: str):
+        return self._run(lambda: self._stats(self._call(call_id)))
+
+    def delete(self, call_id: str, from_tag: str | None = None, to_tag: str | None = None):
+        call = self._calls.get(call_id)
+        if call is None:
+            return fail(UnknownCall(f"no media for call {call_id!r}"))
+        if to_tag is not None and to_tag != call.callee.tag:
+            return succeed(self._stats(call))  # a branch that lost: nothing to end
+        del self._calls[call_id]
+        if call.timer is not None and call.timer.active():
+            call.timer.cancel()
+        stats = self._stats(call)
+        return self._close(call).addCallback(lambda _: stats)
+
+    # -- state for metrics and tests ----------------------------------------------
+
+    @property
+    def calls(self) -> int:
+        return len(self._calls)
+
+    def port_pairs_in_use(self, region: str) -> int:
+        return self._allocators[region].in_use
+
+    def port_pairs_free(self, region: str) -> int:
+        return self._allocators[region].free
+
+    def close(self):
+        """Delete every call (shutdown); fires when every socket is closed."""
+        return gatherResults([self.delete(call_id) for call_id in list(self._calls)],
+                             consumeErrors=True)
+
+    # -- offer/answer --------------------------------------------------------------
+
+    def _run(self, fn, *args):
+        try:
+            return succeed(fn(*args))
+        except MediaError as exc:
+            return fail(exc)
+
+    def _call(self, call_id: str) -> _Call:
+        call = self._calls.get(call_id)
+        if call is None:
+            raise UnknownCall(f"no media for call {call_id!r}")
+        return call
+
+    @staticmethod
+    def _parse(data: bytes) -> SessionDescription:
+        try:
+            return parse_sdp(data)
+        except SdpError as exc:
+            raise MediaRejected(str(exc)) from None
+
+    def _offer(self, call_id, from_tag, data, region_name):
+        sdp = self._parse(data)
+        call = self._calls.get(call_id)
+        created = call is None
+        if created:
+            name = region_name or self._default_region
+            region = self._regions.get(name)
+            if region is None:
+                raise UnknownRegion(f"no media region {name!r}")
+            call = _Call(call_id, region, from_tag, self._now())
+        offerer = call.leg(from_tag)
+        if offerer is None:
+            raise UnknownTag(f"tag {from_tag!r} is not a leg of call {call_id!r}")
+        answerer = call.other(offerer)
+        try:
+            self._ensure_streams(call, len(sdp.media))
+        except PortsExhausted:
+            if created:
+                self._close(call)
+            raise
+        if created:
+            self._calls[call_id] = call
+        self._apply(call, offerer, sdp, new_party=False)
+        call.offer = sdp
+        return self._rewrite(call, sdp, answerer)
+
+    def _answer(self, call_id, from_tag, to_tag, data):
+        call = self._call(call_id)
+        sdp = self._parse(data)
+        offerer = call.leg(from_tag)
+        if offerer is None:
+            raise UnknownTag(f"tag {from_tag!r} is not a leg of call {call_id!r}")
+        answerer = call.other(offerer)
+        if answerer.tag != to_tag and answerer is not call.callee:
+            raise UnknownTag(f"tag {to_tag!r} is not a leg of call {call_id!r}")
+        if call.offer is not None:
+            try:
+                check_answer(call.offer, sdp)
+            except SdpError as exc:
+                raise MediaRejected(str(exc)) from None
+        new_party = False
+        if answerer.tag != to_tag:
+            # The first answer, or another fork / the next failover target answered.
+            new_party = answerer.tag is not None
+            answerer.tag = to_tag
+        if call.answered is None:
+            call.answered = self._now()
+            call.last_activity = call.answered
+        self._apply(call, answerer, sdp, new_party)
+        return self._rewrite(call, sdp, offerer)
+
+    def _rewrite(self, call: _Call, sdp: SessionDescription, to: _Leg) -> bytes:
+        """`sdp` pointed at the ports facing `to`, stamped with `to`'s o= versioning."""
+        ports = [stream.ports() for stream in to.streams[:len(sdp.media)]]
+        out = rewrite_for_relay(sdp, call.region.advertise, ports)
+        return bytes(to.versioner.stamp(out))
+
+    def _apply(self, call: _Call, leg: _Leg, sdp: SessionDescription, new_party: bool):
+        """`leg`'s phone sent `sdp`: point its ports' latches at what it advertises."""
+        leg.sdp = sdp
+        other = call.other(leg)
+        for index, media in enumerate(sdp.media):
+            stream = leg.streams[index]
+            stream.media = media.media
+            connection = sdp.connection_for(media)
+            if media.port and connection is not None:
+                rtp_address = (connection.address, media.port)
+                rtcp = media.rtcp
+                if media.rtcp_mux:
+                    rtcp_address = None
+                elif rtcp is not None:
+                    host = rtcp.connection.address if rtcp.connection else connection.address
+                    rtcp_address = (host, rtcp.port)
+                else:
+                    rtcp_address = (connection.address, media.port + 1)
+            else:
+                rtp_address = rtcp_address = None
+            stream.rtp.set_advertised(rtp_address, new_party)
+            stream.rtcp.set_advertised(rtcp_address, new_party)
+            for port in (stream.rtp, stream.rtcp, other.streams[index].rtp,
+                         other.streams[index].rtcp):
+                port.rtp_mode = media.is_rtp
+                port.read_rtcp = "SAVP" not in media.proto.upper()
+            self._configure_stats(leg, other, index)
+        call.on_hold = any(
+            party.sdp is not None and party.sdp.media
+            and all(is_on_hold(party.sdp, i) for i in range(len(party.sdp.media))
+                    if party.sdp.media[i].port)
+            for party in (call.caller, call.callee))
+        self._arm(call)
+
+    @staticmethod
+    def _configure_stats(leg: _Leg, other: _Leg, index: int) -> None:
+        """Clock rate and jitter exclusions from the payload types both SDPs name."""
+        clock_rate, excluded = None, set()
+        for party in (other, leg):
+            if party.sdp is None or index >= len(party.sdp.media):
+                continue
+            media = party.sdp.media[index]
+            for fmt in media.formats:
+                codec = media.codec(int(fmt)) if fmt.isdigit() and media.is_rtp else None
+                if codec is None:
+                    continue
+                if codec.encoding.lower() in _NO_JITTER_ENCODINGS:
+                    excluded.add(codec.payload_type)
+                elif clock_rate is None:
+                    clock_rate = codec.clock_rate
+        for party in (leg, other):
+            party.streams[index].rtp.own_stats.configure(clock_rate or 8000,
+                                                         frozenset(excluded))
+
+    # -- ports ---------------------------------------------------------------------
+
+    def _ensure_streams(self, call: _Call, count: int) -> None:
+        """Bind port pairs for both legs up to `count` streams."""
+        while len(call.caller.streams) < count:
+            index = len(call.caller.streams)
+            a = self._bind_stream(call, index)
+            try:
+                b = self._bind_stream(call, index)
+            except PortsExhausted:
+                self._close_ports(call, [a.rtp, a.rtcp])
+                raise
+            a.rtp.partner, b.rtp.partner = b.rtp, a.rtp
+            a.rtcp.partner, b.rtcp.partner = b.rtcp, a.rtcp
+            for mine, theirs in ((a, b), (b, a)):
+                mine.rtp.far_stats = theirs.rtp.own_stats
+                mine.rtcp.own_stats = mine.rtp.own_stats
+                mine.rtcp.sibling = mine.rtp
+                mine.rtcp.far_stats = theirs.rtp.own_stats
+            call.caller.streams.append(a)
+            call.callee.streams.append(b)
+
+    def _bind_stream(self, call: _Call, index: int) -> _LegStream:
+        region = call.region
+        allocator = self._allocators[region.name]
+        for _ in range(allocator.free):
+            port = allocator.take()
+            stats = ReceiverStats()
+            rtp = _Port(call, False, stats, self._now, self._policy)
+            rtcp = _Port(call, True, stats, self._now, self._policy)
+            rtp.number, rtcp.number = port, port + 1
+            try:
+                rtp.listening = self._reactor.listenUDP(port, rtp, interface=region.bind)
+            except CannotListenError:
+                allocator.release(port)
+                continue
+            try:
+                rtcp.listening = self._reactor.listenUDP(port + 1, rtcp,
+                                                         interface=region.bind)
+            except CannotListenError:
+                rtp.listening.stopListening()
+                allocator.release(port)
+                continue
+            return _LegStream(index, port, rtp, rtcp)
+        raise PortsExhausted(f"region {region.name}: no free RTP port pair in "
+                             f"{region.port_min}-{region.port_max}")
+
+    def _close(self, call: _Call):
+        return self._close_ports(call, list(call.ports()))
+
+    def _close_ports(self, call: _Call, ports: list[_Port]):
+        allocator = self._allocators[call.region.name]
+        closing = [maybeDeferred(port.listening.stopListening)
+                   for port in ports if port.listening is not None]
+
+        def release(result):
+            for port in ports:
+                if not port.rtcp and port.listening is not None:
+                    allocator.release(port.number)
+            return result
+
+        return gatherResults(closing, consumeErrors=True).addBoth(release)
+
+    # -- inactivity ----------------------------------------------------------------
+
+    def _arm(self, call: _Call) -> None:
+        """(Re)schedule the call's inactivity check once it is answered."""
+        if call.answered is None:
+            return
+        if call.timer is not None and call.timer.active():
+            call.timer.cancel()
+        timeout = self._hold_timeout if call.on_hold else self._inactivity_timeout
+        delay = max(0.0, call.last_activity + timeout - self._now())
+        call.timer = self._clock.callLater(delay, self._check_idle, call)
+
+    def _check_idle(self, call: _Call) -> None:
+        call.timer = None
+        if self._calls.get(call.call_id) is not call:
+            return
+        timeout = self._hold_timeout if call.on_hold else self._inactivity_timeout
+        idle = self._now() - call.last_activity
+        if idle < timeout:
+            call.timer = self._clock.callLater(timeout - idle, self._check_idle, call)
+            return
+        event = MediaTimedOut(call.call_id, idle)
+        if self._listener is None:
+            log.info("media of call {call_id} timed out after {idle:.0f} s",
+                     call_id=call.call_id, idle=idle)
+            return
+        try:
+            self._listener(event)
+        except Exception:
+            log.failure("media listener failed on {event}", event=event)
+
+    # -- statistics ----------------------------------------------------------------
+
+    def _stats(self, call: _Call) -> CallMediaStats:
+        return CallMediaStats(
+            call_id=call.call_id, region=call.region.name,
+            caller=self._leg_stats(call.caller), callee=self._leg_stats(call.callee),
+            started=call.started, answered=call.answered, last_activity=call.last_activity)
+
+    @staticmethod
+    def _leg_stats(leg: _Leg) -> LegMediaStats:
+        streams = []
+        for stream in leg.streams:
+            rtp, rtcp = stream.rtp, stream.rtcp
+            latches = [p.latch for p in (rtp, rtcp) if p.latch is not None]
+            streams.append(StreamMediaStats(
+                index=stream.index, media=stream.media, local_port=stream.port,
+                advertised=rtp.latch.advertised if rtp.latch else None, peer=rtp.peer,
+                rtp=rtp.own_stats.snapshot(),
+                forwarded=rtp.forwarded + rtcp.forwarded,
+                rtcp_packets=rtp.rtcp_packets + rtcp.rtcp_packets,
+                dropped_foreign=sum(latch.dropped for latch in latches)
+                + rtcp.dropped_stranger,
+                dropped_learning=sum(latch.dropped_learning for latch in latches)
+                + rtp.dropped_closed + rtcp.dropped_closed,
+                malformed=rtp.malformed + rtcp.malformed,
+                unrouted=rtp.unrouted + rtcp.unrouted,
+                send_errors=rtp.send_errors + rtcp.send_errors))
+        return LegMediaStats(leg.tag, tuple(streams))
