@@ -1,0 +1,197 @@
+"""The WebSocket client that carries a call to its AI agent: wsproto framing on a
+Twisted TCP (or TLS, certificate verified) connection, the agent's headers sent
+with the upgrade, a bounded connect time. Frames go to a listener; nothing raises
+into the reactor."""
+
+from urllib.parse import urlsplit
+
+from twisted.internet import defer
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.ssl import optionsForClientTLS
+from twisted.logger import Logger
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+log = Logger()
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one agent message; more is a broken agent
+
+
+class AgentRefused(Exception):
+    """The agent's server did not accept the WebSocket (status or network error)."""
+
+
+class AgentSocket(Protocol):
+    """One WebSocket connection to an agent. `send_text`/`send_bytes`/`close`; the
+    listener gets `text_received(str)`, `binary_received(bytes)`, `closed(code, why)`."""
+
+    def __init__(self, host: str, target: str, headers: list[tuple[str, str]]):
+        self._ws = WSConnection(ConnectionType.CLIENT)
+        self._host = host
+        self._target = target
+        self._headers = headers
+        self.listener = None
+        self.opened = defer.Deferred()
+        self._text: list[str] = []
+        self._binary: list[bytes] = []
+        self._size = 0
+        self._closed_reported = False
+
+    # -- Twisted --------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        headers = [(k.encode(), v.encode()) for k, v in self._headers]
+        self.transport.write(self._ws.send(Request(host=self._host, target=self._target,
+                                                   extra_headers=headers)))
+
+    def dataReceived(self, data: bytes) -> None:
+        try:
+            self._ws.receive_data(data)
+            for event in self._ws.events():
+                self._handle(event)
+        except (RemoteProtocolError, LocalProtocolError) as exc:
+            log.info("agent WebSocket protocol error: {error}", error=exc)
+            self._fail(AgentRefused(f"protocol error: {exc}"))
+            self.transport.abortConnection()
+
+    def connectionLost(self, reason=None) -> None:
+        self._fail(AgentRefused(f"connection lost: {reason.getErrorMessage() if reason else ''}"))
+        self._report_closed(1006, "connection lost")
+
+    # -- events ---------------------------------------------------------------------
+    def _handle(self, event) -> None:
+        if isinstance(event, AcceptConnection):
+            if not self.opened.called:
+                self.opened.callback(self)
+        elif isinstance(event, RejectConnection):
+            self._fail(AgentRefused(f"agent refused the WebSocket with HTTP {event.status_code}"))
+            if not event.has_body:
+                self.transport.loseConnection()
+        elif isinstance(event, RejectData):
+            if event.body_finished:
+                self.transport.loseConnection()
+        elif isinstance(event, TextMessage):
+            self._collect(self._text, event.data, event.message_finished, True)
+        elif isinstance(event, BytesMessage):
+            self._collect(self._binary, bytes(event.data), event.message_finished, False)
+        elif isinstance(event, Ping):
+            self.transport.write(self._ws.send(event.response()))
+        elif isinstance(event, CloseConnection):
+            if self._ws.state is ConnectionState.REMOTE_CLOSING:
+                self.transport.write(self._ws.send(event.response()))
+            self._report_closed(event.code, event.reason or "")
+            self.transport.loseConnection()
+
+    def _collect(self, parts: list, data, finished: bool, text: bool) -> None:
+        parts.append(data)
+        self._size += len(data)
+        if self._size > MAX_MESSAGE_BYTES:
+            log.warn("agent sent a message over {limit} bytes: closing", limit=MAX_MESSAGE_BYTES)
+            self.close(1009, "message too big")
+            return
+        if not finished:
+            return
+        message = ("" if text else b"").join(parts)
+        parts.clear()
+        self._size = 0
+        if self.listener is None:
+            return
+        if text:
+            self.listener.text_received(message)
+        else:
+            self.listener.binary_received(message)
+
+    def _fail(self, error: Exception) -> None:
+        if not self.opened.called:
+            self.opened.errback(error)
+
+    def _report_closed(self, code: int, reason: str) -> None:
+        if self._closed_reported or not self.opened.called:
+            return
+        self._closed_reported = True
+        if self.listener is not None:
+            self.listener.closed(code, reason)
+
+    # -- sending --------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._ws.state is ConnectionState.OPEN
+
+    def send_text(self, text: str) -> None:
+        if self.is_open:
+            self.transport.write(self._ws.send(TextMessage(data=text)))
+
+    def send_bytes(self, data: bytes) -> None:
+        if self.is_open:
+            self.transport.write(self._ws.send(BytesMessage(data=data)))
+
+    def send_frames(self, frames) -> None:
+        for frame in frames:
+            if isinstance(frame, str):
+                self.send_text(frame)
+            else:
+                self.send_bytes(frame)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.is_open:
+            self.transport.write(self._ws.send(CloseConnection(code=code, reason=reason)))
+            self._report_closed(code, reason)
+        elif self.transport is not None:
+            self.transport.loseConnection()
+
+
+def connect_agent(reactor, url: str, headers: dict[str, str], timeout: float):
+    """A Deferred firing with an open AgentSocket, or failing with AgentRefused
+    (bad URL, connection refused, TLS failure, non-101 answer, timeout)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        return defer.fail(AgentRefused(f"not a ws:// or wss:// URL: {url!r}"))
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{port}"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    endpoint = HostnameEndpoint(reactor, parts.hostname, port, timeout=max(1, int(timeout)))
+    if secure:
+        endpoint = wrapClientTLS(optionsForClientTLS(parts.hostname), endpoint)
+    protocol = AgentSocket(host_header, target, list(headers.items()))
+    connecting = endpoint.connect(Factory.forProtocol(lambda: protocol))
+    result = defer.Deferred()
+
+    def timed_out():
+        if not result.called:
+            connecting.cancel()
+            if protocol.transport is not None:
+                protocol.transport.abortConnection()
+            result.errback(AgentRefused(f"no WebSocket from {parts.hostname} within {timeout}s"))
+
+    timer = reactor.callLater(timeout, timed_out)
+
+    def connected(_):
+        protocol.opened.addCallbacks(opened, failed)
+
+    def opened(socket):
+        if timer.active():
+            timer.cancel()
+        if not result.called:
+            result.callback(socket)
+
+    def failed(failure):
+        if timer.active():
+            timer.cancel()
+        if not result.called:
+            error = failure.value
+            result.errback(error if isinstance(error, AgentRefused)
+                           else AgentRefused(failure.getErrorMessage()))
+
+    connecting.addCallbacks(connected, failed)
+    return result
