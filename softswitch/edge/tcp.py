@@ -6,7 +6,7 @@ from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 
 from ..sip.errors import RemoteProtocolError
-from ..sip.framing import StreamFramer
+from ..sip.framing import PONG, StreamFramer
 from ..sip.message import Limits
 from ..sip.transport import Peer
 
@@ -34,15 +34,17 @@ class SipStreamProtocol(Protocol, TimeoutMixin):
         try:
             messages = self._framer.feed(data)
         except RemoteProtocolError as exc:
-            # Framing is lost: nothing after this point can be trusted.
+            # Framing is lost: deliver what came complete before it, then close.
             log.debug("closing TCP connection from {peer}: {error}", peer=str(self.peer),
                       error=str(exc))
             self._factory.metrics.sip_dropped.labels("bad-framing").inc()
+            for raw in getattr(exc, "messages", ()):
+                self._factory.endpoint.message_received(raw, self.peer)
             self.transport.loseConnection()
             return
-        if self._framer.pings:
-            self._framer.pings = 0
-            self.transport.write(b"\r\n")  # RFC 5626 §4.4.1 pong
+        pings = self._framer.take_pings()
+        if pings:
+            self.transport.write(PONG * pings)  # RFC 5626 §4.4.1
         for raw in messages:
             self._factory.endpoint.message_received(raw, self.peer)
 

@@ -9,7 +9,7 @@ from twisted.logger import Logger
 from ..sip.errors import RemoteProtocolError
 from ..sip.message import Request, Response, make_response
 from ..sip.syntax import unescape
-from ..sip.uri import SipUri, host_for_socket
+from ..sip.uri import SipUri, canonical_user, host_for_socket
 from .auth import DigestAuthenticator
 from .location import Binding, LocationService
 
@@ -71,7 +71,9 @@ class Registrar:
         if outcome.username.partition("@")[0] != unescape(to_uri.user):
             return make_response(request, 403, "Not Your AOR", to_tag=to_tag), "forbidden"
 
-        aor = f"sip:{unescape(to_uri.user)}@{policy.domain.lower()}"
+        # The canonical user part keeps escaped octets escaped (an escaped NUL stays
+        # %00), so keys never hold raw NULs or differ by escaping alone.
+        aor = f"sip:{canonical_user(to_uri.user)}@{policy.domain.lower()}"
         try:
             result = self._apply_contacts(request, aor, source, now)
         except RemoteProtocolError as exc:

@@ -95,7 +95,7 @@ def test_unknown_authorization_scheme_is_challenged_never_accepted(switch):
 def test_escaped_nulls_register_two_distinct_contacts(switch):
     response = with_auth(switch, torture("escnull.dat"), NULL_USER, "n")
     assert response.status == 200
-    bindings = switch.location.lookup(f"sip:{NULL_USER}@{DOMAIN}")
+    bindings = switch.location.lookup(f"sip:null-%00-null@{DOMAIN}")
     assert sorted(b.contact for b in bindings) == [
         "sip:%00%00@host5.example.com", "sip:%00@host5.example.com"]
 
