@@ -61,6 +61,8 @@ class MediaSettings:
     advertise: str = ""
     port_min: int = 20000
     port_max: int = 30000
+    anchor: bool = True  # relay the RTP of proxied calls through the switch
+    inactivity_timeout: float = 60.0  # no RTP either way this long ends the call
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,8 @@ def _check(s: Settings) -> None:
             ipaddress.ip_address(getattr(s.media, key))
         except ValueError:
             raise ConfigError(f"[media] {key} must be an IP address") from None
+    if s.media.inactivity_timeout <= 0:
+        raise ConfigError("[media] inactivity_timeout must be positive")
     if not 1024 <= s.media.port_min < s.media.port_max <= 65535:
         raise ConfigError("[media] port_min and port_max must satisfy "
                           "1024 <= port_min < port_max <= 65535")

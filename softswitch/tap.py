@@ -33,6 +33,7 @@ from .edge.admin_site import build_root
 from .edge.cdr_writer import CdrWriter
 from .edge.snapshot_loader import SnapshotLoader
 from .edge.binding_store import DatabaseBindingStore, bindings_from_rows
+from .edge.rtp_relay import RtpRelay
 from .edge.sip_endpoint import LocalAddresses, SipEndpoint
 from .edge.sip_service import SipListeners, StartupError
 from .edge.tcp import SipStreamFactory
@@ -42,6 +43,7 @@ from .services.call_routing import CallRouter
 from .services.directory import CredentialDirectory
 from .services.dispatcher import RequestDispatcher, ServerIdentity
 from .services.location import LocationService
+from .services.media_control import RegionConfig
 from .services.proxy import Proxy
 from .services.registrar import Registrar, RegistrarPolicy
 from .services.routing import SnapshotHolder
@@ -157,9 +159,13 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     endpoint = SipEndpoint(reactor, layer, dispatcher, metrics, limits, trace=sip.trace,
                            addresses=LocalAddresses(sip.advertise))
     dispatcher.attach(endpoint)
-    proxy = dispatcher.proxy = Proxy(endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot),
-                             location, snapshot, domain=sip.domain, on_call_end=cdr_writer,
-                             metrics=metrics, is_our_address=endpoint.is_our_address)
+    relay = build_relay(settings, snapshot(), reactor) if settings.media.anchor else None
+    if relay is not None:
+        root.on_stop.append(relay.close)
+    proxy = dispatcher.proxy = Proxy(
+        endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot), location, snapshot,
+        domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
+        is_our_address=endpoint.is_our_address, media=relay)
     stream_factory = SipStreamFactory(endpoint, metrics, limits, sip.tcp_idle_timeout,
                                       sip.tcp_max_connections)
     specs = [config.parse_sip_listen(s) for s in sip.listen]
@@ -202,6 +208,26 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     site.noisy = False
     strports.service(settings.admin.listen, site).setServiceParent(root)
     return root
+
+
+DEFAULT_REGION = "default"
+
+
+def build_relay(settings: Settings, snapshot, reactor) -> RtpRelay:
+    """The media relay: the [media] section is the default region; every region in
+    the database is a relay too."""
+    media = settings.media
+    regions = {DEFAULT_REGION: RegionConfig(DEFAULT_REGION, media.bind,
+                                            media.advertise or media.bind,
+                                            media.port_min, media.port_max)}
+    for region in snapshot.regions.values():
+        try:
+            regions[region.name] = RegionConfig(region.name, region.bind, region.advertise,
+                                                region.port_min, region.port_max)
+        except ValueError as exc:
+            log.warn("region {name} is not usable: {error}", name=region.name, error=exc)
+    return RtpRelay(reactor, regions, DEFAULT_REGION,
+                    inactivity_timeout=media.inactivity_timeout)
 
 
 def wait_until(clock, condition, timeout: float, step: float = 0.25):

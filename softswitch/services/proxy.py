@@ -358,7 +358,8 @@ class Proxy:
                 if trunk is not None and trunk.gateways:
                     gateways = (self._gateway_order(trunk, None) if self._gateway_order
                                 else sorted(trunk.gateways, key=lambda g: g.priority))
-                    return gateways[0].region if gateways else None
+                    region = gateways[0].region if gateways else None
+                    return region if region in self._snapshot().regions else None
             return None
         return None
 
