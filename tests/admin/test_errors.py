@@ -141,7 +141,7 @@ class ErrorTests(ApiTestCase):
             "number": "00 1 415 555 0100", "route": [{"type": "reject", "code": 486}]}),
             409, "number")
         first = yield self.created("/v1/routes", {"prefix": "1", "trunks": ["carrier-a"]})
-        yield self.assertError(self.post("/v1/routes", {"prefix": "1",
+        yield self.assertError(self.post("/v1/routes", {"prefix": "+1",
                                                         "trunks": ["carrier-a"]}),
                                409, "prefix", f"(id {first['id']})")
 

@@ -143,9 +143,9 @@ class ResourceTests(ApiTestCase):
                                     "description": "UK"})
         self.assertEqual(put.json["trunks"], ["carrier-b", "carrier-a"])
         patched = yield self.http_patch(path, {"trunks": ["carrier-a"]})
-        self.assertEqual((patched.json["prefix"], patched.json["trunks"]), ("+44", ["carrier-a"]))
+        self.assertEqual((patched.json["prefix"], patched.json["trunks"]), ("44", ["carrier-a"]))
         listed = yield self.get("/v1/routes")
-        self.assertEqual([r["prefix"] for r in listed.json["items"]], ["+44", ""])
+        self.assertEqual([r["prefix"] for r in listed.json["items"]], ["44", ""])
         gone = yield self.delete(f"/v1/routes/{default['id']}")
         self.assertEqual(gone.status, 204)
 

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from softswitch.admin.schemas.common import (
     Description,
@@ -14,10 +14,16 @@ from softswitch.admin.schemas.common import (
     unique_list,
 )
 
+def _digits_only(prefix: str) -> str:
+    # The dialplan matches the digits of the E.164 number: "+44" and "44" are one prefix.
+    return prefix.removeprefix("+")
+
+
 Prefix = Annotated[str, Field(
     pattern=r"^\+?[0-9]{0,15}$",
-    description="digits the dialled number starts with (optionally after '+'); "
-                "'' is the default route")]
+    description="leading digits of the dialled E.164 number ('+' is dropped: '+44' is "
+                "'44'); '' is the default route"),
+    AfterValidator(_digits_only)]
 
 
 class OutboundRouteReplace(RequestModel):

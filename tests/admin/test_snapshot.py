@@ -1,0 +1,56 @@
+"""A write through the API reaches the routing snapshot the call path reads,
+wired as tap.py wires it: no restart, no timer."""
+
+from twisted.internet import defer
+
+from admin_harness import ApiTestCase
+from softswitch.edge.snapshot_loader import SnapshotLoader
+from softswitch.services.routing import SnapshotHolder
+
+
+class SnapshotReloadTests(ApiTestCase):
+    def setUp(self):
+        super().setUp()
+        self.holder = SnapshotHolder()
+        self.loader = SnapshotLoader(self.database, self.holder)
+        self.loader.load_now()
+        self.reloads = []
+        # The harness records kinds in self.changes; reload as tap.py does.
+        self.api._context.on_change = self.on_change
+
+    def on_change(self, kind):
+        self.changes.append(kind)
+        if kind != "tokens":
+            self.reloads.append(self.loader.reload())
+
+    @defer.inlineCallbacks
+    def settled(self):
+        yield defer.gatherResults(self.reloads)
+        return self.holder.current
+
+    @defer.inlineCallbacks
+    def test_a_number_added_through_the_api_routes_the_next_call(self):
+        yield self.seed()
+        before = yield self.settled()
+        self.assertIsNone(before.number("+14155550100"))
+        yield self.created("/v1/numbers", {
+            "number": "+1 415 555 0100",
+            "route": [{"type": "agent", "agent": "support-bot"},
+                      {"type": "trunk", "trunk": "carrier-a"}]})
+        snapshot = yield self.settled()
+        number = snapshot.number("+14155550100")
+        self.assertIsNotNone(number)
+        self.assertIn("support-bot", repr(number))
+        self.assertIn("support-bot", snapshot.agents)
+        yield self.http_patch("/v1/numbers/+14155550100", {"enabled": False})
+        snapshot = yield self.settled()
+        self.assertIsNone(snapshot.number("+14155550100"))
+
+    @defer.inlineCallbacks
+    def test_an_outbound_route_reaches_the_snapshot_with_plus_or_without(self):
+        yield self.seed()
+        yield self.created("/v1/routes", {"prefix": "+44", "trunks": ["carrier-a"]})
+        snapshot = yield self.settled()
+        self.assertEqual([t.name for t in snapshot.outbound_trunks("+442079460000")],
+                         ["carrier-a"])
+        self.assertEqual(snapshot.outbound_trunks("+14155550100"), [])
