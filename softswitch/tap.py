@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.application import service, strports
 from twisted.application.internet import TimerService
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 from twisted.internet.error import CannotListenError
 from twisted.logger import (
     FilteringLogObserver,
@@ -72,8 +72,9 @@ class SoftswitchService(service.MultiService):
     def __init__(self, settings: Settings):
         super().__init__()
         self.settings = settings
-        self.on_stop = []
         self.drain = None  # returns a Deferred that fires when calls have ended
+        self.stop_first = []  # services to stop before flushing (the SIP listeners)
+        self.on_stop = []  # flushes (may return Deferreds), run before the database stops
 
     def setServiceParent(self, parent):
         super().setServiceParent(parent)
@@ -91,11 +92,14 @@ class SoftswitchService(service.MultiService):
             exit_with(f"cannot listen on {exc.interface or '*'}:{exc.port}: {exc.socketError}")
 
     def stopService(self):
-        # Calls in progress finish (bounded) before the listeners close.
+        # In order: calls in progress finish (bounded), no new messages are taken,
+        # what is batched for the database is written, then everything stops.
         d = self.drain() if self.drain is not None else succeed(None)
+        d.addBoth(lambda _: gatherResults(
+            [maybeDeferred(s.stopService) for s in self.stop_first], consumeErrors=True))
+        d.addBoth(lambda _: gatherResults(
+            [maybeDeferred(cb) for cb in self.on_stop], consumeErrors=True))
         d.addBoth(lambda _: service.MultiService.stopService(self))
-        for callback in self.on_stop:
-            d.addBoth(lambda _, cb=callback: cb())
         return d
 
 
@@ -169,8 +173,9 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     stream_factory = SipStreamFactory(endpoint, metrics, limits, sip.tcp_idle_timeout,
                                       sip.tcp_max_connections)
     specs = [config.parse_sip_listen(s) for s in sip.listen]
-    SipListeners(reactor, endpoint, specs, stream_factory, sip.max_message_size) \
-        .setServiceParent(root)
+    listeners = SipListeners(reactor, endpoint, specs, stream_factory, sip.max_message_size)
+    listeners.setServiceParent(root)
+    root.stop_first.append(listeners)
 
     def drain():
         dispatcher.draining = True

@@ -138,6 +138,10 @@ class SipEndpoint:
             request = salvage_request(data)
         if request is None or request.method == "ACK":
             return
+        try:
+            stamp_via(request, peer)
+        except SipError:
+            pass  # the Via itself is broken; handled below
         response = make_response(request, exc.status_hint)
         response.headers.add("Warning", f'399 softswitch "{_warning_text(str(exc))}"')
         try:

@@ -2,7 +2,7 @@
 start-up with one clear line."""
 
 from twisted.application.service import Service
-from twisted.internet.defer import gatherResults, maybeDeferred
+from twisted.internet.defer import gatherResults, maybeDeferred, succeed
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
@@ -58,6 +58,8 @@ class SipListeners(Service):
         return port
 
     def stopService(self):
+        if not self.running:
+            return succeed(None)
         super().stopService()
         self._stream_factory.close_all()
         self._endpoint.stop()

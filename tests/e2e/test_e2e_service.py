@@ -70,9 +70,6 @@ def test_registration_survives_restart(make_switch, sipp_dir):
     assert list(listed) == [uri] and 898 <= listed[uri] <= 900, refreshed.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tap.py flushes the binding store in SoftswitchService.on_stop, after the database "
-    "service has stopped: the last write-through batch fails with DatabaseStopped"))
 def test_registration_acknowledged_just_before_stop_is_kept(make_switch):
     """SIGTERM right after the 200, inside the 50 ms write-through batch window."""
     switch = make_switch({"judy": "judy-pw"})
@@ -110,9 +107,6 @@ def test_malformed_datagrams_get_400_and_the_switch_keeps_working(switch, sipp_d
     assert list(contact_expiries(result.final_response())) == [uri], result.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SipEndpoint._refuse computes the destination without stamping received/rport on "
-    "the Via, so a 400 goes to the Via sent-by instead of the source address"))
 def test_refused_request_is_answered_at_its_source_address(switch):
     """RFC 3261 §18.2.1/§18.2.2 and RFC 3581: a 400 goes where the request came from
     (received + rport), not to whatever host the malformed request names in its Via
