@@ -147,15 +147,19 @@ class Proxy:
         call.caller_cancelled()
 
     def in_dialog(self, key, request: Request, source: Peer) -> None:
+        # Only requests of a dialog we saw established are relayed: a Call-ID with
+        # forged tags (or none of ours) must never reach the other party.
         dialog = self.dialogs.find(request)
+        if dialog is None:
+            self.stack.respond(key, make_response(request, 481))
+            return
         pop_own_routes(request, self._is_ours)
-        side = dialog.side_of(request) if dialog is not None else None
-        if dialog is not None:
-            origin = dialog.caller if side == "caller" else dialog.callee
-            origin.cseq = max(origin.cseq, request.cseq.number)
+        side = dialog.side_of(request)
+        origin = dialog.caller if side == "caller" else dialog.callee
+        origin.cseq = max(origin.cseq, request.cseq.number)
         destination = next_hop(request)
         if destination is None:
-            self.stack.respond(key, make_response(request, 404 if dialog else 481))
+            self.stack.respond(key, make_response(request, 404))
             return
         forwarded = self._forward_in_dialog(request, destination, dialog, side)
         handler = InDialogForward(self, key, request, dialog, side)
@@ -163,7 +167,7 @@ class Proxy:
         def send():
             self.stack.send_request(forwarded, destination, handler)
 
-        if dialog is not None and dialog.media is not None and request.method != "BYE":
+        if dialog.media is not None and request.method != "BYE":
             dialog.media.offer(forwarded, request.from_tag or "", send,
                                lambda status: self.stack.respond(
                                    key, make_response(request, status)))
@@ -171,16 +175,19 @@ class Proxy:
             send()
 
     def ack(self, request: Request, source: Peer) -> None:
-        """ACK for a 2xx travels end to end: forward it statelessly along the route."""
+        """ACK for a 2xx travels end to end: forward it statelessly along the route,
+        if it belongs to a dialog we know (anything else is dropped)."""
         dialog = self.dialogs.find(request)
+        if dialog is None:
+            return
         pop_own_routes(request, self._is_ours)
         destination = next_hop(request)
         if destination is None:
             return
-        side = dialog.side_of(request) if dialog is not None else None
+        side = dialog.side_of(request)
         forwarded = self._forward_in_dialog(request, destination, dialog, side)
         send = lambda: self.stack.send_stateless(forwarded, destination)  # noqa: E731
-        if dialog is not None and dialog.late_offer and dialog.media is not None:
+        if dialog.late_offer and dialog.media is not None:
             dialog.late_offer = False
             dialog.media.answer(forwarded, dialog.callee.tag, dialog.caller.tag, send)
         else:

@@ -323,3 +323,20 @@ def test_no_ports_left_answers_503():
     harness.bind("bob", "sip:bob@10.0.0.2:5062", "udp:192.0.2.20:40000")
     sent = harness.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
     assert [m.status for m, _ in sent] == [100, 503]
+
+
+def test_forged_in_dialog_requests_are_not_relayed(switch):
+    sent = switch.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
+    fwd = [m for m, p in sent if m.is_request][0]
+    switch.receive(response_to(fwd, 200, contact="sip:bob@10.0.0.2:5062"), BOB_NAT)
+    mallory = Peer("udp", "192.0.2.66", 5060)
+    forged = ("BYE sip:bob@10.0.0.2:5062;alias=192.0.2.20~40000~udp SIP/2.0\n"
+              "Via: SIP/2.0/UDP 192.0.2.66:5060;branch=z9hG4bKforged\n"
+              "Route: <sip:127.0.0.1:5060;lr>\nMax-Forwards: 70\n"
+              "To: <sip:4155550100@127.0.0.1>;tag=guess\nFrom: <sip:m@192.0.2.66>;tag=caller1\n"
+              "Call-ID: call-1@carrier\nCSeq: 9 BYE\nContent-Length: 0\n\n")
+    sent = switch.receive(forged, mallory)
+    assert [(m.status, p) for m, p in sent] == [(481, mallory)]
+    ack = forged.replace("BYE sip", "ACK sip").replace("9 BYE", "9 ACK")
+    assert switch.receive(ack, mallory) == []
+    assert len(switch.proxy.dialogs) == 1
