@@ -7,7 +7,9 @@ clock: nothing here reads a clock) and the datagram size. It keeps:
 - packets and bytes received (every datagram, duplicates included);
 - expected packets from the extended highest sequence number (A.1, A.3), lost as
   expected minus the distinct packets received, duplicates and reordered (late)
-  packets, told apart with a 128-packet window of the sequence numbers seen;
+  packets, told apart with a ring of the last 128 sequence numbers seen (slot
+  `seq % 128` holds the last sequence number stored there, so skipped numbers never
+  need clearing);
 - interarrival jitter (A.8) in timestamp units and milliseconds, over the payload
   types not in `jitter_excluded` (telephone-event keeps one timestamp for a whole
   digit; comfort noise is sparse), with the transit baseline reset when the payload
@@ -24,8 +26,8 @@ from dataclasses import dataclass
 
 MAX_DROPOUT = 3000
 MAX_MISORDER = 100
-WINDOW = 128
-_WINDOW_MASK = (1 << WINDOW) - 1
+WINDOW = 128  # a power of two
+_SLOT = WINDOW - 1
 _SEQ_MOD = 1 << 16
 
 
@@ -57,7 +59,7 @@ class StreamStats:
 class ReceiverStats:
     __slots__ = (
         "clock_rate", "packets", "bytes", "duplicates", "reordered", "ssrc", "ssrc_changes",
-        "_base_seq", "_max_seq", "_cycles", "_bad_seq", "_received", "_window",
+        "_base_seq", "_max_seq", "_cycles", "_bad_seq", "_received", "_seen",
         "_prior_expected", "_prior_received",
         "_last_arrival", "_last_timestamp", "_last_pt", "_jitter",
         "_reported", "_sender_counts", "_excluded",
@@ -78,7 +80,7 @@ class ReceiverStats:
         self._cycles = 0
         self._bad_seq = -1
         self._received = 0
-        self._window = 0
+        self._seen = [-1] * WINDOW
         self._prior_expected = 0
         self._prior_received = 0
         self._last_arrival = 0.0
@@ -117,7 +119,7 @@ class ReceiverStats:
                 if seq < self._max_seq:
                     self._cycles += _SEQ_MOD
                 self._max_seq = seq
-                self._window = ((self._window << delta) | 1) & _WINDOW_MASK
+                self._seen[seq & _SLOT] = seq
                 self._received += 1
             elif delta <= _SEQ_MOD - MAX_MISORDER:
                 # A jump: the sender restarted, or garbage. Two in a row confirm it (A.1).
@@ -127,13 +129,11 @@ class ReceiverStats:
                 self._restart(seq)
                 self._last_pt = -1
             else:
-                back = _SEQ_MOD - delta
-                if back < WINDOW:
-                    bit = 1 << back
-                    if self._window & bit:
+                if _SEQ_MOD - delta < WINDOW:
+                    if self._seen[seq & _SLOT] == seq:
                         self.duplicates += 1
                         return
-                    self._window |= bit
+                    self._seen[seq & _SLOT] = seq
                 self.reordered += 1
                 self._received += 1
         # Interarrival jitter (A.8), only between packets of one payload type.
@@ -159,7 +159,8 @@ class ReceiverStats:
         self._cycles = 0
         self._bad_seq = -1
         self._received = 1
-        self._window = 1
+        self._seen = [-1] * WINDOW
+        self._seen[seq & _SLOT] = seq
 
     @property
     def expected(self) -> int:

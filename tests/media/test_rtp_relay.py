@@ -55,7 +55,9 @@ def rtp(seq: int, ssrc: int = 0x1234, payload: bytes = b"\xff" * 160, pt: int = 
 
 def phone_sdp(host: str, port: int, version: int = 1, direction: str = "sendrecv",
               rtcp_port: int | None = None, media: str | None = None) -> bytes:
-    lines = ["v=0", f"o=- 42 {version} IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0",
+    family = "IP6" if ":" in host else "IP4"
+    lines = ["v=0", f"o=- 42 {version} IN {family} {host}", "s=-", f"c=IN {family} {host}",
+             "t=0 0",
              media or f"m=audio {port} RTP/AVP 0 101", "a=rtpmap:0 PCMU/8000",
              "a=rtpmap:101 telephone-event/8000", "a=ptime:20", f"a={direction}"]
     if rtcp_port is not None:
@@ -76,9 +78,11 @@ class RelayTestCase(unittest.TestCase):
         self.region = RegionConfig("local", LOCAL, LOCAL, base, base + 199)
         self.relay = self.make_relay({"local": self.region}, "local")
 
+    relay_reactor = reactor
+
     def make_relay(self, regions, default, **kwargs):
         kwargs.setdefault("latch_policy", LatchPolicy(learn_packets=2, learn_seconds=5.0))
-        relay = RtpRelay(reactor, regions, default, clock=self.clock, **kwargs)
+        relay = RtpRelay(self.relay_reactor, regions, default, clock=self.clock, **kwargs)
         self.addCleanup(relay.close)
         return relay
 
@@ -458,6 +462,44 @@ class RegionTests(RelayTestCase):
         self.assertEqual(relay.port_pairs_in_use("a"), 2)
         stats = yield relay.query("call-a")
         self.assertEqual(stats.region, "a")
+
+
+class UdpOnlyReactor:
+    """The real reactor seen only through listenUDP: the relay falls back from its epoll
+    socket group to one Twisted UDP port per socket."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def listenUDP(self, port, protocol, interface="", maxPacketSize=8192):
+        return self._real.listenUDP(port, protocol, interface, maxPacketSize)
+
+
+class ListenUdpMediaFlowTests(MediaFlowTests):
+    relay_reactor = UdpOnlyReactor(reactor)
+
+
+class ListenUdpPortTests(PortTests):
+    relay_reactor = UdpOnlyReactor(reactor)
+
+
+class Ipv6Tests(RelayTestCase):
+    @inlineCallbacks
+    def test_an_ipv6_region_relays_between_ipv6_phones(self):
+        base = random.randrange(20000, 60000, 2)
+        relay = self.make_relay({"v6": RegionConfig("v6", "::1", "::1", base, base + 99)}, "v6")
+        alice, bob, a_port, b_port, offer, _ = yield self.connect(relay, host="::1")
+        self.assertEqual(parse_sdp(offer).connection.addrtype, "IP6")
+        alice.send(rtp(1), "::1", a_port)
+        bob.send(rtp(2), "::1", b_port)
+        yield self.until(lambda: alice.received and bob.received)
+        self.assertEqual(bob.received[0], (rtp(1), ("::1", b_port)))
+        stats = yield relay.query("call-1")
+        self.assertEqual(stats.caller.streams[0].peer, ("::1", self.alice_port))
+
+
+class ListenUdpIpv6Tests(Ipv6Tests):
+    relay_reactor = UdpOnlyReactor(reactor)
 
 
 class InactivityTests(RelayTestCase):

@@ -170,3 +170,16 @@ def test_configure_sets_clock_rate_and_exclusions():
     assert snap.jitter_ms == pytest.approx(10.0, rel=0.01)
     with pytest.raises(ValueError):
         stats.configure(0, frozenset())
+
+
+def test_late_packets_within_max_misorder_are_told_apart_from_duplicates():
+    stats = ReceiverStats()
+    feed(stats, [s for s in range(200) if s != 150])
+    assert stats.lost == 1
+    stats.update(150, 0, SSRC, PCMU, 5.0, SIZE)  # 49 back: late, fills the gap
+    stats.update(150, 0, SSRC, PCMU, 5.0, SIZE)  # and again: a duplicate
+    stats.update(100, 0, SSRC, PCMU, 5.0, SIZE)  # 99 back and seen: a duplicate
+    assert (stats.reordered, stats.duplicates, stats.lost) == (1, 2, 0)
+    # More than MAX_MISORDER (100) back is a jump candidate (A.1): not counted.
+    stats.update(60, 0, SSRC, PCMU, 5.0, SIZE)
+    assert (stats.reordered, stats.duplicates, stats.expected) == (1, 2, 200)
