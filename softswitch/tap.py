@@ -4,6 +4,7 @@ Options only parses; makeService builds every part and wires them. This is the o
 module that imports the global reactor.
 """
 
+import gc
 import os
 import socket
 import sys
@@ -82,6 +83,13 @@ class SoftswitchService(service.MultiService):
         set_component = getattr(parent, "setComponent", None)
         if set_component is not None:
             set_component(ILogObserver, level_filtered_observer(self.settings.log.level))
+
+    def startService(self):
+        super().startService()
+        # Everything built at start-up lives as long as the process: keep it out of
+        # the collector's full passes, which otherwise stall the reactor for ~100 ms.
+        gc.collect()
+        gc.freeze()
 
     def privilegedStartService(self):
         try:
