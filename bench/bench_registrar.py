@@ -21,7 +21,9 @@ lost messages, which keeps failures at zero while the rate falls behind). SIPp a
 switch share the machine's cores: say how many when quoting the numbers.
 
 --profile DIR records each step with py-spy (`pip install py-spy`) and prints the
-functions with the most samples (own time and with callees).
+functions with the most samples (own time and with callees). --gc-off runs the switch
+with the cyclic garbage collector disabled, for diagnosis: the difference is what the
+collector's pauses cost.
 """
 
 import argparse
@@ -77,8 +79,9 @@ def free_port() -> int:
 class Switch:
     """The switch as a child process, as in the end-to-end tests."""
 
-    def __init__(self, workdir: Path, users_count: int):
+    def __init__(self, workdir: Path, users_count: int, gc_off: bool = False):
         self.workdir = workdir
+        self.gc_off = gc_off
         self.db_url = f"sqlite:///{workdir / 'softswitch.db'}"
         self.users = [(f"u{i:06d}", f"pw-{i:06d}") for i in range(users_count)]
         self.sip_port = free_port()
@@ -119,8 +122,9 @@ class Switch:
 
     def start(self, cpu: int | None = None) -> None:
         with open(self.log_path, "wb") as out:
+            program = ("import gc; gc.disable(); " if self.gc_off else "") + TWISTD
             self.process = subprocess.Popen(
-                [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "softswitch",
+                [sys.executable, "-c", program, "-n", "--pidfile=", "softswitch",
                  "--config", str(self.workdir / "softswitch.toml")],
                 cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True, preexec_fn=pin_to(cpu))
@@ -276,8 +280,15 @@ def run_step(switch: Switch, sipp: str, workdir: Path, inject: Path, rate: int, 
     }
 
 
+def _function(frame: str) -> str:
+    """'name (path/file.py:123)' -> 'name (path/file.py)'."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0]})" if where else frame
+
+
 def summarise_profile(path: Path, top: int = 15) -> str:
-    """Top functions of a py-spy raw (collapsed stacks) file: own and total samples."""
+    """Top entries of a py-spy raw (collapsed stacks) file: own samples by line, and
+    samples with callees by switch function (softswitch/ frames only)."""
     own, total = collections.Counter(), collections.Counter()
     samples = 0
     for line in path.read_text().splitlines():
@@ -285,19 +296,20 @@ def summarise_profile(path: Path, top: int = 15) -> str:
         if not stack or not count.isdigit():
             continue
         count = int(count)
-        samples += count
         frames = [f for f in stack.split(";") if f]
         if not frames:
             continue
+        samples += count
         own[frames[-1]] += count
-        for frame in set(frames):
-            total[frame] += count
+        for function in {_function(f) for f in frames if "softswitch/" in f}:
+            total[function] += count
     if not samples:
         return "(no samples)"
-    lines = [f"{samples} samples; own time:"]
+    lines = [f"{samples} samples; own time (where the sample was taken):"]
     lines += [f"  {100 * n / samples:5.1f}%  {frame}" for frame, n in own.most_common(top)]
-    lines.append("with callees:")
-    lines += [f"  {100 * n / samples:5.1f}%  {frame}" for frame, n in total.most_common(top)]
+    lines.append("switch functions with their callees:")
+    lines += [f"  {100 * n / samples:5.1f}%  {function}"
+              for function, n in total.most_common(top)]
     return "\n".join(lines)
 
 
@@ -312,6 +324,9 @@ def main() -> None:
     parser.add_argument("--transport", choices=("udp", "tcp"), default="udp")
     parser.add_argument("--profile", type=Path, default=None,
                         help="record each step with py-spy into this directory")
+    parser.add_argument("--gc-off", action="store_true",
+                        help="diagnosis: run the switch with Python's cyclic garbage "
+                             "collector disabled, to see what its pauses cost")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin the switch to CPU 0 and SIPp to CPU 1")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -322,7 +337,7 @@ def main() -> None:
         sys.exit("sipp is not installed (apt-get install sip-tester)")
     rates = [int(r) for r in args.rate.split(",") if r.strip()]
     workdir = Path(tempfile.mkdtemp(prefix="bench-registrar-"))
-    switch = Switch(workdir, args.users)
+    switch = Switch(workdir, args.users, gc_off=args.gc_off)
     switch.prepare()
     inject = workdir / "users.csv"
     inject.write_text("SEQUENTIAL\n" + "".join(
@@ -330,6 +345,8 @@ def main() -> None:
     switch_cpu, sipp_cpu = (None, None) if args.no_pin else (0, 1)
     switch.start(switch_cpu)
     pinning = "not pinned" if args.no_pin else "switch on CPU 0, SIPp on CPU 1"
+    if args.gc_off:
+        pinning += "; the switch's garbage collector is OFF (diagnosis only)"
     print(f"switch pid {switch.process.pid}, {args.users} users, transport "
           f"{args.transport}, {os.cpu_count()} CPUs shared by SIPp and the switch "
           f"({pinning}); CPU % is of one core, 'others' is every other process")
