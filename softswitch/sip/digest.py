@@ -385,3 +385,90 @@ class NonceManager:
                 # everything issued before it (answered STALE, so clients just renew).
                 issued_ms = entry[0] - self._lifetime_ms
                 self._forgotten_up_to_ms = max(self._forgotten_up_to_ms, issued_ms)
+
+
+# -- client side: answering a carrier's challenge (RFC 7616 §3.4, RFC 8760) ----------
+
+
+def parse_challenge(value: str) -> dict[str, str]:
+    """One WWW-Authenticate / Proxy-Authenticate value as ``{"scheme": ..., param: ...}``.
+
+    Parameter names are lower-cased and quoted values unescaped; the scheme keeps its
+    spelling. A malformed value raises RemoteProtocolError."""
+    if len(value) > MAX_CREDENTIALS_LENGTH:
+        raise RemoteProtocolError("challenge too long")
+    match = _SCHEME.match(value)
+    if match is None:
+        raise RemoteProtocolError("malformed challenge")
+    scheme = match.group(1)
+    if scheme.lower() != "digest" and _TOKEN68.match(value, match.end()):
+        return {"scheme": scheme}
+    params = _parse_auth_params(value, match.end())
+    params["scheme"] = scheme
+    return params
+
+
+def can_answer(challenge: dict[str, str]) -> bool:
+    """True for a Digest challenge with a nonce, an algorithm we know and a qop we can
+    meet (auth, or none at all)."""
+    if challenge.get("scheme", "").lower() != "digest" or not challenge.get("nonce"):
+        return False
+    entry = _ALGORITHM_TABLE.get(challenge.get("algorithm", "MD5").upper())
+    if entry is None:
+        return False
+    qop = challenge.get("qop")
+    if qop is None:
+        return not entry[2]  # -sess needs a cnonce, which only comes with qop
+    return "auth" in _qop_options(qop)
+
+
+def select_challenge(values: Sequence[str]) -> str | None:
+    """The topmost challenge value we can answer (RFC 8760 §2.4), or None."""
+    for value in values:
+        try:
+            if can_answer(parse_challenge(value)):
+                return value
+        except RemoteProtocolError:
+            continue
+    return None
+
+
+def authorization_for(challenge_value: str, username: str, password: str, method: str,
+                      uri: str, cnonce: str, nc: int = 1) -> str:
+    """The Authorization / Proxy-Authorization value answering one challenge.
+
+    MD5, SHA-256 and their -sess variants; qop=auth when offered (nc and cnonce
+    sent), the RFC 2069 form when the challenge has no qop; realm and opaque are
+    echoed. ``uri`` is the digest-uri (the Request-URI as sent). A challenge we cannot
+    answer (not Digest, no nonce, unknown algorithm, only auth-int) raises
+    RemoteProtocolError; a line break in our own values raises LocalProtocolError."""
+    challenge = parse_challenge(challenge_value)
+    if not can_answer(challenge):
+        raise RemoteProtocolError(f"cannot answer challenge {challenge_value[:80]!r}")
+    if not 1 <= nc <= 0xFFFFFFFF:
+        raise LocalProtocolError("nonce count out of range")
+    realm = challenge.get("realm", "")
+    algorithm = _ALGORITHM_TABLE[challenge.get("algorithm", "MD5").upper()][0]
+    qop = "auth" if "qop" in challenge else None
+    nc_text = f"{nc:08x}"
+    credentials = Credentials(
+        scheme="Digest", username=username, realm=realm, nonce=challenge["nonce"], uri=uri,
+        algorithm=algorithm, cnonce=cnonce if qop else None, qop=qop,
+        nc=nc_text if qop else None)
+    ha1 = compute_ha1(username, realm, password, algorithm)
+    response = expected_response(ha1, method, uri, credentials, algorithm)
+    if username.isascii():
+        parts = [f"Digest username={_quote(username)}"]
+    else:
+        parts = [f"Digest username*=UTF-8''{urllib.parse.quote(username, safe='')}"]
+    parts += [f"realm={_quote(realm)}", f"nonce={_quote(challenge['nonce'])}",
+              f"uri={_quote(uri)}", f"response={_quote(response)}", f"algorithm={algorithm}"]
+    if qop:
+        parts += [f"cnonce={_quote(cnonce)}", "qop=auth", f"nc={nc_text}"]
+    if "opaque" in challenge:
+        parts.append(f"opaque={_quote(challenge['opaque'])}")
+    return ", ".join(parts)
+
+
+def _qop_options(qop: str) -> list[str]:
+    return [option.strip().lower() for option in qop.split(",")]
