@@ -66,6 +66,30 @@ class Metrics:
             "softswitch_api_request_seconds", "Admin API request duration",
             ["route", "method"], buckets=_LATENCY_BUCKETS, registry=r)
 
+        # Trunks. The gateway label is a configured gateway ("host:port", with
+        # ";transport=..." when not UDP): bounded by configuration, never a caller.
+        self.gateway_up = Gauge(
+            "softswitch_gateway_up", "1 when the gateway answers OPTIONS probes",
+            ["trunk", "gateway"], registry=r)
+        self.gateway_rtt = Gauge(
+            "softswitch_gateway_rtt_seconds", "Last measured OPTIONS round-trip time",
+            ["trunk", "gateway"], registry=r)
+        self.gateway_probes = Counter(
+            "softswitch_gateway_probes", "OPTIONS probes to gateways by result",
+            ["result"], registry=r)
+        self.trunk_limit_refusals = Counter(
+            "softswitch_trunk_limit_refusals", "Calls refused by a trunk limit",
+            ["trunk", "reason"], registry=r)
+        self.trunk_active_calls = Gauge(
+            "softswitch_trunk_active_calls", "Calls holding a trunk admission now",
+            ["trunk", "direction"], registry=r)
+        self.trunk_registered = Gauge(
+            "softswitch_trunk_registered", "1 when the outbound registration is current",
+            ["trunk"], registry=r)
+        self.trunk_registration_attempts = Counter(
+            "softswitch_trunk_registration_attempts",
+            "Outbound REGISTER exchanges by result", ["result"], registry=r)
+
     def observe_api(self, route: str, method: str, status: int, seconds: float) -> None:
         self.api_requests.labels(route, method, str(status)).inc()
         self.api_seconds.labels(route, method).observe(seconds)
