@@ -37,6 +37,8 @@ OUTPUT_TAIL_LINES = 150
 # twistd stops on SIGTERM, then kills itself with the same signal so that its exit
 # status tells how it ended: -SIGTERM is a clean stop, like 0.
 CLEAN_EXITS = (0, -signal.SIGTERM)
+# What the switch prints when a port it was given was taken meanwhile.
+_PORT_TAKEN = ("cannot listen", "Address already in use")
 # twistd itself: `python -m twisted` is the newer `twist` runner, which has no -n.
 TWISTD = "from twisted.scripts.twistd import run; run()"
 
@@ -166,7 +168,8 @@ class SwitchProcess:
             if ok:
                 return
             self._kill()
-            if "cannot listen" not in failure and "Address already in use" not in failure:
+            printed = self.output_path.read_text(errors="replace")
+            if not any(sign in printed for sign in _PORT_TAKEN):
                 break  # not a port collision: trying again will not help
         raise SwitchError(f"the switch did not come up: {failure}\n{self.output()}")
 
