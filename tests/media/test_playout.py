@@ -234,7 +234,7 @@ def test_pacer_and_playout_together_send_one_frame_per_slot():
     playout.add_mark("half")
     playout.enqueue(data[5000:])
     playout.add_mark("done")
-    now, sent, marks, reached_at = 10.0, [], [], {}
+    now, sent, reached_at = 10.0, [], {}
     pacer.begin(now)
     while len(sent) < 210:
         for _ in range(pacer.tick(now)):
