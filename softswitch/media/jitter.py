@@ -267,6 +267,9 @@ class JitterBuffer:
         for ext_seq in range(self._next_seq, self._max_seq + 1) if self._state else ():
             index = ext_seq & self._mask
             if self._slot_seq[index] == ext_seq and self._slot_payload[index] is not None:
+                if len(self._drain) >= self.capacity:  # (pops have stopped: keep it bounded)
+                    self._drain.popleft()
+                    self.dropped += 1
                 self._drain.append((self._slot_payload[index], ext_seq & 0xFFFF))
         self._state = _IDLE
         self._slot_seq = [-1] * self.capacity

@@ -304,6 +304,17 @@ def test_one_stray_old_packet_does_not_resync_but_a_new_sequence_does():
     assert jb.stats().resyncs == 1
 
 
+def test_a_consumer_that_stops_popping_does_not_make_the_buffer_grow():
+    jb = JitterBuffer()
+    simulate(jb, on_time(range(50)), pops(20))
+    for k in range(50, 5050):  # 100 s of packets and no pop
+        jb.push(seq_of(k), TS0 + 160 * k, payload(k), T0 + PERIOD * k)
+    stats = jb.stats()
+    assert stats.resyncs > 100 and stats.dropped >= 5000 - 2 * jb.capacity
+    frames = [jb.pop(T0 + 101.0 + PERIOD * i) for i in range(2 * jb.capacity)]
+    assert all(f is not None for f in frames)
+
+
 # --- long calls ---
 
 def long_call(seed, seconds, loss, jitter):
