@@ -69,7 +69,7 @@ class Metrics:
         # Trunks. The gateway label is a configured gateway ("host:port", with
         # ";transport=..." when not UDP): bounded by configuration, never a caller.
         self.gateway_up = Gauge(
-            "softswitch_gateway_up", "1 when the gateway answers OPTIONS probes",
+            "softswitch_gateway_up", "1 when calls may use the gateway (up, not suspect)",
             ["trunk", "gateway"], registry=r)
         self.gateway_rtt = Gauge(
             "softswitch_gateway_rtt_seconds", "Last measured OPTIONS round-trip time",
