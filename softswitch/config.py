@@ -66,6 +66,14 @@ class MediaSettings:
 
 
 @dataclass(frozen=True)
+class TrunkSettings:
+    probe_interval: float = 30.0  # seconds between OPTIONS probes of each gateway
+    probe_failures: int = 3  # consecutive failed probes before a gateway is down
+    probe_successes: int = 2  # consecutive answered probes before it is up again
+    registration_expires: int = 600  # Expires asked for when registering to carriers
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = "info"
 
@@ -76,6 +84,7 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
+    trunks: TrunkSettings = field(default_factory=TrunkSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     @property
@@ -88,6 +97,7 @@ _SECTIONS = {
     "admin": AdminSettings,
     "database": DatabaseSettings,
     "media": MediaSettings,
+    "trunks": TrunkSettings,
     "log": LogSettings,
 }
 _LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
@@ -189,6 +199,12 @@ def _check(s: Settings) -> None:
     if not 1024 <= s.media.port_min < s.media.port_max <= 65535:
         raise ConfigError("[media] port_min and port_max must satisfy "
                           "1024 <= port_min < port_max <= 65535")
+    if s.trunks.probe_interval <= 0:
+        raise ConfigError("[trunks] probe_interval must be positive")
+    if s.trunks.probe_failures < 1 or s.trunks.probe_successes < 1:
+        raise ConfigError("[trunks] probe_failures and probe_successes must be at least 1")
+    if s.trunks.registration_expires < 60:
+        raise ConfigError("[trunks] registration_expires must be at least 60")
     if s.log.level not in _LOG_LEVELS:
         raise ConfigError(f"[log] level must be one of {', '.join(_LOG_LEVELS)}")
 

@@ -43,11 +43,14 @@ from .services.auth import DigestAuthenticator
 from .services.call_routing import CallRouter
 from .services.directory import CredentialDirectory
 from .services.dispatcher import RequestDispatcher, ServerIdentity
+from .services.gateways import GatewayHealth
+from .services.limits import TrunkLimiter
 from .services.location import LocationService
 from .services.media_control import RegionConfig
 from .services.proxy import Proxy
 from .services.registrar import Registrar, RegistrarPolicy
 from .services.routing import SnapshotHolder
+from .services.trunk_registration import TrunkRegistrations
 from .sip.digest import NonceManager
 from .sip.message import Limits
 from .sip.timers import TimerConfig
@@ -109,6 +112,31 @@ class SoftswitchService(service.MultiService):
             [maybeDeferred(cb) for cb in self.on_stop], consumeErrors=True))
         d.addBoth(lambda _: service.MultiService.stopService(self))
         return d
+
+
+class TrunkServices(service.Service):
+    """Gateway probing and carrier registration follow the routing snapshot."""
+
+    def __init__(self, snapshot, health, registrations):
+        self._snapshot = snapshot
+        self._health = health
+        self._registrations = registrations
+
+    def startService(self):
+        super().startService()
+        self.snapshot_changed(self._snapshot())
+
+    def snapshot_changed(self, snapshot) -> None:
+        if self.running:
+            self._health.set_snapshot(snapshot)
+            self._registrations.set_snapshot(snapshot)
+
+    def stop_registrations(self):
+        return self._registrations.stop()
+
+    def stopService(self):
+        super().stopService()
+        self._health.stop()
 
 
 def level_filtered_observer(level: str):
@@ -174,10 +202,21 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     relay = build_relay(settings, snapshot(), reactor) if settings.media.anchor else None
     if relay is not None:
         root.on_stop.append(relay.close)
+    trunks = settings.trunks
+    health = GatewayHealth(reactor, endpoint, interval=trunks.probe_interval,
+                           timeout_failures=trunks.probe_failures,
+                           recovery_successes=trunks.probe_successes, metrics=metrics)
+    registrations_out = TrunkRegistrations(reactor, endpoint,
+                                           expires=trunks.registration_expires, metrics=metrics)
+    limiter = TrunkLimiter(reactor, metrics=metrics)
     proxy = dispatcher.proxy = Proxy(
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot), location, snapshot,
         domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
-        is_our_address=endpoint.is_our_address, media=relay)
+        is_our_address=endpoint.is_our_address, media=relay, limiter=limiter,
+        gateway_order=health.order, gateway_health=health)
+    trunk_services = TrunkServices(snapshot, health, registrations_out)
+    trunk_services.setServiceParent(root)
+    snapshot_loader.on_loaded.append(trunk_services.snapshot_changed)
     stream_factory = SipStreamFactory(endpoint, metrics, limits, sip.tcp_idle_timeout,
                                       sip.tcp_max_connections)
     specs = [config.parse_sip_listen(s) for s in sip.listen]
@@ -188,7 +227,9 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     def drain():
         dispatcher.draining = True
         log.info("draining: refusing new calls, waiting for {n} calls", n=len(proxy))
-        return wait_until(reactor, lambda: len(proxy) == 0, sip.drain_timeout)
+        d = wait_until(reactor, lambda: len(proxy) == 0, sip.drain_timeout)
+        # Unregister from carriers while the SIP listeners can still carry it.
+        return d.addBoth(lambda _: trunk_services.stop_registrations())
 
     root.drain = drain
 

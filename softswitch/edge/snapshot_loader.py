@@ -13,7 +13,7 @@ class SnapshotLoader:
     def __init__(self, database, holder, on_loaded=()):
         self._db = database
         self._holder = holder
-        self._on_loaded = list(on_loaded)
+        self.on_loaded = list(on_loaded)
         self._version = 0
 
     def load_now(self) -> None:
@@ -36,5 +36,5 @@ class SnapshotLoader:
         if snapshot.version < self._holder.current.version:
             return  # an older read finished after a newer one
         self._holder.replace(snapshot)
-        for callback in self._on_loaded:
+        for callback in self.on_loaded:
             callback(snapshot)

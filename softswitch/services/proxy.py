@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from twisted.logger import Logger
 
 from ..sip import digest
+from ..sip.errors import SipError
 from ..sip.ids import new_tag
 from ..sip.message import Request, Response, make_response
 from ..sip.transport import Peer
@@ -120,7 +121,9 @@ class Proxy:
                             self.clock.seconds(), did=plan.did,
                             trunk=plan.ingress_trunk.name if plan.ingress_trunk else None)
         call = ProxyCall(self, key, request, source, plan, record)
-        call.media = CallMedia(self._media, request.call_id, self.media_region(plan))
+        call.ingress_region = self.ingress_region(plan, source)
+        call.media = CallMedia(self._media, request.call_id,
+                               self.media_region(plan, call.ingress_region))
         self._admissions[id(call)] = []
         if plan.ingress_trunk is not None and self._limiter is not None:
             admission = self._limiter.acquire(plan.ingress_trunk, "inbound")
@@ -237,8 +240,7 @@ class Proxy:
                     refusal.headers.add("Retry-After", str(admission.retry_after))
                     return [], refusal
                 self._admissions[id(call)].append(admission)
-            gateways = (self._gateway_order(trunk, None) if self._gateway_order
-                        else sorted(trunk.gateways, key=lambda g: g.priority))
+            gateways = self._ordered_gateways(trunk, call.ingress_region)
             number = call.plan.dialled
             groups = []
             for gateway in gateways:
@@ -256,9 +258,16 @@ class Proxy:
         if trunk is None or leg.auth_tried or not trunk.auth_username:
             return False
         header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-        challenge = next((c for c in response.headers.values(header)
-                          if "md5" in c.lower() or "sha-256" in c.lower()), None)
+        challenge = digest.select_challenge(response.headers.values(header))
         if challenge is None:
+            return False
+        try:
+            credentials = digest.authorization_for(
+                challenge, trunk.auth_username, trunk.auth_password or "", "INVITE",
+                leg.request.uri, cnonce=new_tag())
+        except SipError as exc:
+            log.info("cannot answer the challenge of trunk {trunk}: {error}",
+                     trunk=trunk.name, error=exc)
             return False
         request = Request("INVITE", leg.request.uri, leg.request.headers.copy(), leg.request.body)
         request.headers.set("CSeq", f"{leg.request.cseq.number + 1} INVITE")
@@ -267,9 +276,7 @@ class Proxy:
         request.headers.insert_before("Via", self.stack.via_for(
             leg.attempt.destination, branch=proxy_branch(call.invite, call.branch_counter)))
         auth_name = "Authorization" if response.status == 401 else "Proxy-Authorization"
-        request.headers.set(auth_name, digest.authorization_for(
-            challenge, trunk.auth_username, trunk.auth_password or "", "INVITE",
-            leg.request.uri, cnonce=new_tag()))
+        request.headers.set(auth_name, credentials)
         request.invalidate()
         call.legs.remove(leg)
         call.cseq_offset += 1
@@ -357,18 +364,31 @@ class Proxy:
         else:
             media.end(write)
 
-    def media_region(self, plan: CallPlan) -> str | None:
-        """The relay of the first trunk target's best gateway, else the default one."""
-        for target in plan.targets:
-            if target.kind == "trunk":
-                trunk = self._snapshot().trunks.get(target.name)
-                if trunk is not None and trunk.gateways:
-                    gateways = (self._gateway_order(trunk, None) if self._gateway_order
-                                else sorted(trunk.gateways, key=lambda g: g.priority))
-                    region = gateways[0].region if gateways else None
-                    return region if region in self._snapshot().regions else None
+    def _ordered_gateways(self, trunk, region: str | None) -> list:
+        if self._gateway_order is not None:
+            return self._gateway_order(trunk, region)
+        return sorted(trunk.gateways, key=lambda g: g.priority)
+
+    def ingress_region(self, plan: CallPlan, source: Peer) -> str | None:
+        """The region of the gateway the call came in through, if it came from one."""
+        if plan.ingress_trunk is None:
             return None
+        for gateway in plan.ingress_trunk.gateways:
+            if gateway.host == source.host:
+                return gateway.region
         return None
+
+    def media_region(self, plan: CallPlan, ingress: str | None) -> str | None:
+        """The relay of the first target: its best gateway's region for a trunk,
+        the caller's ingress region otherwise (None: the default relay)."""
+        regions = self._snapshot().regions
+        region = ingress
+        if plan.targets and plan.targets[0].kind == "trunk":
+            trunk = self._snapshot().trunks.get(plan.targets[0].name)
+            if trunk is not None and trunk.gateways:
+                gateways = self._ordered_gateways(trunk, ingress)
+                region = gateways[0].region if gateways else ingress
+        return region if region in regions else None
 
     def _media_event(self, event) -> None:
         dialog = self.dialogs.get(event.call_id)

@@ -81,6 +81,7 @@ class ProxyCall:
     cseq_offset: int = 0
     branch_counter: int = 0
     media: object = None  # proxy_media.CallMedia
+    ingress_region: str | None = None
 
     # -- progress through the plan ------------------------------------------------
     def start(self) -> None:
@@ -151,6 +152,9 @@ class ProxyCall:
     def leg_response(self, leg: Leg, response: Response, synthetic: bool = False) -> None:
         if not synthetic:
             response.headers.pop_first("Via")
+            if self.cseq_offset:
+                # The branch was re-sent with credentials: the caller sees its own CSeq.
+                response.headers.set("CSeq", f"{self.invite.cseq.number} INVITE")
             response.invalidate()
         status = response.status
         if status < 200:
