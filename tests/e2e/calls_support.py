@@ -174,19 +174,27 @@ def cdr_count(switch) -> int:
 
 class CallSwitch(SwitchProcess):
     """The harness's switch with a [media] section too (relay settings such as
-    inactivity_timeout); everything else is SwitchProcess."""
+    inactivity_timeout or anchor) and a chosen log level; everything else is
+    SwitchProcess."""
 
-    def __init__(self, workdir, *, media: dict | None = None, **kwargs):
+    def __init__(self, workdir, *, media: dict | None = None, log_level: str | None = None,
+                 **kwargs):
         super().__init__(workdir, **kwargs)
         self.media_overrides = dict(media or {})
+        self.log_level = log_level
 
     def _write_config(self) -> None:
         super()._write_config()
+        text = self.config_path.read_text()
+        if self.log_level is not None:
+            head, _, tail = text.partition("[log]\n")
+            level_line, _, rest = tail.partition("\n")
+            assert level_line.startswith("level = "), text
+            text = f"{head}[log]\nlevel = {_toml(self.log_level)}\n{rest}"
         if self.media_overrides:
-            lines = ["[media]"] + [f"{key} = {_toml(value)}"
-                                   for key, value in self.media_overrides.items()]
-            with open(self.config_path, "a") as config:
-                config.write("\n" + "\n".join(lines) + "\n")
+            text += "\n[media]\n" + "".join(f"{key} = {_toml(value)}\n"
+                                            for key, value in self.media_overrides.items())
+        self.config_path.write_text(text)
 
 
 # -- SIPp -----------------------------------------------------------------------------------
