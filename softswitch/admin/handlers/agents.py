@@ -1,26 +1,14 @@
 """/v1/agents: AI voice agents; secret headers are write-only."""
 
-from softswitch.admin.errors import (
-    already_exists,
-    missing_reference,
-    not_found,
-    still_referenced,
-)
-from softswitch.admin.handlers.common import (
-    created,
-    decode_cursor,
-    no_content,
-    page,
-    patch_values,
-    revalidate,
-    same_key,
-)
+from functools import partial
+
+from softswitch.admin.errors import missing_reference
+from softswitch.admin.handlers.common import NamedResource, patch_values
 from softswitch.admin.router import Route
 from softswitch.admin.schemas.agents import AgentCreate, AgentOut, AgentPatch, AgentReplace
 from softswitch.admin.schemas.common import ListQuery, Page
 from softswitch.store import agents as store, regions
 
-KIND = "agents"
 ITEM = "/v1/agents/{name}"
 _INPUT_KEYS = ("url", "profile", "sample_rate", "region", "headers", "secret_headers",
                "custom_parameters")
@@ -28,6 +16,10 @@ _INPUT_KEYS = ("url", "profile", "sample_rate", "region", "headers", "secret_hea
 
 def _out(row: dict) -> dict:
     return {key: row[key] for key in AgentOut.model_fields}
+
+
+AGENTS = NamedResource("agents", "agent", "name", store.get_agent, _out,
+                       lookup_for_write=partial(store.get_agent, with_secrets=True))
 
 
 def _values(conn, body: AgentReplace) -> dict:
@@ -44,74 +36,44 @@ def _values(conn, body: AgentReplace) -> dict:
     }
 
 
+def _insert(ctx, conn, body: AgentCreate) -> dict:
+    return store.create_agent(conn, {"name": body.name, **_values(conn, body)})
+
+
+def _save(ctx, conn, name: str, body: AgentReplace) -> dict:
+    return store.update_agent(conn, name, _values(conn, body))
+
+
+def _as_input(row: dict) -> dict:
+    """A stored agent (with secrets) in the shape a PUT body has."""
+    return {key: row[key] for key in _INPUT_KEYS}
+
+
 def list_agents(ctx, call):
-    query = call.query
-    after = decode_cursor(query.after, str)
-    d = ctx.run("agents.list", store.list_agents, after, query.limit + 1)
-    return d.addCallback(page, query.limit, lambda row: row["name"], _out)
+    return AGENTS.list(ctx, call, store.list_agents)
 
 
 def create_agent(ctx, call):
-    body = call.body
-
-    def transaction(conn):
-        if store.get_agent(conn, body.name) is not None:
-            raise already_exists("agent", body.name, "name")
-        return _out(store.create_agent(conn, {"name": body.name, **_values(conn, body)}))
-    return ctx.write(KIND, "agents.create", transaction).addCallback(
-        created, "v1", "agents", body.name)
+    return AGENTS.create(ctx, call, _insert)
 
 
 def get_agent(ctx, call):
-    name = call.params["name"]
-
-    def transaction(conn):
-        row = store.get_agent(conn, name)
-        if row is None:
-            raise not_found("agent", name)
-        return _out(row)
-    return ctx.run("agents.get", transaction)
+    return AGENTS.get(ctx, call)
 
 
 def replace_agent(ctx, call):
-    name = call.params["name"]
-    same_key(call.body.name, name, "name")
-    return _update(ctx, name, lambda row: call.body)
+    return AGENTS.replace(ctx, call, _save)
 
 
 def patch_agent(ctx, call):
-    name = call.params["name"]
     changes = patch_values(call.body)
-    same_key(changes.get("name"), name, "name")
     if "profile" in changes and "sample_rate" not in changes:
         changes["sample_rate"] = None  # the new profile's default rate
-
-    def merged(row):
-        current = {key: row[key] for key in _INPUT_KEYS}
-        return revalidate(AgentReplace, {**current, **changes})
-    return _update(ctx, name, merged)
-
-
-def _update(ctx, name: str, body_for):
-    def transaction(conn):
-        row = store.get_agent(conn, name, with_secrets=True)
-        if row is None:
-            raise not_found("agent", name)
-        return _out(store.update_agent(conn, name, _values(conn, body_for(row))))
-    return ctx.write(KIND, "agents.update", transaction)
+    return AGENTS.patch(ctx, call, AgentReplace, _as_input, _save, changes)
 
 
 def delete_agent(ctx, call):
-    name = call.params["name"]
-
-    def transaction(conn):
-        if store.get_agent(conn, name) is None:
-            raise not_found("agent", name)
-        referrers = store.referrers(conn, name)
-        if referrers:
-            raise still_referenced("agent", name, referrers)
-        store.delete_agent(conn, name)
-    return ctx.write(KIND, "agents.delete", transaction).addCallback(no_content)
+    return AGENTS.delete(ctx, call, store.delete_agent, store.referrers)
 
 
 def routes() -> list[Route]:

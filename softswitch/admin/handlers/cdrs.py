@@ -1,7 +1,6 @@
 """/v1/cdrs: call detail records, newest first (read-only)."""
 
-from softswitch.admin.errors import not_found
-from softswitch.admin.handlers.common import decode_cursor, page
+from softswitch.admin.handlers.common import NamedResource, decode_cursor, page
 from softswitch.admin.router import Route
 from softswitch.admin.schemas.cdrs import CdrOut, CdrQuery
 from softswitch.admin.schemas.common import Page, normalise_e164
@@ -13,6 +12,9 @@ def _out(row: dict) -> dict:
     answered, ended = row["answer_at"], row["end_at"]
     out["duration"] = None if answered is None else max(0.0, ended - answered)
     return out
+
+
+CDRS = NamedResource("cdrs", "call record", "id", store.get_cdr, _out)
 
 
 def _number_forms(number: str | None) -> tuple[str, ...]:
@@ -42,14 +44,7 @@ def list_cdrs(ctx, call):
 
 
 def get_cdr(ctx, call):
-    cdr_id = call.params["id"]
-
-    def transaction(conn):
-        row = store.get_cdr(conn, cdr_id)
-        if row is None:
-            raise not_found("call record", cdr_id)
-        return _out(row)
-    return ctx.run("cdrs.get", transaction)
+    return CDRS.get(ctx, call)
 
 
 def routes() -> list[Route]:

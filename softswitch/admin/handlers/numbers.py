@@ -1,26 +1,20 @@
 """/v1/numbers: DIDs in E.164 and the ordered targets of their routes."""
 
-from softswitch.admin.errors import already_exists, missing_reference, not_found
-from softswitch.admin.handlers.common import (
-    created,
-    decode_cursor,
-    no_content,
-    page,
-    patch_values,
-    revalidate,
-    same_key,
-)
+from softswitch.admin.errors import missing_reference
+from softswitch.admin.handlers.common import NamedResource
 from softswitch.admin.router import Route
 from softswitch.admin.schemas.common import ListQuery, Page
 from softswitch.admin.schemas.numbers import NumberCreate, NumberOut, NumberPatch, NumberReplace
 from softswitch.store import agents, numbers as store, trunks, users
 
-KIND = "numbers"
 ITEM = "/v1/numbers/{number}"
 
 
 def _out(row: dict) -> dict:
     return {key: row[key] for key in NumberOut.model_fields}
+
+
+NUMBERS = NamedResource("numbers", "number", "number", store.get_number, _out)
 
 
 def _targets(ctx, conn, body: NumberReplace) -> list[dict]:
@@ -50,71 +44,41 @@ def _values(body: NumberReplace) -> dict:
     return {"description": body.description, "enabled": body.enabled}
 
 
+def _insert(ctx, conn, body: NumberCreate) -> dict:
+    targets = _targets(ctx, conn, body)
+    return store.create_number(conn, {"number": body.number, **_values(body)}, targets)
+
+
+def _save(ctx, conn, number: str, body: NumberReplace) -> dict:
+    return store.update_number(conn, number, _values(body), _targets(ctx, conn, body))
+
+
+def _as_input(row: dict) -> dict:
+    return {key: row[key] for key in ("route", "description", "enabled")}
+
+
 def list_numbers(ctx, call):
-    query = call.query
-    after = decode_cursor(query.after, str)
-    d = ctx.run("numbers.list", store.list_numbers, after, query.limit + 1)
-    return d.addCallback(page, query.limit, lambda row: row["number"], _out)
+    return NUMBERS.list(ctx, call, store.list_numbers)
 
 
 def create_number(ctx, call):
-    body = call.body
-
-    def transaction(conn):
-        if store.get_number(conn, body.number) is not None:
-            raise already_exists("number", body.number, "number")
-        targets = _targets(ctx, conn, body)
-        return _out(store.create_number(conn, {"number": body.number, **_values(body)}, targets))
-    return ctx.write(KIND, "numbers.create", transaction).addCallback(
-        created, "v1", "numbers", body.number)
+    return NUMBERS.create(ctx, call, _insert)
 
 
 def get_number(ctx, call):
-    number = call.params["number"]
-
-    def transaction(conn):
-        row = store.get_number(conn, number)
-        if row is None:
-            raise not_found("number", number)
-        return _out(row)
-    return ctx.run("numbers.get", transaction)
+    return NUMBERS.get(ctx, call)
 
 
 def replace_number(ctx, call):
-    number = call.params["number"]
-    same_key(call.body.number, number, "number")
-    return _update(ctx, number, lambda row: call.body)
+    return NUMBERS.replace(ctx, call, _save)
 
 
 def patch_number(ctx, call):
-    number = call.params["number"]
-    changes = patch_values(call.body)
-    same_key(call.body.number, number, "number")
-    changes.pop("number", None)
-
-    def merged(row):
-        current = {key: row[key] for key in ("route", "description", "enabled")}
-        return revalidate(NumberReplace, {**current, **changes})
-    return _update(ctx, number, merged)
-
-
-def _update(ctx, number: str, body_for):
-    def transaction(conn):
-        row = store.get_number(conn, number)
-        if row is None:
-            raise not_found("number", number)
-        body = body_for(row)
-        return _out(store.update_number(conn, number, _values(body), _targets(ctx, conn, body)))
-    return ctx.write(KIND, "numbers.update", transaction)
+    return NUMBERS.patch(ctx, call, NumberReplace, _as_input, _save)
 
 
 def delete_number(ctx, call):
-    number = call.params["number"]
-
-    def transaction(conn):
-        if not store.delete_number(conn, number):
-            raise not_found("number", number)
-    return ctx.write(KIND, "numbers.delete", transaction).addCallback(no_content)
+    return NUMBERS.delete(ctx, call, store.delete_number)
 
 
 def routes() -> list[Route]:

@@ -1,14 +1,7 @@
 """/v1/routes: the outbound dialplan, a prefix and the trunks tried in order."""
 
-from softswitch.admin.errors import ApiError, missing_reference, not_found
-from softswitch.admin.handlers.common import (
-    created,
-    decode_cursor,
-    no_content,
-    page,
-    patch_values,
-    revalidate,
-)
+from softswitch.admin.errors import ApiError, missing_reference
+from softswitch.admin.handlers.common import NamedResource
 from softswitch.admin.router import Route
 from softswitch.admin.schemas.common import ListQuery, Page
 from softswitch.admin.schemas.routes import (
@@ -19,12 +12,14 @@ from softswitch.admin.schemas.routes import (
 )
 from softswitch.store import outbound as store, trunks
 
-KIND = "routes"
 ITEM = "/v1/routes/{id}"
 
 
 def _out(row: dict) -> dict:
     return {key: row[key] for key in OutboundRouteOut.model_fields}
+
+
+ROUTES = NamedResource("routes", "outbound route", "id", store.get_route, _out)
 
 
 def _trunk_ids(conn, body: OutboundRouteReplace) -> list[int]:
@@ -42,69 +37,44 @@ def _prefix_free(conn, prefix: str, route_id: int | None = None) -> None:
                        "prefix")
 
 
+def _insert(ctx, conn, body: OutboundRouteCreate) -> dict:
+    _prefix_free(conn, body.prefix)
+    values = {"prefix": body.prefix, "description": body.description}
+    return store.create_route(conn, values, _trunk_ids(conn, body))
+
+
+def _save(ctx, conn, route_id: int, body: OutboundRouteReplace) -> dict:
+    _prefix_free(conn, body.prefix, route_id)
+    values = {"prefix": body.prefix, "description": body.description}
+    return store.update_route(conn, route_id, values, _trunk_ids(conn, body))
+
+
+def _as_input(row: dict) -> dict:
+    return {key: row[key] for key in ("prefix", "trunks", "description")}
+
+
 def list_routes(ctx, call):
-    query = call.query
-    after = decode_cursor(query.after, int)
-    d = ctx.run("routes.list", store.list_routes, after, query.limit + 1)
-    return d.addCallback(page, query.limit, lambda row: row["id"], _out)
+    return ROUTES.list(ctx, call, store.list_routes)
 
 
 def create_route(ctx, call):
-    body = call.body
-
-    def transaction(conn):
-        _prefix_free(conn, body.prefix)
-        values = {"prefix": body.prefix, "description": body.description}
-        return _out(store.create_route(conn, values, _trunk_ids(conn, body)))
-
-    def located(out):
-        return created(out, "v1", "routes", out["id"])
-    return ctx.write(KIND, "routes.create", transaction).addCallback(located)
+    return ROUTES.create(ctx, call, _insert)
 
 
 def get_route(ctx, call):
-    route_id = call.params["id"]
-
-    def transaction(conn):
-        row = store.get_route(conn, route_id)
-        if row is None:
-            raise not_found("outbound route", route_id)
-        return _out(row)
-    return ctx.run("routes.get", transaction)
+    return ROUTES.get(ctx, call)
 
 
 def replace_route(ctx, call):
-    return _update(ctx, call.params["id"], lambda row: call.body)
+    return ROUTES.replace(ctx, call, _save)
 
 
 def patch_route(ctx, call):
-    changes = patch_values(call.body)
-
-    def merged(row):
-        current = {key: row[key] for key in ("prefix", "trunks", "description")}
-        return revalidate(OutboundRouteReplace, {**current, **changes})
-    return _update(ctx, call.params["id"], merged)
-
-
-def _update(ctx, route_id: int, body_for):
-    def transaction(conn):
-        row = store.get_route(conn, route_id)
-        if row is None:
-            raise not_found("outbound route", route_id)
-        body = body_for(row)
-        _prefix_free(conn, body.prefix, route_id)
-        values = {"prefix": body.prefix, "description": body.description}
-        return _out(store.update_route(conn, route_id, values, _trunk_ids(conn, body)))
-    return ctx.write(KIND, "routes.update", transaction)
+    return ROUTES.patch(ctx, call, OutboundRouteReplace, _as_input, _save)
 
 
 def delete_route(ctx, call):
-    route_id = call.params["id"]
-
-    def transaction(conn):
-        if not store.delete_route(conn, route_id):
-            raise not_found("outbound route", route_id)
-    return ctx.write(KIND, "routes.delete", transaction).addCallback(no_content)
+    return ROUTES.delete(ctx, call, store.delete_route)
 
 
 def routes() -> list[Route]:

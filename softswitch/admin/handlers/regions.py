@@ -1,26 +1,19 @@
 """/v1/regions: media relays (bind, advertised address, RTP port range)."""
 
-from softswitch.admin.errors import already_exists, not_found, still_referenced
-from softswitch.admin.handlers.common import (
-    created,
-    decode_cursor,
-    no_content,
-    page,
-    patch_values,
-    revalidate,
-    same_key,
-)
+from softswitch.admin.handlers.common import NamedResource
 from softswitch.admin.router import Route
 from softswitch.admin.schemas.common import ListQuery, Page
 from softswitch.admin.schemas.regions import RegionCreate, RegionOut, RegionPatch, RegionReplace
 from softswitch.store import regions as store
 
-KIND = "regions"
 ITEM = "/v1/regions/{name}"
 
 
 def _out(row: dict) -> dict:
     return {key: row[key] for key in RegionOut.model_fields}
+
+
+REGIONS = NamedResource("regions", "region", "name", store.get_region, _out)
 
 
 def _values(body: RegionReplace) -> dict:
@@ -32,72 +25,40 @@ def _values(body: RegionReplace) -> dict:
     }
 
 
+def _insert(ctx, conn, body: RegionCreate) -> dict:
+    return store.create_region(conn, {"name": body.name, **_values(body)})
+
+
+def _save(ctx, conn, name: str, body: RegionReplace) -> dict:
+    return store.update_region(conn, name, _values(body))
+
+
+def _as_input(row: dict) -> dict:
+    return {key: row[key] for key in ("bind", "advertise", "port_min", "port_max")}
+
+
 def list_regions(ctx, call):
-    query = call.query
-    after = decode_cursor(query.after, str)
-    d = ctx.run("regions.list", store.list_regions, after, query.limit + 1)
-    return d.addCallback(page, query.limit, lambda row: row["name"], _out)
+    return REGIONS.list(ctx, call, store.list_regions)
 
 
 def create_region(ctx, call):
-    body = call.body
-
-    def transaction(conn):
-        if store.get_region(conn, body.name) is not None:
-            raise already_exists("region", body.name, "name")
-        return _out(store.create_region(conn, {"name": body.name, **_values(body)}))
-    return ctx.write(KIND, "regions.create", transaction).addCallback(
-        created, "v1", "regions", body.name)
+    return REGIONS.create(ctx, call, _insert)
 
 
 def get_region(ctx, call):
-    name = call.params["name"]
-
-    def transaction(conn):
-        row = store.get_region(conn, name)
-        if row is None:
-            raise not_found("region", name)
-        return _out(row)
-    return ctx.run("regions.get", transaction)
+    return REGIONS.get(ctx, call)
 
 
 def replace_region(ctx, call):
-    name = call.params["name"]
-    same_key(call.body.name, name, "name")
-    return _update(ctx, name, lambda row: call.body)
+    return REGIONS.replace(ctx, call, _save)
 
 
 def patch_region(ctx, call):
-    name = call.params["name"]
-    changes = patch_values(call.body)
-    same_key(changes.get("name"), name, "name")
-
-    def merged(row):
-        current = {key: row[key] for key in ("bind", "advertise", "port_min", "port_max")}
-        return revalidate(RegionReplace, {**current, **changes})
-    return _update(ctx, name, merged)
-
-
-def _update(ctx, name: str, body_for):
-    def transaction(conn):
-        row = store.get_region(conn, name)
-        if row is None:
-            raise not_found("region", name)
-        return _out(store.update_region(conn, name, _values(body_for(row))))
-    return ctx.write(KIND, "regions.update", transaction)
+    return REGIONS.patch(ctx, call, RegionReplace, _as_input, _save)
 
 
 def delete_region(ctx, call):
-    name = call.params["name"]
-
-    def transaction(conn):
-        if store.get_region(conn, name) is None:
-            raise not_found("region", name)
-        users = store.referrers(conn, name)
-        if users:
-            raise still_referenced("region", name, users)
-        store.delete_region(conn, name)
-    return ctx.write(KIND, "regions.delete", transaction).addCallback(no_content)
+    return REGIONS.delete(ctx, call, store.delete_region, store.referrers)
 
 
 def routes() -> list[Route]:

@@ -1,13 +1,12 @@
 """/v1/tokens: admin API bearer tokens; the plaintext is returned once."""
 
 from softswitch.admin.errors import not_found
-from softswitch.admin.handlers.common import created, decode_cursor, no_content, page
+from softswitch.admin.handlers.common import NamedResource, created, no_content
 from softswitch.admin.router import Route
 from softswitch.admin.schemas.common import ListQuery, Page
 from softswitch.admin.schemas.tokens import TokenCreate, TokenCreated, TokenOut
 from softswitch.store import tokens as store
 
-KIND = "tokens"
 ITEM = "/v1/tokens/{id}"
 
 
@@ -15,35 +14,30 @@ def _out(row: dict) -> dict:
     return {key: row[key] for key in TokenOut.model_fields}
 
 
+TOKENS = NamedResource("tokens", "token", "id", store.get_token, _out)
+
+
 def list_tokens(ctx, call):
-    query = call.query
-    after = decode_cursor(query.after, int)
-    d = ctx.run("tokens.list", store.list_tokens_page, after, query.limit + 1)
-    return d.addCallback(page, query.limit, lambda row: row["id"], _out)
+    return TOKENS.list(ctx, call, store.list_tokens_page)
 
 
 def create_token(ctx, call):
+    # Not TOKENS.create: the answer carries the plaintext token, shown only here.
     def transaction(conn):
         token, row = store.create_token(conn, call.body.name)
         return {**_out(row), "token": token}
 
     def located(out):
         return created(out, "v1", "tokens", out["id"])
-    return ctx.write(KIND, "tokens.create", transaction).addCallback(located)
+    return ctx.write("tokens", "tokens.create", transaction).addCallback(located)
 
 
 def get_token(ctx, call):
-    token_id = call.params["id"]
-
-    def transaction(conn):
-        row = store.get_token(conn, token_id)
-        if row is None:
-            raise not_found("token", token_id)
-        return _out(row)
-    return ctx.run("tokens.get", transaction)
+    return TOKENS.get(ctx, call)
 
 
 def revoke_token(ctx, call):
+    # Not TOKENS.delete: the row stays (revoked_at is set) and the cache forgets it.
     token_id = call.params["id"]
 
     def transaction(conn):
@@ -53,7 +47,7 @@ def revoke_token(ctx, call):
     def forget(_):
         ctx.tokens.forget(token_id)
         return no_content()
-    return ctx.write(KIND, "tokens.revoke", transaction).addCallback(forget)
+    return ctx.write("tokens", "tokens.revoke", transaction).addCallback(forget)
 
 
 def routes() -> list[Route]:

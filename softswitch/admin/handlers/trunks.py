@@ -1,26 +1,14 @@
 """/v1/trunks: carrier trunks with their gateways; credentials are write-only."""
 
-from softswitch.admin.errors import (
-    already_exists,
-    missing_reference,
-    not_found,
-    still_referenced,
-)
-from softswitch.admin.handlers.common import (
-    created,
-    decode_cursor,
-    no_content,
-    page,
-    patch_values,
-    revalidate,
-    same_key,
-)
+from functools import partial
+
+from softswitch.admin.errors import missing_reference
+from softswitch.admin.handlers.common import NamedResource
 from softswitch.admin.router import Route
 from softswitch.admin.schemas.common import ListQuery, Page
 from softswitch.admin.schemas.trunks import TrunkCreate, TrunkOut, TrunkPatch, TrunkReplace
 from softswitch.store import regions, trunks as store
 
-KIND = "trunks"
 ITEM = "/v1/trunks/{name}"
 _GATEWAY_KEYS = ("host", "port", "transport", "region", "priority", "weight")
 _PLAIN_KEYS = ("max_concurrent", "max_cps", "number_format", "enabled")
@@ -40,6 +28,10 @@ def _out(row: dict) -> dict:
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
+
+
+TRUNKS = NamedResource("trunks", "trunk", "name", store.get_trunk, _out,
+                       lookup_for_write=partial(store.get_trunk, with_secrets=True))
 
 
 def _as_input(row: dict) -> dict:
@@ -81,70 +73,37 @@ def _gateway_rows(conn, body: TrunkReplace) -> list[dict]:
     return rows
 
 
+def _insert(ctx, conn, body: TrunkCreate) -> dict:
+    gateways = _gateway_rows(conn, body)
+    return store.create_trunk(conn, {"name": body.name, **_values(body)}, gateways)
+
+
+def _save(ctx, conn, name: str, body: TrunkReplace) -> dict:
+    return store.update_trunk(conn, name, _values(body), _gateway_rows(conn, body))
+
+
 def list_trunks(ctx, call):
-    query = call.query
-    after = decode_cursor(query.after, str)
-    d = ctx.run("trunks.list", store.list_trunks, after, query.limit + 1)
-    return d.addCallback(page, query.limit, lambda row: row["name"], _out)
+    return TRUNKS.list(ctx, call, store.list_trunks)
 
 
 def create_trunk(ctx, call):
-    body = call.body
-
-    def transaction(conn):
-        if store.get_trunk(conn, body.name) is not None:
-            raise already_exists("trunk", body.name, "name")
-        gateways = _gateway_rows(conn, body)
-        return _out(store.create_trunk(conn, {"name": body.name, **_values(body)}, gateways))
-    return ctx.write(KIND, "trunks.create", transaction).addCallback(
-        created, "v1", "trunks", body.name)
+    return TRUNKS.create(ctx, call, _insert)
 
 
 def get_trunk(ctx, call):
-    name = call.params["name"]
-
-    def transaction(conn):
-        row = store.get_trunk(conn, name)
-        if row is None:
-            raise not_found("trunk", name)
-        return _out(row)
-    return ctx.run("trunks.get", transaction)
+    return TRUNKS.get(ctx, call)
 
 
 def replace_trunk(ctx, call):
-    name = call.params["name"]
-    same_key(call.body.name, name, "name")
-    return _update(ctx, name, lambda row: call.body)
+    return TRUNKS.replace(ctx, call, _save)
 
 
 def patch_trunk(ctx, call):
-    name = call.params["name"]
-    changes = patch_values(call.body)
-    same_key(changes.get("name"), name, "name")
-    return _update(ctx, name, lambda row: revalidate(TrunkReplace, {**_as_input(row), **changes}))
-
-
-def _update(ctx, name: str, body_for):
-    def transaction(conn):
-        row = store.get_trunk(conn, name, with_secrets=True)
-        if row is None:
-            raise not_found("trunk", name)
-        body = body_for(row)
-        return _out(store.update_trunk(conn, name, _values(body), _gateway_rows(conn, body)))
-    return ctx.write(KIND, "trunks.update", transaction)
+    return TRUNKS.patch(ctx, call, TrunkReplace, _as_input, _save)
 
 
 def delete_trunk(ctx, call):
-    name = call.params["name"]
-
-    def transaction(conn):
-        if store.get_trunk(conn, name) is None:
-            raise not_found("trunk", name)
-        referrers = store.referrers(conn, name)
-        if referrers:
-            raise still_referenced("trunk", name, referrers)
-        store.delete_trunk(conn, name)
-    return ctx.write(KIND, "trunks.delete", transaction).addCallback(no_content)
+    return TRUNKS.delete(ctx, call, store.delete_trunk, store.referrers)
 
 
 def routes() -> list[Route]:

@@ -1,25 +1,24 @@
 """/v1/users: SIP accounts of the switch's domain; passwords are write-only."""
 
-from softswitch.admin.errors import ApiError, already_exists, not_found, still_referenced
-from softswitch.admin.handlers.common import (
-    created,
-    decode_cursor,
-    no_content,
-    page,
-    patch_values,
-    same_key,
-)
+from softswitch.admin.errors import ApiError
+from softswitch.admin.handlers.common import NamedResource, patch_values, same_key
 from softswitch.admin.router import Route
 from softswitch.admin.schemas.common import ListQuery, Page
 from softswitch.admin.schemas.users import UserCreate, UserOut, UserPatch, UserReplace
 from softswitch.store import users as store
 
-KIND = "users"
 ITEM = "/v1/users/{username}"
 
 
 def _out(row: dict) -> dict:
     return {key: row[key] for key in UserOut.model_fields}
+
+
+def _domain(ctx) -> tuple:
+    return (ctx.domain,)
+
+
+USERS = NamedResource("users", "user", "username", store.get_user, _out, scope=_domain)
 
 
 def _check_domain(ctx, domain: str | None) -> None:
@@ -30,35 +29,22 @@ def _check_domain(ctx, domain: str | None) -> None:
                        "domain")
 
 
+def _insert(ctx, conn, body: UserCreate) -> dict:
+    return store.create_user(conn, body.username, ctx.domain, body.password,
+                             body.display_name, body.enabled)
+
+
 def list_users(ctx, call):
-    query = call.query
-    after = decode_cursor(query.after, str)
-    d = ctx.run("users.list", store.list_domain_users, ctx.domain, after, query.limit + 1)
-    return d.addCallback(page, query.limit, lambda row: row["username"], _out)
+    return USERS.list(ctx, call, store.list_domain_users, ctx.domain)
 
 
 def create_user(ctx, call):
-    body = call.body
-    _check_domain(ctx, body.domain)
-
-    def transaction(conn):
-        if store.get_user(conn, body.username, ctx.domain) is not None:
-            raise already_exists("user", body.username, "username")
-        return _out(store.create_user(conn, body.username, ctx.domain, body.password,
-                                      body.display_name, body.enabled))
-    return ctx.write(KIND, "users.create", transaction).addCallback(
-        created, "v1", "users", body.username)
+    _check_domain(ctx, call.body.domain)
+    return USERS.create(ctx, call, _insert)
 
 
 def get_user(ctx, call):
-    username = call.params["username"]
-
-    def transaction(conn):
-        row = store.get_user(conn, username, ctx.domain)
-        if row is None:
-            raise not_found("user", username)
-        return _out(row)
-    return ctx.run("users.get", transaction)
+    return USERS.get(ctx, call)
 
 
 def replace_user(ctx, call):
@@ -79,25 +65,14 @@ def patch_user(ctx, call):
 
 
 def _update(ctx, username: str, values: dict, password: str | None):
-    def transaction(conn):
-        row = store.update_user(conn, username, ctx.domain, values, password)
-        if row is None:
-            raise not_found("user", username)
-        return _out(row)
-    return ctx.write(KIND, "users.update", transaction)
+    # Values and password, not a merged body: the password is stored as hashes.
+    def write(conn, row):
+        return store.update_user(conn, username, ctx.domain, values, password)
+    return USERS.update(ctx, username, write)
 
 
 def delete_user(ctx, call):
-    username = call.params["username"]
-
-    def transaction(conn):
-        if store.get_user(conn, username, ctx.domain) is None:
-            raise not_found("user", username)
-        referrers = store.referrers(conn, username, ctx.domain)
-        if referrers:
-            raise still_referenced("user", username, referrers)
-        store.delete_user(conn, username, ctx.domain)
-    return ctx.write(KIND, "users.delete", transaction).addCallback(no_content)
+    return USERS.delete(ctx, call, store.delete_user, store.referrers)
 
 
 def routes() -> list[Route]:
