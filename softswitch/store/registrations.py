@@ -93,3 +93,27 @@ def _binding(row: dict) -> dict:
     # Every row gets every column so the batch runs as one executemany.
     return {name: row.get(name) for name in (*REQUIRED_FIELDS, *OPTIONAL_FIELDS)}
 
+
+
+def list_active(conn: Connection, now: float, aor: str | None = None, after: int | None = None,
+                limit: int | None = 100) -> list[dict]:
+    """Bindings unexpired at ``now`` by id, those after id ``after`` only (keyset
+    pagination), of one address of record when ``aor`` is given."""
+    query = sa.select(registrations).where(registrations.c.expires_at > now)
+    if aor is not None:
+        query = query.where(registrations.c.aor == aor)
+    if after is not None:
+        query = query.where(registrations.c.id > after)
+    query = query.order_by(registrations.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def get_active(conn: Connection, registration_id: int, now: float) -> dict | None:
+    """The binding with this id if it has not expired at ``now``."""
+    row = conn.execute(
+        sa.select(registrations).where(registrations.c.id == registration_id,
+                                       registrations.c.expires_at > now)
+    ).one_or_none()
+    return None if row is None else dict(row._mapping)
