@@ -1,6 +1,8 @@
 """Listening sockets for SIP: bound in privilegedStartService so a port in use stops
 start-up with one clear line."""
 
+import socket
+
 from twisted.application.service import Service
 from twisted.internet.defer import gatherResults, maybeDeferred, succeed
 from twisted.internet.error import CannotListenError
@@ -11,6 +13,22 @@ from .tcp import SipStreamFactory
 from .udp import SipDatagramProtocol
 
 log = Logger()
+
+
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # bursts of thousands of datagrams must not drop
+
+
+def _enlarge_receive_buffer(port) -> None:
+    """Ask for a large receive buffer (SO_RCVBUFFORCE passes rmem_max when allowed)."""
+    sock = port.getHandle()
+    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, UDP_RECEIVE_BUFFER)
+            return
+        except OSError:
+            continue
 
 
 class StartupError(Exception):
@@ -48,6 +66,7 @@ class SipListeners(Service):
             protocol = SipDatagramProtocol(self._endpoint, self._max_message_size)
             port = self._reactor.listenUDP(spec.port, protocol, interface=spec.host,
                                            maxPacketSize=self._max_message_size)
+            _enlarge_receive_buffer(port)
             transport = protocol
         else:
             port = self._reactor.listenTCP(spec.port, self._stream_factory, interface=spec.host,

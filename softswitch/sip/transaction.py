@@ -371,11 +371,10 @@ def server_key(request: Request) -> TransactionKey:
 
 
 def _legacy_to_tag_matches(txn: Transaction, request: Request) -> bool:
-    return txn.key.branch is not None or request.to_tag == txn.request.to_tag
+    return txn.key.branch is not None or request.to_tag == txn.to_tag
 
 
 def _legacy_ack_matches(txn: Transaction, ack: Request) -> bool:
     if txn.key.branch is not None:
         return True
-    final = txn.last_response
-    return final is not None and final.status >= 200 and ack.to_tag == final.to_tag
+    return txn.final_status is not None and ack.to_tag == txn.final_to_tag

@@ -9,6 +9,7 @@ layer's output port (`softswitch.sip.transaction.Output`), which turns reports i
 events and arms timers on the layer's heap.
 """
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from .message import Request, Response, make_ack
@@ -68,7 +69,7 @@ NON_INVITE_CLIENT_TRANSITIONS: dict[tuple[str, str], str] = {
 RETRANSMISSION_TIMERS = ("A", "E")
 
 
-class ClientTransaction:
+class ClientTransaction(ABC):
     """What both client machines hold: the request, where it goes, state and timers."""
 
     __slots__ = ("key", "request", "destination", "reliable", "config", "state",
@@ -113,8 +114,9 @@ class ClientTransaction:
         self.state = TERMINATED
         out.terminated(self)
 
+    @abstractmethod
     def fire(self, timer: str, now: float, out: "Output") -> None:
-        raise NotImplementedError
+        """Run the effect of one of this machine's timers (each subclass has its own)."""
 
 
 class InviteClientTransaction(ClientTransaction):

@@ -6,6 +6,7 @@ response class handed down by the TU, a timer name or a transport error. A messa
 with no entry is absorbed and reported through `out`, never raised.
 """
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from .message import Request, Response, make_response
@@ -70,12 +71,14 @@ NON_INVITE_SERVER_TRANSITIONS: dict[tuple[str, str], str] = {
 RETRANSMISSION_TIMERS = ("G",)
 
 
-class ServerTransaction:
-    """What both server machines hold: the request, where responses go, the last
-    response sent (re-sent on retransmissions), state and timers."""
+class ServerTransaction(ABC):
+    """What both server machines hold: the request (until the final response), where
+    responses go, the last response's bytes (re-sent on retransmissions), state and
+    timers. Once final, only bytes and strings stay: thousands of transactions wait
+    out Timer J at a time, and parsed messages would keep the collector busy."""
 
     __slots__ = ("key", "request", "source", "destination", "reliable", "config", "state",
-                 "timers", "last_response", "_last_data", "_interval")
+                 "timers", "to_tag", "final_status", "final_to_tag", "_last_data", "_interval")
 
     transitions: dict[tuple[str, str], str]
     initial_state: str
@@ -90,7 +93,10 @@ class ServerTransaction:
         self.config = config
         self.state = self.initial_state
         self.timers: dict = {}  # owned by the layer's TimerHeap
-        self.last_response: Response | None = None
+        # RFC 2543 matching (no branch cookie) compares To tags; RFC 3261 never needs it.
+        self.to_tag = request.to_tag if key.branch is None else None
+        self.final_status: int | None = None
+        self.final_to_tag: str | None = None
         self._last_data: bytes | None = None
         self._interval = config.t1
 
@@ -102,8 +108,12 @@ class ServerTransaction:
         return new_state
 
     def _send_response(self, response: Response, out: "Output") -> None:
-        self.last_response = response
         self._last_data = bytes(response)
+        if response.status >= 200:
+            self.final_status = response.status
+            if self.key.branch is None:
+                self.final_to_tag = response.to_tag
+            self.request = None
         out.send(self, self._last_data)
 
     def _wait_then(self, timer: str, wait: float, now: float, out: "Output") -> None:
@@ -130,8 +140,9 @@ class ServerTransaction:
         self.state = TERMINATED
         out.terminated(self)
 
+    @abstractmethod
     def fire(self, timer: str, now: float, out: "Output") -> None:
-        raise NotImplementedError
+        """Run the effect of one of this machine's timers (each subclass has its own)."""
 
 
 class InviteServerTransaction(ServerTransaction):

@@ -11,6 +11,6 @@ def insert_for(conn: Connection):
     try:
         return _INSERT_BY_DIALECT[conn.dialect.name]
     except KeyError:
-        raise NotImplementedError(
+        raise ValueError(
             f"the store supports {', '.join(_INSERT_BY_DIALECT)}, not {conn.dialect.name}"
         ) from None
