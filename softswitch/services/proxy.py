@@ -73,7 +73,7 @@ class Proxy:
     def __init__(self, stack, clock, router, location, snapshot_source, *, domain: str,
                  config: ProxyConfig = ProxyConfig(), limiter=None, gateway_order=None,
                  gateway_health=None, on_call_end=None, metrics=None, is_our_address=None,
-                 media=None):
+                 media=None, agent_calls=None):
         self.stack = stack
         self.clock = clock
         self.config = config
@@ -92,6 +92,7 @@ class Proxy:
         self._admissions: dict[int, list] = {}
         self.record_route = ""
         self._media = media
+        self.agent_calls = agent_calls
         if media is not None:
             media.set_listener(self._media_event)
 
@@ -150,6 +151,9 @@ class Proxy:
         call.caller_cancelled()
 
     def in_dialog(self, key, request: Request, source: Peer) -> None:
+        if self.agent_calls is not None and self.agent_calls.owns(request):
+            self.agent_calls.in_dialog(key, request)
+            return
         # Only requests of a dialog we saw established are relayed: a Call-ID with
         # forged tags (or none of ours) must never reach the other party.
         dialog = self.dialogs.find(request)
@@ -252,6 +256,20 @@ class Proxy:
         log.info("agent target {name} for {call_id}: agent routes are not enabled",
                  name=target.name, call_id=call.invite.call_id)
         return [], make_response(call.invite, 503)
+
+    def answer_with_agent(self, call: ProxyCall, target: Target) -> bool:
+        """Hand the call to the agent service; False when that cannot even start."""
+        agent = self._snapshot().agents.get(target.name)
+        if self.agent_calls is None or agent is None:
+            return False
+        self.agent_calls.answer(call, agent)
+        return True
+
+    def agent_answered(self, call: ProxyCall) -> None:
+        self._calls.pop(self._call_key(call.invite), None)
+
+    def take_admissions(self, call: ProxyCall) -> list:
+        return [a.release for a in self._admissions.pop(id(call), [])]
 
     def retry_with_credentials(self, call: ProxyCall, leg, response: Response) -> bool:
         trunk = leg.attempt.trunk
@@ -414,7 +432,8 @@ class Proxy:
         return request.call_id, request.from_tag, request.cseq.number
 
     def __len__(self) -> int:
-        return len(self._calls) + len(self.dialogs)
+        agents = len(self.agent_calls) if self.agent_calls is not None else 0
+        return len(self._calls) + len(self.dialogs) + agents
 
 
 class _Quiet:

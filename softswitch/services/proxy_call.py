@@ -82,12 +82,14 @@ class ProxyCall:
     branch_counter: int = 0
     media: object = None  # proxy_media.CallMedia
     ingress_region: str | None = None
+    original_offer: bytes = b""  # the caller's SDP as it came (the relay rewrites it)
+    offered: bool = False
 
     # -- progress through the plan ------------------------------------------------
     def start(self) -> None:
         self.targets = list(self.plan.targets)
-        self.media.offer(self.invite, self.invite.from_tag or "", self.next_target,
-                         lambda status: self.finish(make_response(self.invite, status)))
+        self.original_offer = self.invite.body
+        self.next_target()
 
     def next_target(self) -> None:
         while self.targets and not self.finished:
@@ -96,15 +98,44 @@ class ProxyCall:
             if target.kind == "reject":
                 self.finish(make_response(self.invite, target.code or 403))
                 return
+            if target.kind == "agent" and self.proxy.answer_with_agent(self, target):
+                return  # agent_answered() or agent_failed() comes next
             groups, refusal = self.proxy.expand(self, target)
             if refusal is not None:
                 self.finals.append(refusal)
                 continue
             self.groups = groups
+            if not self.offered:
+                # The relay is asked only when a branch is about to go out.
+                self.offered = True
+                self.media.offer(self.invite, self.invite.from_tag or "", self.after_offer,
+                                 lambda status: self.finish(make_response(self.invite, status)))
+                return
             if self.next_group():
                 return
         if not self.finished:
             self.finish(self.best_final())
+
+    def after_offer(self) -> None:
+        if not self.finished and not self.next_group():
+            self.next_target()
+
+    # -- agent targets (services.agent_calls answers them) -------------------------
+    def agent_failed(self, refusal: Response) -> None:
+        if self.finished:
+            return
+        self.finals.append(refusal)
+        self.next_target()
+
+    def agent_answered(self) -> None:
+        self.answered = self.finished = True
+        self.cancel_ring_timer()
+        self.media.end(lambda stats: None)  # an earlier branch's relay ports, if any
+        self.proxy.agent_answered(self)
+
+    def take_admissions(self) -> list:
+        """The limit admissions of this call, for the dialog that now owns them."""
+        return self.proxy.take_admissions(self)
 
     def next_group(self) -> bool:
         while self.groups:

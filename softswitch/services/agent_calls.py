@@ -1,0 +1,232 @@
+"""Agent routes: the switch answers as the UA and hands the call to an AI agent.
+
+On an agent target the caller hears 180 while the agent's WebSocket and the media
+endpoint are opened (AgentSessions port, implemented at the edge); the 200 OK goes
+out only once the socket is up, so the agent is ready when the caller hears the call
+connect. If the agent cannot be reached in time, the route's next target is tried.
+After that the call is a dialog of ours: BYE, re-INVITE, INFO (DTMF) and OPTIONS are
+answered here, and the agent can hang up."""
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from twisted.logger import Logger
+
+from ..media.dtmf import parse_info_dtmf
+from ..sip.headers import Headers
+from ..sip.ids import new_tag
+from ..sip.message import Request, make_response
+from ..sip.transport import Peer
+from .dialogs import CallRecord
+from .proxy_media import carries_sdp
+from .routing import Agent
+
+log = Logger()
+
+
+class AgentSession(Protocol):
+    """One call's live connection to its agent (edge: WebSocket + RTP + bridge)."""
+
+    answer_sdp: bytes  # our SDP answer to the caller's offer
+
+    def begin(self, on_end, on_transfer) -> None:
+        """The caller is connected: start the audio; on_end(reason) when the agent
+        hangs up or is lost, on_transfer(target, warm) when it asks for a transfer."""
+
+    def dtmf(self, digit: str) -> None: ...
+
+    def stop(self, reason: str):
+        """Say goodbye to the agent and free the media; a Deferred of stats dict."""
+
+
+class AgentSessions(Protocol):
+    def open(self, call_id: str, agent: Agent, info: dict, offer_sdp: bytes):
+        """A Deferred AgentSession, or a failure if the agent or media is unavailable."""
+
+
+@dataclass
+class AgentDialog:
+    call_id: str
+    local_tag: str
+    remote_tag: str
+    caller: Peer
+    caller_contact: str
+    caller_from: str  # the caller's From header value (its tag is remote_tag)
+    our_to: str  # our To header value with our tag
+    routes: list[str]
+    record: CallRecord
+    session: object
+    local_cseq: int = 100
+    ended: bool = False
+    release: list = field(default_factory=list)
+
+
+class AgentCalls:
+    def __init__(self, stack, clock, sessions: AgentSessions, *, on_call_end=None,
+                 connect_timeout: float = 5.0, user_agent: str = "softswitch"):
+        self.stack = stack
+        self._clock = clock
+        self._sessions = sessions
+        self._on_call_end = on_call_end
+        self._connect_timeout = connect_timeout
+        self._user_agent = user_agent
+        self.dialogs: dict[str, AgentDialog] = {}
+
+    def __len__(self) -> int:
+        return len(self.dialogs)
+
+    # -- answering (called by the ProxyCall that reached an agent target) ---------
+    def answer(self, call, agent: Agent) -> None:
+        invite = call.invite
+        local_tag = new_tag()
+        call.record.agent, call.record.profile = agent.name, agent.profile
+        if not call.original_offer or not carries_sdp(invite):
+            call.agent_failed(make_response(invite, 488, "Offer Required"))
+            return
+        ringing = make_response(invite, 180, to_tag=local_tag)
+        self.stack.respond(call.server_key, ringing)
+        if call.record.ring_at is None:
+            call.record.ring_at = self._clock.seconds()
+        info = {"caller": call.plan.caller, "callee": call.plan.dialled, "did": call.plan.did,
+                "direction": call.plan.direction}
+        pending = self._sessions.open(invite.call_id, agent, info, call.original_offer)
+        timer = self._clock.callLater(self._connect_timeout, pending.cancel)
+
+        def opened(session):
+            if timer.active():
+                timer.cancel()
+            if call.finished:  # the caller gave up while we were connecting
+                session.stop("caller-cancelled")
+                return
+            self._connected(call, agent, session, local_tag)
+
+        def failed(failure):
+            if timer.active():
+                timer.cancel()
+            log.info("agent {agent} unavailable for {call_id}: {why}", agent=agent.name,
+                     call_id=invite.call_id, why=failure.getErrorMessage())
+            if not call.finished:
+                call.agent_failed(make_response(invite, 503))
+
+        pending.addCallbacks(opened, failed)
+
+    def _connected(self, call, agent: Agent, session, local_tag: str) -> None:
+        invite = call.invite
+        ok = make_response(invite, 200, to_tag=local_tag, body=session.answer_sdp)
+        ok.headers.add("Contact", f"<{self.stack.local_uri(call.source)}>")
+        ok.headers.add("Content-Type", "application/sdp")
+        ok.headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO")
+        ok.headers.add("Server", self._user_agent)
+        contacts = invite.contacts
+        contact = str(contacts[0].address.uri) if contacts and contacts[0].address \
+            else str(invite.from_.uri)
+        dialog = AgentDialog(
+            invite.call_id, local_tag, invite.from_tag or "", call.source, contact,
+            invite.headers.get("From"), ok.headers.get("To"),
+            list(reversed(invite.headers.get_list("Record-Route"))), call.record, session,
+            release=call.take_admissions())
+        self.dialogs[invite.call_id] = dialog
+        call.record.answer_at = self._clock.seconds()
+        call.record.final_code = 200
+        call.agent_answered()
+        self.stack.respond(call.server_key, ok)
+        session.begin(lambda reason: self._agent_ended(dialog, reason),
+                      lambda target, warm: self._transfer_requested(dialog, target, warm))
+
+    # -- in-dialog requests --------------------------------------------------------
+    def owns(self, request: Request) -> bool:
+        dialog = self.dialogs.get(request.call_id)
+        return dialog is not None and request.to_tag == dialog.local_tag \
+            and request.from_tag == dialog.remote_tag
+
+    def in_dialog(self, key, request: Request) -> None:
+        dialog = self.dialogs[request.call_id]
+        method = request.method
+        if method == "BYE":
+            self.stack.respond(key, make_response(request, 200))
+            self._end(dialog, "caller", "bye")
+        elif method == "INVITE":
+            # Hold or session refresh: our answer does not change.
+            ok = make_response(request, 200, body=dialog.session.answer_sdp)
+            ok.headers.add("Contact", f"<{self.stack.local_uri(dialog.caller)}>")
+            ok.headers.add("Content-Type", "application/sdp")
+            self.stack.respond(key, ok)
+        elif method == "INFO":
+            self._info(key, request, dialog)
+        elif method in ("OPTIONS", "UPDATE"):
+            self.stack.respond(key, make_response(request, 200))
+        else:
+            response = make_response(request, 405)
+            response.headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO")
+            self.stack.respond(key, response)
+
+    def _info(self, key, request: Request, dialog: AgentDialog) -> None:
+        try:
+            digit = parse_info_dtmf(request.headers.get("Content-Type") or "", request.body)
+        except ValueError:
+            # An INFO we do not understand is still accepted (RFC 6086 lets packages
+            # be ignored); only DTMF reaches the agent.
+            self.stack.respond(key, make_response(request, 200))
+            return
+        dialog.session.dtmf(digit.digit)
+        self.stack.respond(key, make_response(request, 200))
+
+    # -- endings ---------------------------------------------------------------------
+    def _agent_ended(self, dialog: AgentDialog, reason: str) -> None:
+        """The agent hung up (or was lost for good): BYE the caller."""
+        if dialog.ended:
+            return
+        dialog.local_cseq += 1
+        headers = Headers()
+        headers.add("Via", self.stack.via_for(dialog.caller))
+        for route in dialog.routes:
+            headers.add("Route", route)
+        headers.add("Max-Forwards", "70")
+        headers.add("From", dialog.our_to)
+        headers.add("To", dialog.caller_from)
+        headers.add("Call-ID", dialog.call_id)
+        headers.add("CSeq", f"{dialog.local_cseq} BYE")
+        bye = Request("BYE", dialog.caller_contact, headers)
+        self.stack.send_request(bye, dialog.caller, _Quiet())
+        self._end(dialog, "agent", reason)
+
+    def _transfer_requested(self, dialog: AgentDialog, target: str, warm: bool) -> None:
+        dialog.record.transfer_target = target
+        log.info("agent asked to transfer {call_id} to {target}: transfers are not "
+                 "available yet, the call goes on", call_id=dialog.call_id, target=target)
+
+    def hang_up(self, call_id: str, reason: str) -> bool:
+        dialog = self.dialogs.get(call_id)
+        if dialog is None:
+            return False
+        self._agent_ended(dialog, reason)
+        return True
+
+    def _end(self, dialog: AgentDialog, side: str, reason: str) -> None:
+        if dialog.ended:
+            return
+        dialog.ended = True
+        self.dialogs.pop(dialog.call_id, None)
+        record = dialog.record
+        record.end_at = self._clock.seconds()
+        record.disconnect_side, record.disconnect_reason = side, reason
+        for release in dialog.release:
+            release()
+        d = dialog.session.stop(reason)
+
+        def write(stats):
+            record.agent_stats = stats if isinstance(stats, dict) else None
+            if self._on_call_end is not None:
+                self._on_call_end(record)
+        d.addBoth(write)
+
+
+class _Quiet:
+    def response_received(self, key, response) -> None:
+        pass
+
+    def timed_out(self, key) -> None:
+        pass
+
+    def transport_failed(self, key) -> None:
+        pass

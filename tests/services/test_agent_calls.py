@@ -1,0 +1,155 @@
+"""Agent targets: the switch answers as the UA once the agent's socket is up, fails
+over when it is not, and owns the dialog afterwards (BYE, INFO, re-INVITE, agent
+hang-up)."""
+
+import pytest
+from memory_proxy import ProxyHarness, invite, response_to
+from twisted.internet.defer import Deferred, fail
+
+from softswitch.services.agent_calls import AgentCalls
+from softswitch.services.routing import Agent, Number, RoutingSnapshot, Target
+from softswitch.sip.transport import Peer
+
+CARRIER = Peer("udp", "198.51.100.7", 5060)
+BOB_NAT = Peer("udp", "192.0.2.20", 40000)
+ANSWER = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 40000 RTP/AVP 0 101\r\n"
+
+
+class FakeSession:
+    answer_sdp = ANSWER
+
+    def __init__(self):
+        self.digits, self.stopped, self.began = [], [], False
+
+    def begin(self, on_end, on_transfer):
+        self.began, self.on_end, self.on_transfer = True, on_end, on_transfer
+
+    def dtmf(self, digit):
+        self.digits.append(digit)
+
+    def stop(self, reason):
+        from twisted.internet.defer import succeed
+        self.stopped.append(reason)
+        return succeed({"frames_to_agent": 10})
+
+
+class FakeSessions:
+    def __init__(self):
+        self.pending = []
+
+    def open(self, call_id, agent, info, offer_sdp):
+        d = Deferred()
+        self.pending.append((call_id, agent, info, offer_sdp, d))
+        return d
+
+
+def snapshot():
+    from softswitch.services.routing import Gateway, Trunk
+    carrier = Trunk("carrier", (Gateway("carrier", "198.51.100.7", 5060, "udp", None, 1, 10),),
+                    number_format="nanp")
+    return RoutingSnapshot(
+        trunks=[carrier], users=["bob"],
+        agents=[Agent("support-bot", "ws://127.0.0.1:9/", "twilio", 8000)],
+        numbers=[Number("+14155550100", (Target("agent", "support-bot"), Target("user", "bob")))])
+
+
+@pytest.fixture
+def switch():
+    sessions = FakeSessions()
+    harness = ProxyHarness(snapshot(), users={"bob": "b"})
+    harness.bind("bob", "sip:bob@10.0.0.2:5062", "udp:192.0.2.20:40000")
+    harness.agents = AgentCalls(harness.endpoint, harness.clock, sessions,
+                                on_call_end=harness.records.append, connect_timeout=5.0)
+    harness.proxy.agent_calls = harness.agents
+    harness.sessions = sessions
+    return harness
+
+
+CALLER_SDP = "v=0\nc=IN IP4 198.51.100.7\nm=audio 20000 RTP/AVP 0 101\n"
+
+
+def call(switch):
+    return switch.receive(invite("sip:4155550100@127.0.0.1", body=CALLER_SDP), CARRIER)
+
+
+def test_rings_then_answers_when_the_agent_socket_is_up(switch):
+    sent = call(switch)
+    assert [m.status for m, _ in sent] == [100, 180]
+    call_id, agent, info, offer, d = switch.sessions.pending[0]
+    assert agent.name == "support-bot" and b"198.51.100.7" in offer
+    assert info["did"] == "+14155550100" and info["caller"] == "+12125550123"
+    session = FakeSession()
+    d.callback(session)
+    [ok] = [m for m, _ in switch.wire.take()]
+    assert ok.status == 200 and ok.body == ANSWER and ok.to_tag
+    assert ok.headers.get("Contact") and session.began
+    assert len(switch.agents) == 1
+
+
+def test_caller_bye_stops_the_agent_and_writes_the_record(switch):
+    call(switch)
+    session = FakeSession()
+    switch.sessions.pending[0][-1].callback(session)
+    [ok] = [m for m, _ in switch.wire.take()]
+    bye = (f"BYE sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKb\n"
+           f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}\n"
+           "Call-ID: call-1@carrier\nCSeq: 2 BYE\nContent-Length: 0\n\n")
+    [answer] = [m for m, _ in switch.receive(bye, CARRIER)]
+    assert answer.status == 200
+    assert session.stopped == ["bye"] and len(switch.agents) == 0
+    [record] = switch.records
+    assert (record.agent, record.profile, record.final_code) == ("support-bot", "twilio", 200)
+    assert record.disconnect_side == "caller" and record.agent_stats == {"frames_to_agent": 10}
+
+
+def test_agent_hangup_sends_bye_to_the_caller(switch):
+    call(switch)
+    session = FakeSession()
+    switch.sessions.pending[0][-1].callback(session)
+    switch.wire.take()
+    session.on_end("done")
+    [(bye, peer)] = switch.wire.take()
+    assert bye.method == "BYE" and peer == CARRIER
+    assert switch.records[0].disconnect_side == "agent"
+
+
+def test_info_dtmf_reaches_the_agent(switch):
+    call(switch)
+    session = FakeSession()
+    switch.sessions.pending[0][-1].callback(session)
+    [ok] = [m for m, _ in switch.wire.take()]
+    body = "Signal=5\r\nDuration=160\r\n"
+    info = (f"INFO sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKi\n"
+            f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}\n"
+            "Call-ID: call-1@carrier\nCSeq: 3 INFO\nContent-Type: application/dtmf-relay\n"
+            f"Content-Length: {len(body)}\n\n{body}")
+    [answer] = [m for m, _ in switch.receive(info, CARRIER)]
+    assert answer.status == 200 and session.digits == ["5"]
+
+
+def test_unreachable_agent_fails_over_to_the_next_target(switch):
+    call(switch)
+    switch.sessions.pending[0][-1].errback(Exception("connection refused"))
+    sent = switch.wire.take()
+    assert [(m.method, p) for m, p in sent if m.is_request] == [("INVITE", BOB_NAT)]
+
+
+def test_agent_too_slow_to_connect_fails_over(switch):
+    call(switch)
+    switch.clock.advance(5.0)
+    sent = switch.wire.take()
+    assert [p for m, p in sent if m.is_request and m.method == "INVITE"] == [BOB_NAT]
+
+
+def test_caller_cancel_while_connecting_stops_the_session_when_it_opens(switch):
+    call(switch)
+    cancel = ("CANCEL sip:4155550100@127.0.0.1 SIP/2.0\n"
+              "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKinv1\nMax-Forwards: 70\n"
+              "To: <sip:4155550100@127.0.0.1>\nFrom: <sip:+12125550123@198.51.100.7>;tag=caller1\n"
+              "Call-ID: call-1@carrier\nCSeq: 1 CANCEL\nContent-Length: 0\n\n")
+    sent = switch.receive(cancel, CARRIER)
+    assert sorted(m.status for m, _ in sent) == [200, 487]
+    session = FakeSession()
+    switch.sessions.pending[0][-1].callback(session)
+    assert session.stopped == ["caller-cancelled"] and not session.began
+    assert switch.wire.take() == []
