@@ -29,6 +29,7 @@ from twisted.web.server import Site
 
 from . import config
 from .admin.api import build_api
+from .admin.calls_view import CallsView
 from .config import ConfigError, Settings
 from .edge.admin_site import build_root
 from .edge.cdr_writer import CdrWriter
@@ -257,7 +258,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
             snapshot_loader.reload()  # users are route targets too
 
     api = build_api(database, reactor, domain=sip.domain, on_change=on_admin_change,
-                    metrics=metrics)
+                    metrics=metrics, calls=CallsView(proxy))
     site = Site(build_root(metrics.registry, health, api))
     site.noisy = False
     strports.service(settings.admin.listen, site).setServiceParent(root)

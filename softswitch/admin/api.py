@@ -1,13 +1,15 @@
 """The public factory: ``build_api`` returns the resource tap.py mounts at /v1."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from twisted.logger import Logger
 
 from softswitch.admin.auth import DEFAULT_TTL, TokenCache
+from softswitch.admin.calls_view import NoCalls
 from softswitch.admin.handlers import (
     agents,
+    calls,
     cdrs,
     docs,
     numbers,
@@ -22,14 +24,16 @@ from softswitch.admin.resource import ApiResource
 from softswitch.admin.router import Route, Router
 
 CHANGE_KINDS = ("users", "regions", "trunks", "agents", "numbers", "routes", "tokens")
-_MODULES = (users, regions, trunks, agents, numbers, outbound, tokens, registrations, cdrs)
+_MODULES = (users, regions, trunks, agents, numbers, outbound, tokens, registrations, cdrs,
+            calls)
 
 log = Logger()
 
 
 @dataclass
 class ApiContext:
-    """What handlers use: the database, the switch's SIP domain, change hook."""
+    """What handlers use: the database, the switch's SIP domain, change hook, and
+    the calls in progress (a calls_view.CallsView or NoCalls)."""
 
     database: object
     domain: str
@@ -38,6 +42,7 @@ class ApiContext:
     on_change: Callable[[str], None]
     routes: tuple[Route, ...] = ()
     openapi: dict | None = None  # built on first request
+    calls: object = field(default_factory=NoCalls)
 
     def run(self, desc: str, fn, *args, **kw):
         return self.database.run(desc, fn, *args, **kw)
@@ -72,15 +77,19 @@ def build_api(
     on_change: Callable[[str], None] | None = None,
     metrics=None,
     token_ttl: float = DEFAULT_TTL,
+    calls=None,
 ) -> ApiResource:
     """The /v1 resource over ``database`` (a store Database).
 
     ``domain`` is the switch's SIP domain (the users' digest realm);
     ``on_change(kind)`` runs after each committed write, kind one of
-    CHANGE_KINDS; ``metrics`` is a softswitch Metrics (or None).
+    CHANGE_KINDS; ``metrics`` is a softswitch Metrics (or None); ``calls``
+    shows and hangs up the calls in progress (calls_view.CallsView over the
+    proxy; None: an API without a switch, which has no calls).
     """
     table = all_routes()
     tokens_cache = TokenCache(database, reactor, ttl=token_ttl)
     context = ApiContext(database, domain, reactor, tokens_cache,
-                         on_change or (lambda kind: None), tuple(table))
+                         on_change or (lambda kind: None), tuple(table),
+                         calls=calls if calls is not None else NoCalls())
     return ApiResource(Router(table), context, tokens_cache, metrics)

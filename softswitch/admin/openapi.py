@@ -17,14 +17,15 @@ _ERRORS = {
     400: "Malformed JSON or a missing body",
     401: "Missing, wrong or revoked bearer token",
     404: "No such object",
-    409: "Duplicate, or still referenced by another object",
+    409: "Duplicate, still referenced by another object, or a call not answered yet",
     413: "Body too large",
     422: "A field is invalid or refers to a missing object; `field` names it",
     503: "The database is unavailable or the switch is stopping",
 }
 DESCRIPTION = (
     "Manage the switch: SIP users, media regions, trunks, AI agents, numbers and their "
-    "routes, outbound routes, API tokens; read registrations and call records. Every "
+    "routes, outbound routes, API tokens; read registrations and call records; list "
+    "and hang up the calls in progress. Every "
     "endpoint but this document needs `Authorization: Bearer TOKEN`. Errors are "
     '`{"error": {"status", "message", "field"}}`. Lists are pages: '
     '`{"items": [...], "next": cursor-or-null}`; pass `?after=cursor` for the next one. '

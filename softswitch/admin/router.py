@@ -15,6 +15,7 @@ from softswitch.admin.errors import ApiError
 from softswitch.admin.schemas.common import NAME_PATTERN, USERNAME_PATTERN, normalise_e164
 
 MAX_ID = 2**63 - 1
+MAX_CALL_ID = 256
 
 
 def _by_pattern(pattern: str, what: str):
@@ -33,6 +34,15 @@ def _id(text: str) -> int:
     return int(text)
 
 
+def _call_id(text: str) -> str:
+    # A Call-ID is any word (RFC 3261 §25.1: '@', '/', '%'...); the client
+    # percent-encodes what a path cannot hold and split_path decodes it.
+    if not 0 < len(text) <= MAX_CALL_ID or not text.isprintable() \
+            or any(character.isspace() for character in text):
+        raise ValueError("not a valid Call-ID")
+    return text
+
+
 @dataclass(frozen=True)
 class PathParam:
     convert: Callable[[str], Any]  # raises ValueError: the path names nothing (404)
@@ -48,6 +58,9 @@ PATH_PARAMS = {
     "number": PathParam(normalise_e164, {"type": "string", "minLength": 1, "maxLength": 40},
                         "E.164 number; '+' may be sent as %2B"),
     "id": PathParam(_id, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "the id"),
+    "call_id": PathParam(_call_id, {"type": "string", "minLength": 1, "maxLength": MAX_CALL_ID,
+                                    "pattern": r"^\S+$"},
+                         "the SIP Call-ID, percent-encoded where a path needs it ('/' as %2F)"),
 }
 
 Handler = Callable[..., Any]
