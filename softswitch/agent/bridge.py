@@ -1,0 +1,522 @@
+"""One call's audio and control between the caller's RTP and the agent's WebSocket.
+
+`AgentBridge` is pure (bring-your-own-I/O): the edge feeds it what arrives and the
+time, and sends what it returns. Every input returns an `Output`:
+
+    ws            frames for the agent's WebSocket (str: text frame, bytes: binary)
+    rtp           `RtpOut` packets for the caller (bytes(packet) is the datagram)
+    actions       `Hangup(reason)`, `Transfer(target, warm)` for call control
+    errors        what was wrong with an agent frame that was ignored (for the log)
+    next_deadline when to call `tick` next (None before `start` and after `stop`)
+
+Inputs: `start(now)`, `rtp_received(payload_type, seq, timestamp, marker, payload,
+now)`, `info_dtmf(digit, now)`, `ws_text(text, now)`, `ws_binary(data, now)`,
+`tick(now)` and `stop(reason, now)`. Times are seconds on the edge's monotonic clock.
+
+It composes the media core: a `JitterBuffer` (caller -> agent), a `Playout` and a
+`Pacer` (agent -> caller), a `DtmfDetector`, the call's G.711 codec and the conversion
+to and from the profile's audio format (`codec.py`).
+
+Clock. `start` anchors the `Pacer`; slot k is due at start + 20 ms * k, whatever time
+`tick` is actually called (drift-free). Each `tick` handles the slots that have come
+due since the last one:
+- caller -> agent: one jitter-buffer frame per slot, each popped at its slot's own
+  deadline (the buffer sees a regular 20 ms clock even when ticks are late), so the
+  agent gets exactly one 20 ms `CallerAudio` per slot once the buffer's hold is over,
+  stamped with the slot's media time (`slot * 20` ms since `start`). After a stall
+  every elapsed slot is still sent (a WebSocket needs no pacing and the agent should
+  not lose the caller's words), up to `MAX_CATCH_UP_SLOTS`;
+- agent -> caller: one RTP packet per slot the `Pacer` lets through (a short stall is
+  caught up with at most `max_burst` packets back to back, a longer one is skipped),
+  always a whole frame: agent audio, or silence when none is queued. Marks are
+  reported when the frame that takes the last byte before them is produced
+  (playout truth).
+
+RTP out. The bridge owns the outgoing stream's header fields; the edge only sends
+`bytes(packet)`. `ssrc`, `initial_seq` and `initial_timestamp` come from the edge (it
+draws them at random, RFC 3550 §5.1). The sequence number advances by one per packet
+sent. The timestamp is `initial_timestamp + 160 * slot`: it advances per slot, sent or
+skipped, so after a skipped stall the caller's jitter buffer sees a pause, not a loss
+nor a burst. The marker bit is set on the very first packet, on the first audio packet
+after skipped slots (the timestamp jumped), and on the first packet of each DTMF event.
+
+DTMF. From the caller: RFC 4733 packets on `rtp_event_pt` go through the
+`DtmfDetector` and reach the agent as one `CallerDtmf` per key press; SIP INFO digits
+come through `info_dtmf`. To the caller: an agent's digits are queued and sent one after
+another as RFC 4733 events from the next slot on (not after the queued speech): each
+digit's packets (first with the marker, updates, the end packet three times) take one
+slot each, in place of the audio frame, so playout pauses meanwhile and resumes after;
+`dtmf_gap_ms` of audio slots separate two digits. A call that negotiated no
+telephone-event (`rtp_event_pt=None`) cannot carry them: they are counted
+(`dtmf_unsent`) and dropped.
+
+Barge-in. `AgentClear` (and the Realtime `SpeechStarted`) drops the queued audio at once
+and acknowledges the pending marks. For `SpeechStarted` the bridge then sends the
+profile's `truncate(ms)`, with the ms of the current response actually taken for
+sending. `ResponseStarted` restarts that count — at once if nothing older is queued,
+else when playout reaches the new response (within the 20 ms frame where the two meet);
+a barge-in before that reports 0 ms for the new response.
+
+Hangup. `AgentHangup` becomes a `Hangup` action once the audio the agent queued before it
+has been sent (its goodbye is heard), like a mark; at once if playout has not started.
+`AgentTransfer` becomes a `Transfer` action at once (dialling the human overlaps the
+agent's last words).
+
+L16 agents at 16/24 kHz. The agent -> caller resampler holds back 15-25 ms; that tail is
+flushed into playout before a mark or a hangup (so they stay on playout truth) and when
+playout has less than a frame left (the agent stopped sending), so the end of an
+utterance is never held until the next one.
+
+Malformed agent frames (`ProfileError`, or anything the profile chokes on) are
+counted in `profile_errors`, described in `Output.errors`, and ignored; nothing raises
+out of an input. Per-frame processing time is the edge's to measure.
+"""
+
+from collections import deque
+from dataclasses import dataclass
+
+from softswitch.agent.codec import AgentToCaller, CallerToAgent, call_codec
+from softswitch.agent.events import (
+    DTMF_DIGITS,
+    AgentAudio,
+    AgentClear,
+    AgentDtmf,
+    AgentHangup,
+    AgentMark,
+    AgentTransfer,
+    CallEnded,
+    CallerAudio,
+    CallerDtmf,
+    CallInfo,
+    CallStarted,
+    MarkPlayed,
+    ResponseStarted,
+    SpeechStarted,
+)
+from softswitch.agent.profiles import ProfileError
+from softswitch.media.dtmf import DtmfDetector, DtmfGenerator, DtmfPacket
+from softswitch.media.g711 import FRAME_SAMPLES
+from softswitch.media.jitter import JitterBuffer, JitterStats
+from softswitch.media.playout import Pacer, Playout
+from softswitch.media.rtp import RTP_HEADER
+
+FRAME_MS = 20
+MAX_CATCH_UP_SLOTS = 50  # caller audio sent to the agent after one stall: 1 s at most
+_AGENT_FRAME_ERRORS = (ProfileError, ValueError, TypeError, KeyError, AttributeError)
+
+
+# --- what the bridge returns ---------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RtpOut:
+    """One RTP packet for the caller; `bytes(packet)` is the datagram."""
+
+    payload: bytes
+    payload_type: int
+    marker: bool
+    sequence_number: int
+    timestamp: int
+    ssrc: int
+    is_event: bool = False  # an RFC 4733 telephone-event, not audio
+
+    def __bytes__(self) -> bytes:
+        return RTP_HEADER.pack(0x80, self.payload_type | (0x80 if self.marker else 0),
+                               self.sequence_number, self.timestamp, self.ssrc) + self.payload
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """End the call (BYE the caller); the agent asked for it."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Dial `target` (E.164, "user:NAME" or "trunk:NAME") and bridge the caller to it;
+    `warm`: keep the agent connected until the human answers."""
+
+    target: str
+    warm: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    ws: tuple[str | bytes, ...] = ()
+    rtp: tuple[RtpOut, ...] = ()
+    actions: tuple[Hangup | Transfer, ...] = ()
+    errors: tuple[str, ...] = ()
+    next_deadline: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeStats:
+    ws_frames_out: int  # frames sent to the agent, of every kind
+    ws_frames_in: int  # frames received from the agent
+    caller_frames: int  # 20 ms frames of caller audio sent to the agent
+    agent_audio_chunks: int  # audio messages from the agent
+    agent_audio_ms: float  # agent audio queued for the caller (in the call's codec)
+    first_agent_audio_s: float | None  # from start to the first agent audio
+    rtp_packets: int  # RTP packets produced, audio and events
+    agent_frames_sent: int  # RTP frames carrying agent audio (whole or padded)
+    silence_frames_sent: int  # RTP frames of silence (nothing queued)
+    slots_skipped: int  # 20 ms slots skipped after long stalls
+    stalls: int
+    rtp_ignored: int  # caller packets of another payload type or not 20 ms
+    concealed: int  # caller frames concealed (lost or late packets)
+    late: int  # caller packets that came after their slot was played
+    jitter_depth_ms: float
+    jitter_delay_ms: float
+    jitter_ms: float
+    clears: int  # barge-ins: clear, speech started
+    cleared_ms: float  # agent audio dropped by them
+    marks_received: int
+    marks_played: int  # acknowledged to the agent (reached or cleared)
+    dtmf_in: int  # key presses sent to the agent (RFC 4733 and INFO)
+    dtmf_out: int  # digits sent to the caller
+    dtmf_unsent: int  # digits dropped: no telephone-event on the call
+    profile_errors: int
+    jitter: JitterStats
+
+
+# --- internal playout markers (never sent to the agent) ---------------------------------
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _ResponseBoundary:
+    """Where a new response's audio begins in the playout queue."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _HangupWhenPlayed:
+    reason: str
+
+
+class AgentBridge:
+    def __init__(self, profile, info: CallInfo, *, codec: str = "PCMU",
+                 rtp_event_pt: int | None = None, target_ms: float = 60,
+                 min_delay_ms: float = 20, max_delay_ms: float = 200, max_burst: int = 3,
+                 ssrc: int = 0, initial_seq: int = 0, initial_timestamp: int = 0,
+                 dtmf_duration_ms: int = 100, dtmf_gap_ms: int = 40, now: float):
+        self.profile = profile
+        self.info = info
+        self.codec = call_codec(codec)
+        if rtp_event_pt is not None and (not 0 <= rtp_event_pt <= 127
+                                         or rtp_event_pt == self.codec.payload_type):
+            raise ValueError(f"telephone-event payload type {rtp_event_pt}")
+        self.rtp_event_pt = rtp_event_pt
+        self.created_at = now
+        self.jitter = JitterBuffer(8000, FRAME_MS, min_delay_ms, max_delay_ms, target_ms,
+                                   silence=self.codec.silence, attenuate=self.codec.conceal)
+        self.playout = Playout(FRAME_SAMPLES, self.codec.silence, FRAME_MS)
+        self.pacer = Pacer(FRAME_MS / 1000, max_burst)
+        self.detector = DtmfDetector()
+        self._up = CallerToAgent(self.codec, profile.audio_format)
+        self._down = AgentToCaller(profile.audio_format, self.codec)
+        self._ssrc = ssrc & 0xFFFFFFFF
+        self._seq = initial_seq & 0xFFFF
+        self._ts0 = initial_timestamp & 0xFFFFFFFF
+        self._marker = True  # the next audio packet carries the marker bit
+        self._dtmf_duration_ms = dtmf_duration_ms
+        self._dtmf_gap_slots = -(-dtmf_gap_ms // FRAME_MS)
+        DtmfGenerator("1", dtmf_duration_ms)  # (checks the duration now, not mid-call)
+        self._dtmf_digits: deque[str] = deque()
+        self._dtmf_packets: deque[DtmfPacket | None] = deque()
+        self._started_at: float | None = None
+        self._closed = False
+        self._boundaries = 0  # response boundaries queued, not yet reached
+        self._hangup_requested = False
+        self._quiet = Output()  # nothing to do; carries the current next_deadline
+        self._handlers = {
+            AgentAudio: self._on_audio, AgentMark: self._on_mark, AgentClear: self._on_clear,
+            AgentDtmf: self._on_dtmf, AgentHangup: self._on_hangup,
+            AgentTransfer: self._on_transfer, SpeechStarted: self._on_speech_started,
+            ResponseStarted: self._on_response_started,
+        }
+        self.ws_frames_out = self.ws_frames_in = self.caller_frames = 0
+        self.agent_audio_chunks = self.agent_audio_bytes = 0
+        self.first_agent_audio_at: float | None = None
+        self.rtp_packets = self.rtp_ignored = 0
+        self.marks_received = self.marks_played = 0
+        self.dtmf_in = self.dtmf_out = self.dtmf_unsent = 0
+        self.clears = self.profile_errors = 0
+
+    # --- inputs ---
+
+    def start(self, now: float) -> Output:
+        """The call is answered: tell the agent, and start the 20 ms schedule."""
+        if self._started_at is not None or self._closed:
+            return self._idle()
+        self._started_at = now
+        self.pacer.begin(now)
+        self._quiet = Output(next_deadline=self.pacer.next_deadline())
+        return self._output(self._encode(CallStarted(self.info)))
+
+    def stop(self, reason: str, now: float) -> Output:
+        """The call is over (either side): the profile's goodbye; later inputs are ignored."""
+        if self._closed:
+            return Output()
+        self._closed = True
+        self._quiet = Output()
+        ws = self._encode(CallEnded(reason)) if self._started_at is not None else []
+        return Output(ws=tuple(ws))
+
+    def rtp_received(self, payload_type: int, seq: int, timestamp: int, marker: bool,
+                     payload: bytes, now: float) -> Output:
+        if self._closed:
+            return self._quiet
+        if payload_type == self.codec.payload_type:
+            if len(payload) == FRAME_SAMPLES:
+                self.jitter.push(seq, timestamp, payload, now)
+            else:  # another packet time: the switch offers ptime 20 only
+                self.rtp_ignored += 1
+            return self._quiet
+        if payload_type == self.rtp_event_pt:
+            digit = self.detector.push(timestamp, marker, payload)
+            if digit is not None:
+                return self._caller_dtmf(digit.digit)
+            return self._quiet
+        self.rtp_ignored += 1  # comfort noise, or a payload type never negotiated
+        return self._quiet
+
+    def info_dtmf(self, digit: str, now: float) -> Output:
+        """A digit the caller sent by SIP INFO (parsed by `dtmf.parse_info_dtmf`)."""
+        if self._closed or len(digit) != 1 or digit.upper() not in DTMF_DIGITS:
+            return self._quiet
+        return self._caller_dtmf(digit.upper())
+
+    def ws_text(self, text: str, now: float) -> Output:
+        return self._from_agent(self.profile.decode_text, text, now)
+
+    def ws_binary(self, data: bytes, now: float) -> Output:
+        return self._from_agent(self.profile.decode_binary, data, now)
+
+    def tick(self, now: float) -> Output:
+        """Send what the 20 ms slots due by `now` call for."""
+        if self._started_at is None or self._closed:
+            return self._idle()
+        pacer = self.pacer
+        first = pacer.slot
+        due = pacer.tick(now)
+        if not due:
+            return self._quiet
+        end = pacer.slot
+        ws: list = []
+        rtp: list = []
+        actions: list = []
+        encode = self.profile.encode
+        convert = self._up.convert
+        pop = self.jitter.pop
+        deadline = pacer.deadline
+        for slot in range(max(first, end - MAX_CATCH_UP_SLOTS), end):
+            frame = pop(deadline(slot))
+            if frame is not None:
+                ws += encode(CallerAudio(convert(frame.payload), slot * FRAME_MS))
+                self.caller_frames += 1
+        self.ws_frames_out += len(ws)
+        if end - first > due:  # slots were skipped: the timestamp jumps
+            self._marker = True
+        playout = self.playout
+        for slot in range(end - due, end):
+            timestamp = (self._ts0 + FRAME_SAMPLES * slot) & 0xFFFFFFFF
+            if self._dtmf_digits or self._dtmf_packets:
+                packet = self._next_dtmf_packet(timestamp)
+                if packet is not None:
+                    rtp.append(RtpOut(packet.payload, self.rtp_event_pt, packet.marker,
+                                      self._seq, packet.timestamp, self._ssrc, True))
+                    self._seq = (self._seq + 1) & 0xFFFF
+                    continue
+            if self._down.holding and playout.queued_ms() < FRAME_MS:
+                playout.enqueue(self._down.flush())  # the agent paused: play the tail
+            frame, reached = playout.next_frame()
+            rtp.append(RtpOut(frame, self.codec.payload_type, self._marker, self._seq,
+                              timestamp, self._ssrc))
+            self._seq = (self._seq + 1) & 0xFFFF
+            self._marker = False
+            if reached:
+                self._reached(reached, ws, actions)
+        self.rtp_packets += len(rtp)
+        self._quiet = quiet = Output(next_deadline=pacer.next_deadline())
+        return Output(tuple(ws), tuple(rtp), tuple(actions), (), quiet.next_deadline)
+
+    # --- reading ---
+
+    def next_deadline(self) -> float | None:
+        if self._started_at is None or self._closed:
+            return None
+        return self.pacer.next_deadline()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def stats(self) -> BridgeStats:
+        jitter = self.jitter.stats()
+        playout = self.playout
+        first = self.first_agent_audio_at
+        return BridgeStats(
+            ws_frames_out=self.ws_frames_out, ws_frames_in=self.ws_frames_in,
+            caller_frames=self.caller_frames, agent_audio_chunks=self.agent_audio_chunks,
+            agent_audio_ms=playout.enqueued_bytes / 8,
+            first_agent_audio_s=(None if first is None or self._started_at is None
+                                 else max(0.0, first - self._started_at)),
+            rtp_packets=self.rtp_packets,
+            agent_frames_sent=playout.audio_frames + playout.padded_frames,
+            silence_frames_sent=playout.silence_frames,
+            slots_skipped=self.pacer.skipped, stalls=self.pacer.stalls,
+            rtp_ignored=self.rtp_ignored, concealed=jitter.concealed, late=jitter.late,
+            jitter_depth_ms=jitter.depth_ms, jitter_delay_ms=jitter.delay_ms,
+            jitter_ms=jitter.jitter_ms, clears=self.clears,
+            cleared_ms=playout.cleared_bytes / 8,
+            marks_received=self.marks_received, marks_played=self.marks_played,
+            dtmf_in=self.dtmf_in, dtmf_out=self.dtmf_out, dtmf_unsent=self.dtmf_unsent,
+            profile_errors=self.profile_errors, jitter=jitter,
+        )
+
+    # --- internals: to the agent ---
+
+    def _encode(self, event) -> list:
+        frames = self.profile.encode(event)
+        self.ws_frames_out += len(frames)
+        return frames
+
+    def _caller_dtmf(self, digit: str) -> Output:
+        self.dtmf_in += 1
+        if self._started_at is None:  # nothing goes to the agent before its start message
+            return self._quiet
+        return self._output(self._encode(CallerDtmf(digit)))
+
+    def _reached(self, items: list, ws: list, actions: list) -> None:
+        """Marks the playout reached (or a clear released), in order."""
+        for item in items:
+            if type(item) is str:
+                self.marks_played += 1
+                ws += self._encode(MarkPlayed(item))
+            elif type(item) is _ResponseBoundary:
+                self._boundaries -= 1
+                self.playout.reset_played()
+            else:
+                actions.append(Hangup(item.reason))
+
+    # --- internals: from the agent ---
+
+    def _from_agent(self, decode, data, now: float) -> Output:
+        if self._closed:
+            return self._quiet
+        self.ws_frames_in += 1
+        try:
+            events = decode(data)
+        except _AGENT_FRAME_ERRORS as exc:
+            return self._agent_error(exc)
+        if len(events) == 1 and type(events[0]) is AgentAudio:  # the hot path
+            try:
+                self._on_audio(events[0], now, None, None)
+            except _AGENT_FRAME_ERRORS as exc:
+                return self._agent_error(exc)
+            return self._quiet
+        ws: list = []
+        actions: list = []
+        errors = ()
+        for event in events:
+            handler = self._handlers.get(type(event))
+            if handler is None:
+                continue
+            try:
+                handler(event, now, ws, actions)
+            except _AGENT_FRAME_ERRORS as exc:
+                self.profile_errors += 1
+                errors += (f"{type(event).__name__}: {exc}",)
+        return self._output(ws, actions, errors)
+
+    def _agent_error(self, exc: Exception) -> Output:
+        self.profile_errors += 1
+        return Output(errors=(f"{type(exc).__name__}: {exc}",),
+                      next_deadline=self._quiet.next_deadline)
+
+    def _on_audio(self, event: AgentAudio, now: float, ws, actions) -> None:
+        if self.first_agent_audio_at is None:
+            self.first_agent_audio_at = now
+        self.agent_audio_chunks += 1
+        coded = self._down.convert(event.audio)
+        if coded:
+            self.playout.enqueue(coded)
+
+    def _on_mark(self, event: AgentMark, now: float, ws, actions) -> None:
+        self.marks_received += 1
+        self._flush_down()
+        self.playout.add_mark(event.name)
+
+    def _on_clear(self, event, now: float, ws: list, actions: list) -> None:
+        self._clear(ws, actions)
+
+    def _on_dtmf(self, event: AgentDtmf, now: float, ws, actions) -> None:
+        digits = event.digits.upper()
+        if not digits or not set(digits) <= DTMF_DIGITS:
+            raise ValueError(f"DTMF digits {event.digits!r}")
+        if self.rtp_event_pt is None:
+            self.dtmf_unsent += len(digits)
+            return
+        self._dtmf_digits.extend(digits)
+
+    def _on_hangup(self, event: AgentHangup, now: float, ws, actions: list) -> None:
+        if self._hangup_requested:
+            return
+        self._hangup_requested = True
+        if self._started_at is None:
+            actions.append(Hangup(event.reason))
+            return
+        self._flush_down()
+        self.playout.add_mark(_HangupWhenPlayed(event.reason))
+
+    def _on_transfer(self, event: AgentTransfer, now: float, ws, actions: list) -> None:
+        actions.append(Transfer(event.target, event.warm))
+
+    def _on_speech_started(self, event, now: float, ws: list, actions: list) -> None:
+        heard_ms = 0 if self._boundaries else self.playout.played_ms
+        self._clear(ws, actions)
+        truncate = getattr(self.profile, "truncate", None)
+        if truncate is not None:
+            ws += self._count(truncate(round(heard_ms)))
+
+    def _on_response_started(self, event, now: float, ws, actions) -> None:
+        self._flush_down()
+        if self._boundaries or self.playout.queued_ms() > 0:
+            self._boundaries += 1
+            self.playout.add_mark(_ResponseBoundary())
+        else:
+            self.playout.reset_played()
+
+    def _clear(self, ws: list, actions: list) -> None:
+        self.clears += 1
+        self._down.reset()
+        self._reached(self.playout.clear(), ws, actions)
+
+    def _flush_down(self) -> None:
+        if self._down.holding:
+            self.playout.enqueue(self._down.flush())
+
+    # --- internals: to the caller ---
+
+    def _next_dtmf_packet(self, timestamp: int) -> DtmfPacket | None:
+        """The DTMF packet for this slot, or None for an audio slot."""
+        packets = self._dtmf_packets
+        if not packets and self._dtmf_digits:
+            digit = self._dtmf_digits.popleft()
+            packets.extend(DtmfGenerator(digit, self._dtmf_duration_ms, timestamp=timestamp,
+                                         packet_ms=FRAME_MS))
+            packets.extend([None] * self._dtmf_gap_slots)
+            self.dtmf_out += 1
+        return packets.popleft() if packets else None
+
+    # --- internals: outputs ---
+
+    def _count(self, frames: list) -> list:
+        self.ws_frames_out += len(frames)
+        return frames
+
+    def _output(self, ws=(), actions=(), errors=()) -> Output:
+        if not ws and not actions and not errors:
+            return self._quiet
+        return Output(tuple(ws), (), tuple(actions), tuple(errors), self._quiet.next_deadline)
+
+    def _idle(self) -> Output:
+        return self._quiet

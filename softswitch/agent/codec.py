@@ -1,0 +1,174 @@
+"""Audio conversion between a call's G.711 codec and an agent profile's audio format.
+
+Two one-way converters, chosen once per call from (call codec, agent format):
+
+- `CallerToAgent.convert(frame)`: one 20 ms G.711 frame of the call (160 bytes) to
+  exactly one 20 ms frame in the agent's format, every time. µ-law 8 kHz agents get the
+  frame as it is (PCMU call) or transcoded through a 256-byte table (PCMA call). L16
+  agents get the samples decoded with the G.711 tables and, at 16 or 24 kHz, resampled
+  (soxr, `Resampler` "steady" engine). The resampler holds back 30 ms, so its first
+  frames come out short; the shortfall is made up with leading silence, once, at the
+  start of the stream, so the agent's stream is one whole frame per slot from the first
+  slot and runs a constant 30 ms behind the caller's (the hold-back, no more).
+- `AgentToCaller.convert(audio)`: agent audio of any length to the call's codec, in
+  whatever length is ready (a resampler holds some back). `flush()` returns what is held
+  (the end of what the agent sent: before a mark, or when playout runs dry); `reset()`
+  drops it (barge-in). µ-law agents pass through or are transcoded, byte for byte.
+
+`CODECS` names the call codecs the bridge speaks: static payload type, silence frame,
+G.711 decode/encode, and the concealment attenuator for the jitter buffer.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from softswitch.agent.events import AudioFormat
+from softswitch.media.g711 import (
+    SAMPLE_RATE,
+    SILENCE_ALAW,
+    SILENCE_ULAW,
+    alaw_attenuator,
+    alaw_decode,
+    alaw_encode,
+    alaw_to_ulaw,
+    ulaw_attenuator,
+    ulaw_decode,
+    ulaw_encode,
+    ulaw_to_alaw,
+)
+from softswitch.media.resample import Resampler
+
+CONCEAL_GAIN_DB = -6.0  # each repeat of a lost caller frame fades by this much
+
+
+@dataclass(frozen=True, slots=True)
+class G711Codec:
+    name: str  # the SDP encoding name
+    payload_type: int  # static RTP payload type (RFC 3551)
+    silence: bytes  # one 20 ms frame of silence
+    decode: Callable[[bytes], np.ndarray]
+    encode: Callable[[np.ndarray], bytes]
+    to_ulaw: Callable[[bytes], bytes] | None  # None: the codec is µ-law
+    from_ulaw: Callable[[bytes], bytes] | None
+    conceal: Callable[[bytes], bytes]  # fades a repeated frame (jitter buffer concealment)
+
+
+CODECS = {
+    "PCMU": G711Codec("PCMU", 0, SILENCE_ULAW, ulaw_decode, ulaw_encode, None, None,
+                      ulaw_attenuator(CONCEAL_GAIN_DB)),
+    "PCMA": G711Codec("PCMA", 8, SILENCE_ALAW, alaw_decode, alaw_encode, alaw_to_ulaw,
+                      ulaw_to_alaw, alaw_attenuator(CONCEAL_GAIN_DB)),
+}
+
+
+def call_codec(name: str) -> G711Codec:
+    try:
+        return CODECS[name.upper()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"call codec {name!r} is not one of {', '.join(CODECS)}") from None
+
+
+def _check_format(fmt: AudioFormat) -> None:
+    if fmt.encoding == "mulaw" and fmt.sample_rate == SAMPLE_RATE:
+        return
+    if fmt.encoding == "pcm16" and fmt.sample_rate in (8000, 16000, 24000):
+        return
+    raise ValueError(f"agent audio format {fmt.encoding}/{fmt.sample_rate} is not supported")
+
+
+class CallerToAgent:
+    """20 ms frames of the call's codec to 20 ms frames of the agent's format."""
+
+    __slots__ = ("codec", "format", "frame_bytes", "_mode", "_resampler", "_pending",
+                 "padded_bytes")
+
+    def __init__(self, codec: G711Codec, fmt: AudioFormat):
+        _check_format(fmt)
+        self.codec = codec
+        self.format = fmt
+        self.frame_bytes = fmt.bytes_per_20ms
+        self._resampler = None
+        self._pending = bytearray()
+        self.padded_bytes = 0  # leading silence put in to make up the resampler's hold-back
+        if fmt.encoding == "mulaw":
+            self._mode = "same" if codec.to_ulaw is None else "table"
+        elif fmt.sample_rate == SAMPLE_RATE:
+            self._mode = "decode"
+        else:
+            self._mode = "resample"
+            self._resampler = Resampler(SAMPLE_RATE, fmt.sample_rate)
+
+    def convert(self, frame: bytes) -> bytes:
+        mode = self._mode
+        if mode == "same":
+            return frame
+        if mode == "table":
+            return self.codec.to_ulaw(frame)
+        pcm = self.codec.decode(frame)
+        if mode == "decode":
+            return pcm.astype("<i2", copy=False).tobytes()
+        pending = self._pending
+        pending += self._resampler.process(pcm).astype("<i2", copy=False).tobytes()
+        size = self.frame_bytes
+        if len(pending) < size:  # the hold-back at the start: lead with silence
+            short = size - len(pending)
+            pending[0:0] = bytes(short)
+            self.padded_bytes += short
+        out = bytes(pending[:size])
+        del pending[:size]
+        return out
+
+
+class AgentToCaller:
+    """Agent audio of any length to the call's codec (what is ready so far)."""
+
+    __slots__ = ("codec", "format", "_mode", "_resampler", "_holding")
+
+    def __init__(self, fmt: AudioFormat, codec: G711Codec):
+        _check_format(fmt)
+        self.codec = codec
+        self.format = fmt
+        self._resampler = None
+        self._holding = False
+        if fmt.encoding == "mulaw":
+            self._mode = "same" if codec.from_ulaw is None else "table"
+        elif fmt.sample_rate == SAMPLE_RATE:
+            self._mode = "encode"
+        else:
+            self._mode = "resample"
+            self._resampler = Resampler(fmt.sample_rate, SAMPLE_RATE)
+
+    @property
+    def holding(self) -> bool:
+        """Whether the resampler holds agent audio not yet given out."""
+        return self._holding
+
+    def convert(self, audio: bytes) -> bytes:
+        mode = self._mode
+        if mode == "same":
+            return audio
+        if mode == "table":
+            return self.codec.from_ulaw(audio)
+        pcm = np.frombuffer(audio, "<i2").astype(np.int16, copy=False)
+        if mode == "encode":
+            return self.codec.encode(pcm)
+        if not len(pcm):
+            return b""
+        self._holding = True
+        out = self._resampler.process(pcm)
+        return self.codec.encode(out) if len(out) else b""
+
+    def flush(self) -> bytes:
+        if not self._holding:
+            return b""
+        self._holding = False
+        out = self._resampler.flush()
+        return self.codec.encode(out) if len(out) else b""
+
+    def reset(self) -> None:
+        if self._resampler is not None:
+            self._resampler.reset()
+        self._holding = False
+
