@@ -51,14 +51,15 @@ class _Databases:
         self._pg_url = None
         self._pg_engine = None
 
-    def sqlite(self, directory: str) -> str:
+    def sqlite(self) -> str:
+        """A fresh copy of the template, in this process's temporary directory
+        (not the working directory: test runs leave nothing in the checkout)."""
         if self._template is None:
             self._dir = tempfile.mkdtemp(prefix="softswitch-admin-tests-")
             atexit.register(shutil.rmtree, self._dir, True)
             self._template = Path(self._dir) / "template.sqlite3"
             migrate.upgrade(f"sqlite:///{self._template}")
-        path = Path(directory) / "softswitch.sqlite3"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(dir=self._dir)) / "softswitch.sqlite3"
         shutil.copyfile(self._template, path)
         return f"sqlite:///{path}"
 
@@ -137,7 +138,7 @@ class ApiTestCase(TestCase):
         if self.backend == "postgresql":
             url = databases.postgresql()
         else:
-            url = databases.sqlite(self.mktemp())
+            url = databases.sqlite()
         self.url = url
         self.changes = []
         self.metrics = Metrics()
