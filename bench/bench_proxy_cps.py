@@ -151,7 +151,7 @@ class Bench:
         self.switch_cpu, self.sipp_cpu = (0, 1) if pinned else (None, None)
         # The default snapshot reload interval (10 s), not the tests' 0.5 s; a short drain
         # so that a call left hanging by a failed step does not hold up the stop.
-        self.switch = CallSwitch(workdir / "switch", media={"anchor": anchor},
+        self.switch = CallSwitch(workdir / "switch", sections={"media": {"anchor": anchor}},
                                  sip={"drain_timeout": 1.0},
                                  database={"reload_interval": 10.0}, log_level="warn")
         self.gateway_port = free_udp_port(GATEWAY_A_IP)

@@ -35,6 +35,8 @@ GATEWAY_A_IP = "127.0.0.3"
 GATEWAY_B_IP = "127.0.0.4"
 PHONE_IP = "127.0.0.5"
 STRANGER_IP = "127.0.0.6"  # no trunk and no user: an unknown source
+LIMITED_CARRIER_IP = "127.0.0.7"  # a carrier whose trunk allows one call at a time
+SLOW_CARRIER_IP = "127.0.0.8"  # a carrier whose trunk allows one new call a second
 
 CDR_WAIT = 5.0  # call records are written in batches (0.25 s); allow a slow machine
 READY_TIMEOUT = 5.0
@@ -76,6 +78,7 @@ class TrunkRow:
     auth_password: str | None = None
     max_concurrent: int | None = None
     max_cps: float | None = None
+    register: bool = False  # the switch registers to the first gateway (outbound)
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def seed_routing(db_url: str, routing: Routing) -> None:
                 trunk_ids[trunk.name] = conn.execute(sa.insert(t.trunks).values(
                     name=trunk.name, inbound_allowed_sources=list(trunk.allowed_sources),
                     auth_username=trunk.auth_username, auth_password=trunk.auth_password,
-                    register=False, max_concurrent=trunk.max_concurrent,
+                    register=trunk.register, max_concurrent=trunk.max_concurrent,
                     max_cps=trunk.max_cps, number_format=trunk.number_format,
                     enabled=True, **stamp)).inserted_primary_key[0]
                 for gateway in trunk.gateways:
@@ -173,14 +176,14 @@ def cdr_count(switch) -> int:
 
 
 class CallSwitch(SwitchProcess):
-    """The harness's switch with a [media] section too (relay settings such as
-    inactivity_timeout or anchor) and a chosen log level; everything else is
-    SwitchProcess."""
+    """The harness's switch with more configuration sections than [sip] and [database]
+    (for example [media] inactivity_timeout or [trunks] probe_interval) and a chosen log
+    level; everything else is SwitchProcess."""
 
-    def __init__(self, workdir, *, media: dict | None = None, log_level: str | None = None,
-                 **kwargs):
+    def __init__(self, workdir, *, sections: dict[str, dict] | None = None,
+                 log_level: str | None = None, **kwargs):
         super().__init__(workdir, **kwargs)
-        self.media_overrides = dict(media or {})
+        self.sections = {name: dict(values) for name, values in (sections or {}).items()}
         self.log_level = log_level
 
     def _write_config(self) -> None:
@@ -191,9 +194,9 @@ class CallSwitch(SwitchProcess):
             level_line, _, rest = tail.partition("\n")
             assert level_line.startswith("level = "), text
             text = f"{head}[log]\nlevel = {_toml(self.log_level)}\n{rest}"
-        if self.media_overrides:
-            text += "\n[media]\n" + "".join(f"{key} = {_toml(value)}\n"
-                                            for key, value in self.media_overrides.items())
+        for name, values in self.sections.items():
+            text += f"\n[{name}]\n" + "".join(f"{key} = {_toml(value)}\n"
+                                              for key, value in values.items())
         self.config_path.write_text(text)
 
 
@@ -315,6 +318,12 @@ class SippAgent:
             message_log=_read(self._messages), screen=_read(self._screen))
         self.result.messages = parse_message_log(self.result.message_log)
         return self.result
+
+    def terminate(self) -> SippResult:
+        """End a SIPp that runs until told (SIGTERM; its message log is kept)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.finish(timeout=5)
 
     def stop(self) -> None:
         """End SIPp now (used on the way out of a failed test)."""

