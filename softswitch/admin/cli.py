@@ -4,6 +4,7 @@
     softswitch-admin numbers add +14155550100 --agent support-bot --trunk humans
     softswitch-admin users add alice --password 's3cret-pass'
     softswitch-admin tokens create ops
+    softswitch-admin calls list
 
 --url (env SOFTSWITCH_URL) and --token (env SOFTSWITCH_ADMIN_TOKEN) say where
 and as whom. Lists print a table (-o json for JSON); other answers print JSON.
@@ -124,7 +125,7 @@ def run(client: Client, resource: Resource, args):
     key = quote(str(args.key), safe="")
     if action == "get":
         return client.call("GET", f"{collection}/{key}")
-    if action == "delete":
+    if action in ("delete", "hangup"):
         client.call("DELETE", f"{collection}/{key}")
         return None
     body = json.loads(args.json) if getattr(args, "json", None) else {}

@@ -92,6 +92,7 @@ class Resource:
     writable: bool = True
     create_only: bool = False  # tokens: create and revoke, nothing else
     create_key: str | None = None  # the body field the key of "add" fills
+    hang_up: bool = False  # calls: list, get and hangup (DELETE), nothing else
 
     def add_to(self, subparsers) -> None:
         parser = subparsers.add_parser(self.name, help=f"manage {self.name}")
@@ -107,6 +108,9 @@ class Resource:
             flag.add_to(listing)
         actions.add_parser("get", help="show one").add_argument(
             "key", metavar=self.key_name.upper())
+        if self.hang_up:
+            actions.add_parser("hangup", help="hang up an answered call").add_argument(
+                "key", metavar=self.key_name.upper())
         if not self.writable:
             return
         actions.add_parser("delete", help="delete one").add_argument(
@@ -281,4 +285,10 @@ RESOURCES = {r.name: r for r in [
         filters=[Flag(("--from",), "since", {"help": "epoch seconds or ISO 8601"}),
                  Flag(("--to",), "until", {"help": "epoch seconds or ISO 8601"}),
                  Flag(("--number",), "number")], writable=False),
+    Resource("calls", "call_id", {
+        "call_id": lambda r: r["call_id"], "state": lambda r: r["state"],
+        "direction": lambda r: r["direction"], "caller": lambda r: r["caller"],
+        "callee": lambda r: r["callee"], "trunk": lambda r: r["trunk"],
+        "duration": lambda r: f"{r['duration']:.0f}s"},
+        writable=False, hang_up=True),
 ]}

@@ -1,14 +1,16 @@
 """/v1/calls: the calls in progress, from the proxy through CallsView; a fake proxy
 for the API's rules, then the real Proxy on an in-memory wire."""
 
+import json
 from urllib.parse import quote
 
-from memory_proxy import ProxyHarness, invite, response_to
 from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+import test_cli
 from admin_harness import ApiTestCase
+from memory_proxy import ProxyHarness, invite, response_to
 from softswitch.admin.calls_view import CallsView, HangUp
 from softswitch.admin.handlers.calls import following
 from softswitch.services.routing import Gateway, Number, RoutingSnapshot, Target, Trunk
@@ -148,6 +150,34 @@ class FakeProxyCallsTests(ApiTestCase):
         response = yield self.delete("/v1/calls/nobody@x")
         self.assertEqual((response.status, response.error["message"]),
                          (404, "call 'nobody@x' does not exist"))
+
+
+class CallsCliTests(ApiTestCase):
+    cli = test_cli.CliTests.cli  # the module, not the class: its tests run once
+
+    def calls_view(self):
+        self.proxy = FakeProxy()
+        return CallsView(self.proxy)
+
+    @defer.inlineCallbacks
+    def test_list_get_and_hang_up_from_the_terminal(self):
+        self.proxy.add("up@192.0.2.1", "answered", 1_700_000_000)
+        self.proxy.add("ringing@192.0.2.1", "ringing", 1_700_000_090, trunk=None)
+        code, out, _ = yield self.cli("calls", "list")
+        self.assertEqual([line.split() for line in out.splitlines()], [
+            ["CALL_ID", "STATE", "DIRECTION", "CALLER", "CALLEE", "TRUNK", "DURATION"],
+            ["up@192.0.2.1", "answered", "inbound", "+12125550123", "+14155550100", "carrier",
+             "100s"],
+            ["ringing@192.0.2.1", "ringing", "inbound", "+12125550123", "+14155550100", "-",
+             "10s"]])
+        code, out, _ = yield self.cli("calls", "get", "up@192.0.2.1")
+        self.assertEqual(json.loads(out)["state"], "answered")
+        code, out, err = yield self.cli("calls", "hangup", "ringing@192.0.2.1")
+        self.assertEqual((code, err), (1, "softswitch-admin: call 'ringing@192.0.2.1' is not "
+                                          "answered yet; it can be hung up once answered [HTTP 409]\n"))
+        code, out, err = yield self.cli("calls", "hangup", "up@192.0.2.1")
+        self.assertEqual((code, out, err), (0, "", ""))
+        self.assertEqual(self.proxy.hung_up, [("up@192.0.2.1", "api")])
 
 
 class NoSwitchTests(ApiTestCase):
