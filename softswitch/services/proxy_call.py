@@ -181,12 +181,12 @@ class ProxyCall:
 
     # -- branch responses ------------------------------------------------------------
     def leg_response(self, leg: Leg, response: Response, synthetic: bool = False) -> None:
-        if not synthetic:
-            response.headers.pop_first("Via")
-            if self.cseq_offset:
-                # The branch was re-sent with credentials: the caller sees its own CSeq.
-                response.headers.set("CSeq", f"{self.invite.cseq.number} INVITE")
-            response.invalidate()
+        # Received or synthesised from our own request, the top Via is ours.
+        response.headers.pop_first("Via")
+        if not synthetic and self.cseq_offset:
+            # The branch was re-sent with credentials: the caller sees its own CSeq.
+            response.headers.set("CSeq", f"{self.invite.cseq.number} INVITE")
+        response.invalidate()
         status = response.status
         if status < 200:
             self.leg_provisional(leg, response)
@@ -329,6 +329,8 @@ class ProxyCall:
         for leg in self.legs:
             if leg.final is None:
                 leg.final = make_response(leg.request, 408)
+                leg.final.headers.pop_first("Via")
+                leg.final.invalidate()
                 self.finals.append(leg.final)
         self.cancel_legs("no answer")
         self.group_done()

@@ -340,3 +340,12 @@ def test_forged_in_dialog_requests_are_not_relayed(switch):
     ack = forged.replace("BYE sip", "ACK sip").replace("9 BYE", "9 ACK")
     assert switch.receive(ack, mallory) == []
     assert len(switch.proxy.dialogs) == 1
+
+
+def test_a_timed_out_branch_gives_the_caller_a_408_without_our_via(switch):
+    switch.holder.replace(snapshot(numbers=[Number("+14155550102", (Target("trunk", "carrier"),))]))
+    switch.receive(invite("sip:4155550102@127.0.0.1"), CARRIER)
+    switch.clock.pump([0.5] * 70)  # Timer B on the only gateway
+    finals = [m for m, p in switch.wire.take() if not m.is_request and m.status >= 300]
+    assert finals and {m.status for m in finals} == {408}  # Timer G re-sends it
+    assert [v.host for v in finals[0].vias] == ["198.51.100.7"]
