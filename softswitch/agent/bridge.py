@@ -64,8 +64,11 @@ agent's last words).
 
 L16 agents at 16/24 kHz. The agent -> caller resampler holds back 15-25 ms; that tail is
 flushed into playout before a mark or a hangup (so they stay on playout truth) and when
-playout has less than a frame left (the agent stopped sending), so the end of an
-utterance is never held until the next one.
+the agent has paused (playout has less than a frame left and no agent audio came for
+`AGENT_PAUSE`), so the end of an utterance is not held until the next one. A flush
+restarts the resampler's filter, which is inaudible at the end of an utterance but would
+not be every 20 ms: an agent streaming in real time is therefore not flushed between
+its chunks.
 
 Malformed agent frames (`ProfileError`, or anything the profile chokes on) are
 counted in `profile_errors`, described in `Output.errors`, and ignored; nothing raises
@@ -74,6 +77,7 @@ out of an input. Per-frame processing time is the edge's to measure.
 
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from softswitch.agent.codec import AgentToCaller, CallerToAgent, call_codec
 from softswitch.agent.events import (
@@ -102,13 +106,17 @@ from softswitch.media.rtp import RTP_HEADER
 
 FRAME_MS = 20
 MAX_CATCH_UP_SLOTS = 50  # caller audio sent to the agent after one stall: 1 s at most
+AGENT_PAUSE = 0.040  # no agent audio for this long (s) with playout running dry: a pause
 _AGENT_FRAME_ERRORS = (ProfileError, ValueError, TypeError, KeyError, AttributeError)
 
 
 # --- what the bridge returns ---------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class RtpOut:
+# RtpOut and Output are made 50 times a second per call: immutable typed tuples, built
+# at a third of the cost of a frozen dataclass (whose __init__ sets each field through
+# object.__setattr__). The rarer values (actions, stats) are frozen dataclasses.
+
+class RtpOut(NamedTuple):
     """One RTP packet for the caller; `bytes(packet)` is the datagram."""
 
     payload: bytes
@@ -140,8 +148,7 @@ class Transfer:
     warm: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
+class Output(NamedTuple):
     ws: tuple[str | bytes, ...] = ()
     rtp: tuple[RtpOut, ...] = ()
     actions: tuple[Hangup | Transfer, ...] = ()
@@ -225,6 +232,7 @@ class AgentBridge:
         self._closed = False
         self._boundaries = 0  # response boundaries queued, not yet reached
         self._hangup_requested = False
+        self._last_agent_audio = now
         self._quiet = Output()  # nothing to do; carries the current next_deadline
         self._handlers = {
             AgentAudio: self._on_audio, AgentMark: self._on_mark, AgentClear: self._on_clear,
@@ -325,7 +333,8 @@ class AgentBridge:
                                       self._seq, packet.timestamp, self._ssrc, True))
                     self._seq = (self._seq + 1) & 0xFFFF
                     continue
-            if self._down.holding and playout.queued_ms() < FRAME_MS:
+            if self._down.holding and playout.queued_ms() < FRAME_MS \
+                    and now - self._last_agent_audio >= AGENT_PAUSE:
                 playout.enqueue(self._down.flush())  # the agent paused: play the tail
             frame, reached = playout.next_frame()
             rtp.append(RtpOut(frame, self.codec.payload_type, self._marker, self._seq,
@@ -435,6 +444,7 @@ class AgentBridge:
     def _on_audio(self, event: AgentAudio, now: float, ws, actions) -> None:
         if self.first_agent_audio_at is None:
             self.first_agent_audio_at = now
+        self._last_agent_audio = now
         self.agent_audio_chunks += 1
         coded = self._down.convert(event.audio)
         if coded:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from softswitch.agent.bridge import (
-    MAX_CATCH_UP_SLOTS, AgentBridge, BridgeStats, Hangup, Output, RtpOut, Transfer,
+    AGENT_PAUSE, MAX_CATCH_UP_SLOTS, AgentBridge, BridgeStats, Hangup, Output, RtpOut, Transfer,
 )
 from softswitch.agent.codec import AgentToCaller, CallerToAgent, call_codec
 from softswitch.agent.events import AudioFormat, CallInfo
@@ -60,6 +60,16 @@ def pcm_sine(freq, seconds, rate, amplitude=8000):
 def dominant_hz(samples, rate):
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
     return np.argmax(spectrum) * rate / len(samples)
+
+
+def sine_snr(x, freq, rate):
+    """Signal to noise and distortion of `x` against the best-fitting sine at `freq`."""
+    t = np.arange(len(x)) / rate
+    basis = np.stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t),
+                      np.ones_like(t)], 1)
+    coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+    fit = basis @ coef
+    return 10 * np.log10(np.sum(fit ** 2) / np.sum((x - fit) ** 2))
 
 
 def best_match(reference, signal, max_lag):
@@ -716,3 +726,30 @@ def test_codec_choices_are_checked():
     with pytest.raises(ValueError):
         make(event_pt=0)  # the audio payload type
     assert isinstance(RtpOut(b"", 0, False, 0, 0, 0), RtpOut)
+
+
+@pytest.mark.parametrize("rate", [16000, 24000])
+def test_an_agent_streaming_in_real_time_is_resampled_as_one_stream(rate):
+    """No flush between an agent's chunks when they come every 20 ms (a flush restarts
+    the resampler's filter: every 20 ms that would be a 50 Hz buzz); its tail is
+    flushed once it stops."""
+    rng = random.Random(rate)
+    bridge = make("raw", sample_rate=rate)
+    sim = Sim(bridge)
+    sim.start()
+    agent = pcm_sine(600, 1.0, rate).astype("<i2").tobytes()
+    chunk = rate // 50 * 2
+    for k in range(50):
+        sim.agent_binary(T0 + SLOT * (k + 1) - 0.007 + rng.uniform(-0.003, 0.003),
+                         agent[k * chunk:(k + 1) * chunk])
+    sim.run(T0 + 1.5)
+    decoded = ulaw_decode(b"".join(p.payload for p in sim.audio_packets())).astype(float)
+    sound = np.flatnonzero(np.abs(decoded) > 200)
+    onset, end = int(sound[0]), int(sound[-1])
+    # The first 5 ms come out alone (the resampler holds 15 ms back, so the first 20 ms
+    # frame is 5 ms of audio padded by playout); from then on, one clean sine: a flush
+    # every 20 ms would bring it down to ~20 dB.
+    assert sine_snr(decoded[onset + 160:onset + 7800], 600, 8000) > 37  # µ-law's own: ~41
+    # All of it, tail included: the hold-back's tail is flushed once the agent has been
+    # quiet for AGENT_PAUSE (silence meanwhile), so it ends at most that much later.
+    assert 1000 + 5 <= (end - onset) / 8 <= 1000 + 25 + AGENT_PAUSE * 1000 + 5
