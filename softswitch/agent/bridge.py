@@ -199,6 +199,12 @@ class _HangupWhenPlayed:
 
 
 class AgentBridge:
+    """One call's bridge. `profile` is a wire profile (`profiles.make_profile`), `codec`
+    the call's G.711 law ("PCMU" or "PCMA"), `rtp_event_pt` the negotiated
+    telephone-event payload type (None if none); the jitter options are the
+    `JitterBuffer`'s, `max_burst` the `Pacer`'s; `ssrc`, `initial_seq` and
+    `initial_timestamp` start the outgoing RTP stream."""
+
     def __init__(self, profile, info: CallInfo, *, codec: str = "PCMU",
                  rtp_event_pt: int | None = None, target_ms: float = 60,
                  min_delay_ms: float = 20, max_delay_ms: float = 200, max_burst: int = 3,
@@ -241,7 +247,7 @@ class AgentBridge:
             ResponseStarted: self._on_response_started,
         }
         self.ws_frames_out = self.ws_frames_in = self.caller_frames = 0
-        self.agent_audio_chunks = self.agent_audio_bytes = 0
+        self.agent_audio_chunks = 0
         self.first_agent_audio_at: float | None = None
         self.rtp_packets = self.rtp_ignored = 0
         self.marks_received = self.marks_played = 0

@@ -753,3 +753,17 @@ def test_an_agent_streaming_in_real_time_is_resampled_as_one_stream(rate):
     # All of it, tail included: the hold-back's tail is flushed once the agent has been
     # quiet for AGENT_PAUSE (silence meanwhile), so it ends at most that much later.
     assert 1000 + 5 <= (end - onset) / 8 <= 1000 + 25 + AGENT_PAUSE * 1000 + 5
+
+
+@pytest.mark.parametrize("stream_id", ["MZ1", 'odd "id" \\ with é'])
+def test_twilio_media_messages_are_exactly_what_json_dumps_gives(stream_id):
+    """(The Twilio profile formats its media messages directly, for speed.)"""
+    from softswitch.agent.events import CallerAudio, CallStarted
+    profile = make_profile("twilio")
+    profile.encode(CallStarted(CallInfo("CA", stream_id, "AC", "a", "b")))
+    audio = bytes(range(160))
+    [message] = profile.encode(CallerAudio(audio, 40))
+    assert message == json.dumps({
+        "event": "media", "sequenceNumber": "2", "streamSid": stream_id,
+        "media": {"track": "inbound", "chunk": "1", "timestamp": "40",
+                  "payload": base64.b64encode(audio).decode()}}, separators=(",", ":"))
