@@ -33,6 +33,7 @@ from .admin.calls_view import CallsView
 from .config import ConfigError, Settings
 from .edge.admin_site import build_root
 from .edge.cdr_writer import CdrWriter
+from .edge.echo_agent import echo_agent_resource
 from .edge.snapshot_loader import SnapshotLoader
 from .edge.binding_store import DatabaseBindingStore, bindings_from_rows
 from .edge.rtp_relay import RtpRelay
@@ -259,7 +260,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
 
     api = build_api(database, reactor, domain=sip.domain, on_change=on_admin_change,
                     metrics=metrics, calls=CallsView(proxy))
-    site = Site(build_root(metrics.registry, health, api))
+    site = Site(build_root(metrics.registry, health, api, echo_agent_resource(reactor)))
     site.noisy = False
     strports.service(settings.admin.listen, site).setServiceParent(root)
     return root

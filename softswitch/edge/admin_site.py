@@ -33,11 +33,15 @@ class HealthResource(Resource):
         return json.dumps(status).encode()
 
 
-def build_root(registry, health_check, api: Resource | None = None) -> Resource:
-    """The admin site's root; ``api`` (softswitch.admin.api.build_api) serves /v1."""
+def build_root(registry, health_check, api: Resource | None = None,
+               echo_agent: Resource | None = None) -> Resource:
+    """The admin site's root; ``api`` (softswitch.admin.api.build_api) serves /v1,
+    ``echo_agent`` the built-in echo agent's WebSocket at /echo-agent."""
     root = Resource()
     root.putChild(b"metrics", MetricsResource(registry))
     root.putChild(b"healthz", HealthResource(health_check))
     if api is not None:
         root.putChild(b"v1", api)
+    if echo_agent is not None:
+        root.putChild(b"echo-agent", echo_agent)
     return root
