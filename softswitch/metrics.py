@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from .sip.message import KNOWN_METHODS
 
+_FRAME_BUCKETS = (0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
@@ -89,10 +90,25 @@ class Metrics:
         self.trunk_registration_attempts = Counter(
             "softswitch_trunk_registration_attempts",
             "Outbound REGISTER exchanges by result", ["result"], registry=r)
+        self._agent_metrics(r)
 
     def observe_api(self, route: str, method: str, status: int, seconds: float) -> None:
         self.api_requests.labels(route, method, str(status)).inc()
         self.api_seconds.labels(route, method).observe(seconds)
+
+    def _agent_metrics(self, r) -> None:
+        self.agent_connect_seconds = Histogram(
+            "softswitch_agent_connect_seconds", "Time to open an agent's WebSocket and media",
+            buckets=_LATENCY_BUCKETS, registry=r)
+        self.agent_tick_seconds = Histogram(
+            "softswitch_agent_frame_seconds",
+            "Processing time of one 20 ms agent-bridge slot (caller audio to the agent, "
+            "agent audio to RTP)", buckets=_FRAME_BUCKETS, registry=r)
+        self.agent_socket_failures = Counter(
+            "softswitch_agent_socket_failures", "Agent WebSockets that failed",
+            ["stage"], registry=r)
+        self.agent_transfers = Counter(
+            "softswitch_agent_transfers", "Transfers asked for by agents", registry=r)
 
     def observe_db(self, desc: str, seconds: float, ok: bool) -> None:
         self.db_seconds.labels(desc, "ok" if ok else "error").observe(seconds)
