@@ -59,6 +59,7 @@ _SEQ_TS = struct.Struct("!HI")
 
 
 NICE = 0
+REALTIME = False
 
 
 def pin(cpu: int) -> None:
@@ -76,6 +77,11 @@ def pin(cpu: int) -> None:
         except OSError:
             pass
         os.nice(NICE)
+    if REALTIME:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        except (AttributeError, OSError):
+            pass
 
 
 def cpu_seconds(pid: int) -> float:
@@ -441,15 +447,20 @@ def main() -> None:
                         help="niceness of the relay and generator processes, each in a "
                              "session (autogroup) of its own; e.g. -10 keeps other work "
                              "on a shared box from preempting them (needs root)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run the relay and generator SCHED_FIFO (priority 1), as media "
+                             "servers often are: shows the latency without other work's "
+                             "preemption (needs root; the kernel still keeps 5 %% for others)")
     args = parser.parse_args()
-    global NICE
-    NICE = args.nice
+    global NICE, REALTIME
+    NICE, REALTIME = args.nice, args.realtime
     counts = [int(c) for c in args.calls.split(",")]
     modes = args.modes.split(",")
     print(f"# {os.cpu_count()} CPUs; relay on CPU {RELAY_CPU}, generator (sender + receiver) "
           f"on CPU {GENERATOR_CPU}; {args.seconds:g} s measured after {args.warmup:g} s "
           f"warm-up; {PACKET_SIZE}-byte packets, 50/s each way per call; "
-          f"median of {args.repeat} run(s) per cell; relay and generator at nice {args.nice}")
+          f"median of {args.repeat} run(s) per cell; relay and generator at nice {args.nice}"
+          + (", SCHED_FIFO" if args.realtime else ""))
     print(f"# load average before: {' '.join(open('/proc/loadavg').read().split()[:3])}")
     header = ("calls", "mode", "offered pps", "fwd pps", "loss %", "p50 ms", "p99 ms",
               "p99.9 ms", "+p50 ms", "+p99 ms", "relay CPU %", "gen CPU %", "other CPU %",

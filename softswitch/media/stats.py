@@ -4,12 +4,12 @@
 fields `rtp.peek_header` returns plus the arrival time (seconds, from the caller's
 clock: nothing here reads a clock) and the datagram size. It keeps:
 
-- packets and bytes received (every datagram, duplicates included);
+- packets and bytes received (every datagram, duplicates included), and the arrival
+  time of the last one (`last_arrival`, for inactivity);
 - expected packets from the extended highest sequence number (A.1, A.3), lost as
   expected minus the distinct packets received, duplicates and reordered (late)
-  packets, told apart with a ring of the last 128 sequence numbers seen (slot
-  `seq % 128` holds the last sequence number stored there, so skipped numbers never
-  need clearing);
+  packets: a gap records the numbers it skipped (the last MAX_MISORDER of them), and a
+  late packet is reordered if it fills one, a duplicate otherwise;
 - interarrival jitter (A.8) in timestamp units and milliseconds, over the payload
   types not in `jitter_excluded` (telephone-event keeps one timestamp for a whole
   digit; comfort noise is sparse), with the transit baseline reset when the payload
@@ -19,6 +19,9 @@ clock: nothing here reads a clock) and the datagram size. It keeps:
 - what the far end reported by RTCP: the receiver's report block about this stream
   and the sender's own packet and octet counts.
 
+The common case — the next sequence number, the same payload type — touches nothing
+but this object's own slots (the relay calls `update` for every packet).
+
 `snapshot()` returns the frozen `StreamStats` for call records and metrics.
 """
 
@@ -26,8 +29,7 @@ from dataclasses import dataclass
 
 MAX_DROPOUT = 3000
 MAX_MISORDER = 100
-WINDOW = 128  # a power of two
-_SLOT = WINDOW - 1
+_PRUNE_AT = 2 * MAX_MISORDER
 _SEQ_MOD = 1 << 16
 
 
@@ -59,7 +61,8 @@ class StreamStats:
 class ReceiverStats:
     __slots__ = (
         "clock_rate", "packets", "bytes", "duplicates", "reordered", "ssrc", "ssrc_changes",
-        "_base_seq", "_max_seq", "_cycles", "_bad_seq", "_received", "_seen",
+        "last_arrival", "_base_seq", "_max_seq", "_cycles", "_bad_seq", "_received",
+        "_missing",
         "_prior_expected", "_prior_received",
         "_last_arrival", "_last_timestamp", "_last_pt", "_jitter",
         "_reported", "_sender_counts", "_excluded",
@@ -75,12 +78,13 @@ class ReceiverStats:
         self.reordered = 0
         self.ssrc = None
         self.ssrc_changes = 0
+        self.last_arrival: float | None = None
         self._base_seq = 0
         self._max_seq = 0
         self._cycles = 0
         self._bad_seq = -1
         self._received = 0
-        self._seen = [-1] * WINDOW
+        self._missing: set[int] = set()
         self._prior_expected = 0
         self._prior_received = 0
         self._last_arrival = 0.0
@@ -104,50 +108,75 @@ class ReceiverStats:
                arrival: float, size: int) -> None:
         self.packets += 1
         self.bytes += size
+        self.last_arrival = arrival
+        delta = (seq - self._max_seq) & 0xFFFF
         if ssrc != self.ssrc:
             if self.ssrc is not None:
                 self.ssrc_changes += 1
             self.ssrc = ssrc
             self._restart(seq)
-            self._last_pt = -1
-        else:
-            delta = (seq - self._max_seq) & 0xFFFF
-            if delta == 0:
-                self.duplicates += 1
-                return
-            if delta < MAX_DROPOUT:
-                if seq < self._max_seq:
-                    self._cycles += _SEQ_MOD
-                self._max_seq = seq
-                self._seen[seq & _SLOT] = seq
-                self._received += 1
-            elif delta <= _SEQ_MOD - MAX_MISORDER:
-                # A jump: the sender restarted, or garbage. Two in a row confirm it (A.1).
-                if seq != self._bad_seq:
-                    self._bad_seq = (seq + 1) & 0xFFFF
-                    return
-                self._restart(seq)
-                self._last_pt = -1
-            else:
-                if _SEQ_MOD - delta < WINDOW:
-                    if self._seen[seq & _SLOT] == seq:
-                        self.duplicates += 1
-                        return
-                    self._seen[seq & _SLOT] = seq
-                self.reordered += 1
-                self._received += 1
-        # Interarrival jitter (A.8), only between packets of one payload type.
-        if payload_type in self._excluded:
+        elif delta == 1:  # the next one
+            if seq == 0:
+                self._cycles += _SEQ_MOD
+            self._max_seq = seq
+            self._received += 1
+        elif delta == 0:
+            self.duplicates += 1
             return
+        elif delta < MAX_DROPOUT:  # a gap: remember what it skipped
+            self._note_missing(seq, delta)
+            if seq < self._max_seq:
+                self._cycles += _SEQ_MOD
+            self._max_seq = seq
+            self._received += 1
+        elif delta <= _SEQ_MOD - MAX_MISORDER:
+            # A jump: the sender restarted, or garbage. Two in a row confirm it (A.1).
+            if seq != self._bad_seq:
+                self._bad_seq = (seq + 1) & 0xFFFF
+                return
+            self._restart(seq)
+        elif seq in self._missing:  # late, filling a gap
+            self._missing.discard(seq)
+            self.reordered += 1
+            self._received += 1
+        elif not self._precedes_base(seq):  # late, and already received
+            self.duplicates += 1
+            return
+        # Interarrival jitter (A.8), only between packets of one payload type.
         if payload_type == self._last_pt:
             d = (arrival - self._last_arrival) * self.clock_rate - \
                 (((timestamp - self._last_timestamp + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
             if d < 0:
                 d = -d
             self._jitter += (d - self._jitter) / 16.0
-        self._last_pt = payload_type
+        elif payload_type in self._excluded:
+            return
+        else:
+            self._last_pt = payload_type
         self._last_arrival = arrival
         self._last_timestamp = timestamp
+
+    def _precedes_base(self, seq: int) -> bool:
+        """A late packet from before the first one received (the stream began before
+        we heard it): the sequence space starts earlier. Only while the stream is young
+        enough (MAX_MISORDER) for this to be unambiguous."""
+        before = (self._base_seq - seq) & 0xFFFF
+        if before == 0 or \
+                self._cycles + self._max_seq - self._base_seq + before > MAX_MISORDER:
+            return False
+        for k in range(1, before):
+            self._missing.add((seq + k) & 0xFFFF)
+        self._base_seq -= before  # may go below 0: it is an extended number
+        self.reordered += 1
+        self._received += 1
+        return True
+
+    def _note_missing(self, seq: int, delta: int) -> None:
+        missing = self._missing
+        for back in range(1, min(delta, MAX_MISORDER + 1)):
+            missing.add((seq - back) & 0xFFFF)
+        if len(missing) > _PRUNE_AT:
+            self._missing = {s for s in missing if (seq - s) & 0xFFFF <= MAX_MISORDER}
 
     def _restart(self, seq: int) -> None:
         """Begin a new sequence space at `seq`, keeping what the previous one counted."""
@@ -159,8 +188,8 @@ class ReceiverStats:
         self._cycles = 0
         self._bad_seq = -1
         self._received = 1
-        self._seen = [-1] * WINDOW
-        self._seen[seq & _SLOT] = seq
+        self._missing = set()
+        self._last_pt = -1
 
     @property
     def expected(self) -> int:

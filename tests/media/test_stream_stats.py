@@ -3,6 +3,8 @@ reordering, wrap-around, SSRC changes, sequence jumps and interarrival jitter.""
 
 import random
 
+from hypothesis import given, strategies as st
+
 import pytest
 
 from softswitch.media.stats import MAX_DROPOUT, ReceiverStats, StreamStats
@@ -183,3 +185,58 @@ def test_late_packets_within_max_misorder_are_told_apart_from_duplicates():
     # More than MAX_MISORDER (100) back is a jump candidate (A.1): not counted.
     stats.update(60, 0, SSRC, PCMU, 5.0, SIZE)
     assert (stats.reordered, stats.duplicates, stats.expected) == (1, 2, 200)
+
+
+def test_last_arrival_is_every_packets_arrival():
+    stats = ReceiverStats(jitter_excluded=frozenset({101}))
+    assert stats.last_arrival is None
+    stats.update(1, 0, SSRC, PCMU, 1.5, SIZE)
+    stats.update(1, 0, SSRC, PCMU, 2.5, SIZE)  # a duplicate is still activity
+    stats.update(2, 0, SSRC, 101, 3.5, SIZE)
+    assert stats.last_arrival == 3.5
+
+
+def test_a_big_gap_remembers_only_what_can_still_arrive_late():
+    stats = ReceiverStats()
+    feed(stats, [0, 1, 2000, 1999, 1950, 1899, 1899])
+    # 1999 and 1950 fill the gap; 1899 is more than MAX_MISORDER back: a jump candidate.
+    assert (stats.reordered, stats.duplicates) == (2, 0)
+    assert stats.expected == 2001 and stats.lost == 2001 - 5
+    assert len(stats._missing) <= 2 * 100
+
+
+@given(st.integers(1, 400), st.randoms(use_true_random=False))
+def test_counts_match_a_brute_force_reference(count, rng):
+    seqs = [s for s in range(count) if s == 0 or rng.random() > 0.1]  # 10 % lost
+    seqs += [rng.choice(seqs) for _ in range(rng.randrange(0, 5))]  # duplicates
+    order = sorted(range(len(seqs)), key=lambda i: seqs[i] + rng.uniform(0, 30))
+    arrivals = [seqs[i] for i in order]
+    stats = ReceiverStats()
+    for n, seq in enumerate(arrivals):
+        stats.update((seq + 65000) & 0xFFFF, 0, SSRC, PCMU, n * 0.02, SIZE)
+    seen, highest, reordered, duplicates = set(), -1, 0, 0
+    for seq in arrivals:
+        if seq in seen:
+            duplicates += 1
+        elif seq < highest:
+            reordered += 1
+        seen.add(seq)
+        highest = max(highest, seq)
+    assert stats.duplicates == duplicates
+    assert stats.reordered == reordered
+    assert stats.expected == highest - min(seen) + 1
+    assert stats.lost == highest - min(seen) + 1 - len(seen)
+
+
+def test_a_packet_from_before_the_first_one_extends_the_stream_backwards():
+    stats = ReceiverStats()
+    feed(stats, [10, 11, 12])
+    stats.update(8, 0, SSRC, PCMU, 1.0, SIZE)
+    assert (stats.reordered, stats.duplicates, stats.expected, stats.lost) == (1, 0, 5, 1)
+    stats.update(9, 0, SSRC, PCMU, 1.0, SIZE)
+    stats.update(8, 0, SSRC, PCMU, 1.0, SIZE)
+    assert (stats.reordered, stats.duplicates, stats.expected, stats.lost) == (2, 1, 5, 0)
+    wrapped = ReceiverStats()
+    feed(wrapped, [1, 2])
+    wrapped.update(65534, 0, SSRC, PCMU, 1.0, SIZE)
+    assert (wrapped.expected, wrapped.lost, wrapped.reordered) == (5, 2, 1)
