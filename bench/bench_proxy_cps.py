@@ -8,22 +8,31 @@ SQLite database holding one carrier trunk (127.0.0.2), one gateway trunk (a SIPp
 127.0.0.3) and one DID routed to it. A SIPp caller on 127.0.0.2 places short calls
 without media (INVITE, 100, 180, 200, ACK, BYE, 200: tests/e2e/scenarios/call_uac.xml
 with no pause) at each rate (`-r RATE -rp 1000`) for --seconds; the UAS answers them
-(call_uas_answer.xml). The proxy relays every message (14 datagrams per call through
-the switch), adds Record-Route, keeps the dialog, writes the call record, and, unless
---no-anchor, rewrites both SDPs through the in-process RTP relay (two port pairs per
-call), as it does by default.
+(call_uas_answer_probes.xml, which also answers the switch's OPTIONS probes). The
+proxy relays every message (14 datagrams per call through the switch), adds
+Record-Route, keeps the dialog, writes the call record, and, unless --no-anchor,
+rewrites both SDPs through the in-process RTP relay (two port pairs per call), as it
+does by default.
 
 Per rate it prints:
-- `calls/s`: successful calls over the time the SIPp caller took (its own elapsed time);
+- `calls/s`: successful calls over the time the SIPp caller took to complete them (its
+  own elapsed time up to the last success, so a call stuck until -timeout does not
+  stretch it);
 - `failed`, `fail %`: calls the caller counted as failed, plus any it never finished;
 - `retrans`: the caller's retransmissions (a lost message shows here first);
 - `UDP drops`: datagrams the kernel dropped on full receive buffers during the step,
   all sockets of the machine (other work on the box counts here too); `at switch`: those
   of the switch's SIP socket alone (the drops column of /proc/net/udp);
-- `switch CPU`: the switch's utime+stime over the step's wall time (from
-  /proc/PID/stat, all its threads), 100 % = one core; `SIPp CPU`: both SIPp processes;
+- `switch CPU`: the switch's utime+stime (from /proc/PID/stat, all its threads) over
+  the offered load's seconds plus one, 100 % = one core; `SIPp CPU`: both SIPps;
   `others`: every other process on the machine (from /proc/stat); `load`: the 1-minute
   load average at the end of the step;
+- `ms/call`: the switch's CPU milliseconds per successful call (1000 / ms/call is the
+  calls per second one whole core would carry at that cost, whatever else runs);
+- `GC %`: the share of the switch's CPU spent in Python's cyclic garbage collector;
+  `full GCs`: its full (generation 2) passes in the step; `max GC`: the longest full
+  pass so far in the run (a pause in which no datagram is read: the socket buffer
+  fills and the kernel drops what comes next);
 - `answered`, `CDRs`: the switch's own count of 2xx sent to INVITEs and of call records
   written during the step.
 
@@ -39,6 +48,7 @@ samples are printed (own time, and switch functions with their callees).
 import argparse
 import collections
 import csv
+import json
 import os
 import shutil
 import signal
@@ -69,6 +79,35 @@ from calls_support import (  # noqa: E402
 from e2e_sipp import SCENARIOS  # noqa: E402
 
 DID = "+14155550100"
+# Loaded into the switch through PYTHONPATH (its sitecustomize): records the collector's
+# passes and pauses by generation, written to a file twice a second, and with
+# SOFTSWITCH_BENCH_GC_OFF set disables the collector (diagnosis only).
+GC_PROBE = """
+import gc, json, os, sys, threading, time
+if "softswitch" in sys.argv and os.environ.get("SOFTSWITCH_BENCH_GC_FILE"):
+    if os.environ.get("SOFTSWITCH_BENCH_GC_OFF"):
+        gc.disable()
+    _path = os.environ["SOFTSWITCH_BENCH_GC_FILE"]
+    _stats = {g: {"passes": 0, "seconds": 0.0, "max": 0.0} for g in ("0", "1", "2")}
+    _started = [0.0]
+    def _observe(phase, info):
+        if phase == "start":
+            _started[0] = time.perf_counter()
+            return
+        pause = time.perf_counter() - _started[0]
+        entry = _stats[str(info["generation"])]
+        entry["passes"] += 1
+        entry["seconds"] += pause
+        entry["max"] = max(entry["max"], pause)
+    gc.callbacks.append(_observe)
+    def _write():
+        while True:
+            time.sleep(0.5)
+            with open(_path + ".tmp", "w") as out:
+                json.dump(_stats, out)
+            os.replace(_path + ".tmp", _path)
+    threading.Thread(target=_write, daemon=True).start()
+"""
 MAX_FAILURE_SHARE = 0.001  # under 0.1 % failed calls
 KEEP_UP = 0.95  # and calls/s at least 95 % of the offered rate
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -145,7 +184,7 @@ def switch_counts(switch) -> dict[str, float]:
 # -- the run ------------------------------------------------------------------------------------
 class Bench:
     def __init__(self, workdir: Path, sipp: str, anchor: bool, pinned: bool,
-                 lifetime: float, trace: bool = False):
+                 lifetime: float, trace: bool = False, gc_off: bool = False):
         self.workdir = workdir
         self.sipp = sipp
         self.switch_cpu, self.sipp_cpu = (0, 1) if pinned else (None, None)
@@ -162,13 +201,32 @@ class Bench:
         self.uas: subprocess.Popen | None = None
         self.lifetime = lifetime  # the UAS's -timeout: it never outlives the benchmark
         self.trace = trace  # SIPp message logs, for diagnosing failed calls
+        self.gc_off = gc_off
+        self.gc_file = workdir / "gc.json"
 
     def start(self) -> None:
-        self.switch.start()
+        probe_dir = self.workdir / "gc-probe"
+        probe_dir.mkdir()
+        (probe_dir / "sitecustomize.py").write_text(GC_PROBE)
+        saved = {key: os.environ.get(key) for key in
+                 ("PYTHONPATH", "SOFTSWITCH_BENCH_GC_FILE", "SOFTSWITCH_BENCH_GC_OFF")}
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(probe_dir), saved["PYTHONPATH"]) if p)
+        os.environ["SOFTSWITCH_BENCH_GC_FILE"] = str(self.gc_file)
+        if self.gc_off:
+            os.environ["SOFTSWITCH_BENCH_GC_OFF"] = "1"
+        try:
+            self.switch.start()  # the child takes the environment as it is now
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         pin(self.switch.pid, self.switch_cpu)
         # The callee: answers every call for as long as the benchmark runs.
         self.uas = subprocess.Popen(
-            [self.sipp, "-sf", str(SCENARIOS / "call_uas_answer.xml"), "-t", "u1",
+            [self.sipp, "-sf", str(SCENARIOS / "call_uas_answer_probes.xml"), "-t", "u1",
              "-i", GATEWAY_A_IP, "-bind_local", "-p", str(self.gateway_port),
              "-buff_size", str(SIPP_BUFFER), "-key", "user", "gw", "-nostdin", "-nd",
              "-timeout", f"{self.lifetime:g}s",
@@ -187,6 +245,12 @@ class Bench:
         if not self.trace:
             return []
         return ["-trace_msg", "-message_file", str(self.workdir / f"{name}.messages.log")]
+
+    def gc_stats(self) -> dict:
+        try:
+            return json.loads(self.gc_file.read_text())
+        except (OSError, ValueError):
+            return {}
 
     def stop(self) -> None:
         if self.uas is not None and self.uas.poll() is None:
@@ -232,6 +296,7 @@ class Bench:
                     "switch_drops": socket_drops("127.0.0.1", self.switch.sip_port)}
 
         counts_before = switch_counts(self.switch)
+        gc_before = self.gc_stats()
         caller = subprocess.Popen(command, cwd=self.workdir, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   preexec_fn=pin_caller)
@@ -256,8 +321,13 @@ class Bench:
         sipp_cpu_used = second["sipp"] - first["sipp"]
         others = second["busy"] - first["busy"] - switch_cpu - sipp_cpu_used
         load = load_average()
-        time.sleep(0.6)  # the last call records' batch
+        time.sleep(0.6)  # the last call records' batch (and a fresh collector record)
         counts_after = switch_counts(self.switch)
+        gc_after = self.gc_stats()
+        full = {key: gc_after.get("2", {}).get(key, 0) - gc_before.get("2", {}).get(key, 0)
+                for key in ("passes", "seconds")}
+        collector = sum(gc_after.get(g, {}).get("seconds", 0) - gc_before.get(g, {}).get(
+            "seconds", 0) for g in ("0", "1", "2"))
 
         rows = []
         if stats.exists():
@@ -278,6 +348,11 @@ class Bench:
             "cps": ok / elapsed if elapsed else 0.0,
             "fail_pct": 100.0 * failed / calls if calls else 0.0,
             "switch_cpu": 100.0 * switch_cpu / wall, "sipp_cpu": 100.0 * sipp_cpu_used / wall,
+            "cpu_ms_per_call": 1000.0 * switch_cpu / ok if ok else 0.0,
+            "gc_full": full["passes"],
+            # The longest full collection over the whole run so far (a running maximum).
+            "gc_max_ms": 1000.0 * gc_after.get("2", {}).get("max", 0.0),
+            "gc_share": 100.0 * collector / switch_cpu if switch_cpu else 0.0,
             "others": max(0.0, 100.0 * others / wall), "load": load,
             "drops": udp_receive_drops() - first["drops"],
             "switch_drops": socket_drops("127.0.0.1", self.switch.sip_port)
@@ -292,13 +367,16 @@ class Bench:
 
 HEADER = (f"{'rate':>6} {'calls':>7} {'calls/s':>8} {'failed':>7} {'fail %':>7} "
           f"{'retrans':>8} {'UDP drops':>9} {'at switch':>9} {'switch CPU':>10} {'SIPp CPU':>9} "
+          f"{'ms/call':>7} {'GC %':>5} {'full GCs':>8} {'max GC':>7} "
           f"{'others':>7} {'load':>5} {'answered':>8} {'CDRs':>7}")
 
 
 def row(r: dict) -> str:
     return (f"{r['rate']:>6} {r['calls']:>7} {r['cps']:>8.0f} {r['failed']:>7} "
             f"{r['fail_pct']:>6.2f}% {r['retrans']:>8} {r['drops']:>9} {r['switch_drops']:>9} "
-            f"{r['switch_cpu']:>9.0f}% {r['sipp_cpu']:>8.0f}% {r['others']:>6.0f}% "
+            f"{r['switch_cpu']:>9.0f}% {r['sipp_cpu']:>8.0f}% {r['cpu_ms_per_call']:>7.2f} "
+            f"{r['gc_share']:>4.0f}% {r['gc_full']:>8} {r['gc_max_ms']:>5.0f}ms "
+            f"{r['others']:>6.0f}% "
             f"{r['load']:>5.2f} {r['answered']:>8.0f} {r['cdrs']:>7}")
 
 
@@ -370,6 +448,9 @@ def main() -> None:
                         help="py-spy recording at the highest passing rate (0: none)")
     parser.add_argument("--stop-after-failures", type=int, default=2,
                         help="stop the sweep after this many failing rates in a row")
+    parser.add_argument("--gc-off", action="store_true",
+                        help="diagnosis: run the switch with Python's cyclic garbage "
+                             "collector disabled, to see what its pauses cost")
     parser.add_argument("--trace", action="store_true",
                         help="diagnosis: SIPp message logs in the (kept) work directory")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -382,7 +463,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-proxy-cps-"))
     lifetime = len(rates) * (args.seconds + 35) + args.profile_seconds + 90
     bench = Bench(workdir, sipp, anchor=not args.no_anchor, pinned=not args.no_pin,
-                  lifetime=lifetime, trace=args.trace)
+                  lifetime=lifetime, trace=args.trace, gc_off=args.gc_off)
     limit = 100 * MAX_FAILURE_SHARE
     results, profile_text, profiled = [], "", None
     bench.start()
@@ -390,7 +471,8 @@ def main() -> None:
         pinning = "not pinned" if args.no_pin else "switch on CPU 0, both SIPps on CPU 1"
         print(f"{os.cpu_count()} CPUs shared by the switch (pid {bench.switch.pid}) and two "
               f"SIPp processes ({pinning}); media anchoring "
-              f"{'off' if args.no_anchor else 'on'}; {args.seconds:g} s per rate; "
+              f"{'off' if args.no_anchor else 'on'}; garbage collector "
+              f"{'OFF (diagnosis only)' if args.gc_off else 'on'}; {args.seconds:g} s per rate; "
               f"load average before: {Path('/proc/loadavg').read_text().split()[:3]}")
         print("CPU % is of one core; 'others' is every other process on the machine")
         print(HEADER)
@@ -426,7 +508,8 @@ def main() -> None:
             best = max(chosen, key=lambda r: r["rate"])
             print(f"{label}: {best['rate']} calls/s -> {best['cps']:.0f} calls/s, "
                   f"{best['cps'] * MESSAGES_PER_CALL:.0f} SIP messages/s through the switch, "
-                  f"switch CPU {best['switch_cpu']:.0f} % of one core, load {best['load']:.2f}")
+                  f"switch CPU {best['switch_cpu']:.0f} % of one core "
+                  f"({best['cpu_ms_per_call']:.2f} ms per call), load {best['load']:.2f}")
         else:
             print(f"{label}: none")
     if profiled:
