@@ -66,6 +66,11 @@ class MediaSettings:
 
 
 @dataclass(frozen=True)
+class AgentSettings:
+    connect_timeout: float = 5.0  # an agent not connected by then: next route target
+
+
+@dataclass(frozen=True)
 class TrunkSettings:
     probe_interval: float = 30.0  # seconds between OPTIONS probes of each gateway
     probe_failures: int = 3  # consecutive failed probes before a gateway is down
@@ -85,6 +90,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
     trunks: TrunkSettings = field(default_factory=TrunkSettings)
+    agents: AgentSettings = field(default_factory=AgentSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     @property
@@ -98,6 +104,7 @@ _SECTIONS = {
     "database": DatabaseSettings,
     "media": MediaSettings,
     "trunks": TrunkSettings,
+    "agents": AgentSettings,
     "log": LogSettings,
 }
 _LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
@@ -205,6 +212,8 @@ def _check(s: Settings) -> None:
         raise ConfigError("[trunks] probe_failures and probe_successes must be at least 1")
     if s.trunks.registration_expires < 60:
         raise ConfigError("[trunks] registration_expires must be at least 60")
+    if not 0 < s.agents.connect_timeout <= 60:
+        raise ConfigError("[agents] connect_timeout must be between 0 and 60 seconds")
     if s.log.level not in _LOG_LEVELS:
         raise ConfigError(f"[log] level must be one of {', '.join(_LOG_LEVELS)}")
 

@@ -32,6 +32,7 @@ from .admin.api import build_api
 from .admin.calls_view import CallsView
 from .config import ConfigError, Settings
 from .edge.admin_site import build_root
+from .edge.agent_sessions import AgentSessionFactory
 from .edge.cdr_writer import CdrWriter
 from .edge.echo_agent import echo_agent_resource
 from .edge.snapshot_loader import SnapshotLoader
@@ -41,6 +42,7 @@ from .edge.sip_endpoint import LocalAddresses, SipEndpoint
 from .edge.sip_service import SipListeners, StartupError
 from .edge.tcp import SipStreamFactory
 from .metrics import Metrics
+from .services.agent_calls import AgentCalls
 from .services.auth import DigestAuthenticator
 from .services.call_routing import CallRouter
 from .services.directory import CredentialDirectory
@@ -201,9 +203,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     endpoint = SipEndpoint(reactor, layer, dispatcher, metrics, limits, trace=sip.trace,
                            addresses=LocalAddresses(sip.advertise))
     dispatcher.attach(endpoint)
-    relay = build_relay(settings, snapshot(), reactor) if settings.media.anchor else None
-    if relay is not None:
-        root.on_stop.append(relay.close)
+    relay = build_relay(settings, snapshot(), reactor)
+    root.on_stop.append(relay.close)
     trunks = settings.trunks
     health = GatewayHealth(reactor, endpoint, interval=trunks.probe_interval,
                            timeout_failures=trunks.probe_failures,
@@ -214,8 +215,15 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     proxy = dispatcher.proxy = Proxy(
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot), location, snapshot,
         domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
-        is_our_address=endpoint.is_our_address, media=relay, limiter=limiter,
+        is_our_address=endpoint.is_our_address,
+        media=relay if settings.media.anchor else None, limiter=limiter,
         gateway_order=health.order, gateway_health=health)
+    proxy.agent_calls = AgentCalls(
+        endpoint, reactor,
+        AgentSessionFactory(reactor, relay, connect_timeout=settings.agents.connect_timeout,
+                            metrics=metrics),
+        on_call_end=cdr_writer, connect_timeout=settings.agents.connect_timeout,
+        user_agent=sip.user_agent)
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)
     snapshot_loader.on_loaded.append(trunk_services.snapshot_changed)

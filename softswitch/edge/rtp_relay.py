@@ -319,6 +319,26 @@ class _Port(DatagramProtocol):
         self.dest = self.latch.destination
 
 
+_LOCAL = ("local", 0)  # the destination of a port whose partner is in this process
+
+
+class LocalLeg:
+    """Sends to the caller of a call whose other side is in this process."""
+
+    __slots__ = ("_port",)
+
+    def __init__(self, port: "_Port"):
+        self._port = port
+
+    def send(self, datagram: bytes) -> None:
+        port = self._port
+        if port.dest is not None and port.sendto is not None:
+            try:
+                port.sendto(datagram, port.dest)
+            except OSError:
+                port.send_errors += 1
+
+
 class _LegStream:
     __slots__ = ("index", "media", "port", "rtp", "rtcp")
 
@@ -460,6 +480,20 @@ class RtpRelay:
         """Delete every call (shutdown); fires when every socket is closed."""
         return gatherResults([self.delete(call_id) for call_id in list(self._calls)],
                              consumeErrors=True)
+
+    def attach_local(self, call_id: str, stream_index: int, receiver) -> "LocalLeg":
+        """Terminate the callee side of an offered and answered call in this process
+        (agent calls): what the caller sends on stream `stream_index` goes to
+        receiver(datagram) instead of out of the callee leg's port, and the returned
+        LocalLeg sends datagrams to the caller from the caller-facing port. The hot
+        path is unchanged: the callee port's `sendto` is the receiver."""
+        call = self._call(call_id)
+        if stream_index >= min(len(call.caller.streams), len(call.callee.streams)):
+            raise UnknownCall(f"call {call_id!r} has no stream {stream_index}")
+        callee_port = call.callee.streams[stream_index].rtp
+        callee_port.dest = _LOCAL
+        callee_port.sendto = lambda data, _dest: receiver(data)
+        return LocalLeg(call.caller.streams[stream_index].rtp)
 
     # -- offer/answer --------------------------------------------------------------
 

@@ -16,7 +16,8 @@ from ..media.dtmf import parse_info_dtmf
 from ..sip.headers import Headers
 from ..sip.ids import new_tag
 from ..sip.message import Request, make_response
-from ..sip.transport import Peer
+from ..sip.timers import TimerConfig
+from ..sip.transport import Peer, response_destination
 from .dialogs import CallRecord
 from .proxy_media import carries_sdp
 from .routing import Agent
@@ -59,17 +60,24 @@ class AgentDialog:
     local_cseq: int = 100
     ended: bool = False
     release: list = field(default_factory=list)
+    ok: object = None  # our 2xx, re-sent until the ACK comes (RFC 3261 §13.3.1.4)
+    ok_destination: Peer | None = None
+    ok_timer: object = None
+    ok_interval: float = 0.5
+    ok_deadline: float = 0.0
 
 
 class AgentCalls:
     def __init__(self, stack, clock, sessions: AgentSessions, *, on_call_end=None,
-                 connect_timeout: float = 5.0, user_agent: str = "softswitch"):
+                 connect_timeout: float = 5.0, user_agent: str = "softswitch",
+                 timers: TimerConfig = TimerConfig()):
         self.stack = stack
         self._clock = clock
         self._sessions = sessions
         self._on_call_end = on_call_end
         self._connect_timeout = connect_timeout
         self._user_agent = user_agent
+        self._timers = timers
         self.dialogs: dict[str, AgentDialog] = {}
 
     def __len__(self) -> int:
@@ -130,8 +138,31 @@ class AgentCalls:
         call.record.final_code = 200
         call.agent_answered()
         self.stack.respond(call.server_key, ok)
+        dialog.ok, dialog.ok_destination = ok, response_destination(invite, call.source)
+        dialog.ok_interval = self._timers.t1
+        dialog.ok_deadline = self._clock.seconds() + self._timers.H
+        dialog.ok_timer = self._clock.callLater(dialog.ok_interval, self._resend_ok, dialog)
         session.begin(lambda reason: self._agent_ended(dialog, reason),
                       lambda target, warm: self._transfer_requested(dialog, target, warm))
+
+    def _resend_ok(self, dialog: AgentDialog) -> None:
+        dialog.ok_timer = None
+        if dialog.ended:
+            return
+        if self._clock.seconds() >= dialog.ok_deadline:
+            log.info("no ACK for the 200 of {call_id}: hanging up", call_id=dialog.call_id)
+            self._agent_ended(dialog, "no-ack")
+            return
+        self.stack.send_stateless(dialog.ok, dialog.ok_destination)
+        dialog.ok_interval = min(2 * dialog.ok_interval, self._timers.t2)
+        dialog.ok_timer = self._clock.callLater(dialog.ok_interval, self._resend_ok, dialog)
+
+    def ack(self, request: Request) -> None:
+        dialog = self.dialogs.get(request.call_id)
+        if dialog is not None and dialog.ok_timer is not None and dialog.ok_timer.active():
+            dialog.ok_timer.cancel()
+        if dialog is not None:
+            dialog.ok_timer = None
 
     # -- in-dialog requests --------------------------------------------------------
     def owns(self, request: Request) -> bool:
@@ -206,6 +237,8 @@ class AgentCalls:
         if dialog.ended:
             return
         dialog.ended = True
+        if dialog.ok_timer is not None and dialog.ok_timer.active():
+            dialog.ok_timer.cancel()
         self.dialogs.pop(dialog.call_id, None)
         record = dialog.record
         record.end_at = self._clock.seconds()

@@ -184,6 +184,9 @@ class Proxy:
     def ack(self, request: Request, source: Peer) -> None:
         """ACK for a 2xx travels end to end: forward it statelessly along the route,
         if it belongs to a dialog we know (anything else is dropped)."""
+        if self.agent_calls is not None and self.agent_calls.owns(request):
+            self.agent_calls.ack(request)
+            return
         dialog = self.dialogs.find(request)
         if dialog is None:
             return

@@ -153,3 +153,28 @@ def test_caller_cancel_while_connecting_stops_the_session_when_it_opens(switch):
     switch.sessions.pending[0][-1].callback(session)
     assert session.stopped == ["caller-cancelled"] and not session.began
     assert switch.wire.take() == []
+
+
+def test_the_200_is_resent_until_the_ack_and_the_call_ends_without_one(switch):
+    call(switch)
+    switch.sessions.pending[0][-1].callback(FakeSession())
+    [ok] = [m for m, _ in switch.wire.take()]
+    switch.clock.advance(0.5)
+    switch.clock.advance(1.0)
+    resent = [m for m, _ in switch.wire.take()]
+    assert [m.status for m in resent] == [200, 200]
+    switch.clock.pump([1.0] * 40)  # Timer H without an ACK: the switch hangs up
+    assert any(m.is_request and m.method == "BYE" for m, _ in switch.wire.take())
+    assert switch.records[0].disconnect_reason == "no-ack"
+
+
+def test_the_ack_stops_the_resending(switch):
+    call(switch)
+    switch.sessions.pending[0][-1].callback(FakeSession())
+    [ok] = [m for m, _ in switch.wire.take()]
+    ack = (f"ACK sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKa\n"
+           f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}\n"
+           "Call-ID: call-1@carrier\nCSeq: 1 ACK\nContent-Length: 0\n\n")
+    assert switch.receive(ack, CARRIER) == []
+    switch.clock.pump([1.0] * 40)
+    assert switch.wire.take() == [] and len(switch.agents) == 1

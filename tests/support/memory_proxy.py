@@ -44,9 +44,11 @@ class Wire:
 
 
 class ProxyHarness:
-    def __init__(self, snapshot, users=None, config=ProxyConfig(), **proxy_options):
-        self.clock = Clock()
-        self.clock.advance(1_700_000_000)
+    def __init__(self, snapshot, users=None, config=ProxyConfig(), clock=None, **proxy_options):
+        if clock is None:
+            clock = Clock()
+            clock.advance(1_700_000_000)
+        self.clock = clock
         users = users or {}
         self.directory = CredentialDirectory(DOMAIN)
         self.directory.replace({(u, DOMAIN): {"md5": ha1("MD5", u, p),

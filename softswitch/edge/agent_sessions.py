@@ -1,0 +1,211 @@
+"""Agent sessions at the edge (services.agent_calls.AgentSessions): for each agent call,
+the agent's WebSocket and a local media leg on the relay of the agent's region are
+opened together; then an AgentBridge (pure) is driven by the socket, the caller's RTP
+and a per-call timer at the bridge's deadlines, and its output is written out.
+
+The relay's local leg (`relay.open_local`) terminates the caller's RTP in this
+process: it answers the caller's SDP offer (PCMU or PCMA, telephone-event), latches
+to the caller, hands each packet to a receiver and sends our datagrams to the caller.
+"""
+
+import dataclasses
+import os
+import time
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from ..agent.bridge import AgentBridge, Hangup, Transfer
+from ..agent.events import CallInfo
+from ..agent.profiles import make_profile
+from .agent_media import AgentMedia
+from .agent_socket import connect_agent
+
+log = Logger()
+RECONNECT_TIMEOUT = 2.0  # a dropped socket gets one quick try before the call ends
+
+
+class AgentSessionFactory:
+    def __init__(self, reactor, relay, *, connect_timeout: float = 5.0, metrics=None,
+                 account: str = "ACsoftswitch"):
+        self._reactor = reactor
+        self._media = AgentMedia(relay)
+        self._connect_timeout = connect_timeout
+        self._metrics = metrics
+        self._account = account
+
+    def open(self, call_id: str, agent, info: dict, offer_sdp: bytes):
+        headers = {**dict(agent.headers), **dict(agent.secret_headers)}
+        started = time.perf_counter()
+        socket = connect_agent(self._reactor, agent.url, headers, self._connect_timeout)
+        media = self._media.open_local(call_id, offer_sdp, agent.region)
+        both = defer.DeferredList([socket, media], fireOnOneErrback=True, consumeErrors=True)
+
+        def ready(results):
+            (_, ws), (_, leg) = results
+            if self._metrics is not None:
+                self._metrics.agent_connect_seconds.observe(time.perf_counter() - started)
+            return LiveAgentSession(self._reactor, agent, self._call_info(call_id, agent, info),
+                                    ws, leg, self._metrics, headers, self._connect_timeout)
+
+        def failed(failure):
+            # Whatever did open is closed again; the caller's route moves on.
+            for d in (socket, media):
+                d.addCallbacks(_close_opened, lambda f: None)
+            if self._metrics is not None:
+                self._metrics.agent_socket_failures.labels("connect").inc()
+            error = failure.value.subFailure if hasattr(failure.value, "subFailure") else failure
+            return error
+
+        return both.addCallbacks(ready, failed)
+
+    def _call_info(self, call_id: str, agent, info: dict) -> CallInfo:
+        return CallInfo(call_id=call_id, stream_id="MZ" + os.urandom(16).hex(),
+                        account=self._account, caller=info.get("caller") or "",
+                        callee=info.get("callee") or "", did=info.get("did"),
+                        direction=info.get("direction") or "inbound",
+                        custom_parameters=dict(agent.custom_parameters))
+
+
+def _close_opened(opened) -> None:
+    close = getattr(opened, "close", None)
+    if close is not None:
+        d = close()
+        if isinstance(d, defer.Deferred):
+            d.addErrback(lambda f: None)
+
+
+class LiveAgentSession:
+    """A connected agent call (services.agent_calls.AgentSession)."""
+
+    def __init__(self, reactor, agent, info: CallInfo, socket, leg, metrics,
+                 headers: dict, connect_timeout: float):
+        self._reactor = reactor
+        self._agent = agent
+        self._info = info
+        self._socket = socket
+        self._leg = leg
+        self._metrics = metrics
+        self._headers = headers
+        self._connect_timeout = connect_timeout
+        self.answer_sdp = leg.answer_sdp
+        self._bridge = None
+        self._timer = None
+        self._on_end = self._on_transfer = None
+        self._stopping = False
+        self._reconnected = False
+
+    # -- AgentSession ---------------------------------------------------------------
+    def begin(self, on_end, on_transfer) -> None:
+        self._on_end, self._on_transfer = on_end, on_transfer
+        now = self._reactor.seconds()
+        profile = make_profile(self._agent.profile, sample_rate=self._agent.sample_rate)
+        self._bridge = AgentBridge(profile, self._info, codec=self._leg.codec,
+                                   rtp_event_pt=self._leg.event_pt, ssrc=_random32(),
+                                   initial_seq=_random32() & 0xFFFF,
+                                   initial_timestamp=_random32(), now=now)
+        self._socket.listener = self
+        self._leg.set_receiver(self._rtp_received)
+        self._apply(self._bridge.start(now))
+
+    def dtmf(self, digit: str) -> None:
+        if self._bridge is not None:
+            self._apply(self._bridge.info_dtmf(digit, self._reactor.seconds()))
+
+    def stop(self, reason: str):
+        self._stopping = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        stats = {}
+        if self._bridge is not None:
+            out = self._bridge.stop(reason, self._reactor.seconds())
+            self._send_ws(out.ws)
+            stats = dataclasses.asdict(self._bridge.stats())
+        self._socket.close()
+        d = self._leg.close()
+        d.addCallbacks(lambda media: {**stats, "media": media.to_dict()}, lambda f: stats)
+        return d
+
+    # -- inputs -----------------------------------------------------------------------
+    def _rtp_received(self, payload_type, seq, timestamp, marker, payload) -> None:
+        if self._bridge is not None and not self._stopping:
+            self._apply(self._bridge.rtp_received(payload_type, seq, timestamp, marker,
+                                                  payload, self._reactor.seconds()))
+
+    def text_received(self, text: str) -> None:
+        if self._bridge is not None and not self._stopping:
+            self._apply(self._bridge.ws_text(text, self._reactor.seconds()))
+
+    def binary_received(self, data: bytes) -> None:
+        if self._bridge is not None and not self._stopping:
+            self._apply(self._bridge.ws_binary(data, self._reactor.seconds()))
+
+    def closed(self, code: int, reason: str) -> None:
+        if self._stopping:
+            return
+        if self._metrics is not None:
+            self._metrics.agent_socket_failures.labels("dropped").inc()
+        if self._reconnected:
+            self._end("agent-lost")
+            return
+        self._reconnected = True
+        d = connect_agent(self._reactor, self._agent.url, self._headers,
+                          min(RECONNECT_TIMEOUT, self._connect_timeout))
+
+        def reopened(socket):
+            if self._stopping:
+                socket.close()
+                return
+            self._socket = socket
+            socket.listener = self
+            self._apply(self._bridge.start(self._reactor.seconds()))
+
+        d.addCallbacks(reopened, lambda f: self._end("agent-lost"))
+
+    # -- outputs ----------------------------------------------------------------------
+    def _tick(self) -> None:
+        self._timer = None
+        if self._bridge is not None and not self._stopping:
+            started = time.perf_counter()
+            self._apply(self._bridge.tick(self._reactor.seconds()))
+            if self._metrics is not None:
+                self._metrics.agent_tick_seconds.observe(time.perf_counter() - started)
+
+    def _apply(self, out) -> None:
+        self._send_ws(out.ws)
+        send = self._leg.send
+        for packet in out.rtp:
+            send(bytes(packet))
+        for action in out.actions:
+            if isinstance(action, Hangup):
+                self._end(action.reason)
+            elif isinstance(action, Transfer) and self._on_transfer is not None:
+                if self._metrics is not None:
+                    self._metrics.agent_transfers.inc()
+                self._on_transfer(action.target, action.warm)
+        for error in out.errors[:3]:
+            log.info("agent {agent}: {error}", agent=self._agent.name, error=error)
+        if out.next_deadline is not None and not self._stopping:
+            self._schedule(out.next_deadline)
+
+    def _send_ws(self, frames) -> None:
+        if frames:
+            self._socket.send_frames(frames)
+
+    def _schedule(self, deadline: float) -> None:
+        timer = self._timer
+        if timer is not None and timer.active():
+            if timer.getTime() <= deadline:
+                return
+            timer.cancel()
+        self._timer = self._reactor.callLater(max(0.0, deadline - self._reactor.seconds()),
+                                              self._tick)
+
+    def _end(self, reason: str) -> None:
+        if not self._stopping and self._on_end is not None:
+            self._on_end(reason)
+
+
+def _random32() -> int:
+    return int.from_bytes(os.urandom(4), "big")
+

@@ -1,0 +1,137 @@
+"""An agent call over real sockets: SIP in memory, but the real relay, real RTP over
+loopback UDP from a phone, and a real agent server on the `websockets` library
+speaking the Twilio profile. The caller's audio reaches the agent, the agent's audio
+comes back as RTP, marks are acknowledged after playout, a BYE stops the agent."""
+
+import asyncio
+import base64
+import json
+import struct
+
+from memory_proxy import ProxyHarness, invite
+from twisted.internet import defer, reactor, task
+from twisted.internet.protocol import DatagramProtocol
+from twisted.internet.threads import deferToThread
+from twisted.trial import unittest
+from ws_agent_server import AgentServer
+
+from softswitch.edge.agent_sessions import AgentSessionFactory
+from softswitch.edge.rtp_relay import RtpRelay
+from softswitch.media.g711 import ulaw_encode
+from softswitch.sdp import parse_sdp
+from softswitch.services.agent_calls import AgentCalls
+from softswitch.services.media_control import RegionConfig
+from softswitch.services.routing import Agent, Gateway, Number, RoutingSnapshot, Target, Trunk
+from softswitch.sip.transport import Peer
+
+CARRIER = Peer("udp", "198.51.100.7", 5060)
+AGENT_AUDIO = bytes([0x55]) * 480  # 60 ms the agent says
+CALLER_AUDIO = bytes(range(0, 160))
+
+
+class Phone(DatagramProtocol):
+    def __init__(self):
+        self.received = []
+
+    def datagramReceived(self, data, addr):
+        self.received.append((data, addr))
+
+    def send_rtp(self, seq, payload, addr):
+        header = struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x1234)
+        self.transport.write(header + payload, addr)
+
+
+def agent_handler(log):
+    async def handle(websocket):
+        async for message in websocket:
+            event = json.loads(message)
+            log.append(event)
+            if event["event"] == "start":
+                sid = event["streamSid"]
+                await websocket.send(json.dumps({"event": "media", "streamSid": sid, "media": {
+                    "payload": base64.b64encode(AGENT_AUDIO).decode()}}))
+                await websocket.send(json.dumps({"event": "mark", "streamSid": sid,
+                                                 "mark": {"name": "greeting-done"}}))
+            if event["event"] == "stop":
+                await websocket.close()
+                return
+    return handle
+
+
+class AgentCallFlowTests(unittest.TestCase):
+    timeout = 20
+
+    @defer.inlineCallbacks
+    def test_audio_both_ways_marks_and_hangup(self):
+        log = []
+        server = AgentServer(agent_handler(log)).__enter__()
+        self.addCleanup(deferToThread, server.__exit__, None, None, None)
+
+        relay = RtpRelay(reactor, {"default": RegionConfig("default", "127.0.0.1", "127.0.0.1",
+                                                           36000, 36100)}, "default")
+        self.addCleanup(relay.close)
+        snapshot = RoutingSnapshot(
+            trunks=[Trunk("carrier", (Gateway("carrier", "198.51.100.7", 5060, "udp", None, 1,
+                                              10),), number_format="nanp")],
+            agents=[Agent("bot", server.url, "twilio", 8000)],
+            numbers=[Number("+14155550100", (Target("agent", "bot"),))])
+        switch = ProxyHarness(snapshot, clock=reactor)
+        self.addCleanup(switch.endpoint.stop)
+        switch.proxy.agent_calls = AgentCalls(
+            switch.endpoint, reactor, AgentSessionFactory(reactor, relay, connect_timeout=5),
+            on_call_end=switch.records.append)
+
+        phone = Phone()
+        phone_port = reactor.listenUDP(0, phone, interface="127.0.0.1")
+        self.addCleanup(phone_port.stopListening)
+        offer = ("v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\n"
+                 f"m=audio {phone_port.getHost().port} RTP/AVP 0 101\n"
+                 "a=rtpmap:101 telephone-event/8000\n")
+        sent = switch.receive(invite("sip:4155550100@127.0.0.1", body=offer), CARRIER)
+        self.assertEqual([m.status for m, _ in sent], [100, 180])
+
+        ok = yield wait_for(lambda: next((m for m, _ in switch.wire.sent
+                                          if not m.is_request and m.status == 200), None))
+        answer = parse_sdp(ok.body)
+        relay_addr = ("127.0.0.1", answer.media[0].port)
+        self.assertEqual(answer.media[0].formats, ["0", "101"])
+
+        for seq in range(20):  # 400 ms of caller audio, 20 ms apart
+            phone.send_rtp(seq, CALLER_AUDIO, relay_addr)
+            yield task.deferLater(reactor, 0.02, lambda: None)
+
+        media_in = yield wait_for(lambda: [e for e in log if e["event"] == "media"] or None)
+        self.assertEqual([e["event"] for e in log[:2]], ["connected", "start"])
+        self.assertEqual(base64.b64decode(media_in[0]["media"]["payload"]), CALLER_AUDIO)
+        marks = yield wait_for(lambda: [e for e in log if e["event"] == "mark"] or None)
+        self.assertEqual(marks[0]["mark"]["name"], "greeting-done")
+        payloads = [d[12:] for d, _ in phone.received]
+        self.assertIn(AGENT_AUDIO[:160], payloads)  # the agent's voice, as RTP
+        self.assertTrue(all(len(p) == 160 for p in payloads))
+
+        switch.wire.take()
+        ack = (f"ACK sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKa\n"
+               f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}\n"
+               "Call-ID: call-1@carrier\nCSeq: 1 ACK\nContent-Length: 0\n\n")
+        self.assertEqual(switch.receive(ack, CARRIER), [])
+        bye = (f"BYE sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKb\n"
+               f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}\n"
+               "Call-ID: call-1@carrier\nCSeq: 2 BYE\nContent-Length: 0\n\n")
+        self.assertEqual([m.status for m, _ in switch.receive(bye, CARRIER)], [200])
+        yield wait_for(lambda: any(e["event"] == "stop" for e in log) or None)
+        record = yield wait_for(lambda: switch.records[0] if switch.records else None)
+        self.assertEqual((record.agent, record.disconnect_side), ("bot", "caller"))
+        self.assertGreater(record.agent_stats["caller_frames"], 0)
+        self.assertEqual(relay.calls, 0)
+
+
+@defer.inlineCallbacks
+def wait_for(probe, timeout=5.0, step=0.02):
+    waited = 0.0
+    while waited < timeout:
+        value = probe()
+        if value:
+            return value
+        yield task.deferLater(reactor, step, lambda: None)
+        waited += step
+    raise AssertionError("condition not met in time")
