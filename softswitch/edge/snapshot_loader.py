@@ -1,12 +1,25 @@
 """Reloads the routing snapshot: rows are read and the snapshot is built on the
 database thread, then swapped in on the reactor thread in one assignment."""
 
+import socket
+
 from twisted.logger import Logger
 
 from ..services.routing import snapshot_from_rows
 from ..store.snapshot import load_routing_rows
 
 log = Logger()
+
+
+def resolve_host(host: str) -> str | None:
+    """The first address of a gateway's host name (A, then AAAA), or None."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        log.warn("gateway host {host} does not resolve: {error}", host=host, error=exc)
+        return None
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    return infos[0][4][0] if infos else None
 
 
 class SnapshotLoader:
@@ -30,7 +43,8 @@ class SnapshotLoader:
 
     @staticmethod
     def _build(conn, version):
-        return snapshot_from_rows(load_routing_rows(conn), version)
+        # Runs on the database thread, where a blocking name lookup stalls no call.
+        return snapshot_from_rows(load_routing_rows(conn), version, resolve=resolve_host)
 
     def _swap(self, snapshot) -> None:
         if snapshot.version < self._holder.current.version:

@@ -131,6 +131,14 @@ class RoutingSnapshot:
         return []
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class SnapshotHolder:
     """The current snapshot; calling it returns it (what services take as a source)."""
 
@@ -158,16 +166,21 @@ def _index_sources(trunks) -> dict[str, Trunk]:
     return index
 
 
-def snapshot_from_rows(rows: dict, version: int = 0) -> RoutingSnapshot:
-    """Build a snapshot from the plain rows `store.snapshot.load_routing_rows` reads."""
+def snapshot_from_rows(rows: dict, version: int = 0, resolve=None) -> RoutingSnapshot:
+    """Build a snapshot from the plain rows `store.snapshot.load_routing_rows` reads.
+    `resolve(host) -> ip or None` turns gateway host names into addresses (the call
+    path sends to addresses only); without it hosts are kept as configured."""
     region_names = {r["id"]: r["name"] for r in rows["regions"]}
     trunk_names = {t["id"]: t["name"] for t in rows["trunks"]}
     agent_names = {a["id"]: a["name"] for a in rows["agents"]}
     user_names = {u["id"]: u["username"] for u in rows["users"]}
     gateways: dict[int, list[Gateway]] = {}
     for g in rows["gateways"]:
+        host = g["host"]
+        if resolve is not None and not _is_address(host):
+            host = resolve(host) or host
         gateways.setdefault(g["trunk_id"], []).append(Gateway(
-            trunk_names[g["trunk_id"]], g["host"], g["port"], g["transport"],
+            trunk_names[g["trunk_id"]], host, g["port"], g["transport"],
             region_names.get(g["region_id"]), g["priority"], g["weight"]))
     trunks = [Trunk(
         t["name"], tuple(gateways.get(t["id"], ())),
