@@ -10,6 +10,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .services.numbers import is_e164
+
 DEFAULT_PATH = "etc/softswitch.toml"
 TOKEN_ENV = "SOFTSWITCH_ADMIN_TOKEN"
 
@@ -68,6 +70,8 @@ class MediaSettings:
 @dataclass(frozen=True)
 class AgentSettings:
     connect_timeout: float = 5.0  # an agent not connected by then: next route target
+    # A number routed to the built-in echo agent, made at start-up if missing ("": none).
+    echo_number: str = "+10000000000"
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,9 @@ def _check(s: Settings) -> None:
         raise ConfigError("[trunks] registration_expires must be at least 60")
     if not 0 < s.agents.connect_timeout <= 60:
         raise ConfigError("[agents] connect_timeout must be between 0 and 60 seconds")
+    if s.agents.echo_number and not is_e164(s.agents.echo_number):
+        raise ConfigError('[agents] echo_number must be an E.164 number such as '
+                          '"+10000000000", or "" for none')
     if s.log.level not in _LOG_LEVELS:
         raise ConfigError(f"[log] level must be one of {', '.join(_LOG_LEVELS)}")
 

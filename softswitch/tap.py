@@ -34,6 +34,7 @@ from .config import ConfigError, Settings
 from .edge.admin_site import build_root
 from .edge.agent_sessions import AgentSessionFactory
 from .edge.cdr_writer import CdrWriter
+from .edge.demo import set_up_echo_demo
 from .edge.echo_agent import echo_agent_resource
 from .edge.snapshot_loader import SnapshotLoader
 from .edge.binding_store import DatabaseBindingStore, bindings_from_rows
@@ -189,6 +190,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     registrar = Registrar(policy, authenticator, location, metrics)
     dispatcher = RequestDispatcher(registrar, ServerIdentity(user_agent=sip.user_agent))
 
+    set_up_echo_demo(database, settings)  # before the first snapshot, which then holds it
     snapshot = SnapshotHolder()
     snapshot_loader = SnapshotLoader(database, snapshot)
     snapshot_loader.load_now()

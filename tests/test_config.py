@@ -56,6 +56,8 @@ def test_missing_explicit_file_is_an_error(tmp_path):
     ("[log]\nlevel = 'loud'\n", r"\[log\] level must be one of"),
     ("[sip\n", r"softswitch.toml"),
     ("[admin]\ntoken = 5\n", r"\[admin\] token must be a str"),
+    ("[agents]\necho_number = '10000000000'\n", r"\[agents\] echo_number must be an E.164"),
+    ("[agents]\necho_number = 1\n", r"\[agents\] echo_number must be a str"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -74,3 +76,9 @@ def test_admin_token_from_the_environment_wins(tmp_path, monkeypatch):
     assert settings.admin_token == "from-file"
     monkeypatch.setenv(config.TOKEN_ENV, "from-env")
     assert settings.admin_token == "from-env"
+
+
+def test_the_echo_demo_number_is_on_by_default_and_empty_turns_it_off(tmp_path):
+    assert config.validate({}).agents.echo_number == "+10000000000"
+    settings = config.load(write(tmp_path, "[agents]\necho_number = ''\n"))
+    assert settings.agents.echo_number == ""
