@@ -57,6 +57,7 @@ TIMER_B = 64 * T1
 NO_PROBES = 86400.0  # [trunks] probe_interval: the first probe comes within it, at random
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 CALLER = "+12125550123"  # the carrier's caller number
+CARRIER_USER, CARRIER_PASSWORD = "switch-account", "carrier-secret"  # trunk "authed"
 
 BOB_DID = "+14155550100"  # -> user bob (a registered SIPp phone)
 BUSY_DID = "+14155550101"  # -> reject 486
@@ -69,6 +70,7 @@ TORTURE_DID = "+14155550107"  # -> trunk quiet: gateway B only
 BUSY_GW_DID = "+14155550108"  # -> trunk busy: gateway A (prio 1), then B
 MEDIA_DID = "+14155550109"  # -> trunk media: gateway A only
 LIMIT_DID = "+14155550110"  # -> trunk limit-gw: gateway A only
+AUTH_DID = "+14155550111"  # -> trunk authed: a gateway that challenges our INVITEs
 CLOSED_NUMBER = "+442071234567"  # out through the "44" route: trunk closed-out, no calls
 OUTBOUND_NUMBER = "+14155550199"  # no DID: out through the "1" prefix route
 
@@ -101,7 +103,8 @@ class CallLab:
 
 
 GATEWAYS = ("pstn-a-a", "pstn-a-b", "pstn-b-a", "pstn-b-b", "pbx-a", "ring-a", "quiet-b",
-            "long-distance-a", "busy-a", "busy-b", "media-a", "limit-a", "closed-a")
+            "long-distance-a", "busy-a", "busy-b", "media-a", "limit-a", "closed-a",
+            "auth-a")
 PHONES = ("bob", "alice", "carol")
 
 
@@ -138,6 +141,8 @@ def lab(tmp_path_factory):
                      number_format="nanp", max_cps=1),
             TrunkRow("limit-gw", (gw("limit-a"),)),
             TrunkRow("closed-out", (gw("closed-a"),), max_concurrent=0),
+            TrunkRow("authed", (gw("auth-a"),), auth_username=CARRIER_USER,
+                     auth_password=CARRIER_PASSWORD),
         ],
         numbers=[
             NumberRow(BOB_DID, (("user", "bob"),)),
@@ -151,6 +156,7 @@ def lab(tmp_path_factory):
             NumberRow(BUSY_GW_DID, (("trunk", "busy"),)),
             NumberRow(MEDIA_DID, (("trunk", "media"),)),
             NumberRow(LIMIT_DID, (("trunk", "limit-gw"),)),
+            NumberRow(AUTH_DID, (("trunk", "authed"),)),
         ],
         outbound=[OutboundRow("1", ("long-distance",)), OutboundRow("44", ("closed-out",))]))
     switch.start()
@@ -365,6 +371,40 @@ def test_busy_gateway_is_final_and_the_next_gateway_is_not_tried(lab, agents, si
     assert (record["final_code"], record["attempts"], record["gateway"]) == (
         486, 1, lab.gateway("busy-a")), record
     assert (record["disconnect_side"], record["disconnect_reason"]) == ("callee", "sip:486")
+
+
+def test_gateway_challenge_is_answered_with_the_trunk_credentials(lab, agents, sipp_dir):
+    """The gateway answers the first INVITE with 407: the switch sends it again with
+    the trunk's digest credentials (CSeq + 1), the caller hears nothing of it, and the
+    caller's BYE reaches the gateway with the CSeq shifted to match."""
+    switch = lab.switch
+    realm, nonce = "carrier.test", "carrier-nonce"
+    callee_agent = gateway(lab, agents, sipp_dir, "auth-a", "call_uas_challenge.xml",
+                           keys={"realm": realm, "nonce": nonce})
+
+    caller = carrier_call(lab, sipp_dir, "call_uac.xml", AUTH_DID)
+    callee = callee_agent.finish()
+
+    assert caller.ok and callee.ok, both(caller, callee)
+    assert statuses(caller) == [100, 180, 200], "the caller must not see the 407\n" + \
+        caller.describe()
+    assert statuses(caller, "BYE") == [200], caller.describe()
+    first, second = requests_received(callee, "INVITE")
+    assert first.header("Proxy-Authorization") is None, first.text
+    assert (first.header("CSeq"), second.header("CSeq")) == ("1 INVITE", "2 INVITE")
+    assert first.header("Call-ID") == second.header("Call-ID") == call_id_of(caller)
+    scheme, params = auth_params(second.header("Proxy-Authorization"))
+    assert (scheme, params["username"], params["realm"], params["nonce"]) == (
+        "Digest", CARRIER_USER, realm, nonce), second.text
+    assert params["uri"] == second.first_line.split()[1], second.text
+    assert params["response"] == expected_digest(params, CARRIER_PASSWORD, "INVITE"), \
+        second.text
+    [bye] = requests_received(callee, "BYE")
+    assert bye.header("CSeq") == "3 BYE", "the caller's CSeq 2 shifted by the retry"
+    record = wait_cdr(switch, call_id_of(caller))
+    assert (record["final_code"], record["trunk"], record["gateway"]) == (
+        200, "authed", lab.gateway("auth-a")), record
+    assert (record["disconnect_side"], record["disconnect_reason"]) == ("caller", "bye"), record
 
 
 # -- trunk limits -------------------------------------------------------------------------------
