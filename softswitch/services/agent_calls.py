@@ -5,7 +5,14 @@ endpoint are opened (AgentSessions port, implemented at the edge); the 200 OK go
 out only once the socket is up, so the agent is ready when the caller hears the call
 connect. If the agent cannot be reached in time, the route's next target is tried.
 After that the call is a dialog of ours: BYE, re-INVITE, INFO (DTMF) and OPTIONS are
-answered here, and the agent can hang up."""
+answered here, and the agent can hang up.
+
+The dialogs the switch holds as a UAC (outbound agent calls, the human of a transfer:
+services.uac_leg) are kept in `legs`; `owns`, `in_dialog` and `ack` serve them too, so
+the proxy hands their in-dialog requests here like those of the answered calls.
+
+An agent's transfer request goes to `transfers` (services.transfers) when one is
+set; the answered call is offered to it as a `TransferredCall` (`_InboundCall`)."""
 
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,6 +28,7 @@ from ..sip.transport import Peer, response_destination
 from .dialogs import CallRecord
 from .proxy_media import carries_sdp
 from .routing import Agent
+from .uac_leg import UacLegs
 
 log = Logger()
 
@@ -38,6 +46,21 @@ class AgentSession(Protocol):
 
     def stop(self, reason: str):
         """Say goodbye to the agent and free the media; a Deferred of stats dict."""
+
+    # For transfers (services.transfers):
+    media_id: str  # the relay call carrying the caller's audio (MediaControl call id)
+
+    def end_agent(self, reason: str) -> None:
+        """Say goodbye to the agent and close its socket; the caller hears what the
+        agent had queued, then silence, until `stop`."""
+
+    def release_media(self) -> None:
+        """Stop terminating the caller's audio here: the relay's other side goes back
+        to its socket (bridged to whoever was answered on it); `stop` then leaves
+        the relay call alone."""
+
+    def transfer_failed(self, target: str, code: int, outcome: str) -> None:
+        """Tell the agent its transfer did not go through (warm transfers)."""
 
 
 class AgentSessions(Protocol):
@@ -65,6 +88,8 @@ class AgentDialog:
     ok_timer: object = None
     ok_interval: float = 0.5
     ok_deadline: float = 0.0
+    offer_sdp: bytes = b""  # the caller's original SDP offer (a transfer re-offers it)
+    transfer: object = None  # services.transfers.Transfer, once the agent asked for one
 
 
 class AgentCalls:
@@ -79,9 +104,11 @@ class AgentCalls:
         self._user_agent = user_agent
         self._timers = timers
         self.dialogs: dict[str, AgentDialog] = {}
+        self.legs = UacLegs()  # dialogs of ours as UAC (outbound calls, transfers)
+        self.transfers = None  # services.transfers.Transfers
 
     def __len__(self) -> int:
-        return len(self.dialogs)
+        return len(self.dialogs) + len(self.legs)
 
     # -- answering (called by the ProxyCall that reached an agent target) ---------
     def answer(self, call, agent: Agent) -> None:
@@ -132,7 +159,7 @@ class AgentCalls:
             invite.call_id, local_tag, invite.from_tag or "", call.source, contact,
             invite.headers.get("From"), ok.headers.get("To"),
             list(reversed(invite.headers.get_list("Record-Route"))), call.record, session,
-            release=call.take_admissions())
+            release=call.take_admissions(), offer_sdp=call.original_offer)
         self.dialogs[invite.call_id] = dialog
         call.record.answer_at = self._clock.seconds()
         call.record.final_code = 200
@@ -151,27 +178,39 @@ class AgentCalls:
             return
         if self._clock.seconds() >= dialog.ok_deadline:
             log.info("no ACK for the 200 of {call_id}: hanging up", call_id=dialog.call_id)
-            self._agent_ended(dialog, "no-ack")
+            self.bye_caller(dialog, "agent", "no-ack")
             return
         self.stack.send_stateless(dialog.ok, dialog.ok_destination)
         dialog.ok_interval = min(2 * dialog.ok_interval, self._timers.t2)
         dialog.ok_timer = self._clock.callLater(dialog.ok_interval, self._resend_ok, dialog)
 
     def ack(self, request: Request) -> None:
-        dialog = self.dialogs.get(request.call_id)
-        if dialog is not None and dialog.ok_timer is not None and dialog.ok_timer.active():
+        dialog = self._dialog_of(request)
+        if dialog is None:
+            leg = self.legs.find(request)
+            if leg is not None:
+                leg.ack(request)
+            return
+        if dialog.ok_timer is not None and dialog.ok_timer.active():
             dialog.ok_timer.cancel()
-        if dialog is not None:
-            dialog.ok_timer = None
+        dialog.ok_timer = None
 
     # -- in-dialog requests --------------------------------------------------------
     def owns(self, request: Request) -> bool:
+        return self._dialog_of(request) is not None or self.legs.find(request) is not None
+
+    def _dialog_of(self, request: Request) -> AgentDialog | None:
         dialog = self.dialogs.get(request.call_id)
-        return dialog is not None and request.to_tag == dialog.local_tag \
-            and request.from_tag == dialog.remote_tag
+        if dialog is not None and request.to_tag == dialog.local_tag \
+                and request.from_tag == dialog.remote_tag:
+            return dialog
+        return None
 
     def in_dialog(self, key, request: Request) -> None:
-        dialog = self.dialogs[request.call_id]
+        dialog = self._dialog_of(request)
+        if dialog is None:
+            self.legs.find(request).in_dialog(key, request)
+            return
         method = request.method
         if method == "BYE":
             self.stack.respond(key, make_response(request, 200))
@@ -204,7 +243,15 @@ class AgentCalls:
 
     # -- endings ---------------------------------------------------------------------
     def _agent_ended(self, dialog: AgentDialog, reason: str) -> None:
-        """The agent hung up (or was lost for good): BYE the caller."""
+        """The agent hung up (or was lost for good): BYE the caller, unless a transfer
+        is ringing, which then goes on without the agent."""
+        if dialog.transfer is not None and dialog.transfer.agent_left(reason):
+            return
+        self.bye_caller(dialog, "agent", reason)
+
+    def bye_caller(self, dialog: AgentDialog, side: str, reason: str) -> None:
+        """End the call from our side: BYE to the caller; `side` and `reason` go
+        into the call record."""
         if dialog.ended:
             return
         dialog.local_cseq += 1
@@ -219,19 +266,31 @@ class AgentCalls:
         headers.add("CSeq", f"{dialog.local_cseq} BYE")
         bye = Request("BYE", dialog.caller_contact, headers)
         self.stack.send_request(bye, dialog.caller, _Quiet())
-        self._end(dialog, "agent", reason)
+        self._end(dialog, side, reason)
 
     def _transfer_requested(self, dialog: AgentDialog, target: str, warm: bool) -> None:
-        dialog.record.transfer_target = target
-        log.info("agent asked to transfer {call_id} to {target}: transfers are not "
-                 "available yet, the call goes on", call_id=dialog.call_id, target=target)
+        if dialog.ended:
+            return
+        if self.transfers is None:
+            log.info("agent asked to transfer {call_id} to {target}: transfers are not "
+                     "enabled, the call goes on", call_id=dialog.call_id, target=target)
+            return
+        self.transfers.request(_InboundCall(self, dialog), target, warm)
 
-    def hang_up(self, call_id: str, reason: str) -> bool:
+    def hang_up(self, call_id: str, reason: str, side: str = "agent") -> bool:
         dialog = self.dialogs.get(call_id)
         if dialog is None:
             return False
-        self._agent_ended(dialog, reason)
+        self.bye_caller(dialog, side, reason)
         return True
+
+    def active_calls(self) -> list[dict]:
+        """The answered agent calls, as the admin API lists calls."""
+        now = self._clock.seconds()
+        return [{"call_id": d.call_id, "state": "answered", "direction": d.record.direction,
+                 "caller": d.record.caller, "callee": d.record.callee,
+                 "trunk": d.record.trunk, "agent": d.record.agent,
+                 "duration": now - d.record.start_at} for d in list(self.dialogs.values())]
 
     def _end(self, dialog: AgentDialog, side: str, reason: str) -> None:
         if dialog.ended:
@@ -245,6 +304,8 @@ class AgentCalls:
         record.disconnect_side, record.disconnect_reason = side, reason
         for release in dialog.release:
             release()
+        if dialog.transfer is not None:
+            dialog.transfer.customer_ended(reason)
         d = dialog.session.stop(reason)
 
         def write(stats):
@@ -252,6 +313,57 @@ class AgentCalls:
             if self._on_call_end is not None:
                 self._on_call_end(record)
         d.addBoth(write)
+
+
+class _InboundCall:
+    """An answered agent call as a transfer sees it (services.transfers.TransferredCall)."""
+
+    def __init__(self, calls: AgentCalls, dialog: AgentDialog):
+        self._calls = calls
+        self._dialog = dialog
+
+    @property
+    def call_id(self) -> str:
+        return self._dialog.call_id
+
+    @property
+    def record(self) -> CallRecord:
+        return self._dialog.record
+
+    @property
+    def session(self):
+        return self._dialog.session
+
+    @session.setter
+    def session(self, session) -> None:
+        self._dialog.session = session
+
+    @property
+    def transfer(self):
+        return self._dialog.transfer
+
+    @transfer.setter
+    def transfer(self, transfer) -> None:
+        self._dialog.transfer = transfer
+
+    @property
+    def customer_sdp(self) -> bytes:
+        return self._dialog.offer_sdp
+
+    @property
+    def customer(self) -> str:
+        return self._dialog.record.caller
+
+    @property
+    def did(self) -> str | None:
+        return self._dialog.record.did or self._dialog.record.callee
+
+    @property
+    def ended(self) -> bool:
+        return self._dialog.ended
+
+    def end(self, side: str, reason: str) -> None:
+        self._calls.bye_caller(self._dialog, side, reason)
 
 
 class _Quiet:
