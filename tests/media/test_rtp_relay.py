@@ -8,6 +8,7 @@ import time
 
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
+from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import Clock, deferLater
 from twisted.trial import unittest
@@ -65,6 +66,12 @@ def phone_sdp(host: str, port: int, version: int = 1, direction: str = "sendrecv
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+def free_base() -> int:
+    """An even base for a test port range, away from 20000-30000 (the switch's default
+    media range, used by other switches on a shared box)."""
+    return random.randrange(40000, 59000, 2)
+
+
 def relay_port(sdp: bytes, index: int = 0) -> int:
     return parse_sdp(sdp).media[index].port
 
@@ -74,7 +81,7 @@ class RelayTestCase(unittest.TestCase):
 
     def setUp(self):
         self.clock = Clock()
-        base = random.randrange(20000, 60000, 2)
+        base = free_base()
         self.region = RegionConfig("local", LOCAL, LOCAL, base, base + 199)
         self.relay = self.make_relay({"local": self.region}, "local")
 
@@ -410,7 +417,7 @@ class PortTests(RelayTestCase):
 
     @inlineCallbacks
     def test_exhausted_range_fails_with_503_and_leaks_nothing(self):
-        base = random.randrange(20000, 60000, 2)
+        base = free_base()
         small = RegionConfig("small", LOCAL, LOCAL, base, base + 5)  # 3 pairs
         relay = self.make_relay({"small": small}, "small")
         yield relay.offer("call-1", "a", phone_sdp(LOCAL, 4000))
@@ -427,8 +434,13 @@ class PortTests(RelayTestCase):
 
     @inlineCallbacks
     def test_ports_taken_by_someone_else_are_skipped(self):
-        base = random.randrange(20000, 60000, 2)
-        squatter = reactor.listenUDP(base, DatagramProtocol(), interface=LOCAL)
+        while True:
+            base = free_base()
+            try:
+                squatter = reactor.listenUDP(base, DatagramProtocol(), interface=LOCAL)
+            except CannotListenError:
+                continue
+            break
         self.addCleanup(squatter.stopListening)
         relay = self.make_relay({"r": RegionConfig("r", LOCAL, LOCAL, base, base + 9)}, "r")
         offer = yield relay.offer("call-1", "a", phone_sdp(LOCAL, 4000))
@@ -438,7 +450,7 @@ class PortTests(RelayTestCase):
 class RegionTests(RelayTestCase):
     @inlineCallbacks
     def test_each_region_binds_its_own_address_and_advertises_its_own(self):
-        base = random.randrange(20000, 60000, 2)
+        base = free_base()
         regions = {
             "a": RegionConfig("a", "127.0.0.2", "127.0.0.2", base, base + 99),
             "b": RegionConfig("b", "127.0.0.3", "198.51.100.33", base, base + 99),
@@ -486,7 +498,7 @@ class ListenUdpPortTests(PortTests):
 class Ipv6Tests(RelayTestCase):
     @inlineCallbacks
     def test_an_ipv6_region_relays_between_ipv6_phones(self):
-        base = random.randrange(20000, 60000, 2)
+        base = free_base()
         relay = self.make_relay({"v6": RegionConfig("v6", "::1", "::1", base, base + 99)}, "v6")
         alice, bob, a_port, b_port, offer, _ = yield self.connect(relay, host="::1")
         self.assertEqual(parse_sdp(offer).connection.addrtype, "IP6")
