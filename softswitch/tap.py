@@ -98,6 +98,10 @@ class SoftswitchService(service.MultiService):
         # the collector's full passes, which otherwise stall the reactor for ~100 ms.
         gc.collect()
         gc.freeze()
+        # Most garbage here dies by reference count; cycles are rare. Young
+        # collections every 50,000 allocations instead of 700 spare the per-message
+        # work, and full passes over thousands of live calls come far less often.
+        gc.set_threshold(50_000, 50, 100)
 
     def privilegedStartService(self):
         try:

@@ -253,6 +253,7 @@ class ProxyCall:
             dialog.media, dialog.late_offer = self.media, late_offer
             self.proxy.established(self, leg, dialog)
             self.finished = True
+            self.release_settled()
 
     def group_done(self) -> None:
         self.cancel_ring_timer()
@@ -289,6 +290,18 @@ class ProxyCall:
         self.record.final_code = response.status
         self.proxy.stack.respond(self.server_key, response)
         self.proxy.call_failed(self)
+        self.release_settled()
+
+    def release_settled(self) -> None:
+        """The caller has its answer: let go of what only mattered until then.
+        Transactions keep this call reachable for 32 s more (Timers D and M), and
+        thousands of them at a time would otherwise keep their parsed messages."""
+        self.finals.clear()
+        self.groups = []
+        self.targets = []
+        for leg in self.legs:
+            if leg.final is not None and not leg.final.status < 300:
+                leg.request = None
 
     # -- cancelling ----------------------------------------------------------------------
     def caller_cancelled(self) -> None:

@@ -97,6 +97,12 @@ class ClientTransaction(ABC):
             self.state = new_state
         return new_state
 
+    def _release(self) -> None:
+        """Final: nothing is re-sent any more. The parsed request is let go, since
+        thousands of transactions wait out Timers D, K and M at a time."""
+        self.request = None
+        self._data = b""
+
     def _wait_then(self, timer: str, wait: float, now: float, out: "Output") -> None:
         """Arm `timer`, or fire it at once when its wait is zero (reliable transports)."""
         if wait > 0:
@@ -152,12 +158,14 @@ class InviteClientTransaction(ClientTransaction):
         if trigger == FAILURE:
             # The transaction, not the TU, ACKs a non-2xx (§17.1.1.3).
             self._ack = bytes(make_ack(self.request, response))
+            self._release()
             out.send(self, self._ack)
             out.response_received(self, response)
             self._wait_then("D", 0.0 if self.reliable else self.config.D, now, out)
             return
         out.response_received(self, response)
         if trigger == SUCCESS and previous != ACCEPTED:
+            self._release()
             out.arm(self, "M", now + self.config.M)
 
     def fire(self, timer: str, now: float, out: "Output") -> None:
@@ -199,6 +207,7 @@ class NonInviteClientTransaction(ClientTransaction):
             return
         out.response_received(self, response)
         if trigger == FINAL:
+            self._release()
             out.cancel(self, "E")
             out.cancel(self, "F")
             self._wait_then("K", 0.0 if self.reliable else self.config.K, now, out)
