@@ -490,10 +490,30 @@ class RtpRelay:
         call = self._call(call_id)
         if stream_index >= min(len(call.caller.streams), len(call.callee.streams)):
             raise UnknownCall(f"call {call_id!r} has no stream {stream_index}")
-        callee_port = call.callee.streams[stream_index].rtp
+        stream = call.callee.streams[stream_index]
+        callee_port = stream.rtp
+        # Nobody may send to the callee side from the network while it is local: with
+        # no latch its ports drop every packet (else a stranger could latch there and
+        # have its RTP relayed to the caller).
+        for port in (stream.rtp, stream.rtcp):
+            port.latch = None
+            port.peer = None
         callee_port.dest = _LOCAL
         callee_port.sendto = lambda data, _dest: receiver(data)
         return LocalLeg(call.caller.streams[stream_index].rtp)
+
+    def detach_local(self, call_id: str, stream_index: int) -> None:
+        """Undo `attach_local` (a transfer): the callee port sends from its own socket
+        again, to its latched peer (else the address its leg's SDP advertised), so
+        the caller's RTP goes out to whoever answered on the callee leg."""
+        call = self._call(call_id)
+        if stream_index >= len(call.callee.streams):
+            raise UnknownCall(f"call {call_id!r} has no stream {stream_index}")
+        port = call.callee.streams[stream_index].rtp
+        listening = port.listening
+        sock = getattr(listening, "_sock", None) or getattr(listening, "socket", None)
+        port.sendto = sock.sendto if sock is not None else port.transport.write
+        port.dest = port.latch.destination if port.latch is not None else None
 
     # -- offer/answer --------------------------------------------------------------
 

@@ -135,3 +135,33 @@ def wait_for(probe, timeout=5.0, step=0.02):
         yield task.deferLater(reactor, step, lambda: None)
         waited += step
     raise AssertionError("condition not met in time")
+
+
+class LocalLegInjectionTests(unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_packets_sent_to_the_callee_side_of_a_local_leg_never_reach_the_caller(self):
+        from softswitch.edge.agent_media import AgentMedia
+        relay = RtpRelay(reactor, {"default": RegionConfig("default", "127.0.0.1", "127.0.0.1",
+                                                           36200, 36300)}, "default")
+        self.addCleanup(relay.close)
+        phone, stranger = Phone(), Phone()
+        phone_port = reactor.listenUDP(0, phone, interface="127.0.0.1")
+        stranger_port = reactor.listenUDP(0, stranger, interface="127.0.0.1")
+        self.addCleanup(phone_port.stopListening)
+        self.addCleanup(stranger_port.stopListening)
+        offer = (f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                 f"m=audio {phone_port.getHost().port} RTP/AVP 0\r\n").encode()
+        leg = yield AgentMedia(relay).open_local("inject-1", offer, None)
+        received = []
+        leg.set_receiver(lambda *packet: received.append(packet))
+        caller_facing = parse_sdp(leg.answer_sdp).media[0].port
+        for seq in range(3):
+            phone.send_rtp(seq, CALLER_AUDIO, ("127.0.0.1", caller_facing))
+        # Every other port of the relay call (the callee side) gets a stranger's RTP.
+        for port in range(36200, 36300):
+            if port not in (caller_facing, caller_facing + 1):
+                for seq in range(5):
+                    stranger.send_rtp(seq, b"\x00" * 160, ("127.0.0.1", port))
+        yield task.deferLater(reactor, 0.3, lambda: None)
+        self.assertEqual(len(received), 3)  # only the caller's own packets, locally
+        self.assertEqual(phone.received, [])  # nothing injected towards the caller
