@@ -245,6 +245,9 @@ class Proxy:
                 if not admission.admitted:
                     refusal = make_response(call.invite, 503)
                     refusal.headers.add("Retry-After", str(admission.retry_after))
+                    call.own_refusals.append(refusal)
+                    call.record.trunk = trunk.name
+                    call.record.disconnect_reason = f"limit:{admission.reason}"
                     return [], refusal
                 self._admissions[id(call)].append(admission)
             gateways = self._ordered_gateways(trunk, call.ingress_region)
@@ -319,6 +322,7 @@ class Proxy:
         call.record.end_at = self.clock.seconds()
         if call.record.disconnect_side is None:
             call.record.disconnect_side = "callee"
+        if call.record.disconnect_reason is None:
             call.record.disconnect_reason = f"sip:{call.record.final_code}"
         self._close(call)
 

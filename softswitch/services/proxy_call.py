@@ -84,6 +84,7 @@ class ProxyCall:
     ingress_region: str | None = None
     original_offer: bytes = b""  # the caller's SDP as it came (the relay rewrites it)
     offered: bool = False
+    own_refusals: list = field(default_factory=list)  # our 503s (limits): kept as 503
 
     # -- progress through the plan ------------------------------------------------
     def start(self) -> None:
@@ -276,7 +277,9 @@ class ProxyCall:
                     for name in ("WWW-Authenticate", "Proxy-Authenticate"):
                         for value in other.headers.values(name):
                             best.headers.add(name, value)
-        if best.status == 503:
+        if best.status == 503 and not any(best is own for own in self.own_refusals):
+            # A 503 from downstream says nothing about us (RFC 3261 §16.7 step 6);
+            # our own (a trunk limit, with its Retry-After) goes out as it is.
             best.status, best.reason = 500, "Server Internal Error"
         return best
 

@@ -468,10 +468,6 @@ def test_trunk_rate_limit_refuses_the_excess_with_503_and_retry_after(lab, sipp_
         refused_before + 2
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "ProxyCall.best_final turns every 503 into 500 (RFC 3261 §16.7 step 6, meant for 503s "
-    "from downstream), including the proxy's own 503 from Proxy.expand when the "
-    "outbound trunk's limit refuses: the caller gets 500 with Retry-After"))
 def test_outbound_trunk_limit_refuses_with_503_and_retry_after(lab, sipp_dir):
     switch = lab.switch
     refused_before = switch.metric(LIMIT_REFUSALS, trunk="closed-out", reason="concurrent")
