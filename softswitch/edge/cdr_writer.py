@@ -10,6 +10,17 @@ from ..store.call_records import insert_records
 log = Logger()
 
 
+def _fields(record_type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(record_type)
+    if names is None:
+        names = _FIELD_NAMES[record_type] = tuple(
+            f.name for f in dataclasses.fields(record_type))
+    return names
+
+
+_FIELD_NAMES: dict = {}
+
+
 class CdrWriter:
     def __init__(self, database, clock, flush_delay: float = 0.25, max_batch: int = 500):
         self._db = database
@@ -21,7 +32,8 @@ class CdrWriter:
         self._lock = DeferredLock()
 
     def __call__(self, record) -> None:
-        row = dataclasses.asdict(record)
+        # Shallow: the stats inside are plain dicts already (asdict would deep-copy).
+        row = {name: getattr(record, name) for name in _fields(type(record))}
         row["caller"], row["callee"] = row["caller"] or "", row["callee"] or ""
         self._pending.append(row)
         if len(self._pending) >= self._max_batch:

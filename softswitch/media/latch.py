@@ -19,6 +19,7 @@ as an ordinary candidate (a NAT'd phone keeps its public address).
 Pure: addresses are (host, port) tuples, `now` is a parameter.
 """
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -46,13 +47,19 @@ def normalize_address(address: Address | None) -> Address | None:
     if address is None or not address[1]:
         return None
     host, port = address
+    canonical = _canonical_host(host)
+    return None if canonical is None else (canonical, port)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_host(host: str) -> str | None:
+    """The canonical spelling of an IP literal (a host name as it is); None for the
+    unspecified address. Cached: offers repeat the same addresses."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        return host, port
-    if ip.is_unspecified:
-        return None
-    return str(ip), port
+        return host
+    return None if ip.is_unspecified else str(ip)
 
 
 class Latch:

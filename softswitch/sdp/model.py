@@ -14,6 +14,7 @@ every active stream) and raises `SdpError` naming the line. Other lines pass thr
 unread. Bytes that are not UTF-8 survive the round trip (surrogateescape).
 """
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterator
@@ -129,8 +130,7 @@ class Connection:
     @classmethod
     def for_address(cls, address: str) -> "Connection":
         """The IN connection for an IP literal, with IP4 or IP6 chosen from it."""
-        ip = ipaddress.ip_address(address)
-        return cls(str(ip), "IP6" if ip.version == 6 else "IP4")
+        return cls(*_canonical_ip(address))
 
     @classmethod
     def parse(cls, value: str, line: int | None = None, what: str = "c=") -> "Connection":
@@ -154,35 +154,48 @@ class Connection:
         return f"{self.nettype} {self.addrtype} {self.address}{self.suffix}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _canonical_ip(address: str) -> tuple[str, str]:
+    ip = ipaddress.ip_address(address)
+    return str(ip), "IP6" if ip.version == 6 else "IP4"
+
+
 def _check_address(addrtype: str, address: str, line, what: str) -> None:
+    problem = _address_problem(addrtype, address)
+    if problem is not None:
+        raise SdpError(f"{what} address {address!r} {problem}" if not problem.startswith(
+            "addrtype") else f"{what} {problem}", line)
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_problem(addrtype: str, address: str) -> str | None:
+    """Why `address` does not fit `addrtype`, or None. Cached: every call's SDP
+    names the same few addresses again and again."""
     if address.startswith("["):
-        raise SdpError(f"{what} address {address!r} must not be bracketed", line)
+        return "must not be bracketed"
     if addrtype == "IP4":
         if _IPV4_LIKE.match(address):
             try:
                 ipaddress.IPv4Address(address)
             except ValueError:
-                raise SdpError(f"{what} address {address!r} is not a valid IPv4 address",
-                               line) from None
+                return "is not a valid IPv4 address"
         elif ":" in address:
-            raise SdpError(f"{what} address {address!r} is IPv6 but addrtype is IP4", line)
+            return "is IPv6 but addrtype is IP4"
         elif not _FQDN.match(address):
-            raise SdpError(f"{what} address {address!r} is neither IPv4 nor a host name",
-                           line)
-    elif addrtype == "IP6":
+            return "is neither IPv4 nor a host name"
+        return None
+    if addrtype == "IP6":
         if ":" in address:
             try:
                 ipaddress.IPv6Address(address)
             except ValueError:
-                raise SdpError(f"{what} address {address!r} is not a valid IPv6 address",
-                               line) from None
+                return "is not a valid IPv6 address"
         elif _IPV4_LIKE.match(address):
-            raise SdpError(f"{what} address {address!r} is IPv4 but addrtype is IP6", line)
+            return "is IPv4 but addrtype is IP6"
         elif not _FQDN.match(address):
-            raise SdpError(f"{what} address {address!r} is neither IPv6 nor a host name",
-                           line)
-    else:
-        raise SdpError(f"{what} addrtype {addrtype!r} is neither IP4 nor IP6", line)
+            return "is neither IPv6 nor a host name"
+        return None
+    return f"addrtype {addrtype!r} is neither IP4 nor IP6"
 
 
 @dataclass(frozen=True, slots=True)
