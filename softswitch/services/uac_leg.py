@@ -13,8 +13,9 @@ event)`:
     Ringing(status, sdp)   a provisional other than 100 (180, 183 with early SDP...)
     Answered(sdp)          the 2xx: the far end's SDP answer; the dialog is confirmed
     Failed(code, outcome)  a final non-2xx, no answer before the ring timeout
-                           (408, "no-answer"), no response at all (408) or a transport
-                           failure (503); outcome is "busy" | "no-answer" | "failed"
+                           (408, "no-answer"; "failed" when not even a 100 came), no
+                           response at all (408, Timer B) or a transport failure (503);
+                           outcome is "busy" | "no-answer" | "failed"
     Ended(side, reason)    the confirmed dialog ended by the far end ("remote", "bye")
 
 What the owner asks itself (`cancel()`, `bye()`) is not reported back: after either
@@ -305,7 +306,8 @@ class UacLeg:
             self._send_cancel()
         self.code = 408
         self._done = True
-        self._emit(Failed(408, "no-answer"))
+        # Not even a 100 Trying: the destination never took the call (as Timer B).
+        self._emit(Failed(408, "no-answer" if self._provisional else "failed"))
 
     # -- in-dialog requests from the far end ---------------------------------------------
     def owns(self, request: Request) -> bool:

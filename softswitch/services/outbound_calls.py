@@ -1,0 +1,443 @@
+"""Outbound AI calls: the switch dials a number through a trunk and, on answer,
+bridges the far end to an AI agent exactly as it does for inbound agent calls.
+
+`originate(to, from_, agent_name, trunk_name=None, custom_parameters=None)` returns
+the new call's Call-ID at once; the call then goes through these states:
+
+    queued   waiting for the trunk to admit it (calls-per-second and concurrency
+             limits, services.limits.TrunkLimiter)
+    trying   the agent's media leg is open (its SDP is our offer: PCMU, PCMA,
+             telephone-event, on the relay of the agent's region) and the INVITE is out
+    ringing  the far end rings (180/183): the agent's WebSocket is opened now, so the
+             agent is ready when the far end picks up
+    answered the far end answered: its SDP goes to the relay, the agent session begins
+
+Where it goes: a named trunk, else the outbound routes (longest prefix, the route's
+trunks in order). Each trunk's gateways are tried in the order gateway health gives
+(region of the agent first, then priority and measured round trip). A gateway that
+fails before the far end rang (5xx, no response, transport failure) is skipped for the
+next one, then the next trunk; a far end that rang, is busy or refuses ends the call.
+
+Campaign pacing. A trunk that refuses a new call (its `max_cps` bucket is empty, or
+`max_concurrent` calls are up) does not fail it: the call stays queued and asks again
+after the refusal's Retry-After (the trunks of the route are asked in order each
+time, so an overflow trunk takes calls the first cannot). A campaign that posts a
+thousand calls at once is thus placed at the trunk's rate, roughly in order. A call
+that could not be admitted within `max_queue_wait` seconds fails ("limit:cps" or
+"limit:concurrent" in its record).
+
+Outcomes land in the call record: `final_code` (the far end's final status, 200 when
+answered) and, for calls never answered, `disconnect_reason` "busy" (486, 600),
+"no-answer" (ring timeout, 408, 480) or "failed" (anything else), "agent-unavailable"
+when the agent's socket could not be opened, "api" when hung up through the admin API.
+
+Transfers: the agent of an answered outbound call may transfer the far end to a human
+(services.transfers) as for inbound calls.
+"""
+
+from dataclasses import dataclass, field
+
+from twisted.logger import Logger
+
+from ..sip.ids import new_call_id
+from ..sip.transport import Peer
+from ..sip.uri import parse_uri
+from .dialogs import CallRecord
+from .media_control import MediaError
+from .uac_leg import Answered, Ended, Failed, Ringing, UacLeg
+
+log = Logger()
+
+DEFAULT_MAX_QUEUE_WAIT = 300.0
+
+
+class OriginateRefused(Exception):
+    """The call cannot be placed as asked; `field` names the argument at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+# -- how to reach a number through a trunk (shared with services.transfers) -----------
+
+@dataclass(frozen=True)
+class Attempt:
+    """One INVITE to send: where, with which Request-URI, and what it stands for."""
+
+    uri: str
+    destination: Peer
+    to_uri: str
+    trunk: object = None  # routing.Trunk
+    gateway: object = None  # routing.Gateway
+    routes: tuple[str, ...] = ()
+    follow_contact: bool = True
+
+
+def trunk_attempts(trunk, number: str, gateway_order=None, region: str | None = None):
+    """One Attempt per gateway of `trunk`, in the order calls should try them."""
+    if gateway_order is not None:
+        gateways = gateway_order(trunk, region)
+    else:
+        gateways = sorted(trunk.gateways, key=lambda g: g.priority)
+    attempts = []
+    for gateway in gateways:
+        host = f"[{gateway.host}]" if ":" in gateway.host else gateway.host
+        transport = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
+        attempts.append(Attempt(f"sip:{number}@{host}:{gateway.port}{transport}",
+                                Peer(gateway.transport, gateway.host, gateway.port),
+                                f"sip:{number}@{host}", trunk=trunk, gateway=gateway))
+    return attempts
+
+
+def credentials_of(trunk) -> tuple[str, str] | None:
+    if trunk is None or not trunk.auth_username:
+        return None
+    return trunk.auth_username, trunk.auth_password or ""
+
+
+def moves_on(event: Failed, rang: bool) -> bool:
+    """Whether a failed attempt lets the next gateway (or trunk) try: the gateway, not
+    the far end, failed (5xx, no response, transport failure) and nothing rang yet."""
+    return not rang and event.outcome == "failed" and (event.code >= 500 or event.code == 408)
+
+
+# -- the calls ---------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class OutboundCall:
+    """One outbound agent call (and a services.transfers.TransferredCall)."""
+
+    service: "OutboundCalls"
+    call_id: str
+    record: CallRecord
+    agent: object  # routing.Agent
+    to: str
+    from_: str
+    custom_parameters: dict
+    trunks: list  # names of the trunks still to try, the current one first
+    queued_at: float
+    state: str = "queued"
+    session: object = None  # the AgentSession (edge), once the media is open
+    leg: UacLeg | None = None
+    attempts: list = field(default_factory=list)  # gateways of the current trunk left
+    admission: object = None
+    timer: object = None
+    rang: bool = False  # the current attempt rang
+    connecting: object = None  # the agent socket's Deferred, once asked
+    customer_sdp: bytes = b""  # the far end's answer (a transfer re-offers it)
+    transfer: object = None
+    ended: bool = False
+
+    @property
+    def customer(self) -> str:
+        return self.to
+
+    @property
+    def did(self) -> str:
+        return self.from_
+
+    def end(self, side: str, reason: str) -> None:
+        """Hang up (services.transfers): BYE the far end, end the call."""
+        self.service.end_call(self, side, reason)
+
+    def leg_event(self, leg: UacLeg, event) -> None:
+        self.service.leg_event(self, leg, event)
+
+
+class OutboundCalls:
+    def __init__(self, stack, clock, snapshot_source, sessions, legs, *, domain: str,
+                 limiter=None, gateway_order=None, gateway_health=None, on_call_end=None,
+                 ring_timeout: float = 60.0, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
+                 user_agent: str = "softswitch", transfers=None):
+        self.stack = stack
+        self._clock = clock
+        self._snapshot = snapshot_source
+        self._sessions = sessions  # AgentSessions with open_outbound (edge)
+        self._legs = legs  # uac_leg.UacLegs: in-dialog requests reach the legs
+        self._domain = domain
+        self._limiter = limiter
+        self._gateway_order = gateway_order
+        self._health = gateway_health
+        self._on_call_end = on_call_end
+        self._ring_timeout = ring_timeout
+        self._max_queue_wait = max_queue_wait
+        self._user_agent = user_agent
+        self.transfers = transfers
+        self.calls: dict[str, OutboundCall] = {}
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    # -- the API's requests --------------------------------------------------------------
+    def originate(self, to: str, from_: str, agent_name: str, trunk_name: str | None = None,
+                  custom_parameters: dict | None = None) -> str:
+        """Place a call from `from_` to `to` (E.164) answered by `agent_name`; its
+        Call-ID. OriginateRefused when the agent, the trunk or a route is missing."""
+        snapshot = self._snapshot()
+        agent = snapshot.agents.get(agent_name)
+        if agent is None:
+            raise OriginateRefused("agent", f"agent {agent_name!r} does not exist")
+        if trunk_name is not None:
+            trunk = snapshot.trunks.get(trunk_name)
+            if trunk is None:
+                raise OriginateRefused("trunk", f"trunk {trunk_name!r} does not exist")
+            if not trunk.enabled or not trunk.gateways:
+                raise OriginateRefused("trunk", f"trunk {trunk_name!r} is disabled or has "
+                                                "no gateways")
+            trunks = [trunk.name]
+        else:
+            trunks = [t.name for t in snapshot.outbound_trunks(to) if t.gateways]
+            if not trunks:
+                raise OriginateRefused("to", f"no outbound route for {to}")
+        now = self._clock.seconds()
+        call_id = new_call_id(self._domain)
+        record = CallRecord(call_id, "outbound", from_, to, now, route_kind="agent",
+                            route_target=agent.name, agent=agent.name, profile=agent.profile)
+        call = OutboundCall(self, call_id, record, agent, to, from_,
+                            dict(custom_parameters or {}), trunks, now)
+        self.calls[call_id] = call
+        log.info("outbound call {call_id} to {to} for agent {agent}", call_id=call_id, to=to,
+                 agent=agent.name)
+        self._admit(call)
+        return call_id
+
+    def hang_up(self, call_id: str, reason: str = "api") -> bool:
+        """End a call in any state: dequeue, cancel while trying or ringing, BYE."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return False
+        code = None if call.state in ("queued", "answered") else 487
+        self.end_call(call, "switch", reason, code)
+        return True
+
+    def active_calls(self) -> list[dict]:
+        now = self._clock.seconds()
+        return [{"call_id": c.call_id, "state": c.state, "direction": "outbound",
+                 "caller": c.from_, "callee": c.to, "trunk": c.record.trunk,
+                 "agent": c.agent.name, "duration": now - c.record.start_at}
+                for c in list(self.calls.values())]
+
+    # -- admission (pacing) -----------------------------------------------------------------
+    def _admit(self, call: OutboundCall) -> None:
+        call.timer = None
+        if call.ended:
+            return
+        refusals = []
+        snapshot = self._snapshot()
+        for name in list(call.trunks):
+            trunk = snapshot.trunks.get(name)
+            if trunk is None or not trunk.enabled or not trunk.gateways:
+                call.trunks.remove(name)
+                continue
+            admission = self._acquire(trunk)
+            if admission is None or admission.admitted:
+                call.trunks = call.trunks[call.trunks.index(name):]
+                self._admitted(call, trunk, admission)
+                return
+            refusals.append(admission)
+        if not refusals:
+            self._close(call, "switch", "failed", 503)
+            return
+        wait = min(r.retry_after for r in refusals)
+        now = self._clock.seconds()
+        if now + wait > call.queued_at + self._max_queue_wait:
+            log.info("outbound call {call_id} not admitted in {seconds:.0f}s", seconds=now
+                     - call.queued_at, call_id=call.call_id)
+            self._close(call, "switch", f"limit:{refusals[0].reason}", 503)
+            return
+        call.timer = self._clock.callLater(wait, self._admit, call)
+
+    def _acquire(self, trunk):
+        return None if self._limiter is None else self._limiter.acquire(trunk, "outbound")
+
+    def _admitted(self, call: OutboundCall, trunk, admission) -> None:
+        call.admission = admission
+        call.attempts = trunk_attempts(trunk, call.to, self._gateway_order, call.agent.region)
+        call.state = "trying"
+        if call.session is not None:
+            self._dial_next(call)
+            return
+        info = {"caller": call.from_, "callee": call.to, "did": call.from_,
+                "direction": "outbound", "custom_parameters": call.custom_parameters}
+        d = self._sessions.open_outbound(call.call_id, call.agent, info)
+
+        def opened(session):
+            if call.ended:
+                session.stop("cancelled")
+                return
+            call.session = session
+            self._dial_next(call)
+
+        def failed(failure):
+            log.info("no media for outbound call {call_id}: {error}", call_id=call.call_id,
+                     error=failure.getErrorMessage())
+            if not call.ended:
+                error = failure.value
+                self._close(call, "switch", "failed",
+                            error.status_hint if isinstance(error, MediaError) else 503)
+
+        d.addCallbacks(opened, failed)
+
+    # -- dialling ------------------------------------------------------------------------------
+    def _dial_next(self, call: OutboundCall, last: Failed | None = None) -> None:
+        while not call.attempts:
+            self._release(call)
+            call.trunks = call.trunks[1:]
+            trunk = self._next_trunk(call)
+            if trunk is None:
+                code = last.code if last is not None else 503
+                self._close(call, "callee", last.outcome if last else "failed", code)
+                return
+            call.attempts = trunk_attempts(trunk, call.to, self._gateway_order,
+                                           call.agent.region)
+        attempt = call.attempts.pop(0)
+        record = call.record
+        record.attempts += 1
+        record.trunk, record.gateway = attempt.trunk.name, attempt.gateway.key
+        record.region = attempt.gateway.region
+        call.rang = False
+        local = parse_uri(self.stack.local_uri(attempt.destination))
+        call.leg = UacLeg(self.stack, self._clock, call, destination=attempt.destination,
+                          request_uri=attempt.uri, from_uri=f"sip:{call.from_}@{local.host}",
+                          to_uri=attempt.to_uri, offer_sdp=call.session.offer_sdp,
+                          call_id=call.call_id, credentials=credentials_of(attempt.trunk),
+                          ring_timeout=self._ring_timeout, registry=self._legs,
+                          user_agent=self._user_agent)
+        call.leg.start()
+
+    def _next_trunk(self, call: OutboundCall):
+        """The next trunk of the route that admits the call now (failover does not wait)."""
+        snapshot = self._snapshot()
+        while call.trunks:
+            trunk = snapshot.trunks.get(call.trunks[0])
+            if trunk is not None and trunk.enabled and trunk.gateways:
+                admission = self._acquire(trunk)
+                if admission is None or admission.admitted:
+                    call.admission = admission
+                    return trunk
+            call.trunks = call.trunks[1:]
+        return None
+
+    def leg_event(self, call: OutboundCall, leg: UacLeg, event) -> None:
+        if leg is not call.leg or call.ended:
+            if isinstance(event, Answered):
+                leg.bye()
+            return
+        if isinstance(event, Ringing):
+            call.rang = True
+            if call.state == "trying":
+                call.state = "ringing"
+                call.record.ring_at = self._clock.seconds()
+            self._connect_agent(call)
+        elif isinstance(event, Answered):
+            self._answered(call, event.sdp)
+        elif isinstance(event, Failed):
+            if moves_on(event, call.rang):
+                if event.code == 503 and call.record.gateway and self._health is not None:
+                    self._health.mark_suspect(call.record.gateway)
+                self._dial_next(call, event)
+            else:
+                self._close(call, "callee", event.outcome, event.code)
+        elif isinstance(event, Ended):
+            self._close(call, "callee", event.reason)
+
+    def _connect_agent(self, call: OutboundCall):
+        if call.connecting is None:
+            call.connecting = call.session.connect()
+
+            def failed(failure):
+                if call.ended:
+                    return
+                log.info("agent {agent} unavailable for outbound call {call_id}: {error}",
+                         agent=call.agent.name, call_id=call.call_id,
+                         error=failure.getErrorMessage())
+                code = None if call.state == "answered" else 487
+                self.end_call(call, "switch", "agent-unavailable", code)
+
+            call.connecting.addErrback(failed)
+        return call.connecting
+
+    def _answered(self, call: OutboundCall, sdp: bytes) -> None:
+        call.state = "answered"
+        call.customer_sdp = sdp
+        record = call.record
+        record.answer_at = self._clock.seconds()
+        record.final_code = 200
+        taken = call.session.take_answer(sdp)
+
+        def unusable(failure):
+            if not call.ended:
+                log.info("outbound call {call_id}: unusable answer: {error}",
+                         call_id=call.call_id, error=failure.getErrorMessage())
+                self.end_call(call, "switch", "media")
+            return failure
+
+        taken.addErrback(unusable)
+        # Both the far end's media and the agent's socket, then the bridge starts.
+        taken.addCallback(lambda _: self._connect_agent(call))
+        taken.addCallback(lambda _: self._begin(call))
+        taken.addErrback(lambda f: None)
+
+    def _begin(self, call: OutboundCall) -> None:
+        if call.ended:
+            return
+        call.session.begin(lambda reason: self._agent_ended(call, reason),
+                           lambda target, warm: self._transfer_requested(call, target, warm))
+
+    def _agent_ended(self, call: OutboundCall, reason: str) -> None:
+        if call.transfer is not None and call.transfer.agent_left(reason):
+            return
+        self.end_call(call, "agent", reason)
+
+    def _transfer_requested(self, call: OutboundCall, target: str, warm: bool) -> None:
+        if call.ended:
+            return
+        if self.transfers is None:
+            log.info("agent asked to transfer {call_id} to {target}: transfers are not "
+                     "enabled, the call goes on", call_id=call.call_id, target=target)
+            return
+        self.transfers.request(call, target, warm)
+
+    # -- endings ---------------------------------------------------------------------------------
+    def end_call(self, call: OutboundCall, side: str, reason: str,
+                 code: int | None = None) -> None:
+        """End the call from our side: CANCEL or BYE the far end as its state needs."""
+        if call.ended:
+            return
+        if call.leg is not None:
+            call.leg.cancel()  # a BYE once answered
+        self._close(call, side, reason, code)
+
+    def _close(self, call: OutboundCall, side: str, reason: str, code: int | None = None):
+        if call.ended:
+            return
+        call.ended = True
+        call.state = "ended"
+        self.calls.pop(call.call_id, None)
+        if call.timer is not None and call.timer.active():
+            call.timer.cancel()
+        call.timer = None
+        record = call.record
+        record.end_at = self._clock.seconds()
+        if code is not None and record.final_code is None:
+            record.final_code = code
+        record.disconnect_side, record.disconnect_reason = side, reason
+        self._release(call)
+        if call.transfer is not None:
+            call.transfer.customer_ended(reason)
+        if call.session is None:
+            self._write(record, None)
+            return
+        call.session.stop(reason).addBoth(lambda stats: self._write(record, stats))
+
+    def _release(self, call: OutboundCall) -> None:
+        admission, call.admission = call.admission, None
+        if admission is not None:
+            admission.release()
+
+    def _write(self, record: CallRecord, stats) -> None:
+        record.agent_stats = stats if isinstance(stats, dict) else None
+        if self._on_call_end is not None:
+            self._on_call_end(record)
