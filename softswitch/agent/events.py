@@ -1,7 +1,7 @@
 """The typed events between a call and its AI agent, whatever the wire profile.
 
-To the agent: the call started, caller audio, caller DTMF, a mark was played, the
-call ended. From the agent: audio for the caller, a mark, clear (barge-in), DTMF
+To the agent: the call started, caller audio, caller DTMF, a mark was played, a
+transfer it asked for failed, the call ended. From the agent: audio for the caller, a mark, clear (barge-in), DTMF
 to play, hang up, transfer, and the caller started speaking (server-side VAD)."""
 
 from dataclasses import dataclass, field
@@ -61,6 +61,15 @@ class MarkPlayed:
 @dataclass(frozen=True, slots=True)
 class CallEnded:
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFailed:
+    """A warm transfer the agent asked for did not go through: the agent stays on."""
+
+    target: str
+    code: int  # the SIP status of the human's side (486 busy, 408 no answer...)
+    reason: str  # "busy" | "no-answer" | "failed"
 
 
 # -- from the agent ---------------------------------------------------------------------

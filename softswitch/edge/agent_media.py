@@ -1,32 +1,93 @@
 """The caller's audio of an agent call, terminated in this process: the relay (in the
 agent's region) gets the caller's offer and our G.711 answer, then its callee side is
 attached to a receiver here. The caller's SDP answer points at the relay's
-caller-facing port, so a later transfer can re-point the relay without a re-INVITE."""
+caller-facing port, so a later transfer can re-point the relay without a re-INVITE.
+
+Outbound calls (`open_local_offer`) make the same relay call from our side: the far
+end is the relay's caller side as for inbound calls (a placeholder offer stands for it,
+unspecified address, until it answers), our G.711 offer (PCMU, PCMA, telephone-event)
+is the relay's answer, rewritten to point at the caller-facing port: that is the SDP
+of our INVITE. The far end's answer (`LocalMediaLeg.take_answer`) is then re-offered
+for the caller side, which points its latch at the far end and picks the codec. A
+transfer re-points either kind the same way: `detach()` gives the callee side back to
+its socket, and the relay's answer from the human sends the caller's RTP there.
+"""
 
 from twisted.internet import defer
 
 from ..media.rtp import RTP_HEADER
 from ..sdp import SdpError, parse_sdp
-from ..sdp.agent_answer import build_answer, choose_audio
+from ..sdp.agent_answer import AudioChoice, build_answer, choose_audio
 from ..services.media_control import MediaRejected, UnknownRegion
 
 _LOCAL_TAG = "local"
+_CALLER_TAG = "caller"
 _PLACEHOLDER = ("127.0.0.1", 9)  # our side in the relay's eyes; never sent to
+# The far end of an outbound call until it answers: no address (nothing is sent to
+# it), the formats we offer.
+_FAR_END_PLACEHOLDER = (b"v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\n"
+                        b"t=0 0\r\nm=audio 9 RTP/AVP 0 8 101\r\n"
+                        b"a=rtpmap:101 telephone-event/8000\r\n")
+_OUTBOUND_EVENT_PT = 101
+_DEFAULT_CHOICE = AudioChoice(0, "PCMU", 0, _OUTBOUND_EVENT_PT)
+
+
+def local_offer(address: str, port: int, session_id: int = 1) -> bytes:
+    """Our SDP offer for an outbound agent call: PCMU, PCMA, telephone-event."""
+    family = "IP6" if ":" in address else "IP4"
+    lines = ["v=0", f"o=softswitch {session_id} 1 IN {family} {address}", "s=softswitch",
+             f"c=IN {family} {address}", "t=0 0",
+             f"m=audio {port} RTP/AVP 0 8 {_OUTBOUND_EVENT_PT}",
+             "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000",
+             f"a=rtpmap:{_OUTBOUND_EVENT_PT} telephone-event/8000",
+             f"a=fmtp:{_OUTBOUND_EVENT_PT} 0-16", "a=ptime:20", "a=sendrecv"]
+    return ("\r\n".join(lines) + "\r\n").encode()
 
 
 class LocalMediaLeg:
+    """`answer_sdp` is our SDP for the phone: the answer to the caller's offer, or the
+    offer of an outbound call's INVITE."""
+
     def __init__(self, relay, relay_call_id: str, answer_sdp: bytes, choice):
         self._relay = relay
         self.relay_call_id = relay_call_id
         self.answer_sdp = answer_sdp
+        self._set_choice(choice)
+        self._receiver = None
+        self._leg = None
+        self._stream_index = None
+        self.released = False  # detached: the relay call is no longer this leg's
+
+    def _set_choice(self, choice) -> None:
         self.codec = choice.codec
         self.payload_type = choice.payload_type
         self.event_pt = choice.event_payload_type
-        self._receiver = None
-        self._leg = None
 
     def attach(self, stream_index: int) -> None:
         self._leg = self._relay.attach_local(self.relay_call_id, stream_index, self._datagram)
+        self._stream_index = stream_index
+
+    def detach(self) -> None:
+        """Give the relay call's callee side back to its socket (a transfer answered
+        on it); nothing more is sent or received here."""
+        if self.released:
+            return
+        self.released = True
+        self._receiver = None
+        self._leg = None
+        if self._stream_index is not None:
+            self._relay.detach_local(self.relay_call_id, self._stream_index)
+
+    @defer.inlineCallbacks
+    def take_answer(self, sdp: bytes):
+        """The far end of an outbound call answered our offer: point the relay's
+        caller side at it and use the codec it chose."""
+        try:
+            choice = choose_audio(parse_sdp(sdp))
+        except SdpError as exc:
+            raise MediaRejected(str(exc)) from None
+        yield self._relay.offer(self.relay_call_id, _CALLER_TAG, sdp)
+        self._set_choice(choice)
 
     def set_receiver(self, receiver) -> None:
         """receiver(payload_type, seq, timestamp, marker, payload) per RTP packet."""
@@ -52,6 +113,9 @@ class LocalMediaLeg:
             self._leg.send(datagram)
 
     def close(self):
+        """Delete the relay call (its stats), or None once it was handed over."""
+        if self.released:
+            return defer.succeed(None)
         return self._relay.delete(self.relay_call_id)
 
 
@@ -67,13 +131,28 @@ class AgentMedia:
         except SdpError as exc:
             raise MediaRejected(str(exc)) from None
         relay_call_id = f"{call_id};agent"
-        try:
-            yield self._relay.offer(relay_call_id, "caller", offer_sdp, region)
-        except UnknownRegion:
-            yield self._relay.offer(relay_call_id, "caller", offer_sdp, None)
         ours = build_answer(offer, choice, *_PLACEHOLDER)
+        leg = yield self._open(relay_call_id, offer_sdp, ours, choice, region)
+        return leg
+
+    @defer.inlineCallbacks
+    def open_local_offer(self, call_id: str, region: str | None):
+        """The media of an outbound agent call; the leg's `answer_sdp` is our offer
+        (PCMU, PCMA, telephone-event at the relay); `take_answer` takes the far end's."""
+        relay_call_id = f"{call_id};agent"
+        ours = local_offer(*_PLACEHOLDER)
+        leg = yield self._open(relay_call_id, _FAR_END_PLACEHOLDER, ours, _DEFAULT_CHOICE,
+                               region)
+        return leg
+
+    @defer.inlineCallbacks
+    def _open(self, relay_call_id: str, caller_sdp: bytes, ours: bytes, choice, region):
         try:
-            answer = yield self._relay.answer(relay_call_id, "caller", _LOCAL_TAG, ours)
+            yield self._relay.offer(relay_call_id, _CALLER_TAG, caller_sdp, region)
+        except UnknownRegion:
+            yield self._relay.offer(relay_call_id, _CALLER_TAG, caller_sdp, None)
+        try:
+            answer = yield self._relay.answer(relay_call_id, _CALLER_TAG, _LOCAL_TAG, ours)
             leg = LocalMediaLeg(self._relay, relay_call_id, answer, choice)
             leg.attach(choice.index)
         except Exception:

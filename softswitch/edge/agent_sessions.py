@@ -6,6 +6,18 @@ and a per-call timer at the bridge's deadlines, and its output is written out.
 The relay's local leg (`relay.open_local`) terminates the caller's RTP in this
 process: it answers the caller's SDP offer (PCMU or PCMA, telephone-event), latches
 to the caller, hands each packet to a receiver and sends our datagrams to the caller.
+
+Outbound calls (`open_outbound`): the media leg is opened first (its SDP is the
+INVITE's offer) and the session is handed over without a socket; `connect()` opens
+the agent's socket (the call service does so while the far end rings), `take_answer`
+takes the far end's SDP, and `begin` starts the bridge exactly as for inbound calls.
+
+Transfers: `end_agent` says goodbye to the agent and closes its socket while the
+bridge keeps the caller's RTP going (what the agent had queued, then silence);
+`release_media` detaches the local leg from the relay so the caller's audio goes to
+the human answered on the relay's other side; `stop` then closes what is left and
+does not delete the relay call; `transfer_failed` tells the agent (its profile's
+documented message) that a warm transfer did not go through.
 """
 
 import dataclasses
@@ -14,9 +26,10 @@ import time
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ..agent.bridge import AgentBridge, Hangup, Transfer
-from ..agent.events import CallInfo
+from ..agent.events import CallEnded, CallInfo, TransferFailed
 from ..agent.profiles import make_profile
 from .agent_media import AgentMedia
 from .agent_socket import connect_agent
@@ -59,12 +72,25 @@ class AgentSessionFactory:
 
         return both.addCallbacks(ready, failed)
 
+    def open_outbound(self, call_id: str, agent, info: dict):
+        """A Deferred session whose media is open (`offer_sdp`, our SDP offer) and
+        whose agent socket is not: `connect()` opens it."""
+        headers = {**dict(agent.headers), **dict(agent.secret_headers)}
+        media = self._media.open_local_offer(call_id, agent.region)
+
+        def ready(leg):
+            return LiveAgentSession(self._reactor, agent, self._call_info(call_id, agent, info),
+                                    None, leg, self._metrics, headers, self._connect_timeout)
+
+        return media.addCallback(ready)
+
     def _call_info(self, call_id: str, agent, info: dict) -> CallInfo:
         return CallInfo(call_id=call_id, stream_id="MZ" + os.urandom(16).hex(),
                         account=self._account, caller=info.get("caller") or "",
                         callee=info.get("callee") or "", did=info.get("did"),
                         direction=info.get("direction") or "inbound",
-                        custom_parameters=dict(agent.custom_parameters))
+                        custom_parameters={**dict(agent.custom_parameters),
+                                           **dict(info.get("custom_parameters") or {})})
 
 
 def _close_opened(opened) -> None:
@@ -89,11 +115,57 @@ class LiveAgentSession:
         self._headers = headers
         self._connect_timeout = connect_timeout
         self.answer_sdp = leg.answer_sdp
+        self.offer_sdp = leg.answer_sdp  # (outbound calls: the INVITE's offer)
+        self.media_id = leg.relay_call_id
         self._bridge = None
         self._timer = None
         self._on_end = self._on_transfer = None
         self._stopping = False
         self._reconnected = False
+        self._agent_gone = False  # end_agent: the socket is closed, the RTP goes on
+        self._connecting = None
+        self._waiting: list[defer.Deferred] = []  # connect() callers
+
+    # -- outbound calls -------------------------------------------------------------
+    def connect(self):
+        """Open the agent's socket (once); a Deferred that fires when it is up."""
+        if self._socket is not None:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._waiting.append(d)
+        if self._connecting is None:
+            started = time.perf_counter()
+            self._connecting = connect_agent(self._reactor, self._agent.url, self._headers,
+                                             self._connect_timeout)
+
+            def opened(socket):
+                if self._stopping:
+                    socket.close()
+                    raise defer.CancelledError("the call ended while connecting")
+                self._socket = socket
+                if self._metrics is not None:
+                    self._metrics.agent_connect_seconds.observe(time.perf_counter() - started)
+
+            def failed(failure):
+                self._connecting = None
+                if self._metrics is not None:
+                    self._metrics.agent_socket_failures.labels("connect").inc()
+                return failure
+
+            self._connecting.addCallbacks(opened, failed).addBoth(self._connected)
+        return d
+
+    def _connected(self, result) -> None:
+        waiting, self._waiting = self._waiting, []
+        for d in waiting:
+            if isinstance(result, Failure):
+                d.errback(result)
+            else:
+                d.callback(None)
+
+    def take_answer(self, sdp: bytes):
+        """The far end answered our offer (outbound calls): a Deferred."""
+        return self._leg.take_answer(sdp)
 
     # -- AgentSession ---------------------------------------------------------------
     def begin(self, on_end, on_transfer) -> None:
@@ -121,27 +193,49 @@ class LiveAgentSession:
             out = self._bridge.stop(reason, self._reactor.seconds())
             self._send_ws(out.ws)
             stats = dataclasses.asdict(self._bridge.stats())
-        self._socket.close()
+        if self._socket is not None:  # (a socket still connecting is closed on arrival)
+            self._socket.close()
         d = self._leg.close()
-        d.addCallbacks(lambda media: {**stats, "media": media.to_dict()}, lambda f: stats)
+        d.addCallbacks(lambda media: {**stats, "media": media.to_dict()} if media else stats,
+                       lambda f: stats)
         return d
+
+    # -- transfers --------------------------------------------------------------------
+    def end_agent(self, reason: str) -> None:
+        if self._agent_gone:
+            return
+        self._agent_gone = True
+        if self._bridge is not None and self._socket is not None:
+            self._socket.send_frames(self._bridge.profile.encode(CallEnded(reason)))
+        if self._socket is not None:
+            self._socket.close()
+
+    def release_media(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        self._leg.detach()
+
+    def transfer_failed(self, target: str, code: int, outcome: str) -> None:
+        if self._bridge is not None and not self._agent_gone and not self._stopping:
+            self._send_ws(self._bridge.profile.encode(TransferFailed(target, code, outcome)))
 
     # -- inputs -----------------------------------------------------------------------
     def _rtp_received(self, payload_type, seq, timestamp, marker, payload) -> None:
-        if self._bridge is not None and not self._stopping:
+        if self._bridge is not None and not self._stopping and not self._agent_gone:
             self._apply(self._bridge.rtp_received(payload_type, seq, timestamp, marker,
                                                   payload, self._reactor.seconds()))
 
     def text_received(self, text: str) -> None:
-        if self._bridge is not None and not self._stopping:
+        if self._bridge is not None and not self._stopping and not self._agent_gone:
             self._apply(self._bridge.ws_text(text, self._reactor.seconds()))
 
     def binary_received(self, data: bytes) -> None:
-        if self._bridge is not None and not self._stopping:
+        if self._bridge is not None and not self._stopping and not self._agent_gone:
             self._apply(self._bridge.ws_binary(data, self._reactor.seconds()))
 
     def closed(self, code: int, reason: str) -> None:
-        if self._stopping:
+        if self._stopping or self._agent_gone:
             return
         if self._metrics is not None:
             self._metrics.agent_socket_failures.labels("dropped").inc()
@@ -165,7 +259,7 @@ class LiveAgentSession:
     # -- outputs ----------------------------------------------------------------------
     def _tick(self) -> None:
         self._timer = None
-        if self._bridge is not None and not self._stopping:
+        if self._bridge is not None and not self._stopping and not self._leg.released:
             started = time.perf_counter()
             self._apply(self._bridge.tick(self._reactor.seconds()))
             if self._metrics is not None:
@@ -185,11 +279,11 @@ class LiveAgentSession:
                 self._on_transfer(action.target, action.warm)
         for error in out.errors[:3]:
             log.info("agent {agent}: {error}", agent=self._agent.name, error=error)
-        if out.next_deadline is not None and not self._stopping:
+        if out.next_deadline is not None and not self._stopping and not self._leg.released:
             self._schedule(out.next_deadline)
 
     def _send_ws(self, frames) -> None:
-        if frames:
+        if frames and not self._agent_gone and self._socket is not None:
             self._socket.send_frames(frames)
 
     def _schedule(self, deadline: float) -> None:

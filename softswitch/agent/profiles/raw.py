@@ -4,7 +4,10 @@ ways, and JSON text frames for metadata and control.
 To the agent:   {"event": "start", "call": {...}, "format": {"encoding": "pcm_s16le",
                  "sample_rate": 16000, "channels": 1}}, then binary audio;
                 {"event": "dtmf", "digit": "5"}, {"event": "mark", "name": "m1"},
-                {"event": "stop", "reason": "caller-hangup"}.
+                {"event": "stop", "reason": "caller-hangup"},
+                {"event": "transfer-failed", "target": "+14155550100", "code": 486,
+                 "reason": "busy"} (a warm transfer did not go through; the agent
+                 stays on).
 From the agent: binary audio; {"event": "mark", "name": ...}, {"event": "clear"},
                 {"event": "dtmf", "digits": "12#"}, {"event": "hangup", "reason": ...},
                 {"event": "transfer", "target": "+14155550100", "warm": false}."""
@@ -25,6 +28,7 @@ from ..events import (
     CallerDtmf,
     CallStarted,
     MarkPlayed,
+    TransferFailed,
 )
 from . import ProfileError
 
@@ -58,6 +62,9 @@ class RawProfile:
             return [_dump({"event": "mark", "name": event.name})]
         if isinstance(event, CallEnded):
             return [_dump({"event": "stop", "reason": event.reason})]
+        if isinstance(event, TransferFailed):
+            return [_dump({"event": "transfer-failed", "target": event.target,
+                           "code": event.code, "reason": event.reason})]
         return []
 
     def decode_binary(self, data: bytes) -> list:

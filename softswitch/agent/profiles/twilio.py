@@ -10,7 +10,16 @@ mark, clear; and two documented extensions Twilio itself does not have:
                                                          "warm": false}}
     {"event": "dtmf", "streamSid": ..., "dtmf": {"digits": "123"}}   (play to the caller)
 
-Unknown events are ignored, as Twilio does."""
+Unknown events are ignored, as Twilio does.
+
+One extension event goes to the agent: when a warm transfer it asked for fails
+(busy, no answer, unreachable), the agent stays connected with the caller and gets
+
+    {"event": "transfer-failed", "sequenceNumber": "7", "streamSid": ...,
+     "transfer": {"target": "+14155550100", "code": 486, "reason": "busy"}}
+
+(`reason` is "busy", "no-answer" or "failed"; `code` the SIP status). A cold transfer
+stops the agent (`stop`) before dialling, so it is never told."""
 
 import base64
 import binascii
@@ -31,6 +40,7 @@ from ..events import (
     CallerDtmf,
     CallStarted,
     MarkPlayed,
+    TransferFailed,
 )
 from . import ProfileError
 
@@ -83,6 +93,11 @@ class TwilioProfile:
         if isinstance(event, MarkPlayed):
             return [_dump({"event": "mark", "sequenceNumber": self._next(),
                            "streamSid": self.stream_sid, "mark": {"name": event.name}})]
+        if isinstance(event, TransferFailed):
+            return [_dump({"event": "transfer-failed", "sequenceNumber": self._next(),
+                           "streamSid": self.stream_sid,
+                           "transfer": {"target": event.target, "code": event.code,
+                                        "reason": event.reason}})]
         if isinstance(event, CallEnded):
             info = self._info
             return [_dump({"event": "stop", "sequenceNumber": self._next(),
