@@ -50,6 +50,11 @@ class AgentSocket(Protocol):
 
     # -- Twisted --------------------------------------------------------------------
     def connectionMade(self) -> None:
+        # A media message every 20 ms: with Nagle's algorithm each small write waits for
+        # the previous one to be acknowledged (milliseconds, up to the peer's delayed ACK).
+        no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if no_delay is not None:
+            no_delay(True)
         headers = [(k.encode(), v.encode()) for k, v in self._headers]
         self.transport.write(self._ws.send(Request(host=self._host, target=self._target,
                                                    extra_headers=headers)))
