@@ -1,11 +1,17 @@
-"""The admin API's view of the calls in progress: the running proxy's, not the database's.
+"""The admin API's view of the calls in progress: the running switch's, not the
+database's.
 
-``build_api(calls=...)`` takes any object with ``active_calls()`` and
-``hang_up(call_id)``; ``CallsView`` is that object over a services ``Proxy``.
-Everything here runs on the reactor thread, like the proxy itself.
+``build_api(calls=...)`` takes any object with ``active_calls()``,
+``hang_up(call_id)`` and ``originate(...)``; ``CallsView`` is that object over a
+services ``Proxy`` (its proxied calls, and the agent calls of its ``agent_calls``)
+and the ``OutboundCalls`` service. Everything here runs on the reactor thread, like
+the services themselves.
 """
 
 from enum import Enum
+
+from softswitch.admin.errors import ApiError
+from softswitch.services.outbound_calls import OriginateRefused
 
 HANG_UP_REASON = "api"  # the call record's disconnect_reason
 
@@ -13,32 +19,68 @@ HANG_UP_REASON = "api"  # the call record's disconnect_reason
 class HangUp(Enum):
     """What asking to hang up a call by its Call-ID came to."""
 
-    ENDED = "ended"  # it was answered: the switch sent BYE to both sides
-    NOT_ANSWERED = "not answered"  # still trying or ringing: left alone
+    ENDED = "ended"  # answered: BYE sent; or an outbound call cancelled or dequeued
+    NOT_ANSWERED = "not answered"  # a proxied call still trying or ringing: left alone
     UNKNOWN = "unknown"  # no call in progress has this Call-ID
 
 
-class CallsView:
-    """The proxy's calls for the API: each a dict with call_id, state (trying,
-    ringing, answered), direction, caller, callee, trunk, duration and
-    started_at (the proxy's clock, epoch seconds)."""
+def no_switch() -> ApiError:
+    return ApiError(409, "no switch runs behind this API: it cannot place calls")
 
-    def __init__(self, proxy):
+
+class CallsView:
+    """The switch's calls for the API: each a dict with call_id, state (queued,
+    trying, ringing, answered), direction, caller, callee, trunk, agent, duration and
+    started_at (the switch's clock, epoch seconds)."""
+
+    def __init__(self, proxy, outbound=None):
         self._proxy = proxy
+        self._outbound = outbound
+
+    @property
+    def _agent_calls(self):
+        return getattr(self._proxy, "agent_calls", None)
 
     def active_calls(self) -> list[dict]:
         now = self._proxy.clock.seconds()
-        return [{**call, "started_at": now - call["duration"]}
-                for call in self._proxy.active_calls()]
+        rows = list(self._proxy.active_calls())
+        if self._agent_calls is not None:
+            rows += self._agent_calls.active_calls()
+        if self._outbound is not None:
+            rows += self._outbound.active_calls()
+        return [{"agent": None, **row, "started_at": now - row["duration"]} for row in rows]
 
     def hang_up(self, call_id: str) -> HangUp:
         dialog = self._proxy.dialogs.get(call_id)
         if dialog is not None and not dialog.ended:
             self._proxy.hang_up(dialog, HANG_UP_REASON)
             return HangUp.ENDED
+        agents = self._agent_calls
+        if agents is not None and agents.hang_up(call_id, HANG_UP_REASON, side="switch"):
+            return HangUp.ENDED
+        if self._outbound is not None and self._outbound.hang_up(call_id, HANG_UP_REASON):
+            return HangUp.ENDED
         if any(call["call_id"] == call_id for call in self._proxy.active_calls()):
             return HangUp.NOT_ANSWERED
         return HangUp.UNKNOWN
+
+    def originate(self, to: str, from_: str, agent: str, trunk: str | None = None,
+                  custom_parameters: dict | None = None) -> dict:
+        """Place an outbound AI call; the new call's row. ApiError 422 naming the field
+        when the agent, the trunk or a route is missing."""
+        if self._outbound is None:
+            raise no_switch()
+        try:
+            call_id = self._outbound.originate(to, from_, agent, trunk, custom_parameters)
+        except OriginateRefused as exc:
+            raise ApiError(422, f"{exc.field}: {exc.message}", exc.field) from None
+        for row in self.active_calls():
+            if row["call_id"] == call_id:
+                return row
+        # Ended already (its trunk refused it outright): shown as it was asked for.
+        return {"call_id": call_id, "state": "queued", "direction": "outbound",
+                "caller": from_, "callee": to, "trunk": trunk, "agent": agent,
+                "started_at": self._proxy.clock.seconds(), "duration": 0.0}
 
 
 class NoCalls:
@@ -49,3 +91,7 @@ class NoCalls:
 
     def hang_up(self, call_id: str) -> HangUp:
         return HangUp.UNKNOWN
+
+    def originate(self, to: str, from_: str, agent: str, trunk: str | None = None,
+                  custom_parameters: dict | None = None) -> dict:
+        raise no_switch()

@@ -1,22 +1,30 @@
-"""/v1/calls: the calls in progress on this switch, from its proxy (not the database).
+"""/v1/calls: the calls in progress on this switch, from its services (not the
+database): proxied calls, calls answered by an AI agent, outbound AI calls.
 
 The list lives in memory and changes as calls come and go. It is ordered by
 start time, then Call-ID, and a cursor names the last call shown, so paging
 neither repeats nor skips a call that stays up.
+
+POST places an outbound AI call (services.outbound_calls): 201 with the call and
+its Location at once, while the call is queued for its trunk's limits or dialling;
+how it ended (answered, busy, no answer, failed with a code) is in its call record.
+DELETE hangs up an answered call, and cancels (or takes out of the queue) an
+outbound call that is not answered yet; a proxied call still trying or ringing
+is left alone (409).
 """
 
 from softswitch.admin.calls_view import HangUp
 from softswitch.admin.errors import ApiError, not_found
-from softswitch.admin.handlers.common import decode_cursor, no_content, page
+from softswitch.admin.handlers.common import created, decode_cursor, no_content, page
 from softswitch.admin.router import Route
-from softswitch.admin.schemas.calls import CallOut
+from softswitch.admin.schemas.calls import CallOut, OriginateIn
 from softswitch.admin.schemas.common import ListQuery, Page
 
 ITEM = "/v1/calls/{call_id}"
 
 
 def _out(row: dict) -> dict:
-    return {key: row[key] for key in CallOut.model_fields}
+    return {key: row.get(key) for key in CallOut.model_fields}
 
 
 def _order(row: dict) -> tuple:
@@ -60,6 +68,13 @@ def get_call(ctx, call):
     raise not_found("call", call_id)
 
 
+def originate_call(ctx, call):
+    body: OriginateIn = call.body
+    row = ctx.calls.originate(body.to, body.from_, body.agent, body.trunk,
+                              body.custom_parameters)
+    return created(_out(row), "v1", "calls", row["call_id"])
+
+
 def hang_up_call(ctx, call):
     call_id = call.params["call_id"]
     outcome = ctx.calls.hang_up(call_id)
@@ -77,9 +92,12 @@ def routes() -> list[Route]:
         Route("GET", "/v1/calls", list_calls, query_model=ListQuery,
               response_model=Page[CallOut], summary="List the calls in progress, oldest first",
               tag=tag),
+        Route("POST", "/v1/calls", originate_call, body_model=OriginateIn,
+              response_model=CallOut, status=201,
+              summary="Place an outbound call answered by an AI agent", tag=tag),
         Route("GET", ITEM, get_call, response_model=CallOut, summary="Get a call in progress",
               tag=tag),
         Route("DELETE", ITEM, hang_up_call, status=204,
-              summary="Hang up an answered call (409 while it is still trying or ringing)",
-              tag=tag),
+              summary="Hang up a call; cancel an outbound call not answered yet (409 for a "
+                      "proxied call still trying or ringing)", tag=tag),
     ]
