@@ -52,9 +52,11 @@ from .services.gateways import GatewayHealth
 from .services.limits import TrunkLimiter
 from .services.location import LocationService
 from .services.media_control import RegionConfig
+from .services.outbound_calls import OutboundCalls
 from .services.proxy import Proxy
 from .services.registrar import Registrar, RegistrarPolicy
 from .services.routing import SnapshotHolder
+from .services.transfers import Transfers
 from .services.trunk_registration import TrunkRegistrations
 from .sip.digest import NonceManager
 from .sip.message import Limits
@@ -224,12 +226,19 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         is_our_address=endpoint.is_our_address,
         media=relay if settings.media.anchor else None, limiter=limiter,
         gateway_order=health.order, gateway_health=health)
-    proxy.agent_calls = AgentCalls(
-        endpoint, reactor,
-        AgentSessionFactory(reactor, relay, connect_timeout=settings.agents.connect_timeout,
-                            metrics=metrics),
-        on_call_end=cdr_writer, connect_timeout=settings.agents.connect_timeout,
+    agent_sessions = AgentSessionFactory(
+        reactor, relay, connect_timeout=settings.agents.connect_timeout, metrics=metrics)
+    agent_calls = proxy.agent_calls = AgentCalls(
+        endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
+        connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent)
+    agent_calls.transfers = Transfers(
+        endpoint, reactor, snapshot, relay, agent_calls.legs, location=location,
+        domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
         user_agent=sip.user_agent)
+    outbound_calls = OutboundCalls(
+        endpoint, reactor, snapshot, agent_sessions, agent_calls.legs, domain=sip.domain,
+        limiter=limiter, gateway_order=health.order, gateway_health=health,
+        on_call_end=cdr_writer, user_agent=sip.user_agent, transfers=agent_calls.transfers)
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)
     snapshot_loader.on_loaded.append(trunk_services.snapshot_changed)
@@ -273,7 +282,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
             snapshot_loader.reload()  # users are route targets too
 
     api = build_api(database, reactor, domain=sip.domain, on_change=on_admin_change,
-                    metrics=metrics, calls=CallsView(proxy))
+                    metrics=metrics, calls=CallsView(proxy, outbound_calls))
     site = Site(build_root(metrics.registry, health, api, echo_agent_resource(reactor)))
     site.noisy = False
     strports.service(settings.admin.listen, site).setServiceParent(root)
