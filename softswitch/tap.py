@@ -30,6 +30,7 @@ from twisted.web.server import Site
 from . import config
 from .admin.api import build_api
 from .admin.calls_view import CallsView
+from .admin.trunk_status_view import TrunkStatusView
 from .config import ConfigError, Settings
 from .edge.admin_site import build_root
 from .edge.agent_sessions import AgentSessionFactory
@@ -282,7 +283,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
             snapshot_loader.reload()  # users are route targets too
 
     api = build_api(database, reactor, domain=sip.domain, on_change=on_admin_change,
-                    metrics=metrics, calls=CallsView(proxy, outbound_calls))
+                    metrics=metrics, calls=CallsView(proxy, outbound_calls),
+                    trunk_status=TrunkStatusView(health, registrations_out, limiter))
     site = Site(build_root(metrics.registry, health, api, echo_agent_resource(reactor)))
     site.noisy = False
     strports.service(settings.admin.listen, site).setServiceParent(root)

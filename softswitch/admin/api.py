@@ -17,14 +17,16 @@ from softswitch.admin.handlers import (
     regions,
     registrations,
     tokens,
+    trunk_status,
     trunks,
     users,
 )
 from softswitch.admin.resource import ApiResource
 from softswitch.admin.router import Route, Router
+from softswitch.admin.trunk_status_view import NoTrunkStatus
 
 CHANGE_KINDS = ("users", "regions", "trunks", "agents", "numbers", "routes", "tokens")
-_MODULES = (users, regions, trunks, agents, numbers, outbound, tokens, registrations, cdrs,
+_MODULES = (users, regions, trunks, trunk_status, agents, numbers, outbound, tokens, registrations, cdrs,
             calls)
 
 log = Logger()
@@ -43,6 +45,7 @@ class ApiContext:
     routes: tuple[Route, ...] = ()
     openapi: dict | None = None  # built on first request
     calls: object = field(default_factory=NoCalls)
+    trunk_status: object = field(default_factory=NoTrunkStatus)
 
     def run(self, desc: str, fn, *args, **kw):
         return self.database.run(desc, fn, *args, **kw)
@@ -78,6 +81,7 @@ def build_api(
     metrics=None,
     token_ttl: float = DEFAULT_TTL,
     calls=None,
+    trunk_status=None,
 ) -> ApiResource:
     """The /v1 resource over ``database`` (a store Database).
 
@@ -91,5 +95,7 @@ def build_api(
     tokens_cache = TokenCache(database, reactor, ttl=token_ttl)
     context = ApiContext(database, domain, reactor, tokens_cache,
                          on_change or (lambda kind: None), tuple(table),
-                         calls=calls if calls is not None else NoCalls())
+                         calls=calls if calls is not None else NoCalls(),
+                         trunk_status=trunk_status if trunk_status is not None
+                         else NoTrunkStatus())
     return ApiResource(Router(table), context, tokens_cache, metrics)
