@@ -240,6 +240,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         endpoint, reactor, snapshot, agent_sessions, agent_calls.legs, domain=sip.domain,
         limiter=limiter, gateway_order=health.order, gateway_health=health,
         on_call_end=cdr_writer, user_agent=sip.user_agent, transfers=agent_calls.transfers)
+    relay.set_listener(proxy.media_timed_out)  # proxied and agent calls alike
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)
     snapshot_loader.on_loaded.append(trunk_services.snapshot_changed)

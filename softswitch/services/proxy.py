@@ -27,6 +27,7 @@ from .proxy_routes import (
 from .routing import Target
 
 log = Logger()
+AGENT_MEDIA_SUFFIX = ";agent"  # relay call ids of agent calls (edge.agent_media)
 
 
 @dataclass
@@ -94,7 +95,7 @@ class Proxy:
         self._media = media
         self.agent_calls = agent_calls
         if media is not None:
-            media.set_listener(self._media_event)
+            media.set_listener(self.media_timed_out)
 
     # -- entry points (from the dispatcher) ------------------------------------------
     def initial_invite(self, key, request: Request, source: Peer) -> None:
@@ -415,8 +416,16 @@ class Proxy:
                 region = gateways[0].region if gateways else ingress
         return region if region in regions else None
 
-    def _media_event(self, event) -> None:
-        dialog = self.dialogs.get(event.call_id)
+    def media_timed_out(self, event) -> None:
+        """The relay heard no RTP for a while: hang the call up, proxied or agent."""
+        call_id = event.call_id
+        if call_id.endswith(AGENT_MEDIA_SUFFIX) and self.agent_calls is not None:
+            base = call_id[:-len(AGENT_MEDIA_SUFFIX)]
+            if self.agent_calls.hang_up(base, "media-timeout", side="switch"):
+                log.info("no media for {seconds:.0f}s on agent call {call_id}: hanging up",
+                         seconds=event.idle_seconds, call_id=base)
+            return
+        dialog = self.dialogs.get(call_id)
         if dialog is not None and not dialog.ended:
             log.info("no media for {seconds:.0f}s on {call_id}: hanging up",
                      seconds=event.idle_seconds, call_id=event.call_id)

@@ -178,3 +178,16 @@ def test_the_ack_stops_the_resending(switch):
     assert switch.receive(ack, CARRIER) == []
     switch.clock.pump([1.0] * 40)
     assert switch.wire.take() == [] and len(switch.agents) == 1
+
+
+def test_media_inactivity_ends_an_agent_call(switch):
+    from softswitch.services.media_control import MediaTimedOut
+    call(switch)
+    session = FakeSession()
+    switch.sessions.pending[0][-1].callback(session)
+    switch.wire.take()
+    switch.proxy.media_timed_out(MediaTimedOut("call-1@carrier;agent", 60.0))
+    [(bye, peer)] = switch.wire.take()
+    assert bye.method == "BYE" and peer == CARRIER
+    assert switch.records[0].disconnect_reason == "media-timeout"
+    assert switch.records[0].disconnect_side == "switch"
