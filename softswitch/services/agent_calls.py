@@ -20,9 +20,8 @@ from typing import Protocol
 from twisted.logger import Logger
 
 from ..media.dtmf import parse_info_dtmf
-from ..sip.headers import Headers
 from ..sip.ids import new_tag
-from ..sip.message import Request, make_response
+from ..sip.message import Request, make_request, make_response
 from ..sip.timers import TimerConfig
 from ..sip.transport import Peer, response_destination
 from .dialogs import CallRecord
@@ -255,16 +254,9 @@ class AgentCalls:
         if dialog.ended:
             return
         dialog.local_cseq += 1
-        headers = Headers()
-        headers.add("Via", self.stack.via_for(dialog.caller))
-        for route in dialog.routes:
-            headers.add("Route", route)
-        headers.add("Max-Forwards", "70")
-        headers.add("From", dialog.our_to)
-        headers.add("To", dialog.caller_from)
-        headers.add("Call-ID", dialog.call_id)
-        headers.add("CSeq", f"{dialog.local_cseq} BYE")
-        bye = Request("BYE", dialog.caller_contact, headers)
+        bye = make_request("BYE", dialog.caller_contact, via=self.stack.via_for(dialog.caller),
+                           from_=dialog.our_to, to=dialog.caller_from, call_id=dialog.call_id,
+                           cseq=dialog.local_cseq, routes=dialog.routes)
         self.stack.send_request(bye, dialog.caller, _Quiet())
         self._end(dialog, side, reason)
 

@@ -5,8 +5,7 @@ itself (media inactivity, shutdown) with correct route sets and CSeqs."""
 from dataclasses import dataclass, field
 
 from ..sip.fields import parse_name_addr
-from ..sip.headers import Headers
-from ..sip.message import Request, Response
+from ..sip.message import Request, Response, make_request
 from ..sip.transport import Peer
 
 
@@ -71,19 +70,13 @@ class Dialog:
         """A BYE we originate to `side`, as if sent by the other side."""
         target = self.caller if side == "caller" else self.callee
         other = self.callee if side == "caller" else self.caller
-        headers = Headers()
-        headers.add("Via", via)
-        for route in target.routes:
-            headers.add("Route", route)
-        headers.add("Max-Forwards", "70")
-        headers.add("From", other.uri_header)
-        headers.add("To", target.uri_header)
-        headers.add("Call-ID", self.call_id)
         other.cseq += 1
         number = other.cseq + (self.cseq_offset if side == "callee" else 0)
-        headers.add("CSeq", f"{number} BYE")
-        headers.add("Reason", 'SIP;cause=200;text="Call ended by the switch"')
-        return Request("BYE", target.contact, headers), target.peer
+        bye = make_request("BYE", target.contact, via=via, from_=other.uri_header,
+                           to=target.uri_header, call_id=self.call_id, cseq=number,
+                           routes=target.routes)
+        bye.headers.add("Reason", 'SIP;cause=200;text="Call ended by the switch"')
+        return bye, target.peer
 
 
 def route_sets(record_routes: list[str], ours: int) -> tuple[list[str], list[str]]:

@@ -12,7 +12,6 @@ from ..sip.errors import SipError
 from ..sip.ids import new_tag
 from ..sip.message import Request, Response, make_response
 from ..sip.transport import Peer
-from ..sip.uri import SipUri
 from .call_routing import CallPlan, Refuse
 from .dialogs import CallRecord, Dialog, DialogTable
 from .proxy_call import Attempt, ProxyCall, ProxyConfig

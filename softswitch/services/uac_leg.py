@@ -40,9 +40,8 @@ from twisted.logger import Logger
 from ..sip import digest
 from ..sip.errors import SipError
 from ..sip.fields import parse_name_addr
-from ..sip.headers import Headers
 from ..sip.ids import new_call_id, new_tag
-from ..sip.message import Request, Response, make_cancel, make_response
+from ..sip.message import Request, Response, make_cancel, make_request, make_response
 from ..sip.transport import Peer
 from ..sip.uri import parse_uri
 from .proxy_media import carries_sdp
@@ -342,21 +341,16 @@ class UacLeg:
 
     # -- building and sending ---------------------------------------------------------------
     def _build_invite(self) -> Request:
-        headers = Headers()
-        headers.add("Via", self.stack.via_for(self.destination))
-        for route in self._preloaded:
-            headers.add("Route", route)
-        headers.add("Max-Forwards", "70")
-        headers.add("From", self.local_from)
-        headers.add("To", self.remote_to)
-        headers.add("Call-ID", self.call_id)
-        headers.add("CSeq", f"{self._cseq} INVITE")
-        headers.add("Contact", f"<{self.stack.local_uri(self.destination)}>")
-        headers.add("Allow", ALLOW)
-        headers.add("User-Agent", self._user_agent)
+        invite = make_request("INVITE", self.request_uri,
+                              via=self.stack.via_for(self.destination), from_=self.local_from,
+                              to=self.remote_to, call_id=self.call_id, cseq=self._cseq,
+                              routes=self._preloaded, body=self.local_sdp)
+        invite.headers.add("Contact", f"<{self.stack.local_uri(self.destination)}>")
+        invite.headers.add("Allow", ALLOW)
+        invite.headers.add("User-Agent", self._user_agent)
         if self.local_sdp:
-            headers.add("Content-Type", "application/sdp")
-        return Request("INVITE", self.request_uri, headers, self.local_sdp)
+            invite.headers.add("Content-Type", "application/sdp")
+        return invite
 
     def _send_invite(self, invite: Request) -> None:
         self._invite = invite
@@ -420,16 +414,10 @@ class UacLeg:
 
     def _dialog_request(self, method: str, cseq: int) -> Request:
         peer = self._in_dialog_peer()
-        headers = Headers()
-        headers.add("Via", self.stack.via_for(peer))
-        for route in self.route_set:
-            headers.add("Route", route)
-        headers.add("Max-Forwards", "70")
-        headers.add("From", self.local_from)
-        headers.add("To", self.remote_to)
-        headers.add("Call-ID", self.call_id)
-        headers.add("CSeq", f"{cseq} {method}")
-        return Request(method, self.remote_contact or self.request_uri, headers)
+        return make_request(method, self.remote_contact or self.request_uri,
+                            via=self.stack.via_for(peer), from_=self.local_from,
+                            to=self.remote_to, call_id=self.call_id, cseq=cseq,
+                            routes=self.route_set)
 
     def _in_dialog_peer(self) -> Peer:
         """Where requests within the dialog go: the first Route, else the far end's
@@ -500,16 +488,9 @@ class _StrayDialog:
             except SipError:
                 pass
         number = leg._invite.cseq.number + (1 if method == "BYE" else 0)
-        headers = Headers()
-        headers.add("Via", leg.stack.via_for(peer))
-        for route in self.routes:
-            headers.add("Route", route)
-        headers.add("Max-Forwards", "70")
-        headers.add("From", leg.local_from)
-        headers.add("To", self.to)
-        headers.add("Call-ID", leg.call_id)
-        headers.add("CSeq", f"{number} {method}")
-        request = Request(method, self.contact, headers)
+        request = make_request(method, self.contact, via=leg.stack.via_for(peer),
+                               from_=leg.local_from, to=self.to, call_id=leg.call_id,
+                               cseq=number, routes=self.routes)
         if method == "ACK":
             leg.stack.send_stateless(request, peer)
         else:

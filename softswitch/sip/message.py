@@ -455,6 +455,22 @@ def _has_tag(to_value: str) -> bool:
         return False
 
 
+def make_request(method: str, uri: str, *, via: str, from_: str, to: str, call_id: str,
+                 cseq: int, routes=(), body: bytes = b"") -> Request:
+    """A new request as a UA builds it (RFC 3261 §8.1.1): top Via, the route set,
+    Max-Forwards 70, From, To, Call-ID and CSeq; callers add the rest."""
+    headers = Headers()
+    headers.add("Via", via)
+    for route in routes:
+        headers.add("Route", route)
+    headers.add("Max-Forwards", "70")
+    headers.add("From", from_)
+    headers.add("To", to)
+    headers.add("Call-ID", call_id)
+    headers.add("CSeq", f"{cseq} {method}")
+    return Request(method, uri, headers, body)
+
+
 def make_ack(request: Request, response: Response) -> Request:
     """ACK for a non-2xx final response, built by the INVITE client transaction
     (RFC 3261 §17.1.1.3): same R-URI, top Via, From, Call-ID, CSeq number, Route; To
