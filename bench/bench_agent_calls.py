@@ -1,0 +1,1011 @@
+"""Concurrent agent calls end to end: N callers talking to echo agents through the switch.
+
+    python bench/bench_agent_calls.py [--calls 100,200,300] [--seconds 15] [--warmup 6]
+                                      [--cps 100] [--agent external|builtin]
+                                      [--realtime] [--nice N] [--no-pin]
+                                      [--profile-seconds 10] [--profile-calls N]
+                                      [--json FILE] [--keep]
+
+Three processes besides the switch:
+
+- the switch (`twistd -n softswitch`, the end-to-end harness's CallSwitch, log level
+  warn, fresh SQLite), pinned to CPU 0 — "one core" is literal. A carrier trunk
+  (source 127.0.0.2) and a DID routed to the echo agent;
+- the load generator (this file, `--role generator`, a separate process on CPU 1): a
+  small SIP UAC over UDP places the N calls at `--cps` (INVITE with a PCMU offer, 100,
+  180, 200, ACK) and keeps them all up; each call has its own RTP socket and sends
+  20 ms µ-law frames on a drift-free schedule (calls staggered over the 20 ms period),
+  reads the switch's RTP with kernel receive timestamps (SO_TIMESTAMPNS, so its own
+  scheduling does not count), then hangs up every call (BYE);
+- the echo agent: by default (`--agent external`) a Twilio Media Streams server on
+  the `websockets` library in its own process (`--role agent`, on CPU 1 beside the
+  generator) that sends every media message back after `--echo-delay` (0.5 s, like the
+  built-in one) and stamps into the payload (bytes 8-19) the media message's slot and
+  its own receive time; `--agent builtin` uses the switch's own echo agent instead
+  (`[agents] echo_number`), which then runs on the switch's core and stamps nothing.
+
+Every caller frame carries a tag (call, frame number) in its first bytes; the switch
+passes PCMU through untouched both ways (Twilio is µ-law 8 kHz), so the tag comes
+back in the echoed RTP. Clocks: the generator and the agent stamp with CLOCK_REALTIME
+(time.time()), the kernel stamps received datagrams with the same clock.
+
+Each call's bridge runs on a drift-free 20 ms grid: slot j is due at start + 20 ms * j;
+a media message to the agent carries its slot (`timestamp` = 20 ms * k) and an RTP
+packet to the caller its slot in its RTP timestamp (160 * m from the first). The
+generator estimates each call's `start` as the earliest (arrival - 20 ms * m) of the
+switch's RTP (biased late by the smallest network + processing time, tens of µs).
+Steps: the calls are set up, then `--warmup` seconds (plus the echo delay) pass — the
+jitter buffers shrink from their 60 ms start to 20 ms meanwhile, dropping a frame each
+time — then the `--seconds` window is measured, then every call is hung up. Columns
+(latencies in ms, over the window unless said otherwise):
+
+- `c->a` (caller->agent, external agent only): slot deadline -> the agent has the
+  frame (agent receive time - (start + 20 ms * k)): the switch's lateness in running
+  the slot, its processing, the WebSocket and the agent's own read delay. It excludes
+  the jitter buffer's deliberate hold; the pass criterion is its p99 < 5 ms;
+- `hold`: the jitter buffer's deliberate hold, mean (start + 20 ms * k - time sent);
+- `RTP late`: the switch's RTP to the caller against its own schedule (kernel arrival -
+  (start + 20 ms * m)); `late`: packets more than 20 ms behind it;
+- `rt`: round trip, RTP sent -> echoed RTP received, minus the echo delay and the hold
+  (= arrival - slot deadline k - echo delay), minus one 20 ms slot: the echo comes back
+  just after slot k + 25 and waits for the next slot (deliberate pacing), so 0 is on
+  time and each further 20 ms is a slot missed. With the built-in agent (no slot stamp)
+  it is the plain round trip minus the echo delay, which includes the hold. `queue`:
+  the median over calls of each call's smallest `rt`: agent audio standing in the
+  playout queue. A real-time agent (an echo) never lets the queue drain, so each stall
+  of the switch that skipped slots (see `slots skipped` in the notes) leaves its call
+  20 ms later for good; agents that talk faster than real time and pause do not;
+- `lost`: frames sent in the window whose echo never came back, plus gaps in the
+  sequence numbers of the switch's RTP, less `jb drop`: window frames the jitter buffer
+  dropped to shrink its delay (by design; told by their neighbours' adjacent slots);
+- `conceal`, `late@jb`: the jitter buffers' concealed frames and late packets, summed
+  over the step's call records (whole calls, set-up and warm-up included);
+- `frame p50/p99`: the switch's own `softswitch_agent_frame_seconds` histogram over the
+  window (processing time of one 20 ms bridge slot, both directions), interpolated
+  within its buckets;
+- `switch`, `gen+ag`: CPU (utime+stime from /proc over the window, 100 % = one core) of
+  the switch, and of the generator and agent together on the other core; `others`:
+  every other process on the machine;
+- `GC %`, `full GCs`, `max GC`: the switch's cyclic garbage collector (a sitecustomize
+  probe, bench_proxy_cps.GC_PROBE): its share of the switch's CPU in the window, its
+  full passes, and the longest full pass so far in the run;
+- `gen late`: how late the generator itself sent its frames (its own CPU shows here).
+
+A step passes with p99 caller->agent under 5 ms (built-in agent: p99 RTP late), no lost
+frames and every call up. Then the switch is profiled with py-spy (`pip install
+py-spy`, ptrace: run as root) over one more window at `--profile-calls` (default: the
+largest passing N, else the largest N run): the reactor thread's own time by function,
+switch functions with their callees, and own time by area.
+
+The box has 2 cores: the switch has CPU 0 to itself, the generator and the external
+agent share CPU 1 (their CPU is reported; when it nears 100 % their own delays show in
+`c->a`), and other work on the machine moves the figures (`others`). `--realtime` runs
+the three SCHED_FIFO (priority 1) and `--nice N` in sessions of their own at niceness N
+(root only), so that other processes do not preempt them; say which you used.
+"""
+
+import argparse
+import asyncio
+import base64
+import collections
+import heapq
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+CARRIER_IP = "127.0.0.2"
+CALLER = "+12125550123"
+DID = "+14155550100"
+BUILTIN_NUMBER = "+10000000000"
+FRAME_S = 0.02
+MAGIC = b"\x5a\xa5\xc3\x3c"  # bytes 20-23 of a tagged frame
+TAG = struct.Struct(">II")  # call index, frame number (bytes 0-7)
+STAMP = struct.Struct(">Id")  # slot k, agent receive time (bytes 8-19), by the agent
+FILLER = bytes([0xFF]) * 136  # µ-law silence after the tag
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value
+RTP = struct.Struct("!BBHII")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PASS_P99 = 0.005
+WINDOW_TAIL = 1.0  # seconds after the window (plus the echo delay) for the last echoes
+
+
+# ======================================================================================
+# The load generator (its own process): SIP UAC, RTP out, RTP in with kernel stamps.
+# ======================================================================================
+class GenCall:
+    __slots__ = ("idx", "call_id", "tag", "branch", "sock", "port", "remote", "state",
+                 "to", "contact", "invite", "invite_at", "invite_tries", "bye", "bye_at",
+                 "bye_tries", "sent", "seq", "ts", "ssrc", "x", "x_window", "last_seq",
+                 "gaps", "received", "echoes", "echoed", "rtp_in", "untagged",
+                 "duplicates")
+
+    def __init__(self, idx: int, ip: str):
+        self.idx = idx
+        self.call_id = f"{uuid.uuid4().hex}@{ip}"
+        self.tag = uuid.uuid4().hex[:10]
+        self.branch = "z9hG4bK" + uuid.uuid4().hex
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((ip, 0))
+        self.sock.setblocking(False)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.port = self.sock.getsockname()[1]
+        self.remote = None
+        self.state = "new"  # new, inviting, up, failed, ending, ended
+        self.to = self.contact = None
+        self.invite = b""
+        self.invite_at = 0.0
+        self.invite_tries = 0
+        self.bye = b""
+        self.bye_at = 0.0
+        self.bye_tries = 0
+        self.sent = []  # send time of frame n
+        self.seq = idx * 7919 & 0xFFFF
+        self.ts = idx * 104729 & 0xFFFFFFFF
+        self.ssrc = 0x10000000 + idx
+        self.x = float("inf")  # min over packets of (arrival - 20 ms * slot): start
+        self.x_window = []  # (arrival - 20 ms * slot) of the window's packets
+        self.last_seq = None
+        self.gaps = 0
+        self.received = None  # RTP timestamp of the first packet (slot 0)
+        self.echoes = []  # (frame, slot k, agent time, arrival) of window frames
+        self.echoed = bytearray()  # per frame: echoes seen
+        self.rtp_in = 0
+        self.untagged = 0
+        self.duplicates = 0
+
+
+class Generator:
+    def __init__(self, args):
+        self.args = args
+        self.ip = args.ip
+        host, _, port = args.switch.rpartition(":")
+        self.switch = (host, int(port))
+        self.did_digits = args.did.removeprefix("+")  # 11 digits: the trunk is nanp
+        self.echo_delay = args.echo_delay
+        self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sip.bind((self.ip, 0))
+        self.sip.setblocking(False)
+        self.sip.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sip_port = self.sip.getsockname()[1]
+        self.ep = select.epoll()
+        self.ep.register(self.sip.fileno(), select.EPOLLIN)
+        self.calls = [GenCall(i, self.ip) for i in range(args.calls)]
+        self.by_fd = {c.sock.fileno(): c for c in self.calls}
+        self.by_call_id = {c.call_id: c for c in self.calls}
+        for call in self.calls:
+            self.ep.register(call.sock.fileno(), select.EPOLLIN)
+        self.heap = []  # (due, idx): next frame of each call that is up
+        self.base = time.time()
+        self.window = (float("inf"), float("inf"))
+        self.send_late = []  # lateness of the generator's own sends in the window
+
+    # -- SIP ----------------------------------------------------------------------------
+    def _invite(self, call: GenCall) -> bytes:
+        sdp = (f"v=0\r\no=gen {call.idx} 1 IN IP4 {self.ip}\r\ns=-\r\nc=IN IP4 {self.ip}\r\n"
+               f"t=0 0\r\nm=audio {call.port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+               "a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\na=sendrecv\r\n")
+        host, port = self.switch
+        return (f"INVITE sip:{self.did_digits}@{host}:{port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP {self.ip}:{self.sip_port};branch={call.branch};rport\r\n"
+                "Max-Forwards: 70\r\n"
+                f"From: <sip:{CALLER}@{self.ip}>;tag={call.tag}\r\n"
+                f"To: <sip:{self.did_digits}@{host}>\r\n"
+                f"Call-ID: {call.call_id}\r\nCSeq: 1 INVITE\r\n"
+                f"Contact: <sip:gen@{self.ip}:{self.sip_port}>\r\n"
+                "Content-Type: application/sdp\r\n"
+                f"Content-Length: {len(sdp)}\r\n\r\n{sdp}").encode()
+
+    def _in_dialog(self, call: GenCall, method: str, cseq: int, branch: str | None = None,
+                   uri: str | None = None) -> bytes:
+        branch = branch or "z9hG4bK" + uuid.uuid4().hex
+        return (f"{method} {uri or call.contact} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP {self.ip}:{self.sip_port};branch={branch};rport\r\n"
+                "Max-Forwards: 70\r\n"
+                f"From: <sip:{CALLER}@{self.ip}>;tag={call.tag}\r\n"
+                f"To: {call.to}\r\nCall-ID: {call.call_id}\r\nCSeq: {cseq} {method}\r\n"
+                "Content-Length: 0\r\n\r\n").encode()
+
+    def _sip_received(self, data: bytes) -> None:
+        text = data.decode("utf-8", "replace")
+        head, _, body = text.partition("\r\n\r\n")
+        lines = head.split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                headers.setdefault(name.strip().lower(), value.strip())
+        call = self.by_call_id.get(headers.get("call-id") or headers.get("i"))
+        if call is None:
+            return
+        first = lines[0]
+        if not first.startswith("SIP/2.0"):  # a request from the switch (BYE)
+            if first.startswith("ACK"):
+                return
+            ok = "SIP/2.0 200 OK\r\n" + "".join(
+                f"{name}: {headers[name.lower()]}\r\n" for name in
+                ("Via", "From", "To", "Call-ID", "CSeq")) + "Content-Length: 0\r\n\r\n"
+            self.sip.sendto(ok.encode(), self.switch)
+            if first.startswith("BYE"):
+                call.state = "ended"
+            return
+        status = int(first.split()[1])
+        method = headers.get("cseq", "").split()[-1]
+        if method == "INVITE":
+            if status < 200:
+                call.invite_tries = 99  # provisional: no more retransmissions
+                return
+            call.to = headers.get("to") or headers.get("t")
+            if status >= 300:
+                ack = self._in_dialog(call, "ACK", 1, call.branch,
+                                      f"sip:{self.did_digits}@{self.switch[0]}")
+                self.sip.sendto(ack, self.switch)
+                call.state = "failed"
+                return
+            contact = headers.get("contact") or headers.get("m") or ""
+            call.contact = contact.strip("<>").split(">")[0] or f"sip:{self.switch[0]}"
+            self.sip.sendto(self._in_dialog(call, "ACK", 1), self.switch)
+            if call.state != "inviting":
+                return  # a retransmitted 200: ACKed again
+            address = port = None
+            for line in body.split("\r\n"):
+                if line.startswith("c="):
+                    address = line.split()[-1]
+                elif line.startswith("m=audio"):
+                    port = int(line.split()[1])
+            call.remote = (address, port)
+            call.state = "up"
+            now = time.time()
+            phase = call.idx * FRAME_S / len(self.calls)
+            cycles = max(0, int((now - self.base - phase) / FRAME_S) + 1)
+            heapq.heappush(self.heap, (self.base + phase + cycles * FRAME_S, call.idx))
+        elif method == "BYE" and status >= 200:
+            call.state = "ended"
+
+    # -- RTP --------------------------------------------------------------------------------
+    def _send_frames(self, now: float) -> None:
+        heap, calls = self.heap, self.calls
+        start, end = self.window
+        while heap and heap[0][0] <= now:
+            due, idx = heapq.heappop(heap)
+            call = calls[idx]
+            if call.state not in ("up", "ending"):
+                continue
+            frame = len(call.sent)
+            packet = (RTP.pack(0x80, 0, call.seq, call.ts, call.ssrc) + TAG.pack(idx, frame)
+                      + bytes(12) + MAGIC + FILLER)
+            at = time.time()
+            try:
+                call.sock.sendto(packet, call.remote)
+            except OSError:
+                pass
+            call.sent.append(at)
+            call.seq = (call.seq + 1) & 0xFFFF
+            call.ts = (call.ts + 160) & 0xFFFFFFFF
+            if start <= at < end:
+                self.send_late.append(at - due)
+            heapq.heappush(heap, (due + FRAME_S, idx))
+
+    def _rtp_received(self, call: GenCall) -> None:
+        recvmsg = call.sock.recvmsg
+        start, end = self.window
+        while True:
+            try:
+                data, ancillary, _, _ = recvmsg(2048, 64)
+            except BlockingIOError:
+                return
+            arrival = None
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    seconds, nanos = struct.unpack("qq", value[:16])
+                    arrival = seconds + nanos * 1e-9
+            if arrival is None:
+                arrival = time.time()
+            if len(data) < 12:
+                continue
+            _, second, seq, timestamp, _ = RTP.unpack_from(data)
+            if second & 0x7F != 0:
+                continue
+            if call.received is None:
+                call.received = timestamp
+            slot = ((timestamp - call.received) & 0xFFFFFFFF) // 160
+            x = arrival - FRAME_S * slot
+            if x < call.x:
+                call.x = x
+            in_window = start <= arrival < end
+            if in_window:
+                call.rtp_in += 1
+                call.x_window.append(x)
+                if call.last_seq is not None:
+                    call.gaps += (seq - call.last_seq - 1) & 0xFFFF
+            call.last_seq = seq if in_window else None
+            payload = data[12:]
+            if payload[20:24] != MAGIC:
+                if in_window:
+                    call.untagged += 1
+                continue
+            idx, frame = TAG.unpack_from(payload)
+            if idx != call.idx or frame >= len(call.sent):
+                continue
+            if len(call.echoed) <= frame:
+                call.echoed.extend(bytes(frame + 1 - len(call.echoed)))
+            call.echoed[frame] += 1
+            if call.echoed[frame] > 1:
+                call.duplicates += 1
+                continue
+            if start <= call.sent[frame] < end:
+                k, agent_at = STAMP.unpack_from(payload, 8)
+                call.echoes.append((frame, k, agent_at, arrival))
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self) -> dict:
+        args = self.args
+        pending = collections.deque(self.calls)
+        spacing = 1.0 / args.cps
+        next_invite = time.time()
+        setup_deadline = time.time() + len(self.calls) / args.cps + 15
+        phase = "setup"
+        phase_end = None
+        up_at = None
+        while True:
+            now = time.time()
+            if phase == "setup":
+                while pending and next_invite <= now:
+                    call = pending.popleft()
+                    call.invite = self._invite(call)
+                    call.state, call.invite_at, call.invite_tries = "inviting", now, 1
+                    self.sip.sendto(call.invite, self.switch)
+                    next_invite += spacing
+                for call in self.calls:  # Timer A, roughly
+                    if call.state == "inviting" and call.invite_tries < 4 \
+                            and now - call.invite_at > 0.5 * call.invite_tries:
+                        self.sip.sendto(call.invite, self.switch)
+                        call.invite_tries += 1
+                settled = not pending and all(c.state != "inviting" for c in self.calls)
+                if settled or now > setup_deadline:
+                    up_at = now
+                    up = sum(c.state == "up" for c in self.calls)
+                    print(f"up {up} {now - self.base:.2f}", flush=True)
+                    phase, phase_end = "warmup", now + self.echo_delay + args.warmup
+            elif phase == "warmup" and now >= phase_end:
+                self.window = (now, now + args.seconds)
+                print("window-start", flush=True)
+                phase, phase_end = "window", self.window[1]
+            elif phase == "window" and now >= phase_end:
+                print("window-end", flush=True)
+                phase, phase_end = "tail", now + self.echo_delay + WINDOW_TAIL
+            elif phase == "tail" and now >= phase_end:
+                for call in self.calls:
+                    if call.state == "up":
+                        call.bye = self._in_dialog(call, "BYE", 2)
+                        call.state, call.bye_at, call.bye_tries = "ending", now, 1
+                        self.sip.sendto(call.bye, self.switch)
+                phase, phase_end = "hangup", now + 5
+            elif phase == "hangup":
+                for call in self.calls:
+                    if call.state == "ending" and now - call.bye_at > 0.5 * call.bye_tries \
+                            and call.bye_tries < 6:
+                        self.sip.sendto(call.bye, self.switch)
+                        call.bye_tries += 1
+                if all(c.state != "ending" for c in self.calls) or now >= phase_end:
+                    break
+            self._send_frames(now)
+            due = self.heap[0][0] if self.heap else now + 0.01
+            if phase == "setup" and pending:
+                due = min(due, next_invite)
+            timeout = min(max(0.0, due - time.time()), 0.01)
+            for fd, _ in self.ep.poll(timeout):
+                if fd == self.sip.fileno():
+                    while True:
+                        try:
+                            data = self.sip.recv(65535)
+                        except BlockingIOError:
+                            break
+                        self._sip_received(data)
+                else:
+                    self._rtp_received(self.by_fd[fd])
+        return self.report(up_at)
+
+    def report(self, up_at) -> dict:
+        args = self.args
+        up = [c for c in self.calls if c.echoed or c.rtp_in]
+        up_count = sum(c.state in ("up", "ending", "ended") and c.remote is not None
+                       for c in self.calls)
+        caller_agent, hold, rtp_late, round_trip, standing = [], [], [], [], []
+        sent = echoed = gaps = untagged = duplicates = rtp_in = shrunk = 0
+        start, end = self.window
+        for call in self.calls:
+            base = call.x  # start + the smallest delay: the schedule's origin
+            rtp_late += [x - base for x in call.x_window]
+            window_frames = [n for n, at in enumerate(call.sent) if start <= at < end]
+            sent += len(window_frames)
+            echoed += len(call.echoes)
+            gaps += call.gaps
+            untagged += call.untagged
+            duplicates += call.duplicates
+            rtp_in += call.rtp_in
+            if args.stamped:  # missing frames whose neighbours took adjacent slots
+                slot_of = {frame: k for frame, k, _, _ in call.echoes}
+                for frame in window_frames:
+                    if frame not in slot_of and frame - 1 in slot_of and frame + 1 in slot_of \
+                            and slot_of[frame + 1] - slot_of[frame - 1] == 1:
+                        shrunk += 1
+            trips = []
+            for frame, k, agent_at, arrival in call.echoes:
+                deadline = base + FRAME_S * k
+                if args.stamped:
+                    caller_agent.append(agent_at - deadline)
+                    hold.append(deadline - call.sent[frame])
+                    trips.append(arrival - deadline - self.echo_delay - FRAME_S)
+                else:
+                    trips.append(arrival - call.sent[frame] - self.echo_delay)
+            round_trip += trips
+            if trips:
+                standing.append(min(trips))
+        late = sum(1 for d in rtp_late if d > FRAME_S)
+        return {
+            "calls": len(self.calls), "up": up_count, "with_audio": len(up),
+            "failed": sum(c.state == "failed" for c in self.calls),
+            "setup_s": (up_at - self.base) if up_at else None,
+            "window_s": args.seconds, "sent": sent, "echoed": echoed,
+            # A frame the jitter buffer dropped to shrink its delay (by design, at most one
+            # a second) is not lost: the frames around it took adjacent slots.
+            "lost": (sent - echoed - shrunk) + gaps, "not_echoed": sent - echoed,
+            "jb_shrink_drops": shrunk, "rtp_gaps": gaps,
+            "rtp_in": rtp_in, "untagged": untagged, "duplicates": duplicates,
+            "late_frames": late,
+            "caller_agent": percentiles(caller_agent), "hold": percentiles(hold),
+            "rtp_late": percentiles(rtp_late), "round_trip": percentiles(round_trip),
+            "standing": percentiles(standing),
+            "send_late": percentiles(self.send_late),
+            "hung_up": sum(c.state == "ended" for c in self.calls),
+        }
+
+
+def percentiles(values: list[float]) -> dict:
+    if not values:
+        return {}
+    values = sorted(values)
+    n = len(values)
+
+    def at(q):
+        return values[min(n - 1, int(q * n))]
+    return {"n": n, "p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "p999": at(0.999),
+            "max": values[-1], "mean": sum(values) / n}
+
+
+def generator_main(args) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    result = Generator(args).run()
+    print("result " + json.dumps(result), flush=True)
+
+
+# ======================================================================================
+# The external echo agent (its own process): Twilio Media Streams on `websockets`.
+# ======================================================================================
+def agent_main(args) -> None:
+    from websockets.asyncio.server import serve
+
+    delay = args.echo_delay
+
+    async def handle(websocket):
+        sid = ""
+        queue = collections.deque()
+        wake = asyncio.Event()
+
+        async def sender():
+            while True:
+                while not queue:
+                    wake.clear()
+                    await wake.wait()
+                wait = queue[0][0] - time.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue
+                await websocket.send(queue.popleft()[1])
+
+        task = asyncio.ensure_future(sender())
+        try:
+            async for text in websocket:
+                at = time.time()
+                message = json.loads(text)
+                event = message.get("event")
+                if event == "media":
+                    media = message["media"]
+                    payload = bytearray(base64.b64decode(media["payload"]))
+                    if len(payload) >= 20:
+                        STAMP.pack_into(payload, 8, int(media["timestamp"]) // 20, at)
+                    out = ('{"event":"media","streamSid":"%s","media":{"payload":"%s"}}'
+                           % (sid, base64.b64encode(payload).decode()))
+                    queue.append((at + delay, out))
+                    wake.set()
+                elif event == "start":
+                    sid = message["streamSid"]
+                elif event == "stop":
+                    break
+        except Exception:  # the switch closing mid-frame, at the end of a step
+            pass
+        finally:
+            task.cancel()
+
+    async def main():
+        async with serve(handle, "127.0.0.1", 0, compression=None, max_queue=None,
+                         ping_interval=None) as server:
+            print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+# ======================================================================================
+# The driver: switch, agent, steps, figures, profile.
+# ======================================================================================
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def busy_cpu_seconds() -> float:
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def pin(pid: int, cpu: int | None) -> None:
+    if cpu is None or cpu >= (os.cpu_count() or 1):
+        return
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), {cpu})
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def prioritise(pid: int, nice: int, realtime: bool) -> None:
+    """Niceness and/or SCHED_FIFO (priority 1) for every thread of `pid` (root only).
+    With autogroup scheduling niceness ranks processes within their session only, so the
+    session's autogroup gets it too (the switch and the load processes each lead a
+    session of their own)."""
+    if nice:
+        try:
+            Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+        except OSError:
+            pass
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if nice:
+                os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+            if realtime:
+                os.sched_setscheduler(int(task.name), os.SCHED_FIFO, os.sched_param(1))
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+
+
+def histogram(samples: dict, name: str) -> dict[float, float]:
+    """Cumulative bucket counts {le: count} of one histogram from Switch.metrics()."""
+    buckets = {}
+    for (sample, labels), value in samples.items():
+        if sample == f"{name}_bucket":
+            le = dict(labels)["le"]
+            buckets[float("inf") if le == "+Inf" else float(le)] = value
+    return buckets
+
+
+def histogram_quantile(before: dict, after: dict, q: float) -> float | None:
+    """Prometheus-style quantile of the observations between two scrapes."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return None
+    rank = q * counts[-1]
+    previous_bound, previous_count = 0.0, 0.0
+    for bound, count in zip(bounds, counts):
+        if count >= rank:
+            if bound == float("inf"):
+                return previous_bound
+            share = (rank - previous_count) / (count - previous_count or 1)
+            return previous_bound + (bound - previous_bound) * share
+        previous_bound, previous_count = bound, count
+    return bounds[-2] if len(bounds) > 1 else None
+
+
+class Bench:
+    def __init__(self, workdir: Path, args):
+        sys.path.insert(0, str(REPO / "tests" / "e2e"))
+        sys.path.insert(0, str(REPO / "bench"))
+        from calls_support import CallSwitch, GatewayRow, Routing, TrunkRow, seed_routing
+
+        self.args = args
+        self.workdir = workdir
+        self.gc_file = workdir / "gc.json"
+        self.switch_cpu, self.load_cpu = (None, None) if args.no_pin else (0, 1)
+        self.agent = None
+        self.agent_port = None
+        builtin = args.agent == "builtin"
+        self.did = BUILTIN_NUMBER if builtin else DID
+        self.switch = CallSwitch(
+            workdir / "switch", sip={"drain_timeout": 2.0},
+            database={"reload_interval": 10.0}, log_level="warn",
+            sections={"agents": {"connect_timeout": 5.0,
+                                 "echo_number": BUILTIN_NUMBER if builtin else ""},
+                      "trunks": {"probe_interval": 86400.0},
+                      "media": {"port_min": 20000, "port_max": 40000}})
+        seed_routing(self.switch.db_url, Routing(trunks=[
+            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp")]))
+        if not builtin:
+            self._start_agent()
+            from agents_support import AgentRow, seed_agents
+            seed_agents(self.switch.db_url, [
+                AgentRow("bench-echo", f"ws://127.0.0.1:{self.agent_port}/echo")],
+                [(DID, (("agent", "bench-echo"),))])
+
+    def _start_agent(self) -> None:
+        self.agent = subprocess.Popen(
+            [sys.executable, __file__, "--role", "agent", "--echo-delay",
+             str(self.args.echo_delay)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, preexec_fn=self._pin_load)
+        line = self.agent.stdout.readline()
+        if not line.startswith("port "):
+            raise SystemExit(f"the echo agent did not start: {line}")
+        self.agent_port = int(line.split()[1])
+
+    def _pin_load(self) -> None:
+        if self.load_cpu is not None and self.load_cpu < (os.cpu_count() or 1):
+            os.sched_setaffinity(0, {self.load_cpu})
+        if self.args.nice or self.args.realtime:
+            os.setsid()  # a session (so an autogroup) of its own: see prioritise()
+        prioritise(os.getpid(), self.args.nice, self.args.realtime)
+
+    def start(self) -> None:
+        from bench_proxy_cps import GC_PROBE
+
+        probe_dir = self.workdir / "gc-probe"
+        probe_dir.mkdir()
+        (probe_dir / "sitecustomize.py").write_text(GC_PROBE)
+        saved = {key: os.environ.get(key) for key in ("PYTHONPATH", "SOFTSWITCH_BENCH_GC_FILE")}
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(probe_dir), saved["PYTHONPATH"]) if p)
+        os.environ["SOFTSWITCH_BENCH_GC_FILE"] = str(self.gc_file)
+        try:
+            self.switch.start()  # the child takes the environment as it is now
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        pin(self.switch.pid, self.switch_cpu)
+        prioritise(self.switch.pid, self.args.nice, self.args.realtime)
+
+    def gc_stats(self) -> dict:
+        try:
+            return json.loads(self.gc_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def stop(self) -> None:
+        if self.agent is not None and self.agent.poll() is None:
+            self.agent.send_signal(signal.SIGTERM)
+            try:
+                self.agent.wait(5)
+            except subprocess.TimeoutExpired:
+                self.agent.kill()
+        try:
+            self.switch.close()
+        except AssertionError as exc:
+            print(f"note: {str(exc).splitlines()[0]}")
+
+    def _cdr_stats(self, after_id: int) -> dict:
+        import sqlalchemy as sa
+        from softswitch.store.tables import cdrs
+        totals = collections.Counter()
+        with self.switch.engine.connect() as conn:
+            rows = conn.execute(sa.select(cdrs.c.id, cdrs.c.agent_stats)
+                                .where(cdrs.c.id > after_id)).all()
+        for _, stats in rows:
+            totals["cdrs"] += 1
+            if not stats:
+                continue
+            jitter = stats.get("jitter") or {}
+            for key in ("concealed", "late", "inserted", "dropped", "resyncs"):
+                totals[key] += jitter.get(key, 0)
+            for key in ("slots_skipped", "stalls", "profile_errors"):
+                totals[key] += stats.get(key, 0)
+        return dict(totals)
+
+    def _last_cdr_id(self) -> int:
+        import sqlalchemy as sa
+        from softswitch.store.tables import cdrs
+        with self.switch.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.coalesce(sa.func.max(cdrs.c.id), 0))
+                                ).scalar_one()
+
+    def step(self, calls: int, seconds: float, on_window=None) -> dict:
+        args = self.args
+        last_cdr = self._last_cdr_id()
+        command = [sys.executable, __file__, "--role", "generator",
+                   "--switch", self.switch.sip_target, "--did", self.did,
+                   "--calls", str(calls), "--cps", str(args.cps), "--seconds", str(seconds),
+                   "--warmup", str(args.warmup), "--echo-delay", str(args.echo_delay),
+                   "--ip", CARRIER_IP] + (["--stamped"] if args.agent == "external" else [])
+        generator = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, preexec_fn=self._pin_load)
+        marks, result, up_line = {}, None, ""
+        for line in generator.stdout:
+            line = line.strip()
+            if line.startswith("up "):
+                up_line = line
+            elif line == "window-start":
+                marks["start"] = self._sample(generator.pid)
+                if on_window is not None:
+                    on_window()
+            elif line == "window-end":
+                marks["end"] = self._sample(generator.pid)
+            elif line.startswith("result "):
+                result = json.loads(line[len("result "):])
+        generator.wait()
+        if result is None or "start" not in marks or "end" not in marks:
+            raise SystemExit(f"the generator failed ({up_line}):\n{generator.stderr.read()}")
+        first, second = marks["start"], marks["end"]
+        wall = second["t"] - first["t"]
+        switch_cpu = second["switch"] - first["switch"]
+        load_cpu = second["load"] - first["load"]
+        others = second["busy"] - first["busy"] - switch_cpu - load_cpu
+        time.sleep(1.0)  # the call records' last batch
+        name = "softswitch_agent_frame_seconds"
+        before, after = histogram(first["metrics"], name), histogram(second["metrics"], name)
+        gc_before, gc_after = first["gc"], second["gc"]
+        collector = sum(gc_after.get(g, {}).get("seconds", 0)
+                        - gc_before.get(g, {}).get("seconds", 0) for g in ("0", "1", "2"))
+        result.update({
+            "gc_share": 100 * collector / switch_cpu if switch_cpu else 0.0,
+            "gc_full": gc_after.get("2", {}).get("passes", 0)
+            - gc_before.get("2", {}).get("passes", 0),
+            "gc_max": gc_after.get("2", {}).get("max", 0.0),
+            "switch_cpu": 100 * switch_cpu / wall, "load_cpu": 100 * load_cpu / wall,
+            "others": max(0.0, 100 * others / wall),
+            "frame_p50": histogram_quantile(before, after, 0.5),
+            "frame_p99": histogram_quantile(before, after, 0.99),
+            "frames": (after.get(float("inf"), 0) - before.get(float("inf"), 0)),
+            "cdr": self._cdr_stats(last_cdr), "load": os.getloadavg()[0],
+        })
+        ca = result["caller_agent"]
+        result["passed"] = (result["up"] == calls and result["lost"] == 0
+                            and (ca.get("p99", 0) < PASS_P99 if args.agent == "external"
+                                 else result["rtp_late"].get("p99", 1) < PASS_P99))
+        return result
+
+    def _sample(self, generator_pid: int) -> dict:
+        load = process_cpu_seconds(generator_pid)
+        if self.agent is not None:
+            load += process_cpu_seconds(self.agent.pid)
+        sample = {"t": time.monotonic(), "switch": process_cpu_seconds(self.switch.pid),
+                  "load": load, "busy": busy_cpu_seconds(), "metrics": self.switch.metrics()}
+        time.sleep(0.6)  # the GC probe writes twice a second: a record from after the mark
+        sample["gc"] = self.gc_stats()
+        return sample
+
+
+def ms(value) -> str:
+    return "-" if value is None else f"{1000 * value:.2f}"
+
+
+HEADER = (f"{'calls':>5} {'up':>5} {'switch':>6} {'gen+ag':>6} {'others':>6} "
+          f"{'frame p50':>9} {'p99':>6} {'c->a p50':>8} {'p99':>6} {'max':>6} "
+          f"{'RTP late p99':>12} {'max':>6} {'rt p50':>6} {'p99':>6} {'max':>6} {'queue':>6} "
+          f"{'hold':>5} {'lost':>5} {'late':>5} {'conceal':>7} {'late@jb':>7} {'jb drop':>7} "
+          f"{'GC %':>5} {'full GCs':>8} {'max GC':>6} {'gen late p99':>12} {'max':>6} "
+          f"{'pass':>4}")
+
+
+def row(r: dict) -> str:
+    ca, rl, rt, hold, gl = (r["caller_agent"], r["rtp_late"], r["round_trip"], r["hold"],
+                            r["send_late"])
+    cdr = r["cdr"]
+    return (f"{r['calls']:>5} {r['up']:>5} {r['switch_cpu']:>5.0f}% {r['load_cpu']:>5.0f}% "
+            f"{r['others']:>5.0f}% {ms(r['frame_p50']):>9} {ms(r['frame_p99']):>6} "
+            f"{ms(ca.get('p50')):>8} {ms(ca.get('p99')):>6} {ms(ca.get('max')):>6} "
+            f"{ms(rl.get('p99')):>12} {ms(rl.get('max')):>6} "
+            f"{ms(rt.get('p50')):>6} {ms(rt.get('p99')):>6} {ms(rt.get('max')):>6} "
+            f"{ms(r['standing'].get('p50')):>6} "
+            f"{ms(hold.get('mean')) if hold else '-':>5} {r['lost']:>5} {r['late_frames']:>5} "
+            f"{cdr.get('concealed', 0):>7} {cdr.get('late', 0):>7} {r['jb_shrink_drops']:>7} "
+            f"{r['gc_share']:>4.0f}% {r['gc_full']:>8} {ms(r['gc_max']):>6} "
+            f"{ms(gl.get('p99')):>12} {ms(gl.get('max')):>6} {'yes' if r['passed'] else 'no':>4}")
+
+
+AREAS = (  # (label, what a frame's file or function name contains), first match wins
+    ("socket system calls (own time of LocalLeg.send, _SocketGroup.doRead, "
+     "untilConcludes: sendto, recvfrom, send)", ("LocalLeg.send (", "untilConcludes (",
+                                                 "_SocketGroup.doRead (")),
+    ("Twisted timers (callLater, DelayedCall heap)", ("callLater (", "DelayedCall",
+                                                     "_insertNewDelayedCalls (",
+                                                     "runUntilCurrent (")),
+    ("wsproto framing", ("wsproto/",)),
+    ("JSON and base64", ("json/", "base64", "binascii")),
+    ("RTP relay, its statistics and the local leg (Python)", (
+        "softswitch/edge/rtp_relay.py", "softswitch/edge/agent_media.py",
+        "softswitch/media/stats.py", "softswitch/media/latch.py")),
+    ("agent bridge and media core", ("softswitch/agent/", "softswitch/media/")),
+    ("agent session and socket glue", ("softswitch/edge/agent_sessions.py",
+                                       "softswitch/edge/agent_socket.py")),
+    ("Twisted reactor and TCP", ("twisted/",)),
+)
+
+
+def summarise_reactor_profile(path: Path, top: int = 20) -> str:
+    """Top functions of a py-spy raw file, reactor thread only (stacks through Twisted's
+    mainLoop: the database and probe threads' waits are left out), with callees by
+    switch function, and own time grouped by area."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from bench_proxy_cps import _function
+
+    own, total, areas = collections.Counter(), collections.Counter(), collections.Counter()
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit() or "mainLoop (" not in stack:
+            continue
+        count = int(count)
+        frames = [f for f in stack.split(";") if f]
+        samples += count
+        leaf = _function(frames[-1])
+        own[leaf] += count
+        for function in {_function(f) for f in frames if "softswitch/" in f}:
+            total[function] += count
+        area = next((label for label, marks in AREAS if any(m in leaf for m in marks)),
+                    "other")
+        areas[area] += count
+    if not samples:
+        return "(no samples of the reactor thread)"
+    lines = [f"{samples} samples of the reactor thread (200 Hz, idle excluded); own time:"]
+    lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in own.most_common(top)]
+    lines.append("switch functions with their callees:")
+    lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in total.most_common(top)]
+    lines.append("own time by area:")
+    lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in areas.most_common()]
+    return "\n".join(lines)
+
+
+def profile(bench: Bench, calls: int, seconds: float, out: Path) -> tuple[dict, str]:
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return {}, "py-spy is not installed (pip install py-spy): no profile"
+    recorder = []
+
+    def attach():
+        recorder.append(subprocess.Popen(
+            [spy, "record", "--pid", str(bench.switch.pid), "--duration", str(int(seconds)),
+             "--rate", "200", "--format", "raw", "-o", str(out), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+
+    result = bench.step(calls, seconds, on_window=attach)
+    err = b""
+    if recorder:
+        try:
+            _, err = recorder[0].communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            recorder[0].kill()
+    if not out.exists():
+        return result, f"py-spy wrote nothing: {err.decode(errors='replace')[-500:]}"
+    return result, summarise_reactor_profile(out)
+
+
+def driver_main(args) -> None:
+    calls = [int(n) for n in args.calls.split(",") if n.strip()]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-agent-calls-"))
+    bench = Bench(workdir, args)
+    results, profiled, profile_text = [], None, ""
+    bench.start()
+    try:
+        agent = ("the external echo agent" if args.agent == "external"
+                 else "(the built-in echo agent runs in the switch)")
+        print(f"{os.cpu_count()} CPUs: switch (pid {bench.switch.pid}) "
+              f"{'not pinned' if args.no_pin else 'on CPU 0'}, load generator and {agent} "
+              f"{'not pinned' if args.no_pin else 'on CPU 1'}; echo delay "
+              f"{args.echo_delay:g} s; {args.seconds:g} s window per step after "
+              f"{args.warmup:g} s of warm-up; calls set up at {args.cps:g}/s; "
+              f"nice {args.nice}{', SCHED_FIFO' if args.realtime else ''}; "
+              f"load average before: {os.getloadavg()[0]:.2f}")
+        print("CPU % of one core; latencies in ms; 'gen+ag' is the generator and the "
+              "agent together (CPU 1)")
+        print(HEADER)
+        for n in calls:
+            result = bench.step(n, args.seconds)
+            results.append(result)
+            print(row(result), flush=True)
+            if not bench.switch.running:
+                print("the switch died:\n" + bench.switch.output(60))
+                break
+            time.sleep(2)
+        passing = [r for r in results if r["passed"]]
+        target = args.profile_calls or max((r["calls"] for r in passing or results), default=0)
+        if target and args.profile_seconds > 0 and bench.switch.running:
+            profiled, profile_text = profile(bench, target, args.profile_seconds,
+                                             workdir / "profile.txt")
+    finally:
+        bench.stop()
+    passing = [r for r in results if r["passed"]]
+    if passing:
+        best = max(passing, key=lambda r: r["calls"])
+        print(f"largest N passing (p99 caller->agent < {PASS_P99 * 1000:g} ms, no lost "
+              f"frames, all calls up): {best['calls']} calls, switch CPU "
+              f"{best['switch_cpu']:.0f} % of one core")
+    else:
+        print("no step passed")
+    for r in results:
+        if r["failed"] or r["up"] < r["calls"] or r["cdr"].get("slots_skipped"):
+            print(f"  N={r['calls']}: failed {r['failed']}, up {r['up']}, hung up "
+                  f"{r['hung_up']}, CDRs {r['cdr'].get('cdrs', 0)}, slots skipped "
+                  f"{r['cdr'].get('slots_skipped', 0)}, stalls {r['cdr'].get('stalls', 0)}")
+    if profiled:
+        print(f"\npy-spy profile of the switch at {profiled['calls']} calls (the step under "
+              f"the profiler):\n{HEADER}\n{row(profiled)}\n{profile_text}")
+    elif profile_text:
+        print(profile_text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": results, "profiled": profiled},
+                                              indent=1))
+    if args.keep:
+        print(f"work directory kept: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", default="100,300,500",
+                        help="comma-separated numbers of concurrent calls, in order")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measurement window")
+    parser.add_argument("--warmup", type=float, default=6.0,
+                        help="seconds after all calls are up (plus the echo delay): the "
+                             "jitter buffers shrink from their 60 ms start to 20 ms first")
+    parser.add_argument("--cps", type=float, default=100.0, help="call set-up rate")
+    parser.add_argument("--agent", choices=("external", "builtin"), default="external")
+    parser.add_argument("--echo-delay", type=float, default=0.5)
+    parser.add_argument("--profile-seconds", type=float, default=10.0,
+                        help="py-spy over one more window (0: none)")
+    parser.add_argument("--profile-calls", type=int, default=0,
+                        help="profile at this N (default: the largest passing N, else the "
+                             "largest N run)")
+    parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="niceness of the switch, generator and agent (negative needs "
+                             "root): shields the figures from other work on the box")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run the switch, generator and agent SCHED_FIFO (priority 1), "
+                             "as media servers are often run: nothing else preempts them")
+    parser.add_argument("--json", help="write every step's figures to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    # internal: the other processes
+    parser.add_argument("--role", choices=("driver", "generator", "agent"), default="driver",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--switch", help=argparse.SUPPRESS)
+    parser.add_argument("--did", default=DID, help=argparse.SUPPRESS)
+    parser.add_argument("--ip", default=CARRIER_IP, help=argparse.SUPPRESS)
+    parser.add_argument("--stamped", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "generator":
+        args.calls = int(args.calls)
+        generator_main(args)
+    elif args.role == "agent":
+        agent_main(args)
+    else:
+        driver_main(args)
+
+
+if __name__ == "__main__":
+    main()
