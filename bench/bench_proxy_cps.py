@@ -46,13 +46,11 @@ samples are printed (own time, and switch functions with their callees).
 """
 
 import argparse
-import collections
 import csv
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -77,6 +75,9 @@ from calls_support import (  # noqa: E402
     seed_routing,
 )
 from e2e_sipp import SCENARIOS  # noqa: E402
+from machine import (busy_cpu_seconds, load_average, parse_elapsed, pin,  # noqa: E402
+                     process_cpu_seconds, socket_drops, summarise_profile,
+                     udp_receive_drops)
 
 DID = "+14155550100"
 # Loaded into the switch through PYTHONPATH (its sitecustomize): records the collector's
@@ -110,64 +111,11 @@ if "softswitch" in sys.argv and os.environ.get("SOFTSWITCH_BENCH_GC_FILE"):
 """
 MAX_FAILURE_SHARE = 0.001  # under 0.1 % failed calls
 KEEP_UP = 0.95  # and calls/s at least 95 % of the offered rate
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SIPP_BUFFER = 4 * 1024 * 1024  # bytes; the kernel caps it at net.core.[rw]mem_max
 MESSAGES_PER_CALL = 14  # datagrams through the switch per call (each way counted)
 
 
 # -- measurements -----------------------------------------------------------------------
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def busy_cpu_seconds() -> float:
-    """CPU time spent busy by the whole machine (all processes, all cores)."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
-
-
-def udp_receive_drops() -> int:
-    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()
-             if line.startswith("Udp:")]
-    header, values = lines[0], lines[1]
-    return int(values[header.index("RcvbufErrors")])
-
-
-def socket_drops(ip: str, port: int) -> int:
-    """Datagrams the kernel dropped for one UDP socket (the drops column of
-    /proc/net/udp) since it was opened."""
-    wanted = f"{socket.inet_aton(ip)[::-1].hex().upper()}:{port:04X}"
-    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[1] == wanted:
-            return int(fields[-1])
-    return 0
-
-
-def load_average() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
-
-
-def pin(pid: int, cpu: int | None) -> None:
-    """Put every thread of `pid` on one CPU (None or a missing CPU: leave it)."""
-    if cpu is None or cpu >= (os.cpu_count() or 1):
-        return
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            os.sched_setaffinity(int(task.name), {cpu})
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def parse_elapsed(text: str) -> float:
-    """SIPp's 'HH:MM:SS:micro' (or 'HH:MM:SS') elapsed time, in seconds."""
-    parts = text.strip().split(":")
-    hours, minutes, seconds = (int(p) for p in parts[:3])
-    micro = int(parts[3]) if len(parts) > 3 else 0
-    return hours * 3600 + minutes * 60 + seconds + micro / 1e6
 
 
 def switch_counts(switch) -> dict[str, float]:
@@ -381,37 +329,6 @@ def row(r: dict) -> str:
 
 
 # -- profile ------------------------------------------------------------------------------------
-def _function(frame: str) -> str:
-    """'name (path/file.py:123)' -> 'name (path/file.py)'."""
-    name, _, where = frame.partition(" (")
-    return f"{name} ({where.rsplit(':', 1)[0]})" if where else frame
-
-
-def summarise_profile(path: Path, top: int = 15) -> str:
-    """Top entries of a py-spy raw (collapsed stacks) file: own samples by function,
-    and samples with callees by switch function (softswitch/ frames only)."""
-    own, total = collections.Counter(), collections.Counter()
-    samples = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        count = int(count)
-        frames = [f for f in stack.split(";") if f]
-        if not frames:
-            continue
-        samples += count
-        own[_function(frames[-1])] += count
-        for function in {_function(f) for f in frames if "softswitch/" in f}:
-            total[function] += count
-    if not samples:
-        return "(no samples)"
-    lines = [f"{samples} samples; own time (where the sample was taken):"]
-    lines += [f"  {100 * n / samples:5.1f}%  {frame}" for frame, n in own.most_common(top)]
-    lines.append("switch functions with their callees:")
-    lines += [f"  {100 * n / samples:5.1f}%  {function}"
-              for function, n in total.most_common(top)]
-    return "\n".join(lines)
 
 
 def profile(bench: Bench, rate: int, seconds: float, out: Path) -> tuple[dict, str]:

@@ -49,6 +49,8 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from softswitch.store import migrate, users  # noqa: E402
 from softswitch.store.database import Database  # noqa: E402
+from machine import (busy_cpu_seconds, parse_elapsed, process_cpu_seconds,  # noqa: E402
+                     summarise_profile, udp_receive_drops)
 
 SCENARIO = REPO / "tests" / "e2e" / "scenarios" / "register_csv.xml"
 DOMAIN = "bench.test"
@@ -57,7 +59,6 @@ MAX_FAILURE_SHARE = 0.001  # under 0.1 % failed calls
 KEEP_UP = 0.95  # and registrations/s at least 95 % of the offered call rate
 STARTUP_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SIPP_BUFFER = 4 * 1024 * 1024  # bytes; the kernel caps it at net.core.[rw]mem_max
 
 
@@ -169,24 +170,7 @@ class Switch:
 
     def cpu_seconds(self) -> float:
         """utime + stime of the switch process so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        # After the command name: state is field 3, utime 14 and stime 15 (1-based).
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def udp_receive_drops() -> int:
-    """Datagrams the kernel dropped on full receive buffers, all sockets (RcvbufErrors)."""
-    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()
-             if line.startswith("Udp:")]
-    header, values = lines[0], lines[1]
-    return int(values[header.index("RcvbufErrors")])
-
-
-def busy_cpu_seconds() -> float:
-    """CPU time spent busy by the whole machine (all processes, all cores)."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+        return process_cpu_seconds(self.process.pid)
 
 
 def pin_to(cpu: int | None):
@@ -199,14 +183,6 @@ def pin_to(cpu: int | None):
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def parse_elapsed(text: str) -> float:
-    """SIPp's 'HH:MM:SS:micro' (or 'HH:MM:SS') elapsed time, in seconds."""
-    parts = text.strip().split(":")
-    hours, minutes, seconds = (int(p) for p in parts[:3])
-    micro = int(parts[3]) if len(parts) > 3 else 0
-    return hours * 3600 + minutes * 60 + seconds + micro / 1e6
 
 
 def run_step(switch: Switch, sipp: str, workdir: Path, inject: Path, rate: int, calls: int,
@@ -278,39 +254,6 @@ def run_step(switch: Switch, sipp: str, workdir: Path, inject: Path, rate: int, 
         "exit": completed.returncode,
         "errors": errors.read_text(errors="replace")[-1500:] if errors.exists() else "",
     }
-
-
-def _function(frame: str) -> str:
-    """'name (path/file.py:123)' -> 'name (path/file.py)'."""
-    name, _, where = frame.partition(" (")
-    return f"{name} ({where.rsplit(':', 1)[0]})" if where else frame
-
-
-def summarise_profile(path: Path, top: int = 15) -> str:
-    """Top entries of a py-spy raw (collapsed stacks) file: own samples by line, and
-    samples with callees by switch function (softswitch/ frames only)."""
-    own, total = collections.Counter(), collections.Counter()
-    samples = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        count = int(count)
-        frames = [f for f in stack.split(";") if f]
-        if not frames:
-            continue
-        samples += count
-        own[frames[-1]] += count
-        for function in {_function(f) for f in frames if "softswitch/" in f}:
-            total[function] += count
-    if not samples:
-        return "(no samples)"
-    lines = [f"{samples} samples; own time (where the sample was taken):"]
-    lines += [f"  {100 * n / samples:5.1f}%  {frame}" for frame, n in own.most_common(top)]
-    lines.append("switch functions with their callees:")
-    lines += [f"  {100 * n / samples:5.1f}%  {function}"
-              for function, n in total.most_common(top)]
-    return "\n".join(lines)
 
 
 def main() -> None:
