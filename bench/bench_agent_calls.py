@@ -119,7 +119,9 @@ SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value
 RTP = struct.Struct("!BBHII")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PASS_P99 = 0.005
-WINDOW_TAIL = 1.0  # seconds after the window (plus the echo delay) for the last echoes
+# Seconds after the window (plus the echo delay) for the last echoes: after a stall an
+# echo agent's audio stands in the playout queue for good (see `queue`), up to seconds.
+WINDOW_TAIL = 3.0
 
 
 # ======================================================================================
