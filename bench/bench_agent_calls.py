@@ -106,6 +106,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from machine import busy_cpu_seconds, pin, process_cpu_seconds  # noqa: E402
+
 CARRIER_IP = "127.0.0.2"
 CALLER = "+12125550123"
 DID = "+14155550100"
@@ -117,7 +121,6 @@ STAMP = struct.Struct(">Id")  # slot k, agent receive time (bytes 8-19), by the 
 FILLER = bytes([0xFF]) * 136  # µ-law silence after the tag
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value
 RTP = struct.Struct("!BBHII")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PASS_P99 = 0.005
 # Seconds after the window (plus the echo delay) for the last echoes: after a stall an
 # echo agent's audio stands in the playout queue for good (see `queue`), up to seconds.
@@ -555,27 +558,6 @@ def agent_main(args) -> None:
 # ======================================================================================
 # The driver: switch, agent, steps, figures, profile.
 # ======================================================================================
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def busy_cpu_seconds() -> float:
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
-
-
-def pin(pid: int, cpu: int | None) -> None:
-    if cpu is None or cpu >= (os.cpu_count() or 1):
-        return
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            os.sched_setaffinity(int(task.name), {cpu})
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
 def prioritise(pid: int, nice: int, realtime: bool) -> None:
     """Niceness and/or SCHED_FIFO (priority 1) for every thread of `pid` (root only).
     With autogroup scheduling niceness ranks processes within their session only, so the
@@ -627,7 +609,6 @@ def histogram_quantile(before: dict, after: dict, q: float) -> float | None:
 class Bench:
     def __init__(self, workdir: Path, args):
         sys.path.insert(0, str(REPO / "tests" / "e2e"))
-        sys.path.insert(0, str(REPO / "bench"))
         from calls_support import CallSwitch, GatewayRow, Routing, TrunkRow, seed_routing
 
         self.args = args
@@ -848,13 +829,16 @@ AREAS = (  # (label, what a frame's file or function name contains), first match
 )
 
 
+def _frame_name(frame: str) -> str:
+    """'name (path/file.py:123)' -> 'name (path/file.py)'."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0]})" if where else frame
+
+
 def summarise_reactor_profile(path: Path, top: int = 20) -> str:
     """Top functions of a py-spy raw file, reactor thread only (stacks through Twisted's
     mainLoop: the database and probe threads' waits are left out), with callees by
     switch function, and own time grouped by area."""
-    sys.path.insert(0, str(REPO / "bench"))
-    from bench_proxy_cps import _function
-
     own, total, areas = collections.Counter(), collections.Counter(), collections.Counter()
     samples = 0
     for line in path.read_text().splitlines():
@@ -864,9 +848,9 @@ def summarise_reactor_profile(path: Path, top: int = 20) -> str:
         count = int(count)
         frames = [f for f in stack.split(";") if f]
         samples += count
-        leaf = _function(frames[-1])
+        leaf = _frame_name(frames[-1])
         own[leaf] += count
-        for function in {_function(f) for f in frames if "softswitch/" in f}:
+        for function in {_frame_name(f) for f in frames if "softswitch/" in f}:
             total[function] += count
         area = next((label for label, marks in AREAS if any(m in leaf for m in marks)),
                     "other")
