@@ -837,18 +837,21 @@ def _frame_name(frame: str) -> str:
 
 def summarise_reactor_profile(path: Path, top: int = 20) -> str:
     """Top functions of a py-spy raw file, reactor thread only (stacks through Twisted's
-    mainLoop: the database and probe threads' waits are left out), with callees by
-    switch function, and own time grouped by area."""
+    mainLoop: the database and probe threads' waits are left out) and busy only (not in
+    epoll_wait), with callees by switch function, and own time grouped by area."""
     own, total, areas = collections.Counter(), collections.Counter(), collections.Counter()
-    samples = 0
+    samples = idle = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit() or "mainLoop (" not in stack:
             continue
         count = int(count)
         frames = [f for f in stack.split(";") if f]
-        samples += count
         leaf = _frame_name(frames[-1])
+        if leaf.startswith("EPollReactor.doPoll ("):  # in epoll_wait: idle
+            idle += count
+            continue
+        samples += count
         own[leaf] += count
         for function in {_frame_name(f) for f in frames if "softswitch/" in f}:
             total[function] += count
@@ -857,7 +860,8 @@ def summarise_reactor_profile(path: Path, top: int = 20) -> str:
         areas[area] += count
     if not samples:
         return "(no samples of the reactor thread)"
-    lines = [f"{samples} samples of the reactor thread (200 Hz, idle excluded); own time:"]
+    lines = [f"{samples} samples of the busy reactor thread at 200 Hz ({idle} more in "
+             f"epoll_wait left out); own time:"]
     lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in own.most_common(top)]
     lines.append("switch functions with their callees:")
     lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in total.most_common(top)]
