@@ -245,7 +245,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     trunk_services.setServiceParent(root)
     snapshot_loader.on_loaded.append(trunk_services.snapshot_changed)
     stream_factory = SipStreamFactory(endpoint, metrics, limits, sip.tcp_idle_timeout,
-                                      sip.tcp_max_connections)
+                                      sip.tcp_max_connections, reactor=reactor)
     specs = [config.parse_sip_listen(s) for s in sip.listen]
     listeners = SipListeners(reactor, endpoint, specs, stream_factory, sip.max_message_size)
     listeners.setServiceParent(root)

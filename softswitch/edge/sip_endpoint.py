@@ -156,7 +156,7 @@ class SipEndpoint:
     def _process(self, events, now: float) -> None:
         for event in events:
             if isinstance(event, tx.SendMessage):
-                self._send(event.data, event.destination)
+                self._send(event.data, event.destination, event.key)
             elif isinstance(event, tx.RequestReceived):
                 self._core.request_received(event.key, event.request, event.source)
             elif isinstance(event, tx.ResponseReceived):
@@ -227,7 +227,7 @@ class SipEndpoint:
         self._metrics.sip_responses_sent.labels(method, status_class(response.status)).inc()
 
     # -- outbound -------------------------------------------------------------------
-    def _send(self, data: bytes, peer: Peer) -> None:
+    def _send(self, data: bytes, peer: Peer, key=None) -> None:
         transport = self._transports.get(peer.transport)
         if transport is None:
             log.warn("no {transport} transport to reach {peer}", transport=peer.transport,
@@ -235,7 +235,18 @@ class SipEndpoint:
             return
         if self._trace:
             log.info("send to {peer}:\n{data}", peer=str(peer), data=_printable(data))
-        transport.send(data, peer)
+        if peer.reliable:
+            # A connection that cannot be made fails the transaction at once
+            # (RFC 3261 §17.1.4) instead of waiting for its timeout.
+            transport.send(data, peer, on_failure=lambda: self._transport_failed(key))
+        else:
+            transport.send(data, peer)
+
+    def _transport_failed(self, key) -> None:
+        if key is None:
+            return
+        self._process(self._layer.transport_error(key, self.seconds()), self.seconds())
+        self._arm_timer()
 
     # -- timers -----------------------------------------------------------------------
     def _arm_timer(self) -> None:

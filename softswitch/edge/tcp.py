@@ -1,7 +1,7 @@
 """SIP over TCP: framed by Content-Length, connections reused for responses (keyed by
 the peer address), closed when idle, capped in number."""
 
-from twisted.internet.protocol import Protocol, ServerFactory
+from twisted.internet.protocol import ClientFactory, Protocol, ServerFactory
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 
@@ -58,15 +58,23 @@ class SipStreamProtocol(Protocol, TimeoutMixin):
 
 
 class SipStreamFactory(ServerFactory):
+    """Accepts connections, and opens them when a request must go to a peer over TCP
+    with none open yet (gateways, phones registered over TCP after their connection
+    dropped). Messages wait in order while the connection is being made."""
+
     def __init__(self, endpoint, metrics, limits: Limits, idle_timeout: float,
-                 max_connections: int, clock=None):
+                 max_connections: int, clock=None, reactor=None,
+                 connect_timeout: float = 5.0):
         self.endpoint = endpoint
         self.metrics = metrics
         self.limits = limits
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self._connections: dict[tuple[str, int], SipStreamProtocol] = {}
+        self._pending: dict[tuple[str, int], list] = {}  # (data, on_failure) per peer
         self._clock = clock
+        self._reactor = reactor
+        self._connect_timeout = connect_timeout
 
     def buildProtocol(self, addr) -> SipStreamProtocol:
         protocol = SipStreamProtocol(self)
@@ -78,8 +86,11 @@ class SipStreamFactory(ServerFactory):
     def register(self, protocol: SipStreamProtocol) -> bool:
         if len(self._connections) >= self.max_connections:
             return False
-        self._connections[(protocol.peer.host, protocol.peer.port)] = protocol
+        key = (protocol.peer.host, protocol.peer.port)
+        self._connections[key] = protocol
         self.metrics.tcp_connections.set(len(self._connections))
+        for data, _ in self._pending.pop(key, ()):
+            protocol.transport.write(data)
         return True
 
     def unregister(self, protocol: SipStreamProtocol) -> None:
@@ -90,14 +101,50 @@ class SipStreamFactory(ServerFactory):
             del self._connections[key]
         self.metrics.tcp_connections.set(len(self._connections))
 
-    def send(self, data: bytes, peer: Peer) -> None:
-        protocol = self._connections.get((peer.host, peer.port))
-        if protocol is None or protocol.transport is None:
-            log.debug("no open TCP connection to {peer}; response dropped", peer=str(peer))
-            self.metrics.sip_dropped.labels("tcp-connection-gone").inc()
+    def send(self, data: bytes, peer: Peer, on_failure=None) -> None:
+        key = (peer.host, peer.port)
+        protocol = self._connections.get(key)
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.write(data)
             return
-        protocol.transport.write(data)
+        if key in self._pending:
+            self._pending[key].append((data, on_failure))
+            return
+        if self._reactor is None or len(self._connections) >= self.max_connections:
+            log.debug("no TCP connection to {peer}: message dropped", peer=str(peer))
+            self.metrics.sip_dropped.labels("tcp-connection-gone").inc()
+            if on_failure is not None:
+                on_failure()
+            return
+        self._pending[key] = [(data, on_failure)]
+        self._reactor.connectTCP(peer.host, peer.port, _Outbound(self, key),
+                                 timeout=self._connect_timeout)
+
+    def connect_failed(self, key: tuple[str, int], reason) -> None:
+        log.info("TCP connection to {host}:{port} failed: {why}", host=key[0], port=key[1],
+                 why=reason.getErrorMessage())
+        for _, on_failure in self._pending.pop(key, ()):
+            self.metrics.sip_dropped.labels("tcp-connect-failed").inc()
+            if on_failure is not None:
+                on_failure()
 
     def close_all(self) -> None:
+        self._pending.clear()
         for protocol in list(self._connections.values()):
             protocol.transport.loseConnection()
+
+
+class _Outbound(ClientFactory):
+    """Opens one connection for the stream factory; it then serves both ways."""
+
+    noisy = False
+
+    def __init__(self, parent: SipStreamFactory, key: tuple[str, int]):
+        self._parent = parent
+        self._key = key
+
+    def buildProtocol(self, addr) -> SipStreamProtocol:
+        return self._parent.buildProtocol(addr)
+
+    def clientConnectionFailed(self, connector, reason) -> None:
+        self._parent.connect_failed(self._key, reason)

@@ -79,22 +79,23 @@ class Dialog:
         return bye, target.peer
 
 
-def route_sets(record_routes: list[str], ours: int) -> tuple[list[str], list[str]]:
-    """Split a Record-Route list (as in the 2xx, top first) at our own entry into the
-    routes towards the callee (above us) and towards the caller (below us), each
+def route_sets(record_routes: list[str], first: int, last: int) -> tuple[list[str], list[str]]:
+    """Split a Record-Route list (as in the 2xx, top first) around our own entries
+    (indexes first..last: one, or two when the sides use different transports) into
+    the routes towards the callee (above us) and towards the caller (below us), each
     nearest-to-us first."""
-    towards_callee = list(reversed(record_routes[:ours]))
-    towards_caller = record_routes[ours + 1:]
+    towards_callee = list(reversed(record_routes[:first]))
+    towards_caller = record_routes[last + 1:]
     return towards_callee, towards_caller
 
 
 def dialog_from_answer(invite: Request, response: Response, caller_peer: Peer,
-                       callee_peer: Peer, record: CallRecord, our_route: str,
+                       callee_peer: Peer, record: CallRecord, our_routes: list[str],
                        cseq_offset: int) -> Dialog:
     record_routes = response.headers.get_list("Record-Route")
-    ours = record_routes.index(our_route) if our_route in record_routes else -1
-    if ours >= 0:
-        towards_callee, towards_caller = route_sets(record_routes, ours)
+    ours = [i for i, value in enumerate(record_routes) if value in our_routes]
+    if ours:
+        towards_callee, towards_caller = route_sets(record_routes, ours[0], ours[-1])
     else:
         towards_callee, towards_caller = [], []
     caller_contact = _contact(invite) or str(invite.from_.uri)

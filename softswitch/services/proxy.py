@@ -21,7 +21,6 @@ from .proxy_routes import (
     next_hop,
     pop_own_routes,
     proxy_branch,
-    record_route_value,
 )
 from .routing import Target
 
@@ -90,7 +89,6 @@ class Proxy:
         self._is_ours = is_our_address or (lambda host, port: False)
         self._calls: dict[tuple, ProxyCall] = {}
         self._admissions: dict[int, list] = {}
-        self.record_route = ""
         self._media = media
         self.agent_calls = agent_calls
         if media is not None:
@@ -137,8 +135,6 @@ class Proxy:
                 self._close(call)
                 return
             self._admissions[id(call)].append(admission)
-        self.record_route = self.record_route or record_route_value(
-            self.stack.local_uri(source))
         self._calls[self._call_key(request)] = call
         call.start()
 
@@ -328,7 +324,7 @@ class Proxy:
 
     def hang_up_late_answer(self, call: ProxyCall, leg, response: Response) -> None:
         """A 2xx that crossed our CANCEL: ACK it and BYE it so no call is left up."""
-        dialog = _late_dialog(call, leg, response, self.record_route)
+        dialog = _late_dialog(call, leg, response)
         ack = Request("ACK", dialog.callee.contact, leg.request.headers.copy())
         ack.headers.set("CSeq", f"{leg.request.cseq.number} ACK")
         ack.headers.set("To", response.headers.get("To"))
@@ -472,7 +468,8 @@ def _peer_from_received(received: str | None) -> Peer | None:
     return Peer(transport, host, int(port))
 
 
-def _late_dialog(call, leg, response, record_route) -> Dialog:
+def _late_dialog(call, leg, response) -> Dialog:
     from .dialogs import dialog_from_answer
     return dialog_from_answer(call.invite, response, call.source, leg.attempt.destination,
-                              call.record, record_route, call.cseq_offset)
+                              call.record, call.record_routes(leg.attempt.destination),
+                              call.cseq_offset)

@@ -12,7 +12,7 @@ from ..sip.message import Request, Response, make_cancel, make_response
 from ..sip.transport import Peer
 from .dialogs import CallRecord, dialog_from_answer
 from .proxy_media import carries_sdp
-from .proxy_routes import alias_contact, proxy_branch
+from .proxy_routes import alias_contact, proxy_branch, record_route_value
 from .routing import Target
 
 log = Logger()
@@ -117,6 +117,14 @@ class ProxyCall:
         if not self.finished:
             self.finish(self.best_final())
 
+    def record_routes(self, destination: Peer) -> list[str]:
+        """Our Record-Route entries for a branch, top first: one when both sides
+        reach us the same way, else one per side (RFC 5658), the callee's on top."""
+        stack = self.proxy.stack
+        callee_side = record_route_value(stack.local_uri(destination))
+        caller_side = record_route_value(stack.local_uri(self.source))
+        return [callee_side] if callee_side == caller_side else [callee_side, caller_side]
+
     def after_offer(self) -> None:
         if not self.finished and not self.next_group():
             self.next_target()
@@ -171,7 +179,8 @@ class ProxyCall:
         request.headers.remove("Proxy-Authorization")  # our own credentials stop here
         for route in reversed(attempt.routes):
             request.headers.add("Route", route, first=True)
-        request.headers.add("Record-Route", self.proxy.record_route, first=True)
+        for value in reversed(self.record_routes(attempt.destination)):
+            request.headers.add("Record-Route", value, first=True)
         self.branch_counter += 1
         via = self.proxy.stack.via_for(attempt.destination,
                                        branch=proxy_branch(invite, self.branch_counter))
@@ -250,7 +259,7 @@ class ProxyCall:
             self.cancel_legs("another branch answered", keep=leg)
             dialog = dialog_from_answer(
                 self.invite, response, self.source, leg.attempt.destination, self.record,
-                self.proxy.record_route, self.cseq_offset)
+                self.record_routes(leg.attempt.destination), self.cseq_offset)
             dialog.media, dialog.late_offer = self.media, late_offer
             self.proxy.established(self, leg, dialog)
             self.finished = True

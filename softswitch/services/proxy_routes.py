@@ -93,8 +93,9 @@ def decode_alias(text: str) -> Peer | None:
 
 
 def alias_contact(message, source: Peer) -> None:
-    """When a message's Contact is not where it came from (NAT), tag the Contact URI
-    with the real source so later requests to that Contact go there."""
+    """When a message's Contact is not where it came from (NAT, or a Contact that
+    omits ;transport=tcp on a TCP leg), tag the Contact URI with the real source so
+    later requests to that Contact go there, the same way."""
     values = message.headers.values("Contact")
     if len(values) != 1:
         return
@@ -105,7 +106,8 @@ def alias_contact(message, source: Peer) -> None:
     uri = address.uri
     if not isinstance(uri, SipUri) or ALIAS_PARAM in uri.params:
         return
-    if host_for_socket(uri.host) == source.host and (uri.port or 5060) == source.port:
+    if host_for_socket(uri.host) == source.host and (uri.port or 5060) == source.port \
+            and uri.transport == source.transport:
         return
     uri.params[ALIAS_PARAM] = encode_alias(source)
     message.headers.set("Contact", str(address))

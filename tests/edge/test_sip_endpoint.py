@@ -21,7 +21,7 @@ class Wire:
     def __init__(self):
         self.sent: list[tuple[bytes, Peer]] = []
 
-    def send(self, data, peer):
+    def send(self, data, peer, on_failure=None):
         self.sent.append((data, peer))
 
     def responses(self):

@@ -35,7 +35,7 @@ class Wire:
     def __init__(self):
         self.sent: list[tuple[object, Peer]] = []
 
-    def send(self, data, peer):
+    def send(self, data, peer, on_failure=None):
         self.sent.append((parse_message(data, validate=False), peer))
 
     def take(self):
