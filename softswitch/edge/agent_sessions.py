@@ -119,6 +119,7 @@ class LiveAgentSession:
         self.media_id = leg.relay_call_id
         self._bridge = None
         self._timer = None
+        self._timer_deadline = 0.0
         self._on_end = self._on_transfer = None
         self._stopping = False
         self._reconnected = False
@@ -289,9 +290,12 @@ class LiveAgentSession:
     def _schedule(self, deadline: float) -> None:
         timer = self._timer
         if timer is not None and timer.active():
-            if timer.getTime() <= deadline:
+            # Compare with the deadline the timer was set for: callLater adds the delay
+            # to a later clock reading, so getTime() is always a little after it.
+            if self._timer_deadline <= deadline:
                 return
             timer.cancel()
+        self._timer_deadline = deadline
         self._timer = self._reactor.callLater(max(0.0, deadline - self._reactor.seconds()),
                                               self._tick)
 
