@@ -23,6 +23,7 @@ def status_class(status: int) -> str:
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry if registry is not None else CollectorRegistry()
+        self._children: dict = {}  # label sets are bounded (methods, status classes)
         r = self.registry
         self.sip_requests = Counter(
             "softswitch_sip_requests", "SIP requests received", ["method"], registry=r)
@@ -109,6 +110,15 @@ class Metrics:
             ["stage"], registry=r)
         self.agent_transfers = Counter(
             "softswitch_agent_transfers", "Transfers asked for by agents", registry=r)
+
+    def child(self, metric, *labels):
+        """metric.labels(*labels), remembered: per-message counters would otherwise
+        pay prometheus_client's label lookup on every SIP message."""
+        key = (metric, labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def observe_db(self, desc: str, seconds: float, ok: bool) -> None:
         self.db_seconds.labels(desc, "ok" if ok else "error").observe(seconds)

@@ -19,7 +19,6 @@ from ..sip.salvage import salvage_request
 from ..sip.transport import Peer, response_destination, stamp_via
 
 log = Logger()
-_KEEPALIVES = (b"\r\n", b"\r\n\r\n", b"\n", b"\x00", b"")
 
 
 class LocalAddresses:
@@ -100,8 +99,8 @@ class SipEndpoint:
         self._arm_timer()
 
     def _receive(self, data: bytes, peer: Peer) -> None:
-        if data in _KEEPALIVES or not data.strip(b"\r\n\x00 "):
-            return
+        if len(data) < 8 and not data.strip(b"\r\n\x00 "):
+            return  # keep-alives (CRLFs, a NUL); no SIP message is this short
         if self._trace:
             log.info("recv from {peer}:\n{data}", peer=str(peer), data=_printable(data))
         try:
@@ -110,16 +109,17 @@ class SipEndpoint:
             self._refuse(data, exc, peer)
             return
         now = self.seconds()
+        metrics = self._metrics
         if message.is_request:
-            self._metrics.sip_requests.labels(method_label(message.method)).inc()
+            metrics.child(metrics.sip_requests, method_label(message.method)).inc()
             stamp_via(message, peer)
             events = self._layer.receive_request(message, peer, now, reliable=peer.reliable)
             if message.method != "ACK" and not any(
                     isinstance(e, tx.RequestReceived) for e in events):
-                self._metrics.sip_retransmissions_absorbed.inc()
+                metrics.sip_retransmissions_absorbed.inc()
         else:
-            self._metrics.sip_responses_received.labels(
-                method_label(message.cseq.method), status_class(message.status)).inc()
+            metrics.child(metrics.sip_responses_received, method_label(message.cseq.method),
+                          status_class(message.status)).inc()
             events = self._layer.receive_response(message, now)
         self._process(events, now)
 
@@ -192,7 +192,8 @@ class SipEndpoint:
         self._arm_timer()
 
     def send_request(self, request, destination: Peer, handler):
-        self._metrics.sip_requests_sent.labels(method_label(request.method)).inc()
+        metrics = self._metrics
+        metrics.child(metrics.sip_requests_sent, method_label(request.method)).inc()
         key, events = self._layer.send_request(request, destination, destination.reliable,
                                                self.seconds())
         self._handlers[key] = handler
@@ -224,7 +225,8 @@ class SipEndpoint:
             method = method_label(response.cseq.method)
         except SipError:
             method = "other"
-        self._metrics.sip_responses_sent.labels(method, status_class(response.status)).inc()
+        metrics = self._metrics
+        metrics.child(metrics.sip_responses_sent, method, status_class(response.status)).inc()
 
     # -- outbound -------------------------------------------------------------------
     def _send(self, data: bytes, peer: Peer, key=None) -> None:
