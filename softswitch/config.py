@@ -5,6 +5,7 @@ A bad file raises ConfigError with one line naming the key at fault.
 """
 
 import ipaddress
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -72,6 +73,10 @@ class AgentSettings:
     connect_timeout: float = 5.0  # an agent not connected by then: next route target
     # A number routed to the built-in echo agent, made at start-up if missing ("": none).
     echo_number: str = "+10000000000"
+    transfer_ring_timeout: float = 30.0  # a human not answering a transfer by then: failed
+    outbound_ring_timeout: float = 60.0  # an outbound call not answered by then: no-answer
+    # An outbound call its trunks' limits have not admitted by then fails ("limit:cps").
+    outbound_max_queue_wait: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -218,6 +223,10 @@ def _check(s: Settings) -> None:
         raise ConfigError("[trunks] registration_expires must be at least 60")
     if not 0 < s.agents.connect_timeout <= 60:
         raise ConfigError("[agents] connect_timeout must be between 0 and 60 seconds")
+    for key in ("transfer_ring_timeout", "outbound_ring_timeout", "outbound_max_queue_wait"):
+        value = getattr(s.agents, key)
+        if not (0 < value and math.isfinite(value)):
+            raise ConfigError(f"[agents] {key} must be a positive number of seconds")
     if s.agents.echo_number and not is_e164(s.agents.echo_number):
         raise ConfigError('[agents] echo_number must be an E.164 number such as '
                           '"+10000000000", or "" for none')

@@ -58,6 +58,16 @@ def test_missing_explicit_file_is_an_error(tmp_path):
     ("[admin]\ntoken = 5\n", r"\[admin\] token must be a str"),
     ("[agents]\necho_number = '10000000000'\n", r"\[agents\] echo_number must be an E.164"),
     ("[agents]\necho_number = 1\n", r"\[agents\] echo_number must be a str"),
+    ("[agents]\ntransfer_ring_timeout = 0\n",
+     r"^\[agents\] transfer_ring_timeout must be a positive number of seconds$"),
+    ("[agents]\noutbound_ring_timeout = -5\n",
+     r"^\[agents\] outbound_ring_timeout must be a positive number of seconds$"),
+    ("[agents]\noutbound_max_queue_wait = inf\n",
+     r"^\[agents\] outbound_max_queue_wait must be a positive number of seconds$"),
+    ("[agents]\noutbound_max_queue_wait = nan\n",
+     r"^\[agents\] outbound_max_queue_wait must be a positive number of seconds$"),
+    ("[agents]\ntransfer_ring_timeout = '30'\n",
+     r"\[agents\] transfer_ring_timeout must be a number"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -82,3 +92,16 @@ def test_the_echo_demo_number_is_on_by_default_and_empty_turns_it_off(tmp_path):
     assert config.validate({}).agents.echo_number == "+10000000000"
     settings = config.load(write(tmp_path, "[agents]\necho_number = ''\n"))
     assert settings.agents.echo_number == ""
+
+
+def test_the_agent_timeouts_default_to_the_services_own_and_are_read(tmp_path):
+    from softswitch.services import outbound_calls, transfers
+    agents = config.validate({}).agents
+    assert agents.transfer_ring_timeout == transfers.DEFAULT_RING_TIMEOUT
+    assert agents.outbound_ring_timeout == outbound_calls.DEFAULT_RING_TIMEOUT
+    assert agents.outbound_max_queue_wait == outbound_calls.DEFAULT_MAX_QUEUE_WAIT
+    settings = config.load(write(tmp_path, "[agents]\ntransfer_ring_timeout = 2\n"
+                                           "outbound_ring_timeout = 1.5\n"
+                                           "outbound_max_queue_wait = 10\n"))
+    assert (settings.agents.transfer_ring_timeout, settings.agents.outbound_ring_timeout,
+            settings.agents.outbound_max_queue_wait) == (2.0, 1.5, 10.0)

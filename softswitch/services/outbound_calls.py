@@ -48,6 +48,7 @@ from .uac_leg import Answered, Ended, Failed, Ringing, UacLeg
 
 log = Logger()
 
+DEFAULT_RING_TIMEOUT = 60.0
 DEFAULT_MAX_QUEUE_WAIT = 300.0
 
 
@@ -149,7 +150,7 @@ class OutboundCall:
 class OutboundCalls:
     def __init__(self, stack, clock, snapshot_source, sessions, legs, *, domain: str,
                  limiter=None, gateway_order=None, gateway_health=None, on_call_end=None,
-                 ring_timeout: float = 60.0, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
+                 ring_timeout: float = DEFAULT_RING_TIMEOUT, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
                  user_agent: str = "softswitch", transfers=None):
         self.stack = stack
         self._clock = clock
@@ -161,8 +162,8 @@ class OutboundCalls:
         self._gateway_order = gateway_order
         self._health = gateway_health
         self._on_call_end = on_call_end
-        self._ring_timeout = ring_timeout
-        self._max_queue_wait = max_queue_wait
+        self.ring_timeout = ring_timeout
+        self.max_queue_wait = max_queue_wait
         self._user_agent = user_agent
         self.transfers = transfers
         self.calls: dict[str, OutboundCall] = {}
@@ -242,7 +243,7 @@ class OutboundCalls:
             return
         wait = min(r.retry_after for r in refusals)
         now = self._clock.seconds()
-        if now + wait > call.queued_at + self._max_queue_wait:
+        if now + wait > call.queued_at + self.max_queue_wait:
             log.info("outbound call {call_id} not admitted in {seconds:.0f}s", seconds=now
                      - call.queued_at, call_id=call.call_id)
             self._close(call, "switch", f"limit:{refusals[0].reason}", 503)
@@ -303,7 +304,7 @@ class OutboundCalls:
                           request_uri=attempt.uri, from_uri=f"sip:{call.from_}@{local.host}",
                           to_uri=attempt.to_uri, offer_sdp=call.session.offer_sdp,
                           call_id=call.call_id, credentials=credentials_of(attempt.trunk),
-                          ring_timeout=self._ring_timeout, registry=self._legs,
+                          ring_timeout=self.ring_timeout, registry=self._legs,
                           user_agent=self._user_agent)
         call.leg.start()
 

@@ -289,7 +289,7 @@ def test_calls_wait_for_a_concurrency_slot(switch):
 
 def test_a_call_not_admitted_in_time_fails():
     switch = Switch(max_cps=1)
-    switch.outbound._max_queue_wait = 1.5
+    switch.outbound.max_queue_wait = 1.5
     switch.originate(trunk_name="first")
     late, _ = switch.originate(trunk_name="first")
     switch.originate(trunk_name="first")
