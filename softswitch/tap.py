@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.application import service, strports
 from twisted.application.internet import TimerService
-from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+from twisted.internet.defer import gatherResults, maybeDeferred, succeed
 from twisted.internet.error import CannotListenError
 from twisted.logger import (
     FilteringLogObserver,
@@ -49,6 +49,7 @@ from .services.auth import DigestAuthenticator
 from .services.call_routing import CallRouter
 from .services.directory import CredentialDirectory
 from .services.dispatcher import RequestDispatcher, ServerIdentity
+from .services.drain import Drain
 from .services.gateways import GatewayHealth
 from .services.limits import TrunkLimiter
 from .services.location import LocationService
@@ -85,6 +86,7 @@ class SoftswitchService(service.MultiService):
         super().__init__()
         self.settings = settings
         self.drain = None  # returns a Deferred that fires when calls have ended
+        self.drain_calls = None  # the services.drain.Drain it uses
         self.stop_first = []  # services to stop before flushing (the SIP listeners)
         self.on_stop = []  # flushes (may return Deferreds), run before the database stops
 
@@ -253,10 +255,11 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     listeners.setServiceParent(root)
     root.stop_first.append(listeners)
 
+    root.drain_calls = Drain(reactor, dispatcher, proxy, outbound_calls,
+                             timeout=sip.drain_timeout)
+
     def drain():
-        dispatcher.draining = True
-        log.info("draining: refusing new calls, waiting for {n} calls", n=len(proxy))
-        d = wait_until(reactor, lambda: len(proxy) == 0, sip.drain_timeout)
+        d = root.drain_calls()
         # Unregister from carriers while the SIP listeners can still carry it.
         return d.addBoth(lambda _: trunk_services.stop_registrations())
 
@@ -312,21 +315,6 @@ def build_relay(settings: Settings, snapshot, reactor) -> RtpRelay:
             log.warn("region {name} is not usable: {error}", name=region.name, error=exc)
     return RtpRelay(reactor, regions, DEFAULT_REGION,
                     inactivity_timeout=media.inactivity_timeout)
-
-
-def wait_until(clock, condition, timeout: float, step: float = 0.25):
-    """A Deferred that fires when condition() holds or timeout seconds passed."""
-    deadline = clock.seconds() + timeout
-    done = Deferred()
-
-    def check():
-        if condition() or clock.seconds() >= deadline:
-            done.callback(None)
-        else:
-            clock.callLater(step, check)
-
-    check()
-    return done
 
 
 def open_database(settings: Settings, reactor, metrics: Metrics) -> Database:

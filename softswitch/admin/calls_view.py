@@ -11,9 +11,10 @@ the services themselves.
 from enum import Enum
 
 from softswitch.admin.errors import ApiError
-from softswitch.services.outbound_calls import OriginateRefused
+from softswitch.services.outbound_calls import OriginateRefused, SwitchDraining
 
 HANG_UP_REASON = "api"  # the call record's disconnect_reason
+DRAINING_RETRY_AFTER = "30"  # seconds, as the 503 to a new INVITE while draining says
 
 
 class HangUp(Enum):
@@ -67,13 +68,16 @@ class CallsView:
     def originate(self, to: str, from_: str, agent: str, trunk: str | None = None,
                   custom_parameters: dict | None = None) -> dict:
         """Place an outbound AI call; the new call's row. ApiError 422 naming the field
-        when the agent, the trunk or a route is missing."""
+        when the agent, the trunk or a route is missing; 503 while the switch drains."""
         if self._outbound is None:
             raise no_switch()
         try:
             call_id = self._outbound.originate(to, from_, agent, trunk, custom_parameters)
         except OriginateRefused as exc:
             raise ApiError(422, f"{exc.field}: {exc.message}", exc.field) from None
+        except SwitchDraining as exc:
+            raise ApiError(503, str(exc), headers={"Retry-After": DRAINING_RETRY_AFTER}) \
+                from None
         for row in self.active_calls():
             if row["call_id"] == call_id:
                 return row

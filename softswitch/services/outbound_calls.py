@@ -33,6 +33,10 @@ when the agent's socket could not be opened, "api" when hung up through the admi
 
 Transfers: the agent of an answered outbound call may transfer the far end to a human
 (services.transfers) as for inbound calls.
+
+Shutdown (`drain()`, services.drain): new calls are refused with SwitchDraining and the
+calls still queued are failed at once ("shutdown", 503 in their records); calls
+already dialling, ringing or answered go on until they end.
 """
 
 from dataclasses import dataclass, field
@@ -50,6 +54,10 @@ log = Logger()
 
 DEFAULT_RING_TIMEOUT = 60.0
 DEFAULT_MAX_QUEUE_WAIT = 300.0
+
+
+class SwitchDraining(Exception):
+    """The switch is shutting down: it places no new calls."""
 
 
 class OriginateRefused(Exception):
@@ -167,6 +175,7 @@ class OutboundCalls:
         self._user_agent = user_agent
         self.transfers = transfers
         self.calls: dict[str, OutboundCall] = {}
+        self.draining = False
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -175,7 +184,10 @@ class OutboundCalls:
     def originate(self, to: str, from_: str, agent_name: str, trunk_name: str | None = None,
                   custom_parameters: dict | None = None) -> str:
         """Place a call from `from_` to `to` (E.164) answered by `agent_name`; its
-        Call-ID. OriginateRefused when the agent, the trunk or a route is missing."""
+        Call-ID. OriginateRefused when the agent, the trunk or a route is missing;
+        SwitchDraining once the switch is shutting down."""
+        if self.draining:
+            raise SwitchDraining("the switch is shutting down: it places no new calls")
         snapshot = self._snapshot()
         agent = snapshot.agents.get(agent_name)
         if agent is None:
@@ -212,6 +224,16 @@ class OutboundCalls:
         code = None if call.state in ("queued", "answered") else 487
         self.end_call(call, "switch", reason, code)
         return True
+
+    def drain(self) -> None:
+        """Shutting down: refuse new calls and fail the queued ones ("shutdown", 503);
+        the others go on (services.drain waits for them)."""
+        self.draining = True
+        queued = [call for call in self.calls.values() if call.state == "queued"]
+        if queued:
+            log.info("shutting down: {n} queued outbound calls are not placed", n=len(queued))
+        for call in queued:
+            self._close(call, "switch", "shutdown", 503)
 
     def active_calls(self) -> list[dict]:
         now = self._clock.seconds()

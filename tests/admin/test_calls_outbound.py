@@ -135,6 +135,26 @@ class OutboundCallsApiTests(ApiTestCase):
         self.assertEqual(self.switch.records[0].call_id, second.json["call_id"])
 
     @defer.inlineCallbacks
+    def test_a_draining_switch_refuses_new_calls_with_503_and_fails_the_queued(self):
+        body = {"to": "+12025550150", "from": "+14155550100", "agent": "sales-bot"}
+        first = yield self.post("/v1/calls", body)
+        queued = yield self.post("/v1/calls", body)
+        self.assertEqual((first.json["state"], queued.json["state"]), ("trying", "queued"))
+        self.outbound.drain()
+        refused = yield self.post("/v1/calls", body)
+        self.assertEqual(refused.status, 503)
+        self.assertEqual(refused.json, {"error": {
+            "status": 503, "message": "the switch is shutting down: it places no new calls"}})
+        self.assertEqual(refused.header("Retry-After"), "30")
+        [record] = self.switch.records
+        self.assertEqual((record.call_id, record.disconnect_side, record.disconnect_reason,
+                          record.final_code),
+                         (queued.json["call_id"], "switch", "shutdown", 503))
+        listed = yield self.get("/v1/calls")
+        self.assertEqual([(c["call_id"], c["state"]) for c in listed.json["items"]],
+                         [(first.json["call_id"], "trying")])  # dialling: it goes on
+
+    @defer.inlineCallbacks
     def test_refusals_name_the_field(self):
         cases = [
             ({"to": "+12025550150", "from": "+14155550100", "agent": "nobody"}, "agent"),
