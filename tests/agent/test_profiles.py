@@ -8,6 +8,7 @@ import pytest
 from softswitch.agent.events import (
     AgentAudio, AgentClear, AgentDtmf, AgentHangup, AgentMark, AgentTransfer, CallEnded,
     CallerAudio, CallerDtmf, CallInfo, CallStarted, MarkPlayed, ResponseStarted, SpeechStarted,
+    TransferFailed,
 )
 from softswitch.agent.profiles import ProfileError, make_profile
 
@@ -118,6 +119,48 @@ class TestOpenAIRealtime:
         assert p.decode_text(json.dumps(done)) == [AgentTransfer("+14155550100")]
         done.update(name="end_call", arguments="{}")
         assert p.decode_text(json.dumps(done)) == [AgentHangup("agent")]
+        done.update(name="transfer_call", call_id="c2",
+                    arguments=json.dumps({"target": "user:alice", "warm": True}))
+        assert p.decode_text(json.dumps(done)) == [AgentTransfer("user:alice", True)]
+        done.update(arguments='["not", "an", "object"]')
+        with pytest.raises(ProfileError):
+            p.decode_text(json.dumps(done))
+
+    def test_the_transfer_tool_offers_a_warm_transfer(self):
+        [update] = sent(make_profile("openai-realtime"), CallStarted(INFO))
+        [tool] = [t for t in update["session"]["tools"] if t["name"] == "transfer_call"]
+        assert tool["parameters"]["properties"]["warm"]["type"] == "boolean"
+        assert tool["parameters"]["required"] == ["target"]
+
+    def test_a_failed_transfer_is_the_tool_calls_output_then_a_response(self):
+        p = make_profile("openai-realtime")
+        sent(p, CallStarted(INFO))
+        done = {"type": "response.function_call_arguments.done", "name": "transfer_call",
+                "call_id": "call_8f2", "item_id": "item_7",
+                "arguments": json.dumps({"target": "+14155550199", "warm": True})}
+        assert p.decode_text(json.dumps(done)) == [AgentTransfer("+14155550199", True)]
+        item_create, response_create = sent(p, TransferFailed("+14155550199", 486, "busy"))
+        assert item_create == {"type": "conversation.item.create", "item": {
+            "type": "function_call_output", "call_id": "call_8f2",
+            "output": item_create["item"]["output"]}}
+        # The output is a string (the API's rule), holding JSON the model can read.
+        assert json.loads(item_create["item"]["output"]) == {
+            "transferred": False, "target": "+14155550199", "sip_code": 486,
+            "outcome": "busy"}
+        assert response_create == {"type": "response.create"}
+
+        # The tool call was answered: a later failure (a transfer asked some other
+        # way) is told as a system message, never as a second output for call_8f2.
+        item_create, response_create = sent(p, TransferFailed("trunk:humans", 408,
+                                                              "no-answer"))
+        item = item_create["item"]
+        assert (item_create["type"], item["type"], item["role"]) == (
+            "conversation.item.create", "message", "system")
+        [content] = item["content"]
+        assert content["type"] == "input_text"
+        assert "trunk:humans" in content["text"] and "no-answer" in content["text"]
+        assert "408" in content["text"]
+        assert response_create == {"type": "response.create"}
 
 
 def test_unknown_profile():

@@ -9,6 +9,16 @@ the audio delta are accepted too). G.711 u-law in and out, so no transcoding:
     -> conversation.item.truncate {item_id, content_index: 0, audio_end_ms: heard}
     <- response.function_call_arguments.done {name: end_call | transfer_call, call_id,
                                               arguments}  -> hangup / transfer
+    (a warm transfer_call that fails: the model is given the tool call's result)
+    -> conversation.item.create {item: {type: function_call_output, call_id,
+                                        output: '{"transferred": false, "target": ...,
+                                                  "sip_code": 486, "outcome": "busy"}'}}
+    -> response.create   (a function call output does not start a response by itself)
+
+transfer_call with "warm": true keeps the model on the call while the human's phone
+rings; without it the model's session ends before the human is dialled (cold), so a
+failure is never reported to it. A failure with no transfer_call to answer (the
+transfer was asked some other way) is told as a system message instead.
 
 The caller's DTMF is sent as a user text item ("DTMF 5") so the model can act on it."""
 
@@ -27,6 +37,7 @@ from ..events import (
     CallStarted,
     ResponseStarted,
     SpeechStarted,
+    TransferFailed,
 )
 from . import ProfileError
 
@@ -39,7 +50,11 @@ TOOLS = [
     {"type": "function", "name": "transfer_call",
      "description": "Transfer the caller to a human at the given phone number.",
      "parameters": {"type": "object", "properties": {
-         "target": {"type": "string", "description": "E.164 number, e.g. +14155550100"}},
+         "target": {"type": "string", "description": "E.164 number, e.g. +14155550100"},
+         "warm": {"type": "boolean",
+                  "description": "Stay on the call while the human's phone rings; if the "
+                                 "transfer fails you are told and keep talking with the "
+                                 "caller. Default false: you leave the call at once."}},
          "required": ["target"]}},
 ]
 
@@ -51,6 +66,7 @@ class OpenAIRealtimeProfile:
         self._instructions = instructions
         self._voice = voice
         self.current_item: str | None = None  # the assistant audio item being played
+        self.transfer_call_id: str | None = None  # the transfer_call awaiting its result
 
     def encode(self, event) -> list[str | bytes]:
         if isinstance(event, CallStarted):
@@ -73,9 +89,28 @@ class OpenAIRealtimeProfile:
             return [_dump({"type": "conversation.item.create", "item": {
                 "type": "message", "role": "user",
                 "content": [{"type": "input_text", "text": f"DTMF {event.digit}"}]}})]
+        if isinstance(event, TransferFailed):
+            return self._transfer_failed(event)
         if isinstance(event, CallEnded):
             return []  # the socket closing is the end of the session
         return []
+
+    def _transfer_failed(self, event: TransferFailed) -> list[str]:
+        """The tool call's output (or a system message), then a response so that the
+        model tells the caller now rather than after the caller's next words."""
+        call_id, self.transfer_call_id = self.transfer_call_id, None
+        if call_id is not None:
+            result = {"transferred": False, "target": event.target, "sip_code": event.code,
+                      "outcome": event.reason}
+            item = {"type": "function_call_output", "call_id": call_id,
+                    "output": _dump(result)}
+        else:
+            item = {"type": "message", "role": "system", "content": [{
+                "type": "input_text",
+                "text": f"The transfer to {event.target} failed: {event.reason} "
+                        f"(SIP {event.code}). You are still talking with the caller."}]}
+        return [_dump({"type": "conversation.item.create", "item": item}),
+                _dump({"type": "response.create"})]
 
     def truncate(self, audio_end_ms: int) -> list[str]:
         """What to send after a barge-in: cut the item at what the caller heard."""
@@ -117,17 +152,20 @@ class OpenAIRealtimeProfile:
     def decode_binary(self, data: bytes) -> list:
         raise ProfileError("the realtime API sends no binary frames")
 
-    @staticmethod
-    def _function_call(message: dict) -> list:
+    def _function_call(self, message: dict) -> list:
         try:
             arguments = json.loads(message.get("arguments") or "{}")
         except ValueError:
             raise ProfileError("function call arguments are not JSON") from None
+        if not isinstance(arguments, dict):
+            raise ProfileError("function call arguments are not a JSON object")
         name = message.get("name")
         if name == "end_call":
             return [AgentHangup(str(arguments.get("reason", "agent")))]
         if name == "transfer_call" and arguments.get("target"):
-            return [AgentTransfer(str(arguments["target"]))]
+            call_id = message.get("call_id")
+            self.transfer_call_id = str(call_id) if call_id else None
+            return [AgentTransfer(str(arguments["target"]), arguments.get("warm") is True)]
         return []
 
 
