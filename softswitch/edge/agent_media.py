@@ -15,7 +15,6 @@ its socket, and the relay's answer from the human sends the caller's RTP there.
 
 from twisted.internet import defer
 
-from ..media.rtp import RTP_HEADER
 from ..sdp import SdpError, parse_sdp
 from ..sdp.agent_answer import AudioChoice, build_answer, choose_audio
 from ..services.media_control import MediaRejected, UnknownRegion
@@ -53,7 +52,6 @@ class LocalMediaLeg:
         self.relay_call_id = relay_call_id
         self.answer_sdp = answer_sdp
         self._set_choice(choice)
-        self._receiver = None
         self._leg = None
         self._stream_index = None
         self.released = False  # detached: the relay call is no longer this leg's
@@ -64,7 +62,7 @@ class LocalMediaLeg:
         self.event_pt = choice.event_payload_type
 
     def attach(self, stream_index: int) -> None:
-        self._leg = self._relay.attach_local(self.relay_call_id, stream_index, self._datagram)
+        self._leg = self._relay.attach_local(self.relay_call_id, stream_index)
         self._stream_index = stream_index
 
     def detach(self) -> None:
@@ -73,7 +71,8 @@ class LocalMediaLeg:
         if self.released:
             return
         self.released = True
-        self._receiver = None
+        if self._leg is not None:
+            self._leg.receive_with(None)
         self._leg = None
         if self._stream_index is not None:
             self._relay.detach_local(self.relay_call_id, self._stream_index)
@@ -90,27 +89,20 @@ class LocalMediaLeg:
         self._set_choice(choice)
 
     def set_receiver(self, receiver) -> None:
-        """receiver(payload_type, seq, timestamp, marker, payload) per RTP packet."""
-        self._receiver = receiver
-
-    def _datagram(self, data: bytes) -> None:
-        receiver = self._receiver
-        if receiver is None or len(data) < 12:
-            return
-        first, second, seq, timestamp, _ssrc = RTP_HEADER.unpack_from(data)
-        offset = 12 + 4 * (first & 0x0F)
-        if first & 0x10:  # header extension
-            if len(data) < offset + 4:
-                return
-            offset += 4 + 4 * int.from_bytes(data[offset + 2:offset + 4], "big")
-        end = len(data) - (data[-1] if first & 0x20 and data else 0)
-        if offset > end:
-            return
-        receiver(second & 0x7F, seq, timestamp, bool(second & 0x80), data[offset:end])
+        """receiver(datagram, first, second, seq, timestamp, now) per RTP packet from
+        the caller (`rtp_relay.LocalLeg.receive_with`; `media.rtp.payload_of(datagram,
+        first)` is its payload)."""
+        if self._leg is not None:
+            self._leg.receive_with(receiver)
 
     def send(self, datagram: bytes) -> None:
         if self._leg is not None:
             self._leg.send(datagram)
+
+    def send_packets(self, packets) -> None:
+        """Send each packet's `bytes()` to the caller."""
+        if self._leg is not None:
+            self._leg.send_packets(packets)
 
     def close(self):
         """Delete the relay call (its stats), or None once it was handed over."""

@@ -31,8 +31,10 @@ from twisted.python.failure import Failure
 from ..agent.bridge import AgentBridge, Hangup, Transfer
 from ..agent.events import CallEnded, CallInfo, TransferFailed
 from ..agent.profiles import make_profile
+from ..media.rtp import payload_of
 from .agent_media import AgentMedia
 from .agent_socket import connect_agent
+from .slot_ticker import SlotTicker
 
 log = Logger()
 RECONNECT_TIMEOUT = 2.0  # a dropped socket gets one quick try before the call ends
@@ -40,8 +42,9 @@ RECONNECT_TIMEOUT = 2.0  # a dropped socket gets one quick try before the call e
 
 class AgentSessionFactory:
     def __init__(self, reactor, relay, *, connect_timeout: float = 5.0, metrics=None,
-                 account: str = "ACsoftswitch"):
+                 account: str = "ACsoftswitch", ticker: SlotTicker | None = None):
         self._reactor = reactor
+        self._ticker = ticker if ticker is not None else SlotTicker(reactor)
         self._media = AgentMedia(relay)
         self._connect_timeout = connect_timeout
         self._metrics = metrics
@@ -58,8 +61,9 @@ class AgentSessionFactory:
             (_, ws), (_, leg) = results
             if self._metrics is not None:
                 self._metrics.agent_connect_seconds.observe(time.perf_counter() - started)
-            return LiveAgentSession(self._reactor, agent, self._call_info(call_id, agent, info),
-                                    ws, leg, self._metrics, headers, self._connect_timeout)
+            return LiveAgentSession(self._reactor, self._ticker, agent,
+                                    self._call_info(call_id, agent, info), ws, leg,
+                                    self._metrics, headers, self._connect_timeout)
 
         def failed(failure):
             # Whatever did open is closed again; the caller's route moves on.
@@ -79,8 +83,9 @@ class AgentSessionFactory:
         media = self._media.open_local_offer(call_id, agent.region)
 
         def ready(leg):
-            return LiveAgentSession(self._reactor, agent, self._call_info(call_id, agent, info),
-                                    None, leg, self._metrics, headers, self._connect_timeout)
+            return LiveAgentSession(self._reactor, self._ticker, agent,
+                                    self._call_info(call_id, agent, info), None, leg,
+                                    self._metrics, headers, self._connect_timeout)
 
         return media.addCallback(ready)
 
@@ -104,9 +109,10 @@ def _close_opened(opened) -> None:
 class LiveAgentSession:
     """A connected agent call (services.agent_calls.AgentSession)."""
 
-    def __init__(self, reactor, agent, info: CallInfo, socket, leg, metrics,
+    def __init__(self, reactor, ticker, agent, info: CallInfo, socket, leg, metrics,
                  headers: dict, connect_timeout: float):
         self._reactor = reactor
+        self._ticker = ticker
         self._agent = agent
         self._info = info
         self._socket = socket
@@ -118,8 +124,8 @@ class LiveAgentSession:
         self.offer_sdp = leg.answer_sdp  # (outbound calls: the INVITE's offer)
         self.media_id = leg.relay_call_id
         self._bridge = None
-        self._timer = None
-        self._timer_deadline = 0.0
+        self._scheduled = None  # the slot deadline the ticker has for this call
+        self._passive = True  # no bridge yet, stopping, or the agent is gone: no input
         self._on_end = self._on_transfer = None
         self._stopping = False
         self._reconnected = False
@@ -171,24 +177,25 @@ class LiveAgentSession:
     # -- AgentSession ---------------------------------------------------------------
     def begin(self, on_end, on_transfer) -> None:
         self._on_end, self._on_transfer = on_end, on_transfer
-        now = self._reactor.seconds()
+        now = self._ticker.align(self._reactor.seconds())
         profile = make_profile(self._agent.profile, sample_rate=self._agent.sample_rate)
         self._bridge = AgentBridge(profile, self._info, codec=self._leg.codec,
                                    rtp_event_pt=self._leg.event_pt, ssrc=_random32(),
                                    initial_seq=_random32() & 0xFFFF,
                                    initial_timestamp=_random32(), now=now)
         self._socket.listener = self
+        self._passive = False
         self._leg.set_receiver(self._rtp_received)
         self._apply(self._bridge.start(now))
+        self._schedule(self._bridge.next_deadline())
 
     def dtmf(self, digit: str) -> None:
         if self._bridge is not None:
             self._apply(self._bridge.info_dtmf(digit, self._reactor.seconds()))
 
     def stop(self, reason: str):
-        self._stopping = True
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
+        self._stopping = self._passive = True
+        self._ticker.cancel(self)
         stats = {}
         if self._bridge is not None:
             out = self._bridge.stop(reason, self._reactor.seconds())
@@ -205,16 +212,14 @@ class LiveAgentSession:
     def end_agent(self, reason: str) -> None:
         if self._agent_gone:
             return
-        self._agent_gone = True
+        self._agent_gone = self._passive = True
         if self._bridge is not None and self._socket is not None:
             self._socket.send_frames(self._bridge.profile.encode(CallEnded(reason)))
         if self._socket is not None:
             self._socket.close()
 
     def release_media(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        self._ticker.cancel(self)
         self._leg.detach()
 
     def transfer_failed(self, target: str, code: int, outcome: str) -> None:
@@ -222,18 +227,29 @@ class LiveAgentSession:
             self._send_ws(self._bridge.profile.encode(TransferFailed(target, code, outcome)))
 
     # -- inputs -----------------------------------------------------------------------
-    def _rtp_received(self, payload_type, seq, timestamp, marker, payload) -> None:
-        if self._bridge is not None and not self._stopping and not self._agent_gone:
-            self._apply(self._bridge.rtp_received(payload_type, seq, timestamp, marker,
-                                                  payload, self._reactor.seconds()))
+    def _rtp_received(self, data, first, second, seq, timestamp, now) -> None:
+        # The hot path (rtp_relay.LocalLeg.receive_with): one packet from the caller.
+        if self._passive:
+            return
+        payload = payload_of(data, first)
+        if payload is None:
+            return
+        out = self._bridge.rtp_received(second & 0x7F, seq, timestamp, second & 0x80,
+                                        payload, now)
+        if out.ws or out.actions or out.errors:
+            self._apply(out)
 
     def text_received(self, text: str) -> None:
-        if self._bridge is not None and not self._stopping and not self._agent_gone:
-            self._apply(self._bridge.ws_text(text, self._reactor.seconds()))
+        if not self._passive:
+            out = self._bridge.ws_text(text, self._reactor.seconds())
+            if out.ws or out.actions or out.errors or out.rtp:
+                self._apply(out)
 
     def binary_received(self, data: bytes) -> None:
-        if self._bridge is not None and not self._stopping and not self._agent_gone:
-            self._apply(self._bridge.ws_binary(data, self._reactor.seconds()))
+        if not self._passive:
+            out = self._bridge.ws_binary(data, self._reactor.seconds())
+            if out.ws or out.actions or out.errors or out.rtp:
+                self._apply(out)
 
     def closed(self, code: int, reason: str) -> None:
         if self._stopping or self._agent_gone:
@@ -258,19 +274,23 @@ class LiveAgentSession:
         d.addCallbacks(reopened, lambda f: self._end("agent-lost"))
 
     # -- outputs ----------------------------------------------------------------------
-    def _tick(self) -> None:
-        self._timer = None
-        if self._bridge is not None and not self._stopping and not self._leg.released:
-            started = time.perf_counter()
-            self._apply(self._bridge.tick(self._reactor.seconds()))
-            if self._metrics is not None:
-                self._metrics.agent_tick_seconds.observe(time.perf_counter() - started)
+    def slot_due(self, now: float) -> None:
+        """The ticker: this call's next 20 ms slot is due."""
+        self._scheduled = None
+        if self._bridge is None or self._stopping or self._leg.released:
+            return
+        started = time.perf_counter()
+        out = self._bridge.tick(now)
+        self._apply(out)
+        if self._metrics is not None:
+            self._metrics.agent_tick_seconds.observe(time.perf_counter() - started)
+        self._schedule(out.next_deadline)
 
     def _apply(self, out) -> None:
-        self._send_ws(out.ws)
-        send = self._leg.send
-        for packet in out.rtp:
-            send(bytes(packet))
+        if out.ws and not self._agent_gone and self._socket is not None:
+            self._socket.send_frames(out.ws)
+        if out.rtp:
+            self._leg.send_packets(out.rtp)
         for action in out.actions:
             if isinstance(action, Hangup):
                 self._end(action.reason)
@@ -280,24 +300,17 @@ class LiveAgentSession:
                 self._on_transfer(action.target, action.warm)
         for error in out.errors[:3]:
             log.info("agent {agent}: {error}", agent=self._agent.name, error=error)
-        if out.next_deadline is not None and not self._stopping and not self._leg.released:
-            self._schedule(out.next_deadline)
 
     def _send_ws(self, frames) -> None:
         if frames and not self._agent_gone and self._socket is not None:
             self._socket.send_frames(frames)
 
-    def _schedule(self, deadline: float) -> None:
-        timer = self._timer
-        if timer is not None and timer.active():
-            # Compare with the deadline the timer was set for: callLater adds the delay
-            # to a later clock reading, so getTime() is always a little after it.
-            if self._timer_deadline <= deadline:
-                return
-            timer.cancel()
-        self._timer_deadline = deadline
-        self._timer = self._reactor.callLater(max(0.0, deadline - self._reactor.seconds()),
-                                              self._tick)
+    def _schedule(self, deadline: float | None) -> None:
+        if deadline is None or self._stopping or self._leg.released:
+            return
+        if deadline != self._scheduled:
+            self._scheduled = deadline
+            self._ticker.schedule(self, deadline)
 
     def _end(self, reason: str) -> None:
         if not self._stopping and self._on_end is not None:

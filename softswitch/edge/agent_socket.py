@@ -47,6 +47,8 @@ class AgentSocket(Protocol):
         self._binary: list[bytes] = []
         self._size = 0
         self._closed_reported = False
+        self._open = False  # mirrors the wsproto state OPEN (read for every frame sent)
+        self._socket_send = None  # plain TCP: write through when Twisted holds nothing
 
     # -- Twisted --------------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -55,6 +57,9 @@ class AgentSocket(Protocol):
         no_delay = getattr(self.transport, "setTcpNoDelay", None)
         if no_delay is not None:
             no_delay(True)
+        sock = getattr(self.transport, "socket", None)
+        if sock is not None and not getattr(self.transport, "TLS", False):
+            self._socket_send = sock.send
         headers = [(k.encode(), v.encode()) for k, v in self._headers]
         self.transport.write(self._ws.send(Request(host=self._host, target=self._target,
                                                    extra_headers=headers)))
@@ -63,6 +68,11 @@ class AgentSocket(Protocol):
         try:
             self._ws.receive_data(data)
             for event in self._ws.events():
+                if type(event) is TextMessage and event.message_finished and not self._text \
+                        and len(event.data) <= MAX_MESSAGE_BYTES:
+                    if self.listener is not None:  # the hot path: one whole text frame
+                        self.listener.text_received(event.data)
+                    continue
                 self._handle(event)
         except (RemoteProtocolError, LocalProtocolError) as exc:
             log.info("agent WebSocket protocol error: {error}", error=exc)
@@ -70,11 +80,14 @@ class AgentSocket(Protocol):
             self.transport.abortConnection()
 
     def connectionLost(self, reason=None) -> None:
+        self._open = False
+        self._socket_send = None
         self._fail(AgentRefused(f"connection lost: {reason.getErrorMessage() if reason else ''}"))
         self._report_closed(1006, "connection lost")
 
     # -- events ---------------------------------------------------------------------
     def _handle(self, event) -> None:
+        self._open = self._ws.state is ConnectionState.OPEN
         if isinstance(event, AcceptConnection):
             if not self.opened.called:
                 self.opened.callback(self)
@@ -130,26 +143,48 @@ class AgentSocket(Protocol):
     # -- sending --------------------------------------------------------------------
     @property
     def is_open(self) -> bool:
-        return self._ws.state is ConnectionState.OPEN
+        return self._open
 
     def send_text(self, text: str) -> None:
-        if self.is_open:
-            self.transport.write(self._ws.send(TextMessage(data=text)))
+        if self._open:
+            self._write(self._ws.send(TextMessage(data=text)))
 
     def send_bytes(self, data: bytes) -> None:
-        if self.is_open:
-            self.transport.write(self._ws.send(BytesMessage(data=data)))
+        if self._open:
+            self._write(self._ws.send(BytesMessage(data=data)))
 
     def send_frames(self, frames) -> None:
+        """Text frames for str, binary frames for bytes."""
+        if not self._open:
+            return
+        send, write = self._ws.send, self._write
         for frame in frames:
-            if isinstance(frame, str):
-                self.send_text(frame)
-            else:
-                self.send_bytes(frame)
+            write(send(TextMessage(data=frame) if type(frame) is str
+                       else BytesMessage(data=frame)))
+
+    def _write(self, data: bytes) -> None:
+        # Twisted's write queues the bytes and asks the reactor for writability (two
+        # epoll_ctl calls and one more loop pass per 20 ms media message); when nothing
+        # is queued already, sending at once keeps the order and skips all that.
+        transport = self.transport
+        send = self._socket_send
+        if send is not None and not transport._tempDataBuffer and not transport.dataBuffer \
+                and transport.connected and not transport.disconnecting:
+            try:
+                sent = send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                sent = 0  # (Twisted's own write meets the error and reports the loss)
+            if sent == len(data):
+                return
+            data = data[sent:]
+        transport.write(data)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        if self.is_open:
-            self.transport.write(self._ws.send(CloseConnection(code=code, reason=reason)))
+        if self._open:
+            self._write(self._ws.send(CloseConnection(code=code, reason=reason)))
+            self._open = False
             self._report_closed(code, reason)
         elif self.transport is not None:
             self.transport.loseConnection()

@@ -170,7 +170,7 @@ class _Port(DatagramProtocol):
     # are cold, and every extra object read per packet showed in the relay's CPU time.
     __slots__ = ("call", "rtcp", "_rtp_mode", "rtp_fast", "read_rtcp", "clock", "policy",
                  "latch", "peer", "dest", "partner", "sibling", "own_stats", "far_stats",
-                 "sendto", "listening", "number", "forwarded", "rtcp_packets",
+                 "sendto", "local", "listening", "number", "forwarded", "rtcp_packets",
                  "rtcp_unreadable", "malformed", "unrouted", "send_errors", "dropped_closed",
                  "dropped_stranger")
 
@@ -189,6 +189,7 @@ class _Port(DatagramProtocol):
         self.own_stats = stats  # RTP statistics of what this leg's phone sends
         self.far_stats: ReceiverStats | None = None  # ...and of what it receives
         self.sendto = None
+        self.local = None  # a receiver in this process instead of the network (agent calls)
         self.listening = None
         self.number = 0  # the bound port
         self.forwarded = 0
@@ -216,6 +217,11 @@ class _Port(DatagramProtocol):
                     return
                 self.own_stats.update(seq, timestamp, ssrc, second & 0x7F, now, len(data))
                 partner = self.partner  # _forward, inlined
+                local = partner.local
+                if local is not None:
+                    self.forwarded += 1
+                    local(data, first, second, seq, timestamp, now)
+                    return
                 dest = partner.dest
                 if dest is None:
                     self.unrouted += 1
@@ -322,19 +328,47 @@ class _Port(DatagramProtocol):
 _LOCAL = ("local", 0)  # the destination of a port whose partner is in this process
 
 
+def _discard(data, dest) -> None:
+    pass
+
+
+def _ignore_rtp(data, first, second, seq, timestamp, now) -> None:
+    pass
+
+
 class LocalLeg:
-    """Sends to the caller of a call whose other side is in this process."""
+    """The in-process end of a call's callee side (`RtpRelay.attach_local`): receives
+    the caller's RTP and sends to the caller."""
 
-    __slots__ = ("_port",)
+    __slots__ = ("_port", "_local_port")
 
-    def __init__(self, port: "_Port"):
+    def __init__(self, port: "_Port", local_port: "_Port"):
         self._port = port
+        self._local_port = local_port
+
+    def receive_with(self, receiver) -> None:
+        """receiver(datagram, first, second, seq, timestamp, now) per RTP packet from
+        the caller: the datagram with its header's first two bytes, sequence number
+        and timestamp as the relay read them, and the arrival time."""
+        self._local_port.local = receiver if receiver is not None else _ignore_rtp
 
     def send(self, datagram: bytes) -> None:
         port = self._port
         if port.dest is not None and port.sendto is not None:
             try:
                 port.sendto(datagram, port.dest)
+            except OSError:
+                port.send_errors += 1
+
+    def send_packets(self, packets) -> None:
+        """Send each packet's `bytes()` to the caller (the hot path of agent calls)."""
+        port = self._port
+        dest, sendto = port.dest, port.sendto
+        if dest is None or sendto is None:
+            return
+        for packet in packets:
+            try:
+                sendto(bytes(packet), dest)
             except OSError:
                 port.send_errors += 1
 
@@ -481,12 +515,12 @@ class RtpRelay:
         return gatherResults([self.delete(call_id) for call_id in list(self._calls)],
                              consumeErrors=True)
 
-    def attach_local(self, call_id: str, stream_index: int, receiver) -> "LocalLeg":
+    def attach_local(self, call_id: str, stream_index: int) -> "LocalLeg":
         """Terminate the callee side of an offered and answered call in this process
-        (agent calls): what the caller sends on stream `stream_index` goes to
-        receiver(datagram) instead of out of the callee leg's port, and the returned
-        LocalLeg sends datagrams to the caller from the caller-facing port. The hot
-        path is unchanged: the callee port's `sendto` is the receiver."""
+        (agent calls): the caller's RTP on stream `stream_index` goes to the returned
+        LocalLeg's receiver (`LocalLeg.receive_with`) instead of out of the callee
+        leg's port, and `LocalLeg.send_packets` sends to the caller from the
+        caller-facing port."""
         call = self._call(call_id)
         if stream_index >= min(len(call.caller.streams), len(call.callee.streams)):
             raise UnknownCall(f"call {call_id!r} has no stream {stream_index}")
@@ -499,8 +533,9 @@ class RtpRelay:
             port.latch = None
             port.peer = None
         callee_port.dest = _LOCAL
-        callee_port.sendto = lambda data, _dest: receiver(data)
-        return LocalLeg(call.caller.streams[stream_index].rtp)
+        callee_port.sendto = _discard  # what is not RTP (RTCP multiplexed): not for us
+        callee_port.local = _ignore_rtp
+        return LocalLeg(call.caller.streams[stream_index].rtp, callee_port)
 
     def detach_local(self, call_id: str, stream_index: int) -> None:
         """Undo `attach_local` (a transfer): the callee port sends from its own socket
@@ -512,6 +547,7 @@ class RtpRelay:
         port = call.callee.streams[stream_index].rtp
         listening = port.listening
         sock = getattr(listening, "_sock", None) or getattr(listening, "socket", None)
+        port.local = None
         port.sendto = sock.sendto if sock is not None else port.transport.write
         port.dest = port.latch.destination if port.latch is not None else None
 

@@ -38,6 +38,20 @@ def peek_header(data: bytes) -> tuple[int, int, int, int] | None:
     return seq, timestamp, ssrc, second & 0x7F
 
 
+
+def payload_of(data: bytes, first: int) -> bytes | None:
+    """The payload of an RTP packet whose first header byte is `first` (CSRCs, header
+    extension and padding skipped), or None if the packet is truncated."""
+    offset = 12 + 4 * (first & 0x0F)
+    if first & 0x10:  # header extension
+        if len(data) < offset + 4:
+            return None
+        offset += 4 + 4 * int.from_bytes(data[offset + 2:offset + 4], "big")
+    end = len(data) - (data[-1] if first & 0x20 else 0)
+    if offset > end:
+        return None
+    return data[offset:end]
+
 @dataclass(frozen=True, slots=True)
 class RtpExtension:
     """A header extension (§5.3.1): the 16-bit profile word and the data (whole words)."""

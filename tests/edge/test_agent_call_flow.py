@@ -15,6 +15,7 @@ from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 from ws_agent_server import AgentServer
 
+from softswitch.media.rtp import payload_of
 from softswitch.edge.agent_sessions import AgentSessionFactory
 from softswitch.edge.rtp_relay import RtpRelay
 from softswitch.media.g711 import ulaw_encode
@@ -153,7 +154,7 @@ class LocalLegInjectionTests(unittest.TestCase):
                  f"m=audio {phone_port.getHost().port} RTP/AVP 0\r\n").encode()
         leg = yield AgentMedia(relay).open_local("inject-1", offer, None)
         received = []
-        leg.set_receiver(lambda *packet: received.append(packet))
+        leg.set_receiver(lambda data, first, *rest: received.append(payload_of(data, first)))
         caller_facing = parse_sdp(leg.answer_sdp).media[0].port
         for seq in range(3):
             phone.send_rtp(seq, CALLER_AUDIO, ("127.0.0.1", caller_facing))

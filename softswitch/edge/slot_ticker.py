@@ -1,0 +1,61 @@
+"""One reactor timer for the 20 ms slots of every agent call (media.slot_wheel).
+
+Members implement `slot_due(now)` and re-schedule themselves from it. New schedules
+start on the wheel's grid (`align`), so their deadlines fall exactly on it."""
+
+from twisted.logger import Logger
+
+from ..media.slot_wheel import SlotWheel
+
+log = Logger()
+
+
+class SlotTicker:
+    def __init__(self, reactor, resolution: float = 0.001):
+        self._reactor = reactor
+        self._wheel = SlotWheel(resolution)
+        self._timer = None
+        self._armed_for = 0.0
+        self._firing = False
+
+    def __len__(self) -> int:
+        return len(self._wheel)
+
+    def align(self, now: float) -> float:
+        return self._wheel.align(now)
+
+    def schedule(self, member, deadline: float) -> None:
+        self._wheel.schedule(member, deadline)
+        if not self._firing:
+            self._arm()
+
+    def cancel(self, member) -> None:
+        self._wheel.cancel(member)  # (the timer may fire for nobody: harmless)
+
+    def _arm(self) -> None:
+        deadline = self._wheel.next_deadline()
+        timer = self._timer
+        if timer is not None:
+            if deadline is not None and self._armed_for <= deadline:
+                return
+            timer.cancel()
+            self._timer = None
+        if deadline is None:
+            return
+        self._armed_for = deadline
+        self._timer = self._reactor.callLater(max(0.0, deadline - self._reactor.seconds()),
+                                              self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._firing = True
+        try:
+            now = self._reactor.seconds()
+            for member in self._wheel.due(now):
+                try:
+                    member.slot_due(now)
+                except Exception:
+                    log.failure("agent call slot failed")
+        finally:
+            self._firing = False
+        self._arm()
