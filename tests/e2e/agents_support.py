@@ -258,6 +258,7 @@ class AgentCall:
     """One WebSocket connection the agent server accepted, as the agent saw it."""
 
     path: str
+    opened_at: float = field(default_factory=time.monotonic)  # the upgrade was accepted
     received: list[tuple[float, dict]] = field(default_factory=list)  # (monotonic, message)
     sent: list[tuple[float, dict]] = field(default_factory=list)
     closed_at: float | None = None
@@ -314,6 +315,20 @@ class Agent:
     async def hangup(self, reason: str = "done") -> float:
         return await self.send({"event": "hangup", "streamSid": self.call.stream_sid,
                                 "hangup": {"reason": reason}})
+
+    async def transfer(self, target: str, warm: bool = False) -> float:
+        """The twilio profile's documented transfer extension."""
+        return await self.send({"event": "transfer", "streamSid": self.call.stream_sid,
+                                "transfer": {"target": target, "warm": warm}})
+
+    async def wait_for(self, kind: str, timeout: float = 10.0) -> dict:
+        """The first message of this kind from the switch, once it has come."""
+        deadline = time.monotonic() + timeout
+        while (found := self.call.first(kind)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {kind} message in {timeout:g} s")
+            await asyncio.sleep(0.01)
+        return found[1]
 
 
 class AgentScripts:
