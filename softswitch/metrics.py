@@ -8,7 +8,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from .sip.message import KNOWN_METHODS
 
-_FRAME_BUCKETS = (0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
@@ -101,10 +100,6 @@ class Metrics:
         self.agent_connect_seconds = Histogram(
             "softswitch_agent_connect_seconds", "Time to open an agent's WebSocket and media",
             buckets=_LATENCY_BUCKETS, registry=r)
-        self.agent_tick_seconds = Histogram(
-            "softswitch_agent_frame_seconds",
-            "Processing time of one 20 ms agent-bridge slot (caller audio to the agent, "
-            "agent audio to RTP)", buckets=_FRAME_BUCKETS, registry=r)
         self.agent_socket_failures = Counter(
             "softswitch_agent_socket_failures", "Agent WebSockets that failed",
             ["stage"], registry=r)

@@ -70,6 +70,13 @@ restarts the resampler's filter, which is inaudible at the end of an utterance b
 not be every 20 ms: an agent streaming in real time is therefore not flushed between
 its chunks.
 
+Latency. `caller_latency` counts, per caller frame sent to the agent, the time from its
+RTP packet's arrival to the tick that sends it (the jitter buffer's hold included);
+`agent_latency`, per chunk of agent audio, the time from its arrival to the tick that
+takes its first byte into an RTP packet (the wait behind audio queued before it
+included; chunks cleared before playing are not counted). Both are
+`media.latency.LatencyHistogram`s, cheap enough for every frame.
+
 Malformed agent frames (`ProfileError`, or anything the profile chokes on) are
 counted in `profile_errors`, described in `Output.errors`, and ignored; nothing raises
 out of an input. Per-frame processing time is the edge's to measure.
@@ -101,6 +108,7 @@ from softswitch.agent.profiles import ProfileError
 from softswitch.media.dtmf import DtmfDetector, DtmfGenerator, DtmfPacket
 from softswitch.media.g711 import FRAME_SAMPLES
 from softswitch.media.jitter import JitterBuffer, JitterStats
+from softswitch.media.latency import LatencyHistogram
 from softswitch.media.playout import Pacer, Playout
 from softswitch.media.rtp import RTP_HEADER
 
@@ -183,6 +191,8 @@ class BridgeStats:
     dtmf_out: int  # digits sent to the caller
     dtmf_unsent: int  # digits dropped: no telephone-event on the call
     profile_errors: int
+    caller_audio_latency_ms: dict  # count, p50, p95, p99, max: RTP arrival -> agent
+    agent_audio_latency_ms: dict  # the agent's chunk arrival -> its first RTP packet
     jitter: JitterStats
 
 
@@ -253,6 +263,9 @@ class AgentBridge:
         self.marks_received = self.marks_played = 0
         self.dtmf_in = self.dtmf_out = self.dtmf_unsent = 0
         self.clears = self.profile_errors = 0
+        self.caller_latency = LatencyHistogram()
+        self.agent_latency = LatencyHistogram()
+        self._chunk_arrivals: deque[tuple[int, float]] = deque()  # (stream position, time)
 
     # --- inputs ---
 
@@ -321,11 +334,14 @@ class AgentBridge:
         convert = self._up.convert
         pop = self.jitter.pop
         deadline = pacer.deadline
+        observe = self.caller_latency.observe
         for slot in range(max(first, end - MAX_CATCH_UP_SLOTS), end):
             frame = pop(deadline(slot))
             if frame is not None:
                 ws += encode(CallerAudio(convert(frame.payload), slot * FRAME_MS))
                 self.caller_frames += 1
+                if frame.arrived is not None:
+                    observe(now - frame.arrived)
         self.ws_frames_out += len(ws)
         if end - first > due:  # slots were skipped: the timestamp jumps
             self._marker = True
@@ -343,6 +359,11 @@ class AgentBridge:
                     and now - self._last_agent_audio >= AGENT_PAUSE:
                 playout.enqueue(self._down.flush())  # the agent paused: play the tail
             frame, reached = playout.next_frame()
+            arrivals = self._chunk_arrivals
+            if arrivals:
+                taken = playout.taken
+                while arrivals and arrivals[0][0] < taken:
+                    self.agent_latency.observe(now - arrivals.popleft()[1])
             rtp.append(RtpOut(frame, self.codec.payload_type, self._marker, self._seq,
                               timestamp, self._ssrc))
             self._seq = (self._seq + 1) & 0xFFFF
@@ -359,6 +380,11 @@ class AgentBridge:
         if self._started_at is None or self._closed:
             return None
         return self.pacer.next_deadline()
+
+    @property
+    def started_at(self) -> float | None:
+        """When `start` anchored the schedule (the answer), or None."""
+        return self._started_at
 
     @property
     def closed(self) -> bool:
@@ -384,7 +410,9 @@ class AgentBridge:
             cleared_ms=playout.cleared_bytes / 8,
             marks_received=self.marks_received, marks_played=self.marks_played,
             dtmf_in=self.dtmf_in, dtmf_out=self.dtmf_out, dtmf_unsent=self.dtmf_unsent,
-            profile_errors=self.profile_errors, jitter=jitter,
+            profile_errors=self.profile_errors,
+            caller_audio_latency_ms=self.caller_latency.summary_ms(),
+            agent_audio_latency_ms=self.agent_latency.summary_ms(), jitter=jitter,
         )
 
     # --- internals: to the agent ---
@@ -454,6 +482,7 @@ class AgentBridge:
         self.agent_audio_chunks += 1
         coded = self._down.convert(event.audio)
         if coded:
+            self._chunk_arrivals.append((self.playout.written, now))
             self.playout.enqueue(coded)
 
     def _on_mark(self, event: AgentMark, now: float, ws, actions) -> None:
@@ -503,6 +532,7 @@ class AgentBridge:
 
     def _clear(self, ws: list, actions: list) -> None:
         self.clears += 1
+        self._chunk_arrivals.clear()
         self._down.reset()
         self._reached(self.playout.clear(), ws, actions)
 

@@ -23,6 +23,7 @@ documented message) that a warm transfer did not go through.
 import dataclasses
 import os
 import time
+from time import perf_counter
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -33,7 +34,9 @@ from ..agent.events import CallEnded, CallInfo, TransferFailed
 from ..agent.profiles import make_profile
 from ..media.rtp import payload_of
 from .agent_media import AgentMedia
+from .agent_metrics import AgentMediaMetrics
 from .agent_socket import connect_agent
+from .read_group import ReadGroup
 from .slot_ticker import SlotTicker
 
 log = Logger()
@@ -45,15 +48,19 @@ class AgentSessionFactory:
                  account: str = "ACsoftswitch", ticker: SlotTicker | None = None):
         self._reactor = reactor
         self._ticker = ticker if ticker is not None else SlotTicker(reactor)
+        self._reads = ReadGroup(reactor)
         self._media = AgentMedia(relay)
         self._connect_timeout = connect_timeout
         self._metrics = metrics
+        self.media_metrics = AgentMediaMetrics()
+        if metrics is not None:
+            metrics.registry.register(self.media_metrics)
         self._account = account
 
     def open(self, call_id: str, agent, info: dict, offer_sdp: bytes):
-        headers = {**dict(agent.headers), **dict(agent.secret_headers)}
+        connect = self._connector(agent)
         started = time.perf_counter()
-        socket = connect_agent(self._reactor, agent.url, headers, self._connect_timeout)
+        socket = connect(self._connect_timeout)
         media = self._media.open_local(call_id, offer_sdp, agent.region)
         both = defer.DeferredList([socket, media], fireOnOneErrback=True, consumeErrors=True)
 
@@ -63,7 +70,8 @@ class AgentSessionFactory:
                 self._metrics.agent_connect_seconds.observe(time.perf_counter() - started)
             return LiveAgentSession(self._reactor, self._ticker, agent,
                                     self._call_info(call_id, agent, info), ws, leg,
-                                    self._metrics, headers, self._connect_timeout)
+                                    self._metrics, self.media_metrics, connect,
+                                    self._connect_timeout)
 
         def failed(failure):
             # Whatever did open is closed again; the caller's route moves on.
@@ -79,15 +87,24 @@ class AgentSessionFactory:
     def open_outbound(self, call_id: str, agent, info: dict):
         """A Deferred session whose media is open (`offer_sdp`, our SDP offer) and
         whose agent socket is not: `connect()` opens it."""
-        headers = {**dict(agent.headers), **dict(agent.secret_headers)}
+        connect = self._connector(agent)
         media = self._media.open_local_offer(call_id, agent.region)
 
         def ready(leg):
             return LiveAgentSession(self._reactor, self._ticker, agent,
                                     self._call_info(call_id, agent, info), None, leg,
-                                    self._metrics, headers, self._connect_timeout)
+                                    self._metrics, self.media_metrics, connect,
+                                    self._connect_timeout)
 
         return media.addCallback(ready)
+
+    def _connector(self, agent):
+        """connect(timeout): a Deferred open AgentSocket to `agent`."""
+        headers = {**dict(agent.headers), **dict(agent.secret_headers)}
+
+        def connect(timeout: float):
+            return connect_agent(self._reactor, agent.url, headers, timeout, self._reads)
+        return connect
 
     def _call_info(self, call_id: str, agent, info: dict) -> CallInfo:
         return CallInfo(call_id=call_id, stream_id="MZ" + os.urandom(16).hex(),
@@ -110,7 +127,7 @@ class LiveAgentSession:
     """A connected agent call (services.agent_calls.AgentSession)."""
 
     def __init__(self, reactor, ticker, agent, info: CallInfo, socket, leg, metrics,
-                 headers: dict, connect_timeout: float):
+                 media_metrics, connect, connect_timeout: float):
         self._reactor = reactor
         self._ticker = ticker
         self._agent = agent
@@ -118,7 +135,8 @@ class LiveAgentSession:
         self._socket = socket
         self._leg = leg
         self._metrics = metrics
-        self._headers = headers
+        self._media_metrics = media_metrics
+        self._connect = connect
         self._connect_timeout = connect_timeout
         self.answer_sdp = leg.answer_sdp
         self.offer_sdp = leg.answer_sdp  # (outbound calls: the INVITE's offer)
@@ -142,8 +160,7 @@ class LiveAgentSession:
         self._waiting.append(d)
         if self._connecting is None:
             started = time.perf_counter()
-            self._connecting = connect_agent(self._reactor, self._agent.url, self._headers,
-                                             self._connect_timeout)
+            self._connecting = self._connect(self._connect_timeout)
 
             def opened(socket):
                 if self._stopping:
@@ -185,6 +202,7 @@ class LiveAgentSession:
                                    initial_timestamp=_random32(), now=now)
         self._socket.listener = self
         self._passive = False
+        self._media_metrics.begun(self._bridge)
         self._leg.set_receiver(self._rtp_received)
         self._apply(self._bridge.start(now))
         self._schedule(self._bridge.next_deadline())
@@ -200,6 +218,7 @@ class LiveAgentSession:
         if self._bridge is not None:
             out = self._bridge.stop(reason, self._reactor.seconds())
             self._send_ws(out.ws)
+            self._media_metrics.ended(self._bridge)
             stats = dataclasses.asdict(self._bridge.stats())
         if self._socket is not None:  # (a socket still connecting is closed on arrival)
             self._socket.close()
@@ -260,8 +279,7 @@ class LiveAgentSession:
             self._end("agent-lost")
             return
         self._reconnected = True
-        d = connect_agent(self._reactor, self._agent.url, self._headers,
-                          min(RECONNECT_TIMEOUT, self._connect_timeout))
+        d = self._connect(min(RECONNECT_TIMEOUT, self._connect_timeout))
 
         def reopened(socket):
             if self._stopping:
@@ -279,11 +297,10 @@ class LiveAgentSession:
         self._scheduled = None
         if self._bridge is None or self._stopping or self._leg.released:
             return
-        started = time.perf_counter()
+        started = perf_counter()
         out = self._bridge.tick(now)
         self._apply(out)
-        if self._metrics is not None:
-            self._metrics.agent_tick_seconds.observe(time.perf_counter() - started)
+        self._media_metrics.slot_seconds.observe(perf_counter() - started)
         self._schedule(out.next_deadline)
 
     def _apply(self, out) -> None:

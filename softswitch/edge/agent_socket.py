@@ -36,8 +36,11 @@ class AgentSocket(Protocol):
     """One WebSocket connection to an agent. `send_text`/`send_bytes`/`close`; the
     listener gets `text_received(str)`, `binary_received(bytes)`, `closed(code, why)`."""
 
-    def __init__(self, host: str, target: str, headers: list[tuple[str, str]]):
+    def __init__(self, host: str, target: str, headers: list[tuple[str, str]],
+                 read_group=None):
         self._ws = WSConnection(ConnectionType.CLIENT)
+        self._read_group = read_group  # edge.read_group: reads once the socket is open
+        self._group_fd = None
         self._host = host
         self._target = target
         self._headers = headers
@@ -82,6 +85,9 @@ class AgentSocket(Protocol):
     def connectionLost(self, reason=None) -> None:
         self._open = False
         self._socket_send = None
+        if self._group_fd is not None:
+            self._read_group.release(self._group_fd, self.transport)
+            self._group_fd = None
         self._fail(AgentRefused(f"connection lost: {reason.getErrorMessage() if reason else ''}"))
         self._report_closed(1006, "connection lost")
 
@@ -89,6 +95,8 @@ class AgentSocket(Protocol):
     def _handle(self, event) -> None:
         self._open = self._ws.state is ConnectionState.OPEN
         if isinstance(event, AcceptConnection):
+            if self._read_group is not None and self._group_fd is None:
+                self._group_fd = self._read_group.take_over(self.transport, self.dataReceived)
             if not self.opened.called:
                 self.opened.callback(self)
         elif isinstance(event, RejectConnection):
@@ -190,9 +198,11 @@ class AgentSocket(Protocol):
             self.transport.loseConnection()
 
 
-def connect_agent(reactor, url: str, headers: dict[str, str], timeout: float):
+def connect_agent(reactor, url: str, headers: dict[str, str], timeout: float,
+                  read_group=None):
     """A Deferred firing with an open AgentSocket, or failing with AgentRefused
-    (bad URL, connection refused, TLS failure, non-101 answer, timeout)."""
+    (bad URL, connection refused, TLS failure, non-101 answer, timeout). With a
+    `read_group` (edge.read_group), a plain TCP socket is read there once open."""
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         return defer.fail(AgentRefused(f"not a ws:// or wss:// URL: {url!r}"))
@@ -203,7 +213,7 @@ def connect_agent(reactor, url: str, headers: dict[str, str], timeout: float):
     endpoint = HostnameEndpoint(reactor, parts.hostname, port, timeout=max(1, int(timeout)))
     if secure:
         endpoint = wrapClientTLS(optionsForClientTLS(parts.hostname), endpoint)
-    protocol = AgentSocket(host_header, target, list(headers.items()))
+    protocol = AgentSocket(host_header, target, list(headers.items()), read_group)
     connecting = endpoint.connect(Factory.forProtocol(lambda: protocol))
     result = defer.Deferred()
 

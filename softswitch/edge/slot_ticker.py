@@ -30,7 +30,9 @@ class SlotTicker:
             self._arm()
 
     def cancel(self, member) -> None:
-        self._wheel.cancel(member)  # (the timer may fire for nobody: harmless)
+        self._wheel.cancel(member)
+        if not self._firing and not self._wheel:
+            self._arm()  # nobody left: no timer
 
     def _arm(self) -> None:
         deadline = self._wheel.next_deadline()

@@ -59,7 +59,7 @@ due, so the output stays continuous. Statistics, jitter and target carry over.
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from softswitch.media.g711 import SILENCE_ULAW
@@ -80,6 +80,8 @@ class Frame:
     payload: bytes
     concealed: bool
     seq: int | None  # the sequence number the frame plays or stands for, if known
+    # When its packet was pushed (None: concealment); not part of what the frame is.
+    arrived: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ class JitterBuffer:
     __slots__ = (
         "clock_rate", "frame_ms", "min_delay", "max_delay", "initial_target", "capacity",
         "silence", "conceal_repeats", "attenuate", "_spf", "_mask",
-        "_slot_seq", "_slot_ts", "_slot_payload",
+        "_slot_seq", "_slot_ts", "_slot_payload", "_slot_arrival",
         "_state", "_started", "_start_at", "_next_seq", "_next_ts", "_max_seq", "_max_ts",
         "_anchor_ts", "_mean_transit", "_last_transit", "_jitter", "_slow_jitter", "_target",
         "_last_step", "_last_drop", "_delay", "_last_payload", "_conceal_payload",
@@ -144,6 +146,7 @@ class JitterBuffer:
         self._slot_seq = [-1] * capacity  # extended sequence number held, or -1
         self._slot_ts = [0] * capacity
         self._slot_payload: list[bytes | None] = [None] * capacity  # None once consumed
+        self._slot_arrival = [0.0] * capacity
         self._target = self.initial_target
         self._jitter = 0.0  # seconds
         self._slow_jitter = 0.0
@@ -152,7 +155,7 @@ class JitterBuffer:
         self._conceal_run = 0
         self._started = False
         self._state = _IDLE
-        self._drain: deque[tuple[bytes, int]] = deque()
+        self._drain: deque[tuple[bytes, int, float]] = deque()
         self.received = self.duplicates = self.late = self.concealed = 0
         self.reordered = self.played = self.underruns = self.gaps = 0
         self.inserted = self.dropped = self.resyncs = 0
@@ -200,6 +203,7 @@ class JitterBuffer:
         self._slot_seq[index] = ext_seq
         self._slot_ts[index] = ext_ts
         self._slot_payload[index] = payload
+        self._slot_arrival[index] = now
 
     def pop(self, now: float) -> Frame | None:
         if self._state != _PLAYING:
@@ -270,7 +274,8 @@ class JitterBuffer:
                 if len(self._drain) >= self.capacity:  # (pops have stopped: keep it bounded)
                     self._drain.popleft()
                     self.dropped += 1
-                self._drain.append((self._slot_payload[index], ext_seq & 0xFFFF))
+                self._drain.append((self._slot_payload[index], ext_seq & 0xFFFF,
+                                    self._slot_arrival[index]))
         self._state = _IDLE
         self._slot_seq = [-1] * self.capacity
         self._slot_payload = [None] * self.capacity
@@ -296,6 +301,7 @@ class JitterBuffer:
         self._slot_seq[index] = seq
         self._slot_ts[index] = timestamp
         self._slot_payload[index] = payload
+        self._slot_arrival[index] = now
 
     def _resync(self, seq: int, timestamp: int, payload: bytes, now: float) -> None:
         self.resyncs += 1
@@ -370,11 +376,11 @@ class JitterBuffer:
     def _rebuffering(self) -> Frame:
         """A pop while a new stream is held: the old stream's tail, then concealment."""
         if self._drain:
-            payload, seq = self._drain.popleft()
+            payload, seq, arrived = self._drain.popleft()
             self.played += 1
             self._last_payload = payload
             self._conceal_run = 0
-            return Frame(payload, False, seq)
+            return Frame(payload, False, seq, arrived)
         self.inserted += 1
         return self._conceal(None)
 
@@ -426,7 +432,7 @@ class JitterBuffer:
             self.played += 1
             self._last_payload = payload
             self._conceal_run = 0
-            return Frame(payload, False, ext_seq & 0xFFFF)
+            return Frame(payload, False, ext_seq & 0xFFFF, self._slot_arrival[index])
         self._next_ts += self._spf
         first_missing = max(self._next_seq, ext_seq - slots_ahead)
         if first_missing < ext_seq:  # a hole: this slot's packet is missing

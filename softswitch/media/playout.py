@@ -109,6 +109,16 @@ class Playout:
         self.marks_cleared += len(pending)
         return pending
 
+    @property
+    def written(self) -> int:
+        """Stream position of the queue's end: bytes ever enqueued."""
+        return self._written
+
+    @property
+    def taken(self) -> int:
+        """Stream position of the queue's head: bytes ever taken for sending or cleared."""
+        return self._read
+
     def queued_ms(self) -> float:
         return len(self._queue) * self.frame_ms / self.frame_bytes
 

@@ -767,3 +767,37 @@ def test_twilio_media_messages_are_exactly_what_json_dumps_gives(stream_id):
         "event": "media", "sequenceNumber": "2", "streamSid": stream_id,
         "media": {"track": "inbound", "chunk": "1", "timestamp": "40",
                   "payload": base64.b64encode(audio).decode()}}, separators=(",", ":"))
+
+
+# -- latency counts ---------------------------------------------------------------------
+def test_caller_audio_latency_counts_arrival_to_send_and_agent_latency_first_rtp():
+    bridge = make()
+    sim = Sim(bridge)
+    sim.start()
+    # The caller's packets arrive 3 ms into their slots; the jitter buffer holds 60 ms.
+    sim.caller_packets([(T0 + 0.003 + k * SLOT, 0, 1000 + k, 160 * k, False, b"\x11" * 160)
+                        for k in range(50)])
+    # The agent sends 100 ms at T0 + 0.5 s, with nothing queued before it.
+    sim.agent_text(T0 + 0.5005, media_message(b"\x22" * 800))
+    sim.run(T0 + 1.2)
+    caller = bridge.caller_latency
+    assert caller.count == 50  # (the concealment after the last packet has no arrival)
+    assert 0.04 <= caller.quantile(0.5) <= 0.08  # the hold, from arrival to the send
+    agent = bridge.agent_latency
+    assert agent.count == 1
+    assert agent.max == pytest.approx(0.0195, abs=1e-6)  # to the next slot, T0 + 0.52
+    stats = bridge.stats()
+    assert stats.caller_audio_latency_ms["count"] == 50
+    assert stats.agent_audio_latency_ms["max"] == pytest.approx(19.5)
+
+
+def test_agent_audio_cleared_before_it_played_is_not_counted():
+    bridge = make()
+    sim = Sim(bridge)
+    sim.start()
+    sim.agent_text(T0 + 0.1, media_message(b"\x22" * 1600))  # 200 ms
+    sim.agent_text(T0 + 0.101, media_message(b"\x33" * 1600))  # waits behind it
+    sim.agent_text(T0 + 0.15, text({"event": "clear", "streamSid": "MZ1"}))
+    sim.run(T0 + 0.5)
+    assert bridge.agent_latency.count == 1  # the first chunk played; the second never
+    assert bridge.agent_latency.max <= 0.0201

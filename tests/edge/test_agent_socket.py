@@ -1,12 +1,13 @@
 """The agent WebSocket client against a server built on another implementation."""
 
-from twisted.internet import reactor
+from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 from ws_agent_server import AgentServer
 
 from softswitch.edge.agent_socket import AgentRefused, connect_agent
+from softswitch.edge.read_group import ReadGroup
 
 
 class Recorder:
@@ -53,6 +54,11 @@ async def echo(websocket):
 
 
 class AgentSocketTests(unittest.TestCase):
+    read_group = None
+
+    def connect(self, url, headers, timeout):
+        return connect_agent(reactor, url, headers, timeout, self.read_group)
+
     def serve(self, handler, **options) -> AgentServer:
         server = AgentServer(handler, **options).__enter__()
         # Join in a worker thread: the server waits for our connections to close,
@@ -80,22 +86,22 @@ class AgentSocketTests(unittest.TestCase):
             socket.close()
             return recorder.wait(lambda: recorder.closes)
 
-        d = connect_agent(reactor, server.url, {"Authorization": "Bearer secret"}, 5)
+        d = self.connect(server.url, {"Authorization": "Bearer secret"}, 5)
         d.addCallback(opened)
         d.addCallback(lambda _: self.assertEqual(recorder.closes, [1000]))
         return d
 
     def test_a_refused_upgrade_fails_with_the_status(self):
         server = self.serve(echo, reject_status=403)
-        d = self.assertFailure(connect_agent(reactor, server.url, {}, 5), AgentRefused)
+        d = self.assertFailure(self.connect(server.url, {}, 5), AgentRefused)
         return d.addCallback(lambda e: self.assertIn("403", str(e)))
 
     def test_connection_refused_fails(self):
-        d = connect_agent(reactor, "ws://127.0.0.1:1/nothing", {}, 2)
+        d = self.connect("ws://127.0.0.1:1/nothing", {}, 2)
         return self.assertFailure(d, AgentRefused)
 
     def test_bad_url_fails_at_once(self):
-        return self.assertFailure(connect_agent(reactor, "http://x/", {}, 2), AgentRefused)
+        return self.assertFailure(self.connect("http://x/", {}, 2), AgentRefused)
 
     def test_server_closing_is_reported(self):
         async def close_soon(websocket):
@@ -109,5 +115,36 @@ class AgentSocketTests(unittest.TestCase):
             socket.listener = recorder
             return recorder.wait(lambda: recorder.closes)
 
-        d = connect_agent(reactor, server.url, {}, 5).addCallback(opened)
+        d = self.connect(server.url, {}, 5).addCallback(opened)
         return d.addCallback(lambda _: self.assertEqual(recorder.closes, [4000]))
+
+
+class GroupedAgentSocketTests(AgentSocketTests):
+    """The same, with the open sockets read by a ReadGroup instead of Twisted."""
+
+    def setUp(self):
+        self.read_group = ReadGroup(reactor)
+
+    def test_an_open_socket_is_read_by_the_group_and_released_when_closed(self):
+        server = self.serve(echo)
+        recorder = Recorder()
+        messages = [f"message {n} " * 50 for n in range(200)]
+
+        def opened(socket):
+            self.assertEqual(len(self.read_group), 1)
+            socket.listener = recorder
+            for message in messages:
+                socket.send_text(message)
+            return recorder.wait(lambda: len(recorder.texts) == len(messages)).addCallback(
+                check, socket)
+
+        def check(_, socket):
+            self.assertEqual(recorder.texts, messages)
+            socket.close()
+            return recorder.wait(lambda: recorder.closes)
+
+        def closed(_):
+            return task.deferLater(reactor, 0.2, lambda: self.assertEqual(
+                len(self.read_group), 0))
+
+        return self.connect(server.url, {}, 5).addCallback(opened).addCallback(closed)

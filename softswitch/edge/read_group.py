@@ -1,0 +1,103 @@
+"""Many TCP sockets' reads behind one descriptor of the reactor.
+
+Twisted serves each readable descriptor with its own pass through the reactor's
+dispatch (logging context, log prefix, the endpoint's wrapping protocol): per 20 ms
+media message of every agent call, that costs more than reading the message. A
+`ReadGroup` is one `IReadDescriptor` (an epoll descriptor) for many sockets: one
+reactor wake-up serves every socket that is ready, each with one `recv`.
+
+A socket taken over (`take_over`) is no longer read by its Twisted transport; writing
+and closing stay the transport's. At end of stream or an error the socket is handed
+back (`transport.startReading()`), so Twisted meets the condition itself and runs
+`connectionLost` as usual. Nothing raises into the reactor.
+"""
+
+import select
+
+from twisted.logger import Logger
+
+log = Logger()
+READ_SIZE = 65536
+MAX_BATCH = 512  # ready sockets served per wake-up
+
+
+class ReadGroup:
+    def __init__(self, reactor):
+        self._reactor = reactor
+        self._poller = select.epoll()
+        self._readers: dict[int, tuple] = {}  # fd -> (transport, sock.recv, deliver)
+        self._watched = False
+
+    def __len__(self) -> int:
+        return len(self._readers)
+
+    # -- IReadDescriptor --------------------------------------------------------------
+    def fileno(self) -> int:
+        return self._poller.fileno()
+
+    def logPrefix(self) -> str:
+        return "ReadGroup"
+
+    def connectionLost(self, reason) -> None:
+        self._watched = False
+
+    def doRead(self) -> None:
+        readers = self._readers
+        for fd, _ in self._poller.poll(0, MAX_BATCH):
+            entry = readers.get(fd)
+            if entry is None:
+                continue
+            try:
+                data = entry[1](READ_SIZE)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:  # end of stream or an error: Twisted's to handle
+                self._hand_back(fd)
+                continue
+            try:
+                entry[2](data)
+            except Exception:
+                log.failure("reading a socket of the group failed")
+
+    # -- members ------------------------------------------------------------------------
+    def take_over(self, transport, deliver) -> int | None:
+        """Read `transport`'s socket here and pass what arrives to deliver(bytes); its
+        descriptor (for `release`), or None (nothing changed) for a transport without
+        a plain socket (TLS)."""
+        sock = getattr(transport, "socket", None)
+        if sock is None or getattr(transport, "TLS", False) or not transport.connected:
+            return None
+        fd = sock.fileno()
+        if fd < 0 or fd in self._readers:
+            return None
+        transport.stopReading()
+        self._readers[fd] = (transport, sock.recv, deliver)
+        self._poller.register(fd, select.EPOLLIN)
+        if not self._watched:
+            self._reactor.addReader(self)
+            self._watched = True
+        return fd
+
+    def release(self, fd: int, transport) -> None:
+        """Stop reading `transport`'s socket (descriptor `fd`) here: it is closing."""
+        entry = self._readers.get(fd)
+        if entry is not None and entry[0] is transport:
+            self._forget(fd)
+
+    def _hand_back(self, fd: int) -> None:
+        transport = self._readers[fd][0]
+        self._forget(fd)
+        if transport.connected:
+            transport.startReading()
+
+    def _forget(self, fd: int) -> None:
+        del self._readers[fd]
+        try:
+            self._poller.unregister(fd)
+        except OSError:
+            pass  # closed already: the kernel dropped it from the epoll set
+        if not self._readers and self._watched:
+            self._reactor.removeReader(self)
+            self._watched = False
