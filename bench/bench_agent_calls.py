@@ -811,9 +811,10 @@ def row(r: dict) -> str:
 
 
 AREAS = (  # (label, what a frame's file or function name contains), first match wins
-    ("socket system calls (own time of LocalLeg.send, _SocketGroup.doRead, "
-     "untilConcludes: sendto, recvfrom, send)", ("LocalLeg.send (", "untilConcludes (",
-                                                 "_SocketGroup.doRead (")),
+    ("socket system calls (own time of LocalLeg.send_packets, AgentSocket._write, "
+     "_SocketGroup.doRead, ReadGroup.doRead: sendto, send, recvfrom, recv)",
+     ("LocalLeg.send (", "LocalLeg.send_packets (", "AgentSocket._write (",
+      "untilConcludes (", "_SocketGroup.doRead (", "ReadGroup.doRead (")),
     ("Twisted timers (callLater, DelayedCall heap)", ("callLater (", "DelayedCall",
                                                      "_insertNewDelayedCalls (",
                                                      "runUntilCurrent (")),
@@ -824,7 +825,9 @@ AREAS = (  # (label, what a frame's file or function name contains), first match
         "softswitch/media/stats.py", "softswitch/media/latch.py")),
     ("agent bridge and media core", ("softswitch/agent/", "softswitch/media/")),
     ("agent session and socket glue", ("softswitch/edge/agent_sessions.py",
-                                       "softswitch/edge/agent_socket.py")),
+                                       "softswitch/edge/agent_socket.py",
+                                       "softswitch/edge/slot_ticker.py",
+                                       "softswitch/edge/agent_metrics.py")),
     ("Twisted reactor and TCP", ("twisted/",)),
 )
 
