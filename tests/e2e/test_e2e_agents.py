@@ -330,9 +330,22 @@ def test_the_call_record_names_the_agent_and_the_metrics_count_it(lab, talked):
     stats = record["agent_stats"]
     assert stats["caller_frames"] == len(agent.events("media"))
     assert stats["profile_errors"] == 0 and stats["late"] == 0, stats
+    # Per-call latencies: every caller frame with a packet behind it, the jitter
+    # buffer's hold included; the agent's chunks from arrival to their first RTP packet.
+    caller_latency = stats["caller_audio_latency_ms"]
+    assert caller_latency["count"] >= len(CALLER_FRAMES) - 2, caller_latency
+    assert 0 < caller_latency["p50"] <= 250, caller_latency
+    agent_latency = stats["agent_audio_latency_ms"]
+    assert agent_latency["count"] >= 1 and agent_latency["max"] <= 1500, agent_latency
+    assert 0.1 <= stats["first_agent_audio_s"] <= 1.5, stats
     switch = lab.switch
     assert switch.metric("softswitch_agent_frame_seconds_count") >= 100
     assert switch.metric("softswitch_agent_connect_seconds_count") >= 1
+    assert switch.metric("softswitch_agent_caller_audio_latency_seconds_count") >= 70
+    assert switch.metric("softswitch_agent_audio_latency_seconds_count") >= 1
+    assert switch.metric("softswitch_agent_first_audio_seconds_count") >= 1
+    assert switch.metric("softswitch_agent_marks_received_total") >= 1
+    assert switch.metric("softswitch_agent_caller_frames_total") >= len(CALLER_FRAMES)
 
 
 # -- barge-in, DTMF, hang-ups -------------------------------------------------------------
