@@ -812,9 +812,9 @@ def row(r: dict) -> str:
 
 AREAS = (  # (label, what a frame's file or function name contains), first match wins
     ("socket system calls (own time of LocalLeg.send_packets, AgentSocket._write, "
-     "_SocketGroup.doRead, ReadGroup.doRead: sendto, send, recvfrom, recv)",
+     "SocketGroup.doRead, ReadGroup.doRead: sendto, send, recvfrom, recv)",
      ("LocalLeg.send (", "LocalLeg.send_packets (", "AgentSocket._write (",
-      "untilConcludes (", "_SocketGroup.doRead (", "ReadGroup.doRead (")),
+      "untilConcludes (", "SocketGroup.doRead (", "ReadGroup.doRead (")),
     ("Twisted timers (callLater, DelayedCall heap)", ("callLater (", "DelayedCall",
                                                      "_insertNewDelayedCalls (",
                                                      "runUntilCurrent (")),

@@ -5,42 +5,23 @@ Each leg of a call has, per m= line, a port pair bound on its region's bind addr
 A's port from A's latched peer is sent from leg B's port to B's peer; RTCP likewise on
 the +1 ports (and on the RTP port when the stream multiplexes it, RFC 5761).
 
-The hot path (`_Port.datagramReceived`) builds no object per packet: one
-`struct.unpack_from` of the fixed header, one tuple comparison against the latched peer,
-a counter update in `ReceiverStats`, one `sendto` on the partner's socket. Only a packet
-from an address other than the latched peer goes through the `Latch` state machine.
-Anything that is not RTP/RTCP (too short, wrong version) is dropped and counted; nothing
-raises into the reactor. Streams that are not RTP (T.38 over UDPTL) are forwarded from
-the latched peer unread.
-
-Sockets: on Linux, with a reactor that watches file descriptors (`IReactorFDSet`:
-epoll, poll, select), every relay socket sits behind one `select.epoll` descriptor of
-the relay's and the reactor watches only that one (`_SocketGroup`). One reactor wake-up
-then serves every ready socket, one `recvfrom` each (the inner epoll is level-triggered,
-so a socket with more queued datagrams is served again on the next round). A Twisted
-`udp.Port` per socket would cost, per packet, the reactor's dispatch with its logging
-context and a second `recvfrom` that ends in EAGAIN — about 4-5 µs on the development
-machine, more than the relay's own work. On any other reactor each port is an ordinary
-`listenUDP` (the same `_Port` protocol either way).
+The packet path is `relay_port.RelayPort` (one per bound socket); the sockets sit behind
+one epoll descriptor (`udp_group.SocketGroup`) on a reactor that watches file
+descriptors, else each is an ordinary `listenUDP` (the same protocol either way).
 
 Inactivity is checked lazily: the statistics of each stream keep the last arrival
 time; one timer per call (the injected clock's `callLater`) wakes when the timeout could
 have expired and either reports `MediaTimedOut` or sleeps again.
 """
 
-import ipaddress
 import select
-import socket
 
 from twisted.internet.defer import fail, gatherResults, maybeDeferred, succeed
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorFDSet
-from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
-from ..media.latch import Latch, LatchPolicy
-from ..media.rtcp import ReceiverReport, SenderReport, parse_rtcp
-from ..media.rtp import RTP_HEADER
+from ..media.latch import LatchPolicy
 from ..media.stats import ReceiverStats
 from ..sdp import (
     OriginVersioner,
@@ -65,318 +46,19 @@ from ..services.media_control import (
     UnknownRegion,
     UnknownTag,
 )
+from .relay_port import LOCAL, LocalLeg, RelayPort, discard, ignore_rtp
 from .rtp_ports import PortAllocator
+from .udp_group import MAX_DATAGRAM, SocketGroup
 
 log = Logger()
 
-_unpack_header = RTP_HEADER.unpack_from
 _NO_JITTER_ENCODINGS = frozenset(("telephone-event", "cn"))
-MAX_DATAGRAM = 8192
-MAX_BATCH = 512  # ready sockets served per reactor wake-up
-
-
-class _SocketGroup:
-    """The relay's UDP sockets behind one epoll descriptor that the reactor reads
-    (an `IReadDescriptor`). Never raises into the reactor: a raising reader would be
-    disconnected, and every call's media with it."""
-
-    def __init__(self, reactor):
-        self._reactor = reactor
-        self._poller = select.epoll()
-        self._receivers: dict[int, tuple] = {}
-        self._watched = False
-
-    def fileno(self) -> int:
-        return self._poller.fileno()
-
-    def logPrefix(self) -> str:
-        return "RtpRelay"
-
-    def connectionLost(self, reason) -> None:
-        self._watched = False
-
-    def listen(self, port: int, protocol: "_Port", interface: str) -> "_GroupSocket":
-        """Bind `interface`:`port` and deliver its datagrams to `protocol`; raises
-        CannotListenError as `listenUDP` does."""
-        family = socket.AF_INET6 if ipaddress.ip_address(interface).version == 6 \
-            else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            sock.bind((interface, port))
-        except OSError as exc:
-            sock.close()
-            raise CannotListenError(interface, port, exc) from None
-        received = protocol.datagramReceived
-        if family == socket.AF_INET6:
-            def received(data, addr, deliver=received):
-                deliver(data, addr[:2])
-        fd = sock.fileno()
-        self._receivers[fd] = (sock.recvfrom, received)
-        self._poller.register(fd, select.EPOLLIN)
-        if not self._watched:
-            self._reactor.addReader(self)
-            self._watched = True
-        protocol.sendto = sock.sendto
-        return _GroupSocket(self, sock, port)
-
-    def forget(self, sock: socket.socket) -> None:
-        fd = sock.fileno()
-        if self._receivers.pop(fd, None) is not None:
-            self._poller.unregister(fd)
-        sock.close()
-        if not self._receivers and self._watched:
-            self._reactor.removeReader(self)
-            self._watched = False
-
-    def doRead(self) -> None:
-        receivers = self._receivers
-        for fd, _ in self._poller.poll(0, MAX_BATCH):
-            entry = receivers.get(fd)
-            if entry is None:
-                continue
-            try:
-                data, addr = entry[0](MAX_DATAGRAM)
-            except OSError:
-                continue  # nothing after all, or an ICMP error reported on the socket
-            try:
-                entry[1](data, addr)
-            except Exception:
-                log.failure("RTP relay failed on a datagram from {addr}", addr=addr)
-
-
-class _GroupSocket:
-    """What `listenUDP` would have returned, for a socket of a `_SocketGroup`."""
-
-    __slots__ = ("_group", "_sock", "_port")
-
-    def __init__(self, group: _SocketGroup, sock: socket.socket, port: int):
-        self._group = group
-        self._sock = sock
-        self._port = port
-
-    def stopListening(self) -> None:
-        if self._sock is not None:
-            self._group.forget(self._sock)
-            self._sock = None
-
-
-class _Port(DatagramProtocol):
-    """One bound socket of one leg's stream. The RTP port (`rtcp` False) checks and
-    counts RTP; the RTCP port (`rtcp` True) checks RTCP and reads its reports."""
-
-    noisy = False
-    # Slots keep the state a packet touches compact: after each system call the caches
-    # are cold, and every extra object read per packet showed in the relay's CPU time.
-    __slots__ = ("call", "rtcp", "_rtp_mode", "rtp_fast", "read_rtcp", "clock", "policy",
-                 "latch", "peer", "dest", "partner", "sibling", "own_stats", "far_stats",
-                 "sendto", "local", "listening", "number", "forwarded", "rtcp_packets",
-                 "rtcp_unreadable", "malformed", "unrouted", "send_errors", "dropped_closed",
-                 "dropped_stranger")
-
-    def __init__(self, call, rtcp: bool, stats: ReceiverStats, clock, policy: LatchPolicy):
-        self.call = call
-        self.rtcp = rtcp
-        self.rtp_mode = True  # False for a stream that is not RTP (udptl): forward as is
-        self.read_rtcp = True  # False for SRTCP, whose reports are encrypted
-        self.clock = clock
-        self.policy = policy
-        self.latch: Latch | None = None  # None until this leg's SDP is known
-        self.peer = None  # the latched address (mirrors latch.peer)
-        self.dest = None  # where to send to this leg (mirrors latch.destination)
-        self.partner: "_Port | None" = None  # the other leg's port of this stream
-        self.sibling: "_Port | None" = None  # RTCP port: the RTP port of the same leg
-        self.own_stats = stats  # RTP statistics of what this leg's phone sends
-        self.far_stats: ReceiverStats | None = None  # ...and of what it receives
-        self.sendto = None
-        self.local = None  # a receiver in this process instead of the network (agent calls)
-        self.listening = None
-        self.number = 0  # the bound port
-        self.forwarded = 0
-        self.rtcp_packets = 0
-        self.rtcp_unreadable = 0
-        self.malformed = 0
-        self.unrouted = 0
-        self.send_errors = 0
-        self.dropped_closed = 0  # arrived before this leg had an SDP
-        self.dropped_stranger = 0  # RTCP from a host other than the latched RTP peer's
-
-    def startProtocol(self):
-        sock = getattr(self.transport, "socket", None)
-        # The socket's own sendto skips Port.write's per-call address validation; the
-        # destinations come from the latch and are always IP literals.
-        self.sendto = sock.sendto if sock is not None else self.transport.write
-
-    def datagramReceived(self, data, addr):
-        # The hot path: an RTP packet on an RTP port of an RTP stream.
-        if self.rtp_fast and len(data) >= 12:
-            first, second, seq, timestamp, ssrc = _unpack_header(data)
-            if first & 0xC0 == 0x80 and not 192 <= second <= 223:
-                now = self.clock()
-                if addr != self.peer and not self._admit(addr, now):
-                    return
-                self.own_stats.update(seq, timestamp, ssrc, second & 0x7F, now, len(data))
-                partner = self.partner  # _forward, inlined
-                local = partner.local
-                if local is not None:
-                    self.forwarded += 1
-                    local(data, first, second, seq, timestamp, now)
-                    return
-                dest = partner.dest
-                if dest is None:
-                    self.unrouted += 1
-                    return
-                try:
-                    partner.sendto(data, dest)
-                except OSError:
-                    self.send_errors += 1
-                    return
-                self.forwarded += 1
-                return
-        self._other_received(data, addr)
-
-    def _other_received(self, data, addr) -> None:
-        """RTCP (on its port or multiplexed), a stream that is not RTP, or garbage."""
-        rtcp_like = len(data) >= 8 and data[0] & 0xC0 == 0x80 and 192 <= data[1] <= 223
-        if self.rtp_mode or self.rtcp:
-            if not rtcp_like:
-                self.malformed += 1
-                return
-            if addr != self.peer and not self._admit(addr, self.clock()):
-                return
-            self._read_rtcp(data)
-        else:
-            now = self.clock()
-            if addr != self.peer and not self._admit(addr, now):
-                return
-            stats = self.own_stats
-            stats.packets += 1
-            stats.bytes += len(data)
-            stats.last_arrival = now
-        self._forward(data)
-
-    def _forward(self, data) -> None:
-        partner = self.partner
-        dest = partner.dest
-        if dest is None:
-            self.unrouted += 1
-            return
-        try:
-            partner.sendto(data, dest)
-        except OSError:
-            self.send_errors += 1
-            return
-        self.forwarded += 1
-
-    @property
-    def rtp_mode(self) -> bool:
-        return self._rtp_mode
-
-    @rtp_mode.setter
-    def rtp_mode(self, value: bool) -> None:
-        self._rtp_mode = value
-        self.rtp_fast = value and not self.rtcp
-
-    def _admit(self, addr, now) -> bool:
-        """The slow path: a packet from someone other than the latched peer."""
-        latch = self.latch
-        if latch is None:
-            self.dropped_closed += 1
-            return False
-        if self.rtcp and self.sibling.peer is not None:
-            # RTCP comes from the host whose RTP is latched, and that host's first
-            # RTCP packet latches at once.
-            if addr[0] != self.sibling.peer[0]:
-                self.dropped_stranger += 1
-                return False
-            if latch.peer is None:
-                latch.confirm(addr)
-        accepted = latch.accept(addr, now)
-        if latch.peer != self.peer:
-            self.peer = latch.peer
-            self.dest = latch.destination
-        return accepted
-
-    def _read_rtcp(self, data) -> None:
-        self.rtcp_packets += 1
-        if not self.read_rtcp:
-            return
-        try:
-            packets = parse_rtcp(data)
-        except ValueError:
-            self.rtcp_unreadable += 1
-            return
-        own, far = self.own_stats, self.far_stats
-        for packet in packets:
-            if isinstance(packet, SenderReport) and packet.ssrc == own.ssrc:
-                own.record_sender_counts(packet.packet_count, packet.octet_count)
-            if isinstance(packet, (SenderReport, ReceiverReport)) and far is not None:
-                for block in packet.reports:
-                    if block.ssrc == far.ssrc:
-                        far.record_report(block.fraction_lost, block.cumulative_lost,
-                                          block.jitter)
-
-    def set_advertised(self, address, new_party: bool) -> None:
-        if self.latch is None:
-            self.latch = Latch(address, self.policy)
-        else:
-            self.latch.reopen(address, keep_previous=not new_party)
-        self.peer = self.latch.peer
-        self.dest = self.latch.destination
-
-
-_LOCAL = ("local", 0)  # the destination of a port whose partner is in this process
-
-
-def _discard(data, dest) -> None:
-    pass
-
-
-def _ignore_rtp(data, first, second, seq, timestamp, now) -> None:
-    pass
-
-
-class LocalLeg:
-    """The in-process end of a call's callee side (`RtpRelay.attach_local`): receives
-    the caller's RTP and sends to the caller."""
-
-    __slots__ = ("_port", "_local_port")
-
-    def __init__(self, port: "_Port", local_port: "_Port"):
-        self._port = port
-        self._local_port = local_port
-
-    def receive_with(self, receiver) -> None:
-        """receiver(datagram, first, second, seq, timestamp, now) per RTP packet from
-        the caller: the datagram with its header's first two bytes, sequence number
-        and timestamp as the relay read them, and the arrival time."""
-        self._local_port.local = receiver if receiver is not None else _ignore_rtp
-
-    def send(self, datagram: bytes) -> None:
-        port = self._port
-        if port.dest is not None and port.sendto is not None:
-            try:
-                port.sendto(datagram, port.dest)
-            except OSError:
-                port.send_errors += 1
-
-    def send_packets(self, packets) -> None:
-        """Send each packet's `bytes()` to the caller (the hot path of agent calls)."""
-        port = self._port
-        dest, sendto = port.dest, port.sendto
-        if dest is None or sendto is None:
-            return
-        for packet in packets:
-            try:
-                sendto(bytes(packet), dest)
-            except OSError:
-                port.send_errors += 1
 
 
 class _LegStream:
     __slots__ = ("index", "media", "port", "rtp", "rtcp")
 
-    def __init__(self, index: int, port: int, rtp: _Port, rtcp: _Port):
+    def __init__(self, index: int, port: int, rtp: RelayPort, rtcp: RelayPort):
         self.index = index
         self.media = ""
         self.port = port
@@ -464,11 +146,11 @@ class RtpRelay:
         self._calls: dict[str, _Call] = {}
         self._listener: MediaListener | None = None
         if IReactorFDSet.providedBy(reactor) and hasattr(select, "epoll"):
-            self._listen = _SocketGroup(reactor).listen
+            self._listen = SocketGroup(reactor).listen
         else:
             self._listen = self._listen_udp
 
-    def _listen_udp(self, port: int, protocol: "_Port", interface: str):
+    def _listen_udp(self, port: int, protocol: "RelayPort", interface: str):
         return self._reactor.listenUDP(port, protocol, interface=interface,
                                        maxPacketSize=MAX_DATAGRAM)
 
@@ -532,9 +214,9 @@ class RtpRelay:
         for port in (stream.rtp, stream.rtcp):
             port.latch = None
             port.peer = None
-        callee_port.dest = _LOCAL
-        callee_port.sendto = _discard  # what is not RTP (RTCP multiplexed): not for us
-        callee_port.local = _ignore_rtp
+        callee_port.dest = LOCAL
+        callee_port.sendto = discard  # what is not RTP (RTCP multiplexed): not for us
+        callee_port.local = ignore_rtp
         return LocalLeg(call.caller.streams[stream_index].rtp, callee_port)
 
     def detach_local(self, call_id: str, stream_index: int) -> None:
@@ -710,8 +392,8 @@ class RtpRelay:
         for _ in range(allocator.free):
             port = allocator.take()
             stats = ReceiverStats()
-            rtp = _Port(call, False, stats, self._now, self._policy)
-            rtcp = _Port(call, True, stats, self._now, self._policy)
+            rtp = RelayPort(call, False, stats, self._now, self._policy)
+            rtcp = RelayPort(call, True, stats, self._now, self._policy)
             rtp.number, rtcp.number = port, port + 1
             try:
                 rtp.listening = self._listen(port, rtp, region.bind)
@@ -731,7 +413,7 @@ class RtpRelay:
     def _close(self, call: _Call):
         return self._close_ports(call, list(call.ports()))
 
-    def _close_ports(self, call: _Call, ports: list[_Port]):
+    def _close_ports(self, call: _Call, ports: list[RelayPort]):
         allocator = self._allocators[call.region.name]
         closing = [maybeDeferred(port.listening.stopListening)
                    for port in ports if port.listening is not None]

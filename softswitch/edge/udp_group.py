@@ -1,0 +1,108 @@
+"""UDP sockets behind one epoll descriptor that the reactor reads.
+
+On Linux, with a reactor that watches file descriptors (`IReactorFDSet`: epoll, poll,
+select), every relay socket sits behind one `select.epoll` descriptor and the reactor
+watches only that one (`SocketGroup`). One reactor wake-up then serves every ready
+socket, one `recvfrom` each (the inner epoll is level-triggered, so a socket with more
+queued datagrams is served again on the next round). A Twisted `udp.Port` per socket
+would cost, per packet, the reactor's dispatch with its logging context and a second
+`recvfrom` that ends in EAGAIN — about 4-5 µs on the development machine, more than the
+relay's own work.
+"""
+
+import ipaddress
+import select
+import socket
+
+from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
+
+log = Logger()
+MAX_DATAGRAM = 8192
+MAX_BATCH = 512  # ready sockets served per reactor wake-up
+
+
+class SocketGroup:
+    """The relay's UDP sockets behind one epoll descriptor that the reactor reads
+    (an `IReadDescriptor`). Never raises into the reactor: a raising reader would be
+    disconnected, and every call's media with it."""
+
+    def __init__(self, reactor):
+        self._reactor = reactor
+        self._poller = select.epoll()
+        self._receivers: dict[int, tuple] = {}
+        self._watched = False
+
+    def fileno(self) -> int:
+        return self._poller.fileno()
+
+    def logPrefix(self) -> str:
+        return "RtpRelay"
+
+    def connectionLost(self, reason) -> None:
+        self._watched = False
+
+    def listen(self, port: int, protocol, interface: str) -> "GroupSocket":
+        """Bind `interface`:`port` and deliver its datagrams to `protocol`; raises
+        CannotListenError as `listenUDP` does."""
+        family = socket.AF_INET6 if ipaddress.ip_address(interface).version == 6 \
+            else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind((interface, port))
+        except OSError as exc:
+            sock.close()
+            raise CannotListenError(interface, port, exc) from None
+        received = protocol.datagramReceived
+        if family == socket.AF_INET6:
+            def received(data, addr, deliver=received):
+                deliver(data, addr[:2])
+        fd = sock.fileno()
+        self._receivers[fd] = (sock.recvfrom, received)
+        self._poller.register(fd, select.EPOLLIN)
+        if not self._watched:
+            self._reactor.addReader(self)
+            self._watched = True
+        protocol.sendto = sock.sendto
+        return GroupSocket(self, sock, port)
+
+    def forget(self, sock: socket.socket) -> None:
+        fd = sock.fileno()
+        if self._receivers.pop(fd, None) is not None:
+            self._poller.unregister(fd)
+        sock.close()
+        if not self._receivers and self._watched:
+            self._reactor.removeReader(self)
+            self._watched = False
+
+    def doRead(self) -> None:
+        receivers = self._receivers
+        for fd, _ in self._poller.poll(0, MAX_BATCH):
+            entry = receivers.get(fd)
+            if entry is None:
+                continue
+            try:
+                data, addr = entry[0](MAX_DATAGRAM)
+            except OSError:
+                continue  # nothing after all, or an ICMP error reported on the socket
+            try:
+                entry[1](data, addr)
+            except Exception:
+                log.failure("RTP relay failed on a datagram from {addr}", addr=addr)
+
+
+class GroupSocket:
+    """What `listenUDP` would have returned, for a socket of a `SocketGroup`."""
+
+    __slots__ = ("_group", "_sock", "_port")
+
+    def __init__(self, group: SocketGroup, sock: socket.socket, port: int):
+        self._group = group
+        self._sock = sock
+        self._port = port
+
+    def stopListening(self) -> None:
+        if self._sock is not None:
+            self._group.forget(self._sock)
+            self._sock = None
