@@ -98,7 +98,7 @@ class ResourceTests(ApiTestCase):
         self.assertEqual((got.json["profile"], got.json["sample_rate"]), ("twilio", 8000))
         self.assertNoSecrets(got)
         patched = yield self.http_patch("/v1/agents/support-bot", {"profile": "openai-realtime"})
-        self.assertEqual(patched.json["sample_rate"], 24000)
+        self.assertEqual(patched.json["sample_rate"], 8000)  # audio/pcmu, no transcoding
         self.assertEqual(patched.json["secret_header_names"], ["Authorization"])
         put = yield self.put("/v1/agents/support-bot", {
             "url": "ws://127.0.0.1:9000/agent", "profile": "raw", "sample_rate": 16000,

@@ -16,8 +16,10 @@ from softswitch.admin.schemas.common import (
 
 Profile = Literal["twilio", "raw", "openai-realtime"]
 SampleRate = Literal[8000, 16000, 24000]
-# The rate each profile uses when none is given; Twilio Media Streams is 8 kHz only.
-DEFAULT_SAMPLE_RATE = {"twilio": 8000, "raw": 16000, "openai-realtime": 24000}
+# The rate each profile uses when none is given. Twilio Media Streams is 8 kHz µ-law
+# only, and the openai-realtime profile asks for audio/pcmu both ways (no transcoding).
+DEFAULT_SAMPLE_RATE = {"twilio": 8000, "raw": 16000, "openai-realtime": 8000}
+_FIXED_RATE_PROFILES = ("twilio", "openai-realtime")
 
 
 def _websocket_url(value: str) -> str:
@@ -49,7 +51,8 @@ class AgentReplace(RequestModel):
     profile: Profile = "twilio"
     sample_rate: SampleRate | None = Field(
         None, validate_default=True,
-        description="Hz; default 8000 (twilio), 16000 (raw), 24000 (openai-realtime)")
+        description="Hz of the agent's audio: raw 8000, 16000 (default) or 24000; "
+                    "twilio and openai-realtime carry 8000 Hz µ-law only")
     region: Name | None = Field(None, description="media region the call's audio is relayed in")
     headers: Headers = Field(default_factory=dict, description="sent on connect; readable")
     secret_headers: Headers = Field(
@@ -65,8 +68,8 @@ class AgentReplace(RequestModel):
             return rate
         if rate is None:
             return DEFAULT_SAMPLE_RATE[profile]
-        if profile == "twilio" and rate != 8000:
-            raise ValueError("the twilio profile carries 8000 Hz audio only")
+        if profile in _FIXED_RATE_PROFILES and rate != 8000:
+            raise ValueError(f"the {profile} profile carries 8000 Hz µ-law audio only")
         return rate
 
     @field_validator("secret_headers")
