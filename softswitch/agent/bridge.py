@@ -9,7 +9,8 @@ time, and sends what it returns. Every input returns an `Output`:
     errors        what was wrong with an agent frame that was ignored (for the log)
     next_deadline when to call `tick` next (None before `start` and after `stop`)
 
-Inputs: `start(now)`, `rtp_received(payload_type, seq, timestamp, marker, payload,
+Inputs: `start(now)`, `resume(profile, now)` (a new socket after one was lost),
+`rtp_received(payload_type, seq, timestamp, marker, payload,
 now)`, `info_dtmf(digit, now)`, `ws_text(text, now)`, `ws_binary(data, now)`,
 `tick(now)` and `stop(reason, now)`. Times are seconds on the edge's monotonic clock.
 
@@ -276,6 +277,21 @@ class AgentBridge:
         self._started_at = now
         self.pacer.begin(now)
         self._quiet = Output(next_deadline=self.pacer.next_deadline())
+        return self._output(self._encode(CallStarted(self.info)))
+
+    def resume(self, profile, now: float) -> Output:
+        """The agent's socket was lost and a new one is open: `profile`, a fresh
+        instance of the call's profile, starts over on it with its start messages,
+        while the caller's side goes on without a break. What the lost socket had
+        queued for the caller is dropped, and its marks with it (they can no longer be
+        acknowledged)."""
+        if self._started_at is None or self._closed:
+            return self._idle()
+        self.profile = profile
+        self._down = AgentToCaller(profile.audio_format, self.codec)
+        self._chunk_arrivals.clear()
+        self.playout.clear()
+        self._boundaries = 0
         return self._output(self._encode(CallStarted(self.info)))
 
     def stop(self, reason: str, now: float) -> Output:

@@ -41,6 +41,7 @@ from .slot_ticker import SlotTicker
 
 log = Logger()
 RECONNECT_TIMEOUT = 2.0  # a dropped socket gets one quick try before the call ends
+NORMAL_CLOSURE = 1000  # RFC 6455 §7.4.1; anything else (1006: no close frame) is a drop
 
 
 class AgentSessionFactory:
@@ -273,6 +274,9 @@ class LiveAgentSession:
     def closed(self, code: int, reason: str) -> None:
         if self._stopping or self._agent_gone:
             return
+        if code == NORMAL_CLOSURE:  # the agent closed on purpose: the call is over
+            self._end("agent-closed")
+            return
         if self._metrics is not None:
             self._metrics.agent_socket_failures.labels("dropped").inc()
         if self._reconnected:
@@ -287,7 +291,8 @@ class LiveAgentSession:
                 return
             self._socket = socket
             socket.listener = self
-            self._apply(self._bridge.start(self._reactor.seconds()))
+            profile = make_profile(self._agent.profile, sample_rate=self._agent.sample_rate)
+            self._apply(self._bridge.resume(profile, self._reactor.seconds()))
 
         d.addCallbacks(reopened, lambda f: self._end("agent-lost"))
 

@@ -84,7 +84,7 @@ class ProxyCall:
     ingress_region: str | None = None
     original_offer: bytes = b""  # the caller's SDP as it came (the relay rewrites it)
     offered: bool = False
-    own_refusals: list = field(default_factory=list)  # our 503s (limits): kept as 503
+    own_refusals: list = field(default_factory=list)  # our 503s (limits, agents): kept
 
     # -- progress through the plan ------------------------------------------------
     def start(self) -> None:
@@ -134,6 +134,8 @@ class ProxyCall:
         if self.finished:
             return
         self.finals.append(refusal)
+        if refusal.status == 503:  # our own: no agent could take the call (kept as 503)
+            self.own_refusals.append(refusal)
         self.next_target()
 
     def agent_answered(self) -> None:

@@ -166,3 +166,93 @@ class LocalLegInjectionTests(unittest.TestCase):
         yield task.deferLater(reactor, 0.3, lambda: None)
         self.assertEqual(len(received), 3)  # only the caller's own packets, locally
         self.assertEqual(phone.received, [])  # nothing injected towards the caller
+
+
+class AgentSocketLossTests(unittest.TestCase):
+    """A socket the agent drops is reopened once with the profile's start messages;
+    an agent closing its socket normally (1000) ends the call."""
+
+    timeout = 20
+
+    @defer.inlineCallbacks
+    def call_agent(self, handler):
+        server = AgentServer(handler).__enter__()
+        self.addCleanup(deferToThread, server.__exit__, None, None, None)
+        relay = RtpRelay(reactor, {"default": RegionConfig("default", "127.0.0.1", "127.0.0.1",
+                                                           36400, 36500)}, "default")
+        self.addCleanup(relay.close)
+        snapshot = RoutingSnapshot(
+            trunks=[Trunk("carrier", (Gateway("carrier", "198.51.100.7", 5060, "udp", None, 1,
+                                              10),), number_format="nanp")],
+            agents=[Agent("bot", server.url, "twilio", 8000)],
+            numbers=[Number("+14155550100", (Target("agent", "bot"),))])
+        switch = ProxyHarness(snapshot, clock=reactor)
+        self.addCleanup(switch.endpoint.stop)
+        switch.proxy.agent_calls = AgentCalls(
+            switch.endpoint, reactor, AgentSessionFactory(reactor, relay, connect_timeout=5),
+            on_call_end=switch.records.append)
+        phone = Phone()
+        phone_port = reactor.listenUDP(0, phone, interface="127.0.0.1")
+        self.addCleanup(phone_port.stopListening)
+        offer = ("v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\n"
+                 f"m=audio {phone_port.getHost().port} RTP/AVP 0\n")
+        switch.receive(invite("sip:4155550100@127.0.0.1", body=offer), CARRIER)
+        ok = yield wait_for(lambda: next((m for m, _ in switch.wire.sent
+                                          if not m.is_request and m.status == 200), None))
+        relay_addr = ("127.0.0.1", parse_sdp(ok.body).media[0].port)
+        self.ok = ok
+        return switch, phone, relay_addr
+
+    def hang_up(self, switch):
+        ok = self.ok
+        dialog = (f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}"
+                  "\nCall-ID: call-1@carrier\n")
+        switch.receive("ACK sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;"
+                       f"branch=z9hG4bKa\n{dialog}CSeq: 1 ACK\nContent-Length: 0\n\n", CARRIER)
+        return switch.receive("BYE sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;"
+                              f"branch=z9hG4bKb\n{dialog}CSeq: 2 BYE\nContent-Length: 0\n\n",
+                              CARRIER)
+
+    @defer.inlineCallbacks
+    def test_a_dropped_socket_is_reopened_with_connected_and_start_again(self):
+        connections = []
+
+        async def handle(websocket):
+            log = []
+            connections.append(log)
+            async for message in websocket:
+                log.append(json.loads(message))
+                if len(connections) == 1 and log[-1]["event"] == "start":
+                    await websocket.close(1011, "agent restarting")  # not a normal close
+                    return
+
+        switch, phone, relay_addr = yield self.call_agent(handle)
+        yield wait_for(lambda: len(connections) == 2 and len(connections[1]) >= 2)
+        first, second = connections
+        self.assertEqual([e["event"] for e in second[:2]], ["connected", "start"])
+        self.assertEqual(second[1]["sequenceNumber"], "1")  # a new stream's counters
+        self.assertEqual(second[1]["streamSid"], first[1]["streamSid"])
+        for seq in range(10):
+            phone.send_rtp(seq, CALLER_AUDIO, relay_addr)
+            yield task.deferLater(reactor, 0.02, lambda: None)
+        media = yield wait_for(lambda: [e for e in second if e["event"] == "media"] or None)
+        self.assertEqual(base64.b64decode(media[0]["media"]["payload"]), CALLER_AUDIO)
+        self.assertFalse([m for m, _ in switch.wire.sent if m.is_request and m.method == "BYE"])
+        self.assertEqual([m.status for m, _ in self.hang_up(switch)], [200])
+        yield wait_for(lambda: switch.records)
+
+    @defer.inlineCallbacks
+    def test_an_agent_closing_its_socket_normally_ends_the_call_with_bye(self):
+        async def handle(websocket):
+            async for message in websocket:
+                if json.loads(message)["event"] == "start":
+                    await websocket.close(1000, "done")
+                    return
+
+        switch, _, _ = yield self.call_agent(handle)
+        bye = yield wait_for(lambda: next((m for m, _ in switch.wire.sent
+                                           if m.is_request and m.method == "BYE"), None))
+        self.assertEqual(bye.method, "BYE")
+        self.hang_up(switch)  # (the ACK; the BYE crossing ours gets 481)
+        record = yield wait_for(lambda: switch.records[0] if switch.records else None)
+        self.assertEqual(record.disconnect_reason, "agent-closed")

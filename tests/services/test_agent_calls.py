@@ -134,6 +134,27 @@ def test_unreachable_agent_fails_over_to_the_next_target(switch):
     assert [(m.method, p) for m, p in sent if m.is_request] == [("INVITE", BOB_NAT)]
 
 
+def test_a_route_of_unreachable_agents_only_is_refused_with_503():
+    sessions = FakeSessions()
+    from softswitch.services.routing import Gateway, Trunk
+    carrier = Trunk("carrier", (Gateway("carrier", "198.51.100.7", 5060, "udp", None, 1, 10),),
+                    number_format="nanp")
+    only_agents = RoutingSnapshot(
+        trunks=[carrier],
+        agents=[Agent("first", "ws://127.0.0.1:9/", "twilio", 8000),
+                Agent("second", "ws://127.0.0.1:9/", "twilio", 8000)],
+        numbers=[Number("+14155550100", (Target("agent", "first"), Target("agent", "second")))])
+    harness = ProxyHarness(only_agents)
+    harness.proxy.agent_calls = AgentCalls(harness.endpoint, harness.clock, sessions,
+                                           on_call_end=harness.records.append)
+    call(harness)
+    sessions.pending[0][-1].errback(Exception("connection refused"))
+    assert len(sessions.pending) == 2  # the second agent was tried
+    sessions.pending[1][-1].errback(Exception("connection refused"))
+    finals = [m.status for m, _ in harness.wire.take() if not m.is_request and m.status >= 200]
+    assert finals == [503]
+
+
 def test_agent_too_slow_to_connect_fails_over(switch):
     call(switch)
     switch.clock.advance(5.0)
