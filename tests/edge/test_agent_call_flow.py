@@ -3,7 +3,6 @@ loopback UDP from a phone, and a real agent server on the `websockets` library
 speaking the Twilio profile. The caller's audio reaches the agent, the agent's audio
 comes back as RTP, marks are acknowledged after playout, a BYE stops the agent."""
 
-import asyncio
 import base64
 import json
 import struct
@@ -18,7 +17,6 @@ from ws_agent_server import AgentServer
 from softswitch.media.rtp import payload_of
 from softswitch.edge.agent_sessions import AgentSessionFactory
 from softswitch.edge.rtp_relay import RtpRelay
-from softswitch.media.g711 import ulaw_encode
 from softswitch.sdp import parse_sdp
 from softswitch.services.agent_calls import AgentCalls
 from softswitch.services.media_control import RegionConfig
@@ -59,18 +57,19 @@ def agent_handler(log):
     return handle
 
 
-class AgentCallFlowTests(unittest.TestCase):
+class AgentCallCase(unittest.TestCase):
+    """A switch with a relay and one number routed to an agent served by `handler`."""
+
     timeout = 20
 
     @defer.inlineCallbacks
-    def test_audio_both_ways_marks_and_hangup(self):
-        log = []
-        server = AgentServer(agent_handler(log)).__enter__()
+    def call_agent(self, handler, first_port=36400, event_pt=None):
+        server = AgentServer(handler).__enter__()
         self.addCleanup(deferToThread, server.__exit__, None, None, None)
-
         relay = RtpRelay(reactor, {"default": RegionConfig("default", "127.0.0.1", "127.0.0.1",
-                                                           36000, 36100)}, "default")
+                                                           first_port, first_port + 100)}, "default")
         self.addCleanup(relay.close)
+        self.relay = relay
         snapshot = RoutingSnapshot(
             trunks=[Trunk("carrier", (Gateway("carrier", "198.51.100.7", 5060, "udp", None, 1,
                                               10),), number_format="nanp")],
@@ -81,21 +80,41 @@ class AgentCallFlowTests(unittest.TestCase):
         switch.proxy.agent_calls = AgentCalls(
             switch.endpoint, reactor, AgentSessionFactory(reactor, relay, connect_timeout=5),
             on_call_end=switch.records.append)
-
         phone = Phone()
         phone_port = reactor.listenUDP(0, phone, interface="127.0.0.1")
         self.addCleanup(phone_port.stopListening)
+        events = "" if event_pt is None else f" {event_pt}"
         offer = ("v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\n"
-                 f"m=audio {phone_port.getHost().port} RTP/AVP 0 101\n"
-                 "a=rtpmap:101 telephone-event/8000\n")
+                 f"m=audio {phone_port.getHost().port} RTP/AVP 0{events}\n")
+        if event_pt is not None:
+            offer += f"a=rtpmap:{event_pt} telephone-event/8000\n"
         sent = switch.receive(invite("sip:4155550100@127.0.0.1", body=offer), CARRIER)
         self.assertEqual([m.status for m, _ in sent], [100, 180])
-
         ok = yield wait_for(lambda: next((m for m, _ in switch.wire.sent
                                           if not m.is_request and m.status == 200), None))
-        answer = parse_sdp(ok.body)
-        relay_addr = ("127.0.0.1", answer.media[0].port)
-        self.assertEqual(answer.media[0].formats, ["0", "101"])
+        relay_addr = ("127.0.0.1", parse_sdp(ok.body).media[0].port)
+        self.ok = ok
+        return switch, phone, relay_addr
+
+    def hang_up(self, switch):
+        ok = self.ok
+        dialog = (f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}"
+                  "\nCall-ID: call-1@carrier\n")
+        switch.receive("ACK sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;"
+                       f"branch=z9hG4bKa\n{dialog}CSeq: 1 ACK\nContent-Length: 0\n\n", CARRIER)
+        return switch.receive("BYE sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;"
+                              f"branch=z9hG4bKb\n{dialog}CSeq: 2 BYE\nContent-Length: 0\n\n",
+                              CARRIER)
+
+
+class AgentCallFlowTests(AgentCallCase):
+    @defer.inlineCallbacks
+    def test_audio_both_ways_marks_and_hangup(self):
+        log = []
+        switch, phone, relay_addr = yield self.call_agent(agent_handler(log), 36000,
+                                                          event_pt=101)
+        ok = self.ok
+        self.assertEqual(parse_sdp(ok.body).media[0].formats, ["0", "101"])
 
         for seq in range(20):  # 400 ms of caller audio, 20 ms apart
             phone.send_rtp(seq, CALLER_AUDIO, relay_addr)
@@ -123,7 +142,7 @@ class AgentCallFlowTests(unittest.TestCase):
         record = yield wait_for(lambda: switch.records[0] if switch.records else None)
         self.assertEqual((record.agent, record.disconnect_side), ("bot", "caller"))
         self.assertGreater(record.agent_stats["caller_frames"], 0)
-        self.assertEqual(relay.calls, 0)
+        self.assertEqual(self.relay.calls, 0)
 
 
 @defer.inlineCallbacks
@@ -168,50 +187,9 @@ class LocalLegInjectionTests(unittest.TestCase):
         self.assertEqual(phone.received, [])  # nothing injected towards the caller
 
 
-class AgentSocketLossTests(unittest.TestCase):
+class AgentSocketLossTests(AgentCallCase):
     """A socket the agent drops is reopened once with the profile's start messages;
     an agent closing its socket normally (1000) ends the call."""
-
-    timeout = 20
-
-    @defer.inlineCallbacks
-    def call_agent(self, handler):
-        server = AgentServer(handler).__enter__()
-        self.addCleanup(deferToThread, server.__exit__, None, None, None)
-        relay = RtpRelay(reactor, {"default": RegionConfig("default", "127.0.0.1", "127.0.0.1",
-                                                           36400, 36500)}, "default")
-        self.addCleanup(relay.close)
-        snapshot = RoutingSnapshot(
-            trunks=[Trunk("carrier", (Gateway("carrier", "198.51.100.7", 5060, "udp", None, 1,
-                                              10),), number_format="nanp")],
-            agents=[Agent("bot", server.url, "twilio", 8000)],
-            numbers=[Number("+14155550100", (Target("agent", "bot"),))])
-        switch = ProxyHarness(snapshot, clock=reactor)
-        self.addCleanup(switch.endpoint.stop)
-        switch.proxy.agent_calls = AgentCalls(
-            switch.endpoint, reactor, AgentSessionFactory(reactor, relay, connect_timeout=5),
-            on_call_end=switch.records.append)
-        phone = Phone()
-        phone_port = reactor.listenUDP(0, phone, interface="127.0.0.1")
-        self.addCleanup(phone_port.stopListening)
-        offer = ("v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\n"
-                 f"m=audio {phone_port.getHost().port} RTP/AVP 0\n")
-        switch.receive(invite("sip:4155550100@127.0.0.1", body=offer), CARRIER)
-        ok = yield wait_for(lambda: next((m for m, _ in switch.wire.sent
-                                          if not m.is_request and m.status == 200), None))
-        relay_addr = ("127.0.0.1", parse_sdp(ok.body).media[0].port)
-        self.ok = ok
-        return switch, phone, relay_addr
-
-    def hang_up(self, switch):
-        ok = self.ok
-        dialog = (f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}"
-                  "\nCall-ID: call-1@carrier\n")
-        switch.receive("ACK sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;"
-                       f"branch=z9hG4bKa\n{dialog}CSeq: 1 ACK\nContent-Length: 0\n\n", CARRIER)
-        return switch.receive("BYE sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;"
-                              f"branch=z9hG4bKb\n{dialog}CSeq: 2 BYE\nContent-Length: 0\n\n",
-                              CARRIER)
 
     @defer.inlineCallbacks
     def test_a_dropped_socket_is_reopened_with_connected_and_start_again(self):
