@@ -362,6 +362,7 @@ class AgentBridge:
         if end - first > due:  # slots were skipped: the timestamp jumps
             self._marker = True
         playout = self.playout
+        arrivals = self._chunk_arrivals
         for slot in range(end - due, end):
             timestamp = (self._ts0 + FRAME_SAMPLES * slot) & 0xFFFFFFFF
             if self._dtmf_digits or self._dtmf_packets:
@@ -375,7 +376,6 @@ class AgentBridge:
                     and now - self._last_agent_audio >= AGENT_PAUSE:
                 playout.enqueue(self._down.flush())  # the agent paused: play the tail
             frame, reached = playout.next_frame()
-            arrivals = self._chunk_arrivals
             if arrivals:
                 taken = playout.taken
                 while arrivals and arrivals[0][0] < taken:

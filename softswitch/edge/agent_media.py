@@ -95,10 +95,6 @@ class LocalMediaLeg:
         if self._leg is not None:
             self._leg.receive_with(receiver)
 
-    def send(self, datagram: bytes) -> None:
-        if self._leg is not None:
-            self._leg.send(datagram)
-
     def send_packets(self, packets) -> None:
         """Send each packet's `bytes()` to the caller."""
         if self._leg is not None:

@@ -143,7 +143,6 @@ class LiveAgentSession:
         self.offer_sdp = leg.answer_sdp  # (outbound calls: the INVITE's offer)
         self.media_id = leg.relay_call_id
         self._bridge = None
-        self._scheduled = None  # the slot deadline the ticker has for this call
         self._passive = True  # no bridge yet, stopping, or the agent is gone: no input
         self._on_end = self._on_transfer = None
         self._stopping = False
@@ -261,15 +260,11 @@ class LiveAgentSession:
 
     def text_received(self, text: str) -> None:
         if not self._passive:
-            out = self._bridge.ws_text(text, self._reactor.seconds())
-            if out.ws or out.actions or out.errors or out.rtp:
-                self._apply(out)
+            self._apply(self._bridge.ws_text(text, self._reactor.seconds()))
 
     def binary_received(self, data: bytes) -> None:
         if not self._passive:
-            out = self._bridge.ws_binary(data, self._reactor.seconds())
-            if out.ws or out.actions or out.errors or out.rtp:
-                self._apply(out)
+            self._apply(self._bridge.ws_binary(data, self._reactor.seconds()))
 
     def closed(self, code: int, reason: str) -> None:
         if self._stopping or self._agent_gone:
@@ -299,7 +294,6 @@ class LiveAgentSession:
     # -- outputs ----------------------------------------------------------------------
     def slot_due(self, now: float) -> None:
         """The ticker: this call's next 20 ms slot is due."""
-        self._scheduled = None
         if self._bridge is None or self._stopping or self._leg.released:
             return
         started = perf_counter()
@@ -309,8 +303,7 @@ class LiveAgentSession:
         self._schedule(out.next_deadline)
 
     def _apply(self, out) -> None:
-        if out.ws and not self._agent_gone and self._socket is not None:
-            self._socket.send_frames(out.ws)
+        self._send_ws(out.ws)
         if out.rtp:
             self._leg.send_packets(out.rtp)
         for action in out.actions:
@@ -328,10 +321,7 @@ class LiveAgentSession:
             self._socket.send_frames(frames)
 
     def _schedule(self, deadline: float | None) -> None:
-        if deadline is None or self._stopping or self._leg.released:
-            return
-        if deadline != self._scheduled:
-            self._scheduled = deadline
+        if deadline is not None and not self._stopping and not self._leg.released:
             self._ticker.schedule(self, deadline)
 
     def _end(self, reason: str) -> None:

@@ -12,38 +12,22 @@ back (`transport.startReading()`), so Twisted meets the condition itself and run
 `connectionLost` as usual. Nothing raises into the reactor.
 """
 
-import select
-
 from twisted.logger import Logger
+
+from .epoll_group import EpollGroup
 
 log = Logger()
 READ_SIZE = 65536
-MAX_BATCH = 512  # ready sockets served per wake-up
 
 
-class ReadGroup:
-    def __init__(self, reactor):
-        self._reactor = reactor
-        self._poller = select.epoll()
-        self._readers: dict[int, tuple] = {}  # fd -> (transport, sock.recv, deliver)
-        self._watched = False
+class ReadGroup(EpollGroup):
+    """Members: fd -> (transport, sock.recv, deliver)."""
 
-    def __len__(self) -> int:
-        return len(self._readers)
-
-    # -- IReadDescriptor --------------------------------------------------------------
-    def fileno(self) -> int:
-        return self._poller.fileno()
-
-    def logPrefix(self) -> str:
-        return "ReadGroup"
-
-    def connectionLost(self, reason) -> None:
-        self._watched = False
+    log_prefix = "ReadGroup"
 
     def doRead(self) -> None:
-        readers = self._readers
-        for fd, _ in self._poller.poll(0, MAX_BATCH):
+        readers = self._members
+        for fd, _ in self._ready():
             entry = readers.get(fd)
             if entry is None:
                 continue
@@ -70,34 +54,19 @@ class ReadGroup:
         if sock is None or getattr(transport, "TLS", False) or not transport.connected:
             return None
         fd = sock.fileno()
-        if fd < 0 or fd in self._readers:
+        if fd < 0 or fd in self._members:
             return None
         transport.stopReading()
-        self._readers[fd] = (transport, sock.recv, deliver)
-        self._poller.register(fd, select.EPOLLIN)
-        if not self._watched:
-            self._reactor.addReader(self)
-            self._watched = True
+        self._add(fd, (transport, sock.recv, deliver))
         return fd
 
     def release(self, fd: int, transport) -> None:
         """Stop reading `transport`'s socket (descriptor `fd`) here: it is closing."""
-        entry = self._readers.get(fd)
+        entry = self._members.get(fd)
         if entry is not None and entry[0] is transport:
-            self._forget(fd)
+            self._remove(fd)
 
     def _hand_back(self, fd: int) -> None:
-        transport = self._readers[fd][0]
-        self._forget(fd)
+        transport = self._remove(fd)[0]
         if transport.connected:
             transport.startReading()
-
-    def _forget(self, fd: int) -> None:
-        del self._readers[fd]
-        try:
-            self._poller.unregister(fd)
-        except OSError:
-            pass  # closed already: the kernel dropped it from the epoll set
-        if not self._readers and self._watched:
-            self._reactor.removeReader(self)
-            self._watched = False

@@ -184,13 +184,6 @@ class RelayPort(DatagramProtocol):
         self.dest = self.latch.destination
 
 
-LOCAL = ("local", 0)  # the destination of a port whose partner is in this process
-
-
-def discard(data, dest) -> None:
-    pass
-
-
 def ignore_rtp(data, first, second, seq, timestamp, now) -> None:
     pass
 
@@ -210,14 +203,6 @@ class LocalLeg:
         the caller: the datagram with its header's first two bytes, sequence number
         and timestamp as the relay read them, and the arrival time."""
         self._local_port.local = receiver if receiver is not None else ignore_rtp
-
-    def send(self, datagram: bytes) -> None:
-        port = self._port
-        if port.dest is not None and port.sendto is not None:
-            try:
-                port.sendto(datagram, port.dest)
-            except OSError:
-                port.send_errors += 1
 
     def send_packets(self, packets) -> None:
         """Send each packet's `bytes()` to the caller (the hot path of agent calls)."""

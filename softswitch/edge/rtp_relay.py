@@ -46,7 +46,7 @@ from ..services.media_control import (
     UnknownRegion,
     UnknownTag,
 )
-from .relay_port import LOCAL, LocalLeg, RelayPort, discard, ignore_rtp
+from .relay_port import LocalLeg, RelayPort, ignore_rtp
 from .rtp_ports import PortAllocator
 from .udp_group import MAX_DATAGRAM, SocketGroup
 
@@ -214,23 +214,19 @@ class RtpRelay:
         for port in (stream.rtp, stream.rtcp):
             port.latch = None
             port.peer = None
-        callee_port.dest = LOCAL
-        callee_port.sendto = discard  # what is not RTP (RTCP multiplexed): not for us
+            port.dest = None  # (what is not RTP, RTCP multiplexed, has nowhere to go)
         callee_port.local = ignore_rtp
         return LocalLeg(call.caller.streams[stream_index].rtp, callee_port)
 
     def detach_local(self, call_id: str, stream_index: int) -> None:
-        """Undo `attach_local` (a transfer): the callee port sends from its own socket
-        again, to its latched peer (else the address its leg's SDP advertised), so
-        the caller's RTP goes out to whoever answered on the callee leg."""
+        """Undo `attach_local` (a transfer): the callee port sends again, to its latched
+        peer (else the address its leg's SDP advertised), so the caller's RTP goes out
+        to whoever answered on the callee leg."""
         call = self._call(call_id)
         if stream_index >= len(call.callee.streams):
             raise UnknownCall(f"call {call_id!r} has no stream {stream_index}")
         port = call.callee.streams[stream_index].rtp
-        listening = port.listening
-        sock = getattr(listening, "_sock", None) or getattr(listening, "socket", None)
         port.local = None
-        port.sendto = sock.sendto if sock is not None else port.transport.write
         port.dest = port.latch.destination if port.latch is not None else None
 
     # -- offer/answer --------------------------------------------------------------

@@ -11,36 +11,22 @@ relay's own work.
 """
 
 import ipaddress
-import select
 import socket
 
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
+from .epoll_group import EpollGroup
+
 log = Logger()
 MAX_DATAGRAM = 8192
-MAX_BATCH = 512  # ready sockets served per reactor wake-up
 
 
-class SocketGroup:
+class SocketGroup(EpollGroup):
     """The relay's UDP sockets behind one epoll descriptor that the reactor reads
-    (an `IReadDescriptor`). Never raises into the reactor: a raising reader would be
-    disconnected, and every call's media with it."""
+    (`epoll_group.EpollGroup`), each read with one `recvfrom` per wake-up."""
 
-    def __init__(self, reactor):
-        self._reactor = reactor
-        self._poller = select.epoll()
-        self._receivers: dict[int, tuple] = {}
-        self._watched = False
-
-    def fileno(self) -> int:
-        return self._poller.fileno()
-
-    def logPrefix(self) -> str:
-        return "RtpRelay"
-
-    def connectionLost(self, reason) -> None:
-        self._watched = False
+    log_prefix = "RtpRelay"
 
     def listen(self, port: int, protocol, interface: str) -> "GroupSocket":
         """Bind `interface`:`port` and deliver its datagrams to `protocol`; raises
@@ -58,27 +44,17 @@ class SocketGroup:
         if family == socket.AF_INET6:
             def received(data, addr, deliver=received):
                 deliver(data, addr[:2])
-        fd = sock.fileno()
-        self._receivers[fd] = (sock.recvfrom, received)
-        self._poller.register(fd, select.EPOLLIN)
-        if not self._watched:
-            self._reactor.addReader(self)
-            self._watched = True
+        self._add(sock.fileno(), (sock.recvfrom, received))
         protocol.sendto = sock.sendto
         return GroupSocket(self, sock, port)
 
     def forget(self, sock: socket.socket) -> None:
-        fd = sock.fileno()
-        if self._receivers.pop(fd, None) is not None:
-            self._poller.unregister(fd)
+        self._remove(sock.fileno())
         sock.close()
-        if not self._receivers and self._watched:
-            self._reactor.removeReader(self)
-            self._watched = False
 
     def doRead(self) -> None:
-        receivers = self._receivers
-        for fd, _ in self._poller.poll(0, MAX_BATCH):
+        receivers = self._members
+        for fd, _ in self._ready():
             entry = receivers.get(fd)
             if entry is None:
                 continue

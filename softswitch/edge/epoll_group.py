@@ -1,0 +1,53 @@
+"""Descriptors served behind one epoll descriptor that the reactor reads (an
+`IReadDescriptor`): the base of the RTP relay's UDP group and of the agent sockets'
+read group. One reactor wake-up serves every ready member; a subclass reads them in its
+`doRead`, which must never raise into the reactor (a raising reader is disconnected,
+and every member with it)."""
+
+import select
+
+MAX_BATCH = 512  # ready descriptors served per reactor wake-up
+
+
+class EpollGroup:
+    log_prefix = "EpollGroup"
+
+    def __init__(self, reactor):
+        self._reactor = reactor
+        self._poller = select.epoll()
+        self._members: dict[int, tuple] = {}  # fd -> what the subclass reads it with
+        self._watched = False
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def fileno(self) -> int:
+        return self._poller.fileno()
+
+    def logPrefix(self) -> str:
+        return self.log_prefix
+
+    def connectionLost(self, reason) -> None:
+        self._watched = False
+
+    def _add(self, fd: int, entry: tuple) -> None:
+        self._members[fd] = entry
+        self._poller.register(fd, select.EPOLLIN)
+        if not self._watched:
+            self._reactor.addReader(self)
+            self._watched = True
+
+    def _remove(self, fd: int) -> tuple | None:
+        entry = self._members.pop(fd, None)
+        if entry is not None:
+            try:
+                self._poller.unregister(fd)
+            except OSError:
+                pass  # closed already: the kernel dropped it from the epoll set
+        if not self._members and self._watched:
+            self._reactor.removeReader(self)
+            self._watched = False
+        return entry
+
+    def _ready(self) -> list:
+        return self._poller.poll(0, MAX_BATCH)
