@@ -1,7 +1,11 @@
 """The WebSocket client that carries a call to its AI agent: wsproto framing on a
 Twisted TCP (or TLS, certificate verified) connection, the agent's headers sent
 with the upgrade, a bounded connect time. Frames go to a listener; nothing raises
-into the reactor."""
+into the reactor.
+
+Once the socket is open, whole text messages (every media message) are cut and built
+by `agent.ws_frames`, and every other frame goes through wsproto whole: the profile
+showed wsproto's generic frame path as the largest single cost per call."""
 
 from urllib.parse import urlsplit
 
@@ -23,6 +27,8 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from ..agent.ws_frames import FrameSplitter, mask_text
 
 log = Logger()
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one agent message; more is a broken agent
@@ -51,6 +57,8 @@ class AgentSocket(Protocol):
         self._size = 0
         self._closed_reported = False
         self._open = False  # mirrors the wsproto state OPEN (read for every frame sent)
+        self._handshake = b""  # what the server sent until its 101
+        self._splitter: FrameSplitter | None = None  # once open
         self._socket_send = None  # plain TCP: write through when Twisted holds nothing
 
     # -- Twisted --------------------------------------------------------------------
@@ -68,6 +76,20 @@ class AgentSocket(Protocol):
                                                    extra_headers=headers)))
 
     def dataReceived(self, data: bytes) -> None:
+        splitter = self._splitter
+        if splitter is None:
+            self._handshake += data
+            self._receive(data)
+            return
+        for item in splitter.feed(data):
+            if type(item) is str:  # the hot path: one whole text message
+                if self._open and self.listener is not None:
+                    self.listener.text_received(item)
+            elif not self._receive(item):
+                return
+
+    def _receive(self, data: bytes) -> bool:
+        """Feed wsproto; False once the connection is being aborted."""
         try:
             self._ws.receive_data(data)
             for event in self._ws.events():
@@ -81,6 +103,8 @@ class AgentSocket(Protocol):
             log.info("agent WebSocket protocol error: {error}", error=exc)
             self._fail(AgentRefused(f"protocol error: {exc}"))
             self.transport.abortConnection()
+            return False
+        return True
 
     def connectionLost(self, reason=None) -> None:
         self._open = False
@@ -95,6 +119,7 @@ class AgentSocket(Protocol):
     def _handle(self, event) -> None:
         self._open = self._ws.state is ConnectionState.OPEN
         if isinstance(event, AcceptConnection):
+            self._take_frames()
             if self._read_group is not None and self._group_fd is None:
                 self._group_fd = self._read_group.take_over(self.transport, self.dataReceived)
             if not self.opened.called:
@@ -117,6 +142,18 @@ class AgentSocket(Protocol):
                 self.transport.write(self._ws.send(event.response()))
             self._report_closed(event.code, event.reason or "")
             self.transport.loseConnection()
+
+    def _take_frames(self) -> None:
+        """From here on, cut frames here; what followed the 101 in the same read
+        went to wsproto already."""
+        splitter = FrameSplitter(MAX_MESSAGE_BYTES)
+        end = self._handshake.find(b"\r\n\r\n")
+        if self._handshake.startswith(b"HTTP/1.1 101") and end >= 0:
+            splitter.skip(self._handshake[end + 4:])
+        else:  # (not a plain 101 answer: leave every byte to wsproto)
+            splitter.pass_through()
+        self._splitter = splitter
+        self._handshake = b""
 
     def _collect(self, parts: list, data, finished: bool, text: bool) -> None:
         parts.append(data)
@@ -155,7 +192,7 @@ class AgentSocket(Protocol):
 
     def send_text(self, text: str) -> None:
         if self._open:
-            self._write(self._ws.send(TextMessage(data=text)))
+            self._write(mask_text(text.encode()))
 
     def send_bytes(self, data: bytes) -> None:
         if self._open:
@@ -165,10 +202,10 @@ class AgentSocket(Protocol):
         """Text frames for str, binary frames for bytes."""
         if not self._open:
             return
-        send, write = self._ws.send, self._write
+        write = self._write
         for frame in frames:
-            write(send(TextMessage(data=frame) if type(frame) is str
-                       else BytesMessage(data=frame)))
+            write(mask_text(frame.encode()) if type(frame) is str
+                  else self._ws.send(BytesMessage(data=frame)))
 
     def _write(self, data: bytes) -> None:
         # Twisted's write queues the bytes and asks the reactor for writability (two

@@ -199,7 +199,11 @@ class TransferFlowTests(Base):
         yield wait_for(lambda: len(caller.received) >= 10 or None)
         self.assertTrue(all(d[12:] == CALLER_AUDIO for d, _ in human.received))
         self.assertEqual(human.received[0][1], relay_for_human)  # from the relay's port
-        self.assertTrue(all(d[12:] == HUMAN_AUDIO for d, _ in caller.received))
+        heard = [d for d, _ in caller.received]
+        while heard and heard[0][8:12] != b"\x00\x00\x12\x34":
+            heard.pop(0)  # the bridge's last packet, sent before it let go, may trail in
+        self.assertGreaterEqual(len(heard), 9)
+        self.assertTrue(all(d[12:] == HUMAN_AUDIO for d in heard))
         self.assertEqual(caller.received[0][1], relay_for_caller)
         invites_to_caller = [m for m, p in self.switch.wire.sent
                              if m.is_request and m.method == "INVITE" and p == CARRIER]
