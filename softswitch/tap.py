@@ -248,6 +248,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         on_call_end=cdr_writer, ring_timeout=settings.agents.outbound_ring_timeout,
         max_queue_wait=settings.agents.outbound_max_queue_wait, user_agent=sip.user_agent,
         transfers=agent_calls.transfers)
+    proxy.outbound_calls = outbound_calls
     relay.set_listener(proxy.media_timed_out)  # proxied and agent calls alike
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)

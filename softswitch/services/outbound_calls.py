@@ -216,13 +216,14 @@ class OutboundCalls:
         self._admit(call)
         return call_id
 
-    def hang_up(self, call_id: str, reason: str = "api") -> bool:
-        """End a call in any state: dequeue, cancel while trying or ringing, BYE."""
+    def hang_up(self, call_id: str, reason: str = "api", side: str = "switch") -> bool:
+        """End a call in any state: dequeue, cancel while trying or ringing, BYE. The
+        admin API's DELETE ("api"), or the relay's inactivity ("media-timeout")."""
         call = self.calls.get(call_id)
         if call is None:
             return False
         code = None if call.state in ("queued", "answered") else 487
-        self.end_call(call, "switch", reason, code)
+        self.end_call(call, side, reason, code)
         return True
 
     def drain(self) -> None:

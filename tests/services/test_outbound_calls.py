@@ -323,6 +323,26 @@ def test_hang_up_in_every_state(switch):
     assert not switch.outbound.hang_up("unknown@x")
 
 
+def test_no_media_from_the_far_end_hangs_up_like_an_inbound_agent_call(switch):
+    from softswitch.services.media_control import MediaTimedOut
+    switch.proxy.outbound_calls = switch.outbound
+    call_id, [(out, _)] = switch.originate()
+    session = switch.session()
+    switch.receive(reply(out, 200, body=FAR_SDP), GW_A)
+    session.connects[0].callback(None)
+    switch.wire.take()
+    switch.proxy.media_timed_out(MediaTimedOut(session.media_id, 60.0))
+    [(bye, peer)] = [(m, p) for m, p in switch.wire.take() if m.is_request]
+    assert (bye.method, bye.call_id, peer) == ("BYE", call_id, Peer("udp", "203.0.113.9", 5070))
+    assert session.stopped == ["media-timeout"]  # the agent's stop carries the reason
+    [record] = switch.records
+    assert (record.final_code, record.disconnect_side, record.disconnect_reason) == (
+        200, "switch", "media-timeout")
+    assert switch.outbound.active_calls() == []
+    switch.proxy.media_timed_out(MediaTimedOut(session.media_id, 61.0))  # late: ignored
+    assert switch.wire.take() == [] and len(switch.records) == 1
+
+
 def test_an_agent_that_cannot_be_reached_cancels_the_call(switch):
     _, [(out, _)] = switch.originate()
     switch.receive(reply(out, 180), GW_A)
