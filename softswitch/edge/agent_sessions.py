@@ -31,7 +31,7 @@ from twisted.python.failure import Failure
 
 from ..agent.bridge import AgentBridge, Hangup, Transfer
 from ..agent.events import CallEnded, CallInfo, TransferFailed
-from ..agent.profiles import make_profile
+from ..agent.profiles import make_agent_profile
 from ..media.rtp import payload_of
 from .agent_media import AgentMedia
 from .agent_metrics import AgentMediaMetrics
@@ -202,7 +202,7 @@ class LiveAgentSession:
     def begin(self, on_end, on_transfer) -> None:
         self._on_end, self._on_transfer = on_end, on_transfer
         now = self._ticker.align(self._reactor.seconds())
-        profile = make_profile(self._agent.profile, sample_rate=self._agent.sample_rate)
+        profile = self._new_profile()
         self._bridge = AgentBridge(profile, self._info, codec=self._leg.codec,
                                    rtp_event_pt=self._leg.event_pt, ssrc=_random32(),
                                    initial_seq=_random32() & 0xFFFF,
@@ -214,6 +214,11 @@ class LiveAgentSession:
         self._leg.set_receiver(self._rtp_received)
         self._apply(self._bridge.start(now))
         self._schedule(self._bridge.next_deadline())
+
+    def _new_profile(self):
+        # The agent's custom parameters, then the call's (openai-realtime: instructions, voice).
+        return make_agent_profile(self._agent.profile, self._agent.sample_rate,
+                                  self._info.custom_parameters)
 
     def dtmf(self, digit: str) -> None:
         if self._bridge is not None:
@@ -294,8 +299,7 @@ class LiveAgentSession:
                 return
             self._socket = socket
             socket.listener = self
-            profile = make_profile(self._agent.profile, sample_rate=self._agent.sample_rate)
-            self._apply(self._bridge.resume(profile, self._reactor.seconds()))
+            self._apply(self._bridge.resume(self._new_profile(), self._reactor.seconds()))
 
         d.addCallbacks(reopened, lambda f: self._end("agent-lost"))
 

@@ -1,7 +1,9 @@
 """Agent sessions as the factory builds them: the real relay's local leg, an agent
-socket that records what is sent, the slot ticker on a Clock. What the settings put
-into each call: the bridge's jitter bounds and burst."""
+socket that records what is sent, the slot ticker on a Clock. What the settings and
+the agent's row put into each call: the bridge's jitter bounds and burst, and the
+openai-realtime session's instructions and voice (again on a reopened socket)."""
 
+import json
 from types import MappingProxyType
 
 from twisted.internet import reactor
@@ -86,3 +88,33 @@ class BridgeSettingsTests(SessionCase):
                          (0.02, 0.06, 0.2))
         self.assertEqual(session._bridge.pacer.max_burst, 3)
 
+
+class RealtimeSessionTests(SessionCase):
+    def session_update(self, socket):
+        update = json.loads(socket.frames[0])
+        self.assertEqual(update["type"], "session.update")
+        return update["session"]
+
+    def test_the_agents_instructions_and_voice_reach_the_session_update(self):
+        factory, _ = self.begin(agent("openai-realtime", instructions="You sell tyres.",
+                                      voice="marin", tier="gold"))
+        session = self.session_update(factory.sockets[0])
+        self.assertEqual(session["instructions"], "You sell tyres.")
+        self.assertEqual(session["audio"]["output"]["voice"], "marin")
+        self.assertNotIn("tier", json.dumps(session))
+
+    def test_a_calls_own_parameters_win_and_a_reopened_socket_gets_them_again(self):
+        info = {**INFO, "custom_parameters": {"instructions": "Call about invoice 42."}}
+        factory, live = self.begin(agent("openai-realtime", instructions="You sell tyres.",
+                                         voice="cedar"), info)
+        first = self.session_update(factory.sockets[0])
+        self.assertEqual((first["instructions"], first["audio"]["output"]["voice"]),
+                         ("Call about invoice 42.", "cedar"))
+        live.closed(1006, "")  # dropped: reopened once, the profile starts over
+        self.assertEqual(len(factory.sockets), 2)
+        self.assertEqual(self.session_update(factory.sockets[1]), first)
+
+    def test_a_twilio_agent_gets_them_as_plain_custom_parameters(self):
+        factory, _ = self.begin(agent("twilio", instructions="x", voice="y"))
+        start = json.loads(factory.sockets[0].frames[1])
+        self.assertEqual(start["start"]["customParameters"]["voice"], "y")
