@@ -207,6 +207,22 @@ def test_no_answer_in_time_is_cancelled(switch):
     assert (record.final_code, record.disconnect_reason) == (408, "no-answer")
 
 
+def test_a_ring_timeout_before_any_provisional_fails_over_and_a_late_487_is_not_recorded(
+        switch):
+    _, [(out, _)] = switch.originate(trunk_name="first")
+    switch.clock.pump([0.5] * 60)  # GW_A says nothing, not even 100 Trying, for 30 s
+    [(second, peer)] = [(m, p) for m, p in switch.invites() if p == GW_B]
+    assert switch.records == []  # not an outcome yet: the next gateway is tried
+    switch.receive(reply(second, 100), GW_B)
+    switch.clock.advance(30.0)
+    cancels = [(m, p) for m, p in switch.wire.take() if m.is_request and m.method == "CANCEL"]
+    assert [p for _, p in cancels] == [GW_B]  # none to GW_A: nothing came from it
+    switch.receive(reply(second, 487), GW_B)  # the answer to our CANCEL
+    [record] = switch.records
+    assert (record.final_code, record.disconnect_side, record.disconnect_reason,
+            record.attempts) == (408, "callee", "no-answer", 2)
+
+
 def test_a_failing_gateway_moves_on_then_the_next_trunk(switch):
     _, [(out, _)] = switch.originate()
     sent = switch.receive(reply(out, 503), GW_A)
