@@ -77,6 +77,12 @@ class AgentSettings:
     outbound_ring_timeout: float = 60.0  # an outbound call not answered by then: no-answer
     # An outbound call its trunks' limits have not admitted by then fails ("limit:cps").
     outbound_max_queue_wait: float = 300.0
+    # Caller -> agent jitter buffer, ms: the first packet is held jitter_target_ms, then
+    # the delay adapts between jitter_min_ms and jitter_max_ms.
+    jitter_min_ms: int = 20
+    jitter_target_ms: int = 60
+    jitter_max_ms: int = 200
+    max_burst: int = 3  # RTP packets to the caller sent back to back after a stall
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,8 @@ _SECTIONS = {
     "log": LogSettings,
 }
 _LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+MAX_JITTER_MS = 1000  # more delay than this is no longer a conversation
+MAX_BURST = 50  # one second of 20 ms packets
 
 
 def load(path: str | os.PathLike | None = None) -> Settings:
@@ -227,11 +235,28 @@ def _check(s: Settings) -> None:
         value = getattr(s.agents, key)
         if not (0 < value and math.isfinite(value)):
             raise ConfigError(f"[agents] {key} must be a positive number of seconds")
+    _check_agent_media(s.agents)
     if s.agents.echo_number and not is_e164(s.agents.echo_number):
         raise ConfigError('[agents] echo_number must be an E.164 number such as '
                           '"+10000000000", or "" for none')
     if s.log.level not in _LOG_LEVELS:
         raise ConfigError(f"[log] level must be one of {', '.join(_LOG_LEVELS)}")
+
+
+def _check_agent_media(agents: AgentSettings) -> None:
+    low, target, high = agents.jitter_min_ms, agents.jitter_target_ms, agents.jitter_max_ms
+    if low < 0:
+        raise ConfigError("[agents] jitter_min_ms must not be negative")
+    if high > MAX_JITTER_MS:
+        raise ConfigError(f"[agents] jitter_max_ms must be at most {MAX_JITTER_MS}")
+    if high < low:
+        raise ConfigError(f"[agents] jitter_max_ms ({high}) must not be below "
+                          f"jitter_min_ms ({low})")
+    if not low <= target <= high:
+        raise ConfigError(f"[agents] jitter_target_ms ({target}) must be between "
+                          f"jitter_min_ms ({low}) and jitter_max_ms ({high})")
+    if not 1 <= agents.max_burst <= MAX_BURST:
+        raise ConfigError(f"[agents] max_burst must be between 1 and {MAX_BURST}")
 
 
 @dataclass(frozen=True)

@@ -229,8 +229,12 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         is_our_address=endpoint.is_our_address,
         media=relay if settings.media.anchor else None, limiter=limiter,
         gateway_order=health.order, gateway_health=health)
+    agent_settings = settings.agents
     agent_sessions = AgentSessionFactory(
-        reactor, relay, connect_timeout=settings.agents.connect_timeout, metrics=metrics)
+        reactor, relay, connect_timeout=agent_settings.connect_timeout, metrics=metrics,
+        jitter_min_ms=agent_settings.jitter_min_ms,
+        jitter_target_ms=agent_settings.jitter_target_ms,
+        jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst)
     agent_calls = proxy.agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent)
@@ -244,6 +248,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         on_call_end=cdr_writer, ring_timeout=settings.agents.outbound_ring_timeout,
         max_queue_wait=settings.agents.outbound_max_queue_wait, user_agent=sip.user_agent,
         transfers=agent_calls.transfers)
+    proxy.outbound_calls = outbound_calls
     relay.set_listener(proxy.media_timed_out)  # proxied and agent calls alike
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)

@@ -68,6 +68,18 @@ def test_missing_explicit_file_is_an_error(tmp_path):
      r"^\[agents\] outbound_max_queue_wait must be a positive number of seconds$"),
     ("[agents]\ntransfer_ring_timeout = '30'\n",
      r"\[agents\] transfer_ring_timeout must be a number"),
+    ("[agents]\njitter_min_ms = -1\n", r"^\[agents\] jitter_min_ms must not be negative$"),
+    ("[agents]\njitter_max_ms = 1001\n", r"^\[agents\] jitter_max_ms must be at most 1000$"),
+    ("[agents]\njitter_min_ms = 80\njitter_max_ms = 40\n",
+     r"^\[agents\] jitter_max_ms \(40\) must not be below jitter_min_ms \(80\)$"),
+    ("[agents]\njitter_target_ms = 10\n",
+     r"^\[agents\] jitter_target_ms \(10\) must be between jitter_min_ms \(20\) and "
+     r"jitter_max_ms \(200\)$"),
+    ("[agents]\njitter_target_ms = 250\n", r"^\[agents\] jitter_target_ms \(250\) must be"),
+    ("[agents]\njitter_target_ms = 60.5\n", r"\[agents\] jitter_target_ms must be an integer"),
+    ("[agents]\nmax_burst = 0\n", r"^\[agents\] max_burst must be between 1 and 50$"),
+    ("[agents]\nmax_burst = 51\n", r"^\[agents\] max_burst must be between 1 and 50$"),
+    ("[agents]\nmax_burst = true\n", r"\[agents\] max_burst must be an integer"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -105,3 +117,19 @@ def test_the_agent_timeouts_default_to_the_services_own_and_are_read(tmp_path):
                                            "outbound_max_queue_wait = 10\n"))
     assert (settings.agents.transfer_ring_timeout, settings.agents.outbound_ring_timeout,
             settings.agents.outbound_max_queue_wait) == (2.0, 1.5, 10.0)
+
+
+def test_the_agent_media_settings_default_to_the_bridges_own_and_are_read(tmp_path):
+    import inspect
+
+    from softswitch.agent.bridge import AgentBridge
+    defaults = inspect.signature(AgentBridge).parameters
+    agents = config.validate({}).agents
+    assert (agents.jitter_min_ms, agents.jitter_target_ms, agents.jitter_max_ms,
+            agents.max_burst) == tuple(defaults[name].default for name in (
+                "min_delay_ms", "target_ms", "max_delay_ms", "max_burst"))
+    settings = config.load(write(tmp_path, "[agents]\njitter_min_ms = 0\n"
+                                           "jitter_target_ms = 0\njitter_max_ms = 1000\n"
+                                           "max_burst = 1\n"))
+    assert (settings.agents.jitter_min_ms, settings.agents.jitter_target_ms,
+            settings.agents.jitter_max_ms, settings.agents.max_burst) == (0, 0, 1000, 1)

@@ -1,6 +1,7 @@
 """The composition root (tap.build_service) on a MemoryReactorClock: the [agents]
-timeouts reach the services that use them, and the drain refuses new calls of every
-kind and waits for the agent and outbound calls as for proxied ones."""
+timeouts and media settings reach the services that use them, the relay's inactivity
+reaches outbound calls too, and the drain refuses new calls of every kind and waits
+for the agent and outbound calls as for proxied ones."""
 
 import pytest
 from twisted.internet.testing import MemoryReactorClock
@@ -24,6 +25,19 @@ def test_the_agent_timeouts_of_the_configuration_reach_the_services(tmp_path):
     outbound = root.drain_calls.outbound
     assert (outbound.ring_timeout, outbound.max_queue_wait) == (4.0, 7.0)
     assert outbound.transfers.ring_timeout == 2.5
+
+
+def test_the_agent_media_settings_of_the_configuration_reach_the_sessions(tmp_path):
+    root = build(tmp_path, agents={"jitter_min_ms": 10, "jitter_target_ms": 80,
+                                   "jitter_max_ms": 300, "max_burst": 2})
+    sessions = root.drain_calls.outbound._sessions
+    assert sessions.bridge_options == {"min_delay_ms": 10, "target_ms": 80,
+                                       "max_delay_ms": 300, "max_burst": 2}
+
+
+def test_the_relays_inactivity_reaches_outbound_calls_too(tmp_path):
+    root = build(tmp_path)
+    assert root.drain_calls.proxy.outbound_calls is root.drain_calls.outbound
 
 
 def test_the_drain_refuses_new_calls_and_ends_at_once_without_calls(tmp_path):

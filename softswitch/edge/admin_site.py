@@ -33,15 +33,32 @@ class HealthResource(Resource):
         return json.dumps(status).encode()
 
 
+class VersionResource(Resource):
+    """/v1: the API (a leaf that routes on the whole path) below every child not put
+    here; the echo agent is put here so that /v1/echo-agent needs no token."""
+
+    def __init__(self, api: Resource | None):
+        super().__init__()
+        self._api = api
+
+    def getChild(self, path, request):
+        return self._api if self._api is not None else super().getChild(path, request)
+
+    def render(self, request):
+        return self._api.render(request) if self._api is not None else super().render(request)
+
+
 def build_root(registry, health_check, api: Resource | None = None,
                echo_agent: Resource | None = None) -> Resource:
     """The admin site's root; ``api`` (softswitch.admin.api.build_api) serves /v1,
-    ``echo_agent`` the built-in echo agent's WebSocket at /echo-agent."""
+    ``echo_agent`` the built-in echo agent's WebSocket at /v1/echo-agent (and at
+    /echo-agent, where databases made before it moved still point)."""
     root = Resource()
     root.putChild(b"metrics", MetricsResource(registry))
     root.putChild(b"healthz", HealthResource(health_check))
-    if api is not None:
-        root.putChild(b"v1", api)
+    version = VersionResource(api)
+    root.putChild(b"v1", version)
     if echo_agent is not None:
+        version.putChild(b"echo-agent", echo_agent)
         root.putChild(b"echo-agent", echo_agent)
     return root

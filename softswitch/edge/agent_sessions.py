@@ -31,7 +31,7 @@ from twisted.python.failure import Failure
 
 from ..agent.bridge import AgentBridge, Hangup, Transfer
 from ..agent.events import CallEnded, CallInfo, TransferFailed
-from ..agent.profiles import make_profile
+from ..agent.profiles import make_agent_profile
 from ..media.rtp import payload_of
 from .agent_media import AgentMedia
 from .agent_metrics import AgentMediaMetrics
@@ -46,8 +46,13 @@ NORMAL_CLOSURE = 1000  # RFC 6455 §7.4.1; anything else (1006: no close frame) 
 
 class AgentSessionFactory:
     def __init__(self, reactor, relay, *, connect_timeout: float = 5.0, metrics=None,
-                 account: str = "ACsoftswitch", ticker: SlotTicker | None = None):
+                 account: str = "ACsoftswitch", ticker: SlotTicker | None = None,
+                 jitter_min_ms: float = 20, jitter_target_ms: float = 60,
+                 jitter_max_ms: float = 200, max_burst: int = 3):
         self._reactor = reactor
+        # Every call's AgentBridge gets these ([agents] in the configuration).
+        self.bridge_options = {"min_delay_ms": jitter_min_ms, "target_ms": jitter_target_ms,
+                               "max_delay_ms": jitter_max_ms, "max_burst": max_burst}
         self._ticker = ticker if ticker is not None else SlotTicker(reactor)
         self._reads = ReadGroup(reactor)
         self._media = AgentMedia(relay)
@@ -72,7 +77,7 @@ class AgentSessionFactory:
             return LiveAgentSession(self._reactor, self._ticker, agent,
                                     self._call_info(call_id, agent, info), ws, leg,
                                     self._metrics, self.media_metrics, connect,
-                                    self._connect_timeout)
+                                    self._connect_timeout, self.bridge_options)
 
         def failed(failure):
             # Whatever did open is closed again; the caller's route moves on.
@@ -95,7 +100,7 @@ class AgentSessionFactory:
             return LiveAgentSession(self._reactor, self._ticker, agent,
                                     self._call_info(call_id, agent, info), None, leg,
                                     self._metrics, self.media_metrics, connect,
-                                    self._connect_timeout)
+                                    self._connect_timeout, self.bridge_options)
 
         return media.addCallback(ready)
 
@@ -128,8 +133,10 @@ class LiveAgentSession:
     """A connected agent call (services.agent_calls.AgentSession)."""
 
     def __init__(self, reactor, ticker, agent, info: CallInfo, socket, leg, metrics,
-                 media_metrics, connect, connect_timeout: float):
+                 media_metrics, connect, connect_timeout: float,
+                 bridge_options: dict | None = None):
         self._reactor = reactor
+        self._bridge_options = bridge_options or {}  # AgentBridge's jitter and burst
         self._ticker = ticker
         self._agent = agent
         self._info = info
@@ -195,17 +202,23 @@ class LiveAgentSession:
     def begin(self, on_end, on_transfer) -> None:
         self._on_end, self._on_transfer = on_end, on_transfer
         now = self._ticker.align(self._reactor.seconds())
-        profile = make_profile(self._agent.profile, sample_rate=self._agent.sample_rate)
+        profile = self._new_profile()
         self._bridge = AgentBridge(profile, self._info, codec=self._leg.codec,
                                    rtp_event_pt=self._leg.event_pt, ssrc=_random32(),
                                    initial_seq=_random32() & 0xFFFF,
-                                   initial_timestamp=_random32(), now=now)
+                                   initial_timestamp=_random32(), now=now,
+                                   **self._bridge_options)
         self._socket.listener = self
         self._passive = False
         self._media_metrics.begun(self._bridge)
         self._leg.set_receiver(self._rtp_received)
         self._apply(self._bridge.start(now))
         self._schedule(self._bridge.next_deadline())
+
+    def _new_profile(self):
+        # The agent's custom parameters, then the call's (openai-realtime: instructions, voice).
+        return make_agent_profile(self._agent.profile, self._agent.sample_rate,
+                                  self._info.custom_parameters)
 
     def dtmf(self, digit: str) -> None:
         if self._bridge is not None:
@@ -286,8 +299,7 @@ class LiveAgentSession:
                 return
             self._socket = socket
             socket.listener = self
-            profile = make_profile(self._agent.profile, sample_rate=self._agent.sample_rate)
-            self._apply(self._bridge.resume(profile, self._reactor.seconds()))
+            self._apply(self._bridge.resume(self._new_profile(), self._reactor.seconds()))
 
         d.addCallbacks(reopened, lambda f: self._end("agent-lost"))
 

@@ -3,11 +3,13 @@ hears themself half a second later, before writing an agent.
 
 At start-up (before the first routing snapshot is read) the switch makes sure, in one
 transaction, that the database holds an agent named "echo" — the built-in echo agent
-(`echo_agent.py`, Twilio profile) at ws://<admin listener>/echo-agent — and the number,
-routed to it. It is idempotent, and it leaves the operator's choices alone:
+(`echo_agent.py`, Twilio profile) at ws://<admin listener>/v1/echo-agent — and the
+number, routed to it. It is idempotent, and it leaves the operator's choices alone:
 
-- no "echo" agent: it is created; one made by an earlier start (its URL ends in
-  /echo-agent) follows the admin listener if that moved;
+- no "echo" agent: it is created; one made by an earlier start (its URL's path is
+  /v1/echo-agent, or /echo-agent where earlier versions served it and still do) is
+  kept while it points at the admin listener, and follows it to /v1/echo-agent if
+  the listener moved;
 - an "echo" agent the operator made for something else (another URL): kept, and the
   number is not set up (a warning says so);
 - the number exists already: kept with whatever route it has.
@@ -25,7 +27,8 @@ from ..store import agents, numbers
 log = Logger()
 
 ECHO_AGENT = "echo"
-ECHO_PATH = "/echo-agent"
+ECHO_PATH = "/v1/echo-agent"
+LEGACY_ECHO_PATH = "/echo-agent"  # where agents made by earlier versions point
 DESCRIPTION = "Demo: the built-in echo agent ([agents] echo_number)"
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # listening everywhere: use loopback
 _SCHEMES = {"tcp": "ws", "tcp6": "ws", "ssl": "wss"}
@@ -33,7 +36,7 @@ _SCHEMES = {"tcp": "ws", "tcp6": "ws", "ssl": "wss"}
 
 def echo_agent_url(admin_listen: str) -> str | None:
     """The echo agent's URL on the admin listener, from its strports description
-    ("tcp:8080:interface=127.0.0.1" -> "ws://127.0.0.1:8080/echo-agent"); a wildcard
+    ("tcp:8080:interface=127.0.0.1" -> "ws://127.0.0.1:8080/v1/echo-agent"); a wildcard
     interface is reached on loopback. None when it cannot be told (a UNIX socket, port 0)."""
     kind, *fields = _split_description(admin_listen)
     scheme = _SCHEMES.get(kind.lower())
@@ -80,8 +83,9 @@ def ensure_echo_number(conn, number: str, url: str) -> str:
             "region_id": None, "headers": {}, "secret_headers": {},
             "custom_parameters": {}})
         done.append(f"agent {ECHO_AGENT} created at {url}")
-    elif agent["url"] != url:
-        if urlsplit(agent["url"]).path != ECHO_PATH or agent["profile"] != "twilio":
+    elif agent["url"] not in (url, _legacy(url)):
+        if urlsplit(agent["url"]).path not in (ECHO_PATH, LEGACY_ECHO_PATH) \
+                or agent["profile"] != "twilio":
             return (f"an agent named {ECHO_AGENT} already exists at {agent['url']} "
                     f"({agent['profile']}): the demo number {number} is not set up")
         agents.update_agent(conn, ECHO_AGENT, {"url": url})
@@ -94,7 +98,12 @@ def ensure_echo_number(conn, number: str, url: str) -> str:
         done.append(f"{number} routed to it")
     elif existing["route"] != [{"type": "agent", "agent": ECHO_AGENT}]:
         done.append(f"{number} exists with another route, kept")
-    return "; ".join(done) or f"{number} -> agent {ECHO_AGENT} at {url}"
+    return "; ".join(done) or f"{number} -> agent {ECHO_AGENT} at {agent['url']}"
+
+
+def _legacy(url: str) -> str:
+    """The same listener's echo agent at the path earlier versions used."""
+    return url[:-len(ECHO_PATH)] + LEGACY_ECHO_PATH
 
 
 def set_up_echo_demo(database, settings) -> None:

@@ -11,7 +11,8 @@ descriptors, else each is an ordinary `listenUDP` (the same protocol either way)
 
 Inactivity is checked lazily: the statistics of each stream keep the last arrival
 time; one timer per call (the injected clock's `callLater`) wakes when the timeout could
-have expired and either reports `MediaTimedOut` or sleeps again.
+have expired and either reports `MediaTimedOut` or sleeps again. It counts from the
+answer, or later from when a side whose SDP had no address first names one.
 """
 
 import select
@@ -55,6 +56,14 @@ log = Logger()
 _NO_JITTER_ENCODINGS = frozenset(("telephone-event", "cn"))
 
 
+def _names_an_address(sdp: SessionDescription) -> bool:
+    for media in sdp.media:
+        connection = sdp.connection_for(media)
+        if media.port and connection is not None and not connection.is_unspecified:
+            return True
+    return False
+
+
 class _LegStream:
     __slots__ = ("index", "media", "port", "rtp", "rtcp")
 
@@ -70,13 +79,14 @@ class _LegStream:
 
 
 class _Leg:
-    __slots__ = ("tag", "streams", "versioner", "sdp")
+    __slots__ = ("tag", "streams", "versioner", "sdp", "addressed")
 
     def __init__(self, tag: str | None):
         self.tag = tag
         self.streams: list[_LegStream] = []
         self.versioner = OriginVersioner()  # the o= line this leg's phone sees
         self.sdp: SessionDescription | None = None
+        self.addressed = False  # an SDP of this leg has named a media address
 
 
 class _Call:
@@ -338,6 +348,12 @@ class RtpRelay:
             and all(is_on_hold(party.sdp, i) for i in range(len(party.sdp.media))
                     if party.sdp.media[i].port)
             for party in (call.caller, call.callee))
+        if not leg.addressed and _names_an_address(sdp):
+            leg.addressed = True
+            if call.answered is not None:
+                # A side with no address before (an outbound call's far end, a
+                # placeholder until it answers) joins now: its silence counts from here.
+                call.activity_floor = max(call.activity_floor, self._now())
         self._arm(call)
 
     @staticmethod

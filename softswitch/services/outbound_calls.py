@@ -26,10 +26,31 @@ thousand calls at once is thus placed at the trunk's rate, roughly in order. A c
 that could not be admitted within `max_queue_wait` seconds fails ("limit:cps" or
 "limit:concurrent" in its record).
 
-Outcomes land in the call record: `final_code` (the far end's final status, 200 when
-answered) and, for calls never answered, `disconnect_reason` "busy" (486, 600),
-"no-answer" (ring timeout, 408, 480) or "failed" (anything else), "agent-unavailable"
-when the agent's socket could not be opened, "api" when hung up through the admin API.
+Outcomes land in the call record as `final_code`, `disconnect_side` and
+`disconnect_reason`:
+
+    answered         200, then "callee" "bye" (the far end's BYE), "agent" with the
+                     agent's reason (its hangup, "agent-closed", "agent-lost"), or
+                     "switch" with "api" (admin API), "media-timeout" (no RTP from the far
+                     end for the relay's inactivity timeout), "agent-unavailable" (the
+                     socket could not be opened), "media" (an unusable SDP answer) or a
+                     transfer's outcome (services.transfers)
+    refused          "callee", the far end's final status: "busy" (486, 600),
+                     "no-answer" (408, 480, 487) or "failed" (anything else). A 5xx or
+                     a failure to reach the gateway before anything rang tries the next
+                     gateway or trunk first; the last attempt's outcome is recorded
+    ring timeout     each INVITE may go unanswered `ring_timeout` seconds. After any
+                     provisional response (100 Trying is enough): CANCEL, "callee" 408
+                     "no-answer"; the far end's 487 to the CANCEL is not recorded. Before
+                     any: no CANCEL yet (RFC 3261 §9.1; sent if a provisional comes
+                     later), 408 "failed", handled as a gateway that never answered (the
+                     next gateway or trunk is tried; 408 "failed" if none is left)
+    cancelled        "switch" 487: "api", or "agent-unavailable" while it rang
+    never dialled    "switch": "api" (dequeued, no status), "limit:cps" or
+                     "limit:concurrent" (503, not admitted within `max_queue_wait`),
+                     "shutdown" (503, still queued when draining began), "failed" (503
+                     when no trunk of the route can take it; when the media cannot be
+                     opened, the media error's status, else 503)
 
 Transfers: the agent of an answered outbound call may transfer the far end to a human
 (services.transfers) as for inbound calls.
@@ -216,13 +237,14 @@ class OutboundCalls:
         self._admit(call)
         return call_id
 
-    def hang_up(self, call_id: str, reason: str = "api") -> bool:
-        """End a call in any state: dequeue, cancel while trying or ringing, BYE."""
+    def hang_up(self, call_id: str, reason: str = "api", side: str = "switch") -> bool:
+        """End a call in any state: dequeue, cancel while trying or ringing, BYE. The
+        admin API's DELETE ("api"), or the relay's inactivity ("media-timeout")."""
         call = self.calls.get(call_id)
         if call is None:
             return False
         code = None if call.state in ("queued", "answered") else 487
-        self.end_call(call, "switch", reason, code)
+        self.end_call(call, side, reason, code)
         return True
 
     def drain(self) -> None:

@@ -91,6 +91,7 @@ class Proxy:
         self._admissions: dict[int, list] = {}
         self._media = media
         self.agent_calls = agent_calls
+        self.outbound_calls = None  # outbound_calls.OutboundCalls: their media times out too
         if media is not None:
             media.set_listener(self.media_timed_out)
 
@@ -414,11 +415,14 @@ class Proxy:
     def media_timed_out(self, event) -> None:
         """The relay heard no RTP for a while: hang the call up, proxied or agent."""
         call_id = event.call_id
-        if call_id.endswith(AGENT_MEDIA_SUFFIX) and self.agent_calls is not None:
+        if call_id.endswith(AGENT_MEDIA_SUFFIX):
             base = call_id[:-len(AGENT_MEDIA_SUFFIX)]
-            if self.agent_calls.hang_up(base, "media-timeout", side="switch"):
-                log.info("no media for {seconds:.0f}s on agent call {call_id}: hanging up",
-                         seconds=event.idle_seconds, call_id=base)
+            # Inbound and outbound agent calls name their media alike.
+            for calls in (self.agent_calls, self.outbound_calls):
+                if calls is not None and calls.hang_up(base, "media-timeout", side="switch"):
+                    log.info("no media for {seconds:.0f}s on agent call {call_id}: "
+                             "hanging up", seconds=event.idle_seconds, call_id=base)
+                    return
             return
         dialog = self.dialogs.get(call_id)
         if dialog is not None and not dialog.ended:

@@ -91,6 +91,29 @@ class ErrorTests(ApiTestCase):
             yield self.assertError(self.post(path, body), 422, field)
 
     @defer.inlineCallbacks
+    def test_openai_realtime_session_parameters_are_checked(self):
+        realtime = {"name": "a", "url": "wss://a.example", "profile": "openai-realtime"}
+        for parameters, field, message in (
+                ({"voice": "no such voice"}, "custom_parameters.voice", "a voice name"),
+                ({"voice": ""}, "custom_parameters.voice", "a voice name"),
+                ({"voice": 7}, "custom_parameters.voice", "valid string"),
+                ({"instructions": ["Be", "brief"]}, "custom_parameters.instructions",
+                 "valid string"),
+                ({"instructions": "x" * 16385}, "custom_parameters.instructions", "16384"),
+                ({"tier": "x" * 1025}, "custom_parameters.tier", "at most 1024")):
+            yield self.assertError(self.post("/v1/agents", {
+                **realtime, "custom_parameters": parameters}), 422, field, message)
+        # A long system prompt is an openai-realtime agent's only.
+        yield self.assertError(self.post("/v1/agents", {
+            **realtime, "profile": "twilio", "custom_parameters": {"instructions": "x" * 1025}}),
+            422, "custom_parameters.instructions", "at most 1024")
+        created = yield self.post("/v1/agents", {**realtime, "custom_parameters": {
+            "instructions": "x" * 16384, "voice": "marin"}})
+        self.assertEqual(created.status, 201, created.json)
+        yield self.assertError(self.http_patch("/v1/agents/a", {"profile": "twilio"}), 422,
+                               "custom_parameters.instructions", "at most 1024")
+
+    @defer.inlineCallbacks
     def test_nan_is_refused(self):
         yield self.assertError(self.request("POST", "/v1/trunks",
                                             raw=b'{"name": "t", "max_cps": NaN}'), 422, "max_cps")

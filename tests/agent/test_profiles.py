@@ -10,7 +10,7 @@ from softswitch.agent.events import (
     CallerAudio, CallerDtmf, CallInfo, CallStarted, MarkPlayed, ResponseStarted, SpeechStarted,
     TransferFailed,
 )
-from softswitch.agent.profiles import ProfileError, make_profile
+from softswitch.agent.profiles import ProfileError, make_agent_profile, make_profile
 
 INFO = CallInfo("CA123", "MZ456", "AC789", "+12125550123", "+14155550100", did="+14155550100",
                 custom_parameters={"tier": "gold"})
@@ -97,6 +97,35 @@ class TestOpenAIRealtime:
         assert {t["name"] for t in session["tools"]} == {"end_call", "transfer_call"}
         [append] = sent(p, CallerAudio(b"\xff" * 160, 0))
         assert append["type"] == "input_audio_buffer.append"
+
+    def test_instructions_and_voice_go_in_the_ga_session(self):
+        p = make_profile("openai-realtime", instructions="Be brief.", voice="marin")
+        [update] = sent(p, CallStarted(INFO))
+        assert update["type"] == "session.update"
+        tools = update["session"].pop("tools")
+        assert update["session"] == {
+            "type": "realtime", "instructions": "Be brief.",
+            "audio": {"input": {"format": {"type": "audio/pcmu"},
+                                "turn_detection": {"type": "server_vad"}},
+                      "output": {"format": {"type": "audio/pcmu"}, "voice": "marin"}}}
+        assert [(t["type"], t["name"]) for t in tools] == [("function", "end_call"),
+                                                           ("function", "transfer_call")]
+
+    def test_without_them_the_servers_defaults_apply(self):
+        [update] = sent(make_profile("openai-realtime", instructions=""), CallStarted(INFO))
+        assert "instructions" not in update["session"]
+        assert "voice" not in update["session"]["audio"]["output"]
+
+    def test_an_agents_profile_takes_them_from_the_custom_parameters(self):
+        parameters = {"instructions": "Sell.", "voice": "cedar", "tier": "gold"}
+        [update] = sent(make_agent_profile("openai-realtime", 8000, parameters),
+                        CallStarted(INFO))
+        assert update["session"]["instructions"] == "Sell."
+        assert update["session"]["audio"]["output"]["voice"] == "cedar"
+        # Other profiles pass custom parameters to the agent, not to themselves.
+        twilio = make_agent_profile("twilio", 8000, parameters)
+        assert sent(twilio, CallStarted(INFO))[1]["event"] == "start"
+        assert make_agent_profile("raw", 24000, parameters).audio_format.sample_rate == 24000
 
     def test_audio_deltas_barge_in_and_truncate(self):
         p = make_profile("openai-realtime")

@@ -495,14 +495,19 @@ def test_the_echo_number_is_made_once_and_an_operators_choices_are_kept(tmp_path
     migrate.upgrade(url)
     database = Database(url, reactor=None)
     try:
-        echo = "ws://127.0.0.1:8080/echo-agent"
+        echo = "ws://127.0.0.1:8080/v1/echo-agent"
         assert "created" in database.run_sync(ensure_echo_number, "+10000000000", echo)
         database.run_sync(ensure_echo_number, "+10000000000", echo)
         rows = database.run_sync(number_store.list_numbers)
         assert [(r["number"], r["route"]) for r in rows] == [
             ("+10000000000", [{"type": "agent", "agent": ECHO_AGENT}])]
-        # The admin listener moved: the agent follows it.
-        moved = "ws://127.0.0.1:9090/echo-agent"
+        # Made by an earlier version at /echo-agent (still served): left as it is.
+        legacy = "ws://127.0.0.1:8080/echo-agent"
+        database.run_sync(agent_store.update_agent, ECHO_AGENT, {"url": legacy})
+        assert "moved" not in database.run_sync(ensure_echo_number, "+10000000000", echo)
+        assert database.run_sync(agent_store.get_agent, ECHO_AGENT)["url"] == legacy
+        # The admin listener moved: the agent follows it, to the /v1 path.
+        moved = "ws://127.0.0.1:9090/v1/echo-agent"
         assert "moved" in database.run_sync(ensure_echo_number, "+10000000000", moved)
         assert database.run_sync(agent_store.get_agent, ECHO_AGENT)["url"] == moved
         # A number the operator routed elsewhere is kept as it is.

@@ -6,7 +6,8 @@ Checked on the wire: the INVITE's offer (PCMU, PCMA, telephone-event on the rela
 the agent's socket opened while the far end rings and its `start` (direction
 outbound, the custom parameters); RTP both ways once answered (the agent's audio at
 the gateway's media address, the gateway's pcap at the agent); the call in
-`GET /v1/calls/{id}` while it is up; hang-up by `DELETE` or by the far end; busy and
+`GET /v1/calls/{id}` while it is up; hang-up by `DELETE` or by the far end, or by the
+switch when the far end sends no RTP ([media] inactivity_timeout); busy and
 unanswered calls ([agents] outbound_ring_timeout) in `GET /v1/cdrs`; a trunk's
 max_cps pacing a burst of calls (INVITE arrival times at the gateway); and SIGTERM
 while calls are up and queued: `POST /v1/calls` gets 503, the queued calls fail
@@ -75,7 +76,8 @@ async def dialer(agent):
     await agent.media(b"".join(AGENT_FRAMES))
 
 
-AGENT_PATHS = ("/answered", "/hung-up", "/busy", "/unanswered", "/paced", "/draining")
+AGENT_PATHS = ("/answered", "/hung-up", "/busy", "/unanswered", "/paced", "/draining",
+               "/silent")
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +98,19 @@ class Lab:
 
 
 def outbound_switch(workdir, agent_server, *, drain_timeout: float = 1.0,
-                    carrier_cps: float | None = None) -> tuple[CallSwitch, AdminApi, int, int]:
+                    carrier_cps: float | None = None, ring_timeout: float = OUTBOUND_RING_TIMEOUT,
+                    media: dict | None = None) -> tuple[CallSwitch, AdminApi, int, int]:
     """A switch (not started) with two trunks to SIPp gateways: "carrier" (the outbound
-    route of +1202), "paced" (max_cps MAX_CPS), an agent per AGENT_PATHS and a token."""
+    route of +1202), "paced" (max_cps MAX_CPS), an agent per AGENT_PATHS and a token;
+    `media`: its [media] settings."""
     server, _ = agent_server
+    sections = {"agents": {"connect_timeout": 2.0, "echo_number": "",
+                           "outbound_ring_timeout": ring_timeout},
+                "trunks": {"probe_interval": NO_PROBES}}
+    if media:
+        sections["media"] = media
     switch = CallSwitch(workdir, sip={"drain_timeout": drain_timeout},
-                        database={"reload_interval": 0.5},
-                        sections={"agents": {"connect_timeout": 2.0, "echo_number": "",
-                                             "outbound_ring_timeout": OUTBOUND_RING_TIMEOUT},
-                                  "trunks": {"probe_interval": NO_PROBES}})
+                        database={"reload_interval": 0.5}, sections=sections)
     carrier_port, paced_port = free_udp_port(GATEWAY_B_IP), free_udp_port(GATEWAY_B_IP)
     seed_routing(switch.db_url, Routing(
         trunks=[TrunkRow("carrier", (GatewayRow(GATEWAY_B_IP, carrier_port),),
@@ -251,6 +257,43 @@ def test_the_far_ends_bye_ends_an_outbound_call(lab, tmp_path):
     assert (record["final_code"], record["disconnect_side"], record["disconnect_reason"]) == (
         200, "callee", "bye"), record
     assert lab.api.get(call_url(call_id)).status == 404
+
+
+INACTIVITY_TIMEOUT = 1.5  # [media] inactivity_timeout of the silent far end's switch
+
+
+@sipp_test
+def test_a_far_end_that_sends_no_rtp_is_hung_up_after_the_inactivity_timeout(
+        tmp_path, agent_server):
+    # It rings longer than the timeout: only the silence after the answer counts.
+    switch, api, carrier_port, _ = outbound_switch(
+        tmp_path / "switch", agent_server, ring_timeout=5.0,
+        media={"inactivity_timeout": INACTIVITY_TIMEOUT})
+    switch.start()
+    lab = Lab(switch, api, agent_server[1], carrier_port, 0)
+    far = None
+    try:
+        far = far_end(lab, tmp_path, ring_ms=2000, scenario="media_uas_answer_silent.xml")
+        call_id = place(api, "silent")["call_id"]
+        callee = far.finish()
+        record = api.cdr(call_id)
+    except BaseException:
+        if far is not None:
+            far.stop()
+        raise
+    finally:
+        switch.close()
+    assert callee.ok, callee.describe()
+    answered = sent_status(callee, 200)
+    hung_up = when(callee, lambda m: m.direction == "received" and m.method == "BYE")
+    assert INACTIVITY_TIMEOUT - 0.1 <= hung_up - answered <= INACTIVITY_TIMEOUT + 1.0, (
+        f"BYE {hung_up - answered:.2f} s after the answer")
+    assert far.sink.audio(), "the agent's RTP went out: it does not keep the call alive"
+    stop = wait_closed(lab.scripts, "/silent").events()[-1]
+    assert (stop["event"], stop["stop"]["reason"]) == ("stop", "media-timeout")
+    assert (record["final_code"], record["disconnect_side"], record["disconnect_reason"]) == (
+        200, "switch", "media-timeout"), record
+    assert record["agent_stats"]["media"] is not None
 
 
 # -- not answered ------------------------------------------------------------------------------

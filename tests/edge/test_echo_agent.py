@@ -1,12 +1,16 @@
 """The built-in echo agent, served on a real site, driven by the `websockets` client
-(another implementation) the way the switch drives a Twilio-profile agent."""
+(another implementation) the way the switch drives a Twilio-profile agent: at
+/v1/echo-agent, and at /echo-agent where databases of earlier versions point; the
+rest of /v1 is still the API's."""
 
 import base64
 import json
 
-from twisted.internet import reactor
+from twisted.internet import defer, reactor
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
+from twisted.web.client import Agent, readBody
+from twisted.web.resource import Resource
 from twisted.web.server import Site
 from websockets.sync.client import connect
 
@@ -15,13 +19,32 @@ from softswitch.edge.echo_agent import echo_agent_resource
 from softswitch.metrics import Metrics
 
 
+class PathEcho(Resource):
+    """Stands for the API: a leaf that answers with the path it was asked for."""
+
+    isLeaf = True
+
+    def render_GET(self, request):
+        return request.path
+
+
 class EchoAgentTests(unittest.TestCase):
+    path = "/v1/echo-agent"
+
     def setUp(self):
-        root = build_root(Metrics().registry, lambda: {"status": "ok"},
+        root = build_root(Metrics().registry, lambda: {"status": "ok"}, api=PathEcho(),
                           echo_agent=echo_agent_resource(reactor, delay=0.1))
         self.port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
         self.addCleanup(self.port.stopListening)
-        self.url = f"ws://127.0.0.1:{self.port.getHost().port}/echo-agent"
+        self.base = f"127.0.0.1:{self.port.getHost().port}"
+        self.url = f"ws://{self.base}{self.path}"
+
+    def test_the_rest_of_v1_is_the_apis(self):
+        def check(bodies):
+            self.assertEqual(bodies, [b"/v1/agents/echo", b"/v1"])
+        gets = [Agent(reactor).request(b"GET", f"http://{self.base}{path}".encode())
+                for path in ("/v1/agents/echo", "/v1")]
+        return defer.gatherResults([d.addCallback(readBody) for d in gets]).addCallback(check)
 
     def test_media_comes_back_after_the_delay(self):
         def talk():
@@ -43,3 +66,7 @@ class EchoAgentTests(unittest.TestCase):
             self.assertEqual(media, {"event": "media", "streamSid": "MZ1",
                                      "media": {"payload": payload}})
         return deferToThread(talk).addCallback(check)
+
+
+class LegacyPathTests(EchoAgentTests):
+    path = "/echo-agent"

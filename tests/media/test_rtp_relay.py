@@ -567,6 +567,20 @@ class InactivityTests(RelayTestCase):
         self.assertEqual(self.events, [MediaTimedOut("call-1", 130.0)])
 
     @inlineCallbacks
+    def test_a_side_without_an_address_until_it_answers_is_timed_from_its_answer(self):
+        # An outbound agent call: the far end is an unspecified-address placeholder
+        # while it rings (on hold to the relay), then answers with its own SDP.
+        yield self.relay.offer("call-1", "far", phone_sdp("0.0.0.0", 9))
+        yield self.relay.answer("call-1", "far", "local", phone_sdp(LOCAL, 4000))
+        self.clock.advance(100)  # it rings
+        self.assertEqual(self.events, [])
+        yield self.relay.offer("call-1", "far", phone_sdp(LOCAL, 4002, 2))
+        self.clock.advance(59)
+        self.assertEqual(self.events, [])
+        self.clock.advance(1)
+        self.assertEqual(self.events, [MediaTimedOut("call-1", 60.0)])
+
+    @inlineCallbacks
     def test_a_failing_listener_does_not_raise_into_the_reactor(self):
         def broken(event):
             raise RuntimeError("listener bug")

@@ -207,6 +207,22 @@ def test_no_answer_in_time_is_cancelled(switch):
     assert (record.final_code, record.disconnect_reason) == (408, "no-answer")
 
 
+def test_a_ring_timeout_before_any_provisional_fails_over_and_a_late_487_is_not_recorded(
+        switch):
+    _, [(out, _)] = switch.originate(trunk_name="first")
+    switch.clock.pump([0.5] * 60)  # GW_A says nothing, not even 100 Trying, for 30 s
+    [(second, peer)] = [(m, p) for m, p in switch.invites() if p == GW_B]
+    assert switch.records == []  # not an outcome yet: the next gateway is tried
+    switch.receive(reply(second, 100), GW_B)
+    switch.clock.advance(30.0)
+    cancels = [(m, p) for m, p in switch.wire.take() if m.is_request and m.method == "CANCEL"]
+    assert [p for _, p in cancels] == [GW_B]  # none to GW_A: nothing came from it
+    switch.receive(reply(second, 487), GW_B)  # the answer to our CANCEL
+    [record] = switch.records
+    assert (record.final_code, record.disconnect_side, record.disconnect_reason,
+            record.attempts) == (408, "callee", "no-answer", 2)
+
+
 def test_a_failing_gateway_moves_on_then_the_next_trunk(switch):
     _, [(out, _)] = switch.originate()
     sent = switch.receive(reply(out, 503), GW_A)
@@ -321,6 +337,26 @@ def test_hang_up_in_every_state(switch):
     assert [m.method for m, _ in switch.wire.take() if m.is_request] == ["BYE"]
     assert switch.records[1].final_code == 200
     assert not switch.outbound.hang_up("unknown@x")
+
+
+def test_no_media_from_the_far_end_hangs_up_like_an_inbound_agent_call(switch):
+    from softswitch.services.media_control import MediaTimedOut
+    switch.proxy.outbound_calls = switch.outbound
+    call_id, [(out, _)] = switch.originate()
+    session = switch.session()
+    switch.receive(reply(out, 200, body=FAR_SDP), GW_A)
+    session.connects[0].callback(None)
+    switch.wire.take()
+    switch.proxy.media_timed_out(MediaTimedOut(session.media_id, 60.0))
+    [(bye, peer)] = [(m, p) for m, p in switch.wire.take() if m.is_request]
+    assert (bye.method, bye.call_id, peer) == ("BYE", call_id, Peer("udp", "203.0.113.9", 5070))
+    assert session.stopped == ["media-timeout"]  # the agent's stop carries the reason
+    [record] = switch.records
+    assert (record.final_code, record.disconnect_side, record.disconnect_reason) == (
+        200, "switch", "media-timeout")
+    assert switch.outbound.active_calls() == []
+    switch.proxy.media_timed_out(MediaTimedOut(session.media_id, 61.0))  # late: ignored
+    assert switch.wire.take() == [] and len(switch.records) == 1
 
 
 def test_an_agent_that_cannot_be_reached_cancels_the_call(switch):

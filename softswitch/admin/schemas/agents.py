@@ -1,9 +1,18 @@
 """AI voice agents: the WebSocket an answered call's audio goes to."""
 
+import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from softswitch.admin.schemas.common import (
     Epoch,
@@ -41,8 +50,12 @@ def _websocket_url(value: str) -> str:
 WebSocketUrl = Annotated[str, Field(max_length=2048, pattern=r"^[^\s]+$",
                                     description="ws:// or wss:// URL of the agent"),
                          AfterValidator(_websocket_url)]
+PARAMETER_MAX = 1024
+# An openai-realtime agent's `instructions` parameter is its system prompt: longer.
+INSTRUCTIONS_MAX = 16384
+VOICE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # "marin", or a custom voice's id
 ParameterName = Annotated[str, Field(min_length=1, max_length=64)]
-ParameterValue = Annotated[str, Field(max_length=1024)]
+ParameterValue = Annotated[str, Field(max_length=INSTRUCTIONS_MAX)]
 
 
 class AgentReplace(RequestModel):
@@ -58,7 +71,10 @@ class AgentReplace(RequestModel):
     secret_headers: Headers = Field(
         default_factory=dict, description="sent on connect; write-only (only names are shown)")
     custom_parameters: dict[ParameterName, ParameterValue] = Field(
-        default_factory=dict, max_length=32, description="passed to the agent at start")
+        default_factory=dict, max_length=32,
+        description="passed to the agent at start (values up to 1024 characters); for "
+                    "openai-realtime, `instructions` (up to 16384) and `voice` set up the "
+                    "session instead")
 
     @field_validator("sample_rate")
     @classmethod
@@ -72,6 +88,19 @@ class AgentReplace(RequestModel):
             raise ValueError(f"the {profile} profile carries 8000 Hz µ-law audio only")
         return rate
 
+    @model_validator(mode="after")
+    def _parameters_fit_profile(self):
+        realtime = self.profile == "openai-realtime"
+        for key, value in self.custom_parameters.items():
+            limit = INSTRUCTIONS_MAX if realtime and key == "instructions" else PARAMETER_MAX
+            if len(value) > limit:
+                raise _parameter_error(key, value, f"at most {limit} characters")
+        voice = self.custom_parameters.get("voice")
+        if realtime and voice is not None and not VOICE.match(voice):
+            raise _parameter_error("voice", voice, "a voice name such as 'marin': 1-64 "
+                                                   "letters, digits, '_', '.' or '-'")
+        return self
+
     @field_validator("secret_headers")
     @classmethod
     def _not_both(cls, secret: dict, info: ValidationInfo) -> dict:
@@ -83,6 +112,13 @@ class AgentReplace(RequestModel):
         if len(set(lowered)) != len(lowered):
             raise ValueError("a header is named twice (header names ignore case)")
         return secret
+
+
+def _parameter_error(key: str, value: str, expected: str) -> ValidationError:
+    """An error located at custom_parameters.KEY (a ValueError would name only the map)."""
+    error = PydanticCustomError("value_error", "must be {expected}", {"expected": expected})
+    return ValidationError.from_exception_data("AgentReplace", [InitErrorDetails(
+        type=error, loc=("custom_parameters", key), input=value)])
 
 
 class AgentCreate(AgentReplace):

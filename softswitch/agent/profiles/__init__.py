@@ -10,6 +10,11 @@ class ProfileError(ValueError):
     """A frame from the agent that the profile cannot use."""
 
 
+# Custom parameters a profile takes as its own options rather than passing them to the
+# agent: an openai-realtime session's system prompt and voice.
+PROFILE_PARAMETERS = {"openai-realtime": ("instructions", "voice")}
+
+
 def make_profile(name: str, **options):
     from .openai_realtime import OpenAIRealtimeProfile
     from .raw import RawProfile
@@ -20,3 +25,11 @@ def make_profile(name: str, **options):
         return profiles[name](**options)
     except KeyError:
         raise ValueError(f"unknown agent profile {name!r}") from None
+
+
+def make_agent_profile(name: str, sample_rate: int, custom_parameters):
+    """`make_profile` for one call: its audio rate, and the options the profile reads
+    from the call's custom parameters (PROFILE_PARAMETERS)."""
+    options = {key: custom_parameters[key] for key in PROFILE_PARAMETERS.get(name, ())
+               if key in custom_parameters}
+    return make_profile(name, sample_rate=sample_rate, **options)

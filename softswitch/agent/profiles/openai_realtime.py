@@ -1,8 +1,11 @@
 """Straight to a Realtime-style API (OpenAI Realtime, GA event names; the beta names of
 the audio delta are accepted too). G.711 u-law in and out, so no transcoding:
 
-    -> session.update {session: {type: realtime, audio: {input/output: audio/pcmu}},
-                       tools: end_call, transfer_call}
+    -> session.update {session: {type: realtime, instructions?,
+                                  audio: {input: {format: audio/pcmu,
+                                                  turn_detection: server_vad},
+                                          output: {format: audio/pcmu, voice?}},
+                                  tools: [end_call, transfer_call]}}
     -> input_audio_buffer.append {audio: base64 u-law}
     <- response.output_audio.delta {item_id, delta: base64 u-law}   (played to the caller)
     <- input_audio_buffer.speech_started  -> clear playout, then
@@ -19,6 +22,15 @@ transfer_call with "warm": true keeps the model on the call while the human's ph
 rings; without it the model's session ends before the human is dialled (cold), so a
 failure is never reported to it. A failure with no transfer_call to answer (the
 transfer was asked some other way) is told as a system message instead.
+
+The two tools are declared in the session.update itself. The model's calls of them
+come back on the same socket and become a hangup or a transfer; only a failed warm
+transfer_call gets a function_call_output (above), otherwise the session ends with
+the call (the socket is closed).
+
+`instructions` and `voice` (the call's custom parameters of those names, see
+`make_agent_profile`) are put in the session only when given; the server's defaults
+apply otherwise.
 
 The caller's DTMF is sent as a user text item ("DTMF 5") so the model can act on it."""
 
