@@ -343,11 +343,15 @@ class RtpRelay:
                 port.rtp_mode = media.is_rtp
                 port.read_rtcp = "SAVP" not in media.proto.upper()
             self._configure_stats(leg, other, index)
+        was_on_hold = call.on_hold
         call.on_hold = any(
             party.sdp is not None and party.sdp.media
             and all(is_on_hold(party.sdp, i) for i in range(len(party.sdp.media))
                     if party.sdp.media[i].port)
             for party in (call.caller, call.callee))
+        if was_on_hold and not call.on_hold and call.answered is not None:
+            # Resumed: the media has had no reason to flow until now.
+            call.activity_floor = max(call.activity_floor, self._now())
         if not leg.addressed and _names_an_address(sdp):
             leg.addressed = True
             if call.answered is not None:

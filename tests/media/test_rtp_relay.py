@@ -561,10 +561,12 @@ class InactivityTests(RelayTestCase):
                                phone_sdp(LOCAL, self.alice_port, 2, "inactive"))
         self.clock.advance(100)
         self.assertEqual(self.events, [])
-        # Resuming brings the normal timeout back, counted from the last activity.
+        # Resuming brings the normal timeout back, counted from the resume.
         yield self.relay.offer("call-1", "alice-tag", phone_sdp(LOCAL, self.alice_port, 3))
-        self.clock.advance(0)
-        self.assertEqual(self.events, [MediaTimedOut("call-1", 130.0)])
+        self.clock.advance(59)
+        self.assertEqual(self.events, [])
+        self.clock.advance(1)
+        self.assertEqual(self.events, [MediaTimedOut("call-1", 60.0)])
 
     @inlineCallbacks
     def test_a_side_without_an_address_until_it_answers_is_timed_from_its_answer(self):
