@@ -230,7 +230,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         media=relay if settings.media.anchor else None, limiter=limiter,
         gateway_order=health.order, gateway_health=health)
     agent_sessions = AgentSessionFactory(
-        reactor, relay, connect_timeout=settings.agents.connect_timeout, metrics=metrics)
+        reactor, relay, connect_timeout=settings.agents.connect_timeout, metrics=metrics,
+        ringback=settings.agents.transfer_ringback)
     agent_calls = proxy.agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent)

@@ -68,6 +68,10 @@ def test_missing_explicit_file_is_an_error(tmp_path):
      r"^\[agents\] outbound_max_queue_wait must be a positive number of seconds$"),
     ("[agents]\ntransfer_ring_timeout = '30'\n",
      r"\[agents\] transfer_ring_timeout must be a number"),
+    ("[agents]\ntransfer_ringback = 'fr'\n",
+     r'^\[agents\] transfer_ringback must be one of "us", "uk", "eu", "silence"$'),
+    ("[agents]\ntransfer_ringback = 'US'\n", r"\[agents\] transfer_ringback must be one of"),
+    ("[agents]\ntransfer_ringback = 1\n", r"\[agents\] transfer_ringback must be a str"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -105,3 +109,12 @@ def test_the_agent_timeouts_default_to_the_services_own_and_are_read(tmp_path):
                                            "outbound_max_queue_wait = 10\n"))
     assert (settings.agents.transfer_ring_timeout, settings.agents.outbound_ring_timeout,
             settings.agents.outbound_max_queue_wait) == (2.0, 1.5, 10.0)
+
+
+def test_the_transfer_ringback_is_us_by_default_and_read(tmp_path):
+    from softswitch.edge.agent_sessions import AgentSessionFactory
+    assert config.validate({}).agents.transfer_ringback == "us"
+    assert AgentSessionFactory.__init__.__kwdefaults__["ringback"] == "us"
+    for name in ("uk", "eu", "silence"):
+        settings = config.load(write(tmp_path, f"[agents]\ntransfer_ringback = '{name}'\n"))
+        assert settings.agents.transfer_ringback == name
