@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .media.tones import RINGBACK_CHOICES
 from .services.numbers import is_e164
 
 DEFAULT_PATH = "etc/softswitch.toml"
@@ -74,6 +75,8 @@ class AgentSettings:
     # A number routed to the built-in echo agent, made at start-up if missing ("": none).
     echo_number: str = "+10000000000"
     transfer_ring_timeout: float = 30.0  # a human not answering a transfer by then: failed
+    # What a cold transfer's caller hears while the human rings: us, uk, eu or silence.
+    transfer_ringback: str = "us"
     outbound_ring_timeout: float = 60.0  # an outbound call not answered by then: no-answer
     # An outbound call its trunks' limits have not admitted by then fails ("limit:cps").
     outbound_max_queue_wait: float = 300.0
@@ -236,6 +239,9 @@ def _check(s: Settings) -> None:
         if not (0 < value and math.isfinite(value)):
             raise ConfigError(f"[agents] {key} must be a positive number of seconds")
     _check_agent_media(s.agents)
+    if s.agents.transfer_ringback not in RINGBACK_CHOICES:
+        raise ConfigError("[agents] transfer_ringback must be one of "
+                          + ", ".join(f'"{c}"' for c in RINGBACK_CHOICES))
     if s.agents.echo_number and not is_e164(s.agents.echo_number):
         raise ConfigError('[agents] echo_number must be an E.164 number such as '
                           '"+10000000000", or "" for none')

@@ -80,6 +80,10 @@ def test_missing_explicit_file_is_an_error(tmp_path):
     ("[agents]\nmax_burst = 0\n", r"^\[agents\] max_burst must be between 1 and 50$"),
     ("[agents]\nmax_burst = 51\n", r"^\[agents\] max_burst must be between 1 and 50$"),
     ("[agents]\nmax_burst = true\n", r"\[agents\] max_burst must be an integer"),
+    ("[agents]\ntransfer_ringback = 'fr'\n",
+     r'^\[agents\] transfer_ringback must be one of "us", "uk", "eu", "silence"$'),
+    ("[agents]\ntransfer_ringback = 'US'\n", r"\[agents\] transfer_ringback must be one of"),
+    ("[agents]\ntransfer_ringback = 1\n", r"\[agents\] transfer_ringback must be a str"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -133,3 +137,12 @@ def test_the_agent_media_settings_default_to_the_bridges_own_and_are_read(tmp_pa
                                            "max_burst = 1\n"))
     assert (settings.agents.jitter_min_ms, settings.agents.jitter_target_ms,
             settings.agents.jitter_max_ms, settings.agents.max_burst) == (0, 0, 1000, 1)
+
+
+def test_the_transfer_ringback_is_us_by_default_and_read(tmp_path):
+    from softswitch.edge.agent_sessions import AgentSessionFactory
+    assert config.validate({}).agents.transfer_ringback == "us"
+    assert AgentSessionFactory.__init__.__kwdefaults__["ringback"] == "us"
+    for name in ("uk", "eu", "silence"):
+        settings = config.load(write(tmp_path, f"[agents]\ntransfer_ringback = '{name}'\n"))
+        assert settings.agents.transfer_ringback == name

@@ -77,6 +77,13 @@ class LocalMediaLeg:
         if self._stream_index is not None:
             self._relay.detach_local(self.relay_call_id, self._stream_index)
 
+    def far_packets(self) -> int:
+        """RTP packets the relay took from the phone on its other side (a transfer's
+        human sending early media); 0 once released."""
+        if self.released or self._stream_index is None:
+            return 0
+        return self._relay.callee_packets(self.relay_call_id, self._stream_index)
+
     @defer.inlineCallbacks
     def take_answer(self, sdp: bytes):
         """The far end of an outbound call answered our offer: point the relay's

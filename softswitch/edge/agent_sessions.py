@@ -14,6 +14,8 @@ takes the far end's SDP, and `begin` starts the bridge exactly as for inbound ca
 
 Transfers: `end_agent` says goodbye to the agent and closes its socket while the
 bridge keeps the caller's RTP going (what the agent had queued, then silence);
+`ring_caller` (a cold transfer dialling) turns that silence into ringback, and
+`early_media` makes way for the human's (`transfer_ringback.TransferRingback`);
 `release_media` detaches the local leg from the relay so the caller's audio goes to
 the human answered on the relay's other side; `stop` then closes what is left and
 does not delete the relay call; `transfer_failed` tells the agent (its profile's
@@ -38,6 +40,7 @@ from .agent_metrics import AgentMediaMetrics
 from .agent_socket import connect_agent
 from .read_group import ReadGroup
 from .slot_ticker import SlotTicker
+from .transfer_ringback import TransferRingback, prepare_ringback
 
 log = Logger()
 RECONNECT_TIMEOUT = 2.0  # a dropped socket gets one quick try before the call ends
@@ -48,7 +51,7 @@ class AgentSessionFactory:
     def __init__(self, reactor, relay, *, connect_timeout: float = 5.0, metrics=None,
                  account: str = "ACsoftswitch", ticker: SlotTicker | None = None,
                  jitter_min_ms: float = 20, jitter_target_ms: float = 60,
-                 jitter_max_ms: float = 200, max_burst: int = 3):
+                 jitter_max_ms: float = 200, max_burst: int = 3, ringback: str = "us"):
         self._reactor = reactor
         # Every call's AgentBridge gets these ([agents] in the configuration).
         self.bridge_options = {"min_delay_ms": jitter_min_ms, "target_ms": jitter_target_ms,
@@ -62,6 +65,8 @@ class AgentSessionFactory:
         if metrics is not None:
             metrics.registry.register(self.media_metrics)
         self._account = account
+        prepare_ringback(ringback)
+        self._ringback = ringback  # [agents] transfer_ringback
 
     def open(self, call_id: str, agent, info: dict, offer_sdp: bytes):
         connect = self._connector(agent)
@@ -77,7 +82,8 @@ class AgentSessionFactory:
             return LiveAgentSession(self._reactor, self._ticker, agent,
                                     self._call_info(call_id, agent, info), ws, leg,
                                     self._metrics, self.media_metrics, connect,
-                                    self._connect_timeout, self.bridge_options)
+                                    self._connect_timeout, self.bridge_options,
+                                    ringback=self._ringback)
 
         def failed(failure):
             # Whatever did open is closed again; the caller's route moves on.
@@ -100,7 +106,8 @@ class AgentSessionFactory:
             return LiveAgentSession(self._reactor, self._ticker, agent,
                                     self._call_info(call_id, agent, info), None, leg,
                                     self._metrics, self.media_metrics, connect,
-                                    self._connect_timeout, self.bridge_options)
+                                    self._connect_timeout, self.bridge_options,
+                                    ringback=self._ringback)
 
         return media.addCallback(ready)
 
@@ -134,7 +141,7 @@ class LiveAgentSession:
 
     def __init__(self, reactor, ticker, agent, info: CallInfo, socket, leg, metrics,
                  media_metrics, connect, connect_timeout: float,
-                 bridge_options: dict | None = None):
+                 bridge_options: dict | None = None, ringback: str = "us"):
         self._reactor = reactor
         self._bridge_options = bridge_options or {}  # AgentBridge's jitter and burst
         self._ticker = ticker
@@ -157,6 +164,8 @@ class LiveAgentSession:
         self._agent_gone = False  # end_agent: the socket is closed, the RTP goes on
         self._connecting = None
         self._waiting: list[defer.Deferred] = []  # connect() callers
+        self._ringback = ringback
+        self._ringing: TransferRingback | None = None
 
     # -- outbound calls -------------------------------------------------------------
     def connect(self):
@@ -249,6 +258,23 @@ class LiveAgentSession:
             self._socket.send_frames(self._bridge.profile.encode(CallEnded(reason)))
         if self._socket is not None:
             self._socket.close()
+
+    def ring_caller(self) -> None:
+        if self._transfer_tone() is not None:
+            self._ringing.ring()
+
+    def early_media(self):
+        if self._transfer_tone() is None:
+            return defer.succeed(None)
+        return self._ringing.early_media()
+
+    def _transfer_tone(self) -> TransferRingback | None:
+        if self._bridge is None or self._stopping or self._leg.released:
+            return None
+        if self._ringing is None:
+            self._ringing = TransferRingback(self._ticker, self, self._bridge, self._leg,
+                                             self._ringback)
+        return self._ringing
 
     def release_media(self) -> None:
         self._ticker.cancel(self)

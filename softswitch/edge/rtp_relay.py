@@ -239,6 +239,14 @@ class RtpRelay:
         port.local = None
         port.dest = port.latch.destination if port.latch is not None else None
 
+    def callee_packets(self, call_id: str, stream_index: int) -> int:
+        """RTP packets taken so far on the callee side's port of a stream (while it is
+        local: early media from a transfer's human, once an answer pointed it there)."""
+        call = self._calls.get(call_id)
+        if call is None or stream_index >= len(call.callee.streams):
+            return 0
+        return call.callee.streams[stream_index].rtp.own_stats.packets
+
     # -- offer/answer --------------------------------------------------------------
 
     def _run(self, fn, *args):

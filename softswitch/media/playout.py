@@ -5,7 +5,10 @@ Both are pure: no clock is read, nothing is scheduled.
 `Playout` is the queue between the agent and the RTP sender. `enqueue(audio)` takes
 chunks of any size; `next_frame()` is called once per 20 ms tick and always returns one
 whole frame: queued audio, the last partial chunk padded with silence, or silence when
-the queue is empty (the RTP stream never has a gap). Marks follow playout truth: a mark
+the queue is empty (the RTP stream never has a gap). A `filler` (any callable returning
+one frame, such as `tones.ToneSource.next_frame`) replaces that silence while it is
+set: a transfer's ringback once the agent's last words have played. Unset (None, the
+default) costs one attribute test per empty frame. Marks follow playout truth: a mark
 is reported by the `next_frame()` call that takes the last byte queued before it (a mark
 with nothing before it, by the next call), never earlier. `clear()` (barge-in) drops the
 queued audio at once and returns the marks that were pending, which must be
@@ -40,6 +43,7 @@ class Playout:
         "frame_bytes", "frame_ms", "silence", "_queue", "_marks", "_written", "_read",
         "_played_bytes", "frames", "audio_frames", "padded_frames", "silence_frames",
         "enqueued_bytes", "cleared_bytes", "clears", "marks_reached", "marks_cleared",
+        "filler",
     )
 
     def __init__(self, frame_bytes: int = 160, silence: bytes = SILENCE_ULAW,
@@ -57,12 +61,13 @@ class Playout:
         self.frames = 0
         self.audio_frames = 0  # whole frames of agent audio
         self.padded_frames = 0  # a partial chunk completed with silence
-        self.silence_frames = 0  # nothing queued
+        self.silence_frames = 0  # nothing queued (silence, or the filler's frame)
         self.enqueued_bytes = 0
         self.cleared_bytes = 0
         self.clears = 0
         self.marks_reached = 0
         self.marks_cleared = 0
+        self.filler = None  # () -> frame_bytes bytes, played instead of silence
 
     def enqueue(self, audio: bytes) -> None:
         if audio:
@@ -87,7 +92,9 @@ class Playout:
             frame = chunk + self.silence[taken:]
             self.padded_frames += 1
         else:
-            frame, taken = self.silence, 0
+            filler = self.filler
+            frame = self.silence if filler is None else filler()
+            taken = 0
             self.silence_frames += 1
         self._read += taken
         self._played_bytes += taken

@@ -51,7 +51,16 @@ class AgentSession(Protocol):
 
     def end_agent(self, reason: str) -> None:
         """Say goodbye to the agent and close its socket; the caller hears what the
-        agent had queued, then silence, until `stop`."""
+        agent had queued, then silence (or `ring_caller`'s ringback), until `stop`."""
+
+    def ring_caller(self) -> None:
+        """A cold transfer is dialling: once the queued audio has played, the caller
+        hears ringback."""
+
+    def early_media(self):
+        """The human has early media: a Deferred that fires once the queued audio has
+        been sent, when the relay is to be pointed at the human; from then on the
+        session falls silent when the human's RTP arrives (until `ring_caller`)."""
 
     def release_media(self) -> None:
         """Stop terminating the caller's audio here: the relay's other side goes back

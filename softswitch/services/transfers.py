@@ -23,9 +23,18 @@ its profile's goodbye; from then on the call's session is a `BridgedSession`, wh
 `stop` deletes the relay call and gives its statistics. The relay's answer comes first
 so that a human answer the relay cannot use leaves the agent where it was.
 
-While the human's phone rings the customer hears the agent (warm transfer) or what
-the agent had queued and then silence (cold: the agent is stopped before dialling).
-An agent that hangs up during a warm transfer turns it cold: the call stays up.
+While the human's phone rings the customer hears the agent (warm: it stays on and may
+talk, so nothing is played over it) or, cold (the agent is stopped before dialling),
+what the agent had queued, then ringback (`session.ring_caller()`: `[agents]
+transfer_ringback`). An agent that hangs up during a warm transfer turns it cold.
+
+Early media (cold). On a 183 with SDP, once the session has sent what the agent had
+queued (`session.early_media()`, a Deferred), the relay's other side is pointed at the
+human (`answer(media_id, "caller", human_tag, sdp)`; the 2xx does it again): the
+human's RTP reaches the customer, whose own RTP still goes to the session. The session
+falls silent when that RTP arrives (a 183 without RTP leaves the ringback on). The
+first leg with early SDP holds the relay until it fails (then `ring_caller()` again).
+A warm transfer keeps the SDP for when it turns cold.
 
 Afterwards the call is bridged: a BYE from either side is answered and the other side
 gets a BYE; the relay call is deleted; the call keeps one record, with
@@ -33,15 +42,16 @@ gets a BYE; the relay call is deleted; the call keeps one record, with
 
 A transfer that fails (busy, no answer, no route, the human's SDP unusable): warm, the
 agent stays on and is told (`AgentSession.transfer_failed`: the Twilio profile's
-documented "transfer-failed" event); cold, the customer has been hearing silence and
-the call ends with a BYE (disconnect_reason "transfer-failed"). Another transfer may
-be asked once one has failed; one asked while another is dialling is ignored.
+documented "transfer-failed" event); cold, the customer has been hearing ringback and
+the call ends with a BYE (disconnect_reason "transfer-failed"), which stops it.
+Another transfer may be asked once one has failed; one asked while another is
+dialling is ignored.
 """
 
 from dataclasses import dataclass
 from typing import Protocol
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
 
 from ..sdp import Line, SdpError, parse_sdp
@@ -111,6 +121,12 @@ class BridgedSession:
 
     def release_media(self) -> None:
         pass
+
+    def ring_caller(self) -> None:
+        pass
+
+    def early_media(self):
+        return succeed(None)
 
     def transfer_failed(self, target: str, code: int, outcome: str) -> None:
         pass
@@ -230,6 +246,7 @@ class Transfer:
         self._failures: list[_Failure] = []
         self._admissions: dict[str, object] = {}  # trunk name -> Admission
         self._gateways: dict[int, str] = {}  # id of a trunk leg -> its gateway's key
+        self._early: tuple[UacLeg, bytes] | None = None  # the leg whose early SDP counts
         self._media_id = call.session.media_id
 
     # -- the steps ----------------------------------------------------------------------
@@ -244,6 +261,7 @@ class Transfer:
             return
         if not self.warm:
             self.call.session.end_agent("transfer")
+            self.call.session.ring_caller()
         d = self.service.media.offer(self._media_id, CALLER_TAG, self.call.customer_sdp)
         d.addCallbacks(self._offered, self._media_failed)
 
@@ -301,6 +319,8 @@ class Transfer:
     def leg_event(self, leg: UacLeg, event) -> None:
         if isinstance(event, Ringing):
             self._rang.add(id(leg))
+            if event.sdp and self.state == DIALLING and leg in self.legs:
+                self._early_media(leg, event.sdp)
         elif isinstance(event, Answered):
             if self.state != DIALLING or leg not in self.legs:
                 leg.bye()
@@ -311,6 +331,10 @@ class Transfer:
             self._answered(leg, event.sdp)
         elif isinstance(event, Failed):
             self._failures.append(_Failure(event.code, event.outcome))
+            if self._early is not None and self._early[0] is leg:
+                self._early = None
+                if self.state == DIALLING and not self.warm:
+                    self.call.session.ring_caller()  # its early media is over
             if self.state != DIALLING or leg not in self.legs:
                 return
             gateway = self._gateways.get(id(leg))
@@ -374,9 +398,37 @@ class Transfer:
         (True: the call stays up)."""
         if self.state not in (DIALLING, ANSWERING):
             return False
-        self.warm = False
+        was_warm, self.warm = self.warm, False
         self.call.session.end_agent(reason)
+        if was_warm:
+            self.call.session.ring_caller()
+            if self.state == DIALLING and self._early and not self._early[0].finished:
+                self._point_early()
         return True
+
+    # -- early media -------------------------------------------------------------------------
+    def _early_media(self, leg: UacLeg, sdp: bytes) -> None:
+        if self._early is not None and not self._early[0].finished:
+            return  # this leg's, or another fork's, early media holds the relay
+        self._early = (leg, sdp)
+        if not self.warm:
+            self._point_early()
+
+    def _point_early(self) -> None:
+        leg, sdp = self._early
+
+        def played(_):  # (unless answered, failed or ended meanwhile)
+            if self.state == DIALLING and self._early is not None and self._early[0] is leg:
+                d = self.service.media.answer(self._media_id, CALLER_TAG, leg.local_tag, sdp)
+                d.addErrback(refused)
+
+        def refused(failure):
+            log.info("transfer of {call_id}: the relay refused the human's early SDP: "
+                     "{error}", call_id=self.call.call_id, error=failure.getErrorMessage())
+            if self._early is not None and self._early[0] is leg:
+                self._early = None
+
+        self.call.session.early_media().addCallback(played)
 
     # -- endings -----------------------------------------------------------------------------
     def _fail(self, code: int, outcome: str) -> None:

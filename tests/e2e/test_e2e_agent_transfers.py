@@ -9,7 +9,9 @@ relay rewrites it (the relay's address, the caller's codec and telephone-event);
 re-INVITE reaches the caller; the caller's RTP reaches the human through the relay and
 the human's reaches the caller (MediaSinks where each side's SDP points); the agent
 gets its `stop` (at once for a cold transfer, once the human answers for a warm one)
-and its socket is closed; a BYE from either side ends both legs; the call record
+and its socket is closed; while the human of a cold transfer rings, the caller hears
+the agent's last words then the switch's ringback (or the human's early media, when
+its 183 brings some), and the ringback stops on the answer; a BYE from either side ends both legs; the call record
 names the transfer target. A warm transfer to a busy or silent human leaves the agent
 on the call, told with the profile's `transfer-failed` event.
 
@@ -22,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ws_agent_server import AgentServer
 
@@ -32,6 +35,7 @@ from agents_support import (
     chirp_frames,
     find_in_order,
     seed_agents,
+    ulaw_decode,
     write_audio_pcap,
 )
 from calls_support import (
@@ -55,6 +59,7 @@ from calls_support import (
 )
 from e2e_switch import wait_until
 from far_end_support import MediaCallee, invite_of, sdp_body, wall, when
+from softswitch.media.tones import cadence_frames
 
 
 def sipp_test(function):
@@ -72,10 +77,14 @@ WARM_DID = "+14155550141"  # -> agent warm: warm transfer to trunk:humans/HUMAN_
 BUSY_DID = "+14155550142"  # -> agent busy: warm transfer, the human answers 486
 SILENT_DID = "+14155550143"  # -> agent silent: warm transfer, the human never answers
 USER_DID = "+14155550144"  # -> agent to-bob: cold transfer to user:bob (a phone)
+EARLY_DID = "+14155550145"  # -> agent cold-early: cold, the human's 183 has early media
 
 CALLER_FRAMES = chirp_frames(100)  # 2 s the caller says, 300 -> 3000 Hz
 AGENT_FRAMES = chirp_frames(50, 2500, 500, amplitude=6000)  # 1 s the agent says
 HUMAN_FRAMES = chirp_frames(40, 1800, 600, amplitude=7000)  # 0.8 s the human says
+EARLY_FRAMES = chirp_frames(35, 900, 1500, amplitude=5000)  # 0.7 s the human's carrier plays
+RINGBACK = cadence_frames("us", "PCMU")  # [agents] transfer_ringback (default "us")
+RING_TONE = set(RINGBACK[:100])  # its first burst (2 s), not the silence after
 
 
 # -- agents ------------------------------------------------------------------------------
@@ -107,7 +116,7 @@ async def to_bob(agent):
 
 
 SCRIPTS = {"/cold": cold, "/warm": warm, "/busy": warm_refused, "/silent": warm_refused,
-           "/to-bob": to_bob}
+           "/to-bob": to_bob, "/cold-early": cold}
 
 
 @dataclass
@@ -137,11 +146,11 @@ def lab(tmp_path_factory):
         seed_agents(switch.db_url, [
             AgentRow("cold", f"{url}/cold"), AgentRow("warm", f"{url}/warm"),
             AgentRow("busy", f"{url}/busy"), AgentRow("silent", f"{url}/silent"),
-            AgentRow("to-bob", f"{url}/to-bob"),
+            AgentRow("to-bob", f"{url}/to-bob"), AgentRow("cold-early", f"{url}/cold-early"),
         ], [
             (COLD_DID, (("agent", "cold"),)), (WARM_DID, (("agent", "warm"),)),
             (BUSY_DID, (("agent", "busy"),)), (SILENT_DID, (("agent", "silent"),)),
-            (USER_DID, (("agent", "to-bob"),)),
+            (USER_DID, (("agent", "to-bob"),)), (EARLY_DID, (("agent", "cold-early"),)),
         ])
         switch.start()
         try:
@@ -232,10 +241,40 @@ def assert_bridged_media(call: Call, human: MediaCallee, callee) -> None:
     assert all(at >= 0 for at in found), f"the human's frames missing: {found}"
 
 
+def peaks_hz(payloads: list[bytes], count: int) -> list[float]:
+    """The `count` strongest frequencies of µ-law audio (decoded here, not by the
+    switch's tables), 1 Hz apart at most."""
+    samples = np.array([s for p in payloads for s in ulaw_decode(p)], dtype=float)
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)), 8000))
+    peaks = []
+    for _ in range(count):
+        peak = int(np.argmax(spectrum))
+        peaks.append(float(peak))  # (8000 points at 8 kHz: bin k is k Hz)
+        spectrum[max(0, peak - 15):peak + 15] = 0
+    return sorted(peaks)
+
+
+def assert_ringback_while_the_human_rang(call: Call, callee) -> None:
+    """Between the agent's last frame and the human's first, the caller got our
+    ringback (440 + 480 Hz from the cadence's start, paced), within the human's
+    ringing; after the answer, none."""
+    to_caller = call.sink.audio()
+    payloads = [p.payload for p in to_caller]
+    last_word = payloads.index(AGENT_FRAMES[14])
+    answered = payloads.index(HUMAN_FRAMES[0])
+    ringing = to_caller[last_word + 1:answered]
+    assert [p.payload for p in ringing] == list(RINGBACK[:len(ringing)]), "not our ringback"
+    assert len(ringing) >= 10, f"{len(ringing)} frames of ringback"
+    assert peaks_hz([p.payload for p in ringing], 2) == pytest.approx([440, 480], abs=2)
+    assert invited_at(callee) - 0.05 <= wall(ringing[0].at)
+    assert wall(ringing[-1].at) <= answered_at(callee) + 0.1
+    assert not set(payloads[answered:]) & RING_TONE, "ringback after the answer"
+
+
 # -- cold: the agent leaves, the human is dialled, the caller's media moves over ------------
 @sipp_test
 def test_a_cold_transfer_bridges_the_caller_to_a_human_on_a_trunk(lab, tmp_path):
-    human = humans(lab, tmp_path, ring_ms=500)  # longer than what the agent has queued
+    human = humans(lab, tmp_path, ring_ms=700)  # longer than what the agent has queued
     call, callee = call_with_human(lab, tmp_path, COLD_DID, human)
     assert statuses(call.result)[:3] == [100, 180, 200], call.result.describe()
     assert requests_received(call.result, "INVITE") == [], "a re-INVITE reached the caller"
@@ -253,6 +292,7 @@ def test_a_cold_transfer_bridges_the_caller_to_a_human_on_a_trunk(lab, tmp_path)
     # What the agent had queued was played while the human's phone rang.
     found = find_in_order([p.payload for p in call.sink.audio()], AGENT_FRAMES[:15])
     assert all(at >= 0 for at in found), f"the agent's last words were cut: {found}"
+    assert_ringback_while_the_human_rang(call, callee)  # then ringback, until the answer
 
     agent = wait_closed(lab, "/cold")
     stop_at, stop = agent.first("stop")
@@ -270,6 +310,32 @@ def test_a_cold_transfer_bridges_the_caller_to_a_human_on_a_trunk(lab, tmp_path)
     assert record["transfer_target"] == "trunk:humans"
     assert (record["final_code"], record["disconnect_side"], record["disconnect_reason"]) == (
         200, "caller", "bye"), record
+
+
+@sipp_test
+def test_a_cold_transfer_plays_the_humans_early_media_instead_of_ringback(lab, tmp_path):
+    (tmp_path / "human").mkdir()
+    write_audio_pcap(tmp_path / "human" / "early.pcap", EARLY_FRAMES, ssrc=0xEA71E001)
+    human = humans(lab, tmp_path, ring_ms=800, scenario="media_uas_early_media.xml")
+    call, callee = call_with_human(lab, tmp_path, EARLY_DID, human)
+    assert [m.status for m in callee.sent() if m.is_response][:2] == [183, 200]
+    payloads = [p.payload for p in call.sink.audio()]
+    # The agent's last words are not cut: the relay takes the early media after them.
+    said = [payloads.index(frame) for frame in AGENT_FRAMES[:15]]
+    assert said == sorted(said), "the agent's last words were cut"
+    early = [payloads.index(f) for f in EARLY_FRAMES if f in payloads]
+    assert len(early) >= 10 and early == sorted(early) and early[0] > said[-1], early
+    # Our ringback made way within a slot of the early media's first packet: a frame
+    # or two of it at most, none once the early media flows.
+    window = payloads[early[0]:early[-1] + 1]
+    slipped = [i for i, p in enumerate(window) if p not in EARLY_FRAMES]
+    assert all(i < 3 and window[i] in RING_TONE for i in slipped), slipped
+    rang = [i for i, p in enumerate(payloads) if p in RING_TONE]
+    assert len(rang) <= 3 and all(i < early[2] for i in rang), (rang, early[:3])
+    assert_bridged_media(call, human, callee)
+    assert wait_closed(lab, "/cold-early").first("stop")[1]["stop"]["reason"] == "transfer"
+    record = wait_cdr(lab.switch, call.call_id)
+    assert record["transfer_target"] == "trunk:humans"
 
 
 # -- warm: the agent stays until the human answers ----------------------------------------

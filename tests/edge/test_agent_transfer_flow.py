@@ -7,6 +7,9 @@ speaking the Twilio profile.
   reaches the human's UDP socket and the human's RTP reaches the caller, with no
   re-INVITE to the caller; the agent gets its stop; the human's BYE hangs up the
   caller and frees the relay.
+- Cold transfer with early media: once the agent is gone the caller hears our
+  ringback; a 183 with SDP and no RTP leaves it on; the human's early RTP then
+  reaches the caller through the relay and ours stops.
 - Outbound: a call placed to a fake callee rings (the agent's socket opens), is
   answered with the callee's SDP, and the agent is bridged: RTP both ways.
 """
@@ -23,6 +26,7 @@ from ws_agent_server import AgentServer
 
 from softswitch.edge.agent_sessions import AgentSessionFactory
 from softswitch.edge.rtp_relay import RtpRelay
+from softswitch.media.tones import cadence_frames
 from softswitch.sdp import parse_sdp
 from softswitch.services.agent_calls import AgentCalls
 from softswitch.services.media_control import RegionConfig
@@ -59,6 +63,25 @@ def transfer_agent(log):
                     await websocket.send(json.dumps({
                         "event": "transfer", "streamSid": event["streamSid"],
                         "transfer": {"target": "+14155550199", "warm": True}}))
+            if event["event"] == "stop":
+                await websocket.close()
+                return
+    return handle
+
+
+def cold_transfer_agent(log):
+    """Says 100 ms, then asks for a cold transfer."""
+    async def handle(websocket):
+        async for message in websocket:
+            event = json.loads(message)
+            log.append(event)
+            if event["event"] == "start":
+                await websocket.send(json.dumps({
+                    "event": "media", "streamSid": event["streamSid"],
+                    "media": {"payload": base64.b64encode(AGENT_AUDIO * 2).decode()}}))
+                await websocket.send(json.dumps({
+                    "event": "transfer", "streamSid": event["streamSid"],
+                    "transfer": {"target": "+14155550199"}}))
             if event["event"] == "stop":
                 await websocket.close()
                 return
@@ -189,6 +212,7 @@ class TransferFlowTests(Base):
         self.switch.receive(response(out, 200, "human1", sdp_for(human_port),
                                      contact=f"sip:h@{HUMANS.host}:{HUMANS.port}"), HUMANS)
         yield wait_for(lambda: any(e["event"] == "stop" for e in log) or None)
+        yield task.deferLater(reactor, 0.05, lambda: None)  # our last packets, in flight
         caller.received.clear()
 
         for n in range(10):  # both talk at once
@@ -220,6 +244,52 @@ class TransferFlowTests(Base):
         self.assertGreater(record.agent_stats["caller_frames"], 0)
         self.assertGreaterEqual(record.agent_stats["media"]["callee"]["streams"][0]["rtp"]
                                 ["packets"], 10)
+        self.assertEqual(self.relay.calls, 0)
+
+
+class ColdTransferRingbackTests(Base):
+    @defer.inlineCallbacks
+    def test_ringback_then_the_humans_early_media_reach_the_caller(self):
+        log = []
+        self.start(cold_transfer_agent(log), (37400, 37500))
+        caller, caller_port = self.phone()
+        human, human_port = self.phone()
+        self.switch.receive(invite("sip:4155550100@127.0.0.1",
+                                   body=sdp_for(caller_port, "\n")), CARRIER)
+        ok = yield wait_for(lambda: next((m for m, _ in self.switch.wire.sent
+                                          if not m.is_request and m.status == 200), None))
+        relay_for_caller = ("127.0.0.1", parse_sdp(ok.body).media[0].port)
+        caller.send_rtp(0, CALLER_AUDIO, relay_for_caller)  # the relay latches on it
+        out = yield wait_for(lambda: self.sent_request("INVITE", HUMANS))
+        relay_for_human = ("127.0.0.1", parse_sdp(out.body).media[0].port)
+        ring = set(cadence_frames("us", "PCMU"))
+        yield wait_for(lambda: sum(d[12:] in ring for d, _ in caller.received) >= 5 or None)
+        said = [d[12:] for d, _ in caller.received if d[12:] not in ring]
+        self.assertEqual(said[:3], [AGENT_AUDIO[:160]] * 3)  # the agent's words came first
+
+        self.switch.receive(response(out, 183, "human1", sdp_for(human_port)), HUMANS)
+        heard = len(caller.received)
+        yield task.deferLater(reactor, 0.1, lambda: None)
+        self.assertTrue(all(d[12:] in ring for d, _ in caller.received[heard:]))
+        self.assertGreaterEqual(len(caller.received) - heard, 3)  # no RTP yet: ringing on
+
+        for n in range(15):  # the human's early media
+            human.send_rtp(n, HUMAN_AUDIO, relay_for_human)
+            yield task.deferLater(reactor, 0.02, lambda: None)
+        early = [d[12:] for d, _ in caller.received if d[12:] == HUMAN_AUDIO]
+        self.assertGreaterEqual(len(early), 10)
+        last = max(i for i, (d, _) in enumerate(caller.received) if d[12:] == HUMAN_AUDIO)
+        tail = [d[12:] for d, _ in caller.received[last - 8:last + 1]]
+        self.assertEqual(tail, [HUMAN_AUDIO] * 9)  # ours fell silent: no interleaving
+        self.assertTrue(all(addr == relay_for_caller for _, addr in caller.received))
+
+        self.switch.receive(response(out, 200, "human1", sdp_for(human_port),
+                                     contact=f"sip:h@{HUMANS.host}:{HUMANS.port}"), HUMANS)
+        self.switch.wire.take()
+        self.switch.receive(bye_from(out, "human1"), HUMANS)
+        record = yield wait_for(lambda: self.switch.records[0] if self.switch.records
+                                else None)
+        self.assertEqual(record.transfer_target, "+14155550199")
         self.assertEqual(self.relay.calls, 0)
 
 

@@ -87,6 +87,24 @@ def test_a_partial_chunk_is_padded_with_silence():
     assert playout.next_frame()[0] == S
 
 
+def test_a_filler_replaces_the_silence_of_an_empty_queue_only():
+    playout = Playout()
+    tone = iter(bytes([0x10 + i]) * 160 for i in range(100))
+    playout.filler = tone.__next__
+    playout.enqueue(audio(160 + 40))
+    playout.add_mark("said")
+    first, second, third, fourth = drain(playout, 4)
+    assert first == (audio(160), [])
+    assert second == (audio(200)[160:] + S[40:], ["said"])  # the padding stays silence
+    assert third[0] == bytes([0x10]) * 160 and fourth[0] == bytes([0x11]) * 160
+    playout.enqueue(audio(160, 7))  # the agent talks again: its audio comes first
+    assert playout.next_frame()[0] == audio(160, 7)
+    assert playout.next_frame()[0] == bytes([0x12]) * 160  # the filler goes on
+    playout.filler = None
+    assert playout.next_frame()[0] == S
+    assert (playout.audio_frames, playout.padded_frames, playout.silence_frames) == (2, 1, 4)
+
+
 def test_a_mark_is_reported_when_the_audio_before_it_is_taken():
     playout = Playout()
     playout.enqueue(audio(400))

@@ -48,6 +48,8 @@ class FakeSession:
     def __init__(self):
         self.stopped, self.agent_ended, self.failures = [], [], []
         self.released = False
+        self.rings = []  # "ring": ring_caller(), "early": early_media()
+        self.played = []  # early_media()'s Deferreds, fired by the test
 
     def begin(self, on_end, on_transfer):
         self.on_end, self.on_transfer = on_end, on_transfer
@@ -64,6 +66,14 @@ class FakeSession:
 
     def release_media(self):
         self.released = True
+
+    def ring_caller(self):
+        self.rings.append("ring")
+
+    def early_media(self):
+        self.rings.append("early")
+        self.played.append(Deferred())
+        return self.played[-1]
 
     def transfer_failed(self, target, code, outcome):
         self.failures.append((target, code, outcome))
