@@ -1,0 +1,84 @@
+"""What `AgentBridge` returns: the `Output` of every input, with its `RtpOut` packets and
+`Hangup`/`Transfer` actions, and the call's `BridgeStats`."""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from softswitch.media.jitter import JitterStats
+from softswitch.media.rtp import RTP_HEADER
+
+
+# RtpOut and Output are made 50 times a second per call: immutable typed tuples, built
+# at a third of the cost of a frozen dataclass (whose __init__ sets each field through
+# object.__setattr__). The rarer values (actions, stats) are frozen dataclasses.
+
+class RtpOut(NamedTuple):
+    """One RTP packet for the caller; `bytes(packet)` is the datagram."""
+
+    payload: bytes
+    payload_type: int
+    marker: bool
+    sequence_number: int
+    timestamp: int
+    ssrc: int
+    is_event: bool = False  # an RFC 4733 telephone-event, not audio
+
+    def __bytes__(self) -> bytes:
+        return RTP_HEADER.pack(0x80, self.payload_type | (0x80 if self.marker else 0),
+                               self.sequence_number, self.timestamp, self.ssrc) + self.payload
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """End the call (BYE the caller); the agent asked for it."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Dial `target` (E.164, "user:NAME" or "trunk:NAME") and bridge the caller to it;
+    `warm`: keep the agent connected until the human answers."""
+
+    target: str
+    warm: bool = False
+
+
+class Output(NamedTuple):
+    ws: tuple[str | bytes, ...] = ()
+    rtp: tuple[RtpOut, ...] = ()
+    actions: tuple[Hangup | Transfer, ...] = ()
+    errors: tuple[str, ...] = ()
+    next_deadline: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeStats:
+    ws_frames_out: int  # frames sent to the agent, of every kind
+    ws_frames_in: int  # frames received from the agent
+    caller_frames: int  # 20 ms frames of caller audio sent to the agent
+    agent_audio_chunks: int  # audio messages from the agent
+    agent_audio_ms: float  # agent audio queued for the caller (in the call's codec)
+    first_agent_audio_s: float | None  # from start to the first agent audio
+    rtp_packets: int  # RTP packets produced, audio and events
+    agent_frames_sent: int  # RTP frames carrying agent audio (whole or padded)
+    silence_frames_sent: int  # RTP frames of silence (nothing queued)
+    slots_skipped: int  # 20 ms slots skipped after long stalls
+    stalls: int
+    rtp_ignored: int  # caller packets of another payload type or not 20 ms
+    concealed: int  # caller frames concealed (lost or late packets)
+    late: int  # caller packets that came after their slot was played
+    jitter_depth_ms: float
+    jitter_delay_ms: float
+    jitter_ms: float
+    clears: int  # barge-ins: clear, speech started
+    cleared_ms: float  # agent audio dropped by them
+    marks_received: int
+    marks_played: int  # acknowledged to the agent (reached or cleared)
+    dtmf_in: int  # key presses sent to the agent (RFC 4733 and INFO)
+    dtmf_out: int  # digits sent to the caller
+    dtmf_unsent: int  # digits dropped: no telephone-event on the call
+    profile_errors: int
+    caller_audio_latency_ms: dict  # count, p50, p95, p99, max: RTP arrival -> agent
+    agent_audio_latency_ms: dict  # the agent's chunk arrival -> its first RTP packet
+    jitter: JitterStats
