@@ -142,7 +142,7 @@ def measure(reactor, url: str, count: int, pages: int, creates: int):
         cursors = [None]
         after = None
         while len(cursors) < count // 100:
-            status, payload = yield client.call("GET", f"/v1/numbers?limit=100"
+            status, payload = yield client.call("GET", "/v1/numbers?limit=100"
                                                 + (f"&after={after}" if after else ""))
             after = json.loads(payload)["next"]
             if after is None:

@@ -3,8 +3,8 @@ over when it is not, and owns the dialog afterwards (BYE, INFO, re-INVITE, agent
 hang-up)."""
 
 import pytest
-from memory_proxy import ProxyHarness, invite, response_to
-from twisted.internet.defer import Deferred, fail
+from memory_proxy import ProxyHarness, invite
+from twisted.internet.defer import Deferred
 
 from softswitch.services.agent_calls import AgentCalls
 from softswitch.services.routing import Agent, Number, RoutingSnapshot, Target

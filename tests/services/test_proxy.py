@@ -1,10 +1,8 @@
 """The stateful proxy end to end over an in-memory wire: DIDs to phones, phones to
 trunks, failover, CANCEL, in-dialog routing, NAT aliases, loops and call records."""
 
-import ipaddress
-
 import pytest
-from memory_proxy import SWITCH, ProxyHarness, invite, response_to
+from memory_proxy import ProxyHarness, invite, response_to
 
 from softswitch.services.routing import Gateway, Number, OutboundRoute, RoutingSnapshot, Target, Trunk
 from softswitch.sip.digest import build_challenge
