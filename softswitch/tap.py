@@ -39,6 +39,7 @@ from .edge.demo import set_up_echo_demo
 from .edge.echo_agent import echo_agent_resource
 from .edge.snapshot_loader import SnapshotLoader
 from .edge.binding_store import DatabaseBindingStore, bindings_from_rows
+from .edge.relay_metrics import RelayMetrics
 from .edge.rtp_relay import RtpRelay
 from .edge.sip_endpoint import LocalAddresses, SipEndpoint
 from .edge.sip_service import SipListeners, StartupError
@@ -215,6 +216,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
                            addresses=LocalAddresses(sip.advertise))
     dispatcher.attach(endpoint)
     relay = build_relay(settings, snapshot(), reactor)
+    metrics.registry.register(RelayMetrics(relay))
     root.on_stop.append(relay.close)
     trunks = settings.trunks
     health = GatewayHealth(reactor, endpoint, interval=trunks.probe_interval,

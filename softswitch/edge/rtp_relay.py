@@ -47,6 +47,7 @@ from ..services.media_control import (
     UnknownRegion,
     UnknownTag,
 )
+from .relay_metrics import RelayTotals
 from .relay_port import LocalLeg, RelayPort, ignore_rtp
 from .rtp_ports import PortAllocator
 from .udp_group import MAX_DATAGRAM, SocketGroup
@@ -155,6 +156,7 @@ class RtpRelay:
         self._policy = latch_policy
         self._calls: dict[str, _Call] = {}
         self._listener: MediaListener | None = None
+        self.totals = RelayTotals()  # what deleted calls counted (edge.relay_metrics)
         if IReactorFDSet.providedBy(reactor) and hasattr(select, "epoll"):
             self._listen = SocketGroup(reactor).listen
         else:
@@ -187,6 +189,7 @@ class RtpRelay:
         del self._calls[call_id]
         if call.timer is not None and call.timer.active():
             call.timer.cancel()
+        self.totals.add_call(call)
         stats = self._stats(call)
         return self._close(call).addCallback(lambda _: stats)
 
@@ -195,6 +198,12 @@ class RtpRelay:
     @property
     def calls(self) -> int:
         return len(self._calls)
+
+    def live_calls(self):
+        return list(self._calls.values())
+
+    def region_names(self) -> list[str]:
+        return list(self._allocators)
 
     def port_pairs_in_use(self, region: str) -> int:
         return self._allocators[region].in_use
@@ -472,6 +481,7 @@ class RtpRelay:
             call.timer = self._clock.callLater(timeout - idle, self._check_idle, call)
             return
         event = MediaTimedOut(call.call_id, idle)
+        self.totals.media_timed_out(call.region.name)
         if self._listener is None:
             log.info("media of call {call_id} timed out after {idle:.0f} s",
                      call_id=call.call_id, idle=idle)
