@@ -25,7 +25,7 @@ import struct
 
 _LEN16 = struct.Struct("!H")
 _LEN64 = struct.Struct("!Q")
-TEXT, CONTINUATION = 0x1, 0x0
+TEXT = 0x1
 FIN = 0x80
 
 
