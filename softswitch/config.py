@@ -86,6 +86,8 @@ class AgentSettings:
     jitter_target_ms: int = 60
     jitter_max_ms: int = 200
     max_burst: int = 3  # RTP packets to the caller sent back to back after a stall
+    # PEM file of the certificate authorities trusted for wss:// agents ("": the system's).
+    ca_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,8 @@ def _check_agent_media(agents: AgentSettings) -> None:
                           f"jitter_min_ms ({low}) and jitter_max_ms ({high})")
     if not 1 <= agents.max_burst <= MAX_BURST:
         raise ConfigError(f"[agents] max_burst must be between 1 and {MAX_BURST}")
+    if agents.ca_file and not os.path.isfile(agents.ca_file):
+        raise ConfigError(f"[agents] ca_file {agents.ca_file!r} is not a file")
 
 
 @dataclass(frozen=True)

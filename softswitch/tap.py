@@ -34,6 +34,7 @@ from .admin.trunk_status_view import TrunkStatusView
 from .config import ConfigError, Settings
 from .edge.admin_site import build_root
 from .edge.agent_sessions import AgentSessionFactory
+from .edge.agent_socket import load_trust_root
 from .edge.cdr_writer import CdrWriter
 from .edge.demo import set_up_echo_demo
 from .edge.echo_agent import echo_agent_resource
@@ -237,7 +238,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         jitter_min_ms=agent_settings.jitter_min_ms,
         jitter_target_ms=agent_settings.jitter_target_ms,
         jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst,
-        ringback=agent_settings.transfer_ringback)
+        ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings))
     agent_calls = proxy.agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent)
@@ -306,6 +307,16 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
 
 
 DEFAULT_REGION = "default"
+
+
+def agent_trust_root(agents):
+    """[agents] ca_file's authorities, or None for the system's."""
+    if not agents.ca_file:
+        return None
+    try:
+        return load_trust_root(agents.ca_file)
+    except ValueError as exc:
+        raise StartupError(f"[agents] ca_file: {exc}") from None
 
 
 def build_relay(settings: Settings, snapshot, reactor) -> RtpRelay:

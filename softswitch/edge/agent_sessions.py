@@ -51,8 +51,10 @@ class AgentSessionFactory:
     def __init__(self, reactor, relay, *, connect_timeout: float = 5.0, metrics=None,
                  account: str = "ACsoftswitch", ticker: SlotTicker | None = None,
                  jitter_min_ms: float = 20, jitter_target_ms: float = 60,
-                 jitter_max_ms: float = 200, max_burst: int = 3, ringback: str = "us"):
+                 jitter_max_ms: float = 200, max_burst: int = 3, ringback: str = "us",
+                 trust_root=None):
         self._reactor = reactor
+        self._trust_root = trust_root  # wss:// agents' authorities (None: the system's)
         # Every call's AgentBridge gets these ([agents] in the configuration).
         self.bridge_options = {"min_delay_ms": jitter_min_ms, "target_ms": jitter_target_ms,
                                "max_delay_ms": jitter_max_ms, "max_burst": max_burst}
@@ -116,7 +118,8 @@ class AgentSessionFactory:
         headers = {**dict(agent.headers), **dict(agent.secret_headers)}
 
         def connect(timeout: float):
-            return connect_agent(self._reactor, agent.url, headers, timeout, self._reads)
+            return connect_agent(self._reactor, agent.url, headers, timeout, self._reads,
+                                 self._trust_root)
         return connect
 
     def _call_info(self, call_id: str, agent, info: dict) -> CallInfo:

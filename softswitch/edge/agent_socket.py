@@ -7,12 +7,13 @@ Once the socket is open, whole text messages (every media message) are cut and b
 by `agent.ws_frames`, and every other frame goes through wsproto whole: the profile
 showed wsproto's generic frame path as the largest single cost per call."""
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.ssl import optionsForClientTLS
+from twisted.internet.ssl import Certificate, optionsForClientTLS, trustRootFromCertificates
 from twisted.logger import Logger
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
@@ -29,6 +30,7 @@ from wsproto.events import (
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ..agent.ws_frames import FrameSplitter, mask_text
+from .read_group import plain_socket
 
 log = Logger()
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one agent message; more is a broken agent
@@ -68,8 +70,8 @@ class AgentSocket(Protocol):
         no_delay = getattr(self.transport, "setTcpNoDelay", None)
         if no_delay is not None:
             no_delay(True)
-        sock = getattr(self.transport, "socket", None)
-        if sock is not None and not getattr(self.transport, "TLS", False):
+        sock = plain_socket(self.transport)
+        if sock is not None:
             self._socket_send = sock.send
         headers = [(k.encode(), v.encode()) for k, v in self._headers]
         self.transport.write(self._ws.send(Request(host=self._host, target=self._target,
@@ -235,11 +237,31 @@ class AgentSocket(Protocol):
             self.transport.loseConnection()
 
 
+def load_trust_root(path: str):
+    """The certificate authorities of a PEM file, as a trust root for `connect_agent`;
+    ValueError if it holds none or cannot be read."""
+    try:
+        text = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    end = b"-----END CERTIFICATE-----"
+    blocks = [block + end for block in text.split(end) if b"-----BEGIN CERTIFICATE-----" in block]
+    try:
+        certificates = [Certificate.loadPEM(block) for block in blocks]
+    except Exception as exc:  # (pyOpenSSL's errors carry no useful type)
+        raise ValueError(f"{path} holds a certificate that cannot be read: {exc}") from None
+    if not certificates:
+        raise ValueError(f"{path} holds no PEM certificate")
+    return trustRootFromCertificates(certificates)
+
+
 def connect_agent(reactor, url: str, headers: dict[str, str], timeout: float,
-                  read_group=None):
+                  read_group=None, trust_root=None):
     """A Deferred firing with an open AgentSocket, or failing with AgentRefused
     (bad URL, connection refused, TLS failure, non-101 answer, timeout). With a
-    `read_group` (edge.read_group), a plain TCP socket is read there once open."""
+    `read_group` (edge.read_group), a plain TCP socket is read there once open.
+    wss:// verifies the agent's certificate and name against `trust_root`
+    (`load_trust_root`), or against the system's authorities when None."""
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         return defer.fail(AgentRefused(f"not a ws:// or wss:// URL: {url!r}"))
@@ -249,7 +271,8 @@ def connect_agent(reactor, url: str, headers: dict[str, str], timeout: float,
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     endpoint = HostnameEndpoint(reactor, parts.hostname, port, timeout=max(1, int(timeout)))
     if secure:
-        endpoint = wrapClientTLS(optionsForClientTLS(parts.hostname), endpoint)
+        endpoint = wrapClientTLS(optionsForClientTLS(parts.hostname, trustRoot=trust_root),
+                                 endpoint)
     protocol = AgentSocket(host_header, target, list(headers.items()), read_group)
     connecting = endpoint.connect(Factory.forProtocol(lambda: protocol))
     result = defer.Deferred()

@@ -12,12 +12,23 @@ back (`transport.startReading()`), so Twisted meets the condition itself and run
 `connectionLost` as usual. Nothing raises into the reactor.
 """
 
+from twisted.internet import tcp
 from twisted.logger import Logger
 
 from .epoll_group import EpollGroup
 
 log = Logger()
 READ_SIZE = 65536
+
+
+def plain_socket(transport):
+    """The socket under `transport` if bytes written to it go to the peer as they are
+    (plain TCP), else None. A TLS transport (a TLSMemoryBIOProtocol) hands attribute
+    reads through to the TCP transport under it, `socket` included: only the type
+    tells them apart."""
+    if not isinstance(transport, tcp.Connection) or getattr(transport, "TLS", False):
+        return None
+    return getattr(transport, "socket", None)
 
 
 class ReadGroup(EpollGroup):
@@ -50,8 +61,8 @@ class ReadGroup(EpollGroup):
         """Read `transport`'s socket here and pass what arrives to deliver(bytes); its
         descriptor (for `release`), or None (nothing changed) for a transport without
         a plain socket (TLS)."""
-        sock = getattr(transport, "socket", None)
-        if sock is None or getattr(transport, "TLS", False) or not transport.connected:
+        sock = plain_socket(transport)
+        if sock is None or not transport.connected:
             return None
         fd = sock.fileno()
         if fd < 0 or fd in self._members:

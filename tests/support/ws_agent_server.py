@@ -9,9 +9,12 @@ from websockets.asyncio.server import serve
 
 
 class AgentServer:
-    def __init__(self, handler, host="127.0.0.1", reject_status=None):
+    def __init__(self, handler, host="127.0.0.1", reject_status=None, ssl_context=None,
+                 url_host=None):
         self._handler = handler
         self._host = host
+        self._ssl = ssl_context  # an ssl.SSLContext: wss://
+        self._url_host = url_host or host  # the name in `url` (a certificate's name)
         self._reject_status = reject_status
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -32,7 +35,8 @@ class AgentServer:
 
     @property
     def url(self) -> str:
-        return f"ws://{self._host}:{self.port}/agent?x=1"
+        scheme = "wss" if self._ssl is not None else "ws"
+        return f"{scheme}://{self._url_host}:{self.port}/agent?x=1"
 
     def _run(self):
         asyncio.set_event_loop(self._loop)
@@ -50,7 +54,8 @@ class AgentServer:
         async def handle(websocket):
             await self._handler(websocket)
 
-        async with serve(handle, self._host, 0, process_request=process_request) as server:
+        async with serve(handle, self._host, 0, process_request=process_request,
+                         ssl=self._ssl) as server:
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
             await self._stop
