@@ -40,7 +40,10 @@ class AgentServer:
 
     def _run(self):
         asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._main())
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            self._loop.close()
 
     async def _main(self):
         self._stop = self._loop.create_future()
