@@ -30,11 +30,16 @@ FIN = 0x80
 
 
 class FrameSplitter:
-    __slots__ = ("max_payload", "_buffer", "_fed", "_open_message", "_passthrough")
+    __slots__ = ("max_payload", "_parts", "_held", "_need", "_fed", "_open_message",
+                 "_passthrough")
 
     def __init__(self, max_payload: int):
         self.max_payload = max_payload
-        self._buffer = b""
+        # An incomplete frame's bytes, joined once it is whole (a large message comes
+        # in many reads: joining at each would copy it over and over).
+        self._parts: list[bytes] = []
+        self._held = 0  # their length
+        self._need = 0  # the length that completes the frame (0: header incomplete)
         self._fed = 0  # bytes at the buffer's start that wsproto already has
         self._open_message = False  # a fragmented data message is under way
         self._passthrough = False
@@ -46,7 +51,7 @@ class FrameSplitter:
     def pass_through(self) -> None:
         """Cut nothing from here on: every byte is wsproto's."""
         self._passthrough = True
-        self._buffer = b""
+        self._parts, self._held, self._need = [], 0, 0
         self._fed = 0
 
     def skip(self, data: bytes) -> None:
@@ -60,10 +65,13 @@ class FrameSplitter:
         wsproto)."""
         if self._passthrough:
             return [] if fed else [data]
-        buffered = self._buffer
-        if buffered:
-            data = buffered + data
-            self._buffer = b""
+        if self._parts:
+            self._parts.append(data)
+            self._held += len(data)
+            if self._held < self._need:
+                return []
+            data = b"".join(self._parts)
+            self._parts, self._held, self._need = [], 0, 0
         owed = len(data) if fed else self._fed  # leading bytes wsproto already has
         out = []
         position, size = 0, len(data)
@@ -77,7 +85,9 @@ class FrameSplitter:
                         out.append(rest)
                     self._fed = 0
                     return out
-                self._buffer = data[position:]
+                rest = data[position:]
+                self._parts, self._held = [rest], len(rest)
+                self._need = payload_at - position + length if length >= 0 else 0
                 self._fed = max(0, owed - position)
                 return out
             if owed > position:  # wsproto has this frame's start: give it the rest

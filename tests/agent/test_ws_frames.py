@@ -163,3 +163,16 @@ def test_masking_keys_differ_and_a_given_key_masks_as_the_rfc_says():
     # RFC 6455 §5.7: a masked "Hello" with key 37 fa 21 3d
     assert mask_text(b"Hello", bytes.fromhex("37fa213d")) == \
         bytes.fromhex("818537fa213d7f9f4d5158")
+
+
+def test_a_large_message_in_many_reads_comes_out_once_whole():
+    client, server = connected_pair()
+    text = "é" * 400_000
+    stream = server.send(TextMessage(data=text)) + server.send(TextMessage(data="next"))
+    splitter = FrameSplitter(LIMIT)
+    out = []
+    for at in range(0, len(stream), 1000):
+        items = splitter.feed(stream[at:at + 1000])
+        assert items == [] or at + 1000 >= len(stream) - 10
+        out += items
+    assert out == [text, "next"]
