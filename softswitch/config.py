@@ -96,6 +96,10 @@ class TrunkSettings:
     probe_failures: int = 3  # consecutive failed probes before a gateway is down
     probe_successes: int = 2  # consecutive answered probes before it is up again
     registration_expires: int = 600  # Expires asked for when registering to carriers
+    # DNS servers ("ip" or "ip:port", "[v6]:port") for gateway host names; none: the
+    # system's (resolv.conf).
+    dns_servers: tuple = ()
+    dns_timeout: float = 2.0  # seconds for all the lookups of one gateway host name
 
 
 @dataclass(frozen=True)
@@ -234,6 +238,13 @@ def _check(s: Settings) -> None:
         raise ConfigError("[trunks] probe_failures and probe_successes must be at least 1")
     if s.trunks.registration_expires < 60:
         raise ConfigError("[trunks] registration_expires must be at least 60")
+    for spec in s.trunks.dns_servers:
+        try:
+            parse_dns_server(spec)
+        except ValueError as exc:
+            raise ConfigError(f"[trunks] dns_servers: {exc}") from None
+    if not 0 < s.trunks.dns_timeout <= 30:
+        raise ConfigError("[trunks] dns_timeout must be between 0 and 30 seconds")
     if not 0 < s.agents.connect_timeout <= 60:
         raise ConfigError("[agents] connect_timeout must be between 0 and 60 seconds")
     for key in ("transfer_ring_timeout", "outbound_ring_timeout", "outbound_max_queue_wait"):
@@ -292,3 +303,27 @@ def parse_sip_listen(spec: str) -> ListenSpec:
     if not 0 <= number <= 65535:
         raise ConfigError(f"[sip] listen {spec!r}: port out of range")
     return ListenSpec(transport, host, number)
+
+
+DNS_PORT = 53
+
+
+def parse_dns_server(spec: str) -> tuple[str, int]:
+    """'192.0.2.53', '192.0.2.53:5353', '[2001:db8::53]:5353' -> (address, port)."""
+    if spec.startswith("["):
+        address, _, rest = spec[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"{spec!r} must look like [2001:db8::53]:53")
+        port = rest[1:] or None
+    elif spec.count(":") == 1:
+        address, _, port = spec.partition(":")
+    else:
+        address, port = spec, None
+    try:
+        ipaddress.ip_address(address)
+        number = DNS_PORT if port is None else int(port)
+    except ValueError:
+        raise ValueError(f"{spec!r} must be an IP address with an optional :port") from None
+    if not 1 <= number <= 65535:
+        raise ValueError(f"{spec!r}: port out of range")
+    return address, number

@@ -38,6 +38,7 @@ from .edge.agent_socket import load_trust_root
 from .edge.cdr_writer import CdrWriter
 from .edge.demo import set_up_echo_demo
 from .edge.echo_agent import echo_agent_resource
+from .edge.gateway_resolver import GatewayResolver, make_resolver
 from .edge.snapshot_loader import SnapshotLoader
 from .edge.binding_store import DatabaseBindingStore, bindings_from_rows
 from .edge.relay_metrics import RelayMetrics
@@ -203,7 +204,9 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
 
     set_up_echo_demo(database, settings)  # before the first snapshot, which then holds it
     snapshot = SnapshotHolder()
-    snapshot_loader = SnapshotLoader(database, snapshot)
+    resolver = GatewayResolver(make_resolver(settings.trunks.dns_servers),
+                               timeout=settings.trunks.dns_timeout)
+    snapshot_loader = SnapshotLoader(database, snapshot, resolver=resolver)
     snapshot_loader.load_now()
     proxy_auth = DigestAuthenticator(
         sip.domain, NonceManager(secret, lifetime=sip.nonce_lifetime), directory.lookup_ha1,

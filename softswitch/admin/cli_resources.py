@@ -42,6 +42,15 @@ def parse_gateway(text: str) -> dict:
     return gateway
 
 
+def _gateway_text(gateway: dict) -> str:
+    """The --gateway spelling back; no port is a name looked up with SRV."""
+    host = gateway["host"]
+    if gateway["port"] is None:
+        return f"{host}/{gateway['transport']}"
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{gateway['port']}/{gateway['transport']}"
+
+
 class _Target(argparse.Action):
     """--agent/--user/--trunk/--reject append to one ordered route."""
 
@@ -231,10 +240,10 @@ RESOURCES = {r.name: r for r in [
                Flag(("--port-max",), "port_max", {"type": int})]),
     Resource("trunks", "name", {
         "name": lambda r: r["name"],
-        "gateways": lambda r: ", ".join(
-            f"{g['host']}:{g['port']}/{g['transport']}" for g in r["gateways"]) or None,
+        "gateways": lambda r: ", ".join(map(_gateway_text, r["gateways"])) or None,
         "register": lambda r: r["register"], "enabled": lambda r: r["enabled"]},
-        flags=[_many("--gateway", "HOST[:PORT][/udp|tcp|tls][@REGION], repeatable"),
+        flags=[_many("--gateway", "HOST[:PORT][/udp|tcp|tls][@REGION], repeatable; a host "
+                                  "name without PORT is looked up with DNS SRV"),
                _many("--allow", "CIDR calls may come from, repeatable"),
                Flag(("--auth-username",), None), Flag(("--auth-password",), None),
                Flag(("--register",), None, {"action": "store_true"}),

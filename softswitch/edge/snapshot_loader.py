@@ -1,50 +1,45 @@
 """Reloads the routing snapshot: rows are read and the snapshot is built on the
 database thread, then swapped in on the reactor thread in one assignment."""
 
-import socket
-
 from twisted.logger import Logger
 
 from ..services.routing import snapshot_from_rows
 from ..store.snapshot import load_routing_rows
+from .gateway_resolver import GatewayResolver
 
 log = Logger()
 
 
-def resolve_host(host: str) -> str | None:
-    """The first address of a gateway's host name (A, then AAAA), or None."""
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
-    except OSError as exc:
-        log.warn("gateway host {host} does not resolve: {error}", host=host, error=exc)
-        return None
-    infos.sort(key=lambda info: info[0] != socket.AF_INET)
-    return infos[0][4][0] if infos else None
-
-
 class SnapshotLoader:
-    def __init__(self, database, holder, on_loaded=()):
+    """`resolver` turns gateway host names into addresses (DNS SRV, A/AAAA); the
+    default one uses the system's DNS servers."""
+
+    def __init__(self, database, holder, on_loaded=(), resolver: GatewayResolver | None = None):
         self._db = database
         self._holder = holder
         self.on_loaded = list(on_loaded)
         self._version = 0
+        self._resolver = resolver if resolver is not None else GatewayResolver()
 
     def load_now(self) -> None:
         """Synchronous load for start-up, before the reactor runs."""
         self._version += 1
-        self._swap(self._db.run_sync(self._build, self._version))
+        rows = self._db.run_sync(load_routing_rows)
+        self._swap(self._build(rows, self._version))
 
     def reload(self):
         self._version += 1
-        d = self._db.run("routing.snapshot", self._build, self._version)
+        d = self._db.run("routing.snapshot", load_routing_rows)
+        # DNS after the transaction: a slow DNS server must not hold a connection.
+        d.addCallback(lambda rows, version: self._db.run_blocking(
+            "routing.resolve", self._build, rows, version), self._version)
         d.addCallback(self._swap)
         d.addErrback(lambda f: log.failure("reloading the routing snapshot failed", f))
         return d
 
-    @staticmethod
-    def _build(conn, version):
-        # Runs on the database thread, where a blocking name lookup stalls no call.
-        return snapshot_from_rows(load_routing_rows(conn), version, resolve=resolve_host)
+    def _build(self, rows, version):
+        # Runs on a database thread, where a blocking name lookup stalls no call.
+        return snapshot_from_rows(rows, version, expand=self._resolver.expand)
 
     def _swap(self, snapshot) -> None:
         if snapshot.version < self._holder.current.version:

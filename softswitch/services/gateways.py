@@ -11,11 +11,13 @@ counts as up. The proxy marks a gateway *suspect* when it answers a call with 50
 skipped until a probe sent after that answer succeeds, and that probe comes soon.
 
 Selection (`order_gateways`): usable gateways only; same region as asked first; then
-priority (lower first); among equal region and priority, lowest measured round trip
-first (RTTs within `rtt_tolerance` count as equal), and weighted random order among
-equals and among gateways not measured yet. When no gateway of the trunk is usable
-they are all returned anyway (option `all_down_fallback`): when probes are blocked
-or lost it is better to try the calls than to fail every one of them.
+priority (lower first), then SRV rank (a name's backup SRV targets after its
+primary ones, see services.gateway_dns); among equal region, priority and rank,
+lowest measured round trip first (RTTs within `rtt_tolerance` count as equal), and
+weighted random order among equals and among gateways not measured yet. When no
+gateway of the trunk is usable they are all returned anyway (option
+`all_down_fallback`): when probes are blocked or lost it is better to try the calls
+than to fail every one of them.
 """
 
 import random
@@ -320,10 +322,10 @@ def order_gateways(trunk: Trunk, health: GatewayHealth | None = None,
         usable = [g for g in candidates if health.is_usable(g.key)]
         if usable or not all_down_fallback:
             candidates = usable
-    groups: dict[tuple[int, int], list[Gateway]] = {}
+    groups: dict[tuple[int, int, int], list[Gateway]] = {}
     for gateway in candidates:
         near = 0 if region is not None and gateway.region == region else 1
-        groups.setdefault((near, gateway.priority), []).append(gateway)
+        groups.setdefault((near, gateway.priority, gateway.srv_rank), []).append(gateway)
     ordered: list[Gateway] = []
     for key in sorted(groups):
         shuffled = _weighted_order(groups[key], rng)

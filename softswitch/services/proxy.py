@@ -389,7 +389,7 @@ class Proxy:
     def _ordered_gateways(self, trunk, region: str | None) -> list:
         if self._gateway_order is not None:
             return self._gateway_order(trunk, region)
-        return sorted(trunk.gateways, key=lambda g: g.priority)
+        return sorted(trunk.gateways, key=lambda g: (g.priority, g.srv_rank))
 
     def ingress_region(self, plan: CallPlan, source: Peer) -> str | None:
         """The region of the gateway the call came in through, if it came from one."""

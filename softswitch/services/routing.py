@@ -19,19 +19,51 @@ class Region:
     port_max: int
 
 
+# RFC 3263 §4.2: the port of a name without SRV records, and of an address given
+# without one.
+DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
+
+
 @dataclass(frozen=True, slots=True)
 class Gateway:
+    """One address a trunk's calls may be sent to."""
+
+    trunk: str
+    host: str  # an IP address once resolved
+    port: int
+    transport: str
+    region: str | None
+    priority: int
+    weight: float  # a share of the row's weight when DNS gave several addresses
+    srv_rank: int = 0  # 0, 1... by SRV priority within the row (services.gateway_dns)
+    domain: str | None = None  # the configured host name this address came from
+
+    @property
+    def key(self) -> str:
+        return f"{self.transport}:{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRow:
+    """A gateway as configured: `port` None means "look the name up with SRV"."""
+
     trunk: str
     host: str
-    port: int
+    port: int | None
     transport: str
     region: str | None
     priority: int
     weight: int
 
-    @property
-    def key(self) -> str:
-        return f"{self.transport}:{self.host}:{self.port}"
+    def as_configured(self) -> Gateway:
+        """The gateway as written, the default port filled in (no DNS)."""
+        port = self.port if self.port is not None else default_port(self.transport)
+        return Gateway(self.trunk, self.host, port, self.transport, self.region,
+                       self.priority, self.weight)
+
+
+def default_port(transport: str) -> int:
+    return DEFAULT_PORTS.get(transport, 5060)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +163,7 @@ class RoutingSnapshot:
         return []
 
 
-def _is_address(host: str) -> bool:
+def is_address(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -166,22 +198,21 @@ def _index_sources(trunks) -> dict[str, Trunk]:
     return index
 
 
-def snapshot_from_rows(rows: dict, version: int = 0, resolve=None) -> RoutingSnapshot:
+def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnapshot:
     """Build a snapshot from the plain rows `store.snapshot.load_routing_rows` reads.
-    `resolve(host) -> ip or None` turns gateway host names into addresses (the call
-    path sends to addresses only); without it hosts are kept as configured."""
+    `expand(GatewayRow) -> [Gateway]` turns a configured gateway into the addresses
+    calls are sent to (DNS, on the edge: the call path sends to addresses only);
+    without it gateways are kept as configured."""
     region_names = {r["id"]: r["name"] for r in rows["regions"]}
     trunk_names = {t["id"]: t["name"] for t in rows["trunks"]}
     agent_names = {a["id"]: a["name"] for a in rows["agents"]}
     user_names = {u["id"]: u["username"] for u in rows["users"]}
     gateways: dict[int, list[Gateway]] = {}
     for g in rows["gateways"]:
-        host = g["host"]
-        if resolve is not None and not _is_address(host):
-            host = resolve(host) or host
-        gateways.setdefault(g["trunk_id"], []).append(Gateway(
-            trunk_names[g["trunk_id"]], host, g["port"], g["transport"],
-            region_names.get(g["region_id"]), g["priority"], g["weight"]))
+        row = GatewayRow(trunk_names[g["trunk_id"]], g["host"], g["port"], g["transport"],
+                         region_names.get(g["region_id"]), g["priority"], g["weight"])
+        expanded = expand(row) if expand is not None else [row.as_configured()]
+        gateways.setdefault(g["trunk_id"], []).extend(expanded)
     trunks = [Trunk(
         t["name"], tuple(gateways.get(t["id"], ())),
         tuple(ipaddress.ip_network(s, strict=False) for s in t["inbound_allowed_sources"] or ()),

@@ -97,6 +97,17 @@ class Database:
             result.addBoth(self._report, desc, started)
         return result
 
+    def run_blocking(self, desc: str, fn: Callable[..., Any], *args, **kw) -> defer.Deferred:
+        """Run ``fn(*args, **kw)`` on a pool thread with no connection: blocking
+        work that belongs off the reactor (DNS) but must not hold a transaction."""
+        if self._stopped:
+            return defer.fail(DatabaseStopped(f"database stopped; {desc} not run"))
+        started = time.perf_counter()
+        result = threads.deferToThreadPool(self._reactor, self._pool, fn, *args, **kw)
+        if self._observe is not None:
+            result.addBoth(self._report, desc, started)
+        return result
+
     def run_sync(self, fn: Callable[..., Any], *args, **kw) -> Any:
         """Run ``fn(conn, ...)`` in one transaction in the calling thread.
 

@@ -27,7 +27,8 @@ class CliTests(ApiTestCase):
             ("regions", "add", "eu", "--bind", "127.0.0.1", "--port-min", "20000",
              "--port-max", "20999"),
             ("trunks", "add", "humans", "--gateway", "sip.carrier.example:5061/tls@eu",
-             "--gateway", "[2001:db8::5]", "--allow", "192.0.2.0/24",
+             "--gateway", "[2001:db8::5]", "--gateway", "sip.srv.example",
+             "--allow", "192.0.2.0/24",
              "--auth-username", "acct", "--auth-password", "pw", "--register"),
             ("agents", "add", "support-bot", "--url", "wss://agent.example/ws",
              "--secret-header", "Authorization=Bearer x", "--param", "lang=en"),
@@ -51,7 +52,12 @@ class CliTests(ApiTestCase):
         self.assertEqual([(g["host"], g["port"], g["transport"], g["region"])
                           for g in trunk["gateways"]],
                          [("sip.carrier.example", 5061, "tls", "eu"),
-                          ("2001:db8::5", 5060, "udp", None)])
+                          ("2001:db8::5", 5060, "udp", None),
+                          ("sip.srv.example", None, "udp", None)])
+        code, out, _ = yield self.cli("trunks", "list")
+        # No port: the name is looked up with SRV, and the listing says so by omission.
+        self.assertIn("sip.carrier.example:5061/tls, [2001:db8::5]:5060/udp, "
+                      "sip.srv.example/udp", out)
         self.assertEqual(trunk["auth"], {"username": "acct", "password_set": True})
         code, out, _ = yield self.cli("numbers", "get", "+14155550100", "-o", "json")
         self.assertEqual(json.loads(out)["number"], "+14155550100")

@@ -72,3 +72,19 @@ def test_partial_models_keep_field_rules_and_refuse_null_where_not_nullable():
     with pytest.raises(ValidationError):
         TrunkPatch.model_validate_json('{"gateways": [{"host": "x", "port": 0}]}')
     assert "default" not in NumberPatch.model_json_schema()["properties"]["enabled"]
+
+
+def test_a_gateway_port_left_out_means_srv_for_a_name_and_5060_for_an_address():
+    def gateway(body):
+        return TrunkPatch.model_validate_json(f'{{"gateways": [{body}]}}').gateways[0]
+
+    assert gateway('{"host": "sip.carrier.example"}').port is None
+    assert gateway('{"host": "sip.carrier.example", "port": null}').port is None
+    assert gateway('{"host": "sip.carrier.example", "port": 5080}').port == 5080
+    assert gateway('{"host": "192.0.2.1"}').port == 5060
+    assert gateway('{"host": "2001:db8::1", "port": null, "transport": "tls"}').port == 5060
+    # The same name with and without a port are two gateways, not a repeat.
+    both = TrunkPatch.model_validate_json(
+        '{"gateways": [{"host": "sip.carrier.example"}, '
+        '{"host": "sip.carrier.example", "port": 5060}]}')
+    assert [g.port for g in both.gateways] == [None, 5060]

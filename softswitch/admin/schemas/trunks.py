@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from softswitch.admin.schemas.common import (
     Cidr,
@@ -16,6 +16,7 @@ from softswitch.admin.schemas.common import (
     unique_list,
 )
 from softswitch.services.numbers import NUMBER_FORMAT
+from softswitch.services.routing import is_address
 
 Transport = Literal["udp", "tcp", "tls"]
 NumberFormat = Annotated[str, Field(
@@ -25,13 +26,28 @@ NumberFormat = Annotated[str, Field(
                 "(national numbers of country code CC)")]
 
 
+# An IP address given without a port gets the one it always had.
+DEFAULT_ADDRESS_PORT = 5060
+
+
 class Gateway(RequestModel):
     host: Host
-    port: Port = 5060
+    port: Port | None = Field(
+        None, description="left out or null with a host name: the name is looked up with "
+                          "DNS SRV for the transport (RFC 3263), falling back to its A "
+                          "records on port 5060 (5061 for tls); an IP address without a "
+                          "port means 5060")
     transport: Transport = "udp"
     region: Name | None = Field(None, description="the media region used with this gateway")
     priority: int = Field(0, ge=0, le=65535, description="lower is tried first")
     weight: int = Field(1, ge=0, le=65535, description="share among equal priorities")
+
+    @model_validator(mode="after")
+    def _address_port(self) -> "Gateway":
+        # SRV is for names only; an address keeps the default it always had, stored.
+        if self.port is None and is_address(self.host):
+            self.port = DEFAULT_ADDRESS_PORT
+        return self
 
 
 class Inbound(RequestModel):
@@ -92,7 +108,7 @@ TrunkPatch = partial_model(TrunkReplace, "TrunkPatch",
 
 class GatewayOut(ResponseModel):
     host: str
-    port: int
+    port: int | None = Field(description="null: the host name is looked up with DNS SRV")
     transport: Transport
     region: str | None
     priority: int

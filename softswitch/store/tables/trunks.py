@@ -40,7 +40,8 @@ gateways = sa.Table(
         sa.ForeignKey("trunks.id", ondelete="CASCADE"), nullable=False,
     ),
     sa.Column("host", sa.String, nullable=False),
-    sa.Column("port", sa.Integer, nullable=False),
+    # NULL: the host is a name resolved with DNS SRV (RFC 3263 §4.2).
+    sa.Column("port", sa.Integer, nullable=True),
     sa.Column("transport", sa.String, nullable=False),
     sa.Column(
         "region_id", sa.Integer,
