@@ -97,7 +97,7 @@ def _spread(row: GatewayRow, addresses, port: int, weight: float, rank: int) -> 
         return []
     share = weight / len(addresses)
     return [Gateway(row.trunk, address, port, row.transport, row.region, row.priority,
-                    share, rank, row.host) for address in addresses]
+                    share, rank, row.host, row.port is None) for address in addresses]
 
 
 def _dedup(gateways: list[Gateway]) -> list[Gateway]:

@@ -113,11 +113,11 @@ def trunk_attempts(trunk, number: str, gateway_order=None, region: str | None = 
         gateways = sorted(trunk.gateways, key=lambda g: g.priority)
     attempts = []
     for gateway in gateways:
-        host = f"[{gateway.host}]" if ":" in gateway.host else gateway.host
         transport = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
-        attempts.append(Attempt(f"sip:{number}@{host}:{gateway.port}{transport}",
+        attempts.append(Attempt(f"sip:{number}@{gateway.uri_hostport}{transport}",
                                 Peer(gateway.transport, gateway.host, gateway.port),
-                                f"sip:{number}@{host}", trunk=trunk, gateway=gateway))
+                                f"sip:{number}@{gateway.uri_host}", trunk=trunk,
+                                gateway=gateway))
     return attempts
 
 

@@ -252,7 +252,7 @@ class Proxy:
             groups = []
             for gateway in gateways:
                 transport = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
-                uri = f"sip:{number}@{gateway.host}:{gateway.port}{transport}"
+                uri = f"sip:{number}@{gateway.uri_hostport}{transport}"
                 groups.append([Attempt(uri, Peer(gateway.transport, gateway.host, gateway.port),
                                        target, trunk=trunk, gateway=gateway)])
             return groups, None

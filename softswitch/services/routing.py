@@ -37,10 +37,28 @@ class Gateway:
     weight: float  # a share of the row's weight when DNS gave several addresses
     srv_rank: int = 0  # 0, 1... by SRV priority within the row (services.gateway_dns)
     domain: str | None = None  # the configured host name this address came from
+    port_from_dns: bool = False  # the row had no port: SRV (or RFC 3263's default) chose it
 
     @property
     def key(self) -> str:
         return f"{self.transport}:{self.host}:{self.port}"
+
+    @property
+    def uri_host(self) -> str:
+        """The host of a URI for this gateway's domain: the configured name, else the
+        address (IPv6 in brackets)."""
+        if self.domain is not None:
+            return self.domain
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
+    def uri_hostport(self) -> str:
+        """host:port of a Request-URI to this gateway. A name whose port DNS chose goes
+        without one (RFC 3263: the far end sees the name it is known by); the packet
+        still goes to `host` and `port`."""
+        if self.domain is not None and self.port_from_dns:
+            return self.domain
+        return f"{self.uri_host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,9 +53,11 @@ class RegistrationStatus:
 
 
 def gateway_domain(trunk: Trunk, gateway: Gateway) -> str:
-    """The default registrar domain: the gateway host (with its port if not 5060)."""
-    host = f"[{gateway.host}]" if ":" in gateway.host and "[" not in gateway.host \
-        else gateway.host
+    """The default registrar domain: the gateway's configured name or address, with
+    its port if it was configured and is not 5060."""
+    if gateway.domain is not None and gateway.port_from_dns:
+        return gateway.domain
+    host = gateway.uri_host
     return host if gateway.port == 5060 else f"{host}:{gateway.port}"
 
 

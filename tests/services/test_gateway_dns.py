@@ -137,3 +137,24 @@ def test_every_resolved_address_identifies_the_trunk():
     # Without DNS a name is kept as written, with the default port filled in.
     plain = snapshot_from_rows(rows)
     assert addresses(plain.trunks["carrier"].gateways) == [("sip.carrier.test", 5060)]
+
+
+def test_calls_and_registrations_name_the_carrier_by_its_configured_name():
+    """RFC 3263: the Request-URI (and a registration's domain) carry the name the
+    carrier is known by, without a port when DNS chose it; packets go to the address."""
+    from softswitch.services.outbound_calls import trunk_attempts
+    from softswitch.services.trunk_registration import gateway_domain
+
+    srv = HostAnswer(srv=(SrvTarget(10, 1, 5070, "a.carrier.test", ("192.0.2.10",)),))
+    by_srv = expand_gateway(row(), srv)[0]
+    by_port = expand_gateway(row(port=5080), HostAnswer(addresses=("192.0.2.5",)))[0]
+    by_address = expand_gateway(row(host="2001:db8::7", port=5060), HostAnswer())[0]
+    assert [g.uri_hostport for g in (by_srv, by_port, by_address)] == [
+        "sip.carrier.test", "sip.carrier.test:5080", "[2001:db8::7]:5060"]
+    trunk = Trunk("carrier", (by_srv,))
+    (attempt,) = trunk_attempts(trunk, "+14155550100")
+    assert attempt.uri == "sip:+14155550100@sip.carrier.test"
+    assert attempt.to_uri == "sip:+14155550100@sip.carrier.test"
+    assert (attempt.destination.host, attempt.destination.port) == ("192.0.2.10", 5070)
+    assert [gateway_domain(trunk, g) for g in (by_srv, by_port, by_address)] == [
+        "sip.carrier.test", "sip.carrier.test:5080", "[2001:db8::7]"]

@@ -231,6 +231,15 @@ def test_trunk_challenge_is_answered_with_the_trunk_credentials(switch):
     assert ok.cseq.number == 1  # the caller sees its own CSeq
 
 
+def test_a_trunk_found_by_dns_srv_is_called_by_its_name_at_the_srv_address(switch):
+    out = Trunk("out", (Gateway("out", "203.0.113.1", 5060, "udp", None, 1, 10, 0,
+                                "sip.carrier.example", True),))
+    switch.holder.replace(snapshot(trunks=[snapshot().trunks["carrier"], out]))
+    sent = switch.receive(invite("sip:4155550102@127.0.0.1"), CARRIER)
+    [forwarded] = [m for m, p in sent if m.is_request and p == GW1]
+    assert forwarded.uri == "sip:+14155550102@sip.carrier.example"
+
+
 def test_a_draining_switch_refuses_new_calls_but_finishes_current_ones(switch):
     sent = switch.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
     fwd = [m for m, p in sent if m.is_request][0]
