@@ -341,6 +341,7 @@ class AgentBridge:
             rtp_packets=self.rtp_packets,
             agent_frames_sent=playout.audio_frames + playout.padded_frames,
             silence_frames_sent=playout.silence_frames,
+            ringback_frames_sent=playout.filler_frames,
             slots_skipped=self.pacer.skipped, stalls=self.pacer.stalls,
             rtp_ignored=self.rtp_ignored, concealed=jitter.concealed, late=jitter.late,
             jitter_depth_ms=jitter.depth_ms, jitter_delay_ms=jitter.delay_ms,

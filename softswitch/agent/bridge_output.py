@@ -63,6 +63,7 @@ class BridgeStats:
     rtp_packets: int  # RTP packets produced, audio and events
     agent_frames_sent: int  # RTP frames carrying agent audio (whole or padded)
     silence_frames_sent: int  # RTP frames of silence (nothing queued)
+    ringback_frames_sent: int  # RTP frames of ringback (a cold transfer ringing)
     slots_skipped: int  # 20 ms slots skipped after long stalls
     stalls: int
     rtp_ignored: int  # caller packets of another payload type or not 20 ms

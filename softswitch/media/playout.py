@@ -43,7 +43,7 @@ class Playout:
         "frame_bytes", "frame_ms", "silence", "_queue", "_marks", "_written", "_read",
         "_played_bytes", "frames", "audio_frames", "padded_frames", "silence_frames",
         "enqueued_bytes", "cleared_bytes", "clears", "marks_reached", "marks_cleared",
-        "filler",
+        "filler", "filler_frames",
     )
 
     def __init__(self, frame_bytes: int = 160, silence: bytes = SILENCE_ULAW,
@@ -61,7 +61,8 @@ class Playout:
         self.frames = 0
         self.audio_frames = 0  # whole frames of agent audio
         self.padded_frames = 0  # a partial chunk completed with silence
-        self.silence_frames = 0  # nothing queued (silence, or the filler's frame)
+        self.silence_frames = 0  # nothing queued: silence
+        self.filler_frames = 0  # nothing queued: the filler's frame (ringback)
         self.enqueued_bytes = 0
         self.cleared_bytes = 0
         self.clears = 0
@@ -93,9 +94,13 @@ class Playout:
             self.padded_frames += 1
         else:
             filler = self.filler
-            frame = self.silence if filler is None else filler()
+            if filler is None:
+                frame = self.silence
+                self.silence_frames += 1
+            else:
+                frame = filler()
+                self.filler_frames += 1
             taken = 0
-            self.silence_frames += 1
         self._read += taken
         self._played_bytes += taken
         reached = []

@@ -801,3 +801,14 @@ def test_agent_audio_cleared_before_it_played_is_not_counted():
     sim.run(T0 + 0.5)
     assert bridge.agent_latency.count == 1  # the first chunk played; the second never
     assert bridge.agent_latency.max <= 0.0201
+
+
+def test_frames_of_a_playout_filler_are_counted_as_ringback_not_silence():
+    bridge = make()
+    bridge.start(T0)
+    bridge.tick(T0 + 0.05)  # three empty slots: silence
+    bridge.playout.filler = lambda: b"\x7e" * 160  # a cold transfer rings
+    out = bridge.tick(T0 + 0.11)
+    assert [bytes(p)[12:] for p in out.rtp] == [b"\x7e" * 160] * 3
+    stats = bridge.stats()
+    assert (stats.silence_frames_sent, stats.ringback_frames_sent) == (3, 3)

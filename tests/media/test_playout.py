@@ -102,7 +102,8 @@ def test_a_filler_replaces_the_silence_of_an_empty_queue_only():
     assert playout.next_frame()[0] == bytes([0x12]) * 160  # the filler goes on
     playout.filler = None
     assert playout.next_frame()[0] == S
-    assert (playout.audio_frames, playout.padded_frames, playout.silence_frames) == (2, 1, 4)
+    assert (playout.audio_frames, playout.padded_frames, playout.silence_frames,
+            playout.filler_frames) == (2, 1, 1, 3)
 
 
 def test_a_mark_is_reported_when_the_audio_before_it_is_taken():
