@@ -25,6 +25,7 @@ from ..sip.message import Request, make_request, make_response
 from ..sip.timers import TimerConfig
 from ..sip.transport import Peer, response_destination
 from .dialogs import CallRecord
+from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .routing import Agent
 from .uac_leg import UacLegs
@@ -266,7 +267,7 @@ class AgentCalls:
         bye = make_request("BYE", dialog.caller_contact, via=self.stack.via_for(dialog.caller),
                            from_=dialog.our_to, to=dialog.caller_from, call_id=dialog.call_id,
                            cseq=dialog.local_cseq, routes=dialog.routes)
-        self.stack.send_request(bye, dialog.caller, _Quiet())
+        self.stack.send_request(bye, dialog.caller, IGNORE_RESPONSES)
         self._end(dialog, side, reason)
 
     def _transfer_requested(self, dialog: AgentDialog, target: str, warm: bool) -> None:
@@ -365,14 +366,3 @@ class _InboundCall:
 
     def end(self, side: str, reason: str) -> None:
         self._calls.bye_caller(self._dialog, side, reason)
-
-
-class _Quiet:
-    def response_received(self, key, response) -> None:
-        pass
-
-    def timed_out(self, key) -> None:
-        pass
-
-    def transport_failed(self, key) -> None:
-        pass

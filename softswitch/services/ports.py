@@ -18,6 +18,23 @@ class ClientHandler(Protocol):
     def transport_failed(self, key: Any) -> None: ...
 
 
+class _IgnoreResponses:
+    """For requests whose answers change nothing (CANCEL, BYE, our own in-dialog
+    requests): the outcome is known, or reported elsewhere."""
+
+    def response_received(self, key: Any, response: Response) -> None:
+        pass
+
+    def timed_out(self, key: Any) -> None:
+        pass
+
+    def transport_failed(self, key: Any) -> None:
+        pass
+
+
+IGNORE_RESPONSES: ClientHandler = _IgnoreResponses()
+
+
 class TransactionUser(Protocol):
     """The core the edge hands new requests and transaction-less messages to."""
 

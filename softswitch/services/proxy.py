@@ -15,6 +15,7 @@ from ..sip.transport import Peer
 from .call_routing import CallPlan, Refuse
 from .dialogs import CallRecord, Dialog, DialogTable
 from .proxy_call import Attempt, ProxyCall, ProxyConfig
+from .ports import IGNORE_RESPONSES
 from .proxy_media import CallMedia
 from .proxy_routes import (
     is_loop,
@@ -333,7 +334,7 @@ class Proxy:
         ack.body = b""
         self.stack.send_stateless(ack, leg.attempt.destination)
         bye, peer = dialog.bye_towards("callee", self.stack.via_for(leg.attempt.destination))
-        self.stack.send_request(bye, peer, _Quiet())
+        self.stack.send_request(bye, peer, IGNORE_RESPONSES)
 
     def end_dialog(self, dialog: Dialog, side: str, reason: str) -> None:
         if dialog.ended:
@@ -353,7 +354,7 @@ class Proxy:
         for side in ("caller", "callee"):
             target = dialog.caller if side == "caller" else dialog.callee
             bye, peer = dialog.bye_towards(side, self.stack.via_for(target.peer))
-            self.stack.send_request(bye, peer, _Quiet())
+            self.stack.send_request(bye, peer, IGNORE_RESPONSES)
         self.end_dialog(dialog, "switch", reason)
 
     def active_calls(self) -> list[dict]:
@@ -449,17 +450,6 @@ class Proxy:
     def __len__(self) -> int:
         agents = len(self.agent_calls) if self.agent_calls is not None else 0
         return len(self._calls) + len(self.dialogs) + agents
-
-
-class _Quiet:
-    def response_received(self, key, response) -> None:
-        pass
-
-    def timed_out(self, key) -> None:
-        pass
-
-    def transport_failed(self, key) -> None:
-        pass
 
 
 def _peer_from_received(received: str | None) -> Peer | None:

@@ -11,6 +11,7 @@ from twisted.logger import Logger
 from ..sip.message import Request, Response, make_cancel, make_response
 from ..sip.transport import Peer
 from .dialogs import CallRecord, dialog_from_answer
+from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .proxy_routes import alias_contact, proxy_branch, record_route_value
 from .routing import Target
@@ -336,7 +337,8 @@ class ProxyCall:
     def send_cancel(self, leg: Leg) -> None:
         leg.cancelled = True
         cancel = make_cancel(leg.request)
-        self.proxy.stack.send_request(cancel, leg.attempt.destination, _IgnoreResponses())
+        # (CANCEL's own answers need no handling: the INVITE branch reports the outcome)
+        self.proxy.stack.send_request(cancel, leg.attempt.destination, IGNORE_RESPONSES)
 
     # -- timers --------------------------------------------------------------------------
     def arm_ring_timer(self) -> None:
@@ -377,17 +379,3 @@ class ProxyCall:
         if leg.final is None:
             self.send_cancel(leg)
             self.leg_response(leg, make_response(leg.request, 408), synthetic=True)
-
-
-class _IgnoreResponses:
-    """CANCEL's own responses need no handling: the INVITE branch reports the outcome."""
-
-    def response_received(self, key, response) -> None:
-        pass
-
-    def timed_out(self, key) -> None:
-        pass
-
-    def transport_failed(self, key) -> None:
-        pass
-

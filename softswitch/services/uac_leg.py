@@ -44,6 +44,7 @@ from ..sip.ids import new_call_id, new_tag
 from ..sip.message import Request, Response, make_cancel, make_request, make_response
 from ..sip.transport import Peer
 from ..sip.uri import parse_uri
+from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .proxy_routes import peer_for_uri
 
@@ -388,7 +389,7 @@ class UacLeg:
         if self._cancel_sent or self._invite is None:
             return
         self._cancel_sent = True
-        self.stack.send_request(make_cancel(self._invite), self.destination, _Ignore())
+        self.stack.send_request(make_cancel(self._invite), self.destination, IGNORE_RESPONSES)
 
     def _establish(self, response: Response) -> None:
         self.remote_tag = response.to_tag or ""
@@ -410,7 +411,7 @@ class UacLeg:
     def _send_in_dialog(self, method: str) -> None:
         self._cseq += 1
         request = self._dialog_request(method, self._cseq)
-        self.stack.send_request(request, self._in_dialog_peer(), _Ignore())
+        self.stack.send_request(request, self._in_dialog_peer(), IGNORE_RESPONSES)
 
     def _dialog_request(self, method: str, cseq: int) -> Request:
         peer = self._in_dialog_peer()
@@ -494,7 +495,7 @@ class _StrayDialog:
         if method == "ACK":
             leg.stack.send_stateless(request, peer)
         else:
-            leg.stack.send_request(request, peer, _Ignore())
+            leg.stack.send_request(request, peer, IGNORE_RESPONSES)
 
 
 def _contact_uri(message) -> str | None:
@@ -505,16 +506,3 @@ def _contact_uri(message) -> str | None:
         return str(parse_name_addr(values[0]).uri)
     except SipError:
         return None
-
-
-class _Ignore:
-    """Responses to our CANCEL, BYE and the like change nothing."""
-
-    def response_received(self, key, response) -> None:
-        pass
-
-    def timed_out(self, key) -> None:
-        pass
-
-    def transport_failed(self, key) -> None:
-        pass
