@@ -229,10 +229,9 @@ class Bench:
         prioritise(self.switch.pid, self.args.nice, self.args.realtime)
 
     def gc_stats(self) -> dict:
-        try:
-            return json.loads(self.gc_file.read_text())
-        except (OSError, ValueError):
-            return {}
+        from bench_proxy_cps import read_gc_stats
+
+        return read_gc_stats(self.gc_file)
 
     def stop(self) -> None:
         if self.agent is not None and self.agent.poll() is None:

@@ -109,6 +109,14 @@ if "softswitch" in sys.argv and os.environ.get("SOFTSWITCH_BENCH_GC_FILE"):
             os.replace(_path + ".tmp", _path)
     threading.Thread(target=_write, daemon=True).start()
 """
+
+
+def read_gc_stats(path: Path) -> dict:
+    """What the GC probe last wrote to `path` ({} before its first write)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 MAX_FAILURE_SHARE = 0.001  # under 0.1 % failed calls
 KEEP_UP = 0.95  # and calls/s at least 95 % of the offered rate
 SIPP_BUFFER = 4 * 1024 * 1024  # bytes; the kernel caps it at net.core.[rw]mem_max
@@ -195,10 +203,7 @@ class Bench:
         return ["-trace_msg", "-message_file", str(self.workdir / f"{name}.messages.log")]
 
     def gc_stats(self) -> dict:
-        try:
-            return json.loads(self.gc_file.read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_gc_stats(self.gc_file)
 
     def stop(self) -> None:
         if self.uas is not None and self.uas.poll() is None:
