@@ -4,6 +4,12 @@ It parses, stamps received/rport on the top Via, feeds the transaction layer, ha
 new requests to the dispatcher and keeps one reactor timer armed for the layer's
 earliest deadline. Hostile input is answered or dropped here; nothing raises into
 the reactor.
+
+This is also the TU boundary: each event the layer returns is handed to its user on
+its own, so what the dispatcher, the proxy or a handler raises costs that one event.
+A request whose handling raised is answered once (the error's status with a Warning,
+or 500) and its server transaction is freed; failures are logged once per source and
+kind (failure_log), never as a traceback per packet.
 """
 
 import socket
@@ -14,9 +20,12 @@ from twisted.logger import Logger
 from ..metrics import Metrics, method_label, status_class
 from ..sip import transaction as tx
 from ..sip.errors import RemoteProtocolError, SipError
+from ..sip.ids import new_tag
 from ..sip.message import DEFAULT_LIMITS, Limits, Request, make_response, parse_message
 from ..sip.salvage import salvage_request
-from ..sip.transport import Peer, response_destination, stamp_via
+from ..sip.transaction_server import PROCEEDING, TRYING
+from ..sip.transport import Peer, stamp_via
+from .failure_log import FailureLog, failure_kind
 
 log = Logger()
 
@@ -83,6 +92,8 @@ class SipEndpoint:
         self._handlers = {}
         self._timer = None
         self._now = None
+        self.failures = FailureLog()
+        metrics.transactions_active.set_function(lambda: len(layer))
 
     def add_transport(self, name: str, transport, host: str = "127.0.0.1",
                       port: int = 5060) -> None:
@@ -94,8 +105,9 @@ class SipEndpoint:
     def message_received(self, data: bytes, peer: Peer) -> None:
         try:
             self._receive(data, peer)
-        except Exception:
-            log.failure("unexpected error handling a message from {peer}", peer=str(peer))
+        except Exception as exc:  # noqa: BLE001 - the message boundary
+            self._metrics.sip_dropped.labels("failed").inc()
+            self._failed(peer.host, exc, "message")
         self._arm_timer()
 
     def _receive(self, data: bytes, peer: Peer) -> None:
@@ -143,44 +155,79 @@ class SipEndpoint:
         except SipError:
             pass  # the Via itself is broken; handled below
         response = make_response(request, exc.status_hint)
-        response.headers.add("Warning", f'399 softswitch "{_warning_text(str(exc))}"')
-        try:
-            destination = response_destination(request, peer)
-        except SipError:
-            # The Via itself is what is broken: answer where the request came from.
-            destination = peer
+        response.headers.add("Warning", _warning(exc))
         self._count_response(response)
-        self._send(response.to_bytes(), destination)
+        self._send(response.to_bytes(), peer)  # the packet's source, whatever the Via
 
     # -- events -------------------------------------------------------------------
     def _process(self, events, now: float) -> None:
         for event in events:
-            if isinstance(event, tx.SendMessage):
-                self._send(event.data, event.destination, event.key)
-            elif isinstance(event, tx.RequestReceived):
-                self._core.request_received(event.key, event.request, event.source)
-            elif isinstance(event, tx.ResponseReceived):
-                handler = self._handlers.get(event.key)
-                if handler is not None:
-                    handler.response_received(event.key, event.response)
-            elif isinstance(event, tx.AckReceived):
-                self._core.ack_received(event.request, event.source)
-            elif isinstance(event, tx.StrayResponse):
-                self._core.stray_response(event.response)
-            elif isinstance(event, tx.TransactionTimedOut):
-                handler = self._handlers.get(event.key)
-                if handler is not None:
-                    handler.timed_out(event.key)
-                else:
-                    self._core.server_timed_out(event.key)
-            elif isinstance(event, tx.TransportFailed):
-                handler = self._handlers.get(event.key)
-                if handler is not None:
-                    handler.transport_failed(event.key)
-            elif isinstance(event, tx.TransactionTerminated):
-                self._handlers.pop(event.key, None)
-            elif isinstance(event, tx.MessageAbsorbed):
-                log.debug("absorbed: {reason}", reason=event.reason)
+            try:
+                self._handle(event)
+            except Exception as exc:  # noqa: BLE001 - the TU boundary, one event at a time
+                self._event_failed(event, exc)
+
+    def _handle(self, event) -> None:
+        if isinstance(event, tx.SendMessage):
+            self._send(event.data, event.destination, event.key)
+        elif isinstance(event, tx.RequestReceived):
+            key = event.key
+            self._metrics.child(self._metrics.transactions_created, _kind(key)).inc()
+            self._core.request_received(key, event.request, event.source)
+        elif isinstance(event, tx.ResponseReceived):
+            handler = self._handlers.get(event.key)
+            if handler is not None:
+                handler.response_received(event.key, event.response)
+        elif isinstance(event, tx.AckReceived):
+            self._core.ack_received(event.request, event.source)
+        elif isinstance(event, tx.StrayResponse):
+            self._core.stray_response(event.response)
+        elif isinstance(event, tx.TransactionTimedOut):
+            handler = self._handlers.get(event.key)
+            if handler is not None:
+                handler.timed_out(event.key)
+            else:
+                self._core.server_timed_out(event.key)
+        elif isinstance(event, tx.TransportFailed):
+            handler = self._handlers.get(event.key)
+            if handler is not None:
+                handler.transport_failed(event.key)
+        elif isinstance(event, tx.TransactionTerminated):
+            self._handlers.pop(event.key, None)
+        elif isinstance(event, tx.TimerFailed):
+            self._failed("timer", event.error, f"timer of a {_kind(event.key)} transaction")
+        elif isinstance(event, tx.MessageAbsorbed):
+            log.debug("absorbed: {reason}", reason=event.reason)
+
+    def _event_failed(self, event, exc: Exception) -> None:
+        """What a user of `event` raised: logged; a new request is answered once and
+        its server transaction freed, so nothing waits for a TU that gave up."""
+        source = getattr(event, "source", None)
+        self._failed(source.host if isinstance(source, Peer) else "local", exc,
+                     type(event).__name__)
+        if isinstance(event, tx.RequestReceived):
+            self._answer_failed(event.key, event.request, exc)
+
+    def _answer_failed(self, key, request: Request, exc: Exception) -> None:
+        if self._layer.state(key) not in (TRYING, PROCEEDING):
+            return  # the TU answered (or dropped) before raising
+        remote = isinstance(exc, RemoteProtocolError)
+        self._metrics.sip_dropped.labels("malformed-request" if remote else "failed").inc()
+        try:
+            status = exc.status_hint if remote else 500
+            response = make_response(request, status,
+                                     to_tag=None if request.to_tag else new_tag())
+            if remote:
+                response.headers.add("Warning", _warning(exc))
+            self.respond(key, response)
+        except Exception as again:  # noqa: BLE001 - e.g. the Via itself is broken
+            self._failed("local", again, "answering a failed request")
+        if self._layer.state(key) in (TRYING, PROCEEDING):
+            self._process(self._layer.terminate(key), self.seconds())
+
+    def _failed(self, source: str, exc: Exception, what: str) -> None:
+        self.failures.failed(self.seconds(), source, failure_kind(exc), what,
+                              f"{type(exc).__name__}: {exc}")
 
     # -- SipStack port (services call these) ------------------------------------------
     def seconds(self) -> float:
@@ -196,6 +243,7 @@ class SipEndpoint:
         metrics.child(metrics.sip_requests_sent, method_label(request.method)).inc()
         key, events = self._layer.send_request(request, destination, destination.reliable,
                                                self.seconds())
+        metrics.child(metrics.transactions_created, _kind(key)).inc()
         self._handlers[key] = handler
         self._process(events, self.seconds())
         self._arm_timer()
@@ -237,12 +285,16 @@ class SipEndpoint:
             return
         if self._trace:
             log.info("send to {peer}:\n{data}", peer=str(peer), data=_printable(data))
-        if peer.reliable:
-            # A connection that cannot be made fails the transaction at once
-            # (RFC 3261 §17.1.4) instead of waiting for its timeout.
-            transport.send(data, peer, on_failure=lambda: self._transport_failed(key))
-        else:
-            transport.send(data, peer)
+        try:
+            if peer.reliable:
+                # A connection that cannot be made fails the transaction at once
+                # (RFC 3261 §17.1.4) instead of waiting for its timeout.
+                transport.send(data, peer, on_failure=lambda: self._transport_failed(key))
+            else:
+                transport.send(data, peer)
+        except Exception as exc:  # noqa: BLE001 - e.g. an address the socket cannot reach
+            self._failed(peer.host, exc, "sending")
+            self._transport_failed(key)
 
     def _transport_failed(self, key) -> None:
         if key is None:
@@ -271,8 +323,8 @@ class SipEndpoint:
         try:
             now = self.seconds()
             self._process(self._layer.handle_timer(now), now)
-        except Exception:
-            log.failure("unexpected error firing transaction timers")
+        except Exception as exc:  # noqa: BLE001 - _process isolates events; belt and braces
+            self._failed("timer", exc, "timer run")
         self._arm_timer()
 
     def stop(self) -> None:
@@ -283,6 +335,16 @@ class SipEndpoint:
 
 def _printable(data: bytes) -> str:
     return data.decode("utf-8", "replace")
+
+
+def _kind(key) -> str:
+    """transactions_created label: role and INVITE or not (four values)."""
+    return f"{key.role}_{'invite' if key.method == 'INVITE' else 'non_invite'}"
+
+
+def _warning(exc: Exception) -> str:
+    """RFC 3261 §20.43 Warning naming what was wrong (399: miscellaneous)."""
+    return f'399 softswitch "{_warning_text(str(exc))}"'
 
 
 def _warning_text(text: str) -> str:

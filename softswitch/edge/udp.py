@@ -1,5 +1,6 @@
 """SIP over UDP: one datagram is one message."""
 
+from twisted.internet.error import InvalidAddressError
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
@@ -22,6 +23,7 @@ class SipDatagramProtocol(DatagramProtocol):
             return
         try:
             self.transport.write(data, (host_for_socket(peer.host), peer.port))
-        except OSError as exc:
-            # ICMP errors and unroutable destinations surface here on Linux.
+        except (OSError, InvalidAddressError) as exc:
+            # ICMP errors and unroutable destinations surface here on Linux; an IPv6
+            # address on an IPv4 socket (or the reverse) is refused by Twisted.
             log.debug("UDP send to {peer} failed: {error}", peer=str(peer), error=exc)

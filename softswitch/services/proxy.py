@@ -104,9 +104,11 @@ class Proxy:
         if request.max_forwards == 0:
             self.stack.respond(key, make_response(request, 483, to_tag=new_tag()))
             return
-        self.stack.respond(key, make_response(request, 100))
         plan = self._router.decide(request, source, self.clock.seconds())
         if isinstance(plan, Refuse):
+            # Refused before any 100 Trying: the caller keeps retransmitting until it
+            # hears the final, so the final needs no Timer G copies (no amplification
+            # of a challenge to an unauthenticated or forged source).
             if plan.log:
                 log.info("refused INVITE {call_id}: {why}", call_id=request.call_id,
                          why=plan.log)
@@ -115,6 +117,7 @@ class Proxy:
                 response.headers.add(name, value)
             self.stack.respond(key, response)
             return
+        self.stack.respond(key, make_response(request, 100))
         self._start(key, request, source, plan)
 
     def _start(self, key, request: Request, source: Peer, plan: CallPlan) -> None:

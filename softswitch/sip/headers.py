@@ -143,7 +143,10 @@ class Headers:
         out: list[str] = []
         for f in self._fields:
             if f[0] == key:
-                out.extend(split_list(f[2]))
+                try:
+                    out.extend(split_list(f[2]))
+                except RemoteProtocolError as exc:
+                    raise _naming(exc, f[1]) from None
         return out
 
     def count(self, name: str) -> int:
@@ -195,7 +198,10 @@ class Headers:
         key = canonical_name(name)
         for i, f in enumerate(self._fields):
             if f[0] == key:
-                elements = split_list(f[2])
+                try:
+                    elements = split_list(f[2])
+                except RemoteProtocolError as exc:
+                    raise _naming(exc, f[1]) from None
                 if len(elements) <= 1:
                     del self._fields[i]
                 else:
@@ -208,7 +214,12 @@ class Headers:
         key = canonical_name(name)
         for f in self._fields:
             if f[0] == key:
-                elements = split_list(f[2])
+                try:
+                    elements = split_list(f[2])
+                except RemoteProtocolError as exc:
+                    raise _naming(exc, f[1]) from None
+                if not elements:
+                    raise RemoteProtocolError(f"empty {f[1]} header")
                 elements[0] = value
                 f[2] = ", ".join(elements)
                 return
@@ -225,3 +236,8 @@ class Headers:
                 if key in seen:
                     raise RemoteProtocolError(f"more than one {key} header")
                 seen.add(key)
+
+
+def _naming(exc: RemoteProtocolError, name: str) -> RemoteProtocolError:
+    """The same error with the header it was found in (for the Warning of the 400)."""
+    return RemoteProtocolError(f"{name}: {exc}", exc.status_hint)

@@ -70,6 +70,10 @@ class Message:
                         vias.extend(parse_via_list(value))
                     elif value.strip():
                         vias.append(parse_via(value.strip()))
+                    else:
+                        # Via = 1#via-parm: an empty line is malformed, and skipping
+                        # it would make the top Via differ from the first field.
+                        raise RemoteProtocolError("empty Via header")
             self._vias = vias
         return self._vias
 

@@ -140,8 +140,18 @@ class MessageAbsorbed:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class TimerFailed:
+    """Firing a timer of `key` raised (`error`); the transaction was dropped so the
+    other timers due in the same run still fire."""
+
+    key: TransactionKey
+    error: Exception
+
+
 Event = Union[SendMessage, RequestReceived, AckReceived, ResponseReceived, StrayResponse,
-              TransactionTimedOut, TransportFailed, TransactionTerminated, MessageAbsorbed]
+              TransactionTimedOut, TransportFailed, TransactionTerminated, MessageAbsorbed,
+              TimerFailed]
 
 Transaction = Union[ClientTransaction, ServerTransaction]
 
@@ -352,7 +362,12 @@ class TransactionLayer:
         """Fire every timer due at `now`, earliest first; none fires early."""
         out = self._out.begin()
         for txn, timer in self._timers.pop_due(now):
-            txn.fire(timer, now, out)
+            try:
+                txn.fire(timer, now, out)
+            except Exception as exc:  # noqa: BLE001 - one machine must not stop the run
+                out.events.append(TimerFailed(txn.key, exc))
+                if txn.key in self._transactions:
+                    txn.abandon(out)
         return out.take()
 
 

@@ -164,11 +164,17 @@ class InviteServerTransaction(ServerTransaction):
             out.absorbed(self, response, f"{trigger} response from the TU in {previous}")
             return
         out.cancel(self, TRYING_TIMER)
+        provisional_sent = self._last_data is not None
         self._send_response(response, out)
         if previous == PROCEEDING and trigger == SUCCESS:
             out.arm(self, "L", now + self.config.L)
         elif trigger == FAILURE:
-            if not self.reliable:
+            # Timer G exists for a client that stopped retransmitting on our
+            # provisional (§17.1.1.2). One that saw none still retransmits its INVITE
+            # (Timer A) and each copy is answered from Completed, so G would only
+            # multiply what a forged source gets: a challenge to an unauthenticated
+            # INVITE, answered before any 100, goes out once per request received.
+            if not self.reliable and provisional_sent:
                 self._interval = self.config.G
                 out.arm(self, "G", now + self._interval)
             out.arm(self, "H", now + self.config.H)

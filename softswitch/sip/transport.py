@@ -24,26 +24,26 @@ class Peer:
 
 
 def stamp_via(request: Request, peer: Peer) -> None:
-    """RFC 3261 §18.2.1 received and RFC 3581 rport on the top Via."""
+    """RFC 3261 §18.2.1 received and RFC 3581 rport on the top Via.
+
+    A `received` or `rport` the sender wrote itself is overwritten with what the
+    packet shows: it must never steer where answers go (reflection)."""
     via = request.top_via
-    wants_rport = "rport" in via.params and via.params["rport"] is None
-    if host_for_socket(via.host) == peer.host and not wants_rport:
+    params = via.params
+    has_rport = "rport" in params
+    if not has_rport and "received" not in params and host_for_socket(via.host) == peer.host:
         return
-    via.params["received"] = peer.host
-    if wants_rport:
-        via.params["rport"] = str(peer.port)
+    params["received"] = peer.host
+    if has_rport:
+        params["rport"] = str(peer.port)
     request.headers.replace_first("Via", str(via))
 
 
 def response_destination(request: Request, peer: Peer) -> Peer:
-    """Where responses to `request` go (RFC 3261 §18.2.2, RFC 3581 §4): back on the
-    connection for TCP; for UDP to received (or sent-by) and rport (or the port)."""
-    if peer.reliable:
-        return peer
-    via = request.top_via
-    host = via.params.get("received") or host_for_socket(via.host)
-    rport = via.params.get("rport")
-    port = int(rport) if rport else (via.port or 5060)
-    if host == peer.host and port == peer.port:
-        return peer
-    return Peer(peer.transport, host, port)
+    """Where responses to `request` go: always the packet's real source.
+
+    On a connection that is the connection (RFC 3261 §18.2.2). Over UDP it is the
+    source address and port whatever the Via says, as RFC 3581 rport does (Kamailio's
+    force_rport): the Via's sent-by and port are written by the sender, so following
+    them would let one forged packet aim our answers at a third party."""
+    return peer

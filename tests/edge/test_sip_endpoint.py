@@ -58,10 +58,11 @@ def test_options_answered_to_the_nat_address_with_received_and_rport(endpoint):
     assert response.top_via.params["rport"] == "5062"
 
 
-def test_without_rport_the_response_goes_to_the_via_port(endpoint):
+def test_without_rport_the_response_still_goes_to_the_source_port(endpoint):
     endpoint.message_received(options(via="SIP/2.0/UDP 10.0.0.5:5070"), PHONE)
-    [(_, peer)] = endpoint.wire.responses()
-    assert peer == Peer("udp", "192.0.2.10", 5070)
+    [(response, peer)] = endpoint.wire.responses()
+    assert peer == PHONE
+    assert response.top_via.params["received"] == "192.0.2.10"
 
 
 def test_retransmitted_request_gets_the_same_response_and_no_new_work(endpoint):

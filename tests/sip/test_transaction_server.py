@@ -58,13 +58,31 @@ def test_invite_retransmission_re_sends_the_last_provisional_and_never_reaches_t
 def test_non_2xx_final_is_retransmitted_with_timer_g_until_timer_h():
     wire = Wire()
     key, invite = start(wire)
+    wire.send_response(key, reply(invite, 100), 0.0)
     wire.send_response(key, reply(invite, 486), 0.0)
     assert wire.layer.state(key) == "COMPLETED"
     wire.run_until(100.0)
     # G: 0.5, 1, 2, 4, then capped at T2 = 4; H = 64*T1 = 32.
-    assert wire.send_times() == [0.0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
-    assert {m.status for m in wire.sent_messages()} == {486}
+    assert wire.send_times() == [0.0, 0.0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5,
+                                 31.5]
+    assert [m.status for m in wire.sent_messages()] == [100] + [486] * 11
     assert wire.tu == [(32.0, TransactionTimedOut(key)), (32.0, TransactionTerminated(key))]
+    assert len(wire.layer) == 0
+
+
+def test_a_final_sent_before_any_provisional_is_not_retransmitted_by_timer_g():
+    """The client saw no provisional, so it still retransmits its INVITE (Timer A) and
+    each copy gets the final again from Completed: one answer per request received,
+    never more (a challenge to a forged source is not amplified)."""
+    wire = Wire()
+    key, invite = start(wire)
+    wire.send_response(key, reply(invite, 407), 0.05)
+    assert wire.layer.state(key) == "COMPLETED"
+    [again] = wire.receive_request(invite, 0.55)
+    assert again.data == wire.sent[0][1].data
+    wire.run_until(100.0)
+    assert wire.send_times() == [0.05, 0.55]
+    assert wire.tu == [(32.05, TransactionTimedOut(key)), (32.05, TransactionTerminated(key))]
     assert len(wire.layer) == 0
 
 
@@ -72,9 +90,10 @@ def test_ack_confirms_and_timer_i_absorbs_further_acks():
     wire = Wire()
     key, invite = start(wire)
     busy = reply(invite, 486)
+    wire.send_response(key, reply(invite, 180), 0.0)
     wire.send_response(key, busy, 0.0)
     wire.run_until(1.0)
-    [(_, final)] = [(t, e) for t, e in wire.sent if t == 0.0]
+    [_, (_, final)] = [(t, e) for t, e in wire.sent if t == 0.0]
     assert wire.receive_request(invite, 1.2) == [SendMessage(final.data, UDP_PEER, False, key)]
     ack = build_ack(invite, busy)
     assert wire.receive_request(ack, 1.3) == []
@@ -83,7 +102,7 @@ def test_ack_confirms_and_timer_i_absorbs_further_acks():
     assert wire.receive_request(invite, 1.45) == []  # a late INVITE copy: absorbed
     assert wire.layer.get_timer() == pytest.approx(6.3)  # I = T4
     wire.run_until(100.0)
-    assert wire.send_times() == [0.0, 0.5, 1.2]  # G stopped by the ACK
+    assert wire.send_times() == [0.0, 0.0, 0.5, 1.2]  # G stopped by the ACK
     assert wire.tu == [(pytest.approx(6.3), TransactionTerminated(key))]
 
 
