@@ -5,6 +5,7 @@ phone behind NAT at the address its requests came from."""
 
 import hashlib
 import ipaddress
+import os
 
 from ..sip.fields import BRANCH_MAGIC, parse_name_addr
 from ..sip.message import Request
@@ -23,7 +24,10 @@ def loop_hash(request: Request) -> str:
 
 
 def proxy_branch(request: Request, counter: int) -> str:
-    return f"{BRANCH_MAGIC}{loop_hash(request)}.{counter}"
+    """Our branch for one forwarded copy of `request`: the loop hash (so a looped copy
+    is recognised), then a part unique to this copy. Two requests that differ only in
+    what the hash leaves out (their Via branch) must never share a client branch."""
+    return f"{BRANCH_MAGIC}{loop_hash(request)}.{counter}{os.urandom(6).hex()}"
 
 
 def is_loop(request: Request, is_our_address) -> bool:
