@@ -627,9 +627,15 @@ def _validate_media(numbered: list[tuple[int, Line]]) -> None:
     _port(number, n, "m=")
     if slash and (not _DIGITS.match(count) or int(count) == 0):
         raise SdpError(f"m= port count {count!r} is not a positive integer", n)
+    if not all(_TOKEN.match(part) for part in proto.split("/")):
+        raise SdpError(f"m= proto {proto[:40]!r} is not a token", n)
     if "RTP/" in proto.upper():
         for fmt in formats:
             _payload_type(fmt, n, "m=")
+    else:
+        for fmt in formats:
+            if not _TOKEN.match(fmt):
+                raise SdpError(f"m= format {fmt[:40]!r} is not a token", n)
     for n, line in numbered[1:]:
         if line.kind == "c":
             Connection.parse(line.value, n)

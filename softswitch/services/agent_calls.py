@@ -20,11 +20,14 @@ from typing import Protocol
 from twisted.logger import Logger
 
 from ..media.dtmf import parse_info_dtmf
+from ..sdp import SdpError, parse_sdp
+from ..sdp.agent_answer import choose_audio
 from ..sip.ids import new_tag
 from ..sip.message import Request, make_request, make_response
 from ..sip.timers import TimerConfig
 from ..sip.transport import Peer, response_destination
 from .dialogs import CallRecord
+from .media_control import MediaRejected
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .routing import Agent
@@ -127,6 +130,10 @@ class AgentCalls:
         if not call.original_offer or not carries_sdp(invite):
             call.agent_failed(make_response(invite, 488, "Offer Required"))
             return
+        refusal = _offer_refusal(invite, call.original_offer)
+        if refusal is not None:
+            call.agent_failed(refusal)
+            return
         ringing = make_response(invite, 180, to_tag=local_tag)
         self.stack.respond(call.server_key, ringing)
         if call.record.ring_at is None:
@@ -150,7 +157,11 @@ class AgentCalls:
             log.info("agent {agent} unavailable for {call_id}: {why}", agent=agent.name,
                      call_id=invite.call_id, why=failure.getErrorMessage())
             if not call.finished:
-                call.agent_failed(make_response(invite, 503))
+                # The media saying no to the offer is the caller's fault (488), not
+                # an agent being unavailable (503).
+                error = failure.value
+                status = error.status_hint if isinstance(error, MediaRejected) else 503
+                call.agent_failed(make_response(invite, status))
 
         pending.addCallbacks(opened, failed)
 
@@ -366,3 +377,26 @@ class _InboundCall:
 
     def end(self, side: str, reason: str) -> None:
         self._calls.bye_caller(self._dialog, side, reason)
+
+
+def _offer_refusal(invite: Request, offer: bytes):
+    """The answer to an offer an agent cannot take, before any socket is opened:
+    400 for SDP that does not parse (hostile bytes included), 488 with Warning 305
+    (RFC 3261 §20.43) when it offers no G.711 audio. None when the offer is usable."""
+    try:
+        sdp = parse_sdp(offer)
+    except SdpError as exc:
+        refusal = make_response(invite, 400, "Bad SDP", to_tag=new_tag())
+        refusal.headers.add("Warning", f'399 softswitch "{_printable(str(exc))}"')
+        return refusal
+    try:
+        choose_audio(sdp)
+    except SdpError as exc:
+        refusal = make_response(invite, 488, to_tag=new_tag())
+        refusal.headers.add("Warning", f'305 softswitch "{_printable(str(exc))}"')
+        return refusal
+    return None
+
+
+def _printable(text: str) -> str:
+    return "".join(c for c in text if c.isprintable() and c.isascii() and c not in '"\\')[:120]

@@ -65,7 +65,8 @@ def switch():
     return harness
 
 
-CALLER_SDP = "v=0\nc=IN IP4 198.51.100.7\nm=audio 20000 RTP/AVP 0 101\n"
+CALLER_SDP = ("v=0\no=- 1 1 IN IP4 198.51.100.7\ns=-\nc=IN IP4 198.51.100.7\nt=0 0\n"
+              "m=audio 20000 RTP/AVP 0 101\n")
 
 
 def call(switch):
