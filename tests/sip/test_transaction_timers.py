@@ -89,3 +89,30 @@ def test_stale_entries_are_swept_when_they_outnumber_live_ones():
         heap.cancel_all(owner)
     assert len(heap) < 10_000
     assert heap.next_deadline() == 32.0 + 15_000
+
+
+def test_a_timer_that_raises_drops_its_transaction_and_the_run_goes_on(monkeypatch):
+    """One machine's fault must not cost the other transactions their timers."""
+    from softswitch.sip import transaction_server
+    from softswitch.sip.transaction import TimerFailed, TransactionLayer, TransactionTerminated
+    from test_transaction_wire import UDP_PEER, build_request
+
+    layer = TransactionLayer()
+    keys = []
+    for _ in range(2):
+        [event] = layer.receive_request(build_request("INVITE"), UDP_PEER, 0.0)
+        keys.append(event.key)
+    original = transaction_server.InviteServerTransaction.fire
+
+    def fire(self, timer, now, out):
+        if self.key == keys[0]:
+            raise RuntimeError("a machine bug")
+        original(self, timer, now, out)
+
+    monkeypatch.setattr(transaction_server.InviteServerTransaction, "fire", fire)
+    events = layer.handle_timer(0.2)
+    failed = [e for e in events if isinstance(e, TimerFailed)]
+    assert [e.key for e in failed] == [keys[0]]
+    assert TransactionTerminated(keys[0]) in events
+    assert [e for e in events if getattr(e, "key", None) == keys[1]]  # its 100 Trying
+    assert len(layer) == 1
