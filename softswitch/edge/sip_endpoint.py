@@ -19,6 +19,7 @@ from twisted.logger import Logger
 
 from ..metrics import Metrics, method_label, status_class
 from ..sip import transaction as tx
+from ..sip.amplification import fit_answer
 from ..sip.errors import RemoteProtocolError, SipError
 from ..sip.ids import new_tag
 from ..sip.message import DEFAULT_LIMITS, Limits, Request, make_response, parse_message
@@ -156,6 +157,8 @@ class SipEndpoint:
             pass  # the Via itself is broken; handled below
         response = make_response(request, exc.status_hint)
         response.headers.add("Warning", _warning(exc))
+        if not peer.reliable:
+            response = fit_answer(response, len(data))
         self._count_response(response)
         self._send(response.to_bytes(), peer)  # the packet's source, whatever the Via
 
@@ -234,6 +237,9 @@ class SipEndpoint:
         return self._clock.seconds()
 
     def respond(self, key, response) -> None:
+        request = self._layer.unreliable_request(key)
+        if request is not None:
+            response = fit_answer(response, request.wire_size)
         self._count_response(response)
         self._process(self._layer.send_response(key, response, self.seconds()), self.seconds())
         self._arm_timer()

@@ -157,7 +157,7 @@ class Message:
 
 
 class Request(Message):
-    __slots__ = ("method", "uri", "version", "_ruri")
+    __slots__ = ("method", "uri", "version", "_ruri", "wire_size")
 
     is_request = True
 
@@ -167,6 +167,7 @@ class Request(Message):
         self.uri = uri
         self.version = version
         self._ruri = None
+        self.wire_size = 0  # bytes on the wire when parsed (0: built here)
 
     @property
     def ruri(self) -> Uri:
@@ -294,6 +295,8 @@ def parse_message(data: bytes, *, stream: bool = False, limits: Limits = DEFAULT
     if len(fields) > limits.max_headers:
         raise RemoteProtocolError("too many header fields", 400)
     message.body = _frame_body(message, data, body_start, stream, limits)
+    if message.is_request:
+        message.wire_size = len(data)
     if validate:
         try:
             if message.is_request:
