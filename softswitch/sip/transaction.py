@@ -247,7 +247,12 @@ class TransactionLayer:
             out.absorbed(None, request, f"cannot match: {exc}")
             return out.take()
         txn = self._transactions.get(key)
-        if request.method == "ACK":
+        if txn is not None and source != txn.source:
+            # Same branch and sent-by from another address: not a retransmission of
+            # this request (those come from where it came), and answering it would
+            # send our response to the first sender again (reflection).
+            out.absorbed(None, request, "transaction match from another source")
+        elif request.method == "ACK":
             if txn is None or not _legacy_ack_matches(txn, request):
                 return [AckReceived(None, request, source)]
             txn.receive_ack(request, source, now, out)

@@ -230,3 +230,15 @@ def test_responses_go_to_the_destination_the_edge_computes():
     wire.run_until(0.2)
     assert wire.sent[0][1].destination == ("UDP", "198.51.100.7", 40000)
     assert seen == [("INVITE", UDP_PEER)]
+
+
+def test_a_match_from_another_source_is_absorbed_not_answered():
+    """Same branch and sent-by from another address is no retransmission: answering
+    it would send our response to the first sender again (found by the fuzz target)."""
+    wire = Wire()
+    key, request = start(wire, "OPTIONS")
+    wire.send_response(key, reply(request, 200), 0.0)
+    other = ("UDP", "198.51.100.99", 5060)
+    [absorbed] = wire.receive_request(request, 0.1, peer=other)
+    assert isinstance(absorbed, MessageAbsorbed) and "another source" in absorbed.reason
+    assert len(wire.receive_request(request, 0.2)) == 1  # the real source: answered
