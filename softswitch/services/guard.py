@@ -35,7 +35,6 @@ DEFAULT_SCANNERS = ("friendly-scanner", "sipvicious", "sipcli", "sip-scan", "vax
                     "iwar", "sundayddr")
 
 _REGISTER, _INVITE, _OTHER = 0, 1, 2
-_USER_AGENT = re.compile(rb"\n[ \t]*user-agent[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
 MAX_EVENTS = 1024  # events not yet popped by the edge; more are counted, not kept
 
 
@@ -119,7 +118,12 @@ class GuardPolicy:
         self._rates = (config.register_rate, config.invite_rate, config.other_rate)
         self._bursts = (float(config.register_burst), float(config.invite_burst),
                         float(config.other_burst))
-        self._scanners = tuple(s.lower() for s in config.scanner_user_agents if s)
+        scanners = [re.escape(s.lower().encode("latin-1", "replace"))
+                    for s in config.scanner_user_agents if s]
+        self._scanner = re.compile(b"|".join(scanners)) if scanners else None
+        self._enabled = config.enabled
+        self._trunk_rate = config.trunk_rate
+        self._trunk_burst = float(config.trunk_burst)
         self._sources: OrderedDict[str, _Source] = OrderedDict()
         self._bans: dict[str, Ban] = {}  # single addresses
         self._networks: dict[str, tuple] = {}  # CIDR -> (network, Ban)
@@ -133,11 +137,11 @@ class GuardPolicy:
     # -- the hot path ---------------------------------------------------------------
     def check(self, data: bytes, host: str, now: float) -> str | None:
         """None: let the message through; else the drop reason (no answer is sent)."""
-        if not self.config.enabled:
+        if not self._enabled:
             return None
-        ban = self._bans.get(host)
-        if ban is not None or self._networks:
-            if ban is None:
+        if self._bans or self._networks:
+            ban = self._bans.get(host)
+            if ban is None and self._networks:
                 ban = self._network_ban(host)
             if ban is not None:
                 if ban.until > now:
@@ -145,36 +149,55 @@ class GuardPolicy:
                     self.dropped["banned"] += 1
                     return "banned"
                 self._expire(ban, now)
-        source = self._source(host, now)
+        source = self._sources.get(host)
+        if source is None or source.generation != self._generation:
+            source = self._look_up(host, source, now)
+        else:
+            self._sources.move_to_end(host)
         if source.exempt:
             return None
         if source.trunk:
-            if self.config.trunk_rate <= 0:
+            if self._trunk_rate <= 0:
                 return None
-            return self._take(source, _OTHER, host, now, self.config.trunk_rate,
-                              float(self.config.trunk_burst), "", can_ban=False)
-        if data[:4] == b"SIP/":
-            kind, method = _OTHER, ""
+            return self._take(source, _OTHER, host, now, data, can_ban=False)
+        if data.startswith(b"REGISTER "):
+            kind = _REGISTER
+        elif data.startswith(b"INVITE "):
+            kind = _INVITE
+        elif data.startswith(b"SIP/"):
+            return self._take(source, _OTHER, host, now, data, can_ban=True)
         else:
-            space = data.find(b" ", 0, 32)
-            method = data[:space].decode("ascii", "replace") if space > 0 else ""
-            kind = _REGISTER if method == "REGISTER" else _INVITE if method == "INVITE" else _OTHER
-            if self._scanners:
-                found = _USER_AGENT.search(data)
-                if found is not None:
-                    agent = found.group(1).decode("latin-1").lower()
-                    if any(s in agent for s in self._scanners):
-                        self.dropped["scanner"] += 1
-                        if not source.limited:
-                            source.limited = True  # one line per source and window
-                            self._event("scanner", host, method=method,
-                                        reason=agent[:64].strip())
-                        return "scanner"
-        return self._take(source, kind, host, now, self._rates[kind], self._bursts[kind],
-                          method, can_ban=True)
+            kind = _OTHER
+        if self._scanner is not None:
+            agent = self._scanner_agent(data)
+            if agent is not None:
+                self.dropped["scanner"] += 1
+                if not source.limited:
+                    source.limited = True  # one line per source and window
+                    self._event("scanner", host, method=_method(data), reason=agent)
+                return "scanner"
+        return self._take(source, kind, host, now, data, can_ban=True)
 
-    def _take(self, source: _Source, kind: int, host: str, now: float, rate: float,
-              burst: float, method: str, can_ban: bool) -> str | None:
+    def _scanner_agent(self, data: bytes) -> str | None:
+        """The User-Agent value if it names a scanner."""
+        low = data.lower()
+        start = low.find(b"\nuser-agent")
+        if start < 0:
+            return None
+        end = low.find(b"\n", start + 11)
+        if end < 0:
+            end = len(low)
+        if self._scanner.search(low, start + 11, end) is None:
+            return None
+        return low[start + 11:end].decode("latin-1").strip(" \t\r:")[:64]
+
+    def _take(self, source: _Source, kind: int, host: str, now: float, data: bytes,
+              can_ban: bool) -> str | None:
+        """One token from the source's bucket of `kind`, or the message is dropped."""
+        if source.trunk:
+            rate, burst = self._trunk_rate, self._trunk_burst
+        else:
+            rate, burst = self._rates[kind], self._bursts[kind]
         tokens = source.tokens[kind]
         if tokens < 0:
             tokens = burst
@@ -191,7 +214,7 @@ class GuardPolicy:
         source.drops += 1
         if not source.limited:
             source.limited = True
-            self._event("rate-limited", host, method=method, reason="over budget")
+            self._event("rate-limited", host, method=_method(data), reason="over budget")
         if can_ban and 0 < self.config.flood_drops <= source.drops:
             self._ban_offender(host, "flood", now)
         return "rate"
@@ -309,11 +332,15 @@ class GuardPolicy:
         return len(self._sources)
 
     def _source(self, host: str, now: float) -> _Source:
+        source = self._sources.get(host)
+        if source is None or source.generation != self._generation:
+            return self._look_up(host, source, now)
+        self._sources.move_to_end(host)
+        return source
+
+    def _look_up(self, host: str, source: _Source | None, now: float) -> _Source:
+        """A new source's record, or one made before the trunks last changed."""
         sources = self._sources
-        source = sources.get(host)
-        if source is not None and source.generation == self._generation:
-            sources.move_to_end(host)
-            return source
         try:
             exempt = self._allowed(ipaddress.ip_address(host))
         except ValueError:
@@ -341,6 +368,14 @@ class GuardPolicy:
     def pop_events(self) -> list[SecurityEvent]:
         events, self.events = self.events, []
         return events
+
+
+def _method(data: bytes) -> str:
+    """A request's method for the log ("" for a response or garbage)."""
+    space = data.find(b" ", 0, 32)
+    if space <= 0 or data.startswith(b"SIP/"):
+        return ""
+    return data[:space].decode("ascii", "replace")
 
 
 def _key(network) -> str:
