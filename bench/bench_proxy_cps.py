@@ -2,6 +2,7 @@
 
     python bench/bench_proxy_cps.py [--rate 100,200,400,600,800,1000,1200] [--seconds 10]
                                     [--no-anchor] [--no-pin] [--profile-seconds 10]
+                                    [--no-guard]
 
 Starts `twistd -n softswitch` (the end-to-end harness's SwitchProcess) with a fresh
 SQLite database holding one carrier trunk (127.0.0.2), one gateway trunk (a SIPp UAS on
@@ -140,13 +141,16 @@ def switch_counts(switch) -> dict[str, float]:
 # -- the run ------------------------------------------------------------------------------------
 class Bench:
     def __init__(self, workdir: Path, sipp: str, anchor: bool, pinned: bool,
-                 lifetime: float, trace: bool = False, gc_off: bool = False):
+                 lifetime: float, trace: bool = False, gc_off: bool = False,
+                 guard: bool = True):
         self.workdir = workdir
         self.sipp = sipp
         self.switch_cpu, self.sipp_cpu = (0, 1) if pinned else (None, None)
         # The default snapshot reload interval (10 s), not the tests' 0.5 s; a short drain
         # so that a call left hanging by a failed step does not hold up the stop.
-        self.switch = CallSwitch(workdir / "switch", sections={"media": {"anchor": anchor}},
+        # --no-guard: the same run without the guard in front of the SIP stack.
+        sections = {"media": {"anchor": anchor}, "guard": {"enabled": guard}}
+        self.switch = CallSwitch(workdir / "switch", sections=sections,
                                  sip={"drain_timeout": 1.0},
                                  database={"reload_interval": 10.0}, log_level="warn")
         self.gateway_port = free_udp_port(GATEWAY_A_IP)
@@ -370,6 +374,8 @@ def main() -> None:
                         help="py-spy recording at the highest passing rate (0: none)")
     parser.add_argument("--stop-after-failures", type=int, default=2,
                         help="stop the sweep after this many failing rates in a row")
+    parser.add_argument("--no-guard", action="store_true",
+                        help="turn the SIP guard off ([guard] enabled = false), to compare")
     parser.add_argument("--gc-off", action="store_true",
                         help="diagnosis: run the switch with Python's cyclic garbage "
                              "collector disabled, to see what its pauses cost")
@@ -385,7 +391,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-proxy-cps-"))
     lifetime = len(rates) * (args.seconds + 35) + args.profile_seconds + 90
     bench = Bench(workdir, sipp, anchor=not args.no_anchor, pinned=not args.no_pin,
-                  lifetime=lifetime, trace=args.trace, gc_off=args.gc_off)
+                  lifetime=lifetime, trace=args.trace, gc_off=args.gc_off,
+                  guard=not args.no_guard)
     limit = 100 * MAX_FAILURE_SHARE
     results, profile_text, profiled = [], "", None
     bench.start()

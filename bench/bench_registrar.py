@@ -118,6 +118,10 @@ class Switch:
             f'url = "{self.db_url}"',
             "[log]",
             'level = "warn"',
+            # One SIPp stands for thousands of phones (as an SBC in front would): on
+            # the guard's allow-list, or its per-source budget would be the limit.
+            "[guard]",
+            'allow = ["127.0.0.1/32"]',
             "",
         ]))
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .media.tones import RINGBACK_CHOICES
+from .services.guard import GuardConfig
 from .services.numbers import is_e164
 
 DEFAULT_PATH = "etc/softswitch.toml"
@@ -116,6 +117,7 @@ class Settings:
     trunks: TrunkSettings = field(default_factory=TrunkSettings)
     agents: AgentSettings = field(default_factory=AgentSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    guard: GuardConfig = field(default_factory=GuardConfig)  # [guard]: rate limits and bans
 
     @property
     def admin_token(self) -> str:
@@ -130,6 +132,7 @@ _SECTIONS = {
     "trunks": TrunkSettings,
     "agents": AgentSettings,
     "log": LogSettings,
+    "guard": GuardConfig,
 }
 _LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 MAX_JITTER_MS = 1000  # more delay than this is no longer a conversation
@@ -260,6 +263,36 @@ def _check(s: Settings) -> None:
                           '"+10000000000", or "" for none')
     if s.log.level not in _LOG_LEVELS:
         raise ConfigError(f"[log] level must be one of {', '.join(_LOG_LEVELS)}")
+    _check_guard(s.guard)
+
+
+def _check_guard(g: GuardConfig) -> None:
+    for key in ("register_rate", "invite_rate", "other_rate"):
+        if not 0 < getattr(g, key) < math.inf:
+            raise ConfigError(f"[guard] {key} must be a positive number per second")
+    if not 0 <= g.trunk_rate < math.inf:
+        raise ConfigError("[guard] trunk_rate must not be negative (0: not limited)")
+    for key in ("register_burst", "invite_burst", "other_burst", "trunk_burst",
+                "max_sources", "max_bans"):
+        if getattr(g, key) < 1:
+            raise ConfigError(f"[guard] {key} must be at least 1")
+    for key in ("flood_drops", "auth_failures"):
+        if getattr(g, key) < 0:
+            raise ConfigError(f"[guard] {key} must not be negative (0: never ban for it)")
+    for key in ("flood_window", "auth_window", "ban_time", "offence_memory"):
+        if not 0 < getattr(g, key) < math.inf:
+            raise ConfigError(f"[guard] {key} must be a positive number of seconds")
+    if not 1 <= g.ban_growth <= 100:
+        raise ConfigError("[guard] ban_growth must be between 1 and 100")
+    if not g.ban_time <= g.max_ban_time < math.inf:
+        raise ConfigError("[guard] max_ban_time must not be below ban_time")
+    for spec in g.allow:
+        try:
+            ipaddress.ip_network(spec, strict=False)
+        except ValueError:
+            raise ConfigError(f"[guard] allow: {spec!r} is not an address or CIDR") from None
+    if any(not agent.strip() for agent in g.scanner_user_agents):
+        raise ConfigError("[guard] scanner_user_agents must not hold an empty string")
 
 
 def _check_agent_media(agents: AgentSettings) -> None:

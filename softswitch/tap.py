@@ -44,6 +44,7 @@ from .edge.binding_store import DatabaseBindingStore, bindings_from_rows
 from .edge.relay_metrics import RelayMetrics
 from .edge.rtp_relay import RtpRelay
 from .edge.sip_endpoint import LocalAddresses, SipEndpoint
+from .edge.sip_guard import GuardMetrics, SipGuard
 from .edge.sip_service import SipListeners, StartupError
 from .edge.tcp import SipStreamFactory
 from .metrics import Metrics
@@ -54,6 +55,7 @@ from .services.directory import CredentialDirectory
 from .services.dispatcher import RequestDispatcher, ServerIdentity
 from .services.drain import Drain
 from .services.gateways import GatewayHealth
+from .services.guard import GuardPolicy
 from .services.limits import TrunkLimiter
 from .services.location import LocationService
 from .services.media_control import RegionConfig
@@ -200,14 +202,20 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     policy = RegistrarPolicy(sip.domain, sip.min_expires, sip.max_expires,
                              sip.default_expires, frozenset(("localhost",)))
     registrar = Registrar(policy, authenticator, location, metrics)
+    snapshot = SnapshotHolder()
+    # Trunk gateways have their own budget and are never banned automatically.
+    guard = SipGuard(reactor, GuardPolicy(
+        settings.guard, is_trunk=lambda host: snapshot().trunk_for_source(host) is not None))
+    metrics.registry.register(GuardMetrics(guard))
+    registrar.security = guard
     dispatcher = RequestDispatcher(registrar, ServerIdentity(user_agent=sip.user_agent))
 
     set_up_echo_demo(database, settings)  # before the first snapshot, which then holds it
-    snapshot = SnapshotHolder()
     resolver = GatewayResolver(make_resolver(settings.trunks.dns_servers),
                                timeout=settings.trunks.dns_timeout)
     snapshot_loader = SnapshotLoader(database, snapshot, resolver=resolver)
     snapshot_loader.load_now()
+    snapshot_loader.on_loaded.append(guard.trunks_changed)
     proxy_auth = DigestAuthenticator(
         sip.domain, NonceManager(secret, lifetime=sip.nonce_lifetime), directory.lookup_ha1,
         challenge_status=407, algorithms=sip.digest_algorithms)
@@ -217,7 +225,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     layer = TransactionLayer(TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4),
                              response_destination=response_destination)
     endpoint = SipEndpoint(reactor, layer, dispatcher, metrics, limits, trace=sip.trace,
-                           addresses=LocalAddresses(sip.advertise))
+                           addresses=LocalAddresses(sip.advertise), guard=guard)
     dispatcher.attach(endpoint)
     relay = build_relay(settings, snapshot(), reactor)
     metrics.registry.register(RelayMetrics(relay))
@@ -230,7 +238,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
                                            expires=trunks.registration_expires, metrics=metrics)
     limiter = TrunkLimiter(reactor, metrics=metrics)
     proxy = dispatcher.proxy = Proxy(
-        endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot), location, snapshot,
+        endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),
+        location, snapshot,
         domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
         is_our_address=endpoint.is_our_address,
         media=relay if settings.media.anchor else None, limiter=limiter,
@@ -302,7 +311,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
 
     api = build_api(database, reactor, domain=sip.domain, on_change=on_admin_change,
                     metrics=metrics, calls=CallsView(proxy, outbound_calls),
-                    trunk_status=TrunkStatusView(health, registrations_out, limiter))
+                    trunk_status=TrunkStatusView(health, registrations_out, limiter),
+                    guard=guard)
     site = Site(build_root(metrics.registry, health, api, echo_agent_resource(reactor)))
     site.noisy = False
     strports.service(settings.admin.listen, site).setServiceParent(root)

@@ -108,7 +108,9 @@ def test_unknown_user_and_wrong_password_look_the_same(algorithm, monkeypatch):
     unknown = authenticator.authenticate("REGISTER", URI, [unknown_user], NOW)
 
     assert (bad.reason, unknown.reason) == ("bad-password", "unknown-user")
-    assert dataclasses.replace(unknown, reason=bad.reason) == bad
+    # The claimed names go to the security log only, never on the wire.
+    assert (bad.claimed_user, unknown.claimed_user) == ("alice", "mallory")
+    assert dataclasses.replace(unknown, reason=bad.reason, claimed_user="alice") == bad
     assert bad.status_hint == 401 and not any("stale" in c for c in bad.challenges)
     # Same work: one lookup and one full verification each, against HA1s of one shape.
     assert len(users.lookups) == 2

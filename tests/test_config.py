@@ -25,7 +25,7 @@ def test_every_key_is_documented_in_the_shipped_file():
     import tomllib
     raw = tomllib.loads((REPO / "etc" / "softswitch.toml").read_text())
     defaults = config.validate({})
-    for section in ("sip", "admin", "database", "media", "trunks", "agents", "log"):
+    for section in ("sip", "admin", "database", "media", "trunks", "agents", "log", "guard"):
         fields = getattr(defaults, section).__dataclass_fields__
         assert set(raw[section]) == set(fields), section
 
@@ -84,6 +84,22 @@ def test_missing_explicit_file_is_an_error(tmp_path):
      r'^\[agents\] transfer_ringback must be one of "us", "uk", "eu", "silence"$'),
     ("[agents]\ntransfer_ringback = 'US'\n", r"\[agents\] transfer_ringback must be one of"),
     ("[agents]\ntransfer_ringback = 1\n", r"\[agents\] transfer_ringback must be a str"),
+    ("[guard]\nregister_rate = 0\n", r"^\[guard\] register_rate must be a positive number"),
+    ("[guard]\nother_rate = inf\n", r"^\[guard\] other_rate must be a positive number"),
+    ("[guard]\ntrunk_rate = -1\n", r"^\[guard\] trunk_rate must not be negative"),
+    ("[guard]\ninvite_burst = 0\n", r"^\[guard\] invite_burst must be at least 1$"),
+    ("[guard]\nmax_sources = 0\n", r"^\[guard\] max_sources must be at least 1$"),
+    ("[guard]\nauth_failures = -1\n", r"^\[guard\] auth_failures must not be negative"),
+    ("[guard]\nban_time = 0\n", r"^\[guard\] ban_time must be a positive number of seconds$"),
+    ("[guard]\nban_growth = 0.5\n", r"^\[guard\] ban_growth must be between 1 and 100$"),
+    ("[guard]\nban_time = 100\nmax_ban_time = 50\n",
+     r"^\[guard\] max_ban_time must not be below ban_time$"),
+    ("[guard]\nallow = ['10.0.0.0/33']\n", r"^\[guard\] allow: '10.0.0.0/33' is not an address"),
+    ("[guard]\nallow = '10.0.0.0/8'\n", r"\[guard\] allow must be a list of strings"),
+    ("[guard]\nscanner_user_agents = ['']\n",
+     r"^\[guard\] scanner_user_agents must not hold an empty string$"),
+    ("[guard]\nenabled = 'yes'\n", r"\[guard\] enabled must be a bool"),
+    ("[guard]\nbans = 1\n", r"unknown key \[guard\] bans"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -146,3 +162,12 @@ def test_the_transfer_ringback_is_us_by_default_and_read(tmp_path):
     for name in ("uk", "eu", "silence"):
         settings = config.load(write(tmp_path, f"[agents]\ntransfer_ringback = '{name}'\n"))
         assert settings.agents.transfer_ringback == name
+
+
+def test_the_guard_settings_are_read(tmp_path):
+    guard = config.load(write(tmp_path, "[guard]\nallow = ['10.0.0.0/8', '2001:db8::/32']\n"
+                                        "scanner_user_agents = []\nregister_rate = 5\n"
+                                        "auth_failures = 0\n")).guard
+    assert guard.allow == ("10.0.0.0/8", "2001:db8::/32")
+    assert guard.scanner_user_agents == ()
+    assert (guard.register_rate, guard.auth_failures, guard.enabled) == (5.0, 0, True)

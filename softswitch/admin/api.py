@@ -9,6 +9,7 @@ from softswitch.admin.auth import DEFAULT_TTL, TokenCache
 from softswitch.admin.calls_view import NoCalls
 from softswitch.admin.handlers import (
     agents,
+    bans,
     calls,
     cdrs,
     docs,
@@ -24,10 +25,12 @@ from softswitch.admin.handlers import (
 from softswitch.admin.resource import ApiResource
 from softswitch.admin.router import Route, Router
 from softswitch.admin.trunk_status_view import NoTrunkStatus
+from softswitch.edge.sip_guard import SipGuard
+from softswitch.services.guard import GuardPolicy
 
 CHANGE_KINDS = ("users", "regions", "trunks", "agents", "numbers", "routes", "tokens")
 _MODULES = (users, regions, trunks, trunk_status, agents, numbers, outbound, tokens, registrations, cdrs,
-            calls)
+            calls, bans)
 
 log = Logger()
 
@@ -46,6 +49,7 @@ class ApiContext:
     openapi: dict | None = None  # built on first request
     calls: object = field(default_factory=NoCalls)
     trunk_status: object = field(default_factory=NoTrunkStatus)
+    guard: object = None  # an edge.sip_guard.SipGuard
 
     def run(self, desc: str, fn, *args, **kw):
         return self.database.run(desc, fn, *args, **kw)
@@ -82,6 +86,7 @@ def build_api(
     token_ttl: float = DEFAULT_TTL,
     calls=None,
     trunk_status=None,
+    guard=None,
 ) -> ApiResource:
     """The /v1 resource over ``database`` (a store Database).
 
@@ -89,13 +94,16 @@ def build_api(
     ``on_change(kind)`` runs after each committed write, kind one of
     CHANGE_KINDS; ``metrics`` is a softswitch Metrics (or None); ``calls``
     shows and hangs up the calls in progress (calls_view.CallsView over the
-    proxy; None: an API without a switch, which has no calls).
+    proxy; None: an API without a switch, which has no calls); ``guard`` is the
+    SIP guard whose bans /v1/bans shows (None: one of its own, with no traffic).
     """
+    if guard is None:
+        guard = SipGuard(reactor, GuardPolicy())
     table = all_routes()
     tokens_cache = TokenCache(database, reactor, ttl=token_ttl)
     context = ApiContext(database, domain, reactor, tokens_cache,
                          on_change or (lambda kind: None), tuple(table),
                          calls=calls if calls is not None else NoCalls(),
                          trunk_status=trunk_status if trunk_status is not None
-                         else NoTrunkStatus())
+                         else NoTrunkStatus(), guard=guard)
     return ApiResource(Router(table), context, tokens_cache, metrics)

@@ -34,6 +34,13 @@ def _id(text: str) -> int:
     return int(text)
 
 
+def _address(text: str) -> str:
+    # A ban's key: an address, or a network whose '/' came percent-encoded.
+    if not 0 < len(text) <= 49 or not all(c in "0123456789abcdefABCDEF.:/" for c in text):
+        raise ValueError("not an address or network")
+    return text
+
+
 def _call_id(text: str) -> str:
     # A Call-ID is any word (RFC 3261 §25.1: '@', '/', '%'...); the client
     # percent-encodes what a path cannot hold and split_path decodes it.
@@ -58,6 +65,9 @@ PATH_PARAMS = {
     "number": PathParam(normalise_e164, {"type": "string", "minLength": 1, "maxLength": 40},
                         "E.164 number; '+' may be sent as %2B"),
     "id": PathParam(_id, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "the id"),
+    "address": PathParam(_address, {"type": "string", "minLength": 1, "maxLength": 49,
+                                    "pattern": r"^[0-9a-fA-F.:/]+$"},
+                         "an IP address, or a CIDR network with '/' sent as %2F"),
     "call_id": PathParam(_call_id, {"type": "string", "minLength": 1, "maxLength": MAX_CALL_ID,
                                     "pattern": r"^\S+$"},
                          "the SIP Call-ID, percent-encoded where a path needs it ('/' as %2F)"),

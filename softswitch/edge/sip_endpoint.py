@@ -81,8 +81,10 @@ class SipEndpoint:
 
     def __init__(self, clock: IReactorTime, layer, core, metrics: Metrics,
                  limits: Limits = DEFAULT_LIMITS, trace: bool = False,
-                 addresses: LocalAddresses | None = None):
+                 addresses: LocalAddresses | None = None, guard=None):
         self._clock = clock
+        # edge.sip_guard.SipGuard.admit: False drops a message before it is parsed.
+        self._admit = guard.admit if guard is not None else None
         self._layer = layer
         self._core = core
         self._metrics = metrics
@@ -112,6 +114,8 @@ class SipEndpoint:
         self._arm_timer()
 
     def _receive(self, data: bytes, peer: Peer) -> None:
+        if self._admit is not None and not self._admit(data, peer):
+            return
         if len(data) < 8 and not data.strip(b"\r\n\x00 "):
             return  # keep-alives (CRLFs, a NUL); no SIP message is this short
         if self._trace:

@@ -50,6 +50,7 @@ class AuthOutcome:
     challenges: list[str]
     status_hint: int
     reason: str
+    claimed_user: str | None = None  # the username the refused credentials gave
 
 
 class DigestAuthenticator:
@@ -114,9 +115,9 @@ class DigestAuthenticator:
         dummy = self._dummy_ha1(c.username, base)
         response_ok = verify(c, method, stored if stored is not None else dummy)
         if stored is None:
-            return self._challenge("unknown-user", now)
+            return self._challenge("unknown-user", now, user=c.username)
         if not response_ok:
-            return self._challenge("bad-password", now)
+            return self._challenge("bad-password", now, user=c.username)
 
         status = self._nonces.check(c.nonce, nc, now)
         if status is NonceStatus.VALID:
@@ -151,10 +152,11 @@ class DigestAuthenticator:
         text = f"{base}:{username}".encode("utf-8", "surrogatepass")
         return hmac.digest(self._dummy_key, text, "sha256").hex()[: _HA1_HEX_LENGTH[base]]
 
-    def _challenge(self, reason: str, now: float, stale: bool = False) -> AuthOutcome:
+    def _challenge(self, reason: str, now: float, stale: bool = False,
+                   user: str | None = None) -> AuthOutcome:
         challenges = build_challenges(self.realm, self._nonces.issue(now), stale=stale,
                                       algorithms=self.algorithms)
-        return AuthOutcome(False, None, challenges, self._challenge_status, reason)
+        return AuthOutcome(False, None, challenges, self._challenge_status, reason, user)
 
     @staticmethod
     def _malformed() -> AuthOutcome:

@@ -10,6 +10,7 @@ from ..sip.transport import Peer
 from ..sip.uri import SipUri, TelUri
 from .numbers import NumberError, normalise
 from .routing import RoutingSnapshot, Target, Trunk
+from .security_events import NO_SECURITY_EVENTS, CredentialsFailed, SecurityEvents
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +59,10 @@ def caller_of(request: Request) -> str:
 class CallRouter:
     """Decides a plan for an initial INVITE, or a refusal."""
 
-    def __init__(self, domain: str, authenticator, snapshot_source):
+    def __init__(self, domain: str, authenticator, snapshot_source,
+                 security: SecurityEvents = NO_SECURITY_EVENTS):
         self._domain = domain
+        self.security = security
         self._auth = authenticator  # a DigestAuthenticator answering 407
         self._snapshot = snapshot_source  # callable returning the current RoutingSnapshot
 

@@ -12,6 +12,7 @@ from ..sip.syntax import unescape
 from ..sip.uri import SipUri, canonical_user, host_for_socket
 from .auth import DigestAuthenticator
 from .location import Binding, LocationService
+from .security_events import NO_SECURITY_EVENTS, CredentialsFailed, SecurityEvents
 
 log = Logger()
 
@@ -37,8 +38,10 @@ class RegistrarPolicy:
 
 class Registrar:
     def __init__(self, policy: RegistrarPolicy, authenticator: DigestAuthenticator,
-                 location: LocationService, metrics=None):
+                 location: LocationService, metrics=None,
+                 security: SecurityEvents = NO_SECURITY_EVENTS):
         self._policy = policy
+        self.security = security
         self._auth = authenticator
         self._location = location
         self._metrics = metrics
@@ -63,6 +66,9 @@ class Registrar:
         if not outcome.ok:
             if self._metrics is not None:
                 self._metrics.auth_failures.labels(outcome.reason).inc()
+            if outcome.claimed_user is not None:
+                self.security.credentials_failed(CredentialsFailed(
+                    source_host(source), outcome.claimed_user, "REGISTER", outcome.reason))
             response = make_response(request, outcome.status_hint, to_tag=to_tag)
             for challenge in outcome.challenges:
                 response.headers.add("WWW-Authenticate", challenge)
@@ -138,3 +144,8 @@ class Registrar:
             self._location.apply(upserts, removals)
         return None
 
+
+
+def source_host(source: str) -> str:
+    """'udp:192.0.2.1:5060' or 'udp:2001:db8::1:5060' -> the address."""
+    return source.partition(":")[2].rpartition(":")[0]

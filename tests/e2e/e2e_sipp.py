@@ -100,7 +100,8 @@ def run_sipp(target: str, scenario: str | Path, workdir: Path, *, transport: str
              calls: int = 1, rate: float = 10, rate_period_ms: int = 1000,
              keys: dict | None = None, auth: tuple[str, str] | None = None,
              inject: Path | None = None, timeout: float = 10.0, trace_messages: bool = True,
-             stats: bool = False, extra: tuple = (), name: str | None = None) -> SippResult:
+             stats: bool = False, extra: tuple = (), name: str | None = None,
+             local_ip: str = "127.0.0.1") -> SippResult:
     """Run one SIPp client scenario against `target` ("host:port") and wait for it."""
     sipp = sipp_path()
     if sipp is None:
@@ -121,7 +122,7 @@ def run_sipp(target: str, scenario: str | Path, workdir: Path, *, transport: str
     for _ in range(BIND_ATTEMPTS):
         command = [
             sipp, target, "-sf", str(scenario), "-t", TRANSPORTS[transport],
-            "-i", "127.0.0.1", "-p", str(free_port()),
+            "-i", local_ip, "-p", str(free_port()),
             "-m", str(calls), "-r", f"{rate:g}", "-rp", str(rate_period_ms),
             "-timeout", f"{timeout:g}s", "-timeout_error",
             "-nostdin", "-nd",

@@ -95,7 +95,7 @@ class SwitchProcess:
     """One switch: its configuration, database, ports and (while running) process."""
 
     def __init__(self, workdir: Path, *, domain: str = DOMAIN, sip: dict | None = None,
-                 database: dict | None = None):
+                 database: dict | None = None, guard: dict | None = None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.domain = domain
@@ -103,6 +103,7 @@ class SwitchProcess:
         self.config_path = self.workdir / "softswitch.toml"
         self.sip_overrides = dict(sip or {})
         self.database_overrides = dict(database or {})
+        self.guard_overrides = dict(guard or {})
         self.sip_port: int | None = None
         self.admin_port: int | None = None
         self.process: subprocess.Popen | None = None
@@ -143,6 +144,8 @@ class SwitchProcess:
             "database": database,
             "log": {"level": "debug" if trace else "info"},
         }
+        if self.guard_overrides:
+            sections["guard"] = self.guard_overrides
         lines = []
         for name, values in sections.items():
             lines.append(f"[{name}]")
