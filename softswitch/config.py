@@ -33,6 +33,8 @@ class SipSettings:
     max_message_size: int = 65535
     tcp_idle_timeout: float = 300.0
     tcp_max_connections: int = 4096
+    tcp_max_connections_per_address: int = 32
+    tcp_message_timeout: float = 20.0  # a message must be whole this long after its 1st byte
     min_expires: int = 60
     max_expires: int = 3600
     default_expires: int = 3600
@@ -214,6 +216,12 @@ def _check(s: Settings) -> None:
         raise ConfigError("[sip] drain_timeout must not be negative")
     if s.sip.tcp_max_connections < 1:
         raise ConfigError("[sip] tcp_max_connections must be at least 1")
+    if s.sip.tcp_max_connections_per_address < 1:
+        raise ConfigError("[sip] tcp_max_connections_per_address must be at least 1")
+    if not 0 < s.sip.tcp_message_timeout <= 300:
+        raise ConfigError("[sip] tcp_message_timeout must be between 0 and 300 seconds")
+    if s.sip.tcp_idle_timeout <= 0:
+        raise ConfigError("[sip] tcp_idle_timeout must be positive")
     if not s.admin.listen:
         raise ConfigError("[admin] listen must not be empty")
     if "://" not in s.database.url:

@@ -260,8 +260,10 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)
     snapshot_loader.on_loaded.append(trunk_services.snapshot_changed)
-    stream_factory = SipStreamFactory(endpoint, metrics, limits, sip.tcp_idle_timeout,
-                                      sip.tcp_max_connections, reactor=reactor)
+    stream_factory = SipStreamFactory(
+        endpoint, metrics, limits, sip.tcp_idle_timeout, sip.tcp_max_connections,
+        reactor=reactor, max_per_address=sip.tcp_max_connections_per_address,
+        message_timeout=sip.tcp_message_timeout)
     specs = [config.parse_sip_listen(s) for s in sip.listen]
     listeners = SipListeners(reactor, endpoint, specs, stream_factory, sip.max_message_size)
     listeners.setServiceParent(root)
