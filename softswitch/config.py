@@ -38,6 +38,9 @@ class SipSettings:
     min_expires: int = 60
     max_expires: int = 3600
     default_expires: int = 3600
+    max_contacts_per_aor: int = 10
+    contacts_overflow: str = "replace"  # or "reject" (403)
+    max_forks: int = 10  # parallel INVITE branches of one call to a user's contacts
     # Offered in this order; many phones (and SIPp) answer only the first challenge
     # and know only MD5, so MD5 leads unless every client is known to do better.
     digest_algorithms: tuple[str, ...] = ("MD5", "SHA-256")
@@ -207,6 +210,12 @@ def _check(s: Settings) -> None:
     if not 0 < s.sip.min_expires <= s.sip.default_expires <= s.sip.max_expires:
         raise ConfigError("[sip] expiry bounds must satisfy 0 < min_expires <= "
                           "default_expires <= max_expires")
+    if not 1 <= s.sip.max_contacts_per_aor <= 1000:
+        raise ConfigError("[sip] max_contacts_per_aor must be between 1 and 1000")
+    if s.sip.contacts_overflow not in ("replace", "reject"):
+        raise ConfigError('[sip] contacts_overflow must be "replace" or "reject"')
+    if not 1 <= s.sip.max_forks <= 100:
+        raise ConfigError("[sip] max_forks must be between 1 and 100")
     if not s.sip.domain:
         raise ConfigError("[sip] domain must not be empty")
     if not s.sip.digest_algorithms or not set(s.sip.digest_algorithms) <= {"MD5", "SHA-256"} \

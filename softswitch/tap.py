@@ -59,6 +59,7 @@ from .services.location import LocationService
 from .services.media_control import RegionConfig
 from .services.outbound_calls import OutboundCalls
 from .services.proxy import Proxy
+from .services.proxy_call import ProxyConfig
 from .services.registrar import Registrar, RegistrarPolicy
 from .services.routing import SnapshotHolder
 from .services.transfers import Transfers
@@ -198,7 +199,9 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     root.on_stop += [location.stop, binding_store.flush]
 
     policy = RegistrarPolicy(sip.domain, sip.min_expires, sip.max_expires,
-                             sip.default_expires, frozenset(("localhost",)))
+                             sip.default_expires, frozenset(("localhost",)),
+                             max_contacts=sip.max_contacts_per_aor,
+                             contacts_overflow=sip.contacts_overflow)
     registrar = Registrar(policy, authenticator, location, metrics)
     dispatcher = RequestDispatcher(registrar, ServerIdentity(user_agent=sip.user_agent))
 
@@ -232,7 +235,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     proxy = dispatcher.proxy = Proxy(
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot), location, snapshot,
         domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
-        is_our_address=endpoint.is_our_address,
+        config=ProxyConfig(max_forks=sip.max_forks), is_our_address=endpoint.is_our_address,
         media=relay if settings.media.anchor else None, limiter=limiter,
         gateway_order=health.order, gateway_health=health)
     agent_settings = settings.agents
