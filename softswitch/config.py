@@ -16,6 +16,7 @@ from .services.numbers import is_e164
 
 DEFAULT_PATH = "etc/softswitch.toml"
 TOKEN_ENV = "SOFTSWITCH_ADMIN_TOKEN"
+MIN_TOKEN_LENGTH = 32  # a bootstrap token shorter than this is refused at start-up
 
 
 class ConfigError(Exception):
@@ -55,6 +56,10 @@ class SipSettings:
 class AdminSettings:
     listen: str = "tcp:8080:interface=127.0.0.1"
     token: str = ""
+    max_connections: int = 256
+    header_timeout: float = 10.0  # seconds to send a request head
+    bad_token_limit: int = 10  # bad tokens from one address in a minute before 429
+    bad_token_block: float = 60.0  # the first block, seconds; doubles on each repeat
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,15 @@ def _check(s: Settings) -> None:
         raise ConfigError("[sip] tcp_idle_timeout must be positive")
     if not s.admin.listen:
         raise ConfigError("[admin] listen must not be empty")
+    check_admin_token(s.admin_token)
+    if s.admin.max_connections < 1:
+        raise ConfigError("[admin] max_connections must be at least 1")
+    if not 0 < s.admin.header_timeout <= 300:
+        raise ConfigError("[admin] header_timeout must be between 0 and 300 seconds")
+    if s.admin.bad_token_limit < 1:
+        raise ConfigError("[admin] bad_token_limit must be at least 1")
+    if not 0 < s.admin.bad_token_block <= 86400:
+        raise ConfigError("[admin] bad_token_block must be between 0 and 86400 seconds")
     if "://" not in s.database.url:
         raise ConfigError("[database] url must be an SQLAlchemy URL such as sqlite:///var/x.db")
     if s.database.threads < 1:
@@ -277,6 +291,15 @@ def _check(s: Settings) -> None:
                           '"+10000000000", or "" for none')
     if s.log.level not in _LOG_LEVELS:
         raise ConfigError(f"[log] level must be one of {', '.join(_LOG_LEVELS)}")
+
+
+def check_admin_token(token: str) -> None:
+    """A bootstrap token must be long enough not to be guessed; "" means none."""
+    if token and len(token.strip()) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"the admin bootstrap token ({TOKEN_ENV} or [admin] token) has "
+            f"{len(token.strip())} characters; at least {MIN_TOKEN_LENGTH} are needed, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
 
 
 def _check_agent_media(agents: AgentSettings) -> None:

@@ -25,14 +25,14 @@ from twisted.logger import (
     textFileLogObserver,
 )
 from twisted.python import usage
-from twisted.web.server import Site
 
 from . import config
 from .admin.api import build_api
+from .admin.throttle import BadTokenThrottle
 from .admin.calls_view import CallsView
 from .admin.trunk_status_view import TrunkStatusView
 from .config import ConfigError, Settings
-from .edge.admin_site import build_root
+from .edge.admin_site import build_root, build_site
 from .edge.agent_sessions import AgentSessionFactory
 from .edge.agent_socket import load_trust_root
 from .edge.cdr_writer import CdrWriter
@@ -305,12 +305,17 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         if kind != "tokens":
             snapshot_loader.reload()  # users are route targets too
 
+    admin = settings.admin
+    throttle = BadTokenThrottle(reactor, limit=admin.bad_token_limit,
+                                block=admin.bad_token_block)
     api = build_api(database, reactor, domain=sip.domain, on_change=on_admin_change,
                     metrics=metrics, calls=CallsView(proxy, outbound_calls),
-                    trunk_status=TrunkStatusView(health, registrations_out, limiter))
-    site = Site(build_root(metrics.registry, health, api, echo_agent_resource(reactor)))
-    site.noisy = False
-    strports.service(settings.admin.listen, site).setServiceParent(root)
+                    trunk_status=TrunkStatusView(health, registrations_out, limiter),
+                    throttle=throttle)
+    site = build_site(build_root(metrics.registry, health, api, echo_agent_resource(reactor)),
+                      api, reactor, max_connections=admin.max_connections,
+                      header_timeout=admin.header_timeout)
+    strports.service(admin.listen, site).setServiceParent(root)
     return root
 
 

@@ -23,6 +23,7 @@ from softswitch.admin.handlers import (
 )
 from softswitch.admin.resource import ApiResource
 from softswitch.admin.router import Route, Router
+from softswitch.admin.throttle import BadTokenThrottle
 from softswitch.admin.trunk_status_view import NoTrunkStatus
 
 CHANGE_KINDS = ("users", "regions", "trunks", "agents", "numbers", "routes", "tokens")
@@ -82,6 +83,7 @@ def build_api(
     token_ttl: float = DEFAULT_TTL,
     calls=None,
     trunk_status=None,
+    throttle=None,
 ) -> ApiResource:
     """The /v1 resource over ``database`` (a store Database).
 
@@ -89,7 +91,8 @@ def build_api(
     ``on_change(kind)`` runs after each committed write, kind one of
     CHANGE_KINDS; ``metrics`` is a softswitch Metrics (or None); ``calls``
     shows and hangs up the calls in progress (calls_view.CallsView over the
-    proxy; None: an API without a switch, which has no calls).
+    proxy; None: an API without a switch, which has no calls); ``throttle`` slows
+    bad tokens (admin.throttle.BadTokenThrottle; None: one with its defaults).
     """
     table = all_routes()
     tokens_cache = TokenCache(database, reactor, ttl=token_ttl)
@@ -98,4 +101,6 @@ def build_api(
                          calls=calls if calls is not None else NoCalls(),
                          trunk_status=trunk_status if trunk_status is not None
                          else NoTrunkStatus())
-    return ApiResource(Router(table), context, tokens_cache, metrics)
+    if throttle is None:
+        throttle = BadTokenThrottle(reactor)
+    return ApiResource(Router(table), context, tokens_cache, metrics, throttle)
