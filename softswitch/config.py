@@ -13,9 +13,11 @@ from pathlib import Path
 
 from .media.tones import RINGBACK_CHOICES
 from .services.numbers import is_e164
+from .store.secret_box import SecretBox
 
 DEFAULT_PATH = "etc/softswitch.toml"
 TOKEN_ENV = "SOFTSWITCH_ADMIN_TOKEN"
+SECRETS_KEY_ENV = "SOFTSWITCH_SECRETS_KEY"
 MIN_TOKEN_LENGTH = 32  # a bootstrap token shorter than this is refused at start-up
 
 
@@ -67,6 +69,10 @@ class DatabaseSettings:
     url: str = "sqlite:///var/softswitch.db"
     threads: int = 4
     reload_interval: float = 10.0  # seconds between snapshot reloads (several nodes)
+    # Fernet key(s) sealing trunk passwords and agent secret headers; SECRETS_KEY_ENV
+    # wins; with neither, the key in secrets_key_file (made, 0600, on first start).
+    secrets_key: str = ""
+    secrets_key_file: str = "var/secrets.key"
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,10 @@ class Settings:
     @property
     def admin_token(self) -> str:
         return os.environ.get(TOKEN_ENV) or self.admin.token
+
+    @property
+    def secrets_key(self) -> str:
+        return os.environ.get(SECRETS_KEY_ENV) or self.database.secrets_key
 
 
 _SECTIONS = {
@@ -253,6 +263,13 @@ def _check(s: Settings) -> None:
         raise ConfigError("[database] threads must be at least 1")
     if s.database.reload_interval <= 0:
         raise ConfigError("[database] reload_interval must be positive")
+    if s.secrets_key:
+        try:
+            SecretBox(s.secrets_key)
+        except ValueError as exc:
+            raise ConfigError(f"[database] secrets_key ({SECRETS_KEY_ENV}): {exc}") from None
+    elif not s.database.secrets_key_file:
+        raise ConfigError("[database] secrets_key or secrets_key_file must be set")
     for key in ("bind",) + (("advertise",) if s.media.advertise else ()):
         try:
             ipaddress.ip_address(getattr(s.media, key))

@@ -29,6 +29,7 @@ from softswitch.edge.admin_site import build_root, build_site
 from softswitch.metrics import Metrics
 from softswitch.store import migrate, tokens
 from softswitch.store.database import Database
+from softswitch.store.secret_box import SecretBox
 from softswitch.store.tables import metadata
 
 PG_URL_VARIABLE = "SOFTSWITCH_TEST_PG_URL"
@@ -37,6 +38,7 @@ NOT_RUN_MESSAGE = (
     "postgresql+psycopg://softswitch:softswitch@127.0.0.1:5432/softswitch_test"
 )
 TOKEN = "test-bootstrap-token-0123456789abcdef"
+SECRETS_KEY = "u8oQ0oJkZ2b0H3f8y6mQe1rX0cH4tq1w9bqXz5J0r2k="  # a Fernet key for the tests
 DOMAIN = "switch.test"
 skipped_postgresql = []
 _DEFAULT = object()
@@ -143,7 +145,8 @@ class ApiTestCase(TestCase):
         self.url = url
         self.changes = []
         self.metrics = Metrics()
-        self.database = Database(url, reactor, observe=self.metrics.observe_db)
+        self.database = Database(url, reactor, observe=self.metrics.observe_db,
+                                 secret_box=SecretBox(SECRETS_KEY))
         self.database.run_sync(tokens.ensure_bootstrap_token, TOKEN)
         self.database.start()
         self.addCleanup(self.database.stop)
