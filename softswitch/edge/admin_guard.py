@@ -44,6 +44,7 @@ class AdminRequest(Request):
     _refused = False
     _awaiting_token = False
     _received = None  # requestReceived's arguments, held while the token is checked
+    _expects_continue = False
     _body_size = 0
 
     def gotLength(self, length):
@@ -66,8 +67,10 @@ class AdminRequest(Request):
                                       False))
             return
         # No more octets until the token is known good; what the read that ended the
-        # head already brought (at most one socket read) waits in memory.
+        # head already brought (at most one socket read) waits in memory. A client
+        # that asked for 100 Continue gets it only then.
         self._awaiting_token = True
+        self._expects_continue = _pop_expect_continue(self)
         transport.pauseProducing()
         d = site.tokens.check(token)
         d.addCallbacks(self._token_checked, self._token_check_failed,
@@ -87,6 +90,8 @@ class AdminRequest(Request):
         if length is not None and length > max_body:
             self.refuse(ApiError(413, f"the body is larger than {max_body} bytes"))
             return
+        if self._expects_continue and self._received is None:
+            self.channel.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.channel.transport.resumeProducing()
         if self._received is not None:
             received, self._received = self._received, None
@@ -119,6 +124,7 @@ class AdminRequest(Request):
     def refuse(self, error: ApiError) -> None:
         """Answer now, before the request is read to its end, and close."""
         self._refused = True
+        _pop_expect_continue(self)  # no 100 Continue after a refusal
         self.content = io.BytesIO()
         body = json.dumps(error.body(), separators=(",", ":")).encode()
         head = [f"HTTP/1.1 {error.status} {HTTPStatus(error.status).phrase}",
@@ -130,6 +136,16 @@ class AdminRequest(Request):
             return
         transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
         transport.loseConnection()
+
+
+def _pop_expect_continue(request) -> bool:
+    """Remove "Expect: 100-continue" (HTTPChannel answers it right after gotLength);
+    whether it was there."""
+    expect = request.requestHeaders.getRawHeaders(b"expect")
+    if not expect or expect[0].lower() != b"100-continue":
+        return False
+    request.requestHeaders.removeHeader(b"expect")
+    return True
 
 
 def _too_many(retry: int) -> ApiError:

@@ -103,6 +103,27 @@ class ListenerTests(ApiTestCase):
         self.assertEqual(client.status, 201, data)
 
     @defer.inlineCallbacks
+    def test_100_continue_comes_only_after_the_token_and_never_after_a_refusal(self):
+        refused = yield self.connect()
+        refused.transport.write(head("POST", "/v1/users", "wrong-token", Content_Length=10,
+                                     Expect="100-continue"))
+        data = yield self.closed(refused)
+        self.assertTrue(data.startswith(b"HTTP/1.1 401 "), data)
+        self.assertNotIn(b"100 Continue", data)
+        body = b'{"username": "carol", "password": "carol-password-1"}'
+        client = yield self.connect()
+        client.transport.write(head("POST", "/v1/users", TOKEN, Content_Length=len(body),
+                                    Expect="100-continue", Connection="close"))
+        for _ in range(50):
+            if client.data:
+                break
+            yield deferLater(reactor, 0.02)
+        self.assertEqual(client.data, b"HTTP/1.1 100 Continue\r\n\r\n")
+        client.transport.write(body)
+        data = yield self.closed(client)
+        self.assertIn(b"HTTP/1.1 201 ", data)
+
+    @defer.inlineCallbacks
     def test_a_trickled_head_is_closed_at_the_header_deadline(self):
         client = yield self.connect()
         client.transport.write(b"GET /v1/users HTTP/1.1\r\nHost: x\r\n")
