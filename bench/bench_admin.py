@@ -35,17 +35,16 @@ from twisted.web.client import (  # noqa: E402
     readBody,
 )
 from twisted.web.http_headers import Headers  # noqa: E402
-from twisted.web.server import Site  # noqa: E402
 
 from softswitch.admin.api import build_api  # noqa: E402
-from softswitch.edge.admin_site import build_root  # noqa: E402
+from softswitch.edge.admin_site import build_root, build_site  # noqa: E402
 from softswitch.metrics import Metrics  # noqa: E402
 from softswitch.store import agents, migrate, numbers, tokens, trunks  # noqa: E402
 from softswitch.store.database import Database  # noqa: E402
 from softswitch.store.tables import numbers as numbers_table  # noqa: E402
 from softswitch.store.tables import route_targets  # noqa: E402
 
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789abcdefghijklmnop"  # 32+ characters, as at start-up
 
 
 class StallMeter:
@@ -131,8 +130,8 @@ def measure(reactor, url: str, count: int, pages: int, creates: int):
           f"in {time.perf_counter() - started:.2f} s")
     database.start()
     api = build_api(database, reactor, domain="bench.test", metrics=Metrics())
-    site = Site(build_root(Metrics().registry, lambda: {"status": "ok"}, api))
-    site.noisy = False
+    site = build_site(build_root(Metrics().registry, lambda: {"status": "ok"}, api), api,
+                      reactor)
     port = reactor.listenTCP(0, site, interface="127.0.0.1")
     client = Client(reactor, f"http://127.0.0.1:{port.getHost().port}")
     stalls = StallMeter(reactor)

@@ -116,6 +116,7 @@ class Switch:
             f'listen = "tcp:{self.admin_port}:interface=127.0.0.1"',
             "[database]",
             f'url = "{self.db_url}"',
+            f'secrets_key_file = "{self.workdir / "secrets.key"}"',
             "[log]",
             'level = "warn"',
             # One SIPp stands for thousands of phones (as an SBC in front would): on

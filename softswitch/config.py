@@ -14,9 +14,12 @@ from pathlib import Path
 from .media.tones import RINGBACK_CHOICES
 from .services.guard import GuardConfig
 from .services.numbers import is_e164
+from .store.secret_box import SecretBox
 
 DEFAULT_PATH = "etc/softswitch.toml"
 TOKEN_ENV = "SOFTSWITCH_ADMIN_TOKEN"
+SECRETS_KEY_ENV = "SOFTSWITCH_SECRETS_KEY"
+MIN_TOKEN_LENGTH = 32  # a bootstrap token shorter than this is refused at start-up
 
 
 class ConfigError(Exception):
@@ -34,9 +37,14 @@ class SipSettings:
     max_message_size: int = 65535
     tcp_idle_timeout: float = 300.0
     tcp_max_connections: int = 4096
+    tcp_max_connections_per_address: int = 32
+    tcp_message_timeout: float = 20.0  # a message must be whole this long after its 1st byte
     min_expires: int = 60
     max_expires: int = 3600
     default_expires: int = 3600
+    max_contacts_per_aor: int = 10
+    contacts_overflow: str = "replace"  # or "reject" (403)
+    max_forks: int = 10  # parallel INVITE branches of one call to a user's contacts
     # Offered in this order; many phones (and SIPp) answer only the first challenge
     # and know only MD5, so MD5 leads unless every client is known to do better.
     digest_algorithms: tuple[str, ...] = ("MD5", "SHA-256")
@@ -51,6 +59,10 @@ class SipSettings:
 class AdminSettings:
     listen: str = "tcp:8080:interface=127.0.0.1"
     token: str = ""
+    max_connections: int = 256
+    header_timeout: float = 10.0  # seconds to send a request head
+    bad_token_limit: int = 10  # bad tokens from one address in a minute before 429
+    bad_token_block: float = 60.0  # the first block, seconds; doubles on each repeat
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,10 @@ class DatabaseSettings:
     url: str = "sqlite:///var/softswitch.db"
     threads: int = 4
     reload_interval: float = 10.0  # seconds between snapshot reloads (several nodes)
+    # Fernet key(s) sealing trunk passwords and agent secret headers; SECRETS_KEY_ENV
+    # wins; with neither, the key in secrets_key_file (made, 0600, on first start).
+    secrets_key: str = ""
+    secrets_key_file: str = "var/secrets.key"
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,10 @@ class Settings:
     @property
     def admin_token(self) -> str:
         return os.environ.get(TOKEN_ENV) or self.admin.token
+
+    @property
+    def secrets_key(self) -> str:
+        return os.environ.get(SECRETS_KEY_ENV) or self.database.secrets_key
 
 
 _SECTIONS = {
@@ -208,6 +228,12 @@ def _check(s: Settings) -> None:
     if not 0 < s.sip.min_expires <= s.sip.default_expires <= s.sip.max_expires:
         raise ConfigError("[sip] expiry bounds must satisfy 0 < min_expires <= "
                           "default_expires <= max_expires")
+    if not 1 <= s.sip.max_contacts_per_aor <= 1000:
+        raise ConfigError("[sip] max_contacts_per_aor must be between 1 and 1000")
+    if s.sip.contacts_overflow not in ("replace", "reject"):
+        raise ConfigError('[sip] contacts_overflow must be "replace" or "reject"')
+    if not 1 <= s.sip.max_forks <= 100:
+        raise ConfigError("[sip] max_forks must be between 1 and 100")
     if not s.sip.domain:
         raise ConfigError("[sip] domain must not be empty")
     if not s.sip.digest_algorithms or not set(s.sip.digest_algorithms) <= {"MD5", "SHA-256"} \
@@ -217,14 +243,36 @@ def _check(s: Settings) -> None:
         raise ConfigError("[sip] drain_timeout must not be negative")
     if s.sip.tcp_max_connections < 1:
         raise ConfigError("[sip] tcp_max_connections must be at least 1")
+    if s.sip.tcp_max_connections_per_address < 1:
+        raise ConfigError("[sip] tcp_max_connections_per_address must be at least 1")
+    if not 0 < s.sip.tcp_message_timeout <= 300:
+        raise ConfigError("[sip] tcp_message_timeout must be between 0 and 300 seconds")
+    if s.sip.tcp_idle_timeout <= 0:
+        raise ConfigError("[sip] tcp_idle_timeout must be positive")
     if not s.admin.listen:
         raise ConfigError("[admin] listen must not be empty")
+    check_admin_token(s.admin_token)
+    if s.admin.max_connections < 1:
+        raise ConfigError("[admin] max_connections must be at least 1")
+    if not 0 < s.admin.header_timeout <= 300:
+        raise ConfigError("[admin] header_timeout must be between 0 and 300 seconds")
+    if s.admin.bad_token_limit < 1:
+        raise ConfigError("[admin] bad_token_limit must be at least 1")
+    if not 0 < s.admin.bad_token_block <= 86400:
+        raise ConfigError("[admin] bad_token_block must be between 0 and 86400 seconds")
     if "://" not in s.database.url:
         raise ConfigError("[database] url must be an SQLAlchemy URL such as sqlite:///var/x.db")
     if s.database.threads < 1:
         raise ConfigError("[database] threads must be at least 1")
     if s.database.reload_interval <= 0:
         raise ConfigError("[database] reload_interval must be positive")
+    if s.secrets_key:
+        try:
+            SecretBox(s.secrets_key)
+        except ValueError as exc:
+            raise ConfigError(f"[database] secrets_key ({SECRETS_KEY_ENV}): {exc}") from None
+    elif not s.database.secrets_key_file:
+        raise ConfigError("[database] secrets_key or secrets_key_file must be set")
     for key in ("bind",) + (("advertise",) if s.media.advertise else ()):
         try:
             ipaddress.ip_address(getattr(s.media, key))
@@ -293,6 +341,15 @@ def _check_guard(g: GuardConfig) -> None:
             raise ConfigError(f"[guard] allow: {spec!r} is not an address or CIDR") from None
     if any(not agent.strip() for agent in g.scanner_user_agents):
         raise ConfigError("[guard] scanner_user_agents must not hold an empty string")
+
+
+def check_admin_token(token: str) -> None:
+    """A bootstrap token must be long enough not to be guessed; "" means none."""
+    if token and len(token.strip()) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"the admin bootstrap token ({TOKEN_ENV} or [admin] token) has "
+            f"{len(token.strip())} characters; at least {MIN_TOKEN_LENGTH} are needed, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
 
 
 def _check_agent_media(agents: AgentSettings) -> None:

@@ -25,14 +25,14 @@ from twisted.logger import (
     textFileLogObserver,
 )
 from twisted.python import usage
-from twisted.web.server import Site
 
 from . import config
 from .admin.api import build_api
+from .admin.throttle import BadTokenThrottle
 from .admin.calls_view import CallsView
 from .admin.trunk_status_view import TrunkStatusView
 from .config import ConfigError, Settings
-from .edge.admin_site import build_root
+from .edge.admin_site import build_root, build_site
 from .edge.agent_sessions import AgentSessionFactory
 from .edge.agent_socket import load_trust_root
 from .edge.cdr_writer import CdrWriter
@@ -61,6 +61,7 @@ from .services.location import LocationService
 from .services.media_control import RegionConfig
 from .services.outbound_calls import OutboundCalls
 from .services.proxy import Proxy
+from .services.proxy_call import ProxyConfig
 from .services.registrar import Registrar, RegistrarPolicy
 from .services.routing import SnapshotHolder
 from .services.transfers import Transfers
@@ -70,7 +71,7 @@ from .sip.message import Limits
 from .sip.timers import TimerConfig
 from .sip.transaction import TransactionLayer
 from .sip.transport import response_destination
-from .store import migrate, registrations, tokens, users
+from .store import migrate, registrations, secret_box, tokens, users
 from .store.database import Database, DatabaseService
 
 log = Logger()
@@ -200,7 +201,9 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     root.on_stop += [location.stop, binding_store.flush]
 
     policy = RegistrarPolicy(sip.domain, sip.min_expires, sip.max_expires,
-                             sip.default_expires, frozenset(("localhost",)))
+                             sip.default_expires, frozenset(("localhost",)),
+                             max_contacts=sip.max_contacts_per_aor,
+                             contacts_overflow=sip.contacts_overflow)
     registrar = Registrar(policy, authenticator, location, metrics)
     snapshot = SnapshotHolder()
     # Trunk gateways have their own budget and are never banned automatically.
@@ -241,7 +244,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),
         location, snapshot,
         domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
-        is_our_address=endpoint.is_our_address,
+        config=ProxyConfig(max_forks=sip.max_forks), is_our_address=endpoint.is_our_address,
         media=relay if settings.media.anchor else None, limiter=limiter,
         gateway_order=health.order, gateway_health=health)
     agent_settings = settings.agents
@@ -269,8 +272,10 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)
     snapshot_loader.on_loaded.append(trunk_services.snapshot_changed)
-    stream_factory = SipStreamFactory(endpoint, metrics, limits, sip.tcp_idle_timeout,
-                                      sip.tcp_max_connections, reactor=reactor)
+    stream_factory = SipStreamFactory(
+        endpoint, metrics, limits, sip.tcp_idle_timeout, sip.tcp_max_connections,
+        reactor=reactor, max_per_address=sip.tcp_max_connections_per_address,
+        message_timeout=sip.tcp_message_timeout)
     specs = [config.parse_sip_listen(s) for s in sip.listen]
     listeners = SipListeners(reactor, endpoint, specs, stream_factory, sip.max_message_size)
     listeners.setServiceParent(root)
@@ -309,13 +314,17 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         if kind != "tokens":
             snapshot_loader.reload()  # users are route targets too
 
+    admin = settings.admin
+    throttle = BadTokenThrottle(reactor, limit=admin.bad_token_limit,
+                                block=admin.bad_token_block)
     api = build_api(database, reactor, domain=sip.domain, on_change=on_admin_change,
                     metrics=metrics, calls=CallsView(proxy, outbound_calls),
                     trunk_status=TrunkStatusView(health, registrations_out, limiter),
-                    guard=guard)
-    site = Site(build_root(metrics.registry, health, api, echo_agent_resource(reactor)))
-    site.noisy = False
-    strports.service(settings.admin.listen, site).setServiceParent(root)
+                    guard=guard, throttle=throttle)
+    site = build_site(build_root(metrics.registry, health, api, echo_agent_resource(reactor)),
+                      api, reactor, max_connections=admin.max_connections,
+                      header_timeout=admin.header_timeout)
+    strports.service(admin.listen, site).setServiceParent(root)
     return root
 
 
@@ -351,16 +360,44 @@ def build_relay(settings: Settings, snapshot, reactor) -> RtpRelay:
 
 def open_database(settings: Settings, reactor, metrics: Metrics) -> Database:
     url = settings.database.url
+    box = open_secret_box(settings)
     try:
-        migrate.upgrade(url)
+        migrate.upgrade(url, secret_box=box)
         database = Database(url, reactor, max_threads=settings.database.threads,
-                            observe=metrics.observe_db)
+                            observe=metrics.observe_db, secret_box=box)
+        database.run_sync(secret_box.check_key, box)
+        sealed = database.run_sync(secret_box.seal_clear_rows, box)
+        if sealed:
+            log.info("sealed {n} secrets stored in clear", n=sealed)
         if settings.admin_token:
             database.run_sync(tokens.ensure_bootstrap_token, settings.admin_token)
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise StartupError(f"cannot open the database {_safe_url(url)}: {detail}") from None
+    except secret_box.SecretKeyMissing as exc:
+        raise StartupError(f"the database {_safe_url(url)}: {exc}") from None
     return database
+
+
+def open_secret_box(settings: Settings) -> secret_box.SecretBox:
+    """The key from the configuration or environment, else from the key file, which
+    is made (0600) on the first start."""
+    key = settings.secrets_key
+    if not key:
+        path = settings.database.secrets_key_file
+        try:
+            key, created = secret_box.load_or_create_key_file(path)
+        except OSError as exc:
+            raise StartupError(f"[database] secrets_key_file {path}: {exc.strerror}") from None
+        if created:
+            log.warn("made a new secrets key in {path}: back it up with the database; "
+                     "nodes sharing one database need the same [database] secrets_key",
+                     path=path)
+    try:
+        return secret_box.SecretBox(key)
+    except ValueError as exc:
+        raise StartupError(f"[database] secrets_key_file {settings.database.secrets_key_file}: "
+                           f"{exc}") from None
 
 
 def _safe_url(url: str) -> str:

@@ -113,11 +113,27 @@ def test_values_are_read(tmp_path):
     assert config.parse_sip_listen(settings.sip.listen[0]) == config.ListenSpec("tcp", "::1", 5070)
 
 
+FILE_TOKEN = "from-file-" + "f" * 32
+ENV_TOKEN = "from-env-" + "e" * 32
+
+
 def test_admin_token_from_the_environment_wins(tmp_path, monkeypatch):
-    settings = config.load(write(tmp_path, "[admin]\ntoken = 'from-file'\n"))
-    assert settings.admin_token == "from-file"
-    monkeypatch.setenv(config.TOKEN_ENV, "from-env")
-    assert settings.admin_token == "from-env"
+    monkeypatch.delenv(config.TOKEN_ENV, raising=False)
+    settings = config.load(write(tmp_path, f"[admin]\ntoken = '{FILE_TOKEN}'\n"))
+    assert settings.admin_token == FILE_TOKEN
+    monkeypatch.setenv(config.TOKEN_ENV, ENV_TOKEN)
+    assert settings.admin_token == ENV_TOKEN
+
+
+def test_a_short_bootstrap_token_is_refused_at_start_up(tmp_path, monkeypatch):
+    monkeypatch.delenv(config.TOKEN_ENV, raising=False)
+    with pytest.raises(config.ConfigError, match="has 10 characters; at least 32"):
+        config.load(write(tmp_path, "[admin]\ntoken = 'short-0123'\n"))
+    monkeypatch.setenv(config.TOKEN_ENV, "x" * 31)
+    with pytest.raises(config.ConfigError, match="SOFTSWITCH_ADMIN_TOKEN"):
+        config.load(write(tmp_path, "[log]\nlevel = 'info'\n"))
+    monkeypatch.setenv(config.TOKEN_ENV, "x" * 32)
+    assert config.load(write(tmp_path, "[log]\nlevel = 'info'\n")).admin_token == "x" * 32
 
 
 def test_the_echo_demo_number_is_on_by_default_and_empty_turns_it_off(tmp_path):

@@ -14,8 +14,10 @@ from softswitch.tap import build_service
 def build(tmp_path, **sections):
     sections.setdefault("agents", {})
     sections["agents"].setdefault("echo_number", "")
-    settings = config.validate({"database": {"url": f"sqlite:///{tmp_path / 's.db'}"},
-                                **sections})
+    sections.setdefault("database", {})
+    sections["database"].setdefault("url", f"sqlite:///{tmp_path / 's.db'}")
+    sections["database"].setdefault("secrets_key_file", str(tmp_path / "secrets.key"))
+    settings = config.validate(sections)
     return build_service(settings, MemoryReactorClock())
 
 
@@ -50,3 +52,47 @@ def test_the_drain_refuses_new_calls_and_ends_at_once_without_calls(tmp_path):
     assert drain.dispatcher.draining and drain.outbound.draining
     with pytest.raises(SwitchDraining):
         drain.outbound.originate("+12025550150", "+14155550100", "anyone")
+
+
+def test_a_first_start_makes_a_private_database_and_key_and_seals_secrets_in_clear(tmp_path):
+    import os
+    import stat
+
+    import sqlalchemy as sa
+
+    from softswitch.store import migrate
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    migrate.upgrade(url)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO trunks (name, inbound_allowed_sources, auth_password, register, "
+            "number_format, enabled, created_at, updated_at) "
+            "VALUES ('t', '[]', 'in-clear-password', false, 'e164', true, 1, 1)"))
+    build(tmp_path)
+    with engine.begin() as conn:
+        stored = conn.execute(sa.text("SELECT auth_password FROM trunks")).scalar_one()
+    engine.dispose()
+    assert stored.startswith("fernet:")
+    for name in ("s.db", "secrets.key"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600, name
+    build(tmp_path)  # the same key again: it opens what it sealed
+
+
+def test_a_key_that_cannot_open_the_stored_secrets_stops_start_up(tmp_path, monkeypatch):
+    from cryptography.fernet import Fernet
+    build(tmp_path)
+    root = build(tmp_path)
+    assert root is not None
+    from softswitch.store import trunks
+    from softswitch.store.database import Database
+    from softswitch.store.secret_box import SecretBox
+    key = (tmp_path / "secrets.key").read_text().strip()
+    database = Database(f"sqlite:///{tmp_path / 's.db'}", None, secret_box=SecretBox(key))
+    database.run_sync(trunks.create_trunk, {
+        "name": "t", "inbound_allowed_sources": [], "auth_password": "p", "register": False,
+        "number_format": "e164", "enabled": True}, [])
+    database.engine.dispose()
+    monkeypatch.setenv(config.SECRETS_KEY_ENV, Fernet.generate_key().decode())
+    with pytest.raises(Exception, match="same \\[database\\] secrets_key"):
+        build(tmp_path)

@@ -24,6 +24,7 @@ from softswitch.admin.handlers import (
 )
 from softswitch.admin.resource import ApiResource
 from softswitch.admin.router import Route, Router
+from softswitch.admin.throttle import BadTokenThrottle
 from softswitch.admin.trunk_status_view import NoTrunkStatus
 from softswitch.edge.sip_guard import SipGuard
 from softswitch.services.guard import GuardPolicy
@@ -87,6 +88,7 @@ def build_api(
     calls=None,
     trunk_status=None,
     guard=None,
+    throttle=None,
 ) -> ApiResource:
     """The /v1 resource over ``database`` (a store Database).
 
@@ -95,7 +97,9 @@ def build_api(
     CHANGE_KINDS; ``metrics`` is a softswitch Metrics (or None); ``calls``
     shows and hangs up the calls in progress (calls_view.CallsView over the
     proxy; None: an API without a switch, which has no calls); ``guard`` is the
-    SIP guard whose bans /v1/bans shows (None: one of its own, with no traffic).
+    SIP guard whose bans /v1/bans shows (None: one of its own, with no traffic);
+    ``throttle`` slows bad tokens (admin.throttle.BadTokenThrottle; None: one with
+    its defaults).
     """
     if guard is None:
         guard = SipGuard(reactor, GuardPolicy())
@@ -106,4 +110,6 @@ def build_api(
                          calls=calls if calls is not None else NoCalls(),
                          trunk_status=trunk_status if trunk_status is not None
                          else NoTrunkStatus(), guard=guard)
-    return ApiResource(Router(table), context, tokens_cache, metrics)
+    if throttle is None:
+        throttle = BadTokenThrottle(reactor)
+    return ApiResource(Router(table), context, tokens_cache, metrics, throttle)

@@ -20,6 +20,7 @@ _ERRORS = {
     409: "Duplicate, still referenced by another object, or a call not answered yet",
     413: "Body too large",
     422: "A field is invalid or refers to a missing object; `field` names it",
+    429: "Too many bad tokens from this address; `Retry-After` says when to try again",
     503: "The database is unavailable or the switch is stopping",
 }
 DESCRIPTION = (
@@ -129,7 +130,7 @@ def _responses(route: Route, refs: dict) -> dict:
     responses = {str(route.status): success}
     codes = set()
     if not route.public:
-        codes |= {401, 503}
+        codes |= {401, 429, 503}
     if route.body_model is not None:
         codes |= {400, 413, 422}
     if route.query_model is not None:
@@ -146,5 +147,7 @@ def _responses(route: Route, refs: dict) -> dict:
                     "content": {"application/json": {"schema": error_schema}}}
         if code == 401:
             response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        if code == 429:
+            response["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
         responses[str(code)] = response
     return responses

@@ -19,6 +19,7 @@ from twisted.web.server import NOT_DONE_YET
 from softswitch.admin.auth import bearer_token, unauthorized
 from softswitch.admin.errors import ApiError, from_validation, is_database_outage, to_api_error
 from softswitch.admin.router import Call, Route, Router
+from softswitch.admin.throttle import client_host
 
 MAX_BODY_BYTES = 1_048_576
 KNOWN_METHODS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
@@ -38,11 +39,12 @@ class ApiResource(Resource):
     isLeaf = True
     log = Logger()
 
-    def __init__(self, router: Router, context, tokens, metrics=None):
+    def __init__(self, router: Router, context, tokens, metrics=None, throttle=None):
         super().__init__()
         self.router = router
         self._context = context
-        self._tokens = tokens
+        self.tokens = tokens
+        self.throttle = throttle  # admin.throttle.BadTokenThrottle, or None
         self._metrics = metrics
 
     def render(self, request):
@@ -65,10 +67,17 @@ class ApiResource(Resource):
             raise ApiError(404, "no such endpoint") from None
         state["route"] = route
         if not route.public:
+            host = client_host(request)
+            retry = self.throttle.retry_after(host) if self.throttle is not None else 0
+            if retry:
+                raise ApiError(429, "too many bad tokens from this address; try again later",
+                               headers={"Retry-After": str(retry)})
             token = bearer_token(request.getHeader(b"authorization"))
             if token is None:
                 raise unauthorized("missing bearer token (Authorization: Bearer TOKEN)", False)
-            if (yield self._tokens.check(token)) is None:
+            if (yield self.tokens.check(token)) is None:
+                if self.throttle is not None:
+                    self.throttle.failed(host)
                 raise unauthorized("invalid or revoked token", True)
         call = Call(params, _body(request, route), _query(request, route))
         result = yield route.handler(self._context, call)

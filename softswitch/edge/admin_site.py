@@ -5,6 +5,9 @@ import json
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.web.resource import Resource
 
+from ..admin.resource import MAX_BODY_BYTES
+from .admin_guard import AdminListener, AdminSite
+
 
 class MetricsResource(Resource):
     isLeaf = True
@@ -62,3 +65,17 @@ def build_root(registry, health_check, api: Resource | None = None,
         version.putChild(b"echo-agent", echo_agent)
         root.putChild(b"echo-agent", echo_agent)
     return root
+
+
+def build_site(root: Resource, api, clock, *, max_connections: int = 256,
+               header_timeout: float = 10.0, max_body: int = MAX_BODY_BYTES) -> AdminListener:
+    """The admin listener's factory over ``root`` (build_root): bodies authenticated
+    with ``api``'s tokens and throttle before they are read, connections capped and
+    request heads timed (edge.admin_guard)."""
+    site = AdminSite(root, tokens=getattr(api, "tokens", None),
+                     throttle=getattr(api, "throttle", None), max_body=max_body, reactor=clock)
+    site.noisy = False
+    listener = AdminListener(site, clock, max_connections=max_connections,
+                             header_timeout=header_timeout)
+    listener.noisy = False
+    return listener

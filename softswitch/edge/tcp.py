@@ -1,5 +1,10 @@
 """SIP over TCP: framed by Content-Length, connections reused for responses (keyed by
-the peer address), closed when idle, capped in number."""
+the peer address), closed when idle, capped in number overall and per source address.
+
+A message must arrive whole within `message_timeout` of its first byte (Kamailio's
+tcp_msg_read_timeout): a slow sender (slowloris) or a body that never completes is
+closed then, whatever it trickles; an idle connection (no bytes, keep-alives included)
+is closed after `idle_timeout`."""
 
 from twisted.internet.protocol import ClientFactory, Protocol, ServerFactory
 from twisted.logger import Logger
@@ -18,21 +23,29 @@ class SipStreamProtocol(Protocol, TimeoutMixin):
         self._factory = factory
         self._framer = StreamFramer(factory.limits)
         self.peer: Peer | None = None
+        self.outbound = False  # opened by us: not counted against its address's cap
+        self.counted = False  # counted in the factory's per-address table
+        self._message_call = None  # the deadline of the message being read
+
 
     def connectionMade(self) -> None:
         address = self.transport.getPeer()
         self.peer = Peer("tcp", address.host, address.port)
-        if not self._factory.register(self):
-            log.warn("refusing TCP connection from {peer}: connection limit reached",
-                     peer=str(self.peer))
+        refusal = self._factory.register(self)
+        if refusal is not None:
+            # Debug only: a flood of refused connections must not flood the log too.
+            log.debug("refusing TCP connection from {peer}: {why}", peer=str(self.peer),
+                      why=refusal)
+            self.peer = None  # never registered: connectionLost leaves the tables be
             self.transport.abortConnection()
             return
         self.setTimeout(self._factory.idle_timeout)
 
     def dataReceived(self, data: bytes) -> None:
         self.resetTimeout()
+        framer = self._framer
         try:
-            messages = self._framer.feed(data)
+            messages = framer.feed(data)
         except RemoteProtocolError as exc:
             # Framing is lost: deliver what came complete before it, then close.
             log.debug("closing TCP connection from {peer}: {error}", peer=str(self.peer),
@@ -42,11 +55,32 @@ class SipStreamProtocol(Protocol, TimeoutMixin):
                 self._factory.endpoint.message_received(raw, self.peer)
             self.transport.loseConnection()
             return
-        pings = self._framer.take_pings()
+        if framer.buffered:
+            # A message has begun: its deadline runs from its first byte, so it is
+            # armed when the buffer was empty or a message completed in this read.
+            if messages or self._message_call is None:
+                self._arm_message_deadline()
+        elif self._message_call is not None:
+            self._message_call.cancel()
+            self._message_call = None
+        pings = framer.take_pings()
         if pings:
             self.transport.write(PONG * pings)  # RFC 5626 §4.4.1
         for raw in messages:
             self._factory.endpoint.message_received(raw, self.peer)
+
+    def _arm_message_deadline(self) -> None:
+        if self._message_call is not None:
+            self._message_call.cancel()
+        self._message_call = self._factory.clock.callLater(
+            self._factory.message_timeout, self._message_timed_out)
+
+    def _message_timed_out(self) -> None:
+        self._message_call = None
+        log.debug("closing TCP connection from {peer}: message not complete within "
+                  "{timeout} s", peer=str(self.peer), timeout=self._factory.message_timeout)
+        self._factory.metrics.sip_dropped.labels("tcp-message-timeout").inc()
+        self.transport.abortConnection()
 
     def timeoutConnection(self) -> None:
         log.debug("closing idle TCP connection from {peer}", peer=str(self.peer))
@@ -54,6 +88,9 @@ class SipStreamProtocol(Protocol, TimeoutMixin):
 
     def connectionLost(self, reason=None) -> None:
         self.setTimeout(None)
+        if self._message_call is not None:
+            self._message_call.cancel()
+            self._message_call = None
         self._factory.unregister(self)
 
 
@@ -64,13 +101,19 @@ class SipStreamFactory(ServerFactory):
 
     def __init__(self, endpoint, metrics, limits: Limits, idle_timeout: float,
                  max_connections: int, clock=None, reactor=None,
-                 connect_timeout: float = 5.0):
+                 connect_timeout: float = 5.0, max_per_address: int = 32,
+                 message_timeout: float = 20.0):
         self.endpoint = endpoint
         self.metrics = metrics
         self.limits = limits
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
+        self.max_per_address = max_per_address
+        self.message_timeout = message_timeout
+        self.clock = clock if clock is not None else reactor
         self._connections: dict[tuple[str, int], SipStreamProtocol] = {}
+        # Accepted connections per source host; bounded by the connection cap.
+        self._per_host: dict[str, int] = {}
         self._pending: dict[tuple[str, int], list] = {}  # (data, on_failure) per peer
         self._clock = clock
         self._reactor = reactor
@@ -83,23 +126,43 @@ class SipStreamFactory(ServerFactory):
             protocol.callLater = self._clock.callLater
         return protocol
 
-    def register(self, protocol: SipStreamProtocol) -> bool:
+    def register(self, protocol: SipStreamProtocol) -> str | None:
+        """Admit a new connection; the reason it is refused, or None."""
         if len(self._connections) >= self.max_connections:
-            return False
-        key = (protocol.peer.host, protocol.peer.port)
+            self.metrics.sip_dropped.labels("tcp-connection-limit").inc()
+            return "connection limit reached"
+        host = protocol.peer.host
+        if not protocol.outbound:
+            count = self._per_host.get(host, 0)
+            if count >= self.max_per_address:
+                self.metrics.sip_dropped.labels("tcp-address-limit").inc()
+                return f"{self.max_per_address} connections from this address already"
+            self._per_host[host] = count + 1
+            protocol.counted = True
+        key = (host, protocol.peer.port)
         self._connections[key] = protocol
         self.metrics.tcp_connections.set(len(self._connections))
         for data, _ in self._pending.pop(key, ()):
             protocol.transport.write(data)
-        return True
+        return None
 
     def unregister(self, protocol: SipStreamProtocol) -> None:
         if protocol.peer is None:
             return
-        key = (protocol.peer.host, protocol.peer.port)
+        host = protocol.peer.host
+        key = (host, protocol.peer.port)
         if self._connections.get(key) is protocol:
             del self._connections[key]
+        if protocol.counted:
+            protocol.counted = False
+            count = self._per_host.pop(host, 1) - 1
+            if count > 0:
+                self._per_host[host] = count
         self.metrics.tcp_connections.set(len(self._connections))
+
+    def connections_from(self, host: str) -> int:
+        """Accepted connections open from one source address."""
+        return self._per_host.get(host, 0)
 
     def send(self, data: bytes, peer: Peer, on_failure=None) -> None:
         key = (peer.host, peer.port)
@@ -144,7 +207,9 @@ class _Outbound(ClientFactory):
         self._key = key
 
     def buildProtocol(self, addr) -> SipStreamProtocol:
-        return self._parent.buildProtocol(addr)
+        protocol = self._parent.buildProtocol(addr)
+        protocol.outbound = True
+        return protocol
 
     def clientConnectionFailed(self, connector, reason) -> None:
         self._parent.connect_failed(self._key, reason)

@@ -234,6 +234,8 @@ class Proxy:
                     continue
                 attempts.append(Attempt(binding.contact, destination, target,
                                         routes=binding.path))
+                if len(attempts) >= self.config.max_forks:
+                    break  # one call never forks more than this, whatever registered
             if not attempts:
                 return [], make_response(call.invite, 480)
             return [attempts], None

@@ -24,6 +24,7 @@ class ProxyConfig:
     ring_timeout: float = 60.0  # a target that has not answered by then is given up
     timer_c: float = 180.0  # RFC 3261 §16.6: more than 3 minutes after a provisional
     failover_codes: frozenset = frozenset({408, 480} | set(range(500, 600)))
+    max_forks: int = 10  # parallel branches of one call to a user's contacts (best q first)
 
 
 @dataclass

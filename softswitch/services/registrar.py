@@ -24,6 +24,10 @@ class RegistrarPolicy:
     max_expires: int = 3600
     default_expires: int = 3600
     local_names: frozenset[str] = frozenset()
+    # At most this many contacts per AOR; beyond it the bindings closest to expiry are
+    # replaced ("replace") or the REGISTER is refused with 403 ("reject").
+    max_contacts: int = 10
+    contacts_overflow: str = "replace"
 
     def is_local_host(self, host: str) -> bool:
         host = host.lower()
@@ -140,10 +144,33 @@ class Registrar:
                 user_agent=user_agent, instance_id=instance,
                 reg_id=int(reg_id) if reg_id and reg_id.isdigit() else None,
             ))
+        if upserts:
+            refusal = self._cap_contacts(aor, upserts, removals)
+            if refusal is not None:
+                return refusal
         if upserts or removals:
             self._location.apply(upserts, removals)
         return None
 
+    def _cap_contacts(self, aor: str, upserts: list[Binding], removals: list):
+        """Keep an AOR within max_contacts: a refusal, or evictions added to removals.
+
+        The oldest binding is the one closest to expiry (the least recently refreshed,
+        for phones registering with the same interval)."""
+        cap = self._policy.max_contacts
+        wanted = {b.contact for b in upserts}
+        gone = {contact for _, contact in removals}
+        others = [b for b in self._location.lookup(aor)
+                  if b.contact not in wanted and b.contact not in gone]
+        excess = len(others) + len(wanted) - cap
+        if excess <= 0:
+            return None
+        if self._policy.contacts_overflow != "replace" or len(wanted) > cap:
+            log.info("REGISTER for {aor} refused: more than {cap} contacts", aor=aor, cap=cap)
+            return 403, "Too Many Contacts"
+        others.sort(key=lambda b: b.expires_at)
+        removals.extend(b.key for b in others[:excess])
+        return None
 
 
 def source_host(source: str) -> str:

@@ -2,12 +2,14 @@
 
 ``secret_headers`` is write-only for the admin API: rows come back with the
 secret header names only, unless ``with_secrets`` is asked for (the bridge
-that connects to the agent needs the values).
+that connects to the agent needs the values). The values are sealed at rest
+(store.secret_box) and opened only then.
 """
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from softswitch.store.secret_box import header_names, open_headers, seal_headers
 from softswitch.store.tables import agents, numbers, regions, route_targets
 
 FIELDS = ("name", "url", "profile", "sample_rate", "region_id", "headers",
@@ -16,7 +18,8 @@ FIELDS = ("name", "url", "profile", "sample_rate", "region_id", "headers",
 
 def create_agent(conn: Connection, values: dict) -> dict:
     """Add an agent from FIELDS; IntegrityError if the name is taken."""
-    agent_id = conn.execute(agents.insert().values(**_only(values))).inserted_primary_key[0]
+    agent_id = conn.execute(
+        agents.insert().values(**_sealed(conn, _only(values)))).inserted_primary_key[0]
     return _load(conn, agents.c.id == agent_id)[0]
 
 
@@ -34,7 +37,8 @@ def list_agents(conn: Connection, after: str | None = None, limit: int | None = 
 
 def update_agent(conn: Connection, name: str, values: dict) -> dict | None:
     """Overwrite the given FIELDS; None if there is no such agent."""
-    result = conn.execute(agents.update().where(agents.c.name == name).values(**_only(values)))
+    result = conn.execute(agents.update().where(agents.c.name == name)
+                          .values(**_sealed(conn, _only(values))))
     if result.rowcount == 0:
         return None
     return _load(conn, agents.c.name == values.get("name", name))[0]
@@ -76,11 +80,19 @@ def _load(conn: Connection, condition, limit=None, with_secrets=False) -> list[d
     rows = []
     for row in conn.execute(query):
         found = dict(row._mapping)
-        found["secret_header_names"] = sorted(found["secret_headers"])
-        if not with_secrets:
+        found["secret_header_names"] = header_names(found["secret_headers"])
+        if with_secrets:
+            found["secret_headers"] = open_headers(conn, found["secret_headers"])
+        else:
             del found["secret_headers"]
         rows.append(found)
     return rows
+
+
+def _sealed(conn: Connection, values: dict) -> dict:
+    if not values.get("secret_headers"):
+        return values
+    return {**values, "secret_headers": seal_headers(conn, values["secret_headers"])}
 
 
 def _only(values: dict) -> dict:

@@ -18,6 +18,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from softswitch.store.migrate import create_private_sqlite_file
+
 DEFAULT_POSTGRESQL_THREADS = 4
 # SQLite allows one writer at a time, so more threads only queue on its lock.
 DEFAULT_SQLITE_THREADS = 1
@@ -45,6 +47,7 @@ class Database:
         min_threads: int = 1,
         max_threads: int | None = None,
         observe: Observer | None = None,
+        secret_box=None,
     ):
         parsed = sa.make_url(url)
         self.dialect_name = parsed.get_backend_name()
@@ -57,6 +60,9 @@ class Database:
 
         self.max_threads = max_threads
         self.engine = create_engine(url, pool_size=max_threads)
+        if secret_box is not None:
+            # Store code finds it with store.secret_box.box_of(conn).
+            self.engine = self.engine.execution_options(secret_box=secret_box)
         self._reactor = reactor
         self._observe = observe
         self._pool = ThreadPool(minthreads=min_threads, maxthreads=max_threads, name="database")
@@ -151,6 +157,7 @@ def create_engine(url: str | sa.URL, pool_size: int = 1) -> sa.Engine:
     """An engine set up for the store: SQLite pragmas, pool sized to the threads."""
     url = sa.make_url(url)
     if url.get_backend_name() == "sqlite":
+        create_private_sqlite_file(url.render_as_string(hide_password=False))
         return _create_sqlite_engine(url, pool_size)
     return sa.create_engine(
         url,

@@ -5,6 +5,7 @@ readable DDL rendered from them (see ``sql/render_ddl.py``).
 """
 
 import io
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -18,24 +19,30 @@ DDL_DIR = SQL_DIR / "ddl"
 DDL_DIALECTS = ("sqlite", "postgresql")
 
 
-def alembic_config(url: str | None = None, output: io.StringIO | None = None) -> Config:
+def alembic_config(url: str | None = None, output: io.StringIO | None = None,
+                   secret_box=None) -> Config:
     """An Alembic Config for ``sql/`` without reading alembic.ini (no logging setup)."""
     config = Config(output_buffer=output)
     config.set_main_option("script_location", str(SQL_DIR))
     if url is not None:
         config.attributes["url"] = url
+    if secret_box is not None:
+        config.attributes["secret_box"] = secret_box
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` up to ``revision`` (default: the latest)."""
-    _create_sqlite_parent(url)
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", secret_box=None) -> None:
+    """Bring the database at ``url`` up to ``revision`` (default: the latest).
+
+    ``secret_box`` (store.secret_box.SecretBox) lets 0003 seal the secrets stored in
+    clear; without it they stay as they are until a start with a key seals them."""
+    create_private_sqlite_file(url)
+    command.upgrade(alembic_config(url, secret_box=secret_box), revision)
 
 
-def downgrade(url: str, revision: str) -> None:
+def downgrade(url: str, revision: str, secret_box=None) -> None:
     """Take the database at ``url`` down to ``revision`` ("base" drops everything)."""
-    command.downgrade(alembic_config(url), revision)
+    command.downgrade(alembic_config(url, secret_box=secret_box), revision)
 
 
 def current_revision(url: str) -> str | None:
@@ -88,7 +95,15 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def _create_sqlite_parent(url: str) -> None:
+def create_private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file (and its directory) readable by its owner only
+    (0600); SQLite gives its journal and WAL files the same mode. An existing file is
+    left as it is."""
     path = _sqlite_file(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if path is None or path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass

@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from softswitch.store.secret_box import open_headers, open_password
 from softswitch.store.tables import (
     agents,
     gateways,
@@ -30,6 +31,11 @@ _TABLES = {
 def load_routing_rows(conn: Connection) -> dict[str, list[dict]]:
     rows = {name: [dict(r) for r in conn.execute(sa.select(table)).mappings()]
             for name, table in _TABLES.items()}
+    # The snapshot uses the secrets (digest to carriers, headers to agents): open them.
+    for trunk in rows["trunks"]:
+        trunk["auth_password"] = open_password(conn, trunk["auth_password"])
+    for agent in rows["agents"]:
+        agent["secret_headers"] = open_headers(conn, agent["secret_headers"])
     rows["users"] = [dict(r) for r in conn.execute(
         sa.select(sip_users.c.id, sip_users.c.username, sip_users.c.domain,
                   sip_users.c.enabled)).mappings()]

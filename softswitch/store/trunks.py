@@ -3,11 +3,13 @@
 Rows come back with their gateways (region by name) and without the outbound
 password unless ``with_secrets`` is asked for: only the routing snapshot and
 the registration client need it; the admin API shows ``auth_password_set``.
+The password is sealed at rest (store.secret_box) and opened only then.
 """
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from softswitch.store.secret_box import open_password, seal_password
 from softswitch.store.tables import (
     gateways,
     numbers,
@@ -28,7 +30,7 @@ GATEWAY_FIELDS = ("host", "port", "transport", "region_id", "priority", "weight"
 def create_trunk(conn: Connection, values: dict, gateway_rows: list[dict]) -> dict:
     """Add a trunk (FIELDS) with its gateways (GATEWAY_FIELDS), in order."""
     trunk_id = conn.execute(
-        trunks.insert().values(**_only(values, FIELDS))
+        trunks.insert().values(**_sealed(conn, _only(values, FIELDS)))
     ).inserted_primary_key[0]
     _insert_gateways(conn, trunk_id, gateway_rows)
     return _load(conn, [trunk_id])[0]
@@ -57,7 +59,8 @@ def update_trunk(conn: Connection, name: str, values: dict,
     ).scalar_one_or_none()
     if trunk_id is None:
         return None
-    conn.execute(trunks.update().where(trunks.c.id == trunk_id).values(**_only(values, FIELDS)))
+    conn.execute(trunks.update().where(trunks.c.id == trunk_id)
+                 .values(**_sealed(conn, _only(values, FIELDS))))
     if gateway_rows is not None:
         conn.execute(gateways.delete().where(gateways.c.trunk_id == trunk_id))
         _insert_gateways(conn, trunk_id, gateway_rows)
@@ -114,7 +117,9 @@ def _load(conn: Connection, ids, condition=None, limit=None, with_secrets=False)
     by_id = {}
     for row in rows:
         row["auth_password_set"] = row["auth_password"] is not None
-        if not with_secrets:
+        if with_secrets:
+            row["auth_password"] = open_password(conn, row["auth_password"])
+        else:
             del row["auth_password"]
         row["gateways"] = []
         by_id[row["id"]] = row
@@ -127,6 +132,12 @@ def _load(conn: Connection, ids, condition=None, limit=None, with_secrets=False)
     for gateway in gateway_rows:
         by_id[gateway.trunk_id]["gateways"].append(dict(gateway._mapping))
     return rows
+
+
+def _sealed(conn: Connection, values: dict) -> dict:
+    if values.get("auth_password") is None:
+        return values
+    return {**values, "auth_password": seal_password(conn, values["auth_password"])}
 
 
 def _only(values: dict, fields: tuple[str, ...]) -> dict:

@@ -21,14 +21,15 @@ from twisted.trial.unittest import SkipTest, TestCase
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer
-from twisted.web.server import Site
 from zope.interface import implementer
 
 from softswitch.admin.api import build_api
-from softswitch.edge.admin_site import build_root
+from softswitch.admin.throttle import BadTokenThrottle
+from softswitch.edge.admin_site import build_root, build_site
 from softswitch.metrics import Metrics
 from softswitch.store import migrate, tokens
 from softswitch.store.database import Database
+from softswitch.store.secret_box import SecretBox
 from softswitch.store.tables import metadata
 
 PG_URL_VARIABLE = "SOFTSWITCH_TEST_PG_URL"
@@ -36,7 +37,8 @@ NOT_RUN_MESSAGE = (
     f"admin API PostgreSQL tests did not run: set {PG_URL_VARIABLE}, e.g. "
     "postgresql+psycopg://softswitch:softswitch@127.0.0.1:5432/softswitch_test"
 )
-TOKEN = "test-bootstrap-token"
+TOKEN = "test-bootstrap-token-0123456789abcdef"
+SECRETS_KEY = "u8oQ0oJkZ2b0H3f8y6mQe1rX0cH4tq1w9bqXz5J0r2k="  # a Fernet key for the tests
 DOMAIN = "switch.test"
 skipped_postgresql = []
 _DEFAULT = object()
@@ -133,6 +135,7 @@ class ApiTestCase(TestCase):
 
     backend = "sqlite"
     token_ttl = 5.0
+    bad_token_limit = 10  # bad tokens from one address before 429 (admin.throttle)
 
     def setUp(self):
         if self.backend == "postgresql":
@@ -142,21 +145,27 @@ class ApiTestCase(TestCase):
         self.url = url
         self.changes = []
         self.metrics = Metrics()
-        self.database = Database(url, reactor, observe=self.metrics.observe_db)
+        self.database = Database(url, reactor, observe=self.metrics.observe_db,
+                                 secret_box=SecretBox(SECRETS_KEY))
         self.database.run_sync(tokens.ensure_bootstrap_token, TOKEN)
         self.database.start()
         self.addCleanup(self.database.stop)
         self.api = build_api(self.database, reactor, domain=DOMAIN,
                              on_change=self.changes.append, metrics=self.metrics,
-                             token_ttl=self.token_ttl, calls=self.calls_view())
-        site = Site(build_root(self.metrics.registry, lambda: {"status": "ok"}, self.api))
-        site.noisy = False
+                             token_ttl=self.token_ttl, calls=self.calls_view(),
+                             throttle=BadTokenThrottle(reactor, limit=self.bad_token_limit))
+        site = build_site(build_root(self.metrics.registry, lambda: {"status": "ok"}, self.api),
+                          self.api, reactor, **self.listener_options())
         self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
         self.addCleanup(self.port.stopListening)
         self.base = f"http://127.0.0.1:{self.port.getHost().port}"
         pool = HTTPConnectionPool(reactor, persistent=True)
         self.addCleanup(pool.closeCachedConnections)
         self.agent = Agent(reactor, pool=pool)
+
+    def listener_options(self) -> dict:
+        """Options of the admin listener (edge.admin_site.build_site)."""
+        return {}
 
     def calls_view(self):
         """What the API shows as calls in progress; None: no switch, no calls."""

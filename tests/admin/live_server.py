@@ -14,10 +14,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from twisted.internet import reactor  # noqa: E402
-from twisted.web.server import Site  # noqa: E402
 
 from softswitch.admin.api import build_api  # noqa: E402
-from softswitch.edge.admin_site import build_root  # noqa: E402
+from softswitch.edge.admin_site import build_root, build_site  # noqa: E402
 from softswitch.metrics import Metrics  # noqa: E402
 from softswitch.store import migrate, tokens  # noqa: E402
 from softswitch.store.database import Database  # noqa: E402
@@ -38,8 +37,7 @@ def main(argv=None) -> None:
     database.start()
     reactor.addSystemEventTrigger("after", "shutdown", database.stop)
     api = build_api(database, reactor, domain=args.domain, metrics=metrics)
-    site = Site(build_root(metrics.registry, lambda: {"status": "ok"}, api))
-    site.noisy = False
+    site = build_site(build_root(metrics.registry, lambda: {"status": "ok"}, api), api, reactor)
     port = reactor.listenTCP(args.port, site, interface="127.0.0.1")
     print(f"listening on {port.getHost().port}", flush=True)
     reactor.run()

@@ -67,7 +67,7 @@ class OpenApiTests(ApiTestCase):
     def test_parameters_and_error_responses(self):
         get_number = self.document["paths"]["/v1/numbers/{number}"]["get"]
         self.assertEqual([p["name"] for p in get_number["parameters"]], ["number"])
-        self.assertEqual(set(get_number["responses"]), {"200", "401", "404", "422", "503"})
+        self.assertEqual(set(get_number["responses"]), {"200", "401", "404", "429", "422", "503"})
         listing = self.document["paths"]["/v1/cdrs"]["get"]
         self.assertEqual([p["name"] for p in listing["parameters"]],
                          ["limit", "after", "from", "to", "number"])

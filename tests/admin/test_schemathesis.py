@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-TOKEN = "schemathesis-token"
+TOKEN = "schemathesis-token-0123456789abcdefgh"
 MAX_EXAMPLES = 25
 BUDGET_SECONDS = 60
 

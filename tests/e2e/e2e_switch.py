@@ -137,7 +137,9 @@ class SwitchProcess:
             "trace": trace,
             **self.sip_overrides,
         }
-        database = {"url": self.db_url, "reload_interval": 0.5, **self.database_overrides}
+        database = {"url": self.db_url, "reload_interval": 0.5,
+                    "secrets_key_file": str(self.workdir / "secrets.key"),
+                    **self.database_overrides}
         sections = {
             "sip": sip,
             "admin": {"listen": f"tcp:{self.admin_port}:interface=127.0.0.1"},

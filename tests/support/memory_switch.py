@@ -48,7 +48,7 @@ def authorization(challenge: str, user: str, password: str, method: str, uri: st
 
 
 class Switch:
-    def __init__(self, users: dict[str, str]):
+    def __init__(self, users: dict[str, str], **policy_options):
         self.clock = Clock()
         self.clock.advance(START)
         self.store = MemoryStore()
@@ -59,7 +59,8 @@ class Switch:
             for user, pw in users.items()})
         auth = DigestAuthenticator(DOMAIN, NonceManager(b"x" * 32), self.directory.lookup_ha1)
         self.location = LocationService(self.clock, self.store)
-        policy = RegistrarPolicy(DOMAIN, min_expires=60, max_expires=3600, default_expires=3600)
+        policy = RegistrarPolicy(DOMAIN, min_expires=60, max_expires=3600, default_expires=3600,
+                                 **policy_options)
         self.registrar = Registrar(policy, auth, self.location)
         self.dispatcher = RequestDispatcher(self.registrar)
         self.cseq = 0
