@@ -29,7 +29,8 @@ DESCRIPTION = (
     "endpoint but this document needs `Authorization: Bearer TOKEN`. Errors are "
     '`{"error": {"status", "message", "field"}}`. Lists are pages: '
     '`{"items": [...], "next": cursor-or-null}`; pass `?after=cursor` for the next one. '
-    "Times are epoch seconds (UTC)."
+    "Times are RFC 3339 strings in UTC with milliseconds (2026-12-03T14:00:00.123Z); "
+    "the `from`/`to` filters of call records take RFC 3339 or epoch seconds."
 )
 
 

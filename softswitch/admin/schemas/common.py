@@ -7,6 +7,7 @@ copies that ``partial_model`` makes of a model.
 
 import ipaddress
 import re
+from datetime import datetime, timezone
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -15,6 +16,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
+    WithJsonSchema,
     create_model,
     model_validator,
 )
@@ -131,7 +134,17 @@ E164Input = Annotated[str, Field(
     AfterValidator(normalise_e164)]
 E164 = Annotated[str, Field(pattern=E164_PATTERN)]
 Description = Annotated[str, Field(max_length=500)]
-Epoch = Annotated[float, Field(description="seconds since 1970-01-01 UTC")]
+def rfc3339(epoch: float) -> str:
+    """A stored time (epoch seconds) as API clients read times: RFC 3339 in UTC with
+    milliseconds, e.g. 2026-12-03T14:00:00.123Z."""
+    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# Times are stored as epoch seconds and answered as RFC 3339 strings.
+Epoch = Annotated[float, PlainSerializer(rfc3339, return_type=str), WithJsonSchema(
+    {"type": "string", "format": "date-time",
+     "description": "RFC 3339 time in UTC, e.g. 2026-12-03T14:00:00.123Z"})]
 HeaderName = Annotated[str, Field(pattern=HEADER_NAME_PATTERN)]
 HeaderValue = Annotated[str, Field(max_length=4096, pattern=r"^[^\r\n\x00]*$")]
 Headers = Annotated[dict[HeaderName, HeaderValue], Field(max_length=32)]
