@@ -231,6 +231,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
                            addresses=LocalAddresses(sip.advertise), guard=guard)
     dispatcher.attach(endpoint)
     relay = build_relay(settings, snapshot(), reactor)
+    snapshot_loader.on_loaded.append(RegionFollower(settings, relay, snapshot()).snapshot_changed)
     metrics.registry.register(RelayMetrics(relay))
     root.on_stop.append(relay.close)
     trunks = settings.trunks
@@ -295,6 +296,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         d = database.run("users.load_credentials", users.load_credentials)
         d.addCallback(directory.replace)
         d.addErrback(lambda f: log.failure("reloading credentials failed", f))
+        return d
 
     def reload_all():
         reload_credentials()
@@ -304,15 +306,19 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     reloader.clock = reactor
     reloader.setServiceParent(root)
 
-    def health():
+    def service_health():
+        # Not `health`: that name is the gateway health the trunk status view reads.
         return {"status": "ok", "registrations": len(location), "users": len(directory)}
 
     def on_admin_change(kind: str):
-        # After every committed admin API write: the next call sees the change.
+        # After every committed admin API write, before its answer: the next call
+        # sees the change (the timer's reload brings other nodes' writes).
+        pending = []
         if kind == "users":
-            reload_credentials()
+            pending.append(reload_credentials())
         if kind != "tokens":
-            snapshot_loader.reload()  # users are route targets too
+            pending.append(snapshot_loader.reload())  # users are route targets too
+        return gatherResults(pending)
 
     admin = settings.admin
     throttle = BadTokenThrottle(reactor, limit=admin.bad_token_limit,
@@ -321,7 +327,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
                     metrics=metrics, calls=CallsView(proxy, outbound_calls),
                     trunk_status=TrunkStatusView(health, registrations_out, limiter),
                     guard=guard, throttle=throttle)
-    site = build_site(build_root(metrics.registry, health, api, echo_agent_resource(reactor)),
+    site = build_site(build_root(metrics.registry, service_health, api, echo_agent_resource(reactor)),
                       api, reactor, max_connections=admin.max_connections,
                       header_timeout=admin.header_timeout)
     strports.service(admin.listen, site).setServiceParent(root)
@@ -344,18 +350,39 @@ def agent_trust_root(agents):
 def build_relay(settings: Settings, snapshot, reactor) -> RtpRelay:
     """The media relay: the [media] section is the default region; every region in
     the database is a relay too."""
+    return RtpRelay(reactor, relay_regions(settings, snapshot.regions.values()),
+                    DEFAULT_REGION, inactivity_timeout=settings.media.inactivity_timeout)
+
+
+def relay_regions(settings: Settings, regions) -> dict[str, RegionConfig]:
+    """The [media] section as the default region, then the database's regions."""
     media = settings.media
-    regions = {DEFAULT_REGION: RegionConfig(DEFAULT_REGION, media.bind,
+    configs = {DEFAULT_REGION: RegionConfig(DEFAULT_REGION, media.bind,
                                             media.advertise or media.bind,
                                             media.port_min, media.port_max)}
-    for region in snapshot.regions.values():
+    for region in regions:
         try:
-            regions[region.name] = RegionConfig(region.name, region.bind, region.advertise,
+            configs[region.name] = RegionConfig(region.name, region.bind, region.advertise,
                                                 region.port_min, region.port_max)
         except ValueError as exc:
             log.warn("region {name} is not usable: {error}", name=region.name, error=exc)
-    return RtpRelay(reactor, regions, DEFAULT_REGION,
-                    inactivity_timeout=media.inactivity_timeout)
+    return configs
+
+
+class RegionFollower:
+    """Regions reach the relay with the snapshot that holds them (the next call uses
+    them); an unchanged set is not applied again."""
+
+    def __init__(self, settings: Settings, relay: RtpRelay, snapshot):
+        self._settings = settings
+        self._relay = relay
+        self._applied = tuple(snapshot.regions.values())
+
+    def snapshot_changed(self, snapshot) -> None:
+        regions = tuple(snapshot.regions.values())
+        if regions != self._applied:
+            self._applied = regions
+            self._relay.set_regions(relay_regions(self._settings, regions))
 
 
 def open_database(settings: Settings, reactor, metrics: Metrics) -> Database:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Callable
 
+from twisted.internet.defer import maybeDeferred
 from twisted.logger import Logger
 
 from softswitch.admin.auth import DEFAULT_TTL, TokenCache
@@ -56,16 +57,16 @@ class ApiContext:
         return self.database.run(desc, fn, *args, **kw)
 
     def write(self, kind: str, desc: str, fn, *args, **kw):
-        """Run one write transaction; tell ``on_change(kind)`` once it committed."""
+        """Run one write transaction; once it committed, tell ``on_change(kind)`` and
+        wait for what it returns (a Deferred: the next call sees the write) before
+        the answer goes out. A failed hook is logged: the write itself stands."""
         assert kind in CHANGE_KINDS, kind
         d = self.database.run(desc, fn, *args, **kw)
 
         def changed(result):
-            try:
-                self.on_change(kind)
-            except Exception:
-                log.failure("on_change({kind}) failed", kind=kind)
-            return result
+            applied = maybeDeferred(self.on_change, kind)
+            applied.addErrback(lambda f: log.failure("on_change({kind}) failed", f, kind=kind))
+            return applied.addCallback(lambda _: result)
         return d.addCallback(changed)
 
 
@@ -94,7 +95,7 @@ def build_api(
 
     ``domain`` is the switch's SIP domain (the users' digest realm);
     ``on_change(kind)`` runs after each committed write, kind one of
-    CHANGE_KINDS; ``metrics`` is a softswitch Metrics (or None); ``calls``
+    CHANGE_KINDS, and the answer waits for the Deferred it may return; ``metrics`` is a softswitch Metrics (or None); ``calls``
     shows and hangs up the calls in progress (calls_view.CallsView over the
     proxy; None: an API without a switch, which has no calls); ``guard`` is the
     SIP guard whose bans /v1/bans shows (None: one of its own, with no traffic);

@@ -2,7 +2,6 @@
 
 import argparse
 import re
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -163,9 +162,8 @@ class Resource:
 
 
 def _time(value) -> str | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    """The API's RFC 3339 time (UTC), shown as it is."""
+    return value
 
 
 def _cell(value) -> str:
@@ -291,8 +289,8 @@ RESOURCES = {r.name: r for r in [
         "direction": lambda r: r["direction"], "caller": lambda r: r["caller"],
         "callee": lambda r: r["callee"], "code": lambda r: r["final_code"],
         "duration": lambda r: r["duration"]},
-        filters=[Flag(("--from",), "since", {"help": "epoch seconds or ISO 8601"}),
-                 Flag(("--to",), "until", {"help": "epoch seconds or ISO 8601"}),
+        filters=[Flag(("--from",), "since", {"help": "RFC 3339 time (or epoch seconds)"}),
+                 Flag(("--to",), "until", {"help": "RFC 3339 time (or epoch seconds)"}),
                  Flag(("--number",), "number")], writable=False),
     Resource("calls", "call_id", {
         "call_id": lambda r: r["call_id"], "state": lambda r: r["state"],

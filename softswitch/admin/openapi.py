@@ -30,11 +30,17 @@ DESCRIPTION = (
     "endpoint but this document needs `Authorization: Bearer TOKEN`. Errors are "
     '`{"error": {"status", "message", "field"}}`. Lists are pages: '
     '`{"items": [...], "next": cursor-or-null}`; pass `?after=cursor` for the next one. '
-    "Times are epoch seconds (UTC)."
+    "Times are RFC 3339 strings in UTC with milliseconds (2026-12-03T14:00:00.123Z); "
+    "the `from`/`to` filters of call records take RFC 3339 or epoch seconds."
 )
 
 
-def openapi_document(routes: list[Route]) -> dict:
+# A field marked so in its schema takes only the switch's SIP domain.
+SWITCH_DOMAIN = "x-switch-domain"
+
+
+def openapi_document(routes: list[Route], domain: str | None = None) -> dict:
+    """The document; `domain` is the SIP domain the users' `domain` must equal."""
     wanted = [(ErrorBody, "serialization")]
     for route in routes:
         if route.body_model is not None:
@@ -43,6 +49,7 @@ def openapi_document(routes: list[Route]) -> dict:
             wanted.append((route.response_model, "serialization"))
     unique = list(dict.fromkeys(wanted))
     refs, defs = models_json_schema(unique, ref_template=REF_TEMPLATE)
+    _name_the_domain(defs, domain)
     paths: dict[str, dict] = {}
     for route in routes:
         paths.setdefault(route.pattern, {})[route.method.lower()] = _operation(route, refs)
@@ -57,6 +64,17 @@ def openapi_document(routes: list[Route]) -> dict:
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _name_the_domain(schema, domain: str | None) -> None:
+    if isinstance(schema, dict):
+        if schema.pop(SWITCH_DOMAIN, False) and domain is not None:
+            schema["enum"] = [domain]
+        for value in schema.values():
+            _name_the_domain(value, domain)
+    elif isinstance(schema, list):
+        for value in schema:
+            _name_the_domain(value, domain)
 
 
 def _operation(route: Route, refs: dict) -> dict:

@@ -49,6 +49,7 @@ from ..services.media_control import (
 )
 from .relay_metrics import RelayTotals
 from .relay_port import LocalLeg, RelayPort, ignore_rtp
+from .relay_regions import RelayRegions
 from .rtp_ports import PortAllocator
 from .udp_group import MAX_DATAGRAM, SocketGroup
 
@@ -91,12 +92,14 @@ class _Leg:
 
 
 class _Call:
-    __slots__ = ("call_id", "region", "caller", "callee", "started", "answered",
-                 "activity_floor", "timer", "offer", "on_hold")
+    __slots__ = ("call_id", "region", "allocator", "caller", "callee", "started",
+                 "answered", "activity_floor", "timer", "offer", "on_hold")
 
-    def __init__(self, call_id: str, region: RegionConfig, tag: str, now: float):
+    def __init__(self, call_id: str, region: RegionConfig, allocator: PortAllocator,
+                 tag: str, now: float):
         self.call_id = call_id
-        self.region = region
+        self.region = region  # as it was when the call started (relay_regions)
+        self.allocator = allocator
         self.caller = _Leg(tag)
         self.callee = _Leg(None)
         self.started = now
@@ -147,10 +150,8 @@ class RtpRelay:
         self._reactor = reactor
         self._clock = clock if clock is not None else reactor
         self._now = self._clock.seconds
-        self._regions = dict(regions)
+        self._regions = RelayRegions(regions)
         self._default_region = default_region
-        self._allocators = {name: PortAllocator(r.port_min, r.port_max)
-                            for name, r in regions.items()}
         self._inactivity_timeout = inactivity_timeout
         self._hold_timeout = hold_timeout
         self._policy = latch_policy
@@ -202,14 +203,21 @@ class RtpRelay:
     def live_calls(self):
         return list(self._calls.values())
 
+    def set_regions(self, regions: dict[str, RegionConfig]) -> None:
+        """The regions new calls use from now on (see relay_regions); the default
+        region must stay."""
+        if self._default_region not in regions:
+            raise ValueError(f"default region {self._default_region!r} is not configured")
+        self._regions.replace(regions)
+
     def region_names(self) -> list[str]:
-        return list(self._allocators)
+        return self._regions.names()
 
     def port_pairs_in_use(self, region: str) -> int:
-        return self._allocators[region].in_use
+        return self._regions.allocator(region).in_use
 
     def port_pairs_free(self, region: str) -> int:
-        return self._allocators[region].free
+        return self._regions.allocator(region).free
 
     def close(self):
         """Delete every call (shutdown); fires when every socket is closed."""
@@ -283,10 +291,10 @@ class RtpRelay:
         created = call is None
         if created:
             name = region_name or self._default_region
-            region = self._regions.get(name)
-            if region is None:
+            found = self._regions.get(name)
+            if found is None:
                 raise UnknownRegion(f"no media region {name!r}")
-            call = _Call(call_id, region, from_tag, self._now())
+            call = _Call(call_id, *found, from_tag, self._now())
         offerer = call.leg(from_tag)
         if offerer is None:
             raise UnknownTag(f"tag {from_tag!r} is not a leg of call {call_id!r}")
@@ -421,7 +429,7 @@ class RtpRelay:
 
     def _bind_stream(self, call: _Call, index: int) -> _LegStream:
         region = call.region
-        allocator = self._allocators[region.name]
+        allocator = call.allocator
         for _ in range(allocator.free):
             port = allocator.take()
             stats = ReceiverStats()
@@ -447,7 +455,7 @@ class RtpRelay:
         return self._close_ports(call, list(call.ports()))
 
     def _close_ports(self, call: _Call, ports: list[RelayPort]):
-        allocator = self._allocators[call.region.name]
+        allocator = call.allocator
         closing = [maybeDeferred(port.listening.stopListening)
                    for port in ports if port.listening is not None]
 

@@ -228,8 +228,9 @@ class ErrorTests(ApiTestCase):
         yield self.assertError(self.get("/v1/trunks?limit=0"), 422, "limit")
         yield self.assertError(self.get("/v1/trunks?limit=1001"), 422, "limit")
         yield self.assertError(self.get("/v1/trunks?limit=ten"), 422, "limit")
-        yield self.assertError(self.get("/v1/trunks?after=%%%"), 422, "after")
-        yield self.assertError(self.get("/v1/routes?after=InRleHQi"), 422, "after")
+        yield self.assertError(self.get("/v1/trunks?after=a%01b"), 422, "after")
+        for cursor in ("InRleHQi", "-1", "1.5", "+7", "1_0", "%2017"):
+            yield self.assertError(self.get(f"/v1/routes?after={cursor}"), 422, "after")
         yield self.assertError(self.get("/v1/trunks?sort=name"), 422, "sort")
         yield self.assertError(self.get("/v1/trunks/x?verbose=1"), 422, "verbose")
         yield self.assertError(self.get("/v1/cdrs?from=yesterday"), 422, "from")

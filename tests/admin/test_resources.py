@@ -208,6 +208,28 @@ class ResourceTests(ApiTestCase):
         self.assertEqual([c["call_id"] for c in window.json["items"]], ["call-1", "call-0"])
         one = yield self.get(f"/v1/cdrs/{listed.json['items'][0]['id']}")
         self.assertEqual(one.json["call_id"], "call-2")
+        # Times are RFC 3339 in UTC (stored as epoch seconds).
+        self.assertEqual((one.json["start_at"], one.json["answer_at"], one.json["end_at"],
+                          one.json["ring_at"]),
+                         ("2023-11-15T00:13:20.000Z", "2023-11-15T00:13:25.000Z",
+                          "2023-11-15T00:14:25.000Z", None))
+
+    @defer.inlineCallbacks
+    def test_every_time_the_api_answers_is_rfc_3339_in_utc(self):
+        yield self.seed()
+        rfc3339 = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+        for path in ("/v1/regions/eu", "/v1/trunks/carrier-a", "/v1/agents/support-bot",
+                     "/v1/users/alice"):
+            shown = yield self.get(path)
+            for key in ("created_at", "updated_at"):
+                self.assertRegex(shown.json[key], rfc3339)
+        tokens = yield self.get("/v1/tokens")
+        self.assertRegex(tokens.json["items"][0]["created_at"], rfc3339)
+        document = yield self.get("/v1/openapi.json")
+        schemas = document.json["components"]["schemas"]
+        for model, key in (("CdrOut", "start_at"), ("TrunkOut", "created_at"),
+                           ("TokenOut", "created_at")):
+            self.assertEqual(schemas[model]["properties"][key]["format"], "date-time")
 
     @defer.inlineCallbacks
     def test_on_change_names_the_kind_after_each_write_only(self):

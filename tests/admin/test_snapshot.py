@@ -1,5 +1,7 @@
 """A write through the API reaches the routing snapshot the call path reads,
-wired as tap.py wires it: no restart, no timer."""
+wired as tap.py wires it: no restart, no timer, and before the write is answered
+(the API waits for the reload on_change returns). Reloads asked for while one runs
+share the next one."""
 
 from twisted.internet import defer
 
@@ -22,6 +24,7 @@ class SnapshotReloadTests(ApiTestCase):
         self.changes.append(kind)
         if kind != "tokens":
             self.reloads.append(self.loader.reload())
+            return self.reloads[-1]
 
     @defer.inlineCallbacks
     def settled(self):
@@ -54,3 +57,33 @@ class SnapshotReloadTests(ApiTestCase):
         self.assertEqual([t.name for t in snapshot.outbound_trunks("+442079460000")],
                          ["carrier-a"])
         self.assertEqual(snapshot.outbound_trunks("+14155550100"), [])
+
+    @defer.inlineCallbacks
+    def test_a_write_is_answered_once_the_snapshot_holds_it(self):
+        yield self.seed()
+        for i in range(5):
+            number = f"+1415555010{i}"
+            yield self.created("/v1/numbers", {
+                "number": number, "route": [{"type": "trunk", "trunk": "carrier-a"}]})
+            self.assertIsNotNone(self.holder.current.number(number))  # no settling
+        reply = yield self.delete("/v1/numbers/+14155550100")
+        self.assertEqual(reply.status, 204)
+        self.assertIsNone(self.holder.current.number("+14155550100"))
+
+    @defer.inlineCallbacks
+    def test_reloads_asked_for_during_one_share_the_next(self):
+        reads = []
+        run = self.database.run
+
+        def counting(desc, fn, *args, **kw):
+            if desc == "routing.snapshot":
+                reads.append(desc)
+            return run(desc, fn, *args, **kw)
+        self.database.run = counting
+        self.addCleanup(setattr, self.database, "run", run)
+        burst = [self.loader.reload() for _ in range(10)]
+        yield defer.gatherResults(burst)
+        self.assertEqual(len(reads), 2)  # the one running, then one for the other nine
+        self.assertEqual(self.holder.current.version, self.loader._version)
+        yield self.loader.reload()
+        self.assertEqual(len(reads), 3)

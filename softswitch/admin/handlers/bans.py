@@ -7,7 +7,7 @@ A network is written in CIDR form; in a path its '/' is sent as %2F.
 """
 
 from softswitch.admin.errors import ApiError, not_found
-from softswitch.admin.handlers.common import created, decode_cursor, no_content, page
+from softswitch.admin.handlers.common import created, no_content, page
 from softswitch.admin.router import Route
 from softswitch.admin.schemas.bans import BanIn, BanOut, GuardCountersOut
 from softswitch.admin.schemas.common import ListQuery, Page
@@ -25,7 +25,7 @@ def list_bans(ctx, call):
     query = call.query
     now = ctx.guard.seconds()
     bans = sorted(ctx.guard.bans(), key=lambda ban: ban.address)
-    after = decode_cursor(query.after, str)
+    after = query.after
     if after is not None:
         bans = [ban for ban in bans if ban.address > after]
     return page(bans[:query.limit + 1], query.limit, lambda ban: ban.address,

@@ -15,10 +15,10 @@ is left alone (409).
 
 from softswitch.admin.calls_view import HangUp
 from softswitch.admin.errors import ApiError, not_found
-from softswitch.admin.handlers.common import created, decode_cursor, no_content, page
+from softswitch.admin.handlers.common import created, no_content, page
 from softswitch.admin.router import Route
-from softswitch.admin.schemas.calls import CallOut, OriginateIn
-from softswitch.admin.schemas.common import ListQuery, Page
+from softswitch.admin.schemas.calls import CallListQuery, CallOut, OriginateIn
+from softswitch.admin.schemas.common import Page
 
 ITEM = "/v1/calls/{call_id}"
 
@@ -31,11 +31,16 @@ def _order(row: dict) -> tuple:
     return row["started_at"], row["call_id"]
 
 
+def _cursor_text(order: tuple) -> str:
+    """STARTED/CALL-ID (CallListQuery's pattern): epoch seconds as repr gives them
+    (exact), then the Call-ID."""
+    started_at, call_id = order
+    return f"{float(started_at)!r}/{call_id}"
+
+
 def _cursor(text: str) -> tuple[float, str]:
-    key = decode_cursor(text, list)
-    if len(key) != 2 or type(key[0]) not in (int, float) or type(key[1]) is not str:
-        raise ApiError(422, "after: not a cursor returned by this API", "after")
-    return key[0], key[1]
+    started_at, _, call_id = text.partition("/")
+    return float(started_at), call_id
 
 
 def following(calls: list[dict], started_at: float, call_id: str) -> list[dict]:
@@ -57,7 +62,7 @@ def list_calls(ctx, call):
     calls = sorted(ctx.calls.active_calls(), key=_order)
     if query.after is not None:
         calls = following(calls, *_cursor(query.after))
-    return page(calls, query.limit, _order, _out)
+    return page(calls, query.limit, lambda row: _cursor_text(_order(row)), _out)
 
 
 def get_call(ctx, call):
@@ -89,7 +94,7 @@ def hang_up_call(ctx, call):
 def routes() -> list[Route]:
     tag = "calls"
     return [
-        Route("GET", "/v1/calls", list_calls, query_model=ListQuery,
+        Route("GET", "/v1/calls", list_calls, query_model=CallListQuery,
               response_model=Page[CallOut], summary="List the calls in progress, oldest first",
               tag=tag),
         Route("POST", "/v1/calls", originate_call, body_model=OriginateIn,

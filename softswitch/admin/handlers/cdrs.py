@@ -1,6 +1,6 @@
 """/v1/cdrs: call detail records, newest first (read-only)."""
 
-from softswitch.admin.handlers.common import NamedResource, decode_cursor, page
+from softswitch.admin.handlers.common import NamedResource, page
 from softswitch.admin.router import Route
 from softswitch.admin.schemas.cdrs import CdrOut, CdrQuery
 from softswitch.admin.schemas.common import Page, normalise_e164
@@ -37,7 +37,7 @@ def _number_forms(number: str | None) -> tuple[str, ...]:
 
 def list_cdrs(ctx, call):
     query = call.query
-    before = decode_cursor(query.after, int)
+    before = query.after  # the last id shown (newest first)
     d = ctx.run("cdrs.list", store.list_cdrs, since=query.since, until=query.until,
                 numbers=_number_forms(query.number), before=before, limit=query.limit + 1)
     return d.addCallback(page, query.limit, lambda row: row["id"], _out)

@@ -10,7 +10,7 @@ from softswitch.admin.router import Route
 
 def get_openapi(ctx, call):
     if ctx.openapi is None:
-        ctx.openapi = openapi_document(list(ctx.routes))
+        ctx.openapi = openapi_document(list(ctx.routes), ctx.domain)
     return ctx.openapi
 
 

@@ -3,7 +3,7 @@
 from softswitch.admin.errors import ApiError, missing_reference
 from softswitch.admin.handlers.common import NamedResource
 from softswitch.admin.router import Route
-from softswitch.admin.schemas.common import ListQuery, Page
+from softswitch.admin.schemas.common import IdListQuery, Page
 from softswitch.admin.schemas.routes import (
     OutboundRouteCreate,
     OutboundRouteOut,
@@ -80,7 +80,7 @@ def delete_route(ctx, call):
 def routes() -> list[Route]:
     tag = "routes"
     return [
-        Route("GET", "/v1/routes", list_routes, query_model=ListQuery,
+        Route("GET", "/v1/routes", list_routes, query_model=IdListQuery,
               response_model=Page[OutboundRouteOut], summary="List outbound routes", tag=tag),
         Route("POST", "/v1/routes", create_route, body_model=OutboundRouteCreate,
               response_model=OutboundRouteOut, status=201,

@@ -3,7 +3,7 @@
 from softswitch.admin.errors import not_found
 from softswitch.admin.handlers.common import NamedResource, created, no_content
 from softswitch.admin.router import Route
-from softswitch.admin.schemas.common import ListQuery, Page
+from softswitch.admin.schemas.common import IdListQuery, Page
 from softswitch.admin.schemas.tokens import TokenCreate, TokenCreated, TokenOut
 from softswitch.store import tokens as store
 
@@ -53,7 +53,7 @@ def revoke_token(ctx, call):
 def routes() -> list[Route]:
     tag = "tokens"
     return [
-        Route("GET", "/v1/tokens", list_tokens, query_model=ListQuery,
+        Route("GET", "/v1/tokens", list_tokens, query_model=IdListQuery,
               response_model=Page[TokenOut], summary="List API tokens (no secrets)", tag=tag),
         Route("POST", "/v1/tokens", create_token, body_model=TokenCreate,
               response_model=TokenCreated, status=201,

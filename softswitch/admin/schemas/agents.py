@@ -2,7 +2,6 @@
 
 import re
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -31,25 +30,50 @@ DEFAULT_SAMPLE_RATE = {"twilio": 8000, "raw": 16000, "openai-realtime": 8000}
 _FIXED_RATE_PROFILES = ("twilio", "openai-realtime")
 
 
+_HEX4 = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LS32 = rf"(?:{_HEX4}:{_HEX4}|{_OCTET}(?:\.{_OCTET}){{3}})"
+# RFC 3986 IPv6address, the nine forms of where "::" may stand.
+_IPV6 = "(?:" + "|".join((
+    rf"(?:{_HEX4}:){{6}}{_LS32}",
+    rf"::(?:{_HEX4}:){{5}}{_LS32}",
+    rf"(?:{_HEX4})?::(?:{_HEX4}:){{4}}{_LS32}",
+    rf"(?:(?:{_HEX4}:){{0,1}}{_HEX4})?::(?:{_HEX4}:){{3}}{_LS32}",
+    rf"(?:(?:{_HEX4}:){{0,2}}{_HEX4})?::(?:{_HEX4}:){{2}}{_LS32}",
+    rf"(?:(?:{_HEX4}:){{0,3}}{_HEX4})?::{_HEX4}:{_LS32}",
+    rf"(?:(?:{_HEX4}:){{0,4}}{_HEX4})?::{_LS32}",
+    rf"(?:(?:{_HEX4}:){{0,5}}{_HEX4})?::{_HEX4}",
+    rf"(?:(?:{_HEX4}:){{0,6}}{_HEX4})?::",
+)) + ")"
+_PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+# ws:// or wss://, a host (a name or address, or an IPv6 address in brackets; no
+# user:password@), an optional port, then a path, query or fragment without spaces.
+# The document states this pattern and the server checks the same one.
+WEBSOCKET_URL_PATTERN = (rf"^[Ww][Ss][Ss]?://(?:[A-Za-z0-9._~%!$&'()*+,;=-]+|\[{_IPV6}\])"
+                         rf"(?::{_PORT})?(?:[/?#][^\s]*)?$")
+_WEBSOCKET_URL = re.compile(WEBSOCKET_URL_PATTERN)
+
+
 def _websocket_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("ws", "wss"):
+    # A regular expression's "$" also matches before one final newline: so may we.
+    value = value.removesuffix("\n")
+    if _WEBSOCKET_URL.fullmatch(value):
+        return value
+    scheme, _, rest = value.partition("://")
+    if scheme.lower() not in ("ws", "wss"):
         raise ValueError(f"{value!r} must be a ws:// or wss:// URL")
-    if not parts.hostname:
-        raise ValueError(f"{value!r} has no host")
-    if parts.username or parts.password:
+    if "@" in re.split(r"[/?#]", rest, maxsplit=1)[0]:
         raise ValueError("credentials in the URL would be shown to every reader: "
                          "put them in secret_headers")
-    try:
-        parts.port
-    except ValueError:
-        raise ValueError(f"{value!r} has an invalid port") from None
-    return value
+    raise ValueError(f"{value!r} is not a ws:// or wss:// URL with a host (and a port "
+                     "up to 65535)")
 
 
-WebSocketUrl = Annotated[str, Field(max_length=2048, pattern=r"^[^\s]+$",
+WebSocketUrl = Annotated[str, Field(max_length=2048, json_schema_extra={
+                                        "pattern": WEBSOCKET_URL_PATTERN},
                                     description="ws:// or wss:// URL of the agent"),
                          AfterValidator(_websocket_url)]
+
 PARAMETER_MAX = 1024
 # An openai-realtime agent's `instructions` parameter is its system prompt: longer.
 INSTRUCTIONS_MAX = 16384

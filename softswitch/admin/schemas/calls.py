@@ -6,8 +6,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from softswitch.admin.schemas.common import (
+    CURSOR_DESCRIPTION,
     E164Input,
     Epoch,
+    ListQuery,
     Name,
     OptionalName,
     RequestModel,
@@ -16,6 +18,14 @@ from softswitch.admin.schemas.common import (
 
 ParameterName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 ParameterValue = Annotated[str, Field(max_length=1024, pattern=r"^[^\x00]*$")]
+
+
+class CallListQuery(ListQuery):
+    """Calls are ordered by start, then Call-ID: the cursor is STARTED/CALL-ID."""
+
+    after: str | None = Field(None, max_length=300,
+                              pattern=r"^[0-9]{1,12}(\.[0-9]{1,9})?/[^\n]{1,256}$",
+                              description=CURSOR_DESCRIPTION)
 
 
 class CallOut(ResponseModel):

@@ -7,6 +7,7 @@ copies that ``partial_model`` makes of a model.
 
 import ipaddress
 import re
+from datetime import datetime, timezone
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -15,6 +16,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
+    WithJsonSchema,
     create_model,
     model_validator,
 )
@@ -25,7 +28,12 @@ E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 # Separators people put inside phone numbers; "(0)" is the UK-style trunk prefix.
-_NUMBER_PUNCTUATION = re.compile(r"[\s().\-/]")
+_NUMBER_PUNCTUATION = re.compile(r"[ \t().\-/]")
+# What normalise_e164 accepts, as the OpenAPI document states it: separators (and
+# "(0)") anywhere, "+" or "00", then 7 to 15 digits, the first not 0.
+_SEP = r"(?:[ \t().\-/]|\(0\))*"
+E164_INPUT_PATTERN = (rf"^[ \t]*(?:[Tt][Ee][Ll]:)?{_SEP}(?:\+|0{_SEP}0){_SEP}[1-9]"
+                      rf"(?:{_SEP}[0-9]){{6,14}}{_SEP}[ \t]*$")
 
 # Discriminator values of tagged unions: pydantic puts the tag in an error's
 # location ("route.0.agent.agent"); the API drops it ("route.0.agent").
@@ -68,7 +76,8 @@ def normalise_e164(value: str) -> str:
     """
     if not isinstance(value, str):
         raise ValueError("must be a string")
-    text = value.strip()
+    # A regular expression's "$" also matches before one final newline: so may we.
+    text = value.removesuffix("\n").strip(" \t")
     if text.lower().startswith("tel:"):
         text = text[4:]
     text = _NUMBER_PUNCTUATION.sub("", text.replace("(0)", ""))
@@ -89,10 +98,13 @@ def normalise_e164(value: str) -> str:
 
 
 def _ip_address(value: str) -> str:
+    # As JSON Schema's ipv4/ipv6 formats: no IPv6 zone ("%eth0").
     try:
-        return str(ipaddress.ip_address(value))
+        if "%" not in value:
+            return str(ipaddress.ip_address(value))
     except ValueError:
-        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+        pass
+    raise ValueError(f"{value!r} is not an IPv4 or IPv6 address")
 
 
 def _cidr(value: str) -> str:
@@ -119,19 +131,31 @@ def _host(value: str) -> str:
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lower-case name, 1-63 chars")]
 Username = Annotated[str, Field(pattern=USERNAME_PATTERN)]
-IPAddress = Annotated[str, Field(max_length=45, description="IPv4 or IPv6 address"),
-                      AfterValidator(_ip_address)]
+IPAddress = Annotated[str, Field(
+    max_length=45, description="IPv4 or IPv6 address",
+    json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+    AfterValidator(_ip_address)]
 Cidr = Annotated[str, Field(max_length=49, description="IP network, e.g. 203.0.113.0/24"),
                  AfterValidator(_cidr)]
 Host = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_host)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 E164Input = Annotated[str, Field(
-    min_length=1, max_length=40,
+    min_length=1, max_length=40, json_schema_extra={"pattern": E164_INPUT_PATTERN},
     description="E.164 number; '+1 (415) 555-0100' and '0014155550100' are normalised"),
     AfterValidator(normalise_e164)]
 E164 = Annotated[str, Field(pattern=E164_PATTERN)]
 Description = Annotated[str, Field(max_length=500)]
-Epoch = Annotated[float, Field(description="seconds since 1970-01-01 UTC")]
+def rfc3339(epoch: float) -> str:
+    """A stored time (epoch seconds) as API clients read times: RFC 3339 in UTC with
+    milliseconds, e.g. 2026-12-03T14:00:00.123Z."""
+    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# Times are stored as epoch seconds and answered as RFC 3339 strings.
+Epoch = Annotated[float, PlainSerializer(rfc3339, return_type=str), WithJsonSchema(
+    {"type": "string", "format": "date-time",
+     "description": "RFC 3339 time in UTC, e.g. 2026-12-03T14:00:00.123Z"})]
 HeaderName = Annotated[str, Field(pattern=HEADER_NAME_PATTERN)]
 HeaderValue = Annotated[str, Field(max_length=4096, pattern=r"^[^\r\n\x00]*$")]
 Headers = Annotated[dict[HeaderName, HeaderValue], Field(max_length=32)]
@@ -148,7 +172,9 @@ def _no_duplicates(values: list) -> list:
 
 
 def unique_list(item: Any, max_length: int) -> Any:
-    return Annotated[list[item], Field(max_length=max_length), AfterValidator(_no_duplicates)]
+    return Annotated[list[item], Field(max_length=max_length,
+                                       json_schema_extra={"uniqueItems": True}),
+                     AfterValidator(_no_duplicates)]
 
 
 def _empty_to_none(value):
@@ -165,9 +191,30 @@ class Page(ResponseModel, Generic[T]):
     next: str | None = Field(description="cursor of the next page (?after=), null on the last")
 
 
+MAX_ID = 2**63 - 1
+CURSOR_DESCRIPTION = "`next` of the previous page: the items after it"
+
+
+def _decimal(value: Any) -> Any:
+    # Query values are text: only plain decimal digits name an id (no sign, "_", spaces).
+    if isinstance(value, str) and not re.fullmatch(r"0|[1-9][0-9]{0,18}", value):
+        raise ValueError(f"{value!r} is not a non-negative integer")
+    return value
+
+
 class ListQuery(QueryModel):
+    """A page of a collection ordered by name: the cursor is the last name shown."""
+
     limit: int = Field(100, ge=1, le=1000, description="items per page")
-    after: str | None = Field(None, max_length=200, description="cursor from the previous page")
+    after: str | None = Field(None, min_length=1, max_length=200,
+                              pattern=r"^[^\x00-\x1f\x7f]+$", description=CURSOR_DESCRIPTION)
+
+
+class IdListQuery(ListQuery):
+    """A page of a collection ordered by id: the cursor is the last id shown."""
+
+    after: Annotated[int, BeforeValidator(_decimal)] | None = Field(
+        None, ge=0, le=MAX_ID, description=CURSOR_DESCRIPTION)
 
 
 class ErrorDetail(ResponseModel):

@@ -2,10 +2,10 @@
 
 from pydantic import Field
 
-from softswitch.admin.schemas.common import Epoch, ListQuery, ResponseModel
+from softswitch.admin.schemas.common import Epoch, IdListQuery, ResponseModel
 
 
-class RegistrationQuery(ListQuery):
+class RegistrationQuery(IdListQuery):
     aor: str | None = Field(None, max_length=512, description="only this address of record")
 
 

@@ -15,7 +15,9 @@ from softswitch.admin.schemas.common import (
 Password = Annotated[str, Field(min_length=8, max_length=128, pattern=r"^[^\r\n\x00]*$",
                                 description="write-only; stored as HA1 hashes")]
 DisplayName = Annotated[str, Field(max_length=128, pattern=r"^[^\r\n\x00\"]*$")]
+# The document names the one domain this switch serves (openapi.SWITCH_DOMAIN).
 Domain = Annotated[str, Field(min_length=1, max_length=253,
+                              json_schema_extra={"x-switch-domain": True},
                               description="the switch's SIP domain (the default)")]
 
 
