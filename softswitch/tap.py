@@ -30,6 +30,7 @@ from twisted.web.server import Site
 from . import config
 from .admin.api import build_api
 from .admin.calls_view import CallsView
+from .admin.registrations_view import LiveRegistrations
 from .admin.trunk_status_view import TrunkStatusView
 from .config import ConfigError, Settings
 from .edge.admin_site import build_root
@@ -190,7 +191,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         sip.domain, NonceManager(secret, lifetime=sip.nonce_lifetime), directory.lookup_ha1,
         algorithms=sip.digest_algorithms)
 
-    binding_store = DatabaseBindingStore(database, reactor, node=socket.gethostname())
+    node = socket.gethostname()
+    binding_store = DatabaseBindingStore(database, reactor, node=node)
     location = LocationService(reactor, binding_store, on_change=metrics.registrations.set)
     restored = database.run_sync(registrations.load_active, time.time())
     location.restore(bindings_from_rows(restored))
@@ -302,7 +304,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
 
     api = build_api(database, reactor, domain=sip.domain, on_change=on_admin_change,
                     metrics=metrics, calls=CallsView(proxy, outbound_calls),
-                    trunk_status=TrunkStatusView(health, registrations_out, limiter))
+                    trunk_status=TrunkStatusView(health, registrations_out, limiter),
+                    registrations=LiveRegistrations(location, reactor, node))
     site = Site(build_root(metrics.registry, health, api, echo_agent_resource(reactor)))
     site.noisy = False
     strports.service(settings.admin.listen, site).setServiceParent(root)

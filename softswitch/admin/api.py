@@ -21,6 +21,7 @@ from softswitch.admin.handlers import (
     trunks,
     users,
 )
+from softswitch.admin.registrations_view import StoredRegistrations
 from softswitch.admin.resource import ApiResource
 from softswitch.admin.router import Route, Router
 from softswitch.admin.trunk_status_view import NoTrunkStatus
@@ -34,8 +35,9 @@ log = Logger()
 
 @dataclass
 class ApiContext:
-    """What handlers use: the database, the switch's SIP domain, change hook, and
-    the calls in progress (a calls_view.CallsView or NoCalls)."""
+    """What handlers use: the database, the switch's SIP domain, change hook, the
+    calls in progress (a calls_view.CallsView or NoCalls) and the registrations
+    (a registrations_view.LiveRegistrations or StoredRegistrations)."""
 
     database: object
     domain: str
@@ -46,6 +48,7 @@ class ApiContext:
     openapi: dict | None = None  # built on first request
     calls: object = field(default_factory=NoCalls)
     trunk_status: object = field(default_factory=NoTrunkStatus)
+    registrations: object = None
 
     def run(self, desc: str, fn, *args, **kw):
         return self.database.run(desc, fn, *args, **kw)
@@ -82,6 +85,7 @@ def build_api(
     token_ttl: float = DEFAULT_TTL,
     calls=None,
     trunk_status=None,
+    registrations=None,
 ) -> ApiResource:
     """The /v1 resource over ``database`` (a store Database).
 
@@ -89,7 +93,9 @@ def build_api(
     ``on_change(kind)`` runs after each committed write, kind one of
     CHANGE_KINDS; ``metrics`` is a softswitch Metrics (or None); ``calls``
     shows and hangs up the calls in progress (calls_view.CallsView over the
-    proxy; None: an API without a switch, which has no calls).
+    proxy; None: an API without a switch, which has no calls); ``registrations``
+    lists the registrar's bindings (registrations_view.LiveRegistrations over the
+    location service; None: those written to the database).
     """
     table = all_routes()
     tokens_cache = TokenCache(database, reactor, ttl=token_ttl)
@@ -97,5 +103,7 @@ def build_api(
                          on_change or (lambda kind: None), tuple(table),
                          calls=calls if calls is not None else NoCalls(),
                          trunk_status=trunk_status if trunk_status is not None
-                         else NoTrunkStatus())
+                         else NoTrunkStatus(),
+                         registrations=registrations if registrations is not None
+                         else StoredRegistrations(database, reactor))
     return ApiResource(Router(table), context, tokens_cache, metrics)

@@ -148,7 +148,8 @@ class ApiTestCase(TestCase):
         self.addCleanup(self.database.stop)
         self.api = build_api(self.database, reactor, domain=DOMAIN,
                              on_change=self.changes.append, metrics=self.metrics,
-                             token_ttl=self.token_ttl, calls=self.calls_view())
+                             token_ttl=self.token_ttl, calls=self.calls_view(),
+                             registrations=self.registrations_view())
         site = Site(build_root(self.metrics.registry, lambda: {"status": "ok"}, self.api))
         site.noisy = False
         self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
@@ -160,6 +161,10 @@ class ApiTestCase(TestCase):
 
     def calls_view(self):
         """What the API shows as calls in progress; None: no switch, no calls."""
+        return None
+
+    def registrations_view(self):
+        """Where the API reads registrations; None: the database (no switch)."""
         return None
 
     @defer.inlineCallbacks
