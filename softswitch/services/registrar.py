@@ -36,6 +36,13 @@ def instance_id(value: str | None) -> str | None:
     return match.group(1) if match else None
 
 
+def stored_instance_id(value: str | None) -> str | None:
+    """An instance-id read back from the store: earlier versions kept the quotes."""
+    if value is None:
+        return None
+    return instance_id(value if value.startswith('"') else f'"{value}"')
+
+
 @dataclass(frozen=True)
 class RegistrarPolicy:
     domain: str
