@@ -45,9 +45,10 @@ class SipSettings:
     max_contacts_per_aor: int = 10
     contacts_overflow: str = "replace"  # or "reject" (403)
     max_forks: int = 10  # parallel INVITE branches of one call to a user's contacts
-    # Offered in this order; many phones (and SIPp) answer only the first challenge
-    # and know only MD5, so MD5 leads unless every client is known to do better.
-    digest_algorithms: tuple[str, ...] = ("MD5", "SHA-256")
+    # One challenge per algorithm, in this order. MD5 alone by default: some phones
+    # (Debian 12's baresip) answer no challenge at all when one names an algorithm
+    # they do not know, and SIPp answers only the first.
+    digest_algorithms: tuple[str, ...] = ("MD5",)
     nonce_lifetime: float = 300.0
     nonce_secret: str = ""  # random per process when empty (nonces then die with it)
     user_agent: str = "softswitch"

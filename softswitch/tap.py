@@ -30,6 +30,7 @@ from . import config
 from .admin.api import build_api
 from .admin.throttle import BadTokenThrottle
 from .admin.calls_view import CallsView
+from .admin.registrations_view import LiveRegistrations
 from .admin.trunk_status_view import TrunkStatusView
 from .config import ConfigError, Settings
 from .edge.admin_site import build_root, build_site
@@ -193,7 +194,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         sip.domain, NonceManager(secret, lifetime=sip.nonce_lifetime), directory.lookup_ha1,
         algorithms=sip.digest_algorithms)
 
-    binding_store = DatabaseBindingStore(database, reactor, node=socket.gethostname())
+    node = socket.gethostname()
+    binding_store = DatabaseBindingStore(database, reactor, node=node)
     location = LocationService(reactor, binding_store, on_change=metrics.registrations.set)
     restored = database.run_sync(registrations.load_active, time.time())
     location.restore(bindings_from_rows(restored))
@@ -326,7 +328,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     api = build_api(database, reactor, domain=sip.domain, on_change=on_admin_change,
                     metrics=metrics, calls=CallsView(proxy, outbound_calls),
                     trunk_status=TrunkStatusView(health, registrations_out, limiter),
-                    guard=guard, throttle=throttle)
+                    guard=guard, throttle=throttle,
+                    registrations=LiveRegistrations(location, reactor, node))
     site = build_site(build_root(metrics.registry, service_health, api, echo_agent_resource(reactor)),
                       api, reactor, max_connections=admin.max_connections,
                       header_timeout=admin.header_timeout)

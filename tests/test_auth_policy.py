@@ -250,6 +250,19 @@ def test_auth_int_and_unknown_algorithms_are_challenged():
     assert users.lookups == []
 
 
+@pytest.mark.parametrize("offered, answered", [(("SHA-256",), "MD5"), (("MD5",), "SHA-256")])
+def test_an_answer_in_an_algorithm_not_offered_is_challenged_again(offered, answered):
+    nonces = NonceManager(SECRET, random_bytes=lambda n: b"\x07" * n)
+    users = Users()
+    authenticator = DigestAuthenticator(REALM, nonces, users, algorithms=offered)
+    header = phone_answer(challenge_for(answered, nonces), "alice", "wonderland")
+    outcome = authenticator.authenticate("REGISTER", URI, [header], NOW)
+    assert (outcome.ok, outcome.reason) == (False, "unsupported-algorithm")
+    assert [re.search(r"algorithm=([\w-]+)", c).group(1) for c in outcome.challenges] == \
+        list(offered)
+    assert users.lookups == []
+
+
 def test_hashed_user_names_match_no_one():
     authenticator, nonces, users = make_authenticator()
     header = phone_answer(challenge_for("MD5", nonces), "alice", "wonderland",

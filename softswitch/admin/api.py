@@ -23,6 +23,7 @@ from softswitch.admin.handlers import (
     trunks,
     users,
 )
+from softswitch.admin.registrations_view import StoredRegistrations
 from softswitch.admin.resource import ApiResource
 from softswitch.admin.router import Route, Router
 from softswitch.admin.throttle import BadTokenThrottle
@@ -39,8 +40,9 @@ log = Logger()
 
 @dataclass
 class ApiContext:
-    """What handlers use: the database, the switch's SIP domain, change hook, and
-    the calls in progress (a calls_view.CallsView or NoCalls)."""
+    """What handlers use: the database, the switch's SIP domain, change hook, the
+    calls in progress (a calls_view.CallsView or NoCalls) and the registrations
+    (a registrations_view.LiveRegistrations or StoredRegistrations)."""
 
     database: object
     domain: str
@@ -52,6 +54,7 @@ class ApiContext:
     calls: object = field(default_factory=NoCalls)
     trunk_status: object = field(default_factory=NoTrunkStatus)
     guard: object = None  # an edge.sip_guard.SipGuard
+    registrations: object = None
 
     def run(self, desc: str, fn, *args, **kw):
         return self.database.run(desc, fn, *args, **kw)
@@ -90,6 +93,7 @@ def build_api(
     trunk_status=None,
     guard=None,
     throttle=None,
+    registrations=None,
 ) -> ApiResource:
     """The /v1 resource over ``database`` (a store Database).
 
@@ -100,7 +104,10 @@ def build_api(
     proxy; None: an API without a switch, which has no calls); ``guard`` is the
     SIP guard whose bans /v1/bans shows (None: one of its own, with no traffic);
     ``throttle`` slows bad tokens (admin.throttle.BadTokenThrottle; None: one with
-    its defaults).
+    its defaults);
+    ``registrations`` lists the registrar's bindings
+    (registrations_view.LiveRegistrations over the location service; None: those
+    written to the database).
     """
     if guard is None:
         guard = SipGuard(reactor, GuardPolicy())
@@ -110,7 +117,9 @@ def build_api(
                          on_change or (lambda kind: None), tuple(table),
                          calls=calls if calls is not None else NoCalls(),
                          trunk_status=trunk_status if trunk_status is not None
-                         else NoTrunkStatus(), guard=guard)
+                         else NoTrunkStatus(), guard=guard,
+                         registrations=registrations if registrations is not None
+                         else StoredRegistrations(database, reactor))
     if throttle is None:
         throttle = BadTokenThrottle(reactor)
     return ApiResource(Router(table), context, tokens_cache, metrics, throttle)

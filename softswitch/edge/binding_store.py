@@ -7,6 +7,7 @@ from twisted.internet.defer import DeferredLock
 from twisted.logger import Logger
 
 from ..services.location import Binding
+from ..services.registrar import stored_instance_id
 from ..store import registrations
 
 log = Logger()
@@ -88,5 +89,6 @@ def bindings_from_rows(rows: list[dict]) -> list[Binding]:
     for row in rows:
         values = {k: v for k, v in row.items() if k in _BINDING_FIELDS}
         values["path"] = tuple(values.get("path") or ())
+        values["instance_id"] = stored_instance_id(values.get("instance_id"))
         bindings.append(Binding(**values))
     return bindings

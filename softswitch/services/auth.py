@@ -95,7 +95,8 @@ class DigestAuthenticator:
         if None in (c.username, c.nonce, c.uri, c.response):
             return self._malformed()
         base = base_algorithm(c.algorithm)
-        if base is None:
+        # Only an offered algorithm: a switch set to SHA-256 must not take MD5 answers.
+        if base is None or base not in self.algorithms:
             return self._challenge("unsupported-algorithm", now)
         nc = None
         if c.qop is not None:

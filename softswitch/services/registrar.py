@@ -1,7 +1,14 @@
 """The registrar (RFC 3261 §10.3): authenticates REGISTER, applies its Contacts to the
-location service and answers with every current binding."""
+location service and answers with every current binding.
+
+A Contact with a `+sip.instance` (RFC 5626 §4.1) is one device: its binding replaces
+any binding of the AOR with the same instance-id, whatever the contact URI, and the 200
+echoes the instance-id. SIP Outbound itself (flows, reg-id, keep-alives) is not
+supported: reg-id is ignored and the 200 carries no `Require: outbound`, which tells the
+phone so (RFC 5626 §4.2.1)."""
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from twisted.logger import Logger
@@ -15,6 +22,26 @@ from .location import Binding, LocationService
 from .security_events import NO_SECURITY_EVENTS, CredentialsFailed, SecurityEvents
 
 log = Logger()
+
+# The quoted "<urn>" form of RFC 5626 §4.1, with URN characters only (RFC 8141), so
+# the value is safe to echo in the 200 and bounded in size.
+_INSTANCE = re.compile(r'"(<[A-Za-z0-9()+,\-.:=@;$_!*\'%/?#~&]{1,256}>)"')
+
+
+def instance_id(value: str | None) -> str | None:
+    """The instance-id of a `+sip.instance` value ("<urn:uuid:...>", quotes removed),
+    or None when there is none or it is not the quoted form."""
+    if value is None:
+        return None
+    match = _INSTANCE.fullmatch(value)
+    return match.group(1) if match else None
+
+
+def stored_instance_id(value: str | None) -> str | None:
+    """An instance-id read back from the store: earlier versions kept the quotes."""
+    if value is None:
+        return None
+    return instance_id(value if value.startswith('"') else f'"{value}"')
 
 
 @dataclass(frozen=True)
@@ -97,7 +124,10 @@ class Registrar:
         response = make_response(request, 200, to_tag=to_tag)
         for binding in self._location.lookup(aor):
             q = "" if binding.q is None else f";q={binding.q:g}"
-            response.headers.add("Contact", f"<{binding.contact}>;expires={binding.remaining(now)}{q}")
+            instance = "" if binding.instance_id is None else \
+                f';+sip.instance="{binding.instance_id}"'
+            response.headers.add(
+                "Contact", f"<{binding.contact}>;expires={binding.remaining(now)}{q}{instance}")
         return response, "ok"
 
     def _apply_contacts(self, request: Request, aor: str, source: str, now: float):
@@ -130,19 +160,19 @@ class Registrar:
                 raise RemoteProtocolError("Interval Too Brief", 423)
             expires = min(expires, policy.max_expires)
             uri = str(address.uri)
-            existing = self._location.get(aor, uri)
-            if existing is not None and existing.call_id == call_id and existing.cseq >= cseq:
+            instance = instance_id(address.params.get("+sip.instance"))
+            same = self._same_binding(aor, uri, instance)
+            if any(b.call_id == call_id and b.cseq >= cseq for b in same):
                 return 500, "Out of Order CSeq"
+            # The device's earlier contact (another port, another address) goes.
+            removals += [b.key for b in same if b.contact != uri]
             if expires == 0:
                 removals.append((aor, uri))
                 continue
-            instance = address.params.get("+sip.instance")
-            reg_id = address.params.get("reg-id")
             upserts.append(Binding(
                 aor=aor, contact=uri, expires_at=now + expires, q=contact.q,
                 call_id=call_id, cseq=cseq, received=source, path=path,
                 user_agent=user_agent, instance_id=instance,
-                reg_id=int(reg_id) if reg_id and reg_id.isdigit() else None,
             ))
         if upserts:
             refusal = self._cap_contacts(aor, upserts, removals)
@@ -151,6 +181,17 @@ class Registrar:
         if upserts or removals:
             self._location.apply(upserts, removals)
         return None
+
+    def _same_binding(self, aor: str, uri: str, instance: str | None) -> list[Binding]:
+        """The bindings a Contact refreshes or replaces: the one of its URI and, with an
+        instance-id, those of the same instance (RFC 5626 §6)."""
+        existing = self._location.get(aor, uri)
+        same = [] if existing is None else [existing]
+        if instance is not None:
+            same += [b for b in self._location.lookup(aor)
+                     if b.instance_id == instance and b.contact != uri]
+        return same
+
 
     def _cap_contacts(self, aor: str, upserts: list[Binding], removals: list):
         """Keep an AOR within max_contacts: a refusal, or evictions added to removals.

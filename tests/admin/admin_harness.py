@@ -153,7 +153,8 @@ class ApiTestCase(TestCase):
         self.api = build_api(self.database, reactor, domain=DOMAIN,
                              on_change=self.changes.append, metrics=self.metrics,
                              token_ttl=self.token_ttl, calls=self.calls_view(),
-                             throttle=BadTokenThrottle(reactor, limit=self.bad_token_limit))
+                             throttle=BadTokenThrottle(reactor, limit=self.bad_token_limit),
+                             registrations=self.registrations_view())
         site = build_site(build_root(self.metrics.registry, lambda: {"status": "ok"}, self.api),
                           self.api, reactor, **self.listener_options())
         self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
@@ -169,6 +170,10 @@ class ApiTestCase(TestCase):
 
     def calls_view(self):
         """What the API shows as calls in progress; None: no switch, no calls."""
+        return None
+
+    def registrations_view(self):
+        """Where the API reads registrations; None: the database (no switch)."""
         return None
 
     @defer.inlineCallbacks

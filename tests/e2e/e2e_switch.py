@@ -132,8 +132,6 @@ class SwitchProcess:
         sip = {
             "listen": [f"udp:127.0.0.1:{self.sip_port}", f"tcp:127.0.0.1:{self.sip_port}"],
             "domain": self.domain,
-            # SIPp 3.6 answers only the first challenge and knows only MD5.
-            "digest_algorithms": ["MD5", "SHA-256"],
             "trace": trace,
             **self.sip_overrides,
         }

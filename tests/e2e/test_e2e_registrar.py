@@ -71,8 +71,9 @@ def test_register_with_digest_auth(switch, sipp_dir, transport, user):
     assert statuses == [401, 200], result.describe()
     challenge = result.responses(401)[0]
     offered = [auth_params(c) for c in challenge.headers("WWW-Authenticate")]
-    assert [scheme for scheme, _ in offered] == ["Digest", "Digest"], result.describe()
-    assert {p["algorithm"] for _, p in offered} == {"MD5", "SHA-256"}, result.describe()
+    # The default: one challenge, MD5, which every common phone answers.
+    assert [(scheme, p["algorithm"]) for scheme, p in offered] == [("Digest", "MD5")], \
+        result.describe()
     assert all(p["realm"] == switch.domain and p["qop"] == "auth" for _, p in offered)
     authorization = result.sent()[1].header("Authorization")
     assert authorization and f'username="{user}"' in authorization, result.describe()
@@ -153,11 +154,11 @@ def test_wrong_password_and_unknown_user_fail_alike(switch, sipp_dir):
         shapes.append([(scheme, sorted(p), p.get("algorithm"), p.get("realm"), p.get("qop"),
                         p.get("stale")) for scheme, p in challenges])
         assert all("stale" not in p for _, p in challenges), detail
-    assert shapes[0] == shapes[1] and len(shapes[0]) == 2, detail
+    assert shapes[0] == shapes[1] and len(shapes[0]) == 1, detail
     assert _normalised(wrong) == _normalised(unknown), detail
     nonce = [auth_params(c)[1]["nonce"] for f in (wrong, unknown)
              for c in f.headers("WWW-Authenticate")]
-    assert nonce[0] != nonce[2], "both failures got the same nonce"
+    assert nonce[0] != nonce[1], "both failures got the same nonce"
 
     assert not rows_of(switch, "carol") and not rows_of(switch, "mallory")
     assert switch.metric(AUTH_FAILURES, reason="bad-password") == before["bad-password"] + 1

@@ -1,12 +1,12 @@
 """The switch as a service end to end: OPTIONS, a restart that keeps registrations,
-hostile datagrams, and the SHA-256 digest path (answered by the test, as SIPp 3.6 only
-knows MD5)."""
+hostile datagrams, and the SHA-256 digest path when configured (answered by the test, as
+SIPp 3.6 only knows MD5) and refused under the default (MD5 alone)."""
 
 import time
 
 import pytest
 
-from e2e_sip import UdpClient, auth_params, contact_expiries
+from e2e_sip import UdpClient, auth_params, contact_expiries, digest_authorization
 from e2e_sipp import run_sipp
 from e2e_switch import CLEAN_EXITS, wait_until
 
@@ -119,9 +119,11 @@ def test_refused_request_is_answered_at_its_source_address(switch):
     assert answer.status == 400, answer.text
 
 
-def test_register_answering_the_sha256_challenge(switch):
+def test_register_answering_the_sha256_challenge(make_switch):
     user, password = "heidi", "heidi-pw"
     uri = "sip:heidi@127.0.0.1:5999;transport=udp"
+    # SHA-256 is offered only when configured (the default is MD5 alone).
+    switch = make_switch({user: password}, sip={"digest_algorithms": ["MD5", "SHA-256"]})
     with UdpClient(switch.sip_port) as client:
         challenge, answer = client.register_with_digest(user, password, switch.domain, uri,
                                                         300, algorithm="SHA-256")
@@ -136,3 +138,22 @@ def test_register_answering_the_sha256_challenge(switch):
     [row] = wait_until(lambda: switch.registration_rows(switch.aor(user)), 3.0,
                        message="the SHA-256 registration in the database")
     assert row["contact"] == uri
+
+
+def test_the_default_offers_md5_alone_and_takes_no_sha256_answer(switch):
+    user, password = "ivan", "ivan-pw"
+    uri = "sip:ivan@127.0.0.1:5998;transport=udp"
+    before = switch.health()["registrations"]
+    with UdpClient(switch.sip_port) as client:
+        challenge = client.exchange(client.register(user, switch.domain, uri, 300,
+                                                    "sha-refused@127.0.0.1", 1), 2.0)
+        [offered] = challenge.headers("WWW-Authenticate")
+        assert auth_params(offered)[1]["algorithm"] == "MD5", challenge.text
+        # A client answering in SHA-256 anyway (the switch's nonce, the right password).
+        authorization = digest_authorization(offered.replace("MD5", "SHA-256"), user,
+                                             password, "REGISTER", f"sip:{switch.domain}")
+        answer = client.exchange(client.register(user, switch.domain, uri, 300,
+                                                 "sha-refused@127.0.0.1", 2, authorization),
+                                 2.0)
+    assert answer.status == 401, answer.text
+    assert switch.health()["registrations"] == before

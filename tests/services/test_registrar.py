@@ -1,5 +1,6 @@
 """Registrar behaviour (RFC 3261 §10.3) through the dispatcher, on a Clock."""
 
+import pytest
 from memory_switch import DOMAIN
 
 
@@ -128,3 +129,66 @@ def test_other_domains_are_not_served(switch):
     raw = switch._register("alice", (), None, "c", "", "").replace(
         f"To: <sip:alice@{DOMAIN}>", "To: <sip:alice@elsewhere.example.org>")
     assert switch.send(raw).status == 404
+
+
+# -- RFC 5626 instance-id -----------------------------------------------------------------
+INSTANCE = "<urn:uuid:00000000-0000-1000-8000-000a95a0e128>"
+
+
+def test_the_instance_id_is_kept_without_quotes_and_echoed_in_the_200(switch):
+    response = switch.register(contacts=(
+        f'<sip:alice@192.0.2.10:5060>;+sip.instance="{INSTANCE}";reg-id=1',))
+    assert response.status == 200
+    [contact] = response.headers.values("Contact")
+    assert contact == f'<sip:alice@192.0.2.10:5060>;expires=3600;+sip.instance="{INSTANCE}"'
+    # No SIP Outbound: reg-id is neither kept nor echoed, and nothing is Required.
+    assert response.headers.get("Require") is None
+    [binding] = switch.location.lookup(f"sip:alice@{DOMAIN}")
+    assert (binding.instance_id, binding.reg_id) == (INSTANCE, None)
+    assert switch.store.saved[-1].instance_id == INSTANCE
+
+
+def test_a_new_contact_of_the_same_instance_replaces_the_old_binding(switch):
+    switch.register(contacts=(f'<sip:alice@192.0.2.10:5060>;+sip.instance="{INSTANCE}"',),
+                    call_id="before-reboot")
+    other = '<sip:alice@192.0.2.99>;+sip.instance="<urn:uuid:other-phone>"'
+    switch.register(contacts=(other,), call_id="desk-phone")
+    # The same phone after a reboot: a new Call-ID, a new port.
+    response = switch.register(
+        contacts=(f'<sip:alice@192.0.2.10:5070>;+sip.instance="{INSTANCE}"',),
+        call_id="after-reboot")
+    assert sorted(response.headers.values("Contact")) == [
+        f'<sip:alice@192.0.2.10:5070>;expires=3600;+sip.instance="{INSTANCE}"',
+        '<sip:alice@192.0.2.99>;expires=3600;+sip.instance="<urn:uuid:other-phone>"']
+    assert len(switch.location) == 2
+    assert switch.store.removed == [(f"sip:alice@{DOMAIN}", "sip:alice@192.0.2.10:5060")]
+
+
+def test_expires_zero_with_an_instance_removes_that_device_by_instance(switch):
+    switch.register(contacts=(f'<sip:alice@192.0.2.10:5060>;+sip.instance="{INSTANCE}"',))
+    response = switch.register(
+        contacts=(f'<sip:alice@192.0.2.10:6000>;+sip.instance="{INSTANCE}";expires=0',))
+    assert (response.status, response.contacts) == (200, [])
+    assert len(switch.location) == 0
+
+
+def test_an_instance_replacement_keeps_the_cseq_order(switch):
+    switch.cseq = 100
+    switch.register(contacts=(f'<sip:alice@192.0.2.10:5060>;+sip.instance="{INSTANCE}"',))
+    switch.cseq = 10
+    response = switch.register(
+        contacts=(f'<sip:alice@192.0.2.10:5070>;+sip.instance="{INSTANCE}"',))
+    assert response.status == 500
+    assert [b.contact for b in switch.location.lookup(f"sip:alice@{DOMAIN}")] == [
+        "sip:alice@192.0.2.10:5060"]
+
+
+@pytest.mark.parametrize("value", [
+    "<urn:uuid:no-quotes>", '"urn:uuid:no-brackets"', '"<urn:uuid:a\\"b>"', '"<>"',
+    '"<urn:' + "x" * 300 + '>"'])
+def test_a_malformed_instance_is_ignored_and_the_contact_bound_by_uri(switch, value):
+    response = switch.register(contacts=(f"<sip:alice@192.0.2.10:5060>;+sip.instance={value}",))
+    assert response.status == 200
+    assert response.headers.values("Contact") == ["<sip:alice@192.0.2.10:5060>;expires=3600"]
+    [binding] = switch.location.lookup(f"sip:alice@{DOMAIN}")
+    assert binding.instance_id is None

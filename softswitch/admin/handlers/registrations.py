@@ -1,30 +1,36 @@
-"""/v1/registrations: the current SIP bindings (read-only, unexpired only)."""
+"""/v1/registrations: the current SIP bindings (read-only, unexpired only), as the
+registrar holds them (ctx.registrations, see registrations_view)."""
 
-from softswitch.admin.handlers.common import NamedResource
+from operator import itemgetter
+
+from twisted.internet.defer import maybeDeferred
+
+from softswitch.admin.errors import not_found
+from softswitch.admin.handlers.common import page
 from softswitch.admin.router import Route
 from softswitch.admin.schemas.common import Page
 from softswitch.admin.schemas.registrations import RegistrationOut, RegistrationQuery
-from softswitch.store import registrations as store
 
 
 def _out(row: dict) -> dict:
     return {key: row[key] for key in RegistrationOut.model_fields}
 
 
-def _now(ctx) -> tuple:
-    return (ctx.clock.seconds(),)
-
-
-REGISTRATIONS = NamedResource("registrations", "registration", "id", store.get_active, _out,
-                              scope=_now)
-
-
 def list_registrations(ctx, call):
-    return REGISTRATIONS.list(ctx, call, store.list_active, ctx.clock.seconds(), call.query.aor)
+    query = call.query
+    after = query.after  # an id (IdListQuery)
+    d = maybeDeferred(ctx.registrations.list, query.aor, after, query.limit + 1)
+    return d.addCallback(page, query.limit, itemgetter("id"), _out)
 
 
 def get_registration(ctx, call):
-    return REGISTRATIONS.get(ctx, call)
+    key = call.params["id"]
+
+    def found(row):
+        if row is None:
+            raise not_found("registration", key)
+        return _out(row)
+    return maybeDeferred(ctx.registrations.get, key).addCallback(found)
 
 
 def routes() -> list[Route]:

@@ -1,4 +1,4 @@
-"""Current SIP registrations (read-only)."""
+"""Current SIP registrations (read-only), as the registrar holds them."""
 
 from pydantic import Field
 
@@ -10,7 +10,8 @@ class RegistrationQuery(IdListQuery):
 
 
 class RegistrationOut(ResponseModel):
-    id: int
+    id: int = Field(description="the running switch's id of this binding (kept across "
+                                "refreshes, not across a restart)")
     aor: str
     contact: str
     expires_at: Epoch
@@ -18,8 +19,10 @@ class RegistrationOut(ResponseModel):
     path: list[str] | None
     received: str | None
     user_agent: str | None
-    instance_id: str | None
-    reg_id: int | None
+    instance_id: str | None = Field(description="the phone's +sip.instance (RFC 5626), "
+                                               "e.g. <urn:uuid:...>, without its quotes")
+    reg_id: int | None = Field(description="null: SIP Outbound (RFC 5626 flows) is not "
+                                           "supported, so reg-id is not kept")
     node: str
     call_id: str
     cseq: int
