@@ -241,7 +241,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         jitter_min_ms=agent_settings.jitter_min_ms,
         jitter_target_ms=agent_settings.jitter_target_ms,
         jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst,
-        ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings))
+        ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings),
+        close_drain_timeout=agent_settings.close_drain_timeout)
     agent_calls = proxy.agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent)

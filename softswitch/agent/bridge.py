@@ -10,6 +10,7 @@ time, and sends what it returns. Every input returns an `Output`:
     next_deadline when to call `tick` next (None before `start` and after `stop`)
 
 Inputs: `start(now)`, `resume(profile, now)` (a new socket after one was lost),
+`agent_closed(reason, now)` (the socket was closed: hang up once the queue has played),
 `rtp_received(payload_type, seq, timestamp, marker, payload,
 now)`, `info_dtmf(digit, now)`, `ws_text(text, now)`, `ws_binary(data, now)`,
 `tick(now)` and `stop(reason, now)`. Times are seconds on the edge's monotonic clock.
@@ -220,6 +221,15 @@ class AgentBridge:
         self.playout.clear()
         self._boundaries = 0
         return self._output(self._encode(CallStarted(self.info)))
+
+    def agent_closed(self, reason: str, now: float) -> Output:
+        """The agent closed its socket: a hangup once the audio it queued has played
+        (its marks are reached on the way); nothing more comes from it."""
+        if self._closed:
+            return Output()
+        actions: list = []
+        self._on_hangup(AgentHangup(reason), now, None, actions)
+        return self._output((), actions)
 
     def stop(self, reason: str, now: float) -> Output:
         """The call is over (either side): the profile's goodbye; later inputs are ignored."""

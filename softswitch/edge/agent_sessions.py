@@ -52,8 +52,9 @@ class AgentSessionFactory:
                  account: str = "ACsoftswitch", ticker: SlotTicker | None = None,
                  jitter_min_ms: float = 20, jitter_target_ms: float = 60,
                  jitter_max_ms: float = 200, max_burst: int = 3, ringback: str = "us",
-                 trust_root=None):
+                 trust_root=None, close_drain_timeout: float = 5.0):
         self._reactor = reactor
+        self._close_drain = close_drain_timeout  # [agents] close_drain_timeout
         self._trust_root = trust_root  # wss:// agents' authorities (None: the system's)
         # Every call's AgentBridge gets these ([agents] in the configuration).
         self.bridge_options = {"min_delay_ms": jitter_min_ms, "target_ms": jitter_target_ms,
@@ -85,7 +86,8 @@ class AgentSessionFactory:
                                     self._call_info(call_id, agent, info), ws, leg,
                                     self._metrics, self.media_metrics, connect,
                                     self._connect_timeout, self.bridge_options,
-                                    ringback=self._ringback)
+                                    ringback=self._ringback,
+                                    close_drain=self._close_drain)
 
         def failed(failure):
             # Whatever did open is closed again; the caller's route moves on.
@@ -109,7 +111,8 @@ class AgentSessionFactory:
                                     self._call_info(call_id, agent, info), None, leg,
                                     self._metrics, self.media_metrics, connect,
                                     self._connect_timeout, self.bridge_options,
-                                    ringback=self._ringback)
+                                    ringback=self._ringback,
+                                    close_drain=self._close_drain)
 
         return media.addCallback(ready)
 
@@ -144,8 +147,11 @@ class LiveAgentSession:
 
     def __init__(self, reactor, ticker, agent, info: CallInfo, socket, leg, metrics,
                  media_metrics, connect, connect_timeout: float,
-                 bridge_options: dict | None = None, ringback: str = "us"):
+                 bridge_options: dict | None = None, ringback: str = "us",
+                 close_drain: float = 5.0):
         self._reactor = reactor
+        self._close_drain = close_drain  # seconds the queue may play after a close
+        self._drain_timer = None
         self._bridge_options = bridge_options or {}  # AgentBridge's jitter and burst
         self._ticker = ticker
         self._agent = agent
@@ -239,6 +245,8 @@ class LiveAgentSession:
     def stop(self, reason: str):
         self._stopping = self._passive = True
         self._ticker.cancel(self)
+        if self._drain_timer is not None and self._drain_timer.active():
+            self._drain_timer.cancel()
         stats = {}
         if self._bridge is not None:
             out = self._bridge.stop(reason, self._reactor.seconds())
@@ -312,7 +320,7 @@ class LiveAgentSession:
         if self._stopping or self._agent_gone:
             return
         if code == NORMAL_CLOSURE:  # the agent closed on purpose: the call is over
-            self._end("agent-closed")
+            self._drain_then_end("agent-closed")
             return
         if self._metrics is not None:
             self._metrics.agent_socket_failures.labels("dropped").inc()
@@ -331,6 +339,16 @@ class LiveAgentSession:
             self._apply(self._bridge.resume(self._new_profile(), self._reactor.seconds()))
 
         d.addCallbacks(reopened, lambda f: self._end("agent-lost"))
+
+    def _drain_then_end(self, reason: str) -> None:
+        """The agent is gone, but what it queued (its last words, often sent just
+        before closing) still plays, for at most `close_drain` seconds; then BYE."""
+        self._agent_gone = self._passive = True
+        if self._bridge is None or self._close_drain <= 0:
+            self._end(reason)
+            return
+        self._drain_timer = self._reactor.callLater(self._close_drain, self._end, reason)
+        self._apply(self._bridge.agent_closed(reason, self._reactor.seconds()))
 
     # -- outputs ----------------------------------------------------------------------
     def slot_due(self, now: float) -> None:

@@ -869,3 +869,23 @@ def test_frames_of_a_playout_filler_are_counted_as_ringback_not_silence():
     assert [bytes(p)[12:] for p in out.rtp] == [b"\x7e" * 160] * 3
     stats = bridge.stats()
     assert (stats.silence_frames_sent, stats.ringback_frames_sent) == (3, 3)
+
+
+def test_a_closed_socket_hangs_up_once_its_queued_audio_and_marks_have_played():
+    bridge = make()
+    bridge.start(T0)
+    bridge.ws_text(media_message(b"\x01" * 400), T0)
+    bridge.ws_text(text({"event": "mark", "mark": {"name": "last"}}), T0)
+    assert bridge.agent_closed("agent-closed", T0) == Output(next_deadline=T0)
+    outs = [bridge.tick(T0 + SLOT * k) for k in range(4)]
+    assert [marks_in(out) for out in outs] == [[], [], ["last"], []]
+    assert [out.actions for out in outs] == [(), (), (Hangup("agent-closed"),), ()]
+    assert b"".join(out.rtp[0].payload for out in outs[:3])[:400] == b"\x01" * 400
+    assert bridge.stats().marks_played == 1
+
+
+def test_a_socket_closed_with_nothing_queued_hangs_up_at_the_next_slot():
+    bridge = make()
+    bridge.start(T0)
+    assert bridge.agent_closed("agent-closed", T0).actions == ()
+    assert bridge.tick(T0).actions == (Hangup("agent-closed"),)

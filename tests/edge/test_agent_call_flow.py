@@ -63,7 +63,7 @@ class AgentCallCase(unittest.TestCase):
     timeout = 20
 
     @defer.inlineCallbacks
-    def call_agent(self, handler, first_port=36400, event_pt=None):
+    def call_agent(self, handler, first_port=36400, event_pt=None, **factory_options):
         server = AgentServer(handler).__enter__()
         self.addCleanup(deferToThread, server.__exit__, None, None, None)
         relay = RtpRelay(reactor, {"default": RegionConfig("default", "127.0.0.1", "127.0.0.1",
@@ -78,7 +78,8 @@ class AgentCallCase(unittest.TestCase):
         switch = ProxyHarness(snapshot, clock=reactor)
         self.addCleanup(switch.endpoint.stop)
         switch.proxy.agent_calls = AgentCalls(
-            switch.endpoint, reactor, AgentSessionFactory(reactor, relay, connect_timeout=5),
+            switch.endpoint, reactor,
+            AgentSessionFactory(reactor, relay, connect_timeout=5, **factory_options),
             on_call_end=switch.records.append)
         phone = Phone()
         phone_port = reactor.listenUDP(0, phone, interface="127.0.0.1")
@@ -234,3 +235,58 @@ class AgentSocketLossTests(AgentCallCase):
         self.hang_up(switch)  # (the ACK; the BYE crossing ours gets 481)
         record = yield wait_for(lambda: switch.records[0] if switch.records else None)
         self.assertEqual(record.disconnect_reason, "agent-closed")
+
+    @defer.inlineCallbacks
+    def test_audio_sent_just_before_a_normal_close_is_played_before_the_bye(self):
+        # Twilio's samples send their goodbye and a mark, then close at once.
+        words = b"".join(bytes([0x10 + k]) * 160 for k in range(50))  # 1 s, each frame known
+
+        async def handle(websocket):
+            async for message in websocket:
+                event = json.loads(message)
+                if event["event"] == "start":
+                    sid = event["streamSid"]
+                    await websocket.send(json.dumps({"event": "media", "streamSid": sid,
+                                                     "media": {"payload": base64.b64encode(
+                                                         words).decode()}}))
+                    await websocket.send(json.dumps({"event": "mark", "streamSid": sid,
+                                                     "mark": {"name": "bye-said"}}))
+                    await websocket.close(1000, "done")
+                    return
+
+        switch, phone, _ = yield self.call_agent(handle)
+        bye = yield wait_for(lambda: next((m for m, _ in switch.wire.sent
+                                           if m.is_request and m.method == "BYE"), None))
+        payloads = [d[12:] for d, _ in phone.received]
+        said = [p for p in payloads if p[0] != 0xFF]  # (silence is 0xFF)
+        self.assertEqual(said, [words[k * 160:(k + 1) * 160] for k in range(50)])
+        self.assertEqual(bye.method, "BYE")
+        self.hang_up(switch)
+        record = yield wait_for(lambda: switch.records[0] if switch.records else None)
+        self.assertEqual((record.disconnect_side, record.disconnect_reason),
+                         ("agent", "agent-closed"))
+        self.assertEqual(record.agent_stats["agent_frames_sent"], 50)
+        self.assertEqual(record.agent_stats["marks_played"], 1)
+
+    @defer.inlineCallbacks
+    def test_the_audio_played_after_a_close_is_bounded_by_close_drain_timeout(self):
+        async def handle(websocket):
+            async for message in websocket:
+                event = json.loads(message)
+                if event["event"] == "start":
+                    await websocket.send(json.dumps({
+                        "event": "media", "streamSid": event["streamSid"],
+                        "media": {"payload": base64.b64encode(b"\x22" * 8000 * 10).decode()}}))
+                    await websocket.close(1000, "done")
+                    return
+
+        switch, phone, _ = yield self.call_agent(handle, close_drain_timeout=0.3)
+        started = reactor.seconds()
+        yield wait_for(lambda: next((m for m, _ in switch.wire.sent
+                                     if m.is_request and m.method == "BYE"), None))
+        self.assertLess(reactor.seconds() - started, 1.5)  # not the 10 s queued
+        self.hang_up(switch)
+        record = yield wait_for(lambda: switch.records[0] if switch.records else None)
+        self.assertEqual((record.disconnect_side, record.disconnect_reason),
+                         ("agent", "agent-closed"))
+        self.assertLess(record.agent_stats["agent_frames_sent"], 60)
