@@ -1,8 +1,9 @@
 """AI voice agents.
 
-``secret_headers`` is write-only for the admin API: rows come back with the
-secret header names only, unless ``with_secrets`` is asked for (the bridge
-that connects to the agent needs the values).
+``secret_headers`` and ``auth_token`` are write-only for the admin API: rows come
+back with the secret header names and ``auth_token_set`` only, unless
+``with_secrets`` is asked for (the bridge that connects to the agent needs the
+values).
 """
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from sqlalchemy.engine import Connection
 from softswitch.store.tables import agents, numbers, regions, route_targets
 
 FIELDS = ("name", "url", "profile", "sample_rate", "region_id", "headers",
-          "secret_headers", "custom_parameters")
+          "secret_headers", "custom_parameters", "account_sid", "auth_token")
 
 
 def create_agent(conn: Connection, values: dict) -> dict:
@@ -77,8 +78,9 @@ def _load(conn: Connection, condition, limit=None, with_secrets=False) -> list[d
     for row in conn.execute(query):
         found = dict(row._mapping)
         found["secret_header_names"] = sorted(found["secret_headers"])
+        found["auth_token_set"] = found["auth_token"] is not None
         if not with_secrets:
-            del found["secret_headers"]
+            del found["secret_headers"], found["auth_token"]
         rows.append(found)
     return rows
 

@@ -11,7 +11,7 @@ from softswitch.store import agents as store, regions
 
 ITEM = "/v1/agents/{name}"
 _INPUT_KEYS = ("url", "profile", "sample_rate", "region", "headers", "secret_headers",
-               "custom_parameters")
+               "custom_parameters", "account_sid", "auth_token")
 
 
 def _out(row: dict) -> dict:
@@ -33,6 +33,7 @@ def _values(conn, body: AgentReplace) -> dict:
         "region_id": region_id, "headers": dict(body.headers),
         "secret_headers": dict(body.secret_headers),
         "custom_parameters": dict(body.custom_parameters),
+        "account_sid": body.account_sid, "auth_token": body.auth_token,
     }
 
 

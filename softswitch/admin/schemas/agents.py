@@ -54,6 +54,14 @@ PARAMETER_MAX = 1024
 # An openai-realtime agent's `instructions` parameter is its system prompt: longer.
 INSTRUCTIONS_MAX = 16384
 VOICE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # "marin", or a custom voice's id
+# Twilio's own shapes: "AC" and 32 hex digits; an auth token of 32 hex digits (any
+# 16-128 printable characters are taken, for tokens made elsewhere).
+ACCOUNT_SID_PATTERN = r"^AC[0-9a-fA-F]{32}$"
+AUTH_TOKEN_PATTERN = r"^[!-~]{16,128}$"
+AccountSid = Annotated[str, Field(pattern=ACCOUNT_SID_PATTERN,
+                                  description="Twilio-style account SID: AC + 32 hex digits")]
+AuthToken = Annotated[str, Field(pattern=AUTH_TOKEN_PATTERN,
+                                 description="16-128 printable ASCII characters, no space")]
 ParameterName = Annotated[str, Field(min_length=1, max_length=64)]
 ParameterValue = Annotated[str, Field(max_length=INSTRUCTIONS_MAX)]
 
@@ -75,6 +83,14 @@ class AgentReplace(RequestModel):
         description="passed to the agent at start (values up to 1024 characters); for "
                     "openai-realtime, `instructions` (up to 16384) and `voice` set up the "
                     "session instead")
+
+    account_sid: AccountSid | None = Field(
+        None, description="Twilio compatibility: the account SID of the start message, "
+                          "and the user name of the REST API's Basic credentials")
+    auth_token: AuthToken | None = Field(
+        None, description="Twilio compatibility, write-only: signs the WebSocket upgrade "
+                          "(X-Twilio-Signature) and is the REST API's Basic password; "
+                          "needs account_sid")
 
     @field_validator("sample_rate")
     @classmethod
@@ -99,6 +115,12 @@ class AgentReplace(RequestModel):
         if realtime and voice is not None and not VOICE.match(voice):
             raise _parameter_error("voice", voice, "a voice name such as 'marin': 1-64 "
                                                    "letters, digits, '_', '.' or '-'")
+        return self
+
+    @model_validator(mode="after")
+    def _token_needs_account(self):
+        if self.auth_token is not None and self.account_sid is None:
+            raise ValueError("auth_token needs an account_sid")
         return self
 
     @field_validator("secret_headers")
@@ -138,5 +160,7 @@ class AgentOut(ResponseModel):
     headers: dict[str, str]
     secret_header_names: list[str]
     custom_parameters: dict[str, str]
+    account_sid: str | None
+    auth_token_set: bool
     created_at: Epoch
     updated_at: Epoch
