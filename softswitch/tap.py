@@ -30,6 +30,7 @@ from twisted.web.server import Site
 from . import config
 from .admin.api import build_api
 from .admin.calls_view import CallsView
+from .admin.twilio_api import TwilioApiResource
 from .admin.trunk_status_view import TrunkStatusView
 from .config import ConfigError, Settings
 from .edge.admin_site import build_root
@@ -301,10 +302,13 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         if kind != "tokens":
             snapshot_loader.reload()  # users are route targets too
 
+    calls_view = CallsView(proxy, outbound_calls)
     api = build_api(database, reactor, domain=sip.domain, on_change=on_admin_change,
-                    metrics=metrics, calls=CallsView(proxy, outbound_calls),
+                    metrics=metrics, calls=calls_view,
                     trunk_status=TrunkStatusView(health, registrations_out, limiter))
-    site = Site(build_root(metrics.registry, health, api, echo_agent_resource(reactor)))
+    twilio_api = TwilioApiResource(calls_view, lambda: snapshot().agents.values(), reactor)
+    site = Site(build_root(metrics.registry, health, api, echo_agent_resource(reactor),
+                           twilio_api))
     site.noisy = False
     strports.service(settings.admin.listen, site).setServiceParent(root)
     return root

@@ -10,7 +10,7 @@ time, and sends what it returns. Every input returns an `Output`:
     next_deadline when to call `tick` next (None before `start` and after `stop`)
 
 Inputs: `start(now)`, `resume(profile, now)` (a new socket after one was lost),
-`agent_closed(reason, now)` (the socket was closed: hang up once the queue has played),
+`finish(reason, now)` (the agent is done: hang up once its queue has played),
 `rtp_received(payload_type, seq, timestamp, marker, payload,
 now)`, `info_dtmf(digit, now)`, `ws_text(text, now)`, `ws_binary(data, now)`,
 `tick(now)` and `stop(reason, now)`. Times are seconds on the edge's monotonic clock.
@@ -222,9 +222,9 @@ class AgentBridge:
         self._boundaries = 0
         return self._output(self._encode(CallStarted(self.info)))
 
-    def agent_closed(self, reason: str, now: float) -> Output:
-        """The agent closed its socket: a hangup once the audio it queued has played
-        (its marks are reached on the way); nothing more comes from it."""
+    def finish(self, reason: str, now: float) -> Output:
+        """The agent is done (it closed its socket, or asked over the REST API): a
+        hangup once the audio it queued has played (its marks reached on the way)."""
         if self._closed:
             return Output()
         actions: list = []

@@ -34,6 +34,7 @@ from twisted.python.failure import Failure
 from ..agent.bridge import AgentBridge, Hangup, Transfer
 from ..agent.events import CallEnded, CallInfo, TransferFailed
 from ..agent.profiles import make_agent_profile
+from ..agent.twilio_compat import SIGNATURE_HEADER, signature
 from ..media.rtp import payload_of
 from .agent_media import AgentMedia
 from .agent_metrics import AgentMediaMetrics
@@ -119,6 +120,10 @@ class AgentSessionFactory:
     def _connector(self, agent):
         """connect(timeout): a Deferred open AgentSocket to `agent`."""
         headers = {**dict(agent.headers), **dict(agent.secret_headers)}
+        if agent.auth_token:  # as Twilio signs its requests (RequestValidator checks it)
+            headers = {name: value for name, value in headers.items()
+                       if name.lower() != SIGNATURE_HEADER.lower()}
+            headers[SIGNATURE_HEADER] = signature(agent.auth_token, agent.url)
 
         def connect(timeout: float):
             return connect_agent(self._reactor, agent.url, headers, timeout, self._reads,
@@ -127,7 +132,7 @@ class AgentSessionFactory:
 
     def _call_info(self, call_id: str, agent, info: dict) -> CallInfo:
         return CallInfo(call_id=call_id, stream_id="MZ" + os.urandom(16).hex(),
-                        account=self._account, caller=info.get("caller") or "",
+                        account=agent.account_sid or self._account, caller=info.get("caller") or "",
                         callee=info.get("callee") or "", did=info.get("did"),
                         direction=info.get("direction") or "inbound",
                         custom_parameters={**dict(agent.custom_parameters),
@@ -320,7 +325,7 @@ class LiveAgentSession:
         if self._stopping or self._agent_gone:
             return
         if code == NORMAL_CLOSURE:  # the agent closed on purpose: the call is over
-            self._drain_then_end("agent-closed")
+            self._drain_then_end("agent-closed", gone=True)
             return
         if self._metrics is not None:
             self._metrics.agent_socket_failures.labels("dropped").inc()
@@ -340,15 +345,27 @@ class LiveAgentSession:
 
         d.addCallbacks(reopened, lambda f: self._end("agent-lost"))
 
-    def _drain_then_end(self, reason: str) -> None:
-        """The agent is gone, but what it queued (its last words, often sent just
-        before closing) still plays, for at most `close_drain` seconds; then BYE."""
-        self._agent_gone = self._passive = True
+    def finish(self, reason: str) -> bool:
+        """The agent asked to end the call (the Twilio-compatible REST API): as after
+        a close, what it queued plays first; its socket stays open until the stop.
+        False if the bridge has not begun (nothing queued to play)."""
+        if self._bridge is None or self._stopping or self._on_end is None:
+            return False
+        if self._drain_timer is None:
+            self._drain_then_end(reason)
+        return True
+
+    def _drain_then_end(self, reason: str, gone: bool = False) -> None:
+        """What the agent queued (its last words, often sent just before closing or
+        asking to hang up) still plays, for at most `close_drain` seconds; then BYE.
+        `gone`: the socket is closed, nothing more comes from or goes to it."""
+        if gone:
+            self._agent_gone = self._passive = True
         if self._bridge is None or self._close_drain <= 0:
             self._end(reason)
             return
         self._drain_timer = self._reactor.callLater(self._close_drain, self._end, reason)
-        self._apply(self._bridge.agent_closed(reason, self._reactor.seconds()))
+        self._apply(self._bridge.finish(reason, self._reactor.seconds()))
 
     # -- outputs ----------------------------------------------------------------------
     def slot_due(self, now: float) -> None:

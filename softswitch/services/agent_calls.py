@@ -44,6 +44,10 @@ class AgentSession(Protocol):
 
     def dtmf(self, digit: str) -> None: ...
 
+    def finish(self, reason: str) -> bool:
+        """The agent asked to end the call: on_end(reason) once what it queued has
+        played (bounded); False if the audio has not begun (end it at once)."""
+
     def stop(self, reason: str):
         """Say goodbye to the agent and free the media; a Deferred of stats dict."""
 
@@ -284,6 +288,15 @@ class AgentCalls:
         if dialog is None:
             return False
         self.bye_caller(dialog, side, reason)
+        return True
+
+    def finish(self, call_id: str, reason: str) -> bool:
+        """The agent asked (REST) to end its call: BYE once its queued audio played."""
+        dialog = self.dialogs.get(call_id)
+        if dialog is None:
+            return False
+        if not dialog.session.finish(reason):
+            self.bye_caller(dialog, "agent", reason)
         return True
 
     def active_calls(self) -> list[dict]:

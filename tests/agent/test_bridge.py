@@ -188,8 +188,9 @@ def test_twilio_message_sequence_of_a_whole_call():
     assert connected == {"event": "connected", "protocol": "Call", "version": "1.0.0"}
     assert start["event"] == "start" and start["sequenceNumber"] == "1"
     assert start["start"]["customParameters"] == {
-        "from": "+12125550123", "to": "+14155550100", "did": "+14155550100",
-        "direction": "inbound", "tier": "gold"}
+        "from": "+12125550123", "to": "+14155550100", "from_number": "+12125550123",
+        "to_number": "+14155550100", "did": "+14155550100", "direction": "inbound",
+        "tier": "gold"}
     assert start["start"]["mediaFormat"] == {"encoding": "audio/x-mulaw", "sampleRate": 8000,
                                              "channels": 1}
     payloads = [frame_bytes(k) for k in range(50)]
@@ -876,7 +877,7 @@ def test_a_closed_socket_hangs_up_once_its_queued_audio_and_marks_have_played():
     bridge.start(T0)
     bridge.ws_text(media_message(b"\x01" * 400), T0)
     bridge.ws_text(text({"event": "mark", "mark": {"name": "last"}}), T0)
-    assert bridge.agent_closed("agent-closed", T0) == Output(next_deadline=T0)
+    assert bridge.finish("agent-closed", T0) == Output(next_deadline=T0)
     outs = [bridge.tick(T0 + SLOT * k) for k in range(4)]
     assert [marks_in(out) for out in outs] == [[], [], ["last"], []]
     assert [out.actions for out in outs] == [(), (), (Hangup("agent-closed"),), ()]
@@ -887,5 +888,5 @@ def test_a_closed_socket_hangs_up_once_its_queued_audio_and_marks_have_played():
 def test_a_socket_closed_with_nothing_queued_hangs_up_at_the_next_slot():
     bridge = make()
     bridge.start(T0)
-    assert bridge.agent_closed("agent-closed", T0).actions == ()
+    assert bridge.finish("agent-closed", T0).actions == ()
     assert bridge.tick(T0).actions == (Hangup("agent-closed"),)
