@@ -63,7 +63,7 @@ class AgentCallCase(unittest.TestCase):
     @defer.inlineCallbacks
     def call_agent(self, handler, first_port=36400, event_pt=None, agent_options=None,
                    **factory_options):
-        server = AgentServer(handler).__enter__()
+        server = self.agent_server = AgentServer(handler).__enter__()
         self.addCleanup(deferToThread, server.__exit__, None, None, None)
         relay = RtpRelay(reactor, {"default": RegionConfig("default", "127.0.0.1", "127.0.0.1",
                                                            first_port, first_port + 100)}, "default")
@@ -74,6 +74,7 @@ class AgentCallCase(unittest.TestCase):
                                               10),), number_format="nanp")],
             agents=[Agent("bot", server.url, "twilio", 8000, **(agent_options or {}))],
             numbers=[Number("+14155550100", (Target("agent", "bot"),))])
+        self.snapshot = snapshot
         switch = ProxyHarness(snapshot, clock=reactor)
         self.addCleanup(switch.endpoint.stop)
         switch.proxy.agent_calls = AgentCalls(

@@ -32,7 +32,8 @@ def _values(conn, body: AgentReplace) -> dict:
         "url": body.url, "profile": body.profile, "sample_rate": body.sample_rate,
         "region_id": region_id, "headers": dict(body.headers),
         "secret_headers": dict(body.secret_headers),
-        "custom_parameters": dict(body.custom_parameters),
+        "custom_parameters": {key: value if isinstance(value, str) else value.model_dump()
+                              for key, value in body.custom_parameters.items()},
         "account_sid": body.account_sid, "auth_token": body.auth_token,
     }
 
