@@ -16,9 +16,14 @@ agent through /v1/agents). A call is visible to an account when the agent it is
 bridged to has that account SID; `CallSid` is the `callSid` of the start message (the
 SIP Call-ID, percent-encoded if it holds characters a URL path cannot). Errors are
 Twilio's JSON: 401 (code 20003) for bad credentials, 404 (20404) for an unknown call or
-path, 400 for an update this switch does not do, 405 for other methods.
+path, 400 for an update this switch does not do, 405 for other methods. Once a
+transfer has taken the agent off the call, the call is no longer its to end: 404
+(20404, which pipecat takes for "already terminated"), so a framework's automatic
+hang-up after a transfer does not cut the caller off from the human.
 """
 
+import base64
+import binascii
 import hmac
 import json
 import re
@@ -78,8 +83,9 @@ class TwilioApiResource(Resource):
             return _not_found(request, f"/{API_VERSION}/" + path.decode("latin-1"))
         account = unquote(match.group(1).decode("latin-1"))
         call_sid = unquote(match.group(2).decode("latin-1"))
-        agents = self._authenticated(request)
-        if agents is None or account != request.getUser().decode("latin-1"):
+        credentials = _basic_credentials(request)
+        agents = self._authenticated(*credentials) if credentials else None
+        if agents is None or account.encode("latin-1") != credentials[0]:
             return _json(request, 401, error(401, 20003, "Authenticate"),
                          {"WWW-Authenticate": 'Basic realm="Twilio API"'})
         call = next((c for c in self._calls.active_calls()
@@ -99,11 +105,8 @@ class TwilioApiResource(Resource):
         status = "completed" if answered else "canceled"
         return _json(request, 200, call_resource(account, call, status, now))
 
-    def _authenticated(self, request) -> set[str] | None:
+    def _authenticated(self, user: bytes, password: bytes) -> set[str] | None:
         """The names of the agents of the Basic credentials' account, or None."""
-        user, password = request.getUser(), request.getPassword()
-        if not user or not password:
-            return None
         names, valid = set(), False
         for agent in self._agents():
             if agent.account_sid is None or agent.account_sid.encode() != user:
@@ -112,6 +115,20 @@ class TwilioApiResource(Resource):
             if agent.auth_token and hmac.compare_digest(agent.auth_token.encode(), password):
                 valid = True
         return names if valid else None
+
+
+def _basic_credentials(request) -> tuple[bytes, bytes] | None:
+    """(user, password) of an `Authorization: Basic` header, or None."""
+    header = request.getHeader(b"authorization") or b""
+    scheme, _, encoded = header.partition(b" ")
+    if scheme.lower() != b"basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    user, colon, password = decoded.partition(b":")
+    return (user, password) if colon and user and password else None
 
 
 def _form(request) -> dict[bytes, bytes]:
@@ -126,7 +143,8 @@ def _hang_up_request(form: dict[bytes, bytes]) -> str | None:
         if status in (b"completed", b"canceled"):
             return None
         return (f"Status {status.decode('latin-1')!r} is not supported: this switch "
-                "updates a call's Status to completed or canceled only (hang up)")
+                "updates a call's Status to completed or canceled only; to hang up, send "
+                "Status=completed")
     if twiml is not None:
         if len(twiml) <= MAX_FORM_BYTES and _HANGUP_TWIML.match(twiml):
             return None

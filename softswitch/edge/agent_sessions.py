@@ -324,6 +324,9 @@ class LiveAgentSession:
     def closed(self, code: int, reason: str) -> None:
         if self._stopping or self._agent_gone:
             return
+        if self._drain_timer is not None:  # it asked to end: no reconnect, play on
+            self._agent_gone = self._passive = True
+            return
         if code == NORMAL_CLOSURE:  # the agent closed on purpose: the call is over
             self._drain_then_end("agent-closed", gone=True)
             return
@@ -351,9 +354,13 @@ class LiveAgentSession:
         False if the bridge has not begun (nothing queued to play)."""
         if self._bridge is None or self._stopping or self._on_end is None:
             return False
-        if self._drain_timer is None:
-            self._drain_then_end(reason)
+        self._drain_then_end(reason)
         return True
+
+    @property
+    def agent_left(self) -> bool:
+        """The agent is no longer on the call (a transfer took it off, or it closed)."""
+        return self._agent_gone
 
     def _drain_then_end(self, reason: str, gone: bool = False) -> None:
         """What the agent queued (its last words, often sent just before closing or
@@ -361,6 +368,8 @@ class LiveAgentSession:
         `gone`: the socket is closed, nothing more comes from or goes to it."""
         if gone:
             self._agent_gone = self._passive = True
+        if self._drain_timer is not None:  # already playing out
+            return
         if self._bridge is None or self._close_drain <= 0:
             self._end(reason)
             return

@@ -48,6 +48,8 @@ class AgentSession(Protocol):
         """The agent asked to end the call: on_end(reason) once what it queued has
         played (bounded); False if the audio has not begun (end it at once)."""
 
+    agent_left: bool  # a transfer (or a close) took the agent off the call
+
     def stop(self, reason: str):
         """Say goodbye to the agent and free the media; a Deferred of stats dict."""
 
@@ -293,8 +295,8 @@ class AgentCalls:
     def finish(self, call_id: str, reason: str) -> bool:
         """The agent asked (REST) to end its call: BYE once its queued audio played."""
         dialog = self.dialogs.get(call_id)
-        if dialog is None:
-            return False
+        if dialog is None or dialog.session.agent_left:
+            return False  # (after a transfer the call is the caller's and the human's)
         if not dialog.session.finish(reason):
             self.bye_caller(dialog, "agent", reason)
         return True

@@ -251,8 +251,8 @@ class OutboundCalls:
         """The agent asked (REST) to end its call: an answered call's queued audio
         plays before the BYE; a call not answered yet ends at once."""
         call = self.calls.get(call_id)
-        if call is None:
-            return False
+        if call is None or (call.session is not None and call.session.agent_left):
+            return False  # (after a transfer the call is the far end's and the human's)
         if call.state == "answered" and call.session is not None \
                 and call.session.finish(reason):
             return True
