@@ -104,6 +104,9 @@ class AgentSettings:
     jitter_target_ms: int = 60
     jitter_max_ms: int = 200
     max_burst: int = 3  # RTP packets to the caller sent back to back after a stall
+    # An agent that closes its socket (1000) has its queued audio played for at most
+    # this many seconds before the caller gets the BYE (0: at once).
+    close_drain_timeout: float = 5.0
     # PEM file of the certificate authorities trusted for wss:// agents ("": the system's).
     ca_file: str = ""
 
@@ -158,6 +161,7 @@ _SECTIONS = {
 _LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 MAX_JITTER_MS = 1000  # more delay than this is no longer a conversation
 MAX_BURST = 50  # one second of 20 ms packets
+MAX_CLOSE_DRAIN = 60.0  # seconds of queued agent audio played after the agent closed
 
 
 def load(path: str | os.PathLike | None = None) -> Settings:
@@ -365,6 +369,9 @@ def _check_agent_media(agents: AgentSettings) -> None:
     if not low <= target <= high:
         raise ConfigError(f"[agents] jitter_target_ms ({target}) must be between "
                           f"jitter_min_ms ({low}) and jitter_max_ms ({high})")
+    if not 0 <= agents.close_drain_timeout <= MAX_CLOSE_DRAIN:
+        raise ConfigError("[agents] close_drain_timeout must be between 0 and "
+                          f"{MAX_CLOSE_DRAIN:g} seconds")
     if not 1 <= agents.max_burst <= MAX_BURST:
         raise ConfigError(f"[agents] max_burst must be between 1 and {MAX_BURST}")
     if agents.ca_file and not os.path.isfile(agents.ca_file):

@@ -31,6 +31,7 @@ from .admin.api import build_api
 from .admin.throttle import BadTokenThrottle
 from .admin.calls_view import CallsView
 from .admin.registrations_view import LiveRegistrations
+from .admin.twilio_api import TwilioApiResource
 from .admin.trunk_status_view import TrunkStatusView
 from .config import ConfigError, Settings
 from .edge.admin_site import build_root, build_site
@@ -256,7 +257,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         jitter_min_ms=agent_settings.jitter_min_ms,
         jitter_target_ms=agent_settings.jitter_target_ms,
         jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst,
-        ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings))
+        ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings),
+        close_drain_timeout=agent_settings.close_drain_timeout)
     agent_calls = proxy.agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent)
@@ -323,14 +325,17 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         return gatherResults(pending)
 
     admin = settings.admin
+    calls_view = CallsView(proxy, outbound_calls)
     throttle = BadTokenThrottle(reactor, limit=admin.bad_token_limit,
                                 block=admin.bad_token_block)
     api = build_api(database, reactor, domain=sip.domain, on_change=on_admin_change,
-                    metrics=metrics, calls=CallsView(proxy, outbound_calls),
+                    metrics=metrics, calls=calls_view,
                     trunk_status=TrunkStatusView(health, registrations_out, limiter),
                     guard=guard, throttle=throttle,
                     registrations=LiveRegistrations(location, reactor, node))
-    site = build_site(build_root(metrics.registry, service_health, api, echo_agent_resource(reactor)),
+    twilio_api = TwilioApiResource(calls_view, lambda: snapshot().agents.values(), reactor)
+    site = build_site(build_root(metrics.registry, service_health, api,
+                                 echo_agent_resource(reactor), twilio_api),
                       api, reactor, max_connections=admin.max_connections,
                       header_timeout=admin.header_timeout)
     strports.service(admin.listen, site).setServiceParent(root)

@@ -100,6 +100,11 @@ def test_missing_explicit_file_is_an_error(tmp_path):
      r"^\[guard\] scanner_user_agents must not hold an empty string$"),
     ("[guard]\nenabled = 'yes'\n", r"\[guard\] enabled must be a bool"),
     ("[guard]\nbans = 1\n", r"unknown key \[guard\] bans"),
+    ("[agents]\nclose_drain_timeout = -1\n",
+     r"^\[agents\] close_drain_timeout must be between 0 and 60 seconds$"),
+    ("[agents]\nclose_drain_timeout = 61\n",
+     r"^\[agents\] close_drain_timeout must be between 0 and 60 seconds$"),
+    ("[agents]\nclose_drain_timeout = nan\n", r"^\[agents\] close_drain_timeout must be"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -169,6 +174,14 @@ def test_the_agent_media_settings_default_to_the_bridges_own_and_are_read(tmp_pa
                                            "max_burst = 1\n"))
     assert (settings.agents.jitter_min_ms, settings.agents.jitter_target_ms,
             settings.agents.jitter_max_ms, settings.agents.max_burst) == (0, 0, 1000, 1)
+
+
+def test_the_close_drain_timeout_is_5_s_by_default_and_read(tmp_path):
+    from softswitch.edge.agent_sessions import AgentSessionFactory
+    assert config.validate({}).agents.close_drain_timeout == 5.0
+    assert AgentSessionFactory.__init__.__kwdefaults__["close_drain_timeout"] == 5.0
+    settings = config.load(write(tmp_path, "[agents]\nclose_drain_timeout = 0\n"))
+    assert settings.agents.close_drain_timeout == 0
 
 
 def test_the_transfer_ringback_is_us_by_default_and_read(tmp_path):

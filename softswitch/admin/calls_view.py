@@ -65,6 +65,16 @@ class CallsView:
             return HangUp.NOT_ANSWERED
         return HangUp.UNKNOWN
 
+    def finish(self, call_id: str, reason: str) -> HangUp:
+        """An agent call ended by its agent (the Twilio-compatible REST API): what the
+        agent queued plays, then BYE (`disconnect_side` agent)."""
+        agents = self._agent_calls
+        if agents is not None and agents.finish(call_id, reason):
+            return HangUp.ENDED
+        if self._outbound is not None and self._outbound.finish(call_id, reason):
+            return HangUp.ENDED
+        return HangUp.UNKNOWN
+
     def originate(self, to: str, from_: str, agent: str, trunk: str | None = None,
                   custom_parameters: dict | None = None) -> dict:
         """Place an outbound AI call; the new call's row. ApiError 422 naming the field
@@ -94,6 +104,9 @@ class NoCalls:
         return []
 
     def hang_up(self, call_id: str) -> HangUp:
+        return HangUp.UNKNOWN
+
+    def finish(self, call_id: str, reason: str) -> HangUp:
         return HangUp.UNKNOWN
 
     def originate(self, to: str, from_: str, agent: str, trunk: str | None = None,

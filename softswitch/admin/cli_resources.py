@@ -259,7 +259,10 @@ RESOURCES = {r.name: r for r in [
                Flag(("--region",), "region"),
                _many("--header", "NAME=VALUE, repeatable"),
                _many("--secret-header", "NAME=VALUE, write-only, repeatable"),
-               _many("--param", "custom parameter NAME=VALUE, repeatable")],
+               _many("--param", "custom parameter NAME=VALUE, repeatable"),
+               Flag(("--account-sid",), "account_sid", {"help": "Twilio compatibility"}),
+               Flag(("--auth-token",), "auth_token", {"help": "Twilio compatibility, "
+                                                              "write-only"})],
         build=_build_agent),
     Resource("numbers", "number", {
         "number": lambda r: r["number"], "route": lambda r: _route_text(r["route"]),

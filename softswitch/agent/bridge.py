@@ -10,6 +10,7 @@ time, and sends what it returns. Every input returns an `Output`:
     next_deadline when to call `tick` next (None before `start` and after `stop`)
 
 Inputs: `start(now)`, `resume(profile, now)` (a new socket after one was lost),
+`finish(reason, now)` (the agent is done: hang up once its queue has played),
 `rtp_received(payload_type, seq, timestamp, marker, payload,
 now)`, `info_dtmf(digit, now)`, `ws_text(text, now)`, `ws_binary(data, now)`,
 `tick(now)` and `stop(reason, now)`. Times are seconds on the edge's monotonic clock.
@@ -23,8 +24,11 @@ Clock. `start` anchors the `Pacer`; slot k is due at start + 20 ms * k, whatever
 due since the last one:
 - caller -> agent: one jitter-buffer frame per slot, each popped at its slot's own
   deadline (the buffer sees a regular 20 ms clock even when ticks are late), so the
-  agent gets exactly one 20 ms `CallerAudio` per slot once the buffer's hold is over,
-  stamped with the slot's media time (`slot * 20` ms since `start`). After a stall
+  agent gets exactly one 20 ms `CallerAudio` per slot from the first slot on (silence
+  while the caller has sent nothing or the buffer holds its first packet: agents with
+  their own VAD expect a steady stream), stamped with the slot's media time
+  (`slot * 20` ms since `start`). Comfort noise (RFC 3389, payload type 13) is
+  filed as a silent frame in the jitter buffer, so the agent hears silence. After a stall
   every elapsed slot is still sent (a WebSocket needs no pacing and the agent should
   not lose the caller's words), up to `MAX_CATCH_UP_SLOTS`;
 - agent -> caller: one RTP packet per slot the `Pacer` lets through (a short stall is
@@ -113,6 +117,7 @@ from softswitch.media.latency import LatencyHistogram
 from softswitch.media.playout import Pacer, Playout
 
 FRAME_MS = 20
+COMFORT_NOISE_PT = 13  # RFC 3551 static payload type of RFC 3389 comfort noise
 MAX_CATCH_UP_SLOTS = 50  # caller audio sent to the agent after one stall: 1 s at most
 AGENT_PAUSE = 0.040  # no agent audio for this long (s) with playout running dry: a pause
 _AGENT_FRAME_ERRORS = (ProfileError, ValueError, TypeError, KeyError, AttributeError)
@@ -180,6 +185,7 @@ class AgentBridge:
             ResponseStarted: self._on_response_started,
         }
         self.ws_frames_out = self.ws_frames_in = self.caller_frames = 0
+        self.caller_silence_frames = self.comfort_noise = 0
         self.agent_audio_chunks = 0
         self.first_agent_audio_at: float | None = None
         self.rtp_packets = self.rtp_ignored = 0
@@ -216,6 +222,15 @@ class AgentBridge:
         self._boundaries = 0
         return self._output(self._encode(CallStarted(self.info)))
 
+    def finish(self, reason: str, now: float) -> Output:
+        """The agent is done (it closed its socket, or asked over the REST API): a
+        hangup once the audio it queued has played (its marks reached on the way)."""
+        if self._closed:
+            return Output()
+        actions: list = []
+        self._on_hangup(AgentHangup(reason), now, None, actions)
+        return self._output((), actions)
+
     def stop(self, reason: str, now: float) -> Output:
         """The call is over (either side): the profile's goodbye; later inputs are ignored."""
         if self._closed:
@@ -240,7 +255,13 @@ class AgentBridge:
             if digit is not None:
                 return self._caller_dtmf(digit.digit)
             return self._quiet
-        self.rtp_ignored += 1  # comfort noise, or a payload type never negotiated
+        if payload_type == COMFORT_NOISE_PT:
+            # The caller went quiet (RFC 3389): its slot is silence, and so is what
+            # follows until speech returns (concealment repeats a silent frame).
+            self.comfort_noise += 1
+            self.jitter.push(seq, timestamp, self.codec.silence, now)
+            return self._quiet
+        self.rtp_ignored += 1  # a payload type never negotiated
         return self._quiet
 
     def info_dtmf(self, digit: str, now: float) -> Output:
@@ -277,9 +298,12 @@ class AgentBridge:
             frame = pop(deadline(slot))
             if frame is not None:
                 ws += encode(CallerAudio(convert(frame.payload), slot * FRAME_MS))
-                self.caller_frames += 1
                 if frame.arrived is not None:
                     observe(now - frame.arrived)
+            else:  # no caller packet yet (or still held): the agent hears silence
+                ws += encode(CallerAudio(convert(self.codec.silence), slot * FRAME_MS))
+                self.caller_silence_frames += 1
+            self.caller_frames += 1
         self.ws_frames_out += len(ws)
         if end - first > due:  # slots were skipped: the timestamp jumps
             self._marker = True
@@ -334,7 +358,9 @@ class AgentBridge:
         first = self.first_agent_audio_at
         return BridgeStats(
             ws_frames_out=self.ws_frames_out, ws_frames_in=self.ws_frames_in,
-            caller_frames=self.caller_frames, agent_audio_chunks=self.agent_audio_chunks,
+            caller_frames=self.caller_frames,
+            caller_silence_frames=self.caller_silence_frames,
+            comfort_noise_packets=self.comfort_noise, agent_audio_chunks=self.agent_audio_chunks,
             agent_audio_ms=playout.enqueued_bytes / 8,
             first_agent_audio_s=(None if first is None or self._started_at is None
                                  else max(0.0, first - self._started_at)),

@@ -57,6 +57,8 @@ class BridgeStats:
     ws_frames_out: int  # frames sent to the agent, of every kind
     ws_frames_in: int  # frames received from the agent
     caller_frames: int  # 20 ms frames of caller audio sent to the agent
+    caller_silence_frames: int  # of which silence: no caller packet yet, or held
+    comfort_noise_packets: int  # caller RFC 3389 packets, heard as silence
     agent_audio_chunks: int  # audio messages from the agent
     agent_audio_ms: float  # agent audio queued for the caller (in the call's codec)
     first_agent_audio_s: float | None  # from start to the first agent audio

@@ -52,11 +52,15 @@ class VersionResource(Resource):
 
 
 def build_root(registry, health_check, api: Resource | None = None,
-               echo_agent: Resource | None = None) -> Resource:
+               echo_agent: Resource | None = None,
+               twilio_api: Resource | None = None) -> Resource:
     """The admin site's root; ``api`` (softswitch.admin.api.build_api) serves /v1,
     ``echo_agent`` the built-in echo agent's WebSocket at /v1/echo-agent (and at
-    /echo-agent, where databases made before it moved still point)."""
+    /echo-agent, where databases made before it moved still point), ``twilio_api``
+    (softswitch.admin.twilio_api) Twilio's REST paths at /2010-04-01."""
     root = Resource()
+    if twilio_api is not None:
+        root.putChild(b"2010-04-01", twilio_api)
     root.putChild(b"metrics", MetricsResource(registry))
     root.putChild(b"healthz", HealthResource(health_check))
     version = VersionResource(api)

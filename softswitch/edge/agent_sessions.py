@@ -34,6 +34,7 @@ from twisted.python.failure import Failure
 from ..agent.bridge import AgentBridge, Hangup, Transfer
 from ..agent.events import CallEnded, CallInfo, TransferFailed
 from ..agent.profiles import make_agent_profile
+from ..agent.twilio_compat import SIGNATURE_HEADER, signature
 from ..media.rtp import payload_of
 from .agent_media import AgentMedia
 from .agent_metrics import AgentMediaMetrics
@@ -52,8 +53,9 @@ class AgentSessionFactory:
                  account: str = "ACsoftswitch", ticker: SlotTicker | None = None,
                  jitter_min_ms: float = 20, jitter_target_ms: float = 60,
                  jitter_max_ms: float = 200, max_burst: int = 3, ringback: str = "us",
-                 trust_root=None):
+                 trust_root=None, close_drain_timeout: float = 5.0):
         self._reactor = reactor
+        self._close_drain = close_drain_timeout  # [agents] close_drain_timeout
         self._trust_root = trust_root  # wss:// agents' authorities (None: the system's)
         # Every call's AgentBridge gets these ([agents] in the configuration).
         self.bridge_options = {"min_delay_ms": jitter_min_ms, "target_ms": jitter_target_ms,
@@ -85,7 +87,8 @@ class AgentSessionFactory:
                                     self._call_info(call_id, agent, info), ws, leg,
                                     self._metrics, self.media_metrics, connect,
                                     self._connect_timeout, self.bridge_options,
-                                    ringback=self._ringback)
+                                    ringback=self._ringback,
+                                    close_drain=self._close_drain)
 
         def failed(failure):
             # Whatever did open is closed again; the caller's route moves on.
@@ -109,13 +112,18 @@ class AgentSessionFactory:
                                     self._call_info(call_id, agent, info), None, leg,
                                     self._metrics, self.media_metrics, connect,
                                     self._connect_timeout, self.bridge_options,
-                                    ringback=self._ringback)
+                                    ringback=self._ringback,
+                                    close_drain=self._close_drain)
 
         return media.addCallback(ready)
 
     def _connector(self, agent):
         """connect(timeout): a Deferred open AgentSocket to `agent`."""
         headers = {**dict(agent.headers), **dict(agent.secret_headers)}
+        if agent.auth_token:  # as Twilio signs its requests (RequestValidator checks it)
+            headers = {name: value for name, value in headers.items()
+                       if name.lower() != SIGNATURE_HEADER.lower()}
+            headers[SIGNATURE_HEADER] = signature(agent.auth_token, agent.url)
 
         def connect(timeout: float):
             return connect_agent(self._reactor, agent.url, headers, timeout, self._reads,
@@ -124,7 +132,7 @@ class AgentSessionFactory:
 
     def _call_info(self, call_id: str, agent, info: dict) -> CallInfo:
         return CallInfo(call_id=call_id, stream_id="MZ" + os.urandom(16).hex(),
-                        account=self._account, caller=info.get("caller") or "",
+                        account=agent.account_sid or self._account, caller=info.get("caller") or "",
                         callee=info.get("callee") or "", did=info.get("did"),
                         direction=info.get("direction") or "inbound",
                         custom_parameters={**dict(agent.custom_parameters),
@@ -144,8 +152,11 @@ class LiveAgentSession:
 
     def __init__(self, reactor, ticker, agent, info: CallInfo, socket, leg, metrics,
                  media_metrics, connect, connect_timeout: float,
-                 bridge_options: dict | None = None, ringback: str = "us"):
+                 bridge_options: dict | None = None, ringback: str = "us",
+                 close_drain: float = 5.0):
         self._reactor = reactor
+        self._close_drain = close_drain  # seconds the queue may play after a close
+        self._drain_timer = None
         self._bridge_options = bridge_options or {}  # AgentBridge's jitter and burst
         self._ticker = ticker
         self._agent = agent
@@ -239,6 +250,8 @@ class LiveAgentSession:
     def stop(self, reason: str):
         self._stopping = self._passive = True
         self._ticker.cancel(self)
+        if self._drain_timer is not None and self._drain_timer.active():
+            self._drain_timer.cancel()
         stats = {}
         if self._bridge is not None:
             out = self._bridge.stop(reason, self._reactor.seconds())
@@ -311,8 +324,11 @@ class LiveAgentSession:
     def closed(self, code: int, reason: str) -> None:
         if self._stopping or self._agent_gone:
             return
+        if self._drain_timer is not None:  # it asked to end: no reconnect, play on
+            self._agent_gone = self._passive = True
+            return
         if code == NORMAL_CLOSURE:  # the agent closed on purpose: the call is over
-            self._end("agent-closed")
+            self._drain_then_end("agent-closed", gone=True)
             return
         if self._metrics is not None:
             self._metrics.agent_socket_failures.labels("dropped").inc()
@@ -331,6 +347,34 @@ class LiveAgentSession:
             self._apply(self._bridge.resume(self._new_profile(), self._reactor.seconds()))
 
         d.addCallbacks(reopened, lambda f: self._end("agent-lost"))
+
+    def finish(self, reason: str) -> bool:
+        """The agent asked to end the call (the Twilio-compatible REST API): as after
+        a close, what it queued plays first; its socket stays open until the stop.
+        False if the bridge has not begun (nothing queued to play)."""
+        if self._bridge is None or self._stopping or self._on_end is None:
+            return False
+        self._drain_then_end(reason)
+        return True
+
+    @property
+    def agent_left(self) -> bool:
+        """The agent is no longer on the call (a transfer took it off, or it closed)."""
+        return self._agent_gone
+
+    def _drain_then_end(self, reason: str, gone: bool = False) -> None:
+        """What the agent queued (its last words, often sent just before closing or
+        asking to hang up) still plays, for at most `close_drain` seconds; then BYE.
+        `gone`: the socket is closed, nothing more comes from or goes to it."""
+        if gone:
+            self._agent_gone = self._passive = True
+        if self._drain_timer is not None:  # already playing out
+            return
+        if self._bridge is None or self._close_drain <= 0:
+            self._end(reason)
+            return
+        self._drain_timer = self._reactor.callLater(self._close_drain, self._end, reason)
+        self._apply(self._bridge.finish(reason, self._reactor.seconds()))
 
     # -- outputs ----------------------------------------------------------------------
     def slot_due(self, now: float) -> None:

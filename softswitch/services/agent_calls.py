@@ -47,6 +47,12 @@ class AgentSession(Protocol):
 
     def dtmf(self, digit: str) -> None: ...
 
+    def finish(self, reason: str) -> bool:
+        """The agent asked to end the call: on_end(reason) once what it queued has
+        played (bounded); False if the audio has not begun (end it at once)."""
+
+    agent_left: bool  # a transfer (or a close) took the agent off the call
+
     def stop(self, reason: str):
         """Say goodbye to the agent and free the media; a Deferred of stats dict."""
 
@@ -295,6 +301,15 @@ class AgentCalls:
         if dialog is None:
             return False
         self.bye_caller(dialog, side, reason)
+        return True
+
+    def finish(self, call_id: str, reason: str) -> bool:
+        """The agent asked (REST) to end its call: BYE once its queued audio played."""
+        dialog = self.dialogs.get(call_id)
+        if dialog is None or dialog.session.agent_left:
+            return False  # (after a transfer the call is the caller's and the human's)
+        if not dialog.session.finish(reason):
+            self.bye_caller(dialog, "agent", reason)
         return True
 
     def active_calls(self) -> list[dict]:

@@ -247,6 +247,17 @@ class OutboundCalls:
         self.end_call(call, side, reason, code)
         return True
 
+    def finish(self, call_id: str, reason: str) -> bool:
+        """The agent asked (REST) to end its call: an answered call's queued audio
+        plays before the BYE; a call not answered yet ends at once."""
+        call = self.calls.get(call_id)
+        if call is None or (call.session is not None and call.session.agent_left):
+            return False  # (after a transfer the call is the far end's and the human's)
+        if call.state == "answered" and call.session is not None \
+                and call.session.finish(reason):
+            return True
+        return self.hang_up(call_id, reason, side="agent")
+
     def drain(self) -> None:
         """Shutting down: refuse new calls and fail the queued ones ("shutdown", 503);
         the others go on (services.drain waits for them)."""

@@ -131,6 +131,8 @@ class Agent:
     headers: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     secret_headers: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     custom_parameters: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    account_sid: str | None = None  # Twilio compatibility (agent/twilio_compat.py)
+    auth_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +242,8 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         a["name"], a["url"], a["profile"], a["sample_rate"], region_names.get(a["region_id"]),
         MappingProxyType(dict(a["headers"] or {})),
         MappingProxyType(dict(a["secret_headers"] or {})),
-        MappingProxyType(dict(a["custom_parameters"] or {}))) for a in rows["agents"]]
+        MappingProxyType(dict(a["custom_parameters"] or {})), a.get("account_sid"),
+        a.get("auth_token")) for a in rows["agents"]]
     targets: dict[int, list[tuple[int, Target]]] = {}
     for t in rows["route_targets"]:
         kind = t["kind"]

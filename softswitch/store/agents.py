@@ -1,19 +1,25 @@
 """AI voice agents.
 
-``secret_headers`` is write-only for the admin API: rows come back with the
-secret header names only, unless ``with_secrets`` is asked for (the bridge
-that connects to the agent needs the values). The values are sealed at rest
-(store.secret_box) and opened only then.
+``secret_headers`` and ``auth_token`` are write-only for the admin API: rows come
+back with the secret header names and ``auth_token_set`` only, unless
+``with_secrets`` is asked for (the bridge that connects to the agent needs the
+values). Both are sealed at rest (store.secret_box) and opened only then.
 """
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from softswitch.store.secret_box import header_names, open_headers, seal_headers
+from softswitch.store.secret_box import (
+    header_names,
+    open_headers,
+    open_password,
+    seal_headers,
+    seal_password,
+)
 from softswitch.store.tables import agents, numbers, regions, route_targets
 
 FIELDS = ("name", "url", "profile", "sample_rate", "region_id", "headers",
-          "secret_headers", "custom_parameters")
+          "secret_headers", "custom_parameters", "account_sid", "auth_token")
 
 
 def create_agent(conn: Connection, values: dict) -> dict:
@@ -81,18 +87,23 @@ def _load(conn: Connection, condition, limit=None, with_secrets=False) -> list[d
     for row in conn.execute(query):
         found = dict(row._mapping)
         found["secret_header_names"] = header_names(found["secret_headers"])
+        found["auth_token_set"] = found["auth_token"] is not None
         if with_secrets:
             found["secret_headers"] = open_headers(conn, found["secret_headers"])
+            found["auth_token"] = open_password(conn, found["auth_token"])
         else:
-            del found["secret_headers"]
+            del found["secret_headers"], found["auth_token"]
         rows.append(found)
     return rows
 
 
 def _sealed(conn: Connection, values: dict) -> dict:
-    if not values.get("secret_headers"):
-        return values
-    return {**values, "secret_headers": seal_headers(conn, values["secret_headers"])}
+    sealed = dict(values)
+    if values.get("secret_headers"):
+        sealed["secret_headers"] = seal_headers(conn, values["secret_headers"])
+    if values.get("auth_token") is not None:
+        sealed["auth_token"] = seal_password(conn, values["auth_token"])
+    return sealed
 
 
 def _only(values: dict) -> dict:

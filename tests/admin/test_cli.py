@@ -63,6 +63,11 @@ class CliTests(ApiTestCase):
         self.assertEqual(json.loads(out)["number"], "+14155550100")
         code, out, _ = yield self.cli("-o", "json", "agents", "list")
         self.assertEqual(json.loads(out)[0]["secret_header_names"], ["Authorization"])
+        code, out, _ = yield self.cli("-o", "json", "agents", "update", "support-bot",
+                                      "--account-sid", "AC" + "ab" * 16,
+                                      "--auth-token", "c" * 32)
+        self.assertEqual((code, json.loads(out)["account_sid"], json.loads(out)["auth_token_set"]),
+                         (0, "AC" + "ab" * 16, True))
         code, out, _ = yield self.cli("users", "update", "alice", "--disable")
         self.assertFalse(json.loads(out)["enabled"])
         code, out, _ = yield self.cli("numbers", "delete", "+14155550100")

@@ -114,6 +114,27 @@ class ErrorTests(ApiTestCase):
                                "custom_parameters.instructions", "at most 1024")
 
     @defer.inlineCallbacks
+    def test_an_openai_realtime_voice_may_be_a_custom_voice_object(self):
+        realtime = {"name": "v", "url": "wss://a.example", "profile": "openai-realtime"}
+        created = yield self.post("/v1/agents", {**realtime, "custom_parameters": {
+            "voice": {"id": "voice_1234"}}})
+        self.assertEqual(created.status, 201, created.json)
+        self.assertEqual(created.json["custom_parameters"], {"voice": {"id": "voice_1234"}})
+        patched = yield self.http_patch("/v1/agents/v", {"headers": {"X-A": "1"}})
+        self.assertEqual(patched.json["custom_parameters"], {"voice": {"id": "voice_1234"}})
+        for profile, voice, message in (
+                ("openai-realtime", {"id": "voice 1"}, "custom voice's id"),
+                ("openai-realtime", {"id": "v", "name": "x"}, "valid string"),
+                ("openai-realtime", {"name": "v"}, "valid string"),
+                ("twilio", {"id": "voice_1234"}, "only an openai-realtime agent's voice")):
+            yield self.assertError(self.post("/v1/agents", {
+                **realtime, "name": "w", "profile": profile,
+                "custom_parameters": {"voice": voice}}), 422, "custom_parameters.voice", message)
+        yield self.assertError(self.post("/v1/agents", {
+            **realtime, "name": "w", "custom_parameters": {"mood": {"id": "voice_1"}}}),
+            422, "custom_parameters.mood", "only an openai-realtime agent's voice")
+
+    @defer.inlineCallbacks
     def test_nan_is_refused(self):
         yield self.assertError(self.request("POST", "/v1/trunks",
                                             raw=b'{"name": "t", "max_cps": NaN}'), 422, "max_cps")

@@ -108,6 +108,30 @@ class ResourceTests(ApiTestCase):
         self.assertIsNone(put.json["region"])
 
     @defer.inlineCallbacks
+    def test_agents_twilio_credentials_show_the_account_and_hide_the_token(self):
+        sid, token = "AC" + "0123456789abcdef" * 2, "f" * 32
+        response = yield self.post("/v1/agents", {
+            "name": "pipecat", "url": "wss://bot.example/ws", "account_sid": sid,
+            "auth_token": token})
+        self.assertEqual(response.status, 201, response.json)
+        self.assertEqual((response.json["account_sid"], response.json["auth_token_set"]),
+                         (sid, True))
+        self.assertNotIn("auth_token", response.json)
+        got = yield self.get("/v1/agents/pipecat")
+        self.assertNotIn(token, got.raw.decode())
+        patched = yield self.http_patch("/v1/agents/pipecat", {"profile": "raw"})
+        self.assertTrue(patched.json["auth_token_set"])  # kept across PATCH
+        bare = yield self.put("/v1/agents/pipecat", {"url": "wss://bot.example/ws"})
+        self.assertEqual((bare.json["account_sid"], bare.json["auth_token_set"]), (None, False))
+        for body, field in (({"auth_token": token}, "auth_token"),
+                            ({"account_sid": "ACsoftswitch"}, "account_sid"),
+                            ({"account_sid": sid, "auth_token": "short"}, "auth_token"),
+                            ({"account_sid": sid, "auth_token": "a b" * 10}, "auth_token")):
+            refused = yield self.http_patch("/v1/agents/pipecat", body)
+            self.assertEqual(refused.status, 422, body)
+            self.assertIn(field, json.dumps(refused.json))
+
+    @defer.inlineCallbacks
     def test_numbers_with_an_ordered_route(self):
         yield self.seed()
         route = [{"type": "agent", "agent": "support-bot"}, {"type": "user", "user": "alice"},

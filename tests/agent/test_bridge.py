@@ -188,8 +188,9 @@ def test_twilio_message_sequence_of_a_whole_call():
     assert connected == {"event": "connected", "protocol": "Call", "version": "1.0.0"}
     assert start["event"] == "start" and start["sequenceNumber"] == "1"
     assert start["start"]["customParameters"] == {
-        "from": "+12125550123", "to": "+14155550100", "did": "+14155550100",
-        "direction": "inbound", "tier": "gold"}
+        "from": "+12125550123", "to": "+14155550100", "from_number": "+12125550123",
+        "to_number": "+14155550100", "did": "+14155550100", "direction": "inbound",
+        "tier": "gold"}
     assert start["start"]["mediaFormat"] == {"encoding": "audio/x-mulaw", "sampleRate": 8000,
                                              "channels": 1}
     payloads = [frame_bytes(k) for k in range(50)]
@@ -210,11 +211,13 @@ def test_twilio_message_sequence_of_a_whole_call():
     assert [int(m["media"]["chunk"]) for m in media] == list(range(1, len(media) + 1))
     stamps = [int(m["media"]["timestamp"]) for m in media]
     assert all(b - a == 20 for a, b in zip(stamps, stamps[1:]))
-    # The first packet came 5 ms after start and is held 60 ms: slot 4 is the first after.
-    assert stamps[0] == 80  # (stamped with the media time since start)
+    # A steady stream from the answer on: silence while the first packet (5 ms after
+    # start) is held 60 ms, then the caller's audio from slot 4.
+    assert stamps[0] == 0  # (stamped with the media time since start)
     heard = [base64.b64decode(m["media"]["payload"]) for m in media]
-    assert heard[:50] == payloads  # in order, untouched (PCMU passthrough)
-    assert all(h == SILENCE_ULAW for h in heard[52:])  # after 2 faded repeats: silence
+    assert heard[:4] == [SILENCE_ULAW] * 4
+    assert heard[4:54] == payloads  # in order, untouched (PCMU passthrough)
+    assert all(h == SILENCE_ULAW for h in heard[56:])  # after 2 faded repeats: silence
     dtmf = messages[kinds.index("dtmf")]
     assert dtmf["dtmf"] == {"track": "inbound_track", "digit": "5"}
     assert messages[kinds.index("mark")]["mark"] == {"name": "greeting"}
@@ -226,6 +229,7 @@ def test_twilio_message_sequence_of_a_whole_call():
     stats = bridge.stats()
     assert isinstance(stats, BridgeStats)
     assert stats.caller_frames == len(media) and stats.dtmf_in == 1
+    assert stats.caller_silence_frames == 4
     assert stats.marks_received == stats.marks_played == 1
     assert stats.ws_frames_out == len(sim.ws) and stats.ws_frames_in == 2
     assert stats.first_agent_audio_s == pytest.approx(0.1)
@@ -294,7 +298,7 @@ def test_a_sine_from_the_caller_reaches_the_agent_unchanged():
     sim.caller_packets(stream([coded[i * 160:(i + 1) * 160] for i in range(50)]))
     sim.run(T0 + 1.2)
     media = [m for m in sim.messages() if m["event"] == "media"]
-    heard = b"".join(base64.b64decode(m["media"]["payload"]) for m in media[:50])
+    heard = b"".join(base64.b64decode(m["media"]["payload"]) for m in media[4:54])
     assert heard == coded
     decoded = ulaw_decode(heard)
     assert dominant_hz(decoded, 8000) == pytest.approx(440, abs=8)
@@ -304,10 +308,54 @@ def test_a_sine_from_the_caller_reaches_the_agent_unchanged():
 def test_other_payload_types_and_packet_sizes_are_ignored():
     bridge = make()
     bridge.start(T0)
-    bridge.rtp_received(13, 1, 0, False, b"\x40", T0)  # comfort noise
     bridge.rtp_received(8, 2, 0, False, frame_bytes(1), T0)  # A-law on a PCMU call
     bridge.rtp_received(0, 3, 0, False, b"\xff" * 80, T0)  # 10 ms packets
+    bridge.rtp_received(96, 4, 0, False, frame_bytes(1), T0)  # never negotiated
     assert bridge.stats().rtp_ignored == 3 and bridge.jitter.received == 0
+
+
+@pytest.mark.parametrize("profile, rate, silence", [
+    ("twilio", 8000, SILENCE_ULAW), ("openai-realtime", 8000, SILENCE_ULAW),
+    ("raw", 8000, bytes(320)), ("raw", 16000, bytes(640)), ("raw", 24000, bytes(960))])
+def test_a_caller_who_sends_nothing_gives_the_agent_a_steady_silent_stream(
+        profile, rate, silence):
+    options = {"sample_rate": rate} if profile == "raw" else {}
+    bridge = make(profile, **options)
+    sim = Sim(bridge)
+    sim.start()
+    sim.run(T0 + 1.0 - SLOT / 2)  # a muted phone: not one packet for a second
+    audio = [(t, f) for t, f in sim.ws if isinstance(f, bytes)] if profile == "raw" else [
+        (t, base64.b64decode((m.get("media") or {}).get("payload") or m.get("audio")))
+        for t, m in ((t, json.loads(f)) for t, f in sim.ws)
+        if m.get("event") == "media" or m.get("type") == "input_audio_buffer.append"]
+    assert [t for t, _ in audio] == pytest.approx([T0 + SLOT * k for k in range(50)])
+    assert {f for _, f in audio} == {silence}
+    stats = bridge.stats()
+    assert stats.caller_frames == stats.caller_silence_frames == 50
+    assert stats.caller_audio_latency_ms["count"] == 0  # silence is not caller audio
+
+
+def test_comfort_noise_is_heard_as_silence_not_as_repeated_speech():
+    bridge = make()
+    sim = Sim(bridge)
+    sim.start()
+    speech = [frame_bytes(k) for k in range(10)]
+    packets = stream(speech)
+    # RFC 3389: the phone goes quiet after frame 9 with one CN packet (level 64 dBov),
+    # then sends nothing until its next talk-spurt, 1 s of media time later.
+    packets.append((T0 + 0.005 + SLOT * 10, 13, 1010, 5000 + 160 * 10, False, b"\x40"))
+    packets += stream([frame_bytes(50)], start=T0 + 0.005 + SLOT * 60, seq0=1011,
+                      ts0=5000 + 160 * 60)
+    sim.caller_packets(packets)
+    sim.run(T0 + 1.6)
+    heard = [base64.b64decode(m["media"]["payload"]) for m in sim.messages()
+             if m["event"] == "media"]
+    assert heard[4:14] == speech  # (4 silent slots while the first packet was held)
+    assert heard[14:64] == [SILENCE_ULAW] * 50  # no faded repeats of the last word
+    assert heard[64] == frame_bytes(50)  # the next talk-spurt on time
+    stats = bridge.stats()
+    assert stats.comfort_noise_packets == 1 and stats.rtp_ignored == 0
+    assert stats.concealed == 0
 
 
 # --- agent -> caller through playout --------------------------------------------------
@@ -358,6 +406,10 @@ def test_the_schedule_is_drift_free_under_late_wakeups():
     assert packets == 3000 and bridge.stats().slots_skipped == 0
 
 
+def marks_in(out: Output) -> list[str]:
+    return [m["mark"]["name"] for m in map(json.loads, out.ws) if m["event"] == "mark"]
+
+
 def test_marks_are_acknowledged_when_the_audio_before_them_is_sent():
     bridge = make()
     bridge.start(T0)
@@ -366,7 +418,7 @@ def test_marks_are_acknowledged_when_the_audio_before_them_is_sent():
     bridge.ws_text(media_message(b"\x02" * 160), T0)
     bridge.ws_text(text({"event": "mark", "mark": {"name": "b"}}), T0)
     outs = [bridge.tick(T0 + SLOT * k) for k in range(5)]
-    marks = [[json.loads(f)["mark"]["name"] for f in out.ws] for out in outs]
+    marks = [marks_in(out) for out in outs]
     # bytes 0-159, 160-319, 320-479 (the last of the first 400: "a"), 480-559 ("b").
     assert marks == [[], [], ["a"], ["b"], []]
     assert outs[2].rtp[0].payload == b"\x01" * 80 + b"\x02" * 80
@@ -379,7 +431,7 @@ def test_a_mark_with_nothing_queued_is_acknowledged_by_the_next_tick():
     bridge.start(T0)
     bridge.ws_text(text({"event": "mark", "mark": {"name": "now"}}), T0 + 0.001)
     out = bridge.tick(T0 + 0.001)
-    assert [json.loads(f)["mark"]["name"] for f in out.ws] == ["now"]
+    assert marks_in(out) == ["now"]
 
 
 def test_clear_drops_the_queue_at_once_and_acknowledges_pending_marks():
@@ -395,7 +447,7 @@ def test_clear_drops_the_queue_at_once_and_acknowledges_pending_marks():
     assert [json.loads(f)["mark"]["name"] for f in out.ws] == ["m1", "m2"]
     assert out.rtp == ()
     after = bridge.tick(T0 + 0.06)
-    assert after.rtp[0].payload == SILENCE_ULAW and after.ws == ()
+    assert after.rtp[0].payload == SILENCE_ULAW and marks_in(after) == []
     stats = bridge.stats()
     assert stats.clears == 1 and stats.marks_played == 2
     assert stats.cleared_ms == pytest.approx((16000 - 480 + 800) / 8)
@@ -585,10 +637,14 @@ def test_raw_16k_carries_a_sine_both_ways_through_the_resamplers():
     assert all(len(f) == 640 for _, f in binary)
     assert np.allclose(np.diff([t for t, _ in binary]), SLOT)
     heard = np.frombuffer(b"".join(f for _, f in binary), "<i2").astype(np.float64)
+    # Silence from the answer while the first packet is held (4 slots), then the sine.
+    heard = heard[4 * 320:]
     assert dominant_hz(heard[:frames * 320], 16000) == pytest.approx(440, abs=8)
-    # The resampler's output is aligned: the sine comes out 30 ms (480 samples) later,
-    # after leading silence; past the filter's first 10 ms it matches the ideal sine.
-    assert np.all(heard[:470] == 0) and np.any(heard[480:500] != 0)
+    # The resampler's output is aligned: the sine comes out 30 ms (480 samples) later
+    # (the filter's pre-ringing just before it is faint); past the filter's first
+    # 10 ms it matches the ideal sine.
+    assert np.all(heard[:320] == 0) and np.max(np.abs(heard[:470])) < 100
+    assert np.max(np.abs(heard[480:500])) > 1000
     ideal = pcm_sine(440, frames / 50, 16000).astype(np.float64)
     got, want = heard[480 + 160:480 + 32000], ideal[160:32000]
     snr = 10 * np.log10(np.sum(want ** 2) / np.sum((got - want) ** 2))
@@ -617,7 +673,8 @@ def test_raw_8k_is_decode_and_encode_only():
     bridge.rtp_received(0, 1, 160, True, coded, T0)
     outs = [bridge.tick(T0 + SLOT * k) for k in range(4)]
     sent = [f for o in outs for f in o.ws if isinstance(f, bytes)]
-    assert sent[0] == ulaw_decode(coded).astype("<i2").tobytes()
+    assert sent[:3] == [bytes(320)] * 3  # silence while the packet is held
+    assert sent[3] == ulaw_decode(coded).astype("<i2").tobytes()
     bridge.ws_binary(ulaw_decode(coded).astype("<i2").tobytes(), T0)
     assert bridge.tick(T0 + SLOT * 4).rtp[0].payload == coded
 
@@ -636,8 +693,9 @@ def test_pcma_call_transcodes_both_ways_for_twilio():
     sim.run(T0 + 1.0)
     media = [base64.b64decode(m["media"]["payload"]) for m in sim.messages()
              if m["event"] == "media"]
-    assert b"".join(media[:20]) == alaw_to_ulaw(caller)
-    heard = ulaw_decode(b"".join(media[:20])).astype(int)
+    assert media[:4] == [alaw_to_ulaw(SILENCE_ALAW)] * 4  # silence until the hold is over
+    assert b"".join(media[4:24]) == alaw_to_ulaw(caller)
+    heard = ulaw_decode(b"".join(media[4:24])).astype(int)
     assert np.max(np.abs(heard - alaw_decode(caller))) < 8000 * 0.04
     packets = sim.audio_packets()
     assert all(p.payload_type == 8 for p in packets)
@@ -812,3 +870,23 @@ def test_frames_of_a_playout_filler_are_counted_as_ringback_not_silence():
     assert [bytes(p)[12:] for p in out.rtp] == [b"\x7e" * 160] * 3
     stats = bridge.stats()
     assert (stats.silence_frames_sent, stats.ringback_frames_sent) == (3, 3)
+
+
+def test_a_closed_socket_hangs_up_once_its_queued_audio_and_marks_have_played():
+    bridge = make()
+    bridge.start(T0)
+    bridge.ws_text(media_message(b"\x01" * 400), T0)
+    bridge.ws_text(text({"event": "mark", "mark": {"name": "last"}}), T0)
+    assert bridge.finish("agent-closed", T0) == Output(next_deadline=T0)
+    outs = [bridge.tick(T0 + SLOT * k) for k in range(4)]
+    assert [marks_in(out) for out in outs] == [[], [], ["last"], []]
+    assert [out.actions for out in outs] == [(), (), (Hangup("agent-closed"),), ()]
+    assert b"".join(out.rtp[0].payload for out in outs[:3])[:400] == b"\x01" * 400
+    assert bridge.stats().marks_played == 1
+
+
+def test_a_socket_closed_with_nothing_queued_hangs_up_at_the_next_slot():
+    bridge = make()
+    bridge.start(T0)
+    assert bridge.finish("agent-closed", T0).actions == ()
+    assert bridge.tick(T0).actions == (Hangup("agent-closed"),)

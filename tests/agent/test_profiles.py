@@ -33,6 +33,8 @@ class TestTwilio:
         assert body["mediaFormat"] == {"encoding": "audio/x-mulaw", "sampleRate": 8000,
                                        "channels": 1}
         assert body["customParameters"] == {"from": "+12125550123", "to": "+14155550100",
+                                            "from_number": "+12125550123",
+                                            "to_number": "+14155550100",
                                             "did": "+14155550100", "direction": "inbound",
                                             "tier": "gold"}
         [media] = sent(p, CallerAudio(b"\xff" * 160, 20))

@@ -5,107 +5,18 @@ comes back as RTP, marks are acknowledged after playout, a BYE stops the agent."
 
 import base64
 import json
-import struct
 
-from memory_proxy import ProxyHarness, invite
+from agent_call_case import (
+    AGENT_AUDIO, CALLER_AUDIO, CARRIER, AgentCallCase, Phone, agent_handler, wait_for,
+)
 from twisted.internet import defer, reactor, task
-from twisted.internet.protocol import DatagramProtocol
-from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
-from ws_agent_server import AgentServer
+from ws_agent_server import heard_audio
 
-from softswitch.media.rtp import payload_of
-from softswitch.edge.agent_sessions import AgentSessionFactory
 from softswitch.edge.rtp_relay import RtpRelay
+from softswitch.media.rtp import payload_of
 from softswitch.sdp import parse_sdp
-from softswitch.services.agent_calls import AgentCalls
 from softswitch.services.media_control import RegionConfig
-from softswitch.services.routing import Agent, Gateway, Number, RoutingSnapshot, Target, Trunk
-from softswitch.sip.transport import Peer
-
-CARRIER = Peer("udp", "198.51.100.7", 5060)
-AGENT_AUDIO = bytes([0x55]) * 480  # 60 ms the agent says
-CALLER_AUDIO = bytes(range(0, 160))
-
-
-class Phone(DatagramProtocol):
-    def __init__(self):
-        self.received = []
-
-    def datagramReceived(self, data, addr):
-        self.received.append((data, addr))
-
-    def send_rtp(self, seq, payload, addr):
-        header = struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x1234)
-        self.transport.write(header + payload, addr)
-
-
-def agent_handler(log):
-    async def handle(websocket):
-        async for message in websocket:
-            event = json.loads(message)
-            log.append(event)
-            if event["event"] == "start":
-                sid = event["streamSid"]
-                await websocket.send(json.dumps({"event": "media", "streamSid": sid, "media": {
-                    "payload": base64.b64encode(AGENT_AUDIO).decode()}}))
-                await websocket.send(json.dumps({"event": "mark", "streamSid": sid,
-                                                 "mark": {"name": "greeting-done"}}))
-            if event["event"] == "stop":
-                await websocket.close()
-                return
-    return handle
-
-
-class AgentCallCase(unittest.TestCase):
-    """A switch with a relay and one number routed to an agent served by `handler`."""
-
-    timeout = 20
-
-    @defer.inlineCallbacks
-    def call_agent(self, handler, first_port=36400, event_pt=None):
-        server = AgentServer(handler).__enter__()
-        self.addCleanup(deferToThread, server.__exit__, None, None, None)
-        relay = RtpRelay(reactor, {"default": RegionConfig("default", "127.0.0.1", "127.0.0.1",
-                                                           first_port, first_port + 100)}, "default")
-        self.addCleanup(relay.close)
-        self.relay = relay
-        snapshot = RoutingSnapshot(
-            trunks=[Trunk("carrier", (Gateway("carrier", "198.51.100.7", 5060, "udp", None, 1,
-                                              10),), number_format="nanp")],
-            agents=[Agent("bot", server.url, "twilio", 8000)],
-            numbers=[Number("+14155550100", (Target("agent", "bot"),))])
-        switch = ProxyHarness(snapshot, clock=reactor)
-        self.addCleanup(switch.endpoint.stop)
-        switch.proxy.agent_calls = AgentCalls(
-            switch.endpoint, reactor, AgentSessionFactory(reactor, relay, connect_timeout=5),
-            on_call_end=switch.records.append)
-        phone = Phone()
-        phone_port = reactor.listenUDP(0, phone, interface="127.0.0.1")
-        self.addCleanup(phone_port.stopListening)
-        events = "" if event_pt is None else f" {event_pt}"
-        offer = ("v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\n"
-                 f"m=audio {phone_port.getHost().port} RTP/AVP 0{events}\n")
-        if event_pt is not None:
-            offer += f"a=rtpmap:{event_pt} telephone-event/8000\n"
-        sent = switch.receive(invite("sip:4155550100@127.0.0.1", body=offer), CARRIER)
-        self.assertEqual([m.status for m, _ in sent], [100, 180])
-        ok = yield wait_for(lambda: next((m for m, _ in switch.wire.sent
-                                          if not m.is_request and m.status == 200), None))
-        relay_addr = ("127.0.0.1", parse_sdp(ok.body).media[0].port)
-        self.ok = ok
-        return switch, phone, relay_addr
-
-    def hang_up(self, switch):
-        ok = self.ok
-        dialog = (f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}"
-                  "\nCall-ID: call-1@carrier\n")
-        switch.receive("ACK sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;"
-                       f"branch=z9hG4bKa\n{dialog}CSeq: 1 ACK\nContent-Length: 0\n\n", CARRIER)
-        return switch.receive("BYE sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;"
-                              f"branch=z9hG4bKb\n{dialog}CSeq: 2 BYE\nContent-Length: 0\n\n",
-                              CARRIER)
-
 
 class AgentCallFlowTests(AgentCallCase):
     @defer.inlineCallbacks
@@ -120,9 +31,9 @@ class AgentCallFlowTests(AgentCallCase):
             phone.send_rtp(seq, CALLER_AUDIO, relay_addr)
             yield task.deferLater(reactor, 0.02, lambda: None)
 
-        media_in = yield wait_for(lambda: [e for e in log if e["event"] == "media"] or None)
+        heard = yield wait_for(lambda: heard_audio(log) or None)
         self.assertEqual([e["event"] for e in log[:2]], ["connected", "start"])
-        self.assertEqual(base64.b64decode(media_in[0]["media"]["payload"]), CALLER_AUDIO)
+        self.assertEqual(heard[0], CALLER_AUDIO)  # (after silence from the answer on)
         marks = yield wait_for(lambda: [e for e in log if e["event"] == "mark"] or None)
         self.assertEqual(marks[0]["mark"]["name"], "greeting-done")
         payloads = [d[12:] for d, _ in phone.received]
@@ -143,18 +54,6 @@ class AgentCallFlowTests(AgentCallCase):
         self.assertEqual((record.agent, record.disconnect_side), ("bot", "caller"))
         self.assertGreater(record.agent_stats["caller_frames"], 0)
         self.assertEqual(self.relay.calls, 0)
-
-
-@defer.inlineCallbacks
-def wait_for(probe, timeout=5.0, step=0.02):
-    waited = 0.0
-    while waited < timeout:
-        value = probe()
-        if value:
-            return value
-        yield task.deferLater(reactor, step, lambda: None)
-        waited += step
-    raise AssertionError("condition not met in time")
 
 
 class LocalLegInjectionTests(unittest.TestCase):
@@ -213,8 +112,8 @@ class AgentSocketLossTests(AgentCallCase):
         for seq in range(10):
             phone.send_rtp(seq, CALLER_AUDIO, relay_addr)
             yield task.deferLater(reactor, 0.02, lambda: None)
-        media = yield wait_for(lambda: [e for e in second if e["event"] == "media"] or None)
-        self.assertEqual(base64.b64decode(media[0]["media"]["payload"]), CALLER_AUDIO)
+        heard = yield wait_for(lambda: heard_audio(second) or None)
+        self.assertEqual(heard[0], CALLER_AUDIO)
         self.assertFalse([m for m, _ in switch.wire.sent if m.is_request and m.method == "BYE"])
         self.assertEqual([m.status for m, _ in self.hang_up(switch)], [200])
         yield wait_for(lambda: switch.records)
@@ -234,3 +133,58 @@ class AgentSocketLossTests(AgentCallCase):
         self.hang_up(switch)  # (the ACK; the BYE crossing ours gets 481)
         record = yield wait_for(lambda: switch.records[0] if switch.records else None)
         self.assertEqual(record.disconnect_reason, "agent-closed")
+
+    @defer.inlineCallbacks
+    def test_audio_sent_just_before_a_normal_close_is_played_before_the_bye(self):
+        # Twilio's samples send their goodbye and a mark, then close at once.
+        words = b"".join(bytes([0x10 + k]) * 160 for k in range(50))  # 1 s, each frame known
+
+        async def handle(websocket):
+            async for message in websocket:
+                event = json.loads(message)
+                if event["event"] == "start":
+                    sid = event["streamSid"]
+                    await websocket.send(json.dumps({"event": "media", "streamSid": sid,
+                                                     "media": {"payload": base64.b64encode(
+                                                         words).decode()}}))
+                    await websocket.send(json.dumps({"event": "mark", "streamSid": sid,
+                                                     "mark": {"name": "bye-said"}}))
+                    await websocket.close(1000, "done")
+                    return
+
+        switch, phone, _ = yield self.call_agent(handle)
+        bye = yield wait_for(lambda: next((m for m, _ in switch.wire.sent
+                                           if m.is_request and m.method == "BYE"), None))
+        payloads = [d[12:] for d, _ in phone.received]
+        said = [p for p in payloads if p[0] != 0xFF]  # (silence is 0xFF)
+        self.assertEqual(said, [words[k * 160:(k + 1) * 160] for k in range(50)])
+        self.assertEqual(bye.method, "BYE")
+        self.hang_up(switch)
+        record = yield wait_for(lambda: switch.records[0] if switch.records else None)
+        self.assertEqual((record.disconnect_side, record.disconnect_reason),
+                         ("agent", "agent-closed"))
+        self.assertEqual(record.agent_stats["agent_frames_sent"], 50)
+        self.assertEqual(record.agent_stats["marks_played"], 1)
+
+    @defer.inlineCallbacks
+    def test_the_audio_played_after_a_close_is_bounded_by_close_drain_timeout(self):
+        async def handle(websocket):
+            async for message in websocket:
+                event = json.loads(message)
+                if event["event"] == "start":
+                    await websocket.send(json.dumps({
+                        "event": "media", "streamSid": event["streamSid"],
+                        "media": {"payload": base64.b64encode(b"\x22" * 8000 * 10).decode()}}))
+                    await websocket.close(1000, "done")
+                    return
+
+        switch, phone, _ = yield self.call_agent(handle, close_drain_timeout=0.3)
+        started = reactor.seconds()
+        yield wait_for(lambda: next((m for m, _ in switch.wire.sent
+                                     if m.is_request and m.method == "BYE"), None))
+        self.assertLess(reactor.seconds() - started, 1.5)  # not the 10 s queued
+        self.hang_up(switch)
+        record = yield wait_for(lambda: switch.records[0] if switch.records else None)
+        self.assertEqual((record.disconnect_side, record.disconnect_reason),
+                         ("agent", "agent-closed"))
+        self.assertLess(record.agent_stats["agent_frames_sent"], 60)

@@ -114,6 +114,41 @@ def test_agent_hangup_sends_bye_to_the_caller(switch):
     assert switch.records[0].disconnect_side == "agent"
 
 
+class FinishingSession(FakeSession):
+    """A session that plays what the agent queued before ending (finish)."""
+
+    agent_left = False
+
+    def finish(self, reason):
+        self.finishing = reason
+        return True
+
+
+def test_an_agents_rest_hang_up_plays_its_queue_then_byes_the_caller(switch):
+    call(switch)
+    session = FinishingSession()
+    switch.sessions.pending[0][-1].callback(session)
+    switch.wire.take()
+    assert switch.agents.finish("call-1@carrier", "twilio-api")
+    assert session.finishing == "twilio-api" and switch.wire.take() == []  # playing out
+    session.on_end("twilio-api")  # the queue has played
+    [(bye, _)] = switch.wire.take()
+    assert bye.method == "BYE"
+    [record] = switch.records
+    assert (record.disconnect_side, record.disconnect_reason) == ("agent", "twilio-api")
+    assert not switch.agents.finish("call-1@carrier", "twilio-api")  # ended
+
+
+def test_an_agent_a_transfer_took_off_the_call_cannot_end_it(switch):
+    call(switch)
+    session = FinishingSession()
+    session.agent_left = True
+    switch.sessions.pending[0][-1].callback(session)
+    switch.wire.take()
+    assert not switch.agents.finish("call-1@carrier", "twilio-api")
+    assert switch.wire.take() == [] and not hasattr(session, "finishing")
+
+
 def test_info_dtmf_reaches_the_agent(switch):
     call(switch)
     session = FakeSession()

@@ -3,6 +3,7 @@ thread) — a different implementation from the switch's wsproto client, so each
 the other. Handlers are plain async functions of (websocket, request_headers)."""
 
 import asyncio
+import base64
 import threading
 
 from websockets.asyncio.server import serve
@@ -62,3 +63,11 @@ class AgentServer:
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
             await self._stop
+
+
+def heard_audio(events: list) -> list[bytes]:
+    """The caller's audio in the twilio `media` messages an agent logged, without the
+    silence the switch sends while the caller has sent nothing yet."""
+    silence = b"\xff" * 160  # µ-law
+    return [p for p in (base64.b64decode(e["media"]["payload"])
+                        for e in events if e.get("event") == "media") if p != silence]

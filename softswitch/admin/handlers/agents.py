@@ -11,7 +11,7 @@ from softswitch.store import agents as store, regions
 
 ITEM = "/v1/agents/{name}"
 _INPUT_KEYS = ("url", "profile", "sample_rate", "region", "headers", "secret_headers",
-               "custom_parameters")
+               "custom_parameters", "account_sid", "auth_token")
 
 
 def _out(row: dict) -> dict:
@@ -32,7 +32,9 @@ def _values(conn, body: AgentReplace) -> dict:
         "url": body.url, "profile": body.profile, "sample_rate": body.sample_rate,
         "region_id": region_id, "headers": dict(body.headers),
         "secret_headers": dict(body.secret_headers),
-        "custom_parameters": dict(body.custom_parameters),
+        "custom_parameters": {key: value if isinstance(value, str) else value.model_dump()
+                              for key, value in body.custom_parameters.items()},
+        "account_sid": body.account_sid, "auth_token": body.auth_token,
     }
 
 

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     Field,
+    PlainValidator,
+    WithJsonSchema,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -78,8 +80,48 @@ PARAMETER_MAX = 1024
 # An openai-realtime agent's `instructions` parameter is its system prompt: longer.
 INSTRUCTIONS_MAX = 16384
 VOICE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # "marin", or a custom voice's id
+# Twilio's own shapes: "AC" and 32 hex digits; an auth token of 32 hex digits (any
+# 16-128 printable characters are taken, for tokens made elsewhere).
+ACCOUNT_SID_PATTERN = r"^AC[0-9a-fA-F]{32}$"
+AUTH_TOKEN_PATTERN = r"^[!-~]{16,128}$"
+AccountSid = Annotated[str, Field(pattern=ACCOUNT_SID_PATTERN,
+                                  description="Twilio-style account SID: AC + 32 hex digits")]
+AuthToken = Annotated[str, Field(pattern=AUTH_TOKEN_PATTERN,
+                                 description="16-128 printable ASCII characters, no space")]
 ParameterName = Annotated[str, Field(min_length=1, max_length=64)]
 ParameterValue = Annotated[str, Field(max_length=INSTRUCTIONS_MAX)]
+
+
+class VoiceRef(RequestModel):
+    """An openai-realtime custom voice, as the Realtime session takes it."""
+
+    id: Annotated[str, Field(pattern=VOICE.pattern, description="e.g. voice_1234")]
+
+
+def _parameter_value(value):
+    """A custom parameter: a string, or (checked by the agent model) a voice object.
+    One validator rather than a union, so errors name custom_parameters.KEY."""
+    if isinstance(value, str):
+        if len(value) > INSTRUCTIONS_MAX:
+            raise PydanticCustomError("string_too_long", "at most {limit} characters",
+                                      {"limit": INSTRUCTIONS_MAX})
+        return value
+    if isinstance(value, dict) and set(value) == {"id"}:
+        if isinstance(value["id"], str) and VOICE.match(value["id"]):
+            return VoiceRef(id=value["id"])
+        raise PydanticCustomError("value_error", "a custom voice's id must be 1-64 letters, "
+                                                 "digits, '_', '.' or '-'")
+    raise PydanticCustomError("string_type", "Input should be a valid string (or, for an "
+                                             "openai-realtime voice, {\"id\": \"voice_...\"})")
+
+
+_VOICE_OBJECT = {"type": "object", "properties": {"id": {"type": "string",
+                                                         "pattern": VOICE.pattern}},
+                 "required": ["id"], "additionalProperties": False}
+CustomValue = Annotated[object, PlainValidator(_parameter_value), WithJsonSchema(
+    {"anyOf": [{"type": "string", "maxLength": INSTRUCTIONS_MAX}, _VOICE_OBJECT]})]
+CustomValueOut = Annotated[object, WithJsonSchema(
+    {"anyOf": [{"type": "string"}, _VOICE_OBJECT]})]
 
 
 class AgentReplace(RequestModel):
@@ -94,11 +136,19 @@ class AgentReplace(RequestModel):
     headers: Headers = Field(default_factory=dict, description="sent on connect; readable")
     secret_headers: Headers = Field(
         default_factory=dict, description="sent on connect; write-only (only names are shown)")
-    custom_parameters: dict[ParameterName, ParameterValue] = Field(
+    custom_parameters: dict[ParameterName, CustomValue] = Field(
         default_factory=dict, max_length=32,
-        description="passed to the agent at start (values up to 1024 characters); for "
-                    "openai-realtime, `instructions` (up to 16384) and `voice` set up the "
-                    "session instead")
+        description="passed to the agent at start (string values up to 1024 characters); "
+                    "for openai-realtime, `instructions` (up to 16384) and `voice` (a name, "
+                    "or a custom voice {\"id\": \"voice_...\"}) set up the session instead")
+
+    account_sid: AccountSid | None = Field(
+        None, description="Twilio compatibility: the account SID of the start message, "
+                          "and the user name of the REST API's Basic credentials")
+    auth_token: AuthToken | None = Field(
+        None, description="Twilio compatibility, write-only: signs the WebSocket upgrade "
+                          "(X-Twilio-Signature) and is the REST API's Basic password; "
+                          "needs account_sid")
 
     @field_validator("sample_rate")
     @classmethod
@@ -116,13 +166,24 @@ class AgentReplace(RequestModel):
     def _parameters_fit_profile(self):
         realtime = self.profile == "openai-realtime"
         for key, value in self.custom_parameters.items():
+            if isinstance(value, VoiceRef):
+                if not (realtime and key == "voice"):
+                    raise _parameter_error(key, value.model_dump(), "a string (only an "
+                                           "openai-realtime agent's voice may be an object)")
+                continue
             limit = INSTRUCTIONS_MAX if realtime and key == "instructions" else PARAMETER_MAX
             if len(value) > limit:
                 raise _parameter_error(key, value, f"at most {limit} characters")
         voice = self.custom_parameters.get("voice")
-        if realtime and voice is not None and not VOICE.match(voice):
+        if realtime and isinstance(voice, str) and not VOICE.match(voice):
             raise _parameter_error("voice", voice, "a voice name such as 'marin': 1-64 "
                                                    "letters, digits, '_', '.' or '-'")
+        return self
+
+    @model_validator(mode="after")
+    def _token_needs_account(self):
+        if self.auth_token is not None and self.account_sid is None:
+            raise ValueError("auth_token needs an account_sid")
         return self
 
     @field_validator("secret_headers")
@@ -161,6 +222,8 @@ class AgentOut(ResponseModel):
     region: str | None
     headers: dict[str, str]
     secret_header_names: list[str]
-    custom_parameters: dict[str, str]
+    custom_parameters: dict[str, CustomValueOut]
+    account_sid: str | None
+    auth_token_set: bool
     created_at: Epoch
     updated_at: Epoch

@@ -30,7 +30,8 @@ the call (the socket is closed).
 
 `instructions` and `voice` (the call's custom parameters of those names, see
 `make_agent_profile`) are put in the session only when given; the server's defaults
-apply otherwise.
+apply otherwise. A voice is a built-in voice's name ("marin") or a custom voice's
+reference object ({"id": "voice_1234"}), as the Realtime API's session takes them.
 
 The caller's DTMF is sent as a user text item ("DTMF 5") so the model can act on it."""
 
@@ -74,9 +75,10 @@ TOOLS = [
 class OpenAIRealtimeProfile:
     audio_format = MULAW_8K
 
-    def __init__(self, instructions: str = "", voice: str | None = None, **_options):
+    def __init__(self, instructions: str = "", voice: str | dict | None = None, **_options):
         self._instructions = instructions
-        self._voice = voice
+        # A built-in voice's name, or a custom voice as {"id": "voice_..."}.
+        self._voice = {"id": str(voice["id"])} if isinstance(voice, dict) else voice
         self.current_item: str | None = None  # the assistant audio item being played
         self.transfer_call_id: str | None = None  # the transfer_call awaiting its result
 

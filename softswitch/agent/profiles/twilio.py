@@ -72,8 +72,11 @@ class TwilioProfile:
             info = self._info = event.info
             self.stream_sid = info.stream_id
             self._sid_json = _dump(self.stream_sid)
-            parameters = {"from": info.caller, "to": info.callee, "did": info.did or "",
-                          "direction": info.direction, **info.custom_parameters}
+            # from_number/to_number: where pipecat's runner looks for caller and callee.
+            parameters = {"from": info.caller, "to": info.callee,
+                          "from_number": info.caller, "to_number": info.callee,
+                          "did": info.did or "", "direction": info.direction,
+                          **info.custom_parameters}
             connected = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
             start = {
                 "event": "start", "sequenceNumber": self._next(), "streamSid": self.stream_sid,

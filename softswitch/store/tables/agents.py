@@ -26,8 +26,13 @@ agents = sa.Table(
     sa.Column("headers", sa.JSON, nullable=False),  # returned by the API
     sa.Column("secret_headers", sa.JSON, nullable=False),  # write-only
     sa.Column("custom_parameters", sa.JSON, nullable=False),
+    # Twilio compatibility: the upgrade's X-Twilio-Signature and the REST surface's
+    # Basic credentials. The token is write-only, like secret_headers.
+    sa.Column("account_sid", sa.String, nullable=True),
+    sa.Column("auth_token", sa.String, nullable=True),
     *timestamp_columns(),
     sa.UniqueConstraint("name"),
     sa.CheckConstraint(check_one_of("profile", AGENT_PROFILES), name="profile"),
     sa.Index(None, "region_id"),
+    sa.Index(None, "account_sid"),
 )
