@@ -314,7 +314,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
                     throttle=throttle)
     site = build_site(build_root(metrics.registry, health, api, echo_agent_resource(reactor)),
                       api, reactor, max_connections=admin.max_connections,
-                      header_timeout=admin.header_timeout)
+                      header_timeout=admin.header_timeout, metrics=metrics)
     strports.service(admin.listen, site).setServiceParent(root)
     return root
 
