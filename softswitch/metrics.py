@@ -66,6 +66,10 @@ class Metrics:
         self.api_seconds = Histogram(
             "softswitch_api_request_seconds", "Admin API request duration",
             ["route", "method"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.admin_refused = Counter(
+            "softswitch_admin_refused",
+            "Admin connections and requests refused at the door (edge.admin_guard)",
+            ["reason"], registry=r)
 
         # Trunks. The gateway label is a configured gateway ("host:port", with
         # ";transport=..." when not UDP): bounded by configuration, never a caller.

@@ -337,7 +337,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     site = build_site(build_root(metrics.registry, service_health, api,
                                  echo_agent_resource(reactor), twilio_api),
                       api, reactor, max_connections=admin.max_connections,
-                      header_timeout=admin.header_timeout)
+                      header_timeout=admin.header_timeout, metrics=metrics)
     strports.service(admin.listen, site).setServiceParent(root)
     return root
 

@@ -32,12 +32,19 @@ class AdminSite(Site):
     """A Site whose requests are AdminRequests; `tokens` is the API's TokenCache,
     `throttle` its BadTokenThrottle (None: no authentication before bodies)."""
 
-    def __init__(self, resource, *, tokens=None, throttle=None, max_body: int, **kwargs):
+    def __init__(self, resource, *, tokens=None, throttle=None, max_body: int,
+                 metrics=None, **kwargs):
         super().__init__(resource, **kwargs)
         self.requestFactory = AdminRequest
         self.tokens = tokens
         self.throttle = throttle
         self.max_body = max_body
+        self.metrics = metrics
+
+    def refused(self, reason: str) -> None:
+        """Count a refusal at the door (bounded reasons)."""
+        if self.metrics is not None:
+            self.metrics.admin_refused.labels(reason).inc()
 
 
 class AdminRequest(Request):
@@ -59,12 +66,12 @@ class AdminRequest(Request):
         host = client_host(self)
         retry = site.throttle.retry_after(host) if site.throttle is not None else 0
         if retry:
-            self.refuse(_too_many(retry))
+            self.refuse(_too_many(retry), "throttled")
             return
         token = bearer_token(self.requestHeaders.getRawHeaders(b"authorization", [None])[0])
         if token is None:
             self.refuse(unauthorized("missing bearer token (Authorization: Bearer TOKEN)",
-                                      False))
+                                     False), "no-token")
             return
         # No more octets until the token is known good; what the read that ended the
         # head already brought (at most one socket read) waits in memory. A client
@@ -84,11 +91,12 @@ class AdminRequest(Request):
             throttle = self.channel.site.throttle
             if throttle is not None:
                 throttle.failed(host)
-            self.refuse(unauthorized("invalid or revoked token", True))
+            self.refuse(unauthorized("invalid or revoked token", True), "bad-token")
             return
         max_body = self.channel.site.max_body
         if length is not None and length > max_body:
-            self.refuse(ApiError(413, f"the body is larger than {max_body} bytes"))
+            self.refuse(ApiError(413, f"the body is larger than {max_body} bytes"),
+                        "body-too-large")
             return
         if self._expects_continue and self._received is None:
             self.channel.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -101,7 +109,8 @@ class AdminRequest(Request):
         self._awaiting_token = False
         log.failure("admin API: checking a token failed", failure)
         if not (self._refused or self._disconnected):
-            self.refuse(ApiError(503, "the database is unavailable; try again"))
+            self.refuse(ApiError(503, "the database is unavailable; try again"),
+                        "token-check-failed")
 
     def handleContentChunk(self, data: bytes) -> None:
         if self._refused:
@@ -109,7 +118,8 @@ class AdminRequest(Request):
         self._body_size += len(data)
         site = self.channel.site
         if site.tokens is not None and self._body_size > site.max_body:
-            self.refuse(ApiError(413, f"the body is larger than {site.max_body} bytes"))
+            self.refuse(ApiError(413, f"the body is larger than {site.max_body} bytes"),
+                        "body-too-large")
             return
         self.content.write(data)
 
@@ -121,9 +131,10 @@ class AdminRequest(Request):
             return
         super().requestReceived(command, path, version)
 
-    def refuse(self, error: ApiError) -> None:
+    def refuse(self, error: ApiError, reason: str) -> None:
         """Answer now, before the request is read to its end, and close."""
         self._refused = True
+        self.channel.site.refused(reason)
         _pop_expect_continue(self)  # no 100 Continue after a refusal
         self.content = io.BytesIO()
         body = json.dumps(error.body(), separators=(",", ":")).encode()
@@ -187,6 +198,7 @@ class AdminConnection(ProtocolWrapper):
         self._head_call = None
         log.debug("closing admin connection from {peer}: no request head within {t} s",
                   peer=str(self.getPeer()), t=self.factory.header_timeout)
+        self.factory.wrappedFactory.refused("header-timeout")
         self.transport.abortConnection()
 
     def connectionLost(self, reason):
@@ -210,5 +222,6 @@ class AdminListener(WrappingFactory):
         if len(self.protocols) >= self.max_connections:
             log.debug("refusing admin connection from {addr}: {n} open", addr=addr,
                       n=len(self.protocols))
+            self.wrappedFactory.refused("connection-limit")
             return None
         return super().buildProtocol(addr)

@@ -156,7 +156,8 @@ class ApiTestCase(TestCase):
                              throttle=BadTokenThrottle(reactor, limit=self.bad_token_limit),
                              registrations=self.registrations_view())
         site = build_site(build_root(self.metrics.registry, lambda: {"status": "ok"}, self.api),
-                          self.api, reactor, **self.listener_options())
+                          self.api, reactor, metrics=self.metrics,
+                          **self.listener_options())
         self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
         self.addCleanup(self.port.stopListening)
         self.base = f"http://127.0.0.1:{self.port.getHost().port}"

@@ -54,6 +54,10 @@ class ListenerTests(ApiTestCase):
     def closed(self, client):
         return client.closed.addTimeout(WAIT, reactor)
 
+    def refused(self, reason):
+        return self.metrics.registry.get_sample_value(
+            "softswitch_admin_refused_total", {"reason": reason}) or 0
+
     @defer.inlineCallbacks
     def test_a_bad_token_is_refused_before_the_body_is_read(self):
         client = yield self.connect()
@@ -63,6 +67,7 @@ class ListenerTests(ApiTestCase):
         self.assertEqual(client.status, 401, data)
         self.assertIn(b'error="invalid_token"', data)
         self.assertIn(b"Connection: close", data)
+        self.assertEqual(self.refused("bad-token"), 1)
 
     @defer.inlineCallbacks
     def test_a_missing_token_is_refused_before_the_body_is_read(self):
@@ -78,6 +83,7 @@ class ListenerTests(ApiTestCase):
                                     Content_Length=MAX_BODY_BYTES + 1))
         data = yield self.closed(client)
         self.assertEqual(client.status, 413, data)
+        self.assertEqual(self.refused("body-too-large"), 1)
 
     @defer.inlineCallbacks
     def test_a_chunked_body_is_capped_while_it_arrives(self):
@@ -134,6 +140,7 @@ class ListenerTests(ApiTestCase):
             yield deferLater(reactor, 0.1)
         data = yield self.closed(client)
         self.assertEqual(data, b"")
+        self.assertEqual(self.refused("header-timeout"), 1)
 
     @defer.inlineCallbacks
     def test_connections_beyond_the_cap_are_closed(self):
@@ -145,6 +152,7 @@ class ListenerTests(ApiTestCase):
         self.assertEqual(data, b"")
         for client in held:
             self.assertFalse(client.closed.called)
+        self.assertEqual(self.refused("connection-limit"), 1)
 
     @defer.inlineCallbacks
     def test_repeated_bad_tokens_get_429_with_retry_after(self):
@@ -160,6 +168,7 @@ class ListenerTests(ApiTestCase):
         data = yield self.closed(client)
         self.assertEqual(client.status, 429, data)
         self.assertIn(b"Retry-After: 60", data)
+        self.assertEqual(self.refused("throttled"), 1)
 
 
 class ThrottleTests(SynchronousTestCase):
