@@ -2,6 +2,7 @@
 
 - `sipp`: the SIPp binary. Missing SIPp fails the tests when CI is set and skips them
   loudly otherwise.
+- `baresip_binary`: Debian's baresip, likewise.
 - `switch`: one switch shared by a test module (users from USERS are created before it
   starts); tests use their own users so they do not see each other's bindings.
 - `make_switch`: a factory for a fresh switch with its own settings and database, for
@@ -13,6 +14,7 @@ When a test fails, the tail of every involved switch's output is added to its re
 
 import pytest
 
+from e2e_baresip import BARESIP_MISSING, baresip_path
 from e2e_sipp import SIPP_MISSING, in_ci, sipp_path
 from e2e_switch import SwitchProcess
 
@@ -25,6 +27,7 @@ USERS = {
 }
 
 _skipped_for_sipp = []
+_skipped_for_baresip = []
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +39,18 @@ def sipp(request):
                         pytrace=False)
         _skipped_for_sipp.append(request.node)
         pytest.skip(f"!!! {SIPP_MISSING} End-to-end SIPp tests SKIPPED. !!!")
+    return path
+
+
+@pytest.fixture(scope="session")
+def baresip_binary(request):
+    path = baresip_path()
+    if path is None:
+        if in_ci():
+            pytest.fail(f"{BARESIP_MISSING} CI is set, so this is a failure, not a skip.",
+                        pytrace=False)
+        _skipped_for_baresip.append(request.node)
+        pytest.skip(f"!!! {BARESIP_MISSING} The baresip end-to-end tests are SKIPPED. !!!")
     return path
 
 
@@ -110,3 +125,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_sep(
             "!", f"SIPp is missing: the end-to-end SIPp tests were SKIPPED. {SIPP_MISSING}",
             red=True, bold=True)
+    if _skipped_for_baresip:
+        terminalreporter.write_sep(
+            "!", f"baresip is missing: the end-to-end baresip tests were SKIPPED. "
+                 f"{BARESIP_MISSING}", red=True, bold=True)

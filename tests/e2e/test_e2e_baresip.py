@@ -1,32 +1,21 @@
 """Debian's baresip against the switch in its default configuration: it registers (one
 MD5 digest challenge, which it answers), the admin API lists its binding from the
 registrar's memory, it calls the echo number, the call is answered and carries audio
-both ways, and it hangs up. Missing baresip fails under CI=true and is a loud skip
-elsewhere."""
+both ways, and it hangs up. With an instance-id (RFC 5626) it stays one binding when it
+comes back on another port. Missing baresip fails under CI=true and is a loud skip
+elsewhere (conftest's `baresip_binary`)."""
 
 import time
 
 import pytest
 
 from calls_support import wait_cdr
-from e2e_baresip import BARESIP_MISSING, Baresip, baresip_path
-from e2e_sipp import in_ci
+from e2e_baresip import Baresip
 from e2e_switch import wait_until
 from far_end_support import AdminApi, create_api_token
 
 ECHO_NUMBER = "+10000000000"  # [agents] echo_number's default
 USER, PASSWORD = "phone1", "phone1-secret-pw"
-
-
-@pytest.fixture(scope="module")
-def baresip_binary():
-    path = baresip_path()
-    if path is None:
-        if in_ci():
-            pytest.fail(f"{BARESIP_MISSING} CI is set, so this is a failure, not a skip.",
-                        pytrace=False)
-        pytest.skip(f"!!! {BARESIP_MISSING} The baresip end-to-end test is SKIPPED. !!!")
-    return path
 
 
 @pytest.fixture
