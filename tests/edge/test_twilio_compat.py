@@ -8,7 +8,6 @@ Both packages are in the `test` extra; without them these tests fail under CI (e
 CI set) and are skipped loudly elsewhere."""
 
 import asyncio
-import base64
 import json
 import os
 from types import SimpleNamespace
