@@ -61,6 +61,19 @@ class OpenApiTests(ApiTestCase):
         self.assertNotIn("password", str(trunk_out))
         agent_out = self.document["components"]["schemas"]["AgentOut"]
         self.assertNotIn("secret_headers", agent_out["properties"])
+        self.assertNotIn("auth_token", agent_out["properties"])
+        self.assertEqual(agent_out["properties"]["auth_token_set"]["type"], "boolean")
+
+    def test_agents_twilio_credentials_and_voice_objects_are_described(self):
+        create = resolve(self.document, self.document["paths"]["/v1/agents"]["post"]
+                         ["requestBody"]["content"]["application/json"]["schema"])
+        sid = create["properties"]["account_sid"]["anyOf"][0]
+        self.assertEqual(sid["pattern"], "^AC[0-9a-fA-F]{32}$")
+        token = create["properties"]["auth_token"]["anyOf"][0]
+        self.assertEqual(token["pattern"], "^[!-~]{16,128}$")
+        value = create["properties"]["custom_parameters"]["additionalProperties"]
+        self.assertEqual([v["type"] for v in value["anyOf"]], ["string", "object"])
+        self.assertEqual(value["anyOf"][1]["required"], ["id"])
         user_out = self.document["components"]["schemas"]["UserOut"]
         self.assertNotIn("password", user_out["properties"])
 

@@ -100,15 +100,22 @@ def write_audio_pcap(path: Path, frames: list[bytes], ssrc: int = 0xCA11E401,
     sequence numbers and timestamps from 1 and 0, the first with the marker bit. SIPp's
     play_pcap_audio sends the UDP payloads with this timing from the caller's media
     address to the address of the switch's SDP answer (the addresses here are unused)."""
+    return write_rtp_pcap(path, [(i * 20, i + 1, i * FRAME, payload_type, payload, i == 0)
+                                 for i, payload in enumerate(frames)], ssrc)
+
+
+def write_rtp_pcap(path: Path, packets: list[tuple], ssrc: int = 0xCA11E401) -> Path:
+    """A pcap of RTP packets given as (ms after the first, sequence number, timestamp,
+    payload type, payload, marker): pauses, comfort noise and the like."""
     records = []
-    for i, payload in enumerate(frames):
-        packet = rtp(i + 1, i * FRAME, ssrc, payload, payload_type, marker=i == 0)
+    for i, (at_ms, seq, timestamp, payload_type, payload, marker) in enumerate(packets):
+        packet = rtp(seq, timestamp, ssrc, payload, payload_type, marker=marker)
         udp = struct.pack("!HHHH", 6000, 6000, 8 + len(packet), 0) + packet
         header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17,
                              0, socket.inet_aton("192.0.2.1"), socket.inet_aton("192.0.2.2"))
         header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
         frame = b"\x00" * 12 + b"\x08\x00" + header + udp
-        micros = i * 20_000
+        micros = at_ms * 1000
         records.append(struct.pack("<IIII", 1_700_000_000 + micros // 1_000_000,
                                    micros % 1_000_000, len(frame), len(frame)) + frame)
     path = Path(path)

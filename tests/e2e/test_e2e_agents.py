@@ -36,6 +36,7 @@ from agents_support import (
     find_in_order,
     seed_agents,
     write_audio_pcap,
+    write_rtp_pcap,
 )
 from calls_support import (
     CARRIER_IP,
@@ -82,6 +83,7 @@ GOODBYE_DID = "+14155550133"  # -> agent goodbye
 LISTENER_DID = "+14155550134"  # -> agent listener
 REFUSED_DID = "+14155550135"  # -> agent down (a closed port), then trunk humans
 FORBIDDEN_DID = "+14155550136"  # -> agent forbidden (HTTP 403), then trunk humans
+QUIET_DID = "+14155550137"  # -> agent quiet (listens)
 ECHO_NUMBER = "+18005550100"  # [agents] echo_number: the built-in echo agent
 
 CALLER_FRAMES = chirp_frames(75)  # 1.5 s, 300 -> 3000 Hz
@@ -149,6 +151,7 @@ def lab(tmp_path_factory):
             AgentRow("listener", url(server, "/listener")),
             AgentRow("down", f"ws://127.0.0.1:{closed_tcp_port()}/agent"),
             AgentRow("forbidden", url(forbidding, "/forbidden")),
+            AgentRow("quiet", url(server, "/quiet")),
         ], [
             (TALK_DID, (("agent", "talk"),)),
             (BARGE_DID, (("agent", "barge"),)),
@@ -157,6 +160,7 @@ def lab(tmp_path_factory):
             (LISTENER_DID, (("agent", "listener"),)),
             (REFUSED_DID, (("agent", "down"), ("trunk", "humans"))),
             (FORBIDDEN_DID, (("agent", "forbidden"), ("trunk", "humans"))),
+            (QUIET_DID, (("agent", "quiet"),)),
         ])
         switch.start()
         try:
@@ -241,7 +245,8 @@ def test_the_agent_gets_connected_start_and_the_callers_audio_as_twilio_media(la
         "start": {
             "accountSid": "ACsoftswitch", "streamSid": sid, "callSid": call.call_id,
             "tracks": ["inbound"],
-            "customParameters": {"from": CALLER, "to": TALK_DID, "did": TALK_DID,
+            "customParameters": {"from": CALLER, "to": TALK_DID, "from_number": CALLER,
+                                 "to_number": TALK_DID, "did": TALK_DID,
                                  "direction": "inbound", **TENANT},
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         },
@@ -255,13 +260,16 @@ def test_the_agent_gets_connected_start_and_the_callers_audio_as_twilio_media(la
     assert [int(m["media"]["chunk"]) for m in media] == list(range(1, len(media) + 1))
     stamps = [int(m["media"]["timestamp"]) for m in media]
     assert all(b - a == 20 for a, b in zip(stamps, stamps[1:])), stamps
-    # 2.5 s answered, one 20 ms message per slot once the jitter buffer's hold is over
-    assert 100 <= len(media) <= 135, len(media)
+    # 2.5 s answered, one 20 ms message per slot from the answer on
+    assert 110 <= len(media) <= 140, len(media)
     assert messages[-1]["event"] == "stop", messages[-1]
 
     heard = agent.caller_audio()
     assert all(len(p) == 160 for p in heard)
-    assert heard[0] == CALLER_FRAMES[0], "the first frame the agent gets is the caller's first"
+    # Silence from the answer until the caller's first frame has been held (60 ms).
+    lead = heard.index(CALLER_FRAMES[0])
+    assert lead >= 3 and heard[:lead] == [SILENCE_FRAME] * lead, lead
+    heard = heard[lead:]
     ours = [p for p in heard if p in set(CALLER_FRAMES)]
     assert ours == CALLER_FRAMES, (
         f"the caller's {len(CALLER_FRAMES)} frames arrive once each, in order "
@@ -421,6 +429,35 @@ def test_the_callers_bye_stops_the_agent_and_closes_its_socket(lab, tmp_path):
     record = wait_cdr(lab.switch, call.call_id)
     assert (record["disconnect_side"], record["disconnect_reason"]) == ("caller", "bye")
     assert record["agent_stats"]["caller_frames"] > 0
+
+
+@sipp_test
+def test_a_caller_pausing_with_comfort_noise_gives_the_agent_steady_silence(lab, tmp_path):
+    # A phone with silence suppression: 10 frames of speech, one RFC 3389 comfort noise
+    # packet (PT 13, level 70 dBov), nothing for 1 s, then 10 more frames.
+    first, second = CALLER_FRAMES[:10], CALLER_FRAMES[10:20]
+    packets = [(k * 20, k + 1, k * 160, 0, frame, k == 0) for k, frame in enumerate(first)]
+    packets.append((200, 11, 1600, 13, bytes([70]), False))
+    packets += [(1200 + k * 20, 12 + k, 9600 + k * 160, 0, frame, k == 0)
+                for k, frame in enumerate(second)]
+    pcap = write_rtp_pcap(tmp_path / "cn.pcap", packets)
+    call = place_call(lab, tmp_path / "call", QUIET_DID, caller_pcap=pcap, talk_ms=2000)
+    agent = wait_closed(lab, "/quiet")
+    media = agent.events("media")
+    stamps = [int(m["media"]["timestamp"]) for m in media]
+    assert stamps == list(range(0, 20 * len(media), 20)), "one frame per 20 ms from the answer"
+    heard = agent.caller_audio()
+    lead = heard.index(first[0])
+    assert lead >= 3 and heard[:lead] == [SILENCE_FRAME] * lead, lead
+    assert heard[lead:lead + 10] == first
+    pause = heard[lead + 10:lead + 60]  # the CN packet's slot and the 49 after it
+    assert pause == [SILENCE_FRAME] * 50, "comfort noise is silence, not faded speech"
+    assert heard[lead + 60:lead + 70] == second, "the next talk-spurt on time"
+    # This time no comfort noise: two faded repeats of the last frame, then silence.
+    assert all(p == SILENCE_FRAME for p in heard[lead + 72:])
+    stats = wait_cdr(lab.switch, call.call_id)["agent_stats"]
+    assert (stats["comfort_noise_packets"], stats["caller_silence_frames"]) == (1, lead)
+    assert stats["concealed"] == 0 and stats["rtp_ignored"] == 0
 
 
 # -- an agent that cannot be reached: the route's next target -------------------------------

@@ -221,8 +221,8 @@ def test_an_answered_outbound_call_is_bridged_to_the_agent_and_hung_up_by_delete
     _, start = agent.first("start")
     assert start["start"]["callSid"] == call_id
     assert start["start"]["customParameters"] == {
-        "from": OURS, "to": CALLEE, "did": OURS, "direction": "outbound", **CAMPAIGN,
-        "lead": "42"}
+        "from": OURS, "to": CALLEE, "from_number": OURS, "to_number": CALLEE, "did": OURS,
+        "direction": "outbound", **CAMPAIGN, "lead": "42"}
     assert_media_both_ways(far, callee, agent)
     stop = agent.events()[-1]
     assert (stop["event"], stop["stop"]["reason"]) == ("stop", "api")

@@ -167,6 +167,26 @@ class AgentSocketLossTests(AgentCallCase):
         self.assertEqual(record.agent_stats["marks_played"], 1)
 
     @defer.inlineCallbacks
+    def test_a_caller_hanging_up_while_a_closed_agents_audio_plays_ends_it_at_once(self):
+        async def handle(websocket):
+            async for message in websocket:
+                event = json.loads(message)
+                if event["event"] == "start":
+                    await websocket.send(json.dumps({
+                        "event": "media", "streamSid": event["streamSid"],
+                        "media": {"payload": base64.b64encode(b"\x22" * 8000 * 10).decode()}}))
+                    await websocket.close(1000, "done")
+                    return
+
+        switch, phone, _ = yield self.call_agent(handle)
+        yield wait_for(lambda: len(phone.received) >= 10)  # the agent's words are playing
+        self.assertEqual([m.status for m, _ in self.hang_up(switch)], [200])
+        record = yield wait_for(lambda: switch.records[0] if switch.records else None)
+        self.assertEqual((record.disconnect_side, record.disconnect_reason), ("caller", "bye"))
+        self.assertFalse([m for m, _ in switch.wire.sent if m.is_request and m.method == "BYE"])
+        self.assertLess(record.agent_stats["agent_frames_sent"], 100)
+
+    @defer.inlineCallbacks
     def test_the_audio_played_after_a_close_is_bounded_by_close_drain_timeout(self):
         async def handle(websocket):
             async for message in websocket:
