@@ -209,3 +209,40 @@ class ThrottleTests(SynchronousTestCase):
         for i in range(100):
             self.throttle.failed(f"192.0.2.{i}")
         self.assertEqual(len(self.throttle), 2)
+
+
+class TwilioPathTests(ApiTestCase):
+    """Twilio's REST paths carry Basic credentials their own resource checks: the door
+    reads their small form bodies without a bearer token, and caps them."""
+
+    @defer.inlineCallbacks
+    def connect(self):
+        client = RawClient()
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.port.getHost().port)
+        yield connectProtocol(endpoint, client)
+        self.addCleanup(lambda: client.transport.abortConnection())
+        return client
+
+    @defer.inlineCallbacks
+    def test_a_basic_auth_form_reaches_past_the_door(self):
+        client = yield self.connect()
+        form = b"Status=completed"
+        client.transport.write(
+            head("POST", "/2010-04-01/Accounts/AC1/Calls/CA1.json", None,
+                 Authorization="Basic QUMxOnRva2Vu", Content_Length=len(form),
+                 Content_Type="application/x-www-form-urlencoded", Connection="close")
+            + form)
+        data = yield client.closed.addTimeout(WAIT, reactor)
+        # No Twilio resource is mounted in this harness: the root's 404, not the
+        # door's bearer-token 401, shows the request went through.
+        self.assertEqual(client.status, 404, data)
+
+    @defer.inlineCallbacks
+    def test_a_large_body_on_the_twilio_path_gets_413(self):
+        client = yield self.connect()
+        client.transport.write(
+            head("POST", "/2010-04-01/Accounts/AC1/Calls/CA1.json", None,
+                 Authorization="Basic QUMxOnRva2Vu", Content_Length=HUGE)
+            + b"x" * 1000)
+        data = yield client.closed.addTimeout(WAIT, reactor)
+        self.assertEqual(client.status, 413, data)
