@@ -270,6 +270,8 @@ class GuardPolicy:
     def _add_ban(self, ban: Ban, user: str = "", method: str = "") -> None:
         self.unban(ban.address, log=False)
         if len(self._bans) + len(self._networks) >= self.config.max_bans:
+            self.expire(ban.since)
+        if len(self._bans) + len(self._networks) >= self.config.max_bans:
             oldest = min(self.bans(), key=lambda b: b.until)  # ends soonest: least harm
             self.unban(oldest.address, log=False)
         if "/" in ban.address:
