@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ PHONE = "127.0.0.2"
 WORDS = ["123456", "password", "12345678", "qwerty", "letmein", "monkey", "dragon",
          "111111", "iloveyou", "sunshine"]
 PASSWORD = "tiger-7"
+FAIL2BAN_FILTER = Path(__file__).resolve().parents[2] / "docs" / "fail2ban" / "softswitch.conf"
 FLOOD_RATE = 2500  # per second, SIPp's pace on a shared two-core machine
 FLOOD_SECONDS = 4
 
@@ -87,6 +89,23 @@ def test_svcrack_finds_nothing_after_the_ban_threshold(make_switch, tmp_path):
     assert api.delete(f"/v1/bans/{ATTACKER}").status == 204
     assert api.get(f"/v1/bans/{ATTACKER}").status == 404
     assert found_password(svcrack(switch, [PASSWORD], tmp_path), PASSWORD)
+
+    # fail2ban, given the switch's own output and the sample filter, sees the five
+    # failures and the ban (and the unban is no failure).
+    found = subprocess.run([fail2ban_regex(), "-o", "ip", str(switch.output_path),
+                            str(FAIL2BAN_FILTER)], capture_output=True, text=True,
+                           timeout=60, check=True).stdout.split()
+    assert found == [ATTACKER] * 6, found
+
+
+def fail2ban_regex() -> str:
+    path = shutil.which("fail2ban-regex")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("fail2ban-regex is missing (apt install fail2ban); CI is set.",
+                        pytrace=False)
+        pytest.skip("!!! fail2ban-regex is missing (apt install fail2ban): SKIPPED !!!")
+    return path
 
 
 def svwar(switch, tmp_path, *extra) -> str:
