@@ -222,10 +222,13 @@ class GuardPolicy:
     # -- what the services report ---------------------------------------------------
     def auth_failed(self, host: str, user: str, method: str, reason: str, now: float) -> None:
         """Credentials from `host` were wrong (services.auth reasons); only
-        CREDENTIAL_FAILURES count towards a ban."""
-        if not self.config.enabled or reason not in CREDENTIAL_FAILURES:
+        CREDENTIAL_FAILURES count towards a ban. Logged even with the guard off, for
+        a fail2ban in front."""
+        if reason not in CREDENTIAL_FAILURES:
             return
         self._event("auth-failed", host, user=user, method=method, reason=reason)
+        if not self._enabled:
+            return
         source = self._source(host, now)
         if source.exempt or source.trunk:
             return

@@ -199,9 +199,12 @@ def test_manual_bans_of_addresses_and_networks():
     assert [e.kind for e in guard.pop_events()] == ["banned", "banned", "unbanned", "unbanned"]
 
 
-def test_a_disabled_guard_lets_everything_through():
-    guard = policy(enabled=False, register_burst=1)
+def test_a_disabled_guard_lets_everything_through_but_still_logs_failed_credentials():
+    guard = policy(enabled=False, register_burst=1, auth_failures=1)
     assert send(guard, 10, user_agent="friendly-scanner") == [None] * 10
+    guard.auth_failed(ATTACKER, "alice", "REGISTER", "bad-password", T0)
+    assert guard.bans() == []
+    assert kinds(guard) == [("auth-failed", ATTACKER, "bad-password")]  # for fail2ban
 
 
 def test_sources_are_kept_in_a_bounded_lru():
