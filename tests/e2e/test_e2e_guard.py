@@ -173,3 +173,23 @@ def test_a_flooder_is_banned_within_two_seconds_while_a_phone_keeps_registering(
     assert ban["banned_at"] - started < 2.0, ban
     assert switch.metric("softswitch_guard_dropped_total", reason="banned") > 1000
     assert api.get(f"/v1/bans/{PHONE}").status == 404
+
+
+@pytest.mark.sipp
+@pytest.mark.usefixtures("sipp")
+def test_guessing_a_callers_password_through_the_proxy_ends_in_a_ban(make_switch, sipp_dir):
+    guesser = "127.0.0.4"
+    switch = make_switch(users={"alice": PASSWORD}, guard={"auth_failures": 3})
+    api = api_of(switch)
+    keys = {"dialled": "+14155550199", "domain": switch.domain, "user": "alice"}
+    # INVITE, 407, INVITE with a wrong Proxy-Authorization, 407: three times.
+    run_sipp(switch.sip_target, "call_uac_auth_failure.xml", sipp_dir, calls=3, rate=10,
+             keys=keys, auth=("alice", "not-her-password"), local_ip=guesser).expect_ok()
+    ban = api.get(f"/v1/bans/{guesser}")
+    assert ban.status == 200 and ban.json["reason"] == "auth", ban
+    assert ('security: event=banned source=127.0.0.4 user="alice" method=INVITE '
+            'reason="auth"') in switch.output(tail=400)
+    # Now even the right password gets no answer.
+    result = run_sipp(switch.sip_target, "call_uac_auth_failure.xml", sipp_dir, keys=keys,
+                      auth=("alice", PASSWORD), local_ip=guesser, timeout=3)
+    assert not result.ok and result.responses() == [], result.describe()
