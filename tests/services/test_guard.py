@@ -237,3 +237,13 @@ def test_unparseable_input_is_only_counted_against_the_other_budget():
         guard.check(data, ATTACKER, T0)
     assert guard.dropped["rate"] == 1
     assert send(guard, 1) == [None]  # REGISTER's own budget is untouched
+
+
+def test_a_network_banned_after_a_source_was_seen_holds_it_at_once():
+    guard = policy()
+    assert send(guard, 1) == [None]
+    guard.ban("203.0.113.0/25", 100, T0)
+    assert send(guard, 1) == ["banned"]
+    guard.ban("203.0.113.0/25", 10, T0)  # shortened: the new ban holds, not the old one
+    assert send(guard, 1, now=T0 + 11) == [None]
+    assert guard.bans() == []
