@@ -14,8 +14,9 @@ SwitchProcess, default [guard] settings) with one SIP user. Then, at the same ti
 
 Per flood it prints: the messages the flooder sent (its calls), the requests the switch
 parsed and those the guard dropped (banned, over budget), the share of legitimate
-REGISTERs and OPTIONS that succeeded and the retransmissions they needed, the time from the flood's start to its ban (the ban's `banned_at` in
-/v1/bans minus the flooder's start), and the switch's RSS before and after. `--no-guard`
+REGISTERs and OPTIONS that succeeded and the retransmissions they needed, the time from
+the flood's start to its ban (the ban's `banned_at` in /v1/bans minus the flooder's
+start), and the switch's RSS before and after. `--no-guard`
 runs the same with `[guard] enabled = false`, the switch as it was before the guard.
 """
 

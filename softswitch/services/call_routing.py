@@ -74,7 +74,7 @@ class CallRouter:
         trunk = snapshot.trunk_for_source(source.host)
         if trunk is not None:
             return self._from_trunk(request, trunk, dialled, snapshot)
-        return self._from_user(request, dialled, snapshot, now)
+        return self._from_user(request, dialled, snapshot, now, source)
 
     def _from_trunk(self, request, trunk: Trunk, dialled: str, snapshot) -> CallPlan | Refuse:
         try:
@@ -87,10 +87,14 @@ class CallRouter:
         return CallPlan("inbound", entry.targets, number, caller_of(request),
                         ingress_trunk=trunk, did=number)
 
-    def _from_user(self, request, dialled: str, snapshot, now: float) -> CallPlan | Refuse:
+    def _from_user(self, request, dialled: str, snapshot, now: float,
+                   source: Peer) -> CallPlan | Refuse:
         outcome = self._auth.authenticate(
             "INVITE", request.uri, request.headers.values("Proxy-Authorization"), now)
         if not outcome.ok:
+            if outcome.claimed_user is not None:
+                self.security.credentials_failed(CredentialsFailed(
+                    source.host, outcome.claimed_user, "INVITE", outcome.reason))
             if outcome.status_hint == 400:
                 return Refuse(400, "Malformed Credentials", log="malformed credentials")
             return Refuse(407, headers=tuple(("Proxy-Authenticate", c)

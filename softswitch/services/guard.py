@@ -91,7 +91,7 @@ class Ban:
 
 class _Source:
     __slots__ = ("generation", "exempt", "trunk", "tokens", "stamps", "drops", "drop_start",
-                 "failures", "failure_start", "limited")
+                 "failures", "failure_start", "limited", "networks_seen", "network_ban")
 
     def __init__(self, generation: int, exempt: bool, trunk: bool, now: float):
         self.generation = generation
@@ -104,6 +104,8 @@ class _Source:
         self.failures = 0
         self.failure_start = now
         self.limited = False  # logged as rate-limited in this flood window
+        self.networks_seen = -1  # GuardPolicy._networks_version network_ban is for
+        self.network_ban: Ban | None = None
 
 
 class GuardPolicy:
@@ -127,6 +129,7 @@ class GuardPolicy:
         self._sources: OrderedDict[str, _Source] = OrderedDict()
         self._bans: dict[str, Ban] = {}  # single addresses
         self._networks: dict[str, tuple] = {}  # CIDR -> (network, Ban)
+        self._networks_version = 0  # bumped when a network is banned or unbanned
         self._offences: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._generation = 0
         self.events: list[SecurityEvent] = []
@@ -139,10 +142,8 @@ class GuardPolicy:
         """None: let the message through; else the drop reason (no answer is sent)."""
         if not self._enabled:
             return None
-        if self._bans or self._networks:
+        if self._bans:
             ban = self._bans.get(host)
-            if ban is None and self._networks:
-                ban = self._network_ban(host)
             if ban is not None:
                 if ban.until > now:
                     ban.dropped += 1
@@ -154,6 +155,18 @@ class GuardPolicy:
             source = self._look_up(host, source, now)
         else:
             self._sources.move_to_end(host)
+        if self._networks:
+            # Which banned network holds the source is worked out once per change.
+            if source.networks_seen != self._networks_version:
+                source.network_ban = self._network_ban(host)
+                source.networks_seen = self._networks_version
+            ban = source.network_ban
+            if ban is not None:
+                if ban.until > now:
+                    ban.dropped += 1
+                    self.dropped["banned"] += 1
+                    return "banned"
+                self._expire(ban, now)
         if source.exempt:
             return None
         if source.trunk:
@@ -222,10 +235,13 @@ class GuardPolicy:
     # -- what the services report ---------------------------------------------------
     def auth_failed(self, host: str, user: str, method: str, reason: str, now: float) -> None:
         """Credentials from `host` were wrong (services.auth reasons); only
-        CREDENTIAL_FAILURES count towards a ban."""
-        if not self.config.enabled or reason not in CREDENTIAL_FAILURES:
+        CREDENTIAL_FAILURES count towards a ban. Logged even with the guard off, for
+        a fail2ban in front."""
+        if reason not in CREDENTIAL_FAILURES:
             return
         self._event("auth-failed", host, user=user, method=method, reason=reason)
+        if not self._enabled:
+            return
         source = self._source(host, now)
         if source.exempt or source.trunk:
             return
@@ -270,10 +286,13 @@ class GuardPolicy:
     def _add_ban(self, ban: Ban, user: str = "", method: str = "") -> None:
         self.unban(ban.address, log=False)
         if len(self._bans) + len(self._networks) >= self.config.max_bans:
+            self.expire(ban.since)
+        if len(self._bans) + len(self._networks) >= self.config.max_bans:
             oldest = min(self.bans(), key=lambda b: b.until)  # ends soonest: least harm
             self.unban(oldest.address, log=False)
         if "/" in ban.address:
             self._networks[ban.address] = (ipaddress.ip_network(ban.address), ban)
+            self._networks_version += 1
         else:
             self._bans[ban.address] = ban
         self.bans_total[ban.reason] += 1
@@ -285,7 +304,10 @@ class GuardPolicy:
             key = _key(ipaddress.ip_network(address, strict=False))
         except ValueError:
             return None
-        ban = self._bans.pop(key, None) or (self._networks.pop(key, None) or (None, None))[1]
+        ban = self._bans.pop(key, None)
+        if ban is None and key in self._networks:
+            ban = self._networks.pop(key)[1]
+            self._networks_version += 1
         if ban is not None and log:
             self._event("unbanned", key, reason=ban.reason)
         return ban

@@ -17,7 +17,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 TOKEN = "schemathesis-token-0123456789abcdefgh"
 MAX_EXAMPLES = 25
-BUDGET_SECONDS = 60
+BUDGET_SECONDS = 120  # 53 operations x 25 examples, on a shared 2-core machine
 
 
 @pytest.fixture

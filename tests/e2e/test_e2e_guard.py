@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ PHONE = "127.0.0.2"
 WORDS = ["123456", "password", "12345678", "qwerty", "letmein", "monkey", "dragon",
          "111111", "iloveyou", "sunshine"]
 PASSWORD = "tiger-7"
+FAIL2BAN_FILTER = Path(__file__).resolve().parents[2] / "docs" / "fail2ban" / "softswitch.conf"
 FLOOD_RATE = 2500  # per second, SIPp's pace on a shared two-core machine
 FLOOD_SECONDS = 4
 
@@ -87,6 +89,23 @@ def test_svcrack_finds_nothing_after_the_ban_threshold(make_switch, tmp_path):
     assert api.delete(f"/v1/bans/{ATTACKER}").status == 204
     assert api.get(f"/v1/bans/{ATTACKER}").status == 404
     assert found_password(svcrack(switch, [PASSWORD], tmp_path), PASSWORD)
+
+    # fail2ban, given the switch's own output and the sample filter, sees the five
+    # failures and the ban (and the unban is no failure).
+    found = subprocess.run([fail2ban_regex(), "-o", "ip", str(switch.output_path),
+                            str(FAIL2BAN_FILTER)], capture_output=True, text=True,
+                           timeout=60, check=True).stdout.split()
+    assert found == [ATTACKER] * 6, found
+
+
+def fail2ban_regex() -> str:
+    path = shutil.which("fail2ban-regex")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("fail2ban-regex is missing (apt install fail2ban); CI is set.",
+                        pytrace=False)
+        pytest.skip("!!! fail2ban-regex is missing (apt install fail2ban): SKIPPED !!!")
+    return path
 
 
 def svwar(switch, tmp_path, *extra) -> str:
@@ -154,3 +173,23 @@ def test_a_flooder_is_banned_within_two_seconds_while_a_phone_keeps_registering(
     assert ban["banned_at"] - started < 2.0, ban
     assert switch.metric("softswitch_guard_dropped_total", reason="banned") > 1000
     assert api.get(f"/v1/bans/{PHONE}").status == 404
+
+
+@pytest.mark.sipp
+@pytest.mark.usefixtures("sipp")
+def test_guessing_a_callers_password_through_the_proxy_ends_in_a_ban(make_switch, sipp_dir):
+    guesser = "127.0.0.4"
+    switch = make_switch(users={"alice": PASSWORD}, guard={"auth_failures": 3})
+    api = api_of(switch)
+    keys = {"dialled": "+14155550199", "domain": switch.domain, "user": "alice"}
+    # INVITE, 407, INVITE with a wrong Proxy-Authorization, 407: three times.
+    run_sipp(switch.sip_target, "call_uac_auth_failure.xml", sipp_dir, calls=3, rate=10,
+             keys=keys, auth=("alice", "not-her-password"), local_ip=guesser).expect_ok()
+    ban = api.get(f"/v1/bans/{guesser}")
+    assert ban.status == 200 and ban.json["reason"] == "auth", ban
+    assert ('security: event=banned source=127.0.0.4 user="alice" method=INVITE '
+            'reason="auth"') in switch.output(tail=400)
+    # Now even the right password gets no answer.
+    result = run_sipp(switch.sip_target, "call_uac_auth_failure.xml", sipp_dir, keys=keys,
+                      auth=("alice", PASSWORD), local_ip=guesser, timeout=3)
+    assert not result.ok and result.responses() == [], result.describe()

@@ -199,9 +199,12 @@ def test_manual_bans_of_addresses_and_networks():
     assert [e.kind for e in guard.pop_events()] == ["banned", "banned", "unbanned", "unbanned"]
 
 
-def test_a_disabled_guard_lets_everything_through():
-    guard = policy(enabled=False, register_burst=1)
+def test_a_disabled_guard_lets_everything_through_but_still_logs_failed_credentials():
+    guard = policy(enabled=False, register_burst=1, auth_failures=1)
     assert send(guard, 10, user_agent="friendly-scanner") == [None] * 10
+    guard.auth_failed(ATTACKER, "alice", "REGISTER", "bad-password", T0)
+    assert guard.bans() == []
+    assert kinds(guard) == [("auth-failed", ATTACKER, "bad-password")]  # for fail2ban
 
 
 def test_sources_are_kept_in_a_bounded_lru():
@@ -234,3 +237,13 @@ def test_unparseable_input_is_only_counted_against_the_other_budget():
         guard.check(data, ATTACKER, T0)
     assert guard.dropped["rate"] == 1
     assert send(guard, 1) == [None]  # REGISTER's own budget is untouched
+
+
+def test_a_network_banned_after_a_source_was_seen_holds_it_at_once():
+    guard = policy()
+    assert send(guard, 1) == [None]
+    guard.ban("203.0.113.0/25", 100, T0)
+    assert send(guard, 1) == ["banned"]
+    guard.ban("203.0.113.0/25", 10, T0)  # shortened: the new ban holds, not the old one
+    assert send(guard, 1, now=T0 + 11) == [None]
+    assert guard.bans() == []

@@ -356,3 +356,28 @@ def test_a_timed_out_branch_gives_the_caller_a_408_without_our_via(switch):
     finals = [m for m, p in switch.wire.take() if not m.is_request and m.status >= 300]
     assert finals and {m.status for m in finals} == {408}  # Timer G re-sends it
     assert [v.host for v in finals[0].vias] == ["198.51.100.7"]
+
+
+def test_wrong_proxy_credentials_are_reported_with_the_source_and_user(switch):
+    from memory_switch import authorization
+    from softswitch.services.security_events import CredentialsFailed
+
+    class Reports:
+        def __init__(self):
+            self.events = []
+
+        def credentials_failed(self, event):
+            self.events.append(event)
+
+    reports = switch.proxy._router.security = Reports()
+    mallory = Peer("udp", "192.0.2.66", 5060)
+    text = invite("sip:+14155550199@127.0.0.1", via_host="192.0.2.66", from_user="alice")
+    challenge = [m for m, _ in switch.receive(text, mallory) if not m.is_request][-1]
+    assert reports.events == []  # a first INVITE without credentials is no failure
+    value = authorization(challenge.headers.values("Proxy-Authenticate")[0], "alice",
+                          "guess", "INVITE", "sip:+14155550199@127.0.0.1")
+    switch.receive(invite("sip:+14155550199@127.0.0.1", via_host="192.0.2.66",
+                          from_user="alice", branch="z9hG4bKinv9", cseq=2,
+                          extra=f"Proxy-Authorization: {value}\n"), mallory)
+    assert reports.events == [CredentialsFailed("192.0.2.66", "alice", "INVITE",
+                                                "bad-password")]
