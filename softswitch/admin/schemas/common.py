@@ -150,13 +150,14 @@ _CIDR = re.compile(CIDR_PATTERN)
 
 
 def _cidr(value: str) -> str:
-    if not _CIDR.fullmatch(value.removesuffix("\n")):
+    text = value.removesuffix("\n")  # as "$" in a pattern allows
+    if not _CIDR.fullmatch(text):
         raise ValueError(f"{value!r} is not an IP address or CIDR network")
     try:
-        return str(ipaddress.ip_network(value.removesuffix("\n"), strict=True))
+        return str(ipaddress.ip_network(text, strict=True))
     except ValueError as exc:
         if "host bits set" in str(exc):
-            suggested = ipaddress.ip_network(value, strict=False)
+            suggested = ipaddress.ip_network(text, strict=False)
             raise ValueError(f"{value!r} has host bits set; did you mean '{suggested}'?") from None
         raise ValueError(f"{value!r} is not an IP address or CIDR network") from None
 
