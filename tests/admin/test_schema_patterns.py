@@ -23,7 +23,7 @@ from softswitch.admin.schemas.common import (
     normalise_e164,
 )
 
-EXAMPLES = settings(max_examples=150, deadline=None,
+EXAMPLES = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
@@ -40,7 +40,7 @@ def agree(pattern: str, check, value: str) -> None:
 
 
 CASES = [
-    (E164_INPUT_PATTERN, normalise_e164, " \t().-/+0123456789telTEL:x\n", 40),
+    (E164_INPUT_PATTERN, normalise_e164, " \t().-/+0123456789(0)(0)tel:\n", 40),
     (WEBSOCKET_URL_PATTERN, _websocket_url, "wsWS:/.[]@%0123456789abcdef?#: \n", 60),
     (HOST_PATTERN, _host, "abz-.:0123456789[]% \n", 60),
     (CIDR_PATTERN, _cidr, "0123456789abcdef.:/% \n", 49),
@@ -77,3 +77,10 @@ def test_ip_addresses_are_ipv4_or_ipv6_as_the_json_schema_formats_say():
     for text in ("", "fe80::1%eth0", "192.0.2.01", "1.2.3", ":::"):
         assert not (re.fullmatch(IPV4, text) or re.fullmatch(IPV6, text))
         assert not accepts(_ip_address, text), text
+
+
+@EXAMPLES
+@given(st.lists(st.sampled_from(["(0)", "(", ")", "0", "1", "4", "9", " ", "+", "00", "-",
+                                 "tel:", "\t"]), max_size=24).map("".join))
+def test_e164_pattern_and_normalisation_agree_on_uk_style_trunk_prefixes(value):
+    agree(E164_INPUT_PATTERN, normalise_e164, value)

@@ -31,7 +31,9 @@ HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"
 _NUMBER_PUNCTUATION = re.compile(r"[ \t().\-/]")
 # What normalise_e164 accepts, as the OpenAPI document states it: separators (and
 # "(0)") anywhere, "+" or "00", then 7 to 15 digits, the first not 0.
-_SEP = r"(?:[ \t().\-/]|\(0\)){0,3}"
+# A "(" followed by "0)" is the start of "(0)", never a separator alone: so the
+# pattern counts digits as normalise_e164 does.
+_SEP = r"(?:[ \t.\-/)]|\((?!0\))|\(0\)){0,3}"
 E164_INPUT_PATTERN = (rf"^[ \t]*(?:[Tt][Ee][Ll]:)?{_SEP}(?:\+|0{_SEP}0){_SEP}[1-9]"
                       rf"(?:{_SEP}[0-9]){{6,14}}{_SEP}[ \t]*$")
 _E164_INPUT = re.compile(E164_INPUT_PATTERN)
