@@ -88,9 +88,10 @@ def build_api(
 
     ``domain`` is the switch's SIP domain (the users' digest realm);
     ``on_change(kind)`` runs after each committed write, kind one of
-    CHANGE_KINDS, and the answer waits for the Deferred it may return; ``metrics`` is a softswitch Metrics (or None); ``calls``
-    shows and hangs up the calls in progress (calls_view.CallsView over the
-    proxy; None: an API without a switch, which has no calls).
+    CHANGE_KINDS, and the answer waits for the Deferred it may return;
+    ``metrics`` is a softswitch Metrics (or None); ``calls`` shows and hangs
+    up the calls in progress (calls_view.CallsView over the proxy; None: an
+    API without a switch, which has no calls).
     """
     table = all_routes()
     tokens_cache = TokenCache(database, reactor, ttl=token_ttl)

@@ -5,8 +5,9 @@ calls valid must not be refused), except for the rules a JSON Schema cannot stat
 which the server answers with 422 and a message naming the rule: an object the body
 refers to that does not exist, a key in the body that differs from the URL's, one
 field bounded by another (port_max above port_min, register with credentials and a
-gateway, a profile's sample rate and parameters), and items equal once normalised
-(header names in any case, gateways, networks), and a network written with host bits. Any other refusal of valid data fails.
+gateway, a profile's sample rate and parameters), items equal once normalised
+(header names in any case, gateways, networks) and a network written with host
+bits set. Any other refusal of valid data fails.
 """
 
 import re
