@@ -96,3 +96,28 @@ def test_a_key_that_cannot_open_the_stored_secrets_stops_start_up(tmp_path, monk
     monkeypatch.setenv(config.SECRETS_KEY_ENV, Fernet.generate_key().decode())
     with pytest.raises(Exception, match="same \\[database\\] secrets_key"):
         build(tmp_path)
+
+
+def test_regions_of_each_snapshot_reach_the_relay_of_proxied_and_agent_calls(tmp_path):
+    from softswitch.services.routing import Region, RoutingSnapshot
+    from softswitch.tap import RegionFollower, build_relay
+
+    root = build(tmp_path)
+    proxy = root.drain_calls.proxy
+    sessions = root.drain_calls.outbound._sessions
+    relay = proxy._media
+    assert sessions._media._relay is relay  # one relay: what reaches it reaches both
+    settings = root.settings
+    follower = RegionFollower(settings, relay, RoutingSnapshot())
+    west = Region("west", "127.0.0.1", "192.0.2.7", 41000, 41099)
+    follower.snapshot_changed(RoutingSnapshot(regions=[west]))
+    assert sorted(relay.region_names()) == ["default", "west"]
+    moved = Region("west", "127.0.0.1", "192.0.2.7", 42000, 42099)
+    broken = Region("broken", "not-an-address", "192.0.2.7", 43000, 43099)
+    follower.snapshot_changed(RoutingSnapshot(regions=[moved, broken]))  # broken: logged
+    assert sorted(relay.region_names()) == ["default", "west"]
+    assert relay.port_pairs_free("west") == 50
+    follower.snapshot_changed(RoutingSnapshot())
+    assert relay.region_names() == ["default"]
+    assert build_relay(settings, RoutingSnapshot(regions=[west]),
+                       MemoryReactorClock()).region_names() == ["default", "west"]

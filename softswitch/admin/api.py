@@ -99,15 +99,15 @@ def build_api(
 
     ``domain`` is the switch's SIP domain (the users' digest realm);
     ``on_change(kind)`` runs after each committed write, kind one of
-    CHANGE_KINDS, and the answer waits for the Deferred it may return; ``metrics`` is a softswitch Metrics (or None); ``calls``
-    shows and hangs up the calls in progress (calls_view.CallsView over the
-    proxy; None: an API without a switch, which has no calls); ``guard`` is the
-    SIP guard whose bans /v1/bans shows (None: one of its own, with no traffic);
-    ``throttle`` slows bad tokens (admin.throttle.BadTokenThrottle; None: one with
-    its defaults);
-    ``registrations`` lists the registrar's bindings
-    (registrations_view.LiveRegistrations over the location service; None: those
-    written to the database).
+    CHANGE_KINDS, and the answer waits for the Deferred it may return;
+    ``metrics`` is a softswitch Metrics (or None); ``calls`` shows and hangs
+    up the calls in progress (calls_view.CallsView over the proxy; None: an
+    API without a switch, which has no calls); ``guard`` is the SIP guard whose
+    bans /v1/bans shows (None: one of its own, with no traffic); ``throttle``
+    slows bad tokens (admin.throttle.BadTokenThrottle; None: one with its
+    defaults); ``registrations`` lists the registrar's bindings
+    (registrations_view.LiveRegistrations over the location service; None:
+    those written to the database).
     """
     if guard is None:
         guard = SipGuard(reactor, GuardPolicy())

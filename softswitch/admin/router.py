@@ -12,7 +12,12 @@ from urllib.parse import unquote
 from pydantic import BaseModel
 
 from softswitch.admin.errors import ApiError
-from softswitch.admin.schemas.common import NAME_PATTERN, USERNAME_PATTERN, normalise_e164
+from softswitch.admin.schemas.common import (
+    E164_INPUT_PATTERN,
+    NAME_PATTERN,
+    USERNAME_PATTERN,
+    normalise_e164,
+)
 
 MAX_ID = 2**63 - 1
 MAX_CALL_ID = 256
@@ -62,7 +67,8 @@ PATH_PARAMS = {
                       {"type": "string", "pattern": NAME_PATTERN}, "the object's name"),
     "username": PathParam(_by_pattern(USERNAME_PATTERN, "username"),
                           {"type": "string", "pattern": USERNAME_PATTERN}, "the SIP username"),
-    "number": PathParam(normalise_e164, {"type": "string", "minLength": 1, "maxLength": 40},
+    "number": PathParam(normalise_e164, {"type": "string", "minLength": 1, "maxLength": 40,
+                                         "pattern": E164_INPUT_PATTERN},
                         "E.164 number; '+' may be sent as %2B"),
     "id": PathParam(_id, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "the id"),
     "address": PathParam(_address, {"type": "string", "minLength": 1, "maxLength": 49,

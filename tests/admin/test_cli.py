@@ -105,6 +105,11 @@ class CliTests(ApiTestCase):
         created = json.loads(out)
         code, out, _ = yield self.cli("trunks", "list", token=created["token"])
         self.assertEqual(code, 0)
+        code, out, _ = yield self.cli("tokens", "list")
+        header, *rows = out.splitlines()
+        self.assertEqual(header.split(), ["ID", "NAME", "CREATED_AT", "REVOKED_AT"])
+        # Times as the API gives them: RFC 3339 in UTC.
+        self.assertRegex(rows[-1], r"^\d+ +ops +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z +-$")
         code, out, _ = yield self.cli("tokens", "delete", str(created["id"]))
         self.assertEqual(code, 0)
         code, _, err = yield self.cli("trunks", "list", token=created["token"])

@@ -172,7 +172,7 @@ def test_a_number_created_over_the_api_is_routed_the_instant_its_201_arrives(liv
         carrier.close()
 
 
-# -- regions reach the relay ------------------------------------------------------------------------
+# -- regions reach the relay ---------------------------------------------------------------
 def carrier_call(switch, workdir, dialled: str):
     return run_call(switch.sip_target, "call_uac.xml", workdir, ip=CARRIER_IP,
                     keys={"dialled": dialled, "domain": switch.domain, "caller": CALLER},

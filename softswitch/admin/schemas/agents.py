@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from softswitch.admin.schemas.common import (
+    IPV6,
     Epoch,
     Headers,
     Name,
@@ -32,26 +33,11 @@ DEFAULT_SAMPLE_RATE = {"twilio": 8000, "raw": 16000, "openai-realtime": 8000}
 _FIXED_RATE_PROFILES = ("twilio", "openai-realtime")
 
 
-_HEX4 = "[0-9A-Fa-f]{1,4}"
-_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-_LS32 = rf"(?:{_HEX4}:{_HEX4}|{_OCTET}(?:\.{_OCTET}){{3}})"
-# RFC 3986 IPv6address, the nine forms of where "::" may stand.
-_IPV6 = "(?:" + "|".join((
-    rf"(?:{_HEX4}:){{6}}{_LS32}",
-    rf"::(?:{_HEX4}:){{5}}{_LS32}",
-    rf"(?:{_HEX4})?::(?:{_HEX4}:){{4}}{_LS32}",
-    rf"(?:(?:{_HEX4}:){{0,1}}{_HEX4})?::(?:{_HEX4}:){{3}}{_LS32}",
-    rf"(?:(?:{_HEX4}:){{0,2}}{_HEX4})?::(?:{_HEX4}:){{2}}{_LS32}",
-    rf"(?:(?:{_HEX4}:){{0,3}}{_HEX4})?::{_HEX4}:{_LS32}",
-    rf"(?:(?:{_HEX4}:){{0,4}}{_HEX4})?::{_LS32}",
-    rf"(?:(?:{_HEX4}:){{0,5}}{_HEX4})?::{_HEX4}",
-    rf"(?:(?:{_HEX4}:){{0,6}}{_HEX4})?::",
-)) + ")"
 _PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
 # ws:// or wss://, a host (a name or address, or an IPv6 address in brackets; no
 # user:password@), an optional port, then a path, query or fragment without spaces.
 # The document states this pattern and the server checks the same one.
-WEBSOCKET_URL_PATTERN = (rf"^[Ww][Ss][Ss]?://(?:[A-Za-z0-9._~%!$&'()*+,;=-]+|\[{_IPV6}\])"
+WEBSOCKET_URL_PATTERN = (rf"^[Ww][Ss][Ss]?://(?:[A-Za-z0-9._~%!$&'()*+,;=-]+|\[{IPV6}\])"
                          rf"(?::{_PORT})?(?:[/?#][^\s]*)?$")
 _WEBSOCKET_URL = re.compile(WEBSOCKET_URL_PATTERN)
 

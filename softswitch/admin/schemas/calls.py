@@ -54,6 +54,8 @@ class OriginateIn(RequestModel):
     agent: Name = Field(description="the agent that talks to the callee")
     trunk: OptionalName = Field(None, description="the trunk to call through; default: "
                                                   "the outbound routes")
-    custom_parameters: dict[ParameterName, ParameterValue] | None = Field(
-        None, max_length=32, description="given to the agent with the call's start "
-                                         "(Twilio: start.customParameters)")
+    # (names with a pattern are patternProperties: no other name is allowed either)
+    custom_parameters: Annotated[dict[ParameterName, ParameterValue], Field(
+        max_length=32, json_schema_extra={"additionalProperties": False})] | None = Field(
+        None, description="given to the agent with the call's start "
+                          "(Twilio: start.customParameters)")

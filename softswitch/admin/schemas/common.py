@@ -10,6 +10,7 @@ import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Generic, TypeVar
 
+from annotated_types import Ge, Le
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -26,14 +27,35 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"
-_HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 # Separators people put inside phone numbers; "(0)" is the UK-style trunk prefix.
 _NUMBER_PUNCTUATION = re.compile(r"[ \t().\-/]")
 # What normalise_e164 accepts, as the OpenAPI document states it: separators (and
 # "(0)") anywhere, "+" or "00", then 7 to 15 digits, the first not 0.
-_SEP = r"(?:[ \t().\-/]|\(0\))*"
+# A "(" followed by "0)" is the start of "(0)", never a separator alone: so the
+# pattern counts digits as normalise_e164 does.
+_SEP = r"(?:[ \t.\-/)]|\((?!0\))|\(0\)){0,3}"
 E164_INPUT_PATTERN = (rf"^[ \t]*(?:[Tt][Ee][Ll]:)?{_SEP}(?:\+|0{_SEP}0){_SEP}[1-9]"
                       rf"(?:{_SEP}[0-9]){{6,14}}{_SEP}[ \t]*$")
+_E164_INPUT = re.compile(E164_INPUT_PATTERN)
+
+# Addresses as Python's ipaddress reads them (RFC 3986 IPv6address; dotted quads
+# without leading zeros), for patterns the document states.
+_HEX4 = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_LS32 = rf"(?:{_HEX4}:{_HEX4}|{IPV4})"
+# RFC 3986 IPv6address, the nine forms of where "::" may stand.
+IPV6 = "(?:" + "|".join((
+    rf"(?:{_HEX4}:){{6}}{_LS32}",
+    rf"::(?:{_HEX4}:){{5}}{_LS32}",
+    rf"(?:{_HEX4})?::(?:{_HEX4}:){{4}}{_LS32}",
+    rf"(?:(?:{_HEX4}:){{0,1}}{_HEX4})?::(?:{_HEX4}:){{3}}{_LS32}",
+    rf"(?:(?:{_HEX4}:){{0,2}}{_HEX4})?::(?:{_HEX4}:){{2}}{_LS32}",
+    rf"(?:(?:{_HEX4}:){{0,3}}{_HEX4})?::{_HEX4}:{_LS32}",
+    rf"(?:(?:{_HEX4}:){{0,4}}{_HEX4})?::{_LS32}",
+    rf"(?:(?:{_HEX4}:){{0,5}}{_HEX4})?::{_HEX4}",
+    rf"(?:(?:{_HEX4}:){{0,6}}{_HEX4})?::",
+)) + ")"
 
 # Discriminator values of tagged unions: pydantic puts the tag in an error's
 # location ("route.0.agent.agent"); the API drops it ("route.0.agent").
@@ -53,6 +75,11 @@ class RequestModel(BaseModel):
             for name, info in cls.model_fields.items():
                 if info.alias and info.alias != name and name in data:
                     raise ValueError(f"unknown field {name!r} (did you mean {info.alias!r}?)")
+            # JSON has numbers, not ints and floats: 486.0 is the integer 486 (as JSON
+            # Schema's "integer" says); a float field takes an int as it is.
+            if any(type(value) is float and value.is_integer() for value in data.values()):
+                data = {key: int(value) if type(value) is float and value.is_integer()
+                        else value for key, value in data.items()}
         return data
 
 
@@ -76,6 +103,13 @@ def normalise_e164(value: str) -> str:
     """
     if not isinstance(value, str):
         raise ValueError("must be a string")
+    text = _normalise_e164(value)
+    if not _E164_INPUT.fullmatch(value.removesuffix("\n")):
+        raise ValueError(f"{value!r}: at most 3 separators may stand together")
+    return text
+
+
+def _normalise_e164(value: str) -> str:
     # A regular expression's "$" also matches before one final newline: so may we.
     text = value.removesuffix("\n").strip(" \t")
     if text.lower().startswith("tel:"):
@@ -107,26 +141,37 @@ def _ip_address(value: str) -> str:
     raise ValueError(f"{value!r} is not an IPv4 or IPv6 address")
 
 
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# An address, or a host name (labels of letters, digits and inner hyphens; one
+# final dot allowed).
+HOST_PATTERN = rf"^(?:{IPV4}|{IPV6}|{_LABEL}(?:\.{_LABEL})*\.?)$"
+_HOST = re.compile(HOST_PATTERN)
+CIDR_PATTERN = (rf"^(?:{IPV4}(?:/(?:3[0-2]|[12]?[0-9]))?"
+                rf"|{IPV6}(?:/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$")
+_CIDR = re.compile(CIDR_PATTERN)
+
+
 def _cidr(value: str) -> str:
+    text = value.removesuffix("\n")  # as "$" in a pattern allows
+    if not _CIDR.fullmatch(text):
+        raise ValueError(f"{value!r} is not an IP address or CIDR network")
     try:
-        return str(ipaddress.ip_network(value, strict=True))
+        return str(ipaddress.ip_network(text, strict=True))
     except ValueError as exc:
         if "host bits set" in str(exc):
-            suggested = ipaddress.ip_network(value, strict=False)
+            suggested = ipaddress.ip_network(text, strict=False)
             raise ValueError(f"{value!r} has host bits set; did you mean '{suggested}'?") from None
         raise ValueError(f"{value!r} is not an IP address or CIDR network") from None
 
 
 def _host(value: str) -> str:
+    value = value.removesuffix("\n")  # as "$" in a pattern allows
+    if not _HOST.fullmatch(value):
+        raise ValueError(f"{value!r} is not an IP address or a host name")
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
-        pass
-    name = value.lower().rstrip(".")
-    labels = name.split(".")
-    if len(name) > 253 or not all(_HOSTNAME_LABEL.match(label) for label in labels):
-        raise ValueError(f"{value!r} is not an IP address or a host name")
-    return name
+        return value.lower().removesuffix(".")
 
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lower-case name, 1-63 chars")]
@@ -135,9 +180,12 @@ IPAddress = Annotated[str, Field(
     max_length=45, description="IPv4 or IPv6 address",
     json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
     AfterValidator(_ip_address)]
-Cidr = Annotated[str, Field(max_length=49, description="IP network, e.g. 203.0.113.0/24"),
+Cidr = Annotated[str, Field(max_length=49, description="IP network, e.g. 203.0.113.0/24",
+                            json_schema_extra={"pattern": CIDR_PATTERN}),
                  AfterValidator(_cidr)]
-Host = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_host)]
+Host = Annotated[str, Field(min_length=1, max_length=253,
+                            json_schema_extra={"pattern": HOST_PATTERN}),
+                 AfterValidator(_host)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 E164Input = Annotated[str, Field(
     min_length=1, max_length=40, json_schema_extra={"pattern": E164_INPUT_PATTERN},
@@ -158,7 +206,9 @@ Epoch = Annotated[float, PlainSerializer(rfc3339, return_type=str), WithJsonSche
      "description": "RFC 3339 time in UTC, e.g. 2026-12-03T14:00:00.123Z"})]
 HeaderName = Annotated[str, Field(pattern=HEADER_NAME_PATTERN)]
 HeaderValue = Annotated[str, Field(max_length=4096, pattern=r"^[^\r\n\x00]*$")]
-Headers = Annotated[dict[HeaderName, HeaderValue], Field(max_length=32)]
+# (pydantic states the names as patternProperties; no other name is allowed either)
+Headers = Annotated[dict[HeaderName, HeaderValue], Field(
+    max_length=32, json_schema_extra={"additionalProperties": False})]
 
 
 def _no_duplicates(values: list) -> list:
@@ -213,8 +263,8 @@ class ListQuery(QueryModel):
 class IdListQuery(ListQuery):
     """A page of a collection ordered by id: the cursor is the last id shown."""
 
-    after: Annotated[int, BeforeValidator(_decimal)] | None = Field(
-        None, ge=0, le=MAX_ID, description=CURSOR_DESCRIPTION)
+    after: Annotated[int, Ge(0), Le(MAX_ID), BeforeValidator(_decimal)] | None = Field(
+        None, description=CURSOR_DESCRIPTION)
 
 
 class ErrorDetail(ResponseModel):
@@ -227,8 +277,15 @@ class ErrorBody(ResponseModel):
     error: ErrorDetail
 
 
-def _drop_default(schema: dict) -> None:
+def _drop_default(schema: dict, extra: dict | None = None) -> None:
     schema.pop("default", None)
+    if extra:
+        # The field's own schema extras (patterns the server checks in code), on the
+        # non-null branch: null stays allowed only where the field allows it anyway.
+        branches = schema.get("anyOf")
+        target = next((b for b in branches if b.get("type") != "null"), schema) \
+            if branches else schema
+        target.update(extra)
 
 
 def partial_model(model: type[BaseModel], name: str, doc: str) -> type[BaseModel]:
@@ -239,8 +296,10 @@ def partial_model(model: type[BaseModel], name: str, doc: str) -> type[BaseModel
     """
     fields = {}
     for field_name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else None
         copied = Field(default=None, alias=info.alias, description=info.description,
-                       json_schema_extra=_drop_default)
+                       json_schema_extra=lambda schema, extra=extra: _drop_default(schema,
+                                                                                   extra))
         annotation = info.annotation
         if info.metadata:
             annotation = Annotated[(annotation, *info.metadata)]
