@@ -20,6 +20,8 @@ STATEFUL_OR_CROSS_FIELD = re.compile(
     r"|does not match the URL"
     r"|must be above port_min"
     r"|register needs "
+    r"|auth_token needs an account_sid"
+    r"|only an openai-realtime agent's voice may be an object"
     r"|profile carries 8000 Hz"
     r"|: must be (at most \d+ characters|a voice name)"
     r"|is in both headers and secret_headers|a header is named twice"

@@ -71,9 +71,11 @@ class OpenApiTests(ApiTestCase):
         self.assertEqual(sid["pattern"], "^AC[0-9a-fA-F]{32}$")
         token = create["properties"]["auth_token"]["anyOf"][0]
         self.assertEqual(token["pattern"], "^[!-~]{16,128}$")
-        value = create["properties"]["custom_parameters"]["additionalProperties"]
-        self.assertEqual([v["type"] for v in value["anyOf"]], ["string", "object"])
-        self.assertEqual(value["anyOf"][1]["required"], ["id"])
+        parameters = create["properties"]["custom_parameters"]
+        self.assertEqual(parameters["additionalProperties"]["type"], "string")
+        voice = parameters["properties"]["voice"]
+        self.assertEqual([v["type"] for v in voice["anyOf"]], ["string", "object"])
+        self.assertEqual(voice["anyOf"][1]["required"], ["id"])
         user_out = self.document["components"]["schemas"]["UserOut"]
         self.assertNotIn("password", user_out["properties"])
 

@@ -106,6 +106,13 @@ _VOICE_OBJECT = {"type": "object", "properties": {"id": {"type": "string",
                  "required": ["id"], "additionalProperties": False}
 CustomValue = Annotated[object, PlainValidator(_parameter_value), WithJsonSchema(
     {"anyOf": [{"type": "string", "maxLength": INSTRUCTIONS_MAX}, _VOICE_OBJECT]})]
+# Only `voice` may be an object (and only for openai-realtime, checked by the model).
+CustomParameters = Annotated[dict[ParameterName, CustomValue], WithJsonSchema({
+    "type": "object", "maxProperties": 32,
+    "propertyNames": {"minLength": 1, "maxLength": 64},
+    "properties": {"voice": {"anyOf": [{"type": "string", "maxLength": INSTRUCTIONS_MAX},
+                                       _VOICE_OBJECT]}},
+    "additionalProperties": {"type": "string", "maxLength": INSTRUCTIONS_MAX}})]
 CustomValueOut = Annotated[object, WithJsonSchema(
     {"anyOf": [{"type": "string"}, _VOICE_OBJECT]})]
 
@@ -122,7 +129,7 @@ class AgentReplace(RequestModel):
     headers: Headers = Field(default_factory=dict, description="sent on connect; readable")
     secret_headers: Headers = Field(
         default_factory=dict, description="sent on connect; write-only (only names are shown)")
-    custom_parameters: dict[ParameterName, CustomValue] = Field(
+    custom_parameters: CustomParameters = Field(
         default_factory=dict, max_length=32,
         description="passed to the agent at start (string values up to 1024 characters); "
                     "for openai-realtime, `instructions` (up to 16384) and `voice` (a name, "

@@ -1,26 +1,36 @@
 """Bans of source addresses by the SIP guard, read from the running switch."""
 
 import ipaddress
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from softswitch.admin.schemas.common import Epoch, RequestModel, ResponseModel
+from softswitch.admin.schemas.common import CIDR_PATTERN, Epoch, RequestModel, ResponseModel
 
 MAX_BAN_SECONDS = 366 * 86400
 
 
+_CIDR = re.compile(CIDR_PATTERN)
+
+
 def _address_or_network(value: str) -> str:
+    # The document's pattern first, so that the server refuses what it refuses.
+    text = value.removesuffix("\n")  # as "$" in a pattern allows
+    if not _CIDR.fullmatch(text):
+        raise ValueError("not an IP address or CIDR network")
     try:
-        ipaddress.ip_network(value, strict=False)
+        if "/" not in text:
+            return str(ipaddress.ip_address(text))
+        return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
         raise ValueError("not an IP address or CIDR network") from None
-    return value
 
 
 AddressOrNetwork = Annotated[
     str, Field(min_length=2, max_length=49, description="an IPv4/IPv6 address or a CIDR "
-               "network such as 192.0.2.0/24"), AfterValidator(_address_or_network)]
+               "network such as 192.0.2.0/24", json_schema_extra={"pattern": CIDR_PATTERN}),
+    AfterValidator(_address_or_network)]
 
 
 class BanOut(ResponseModel):
