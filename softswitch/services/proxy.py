@@ -22,6 +22,8 @@ from .proxy_routes import (
     next_hop,
     pop_own_routes,
     proxy_branch,
+    strip_own_credentials,
+    targets_us,
 )
 from .routing import Target
 
@@ -82,6 +84,7 @@ class Proxy:
         self._location = location
         self._snapshot = snapshot_source
         self._domain = domain
+        self.domain = domain  # also the realm our callers authenticate in
         self._limiter = limiter
         self._gateway_order = gateway_order
         self._health = gateway_health
@@ -98,6 +101,9 @@ class Proxy:
 
     # -- entry points (from the dispatcher) ------------------------------------------
     def initial_invite(self, key, request: Request, source: Peer) -> None:
+        # A pre-loaded Route naming us (a phone's outbound proxy setting) is ours to
+        # consume (RFC 3261 §16.4): it never reaches the callee or a trunk.
+        pop_own_routes(request, self._is_ours)
         if is_loop(request, self._is_ours):
             self.stack.respond(key, make_response(request, 482, to_tag=new_tag()))
             return
@@ -158,11 +164,13 @@ class Proxy:
         if dialog is None:
             self.stack.respond(key, make_response(request, 481))
             return
-        pop_own_routes(request, self._is_ours)
+        if request.max_forwards == 0:
+            self.stack.respond(key, make_response(request, 483))
+            return
         side = dialog.side_of(request)
         origin = dialog.caller if side == "caller" else dialog.callee
         origin.cseq = max(origin.cseq, request.cseq.number)
-        destination = next_hop(request)
+        destination = self._in_dialog_hop(request, dialog, side)
         if destination is None:
             self.stack.respond(key, make_response(request, 404))
             return
@@ -186,13 +194,12 @@ class Proxy:
             self.agent_calls.ack(request)
             return
         dialog = self.dialogs.find(request)
-        if dialog is None:
-            return
-        pop_own_routes(request, self._is_ours)
-        destination = next_hop(request)
-        if destination is None:
+        if dialog is None or request.max_forwards == 0:
             return
         side = dialog.side_of(request)
+        destination = self._in_dialog_hop(request, dialog, side)
+        if destination is None:
+            return
         forwarded = self._forward_in_dialog(request, destination, dialog, side)
         send = lambda: self.stack.send_stateless(forwarded, destination)  # noqa: E731
         if dialog.late_offer and dialog.media is not None:
@@ -431,8 +438,27 @@ class Proxy:
                      seconds=event.idle_seconds, call_id=event.call_id)
             self.hang_up(dialog, "media-timeout")
 
+    def _in_dialog_hop(self, request: Request, dialog: Dialog, side: str) -> Peer | None:
+        """Where an in-dialog request goes next, never one of our own addresses. A
+        request that names us without our Route (its sender ignored Record-Route) is
+        delivered to the dialog's other side, as a B2BUA would (RFC 3261 §12.2.1.1:
+        that side's remote target and route set)."""
+        pop_own_routes(request, self._is_ours)
+        if targets_us(request, self._is_ours):
+            other = dialog.callee if side == "caller" else dialog.caller
+            request.set_uri(other.contact)
+            for route in other.routes:
+                request.headers.add("Route", route)
+            destination = next_hop(request) if other.routes else other.peer
+        else:
+            destination = next_hop(request)
+        if destination is None or self._is_ours(destination.host, destination.port):
+            return None
+        return destination
+
     def _forward_in_dialog(self, request: Request, destination: Peer, dialog, side) -> Request:
         forwarded = Request(request.method, request.uri, request.headers.copy(), request.body)
+        strip_own_credentials(forwarded, self._domain)
         forwards = request.max_forwards
         forwarded.headers.set("Max-Forwards", str((70 if forwards is None else forwards) - 1))
         if dialog is not None and dialog.cseq_offset and side == "caller":
