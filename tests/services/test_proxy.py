@@ -429,3 +429,9 @@ def test_our_realm_credentials_never_leave_in_any_forwarded_request(switch):
         assert out.method == method
         assert out.headers.values("Proxy-Authorization") == [theirs]
         assert "Authorization" not in out.headers
+
+
+def test_a_phone_on_a_gateways_address_but_another_port_is_challenged(switch):
+    phone = Peer("udp", "198.51.100.7", 5062)  # behind the carrier's public address
+    sent = switch.receive(invite("sip:4155550100@127.0.0.1", via_port=5062), phone)
+    assert [(m.status, p) for m, p in sent] == [(100, phone), (407, phone)]

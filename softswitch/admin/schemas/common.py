@@ -95,7 +95,7 @@ def _ip_address(value: str) -> str:
         raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
 
 
-def _cidr(value: str) -> str:
+def cidr_text(value: str) -> str:
     try:
         return str(ipaddress.ip_network(value, strict=True))
     except ValueError as exc:
@@ -122,7 +122,7 @@ Username = Annotated[str, Field(pattern=USERNAME_PATTERN)]
 IPAddress = Annotated[str, Field(max_length=45, description="IPv4 or IPv6 address"),
                       AfterValidator(_ip_address)]
 Cidr = Annotated[str, Field(max_length=49, description="IP network, e.g. 203.0.113.0/24"),
-                 AfterValidator(_cidr)]
+                 AfterValidator(cidr_text)]
 Host = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_host)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 E164Input = Annotated[str, Field(

@@ -2,11 +2,11 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from softswitch.admin.schemas.common import (
-    Cidr,
     Epoch,
+    cidr_text,
     Host,
     Name,
     Port,
@@ -16,7 +16,7 @@ from softswitch.admin.schemas.common import (
     unique_list,
 )
 from softswitch.services.numbers import NUMBER_FORMAT
-from softswitch.services.routing import is_address
+from softswitch.services.routing import AllowedSource, is_address
 
 Transport = Literal["udp", "tcp", "tls"]
 NumberFormat = Annotated[str, Field(
@@ -50,9 +50,28 @@ class Gateway(RequestModel):
         return self
 
 
+def _source(value: str) -> str:
+    """A network (any port) or one address with a port: "203.0.113.5:5060"."""
+    if value.count(":") == 1 or value.startswith("["):
+        try:
+            return str(AllowedSource.parse(value))
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an address with a port ({exc})") from None
+    return cidr_text(value)
+
+
+Source = Annotated[str, Field(
+    max_length=55, description="IP network, e.g. 203.0.113.0/24 (any source port), or "
+                               "one address with its port, e.g. 203.0.113.5:5060"),
+    AfterValidator(_source)]
+
+
 class Inbound(RequestModel):
-    allowed_sources: unique_list(Cidr, 100) = Field(
-        default_factory=list, description="networks calls from this trunk may come from")
+    allowed_sources: unique_list(Source, 100) = Field(
+        default_factory=list,
+        description="where calls from this trunk may come from: networks (any port) or "
+                    "address:port; the trunk's gateways are recognised too (by address, "
+                    "and by port and transport where a UDP gateway names its port)")
 
 
 class TrunkAuth(RequestModel):
