@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from twisted.logger import Logger
 
 from ..sip import digest
+from ..sip.dialog import DialogTableFull
 from ..sip.errors import SipError
 from ..sip.ids import new_tag
 from ..sip.message import Request, Response, make_response
@@ -168,8 +169,7 @@ class Proxy:
             self.stack.respond(key, make_response(request, 483))
             return
         side = dialog.side_of(request)
-        origin = dialog.caller if side == "caller" else dialog.callee
-        origin.cseq = max(origin.cseq, request.cseq.number)
+        dialog.passed(request, side)
         destination = self._in_dialog_hop(request, dialog, side)
         if destination is None:
             self.stack.respond(key, make_response(request, 404))
@@ -204,7 +204,7 @@ class Proxy:
         send = lambda: self.stack.send_stateless(forwarded, destination)  # noqa: E731
         if dialog.late_offer and dialog.media is not None:
             dialog.late_offer = False
-            dialog.media.answer(forwarded, dialog.callee.tag, dialog.caller.tag, send)
+            dialog.media.answer(forwarded, dialog.callee_tag, dialog.caller_tag, send)
         else:
             send()
 
@@ -320,7 +320,11 @@ class Proxy:
     def established(self, call: ProxyCall, leg, dialog: Dialog) -> None:
         self._calls.pop(self._call_key(call.invite), None)
         dialog.release.extend(a.release for a in self._admissions.pop(id(call), []))
-        self.dialogs.add(dialog)
+        try:
+            self.dialogs.add(dialog)
+        except DialogTableFull:
+            log.warn("no room for the dialog of {call_id}: hanging up", call_id=dialog.call_id)
+            self.hang_up(dialog, "dialog-limit")
 
     def call_failed(self, call: ProxyCall) -> None:
         self._calls.pop(self._call_key(call.invite), None)
@@ -334,7 +338,7 @@ class Proxy:
     def hang_up_late_answer(self, call: ProxyCall, leg, response: Response) -> None:
         """A 2xx that crossed our CANCEL: ACK it and BYE it so no call is left up."""
         dialog = _late_dialog(call, leg, response)
-        ack = Request("ACK", dialog.callee.contact, leg.request.headers.copy())
+        ack = Request("ACK", dialog.towards_callee.remote_target, leg.request.headers.copy())
         ack.headers.set("CSeq", f"{leg.request.cseq.number} ACK")
         ack.headers.set("To", response.headers.get("To"))
         ack.headers.remove("Record-Route")
@@ -359,8 +363,7 @@ class Proxy:
         """End an established call from the middle: BYE to both sides."""
         dialog.record.disconnect_side, dialog.record.disconnect_reason = "switch", reason
         for side in ("caller", "callee"):
-            target = dialog.caller if side == "caller" else dialog.callee
-            bye, peer = dialog.bye_towards(side, self.stack.via_for(target.peer))
+            bye, peer = dialog.bye_towards(side, self.stack.via_for(dialog.towards(side)[1]))
             self.stack.send_request(bye, peer, IGNORE_RESPONSES)
         self.end_dialog(dialog, "switch", reason)
 
@@ -445,11 +448,12 @@ class Proxy:
         that side's remote target and route set)."""
         pop_own_routes(request, self._is_ours)
         if targets_us(request, self._is_ours):
-            other = dialog.callee if side == "caller" else dialog.caller
-            request.set_uri(other.contact)
-            for route in other.routes:
+            towards_other, peer = dialog.towards("callee" if side == "caller" else "caller")
+            uri, routes = towards_other.request_target()
+            request.set_uri(uri)
+            for route in routes:
                 request.headers.add("Route", route)
-            destination = next_hop(request) if other.routes else other.peer
+            destination = next_hop(request) if routes else peer
         else:
             destination = next_hop(request)
         if destination is None or self._is_ours(destination.host, destination.port):

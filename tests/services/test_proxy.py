@@ -394,7 +394,7 @@ def test_an_in_dialog_request_whose_next_hop_is_us_is_404_not_sent_to_ourselves(
                                      route=own_route), CARRIER)
     # Our Routes consumed and the Request-URI ours: delivered to bob, not to us.
     assert [p for m, p in sent if m.is_request] == [BOB_NAT]
-    switch.proxy.dialogs.get("call-1@carrier").callee.peer = Peer("udp", "127.0.0.1", 5060)
+    switch.proxy.dialogs.get("call-1@carrier").callee_peer = Peer("udp", "127.0.0.1", 5060)
     sent = switch.receive(_in_dialog("INFO", ok, cseq=3), CARRIER)
     assert [(m.status, p) for m, p in sent] == [(404, CARRIER)]
 
@@ -435,3 +435,20 @@ def test_a_phone_on_a_gateways_address_but_another_port_is_challenged(switch):
     phone = Peer("udp", "198.51.100.7", 5062)  # behind the carrier's public address
     sent = switch.receive(invite("sip:4155550100@127.0.0.1", via_port=5062), phone)
     assert [(m.status, p) for m, p in sent] == [(100, phone), (407, phone)]
+
+
+def test_the_switchs_own_bye_follows_a_target_refresh_and_the_cseqs_seen(switch):
+    ok = _answered_call(switch)
+    reinvite = _in_dialog("INVITE", ok, cseq=5, route="<sip:127.0.0.1:5060;lr>",
+                          extra="Contact: <sip:+12125550123@198.51.100.7:5999>\n")
+    [forwarded] = [m for m, p in switch.receive(reinvite, CARRIER) if m.is_request]
+    switch.receive(response_to(forwarded, 200), BOB_NAT)
+    switch.proxy.hang_up(switch.proxy.dialogs.get("call-1@carrier"), "shutdown")
+    byes = {p: m for m, p in switch.wire.take() if m.is_request and m.method == "BYE"}
+    to_caller, to_bob = byes[CARRIER], byes[BOB_NAT]
+    assert to_caller.uri == "sip:+12125550123@198.51.100.7:5999"  # the refreshed target
+    assert to_caller.cseq.number == 1 and to_bob.cseq.number == 6
+    assert to_bob.uri.startswith("sip:bob@10.0.0.2:5062")
+    assert to_bob.headers.get("From") == ok.headers.get("From")
+    assert to_caller.headers.get("From") == ok.headers.get("To")
+    assert switch.records[0].disconnect_reason == "shutdown"
