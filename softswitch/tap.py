@@ -57,6 +57,7 @@ from .services.gateways import GatewayHealth
 from .services.limits import TrunkLimiter
 from .services.location import LocationService
 from .services.media_control import RegionConfig
+from .services.media_owners import MediaOwners
 from .services.outbound_calls import OutboundCalls
 from .services.proxy import Proxy
 from .services.registrar import Registrar, RegistrarPolicy
@@ -229,12 +230,13 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     registrations_out = TrunkRegistrations(reactor, endpoint,
                                            expires=trunks.registration_expires, metrics=metrics)
     limiter = TrunkLimiter(reactor, metrics=metrics)
+    media_owners = MediaOwners()  # the relay's inactivity events reach their call's owner
     proxy = dispatcher.proxy = Proxy(
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot), location, snapshot,
         domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
         is_our_address=endpoint.is_our_address,
         media=relay if settings.media.anchor else None, limiter=limiter,
-        gateway_order=health.order, gateway_health=health)
+        gateway_order=health.order, gateway_health=health, media_owners=media_owners)
     agent_settings = settings.agents
     agent_sessions = AgentSessionFactory(
         reactor, relay, connect_timeout=agent_settings.connect_timeout, metrics=metrics,
@@ -244,7 +246,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings))
     agent_calls = proxy.agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
-        connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent)
+        connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,
+        media_owners=media_owners)
     agent_calls.transfers = Transfers(
         endpoint, reactor, snapshot, relay, agent_calls.legs, location=location,
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
@@ -254,9 +257,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         limiter=limiter, gateway_order=health.order, gateway_health=health,
         on_call_end=cdr_writer, ring_timeout=settings.agents.outbound_ring_timeout,
         max_queue_wait=settings.agents.outbound_max_queue_wait, user_agent=sip.user_agent,
-        transfers=agent_calls.transfers)
-    proxy.outbound_calls = outbound_calls
-    relay.set_listener(proxy.media_timed_out)  # proxied and agent calls alike
+        transfers=agent_calls.transfers, media_owners=media_owners)
+    relay.set_listener(media_owners.timed_out)  # proxied and agent calls alike
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)
     snapshot_loader.on_loaded.append(trunk_services.snapshot_changed)

@@ -25,6 +25,7 @@ from ..sip.message import Request, make_request, make_response
 from ..sip.timers import TimerConfig
 from ..sip.transport import Peer, response_destination
 from .dialogs import CallRecord
+from .media_owners import MediaOwners
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .routing import Agent
@@ -99,12 +100,14 @@ class AgentDialog:
     ok_deadline: float = 0.0
     offer_sdp: bytes = b""  # the caller's original SDP offer (a transfer re-offers it)
     transfer: object = None  # services.transfers.Transfer, once the agent asked for one
+    media_id: str | None = None  # the relay call of the caller's audio (media_owners)
+    on_silence: object = None
 
 
 class AgentCalls:
     def __init__(self, stack, clock, sessions: AgentSessions, *, on_call_end=None,
                  connect_timeout: float = 5.0, user_agent: str = "softswitch",
-                 timers: TimerConfig = TimerConfig()):
+                 timers: TimerConfig = TimerConfig(), media_owners: MediaOwners | None = None):
         self.stack = stack
         self._clock = clock
         self._sessions = sessions
@@ -112,6 +115,7 @@ class AgentCalls:
         self._connect_timeout = connect_timeout
         self._user_agent = user_agent
         self._timers = timers
+        self._media_owners = media_owners if media_owners is not None else MediaOwners()
         self.dialogs: dict[str, AgentDialog] = {}
         self.legs = UacLegs()  # dialogs of ours as UAC (outbound calls, transfers)
         self.transfers = None  # services.transfers.Transfers
@@ -178,6 +182,9 @@ class AgentCalls:
         dialog.ok_interval = self._timers.t1
         dialog.ok_deadline = self._clock.seconds() + self._timers.H
         dialog.ok_timer = self._clock.callLater(dialog.ok_interval, self._resend_ok, dialog)
+        dialog.media_id = session.media_id
+        dialog.on_silence = lambda idle: self.bye_caller(dialog, "switch", "media-timeout")
+        self._media_owners.watch(dialog.media_id, dialog.on_silence)
         session.begin(lambda reason: self._agent_ended(dialog, reason),
                       lambda target, warm: self._transfer_requested(dialog, target, warm))
 
@@ -298,6 +305,8 @@ class AgentCalls:
         if dialog.ended:
             return
         dialog.ended = True
+        if dialog.media_id is not None:
+            self._media_owners.forget(dialog.media_id, dialog.on_silence)
         if dialog.ok_timer is not None and dialog.ok_timer.active():
             dialog.ok_timer.cancel()
         self.dialogs.pop(dialog.call_id, None)

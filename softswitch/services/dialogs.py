@@ -64,6 +64,7 @@ class Dialog:
     ended: bool = False
     media: object = None  # proxy_media.CallMedia
     late_offer: bool = False  # the offer came in the 2xx: the ACK carries the answer
+    on_silence: object = None  # what the relay's inactivity event calls (media_owners)
 
     @property
     def caller_tag(self) -> str:

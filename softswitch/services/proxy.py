@@ -16,6 +16,7 @@ from ..sip.transport import Peer
 from .call_routing import CallPlan, Refuse
 from .dialogs import CallRecord, Dialog, DialogTable
 from .proxy_call import Attempt, ProxyCall, ProxyConfig
+from .media_owners import MediaOwners
 from .ports import IGNORE_RESPONSES
 from .proxy_media import CallMedia
 from .proxy_routes import (
@@ -29,7 +30,6 @@ from .proxy_routes import (
 from .routing import Target
 
 log = Logger()
-AGENT_MEDIA_SUFFIX = ";agent"  # relay call ids of agent calls (edge.agent_media)
 
 
 @dataclass
@@ -76,7 +76,7 @@ class Proxy:
     def __init__(self, stack, clock, router, location, snapshot_source, *, domain: str,
                  config: ProxyConfig = ProxyConfig(), limiter=None, gateway_order=None,
                  gateway_health=None, on_call_end=None, metrics=None, is_our_address=None,
-                 media=None, agent_calls=None):
+                 media=None, agent_calls=None, media_owners: MediaOwners | None = None):
         self.stack = stack
         self.clock = clock
         self.config = config
@@ -96,9 +96,10 @@ class Proxy:
         self._admissions: dict[int, list] = {}
         self._media = media
         self.agent_calls = agent_calls
-        self.outbound_calls = None  # outbound_calls.OutboundCalls: their media times out too
+        # Every call type registers its media here; the relay's events go through it.
+        self.media_owners = media_owners if media_owners is not None else MediaOwners()
         if media is not None:
-            media.set_listener(self.media_timed_out)
+            media.set_listener(self.media_owners.timed_out)
 
     # -- entry points (from the dispatcher) ------------------------------------------
     def initial_invite(self, key, request: Request, source: Peer) -> None:
@@ -325,6 +326,9 @@ class Proxy:
         except DialogTableFull:
             log.warn("no room for the dialog of {call_id}: hanging up", call_id=dialog.call_id)
             self.hang_up(dialog, "dialog-limit")
+            return
+        dialog.on_silence = lambda idle: self.hang_up(dialog, "media-timeout")
+        self.media_owners.watch(dialog.call_id, dialog.on_silence)
 
     def call_failed(self, call: ProxyCall) -> None:
         self._calls.pop(self._call_key(call.invite), None)
@@ -352,6 +356,7 @@ class Proxy:
             return
         dialog.ended = True
         self.dialogs.remove(dialog)
+        self.media_owners.forget(dialog.call_id, dialog.on_silence)
         dialog.record.end_at = self.clock.seconds()
         dialog.record.disconnect_side = dialog.record.disconnect_side or side
         dialog.record.disconnect_reason = dialog.record.disconnect_reason or reason
@@ -424,22 +429,9 @@ class Proxy:
         return region if region in regions else None
 
     def media_timed_out(self, event) -> None:
-        """The relay heard no RTP for a while: hang the call up, proxied or agent."""
-        call_id = event.call_id
-        if call_id.endswith(AGENT_MEDIA_SUFFIX):
-            base = call_id[:-len(AGENT_MEDIA_SUFFIX)]
-            # Inbound and outbound agent calls name their media alike.
-            for calls in (self.agent_calls, self.outbound_calls):
-                if calls is not None and calls.hang_up(base, "media-timeout", side="switch"):
-                    log.info("no media for {seconds:.0f}s on agent call {call_id}: "
-                             "hanging up", seconds=event.idle_seconds, call_id=base)
-                    return
-            return
-        dialog = self.dialogs.get(call_id)
-        if dialog is not None and not dialog.ended:
-            log.info("no media for {seconds:.0f}s on {call_id}: hanging up",
-                     seconds=event.idle_seconds, call_id=event.call_id)
-            self.hang_up(dialog, "media-timeout")
+        """The relay heard no RTP for a while: its owner (this proxy's dialog, an
+        agent or outbound call) hangs up."""
+        self.media_owners.timed_out(event)
 
     def _in_dialog_hop(self, request: Request, dialog: Dialog, side: str) -> Peer | None:
         """Where an in-dialog request goes next, never one of our own addresses. A

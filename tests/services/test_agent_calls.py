@@ -17,6 +17,7 @@ ANSWER = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 40000 RTP/AVP 0 101\r\n"
 
 class FakeSession:
     answer_sdp = ANSWER
+    media_id = "call-1@carrier;agent"  # as the edge names the relay call of an agent
 
     def __init__(self):
         self.digits, self.stopped, self.began = [], [], False
@@ -59,7 +60,8 @@ def switch():
     harness = ProxyHarness(snapshot(), users={"bob": "b"})
     harness.bind("bob", "sip:bob@10.0.0.2:5062", "udp:192.0.2.20:40000")
     harness.agents = AgentCalls(harness.endpoint, harness.clock, sessions,
-                                on_call_end=harness.records.append, connect_timeout=5.0)
+                                on_call_end=harness.records.append, connect_timeout=5.0,
+                                media_owners=harness.proxy.media_owners)
     harness.proxy.agent_calls = harness.agents
     harness.sessions = sessions
     return harness
