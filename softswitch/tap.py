@@ -247,7 +247,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     agent_calls = proxy.agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,
-        media_owners=media_owners)
+        media_owners=media_owners, dialog_router=proxy.dialog_router)
     agent_calls.transfers = Transfers(
         endpoint, reactor, snapshot, relay, agent_calls.legs, location=location,
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,

@@ -42,6 +42,13 @@ def test_the_relays_inactivity_reaches_outbound_calls_too(tmp_path):
     assert root.drain_calls.proxy.agent_calls._media_owners is owners
 
 
+def test_one_in_dialog_router_serves_proxied_agent_and_uac_dialogs(tmp_path):
+    root = build(tmp_path)
+    proxy = root.drain_calls.proxy
+    assert proxy.agent_calls._dialog_router is proxy.dialog_router
+    assert proxy.agent_calls.legs._router is proxy.dialog_router
+
+
 def test_the_drain_refuses_new_calls_and_ends_at_once_without_calls(tmp_path):
     root = build(tmp_path, sip={"drain_timeout": 3.0})
     drain = root.drain_calls

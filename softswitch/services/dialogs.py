@@ -5,17 +5,11 @@ state itself is the pure core's (sip.dialog)."""
 
 from dataclasses import dataclass, field
 
-from ..sip.dialog import (
-    CONFIRMED,
-    DEFAULT_MAX_DIALOGS,
-    TARGET_REFRESH_METHODS,
-    DialogTableFull,
-    contact_uri,
-)
+from ..sip.dialog import CONFIRMED, TARGET_REFRESH_METHODS, DialogTableFull, contact_uri
 from ..sip.dialog import Dialog as SipDialog
-from ..sip.dialog import DialogTable as SipDialogTable
 from ..sip.message import Request, Response
 from ..sip.transport import Peer
+from .in_dialog import DialogOwner, InDialogRouter
 
 
 @dataclass
@@ -140,14 +134,13 @@ def dialog_from_answer(invite: Request, response: Response, caller_peer: Peer,
 
 
 class DialogTable:
-    """The relayed dialogs: each matched from either end by its tags (a bounded
-    sip.dialog.DialogTable holding both views), and by Call-ID for the relay's
-    inactivity events."""
+    """The relayed dialogs: both views of each registered with the in-dialog router
+    (a request from either end is matched there once), and by Call-ID for the
+    relay's inactivity events and the admin API."""
 
-    def __init__(self, max_dialogs: int = DEFAULT_MAX_DIALOGS):
+    def __init__(self, router: InDialogRouter):
         self._by_call_id: dict[str, Dialog] = {}
-        # Two views per dialog.
-        self._views: SipDialogTable[Dialog] = SipDialogTable(2 * max_dialogs)
+        self._router = router
 
     def __len__(self) -> int:
         return len(self._by_call_id)
@@ -155,21 +148,15 @@ class DialogTable:
     def __iter__(self):
         return iter(list(self._by_call_id.values()))
 
-    def add(self, dialog: Dialog) -> None:
+    def add(self, dialog: Dialog, owner: DialogOwner) -> None:
         """DialogTableFull when no more dialogs fit."""
-        self._views.add(dialog.towards_caller, dialog)
+        self._router.register(dialog.towards_caller, owner)
         try:
-            self._views.add(dialog.towards_callee, dialog)
+            self._router.register(dialog.towards_callee, owner)
         except DialogTableFull:
-            self._views.remove(dialog.towards_caller)
+            self._router.unregister(dialog.towards_caller)
             raise
         self._by_call_id[dialog.call_id] = dialog
-
-    def find(self, request: Request) -> Dialog | None:
-        """The dialog of a request from either end: a request from the caller
-        matches the view towards the caller (its To tag is the callee's)."""
-        found = self._views.match(request)
-        return None if found is None else found[1]
 
     def get(self, call_id: str) -> Dialog | None:
         return self._by_call_id.get(call_id)
@@ -177,5 +164,5 @@ class DialogTable:
     def remove(self, dialog: Dialog) -> None:
         if self._by_call_id.get(dialog.call_id) is dialog:
             del self._by_call_id[dialog.call_id]
-        self._views.remove(dialog.towards_caller)
-        self._views.remove(dialog.towards_callee)
+        self._router.unregister(dialog.towards_caller)
+        self._router.unregister(dialog.towards_callee)

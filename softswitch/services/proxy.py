@@ -16,6 +16,7 @@ from ..sip.transport import Peer
 from .call_routing import CallPlan, Refuse
 from .dialogs import CallRecord, Dialog, DialogTable
 from .proxy_call import Attempt, ProxyCall, ProxyConfig
+from .in_dialog import InDialogRouter
 from .media_owners import MediaOwners
 from .ports import IGNORE_RESPONSES
 from .proxy_media import CallMedia
@@ -30,6 +31,20 @@ from .proxy_routes import (
 from .routing import Target
 
 log = Logger()
+
+
+@dataclass(slots=True)
+class RelayedDialog:
+    """The in-dialog router's owner of one relayed dialog (both its views)."""
+
+    proxy: "Proxy"
+    dialog: Dialog
+
+    def in_dialog(self, key, request: Request, source: Peer, view) -> None:
+        self.proxy.relay_in_dialog(key, request, self.dialog)
+
+    def ack(self, request: Request, source: Peer, view) -> None:
+        self.proxy.relay_ack(request, self.dialog)
 
 
 @dataclass
@@ -76,11 +91,15 @@ class Proxy:
     def __init__(self, stack, clock, router, location, snapshot_source, *, domain: str,
                  config: ProxyConfig = ProxyConfig(), limiter=None, gateway_order=None,
                  gateway_health=None, on_call_end=None, metrics=None, is_our_address=None,
-                 media=None, agent_calls=None, media_owners: MediaOwners | None = None):
+                 media=None, agent_calls=None, media_owners: MediaOwners | None = None,
+                 dialog_router: InDialogRouter | None = None):
         self.stack = stack
         self.clock = clock
         self.config = config
-        self.dialogs = DialogTable()
+        # Every call type's dialogs are matched in the one router (services.in_dialog).
+        self.dialog_router = dialog_router if dialog_router is not None \
+            else InDialogRouter(stack)
+        self.dialogs = DialogTable(self.dialog_router)
         self._router = router
         self._location = location
         self._snapshot = snapshot_source
@@ -157,15 +176,12 @@ class Proxy:
         call.caller_cancelled()
 
     def in_dialog(self, key, request: Request, source: Peer) -> None:
-        if self.agent_calls is not None and self.agent_calls.owns(request):
-            self.agent_calls.in_dialog(key, request)
-            return
-        # Only requests of a dialog we saw established are relayed: a Call-ID with
-        # forged tags (or none of ours) must never reach the other party.
-        dialog = self.dialogs.find(request)
-        if dialog is None:
-            self.stack.respond(key, make_response(request, 481))
-            return
+        """A request with a To tag: its dialog's owner has it, else 481. Only requests
+        of a dialog we saw established are relayed: a Call-ID with forged tags (or
+        none of ours) never reaches the other party."""
+        self.dialog_router.request(key, request, source)
+
+    def relay_in_dialog(self, key, request: Request, dialog: Dialog) -> None:
         if request.max_forwards == 0:
             self.stack.respond(key, make_response(request, 483))
             return
@@ -189,13 +205,13 @@ class Proxy:
             send()
 
     def ack(self, request: Request, source: Peer) -> None:
-        """ACK for a 2xx travels end to end: forward it statelessly along the route,
-        if it belongs to a dialog we know (anything else is dropped)."""
-        if self.agent_calls is not None and self.agent_calls.owns(request):
-            self.agent_calls.ack(request)
-            return
-        dialog = self.dialogs.find(request)
-        if dialog is None or request.max_forwards == 0:
+        """ACK for a 2xx travels end to end: its dialog's owner has it (anything else
+        is dropped)."""
+        self.dialog_router.ack(request, source)
+
+    def relay_ack(self, request: Request, dialog: Dialog) -> None:
+        """Forward an ACK statelessly along the dialog's route."""
+        if request.max_forwards == 0:
             return
         side = dialog.side_of(request)
         destination = self._in_dialog_hop(request, dialog, side)
@@ -322,7 +338,7 @@ class Proxy:
         self._calls.pop(self._call_key(call.invite), None)
         dialog.release.extend(a.release for a in self._admissions.pop(id(call), []))
         try:
-            self.dialogs.add(dialog)
+            self.dialogs.add(dialog, RelayedDialog(self, dialog))
         except DialogTableFull:
             log.warn("no room for the dialog of {call_id}: hanging up", call_id=dialog.call_id)
             self.hang_up(dialog, "dialog-limit")

@@ -88,7 +88,7 @@ def snapshot(**limits):
 class Switch(ProxyHarness):
     def __init__(self, **limits):
         super().__init__(snapshot(**limits))
-        self.agents = AgentCalls(self.endpoint, self.clock, sessions=None)
+        self.agents = AgentCalls(self.endpoint, self.clock, sessions=None, **self.shared)
         self.proxy.agent_calls = self.agents
         self.sessions = OutboundSessions()
         self.limiter = TrunkLimiter(self.clock)
