@@ -369,7 +369,8 @@ def _answered_call(switch):
 def _in_dialog(method, ok, *, ruri="sip:4155550100@127.0.0.1:5060", route=None,
                max_forwards=70, cseq=2, extra=""):
     route_line = f"Route: {route}\n" if route else ""
-    return (f"{method} {ruri} SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK{method}{cseq}\n"
+    return (f"{method} {ruri} SIP/2.0\n"
+            f"Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK{method}{cseq}\n"
             f"{route_line}Max-Forwards: {max_forwards}\nTo: {ok.headers.get('To')}\n"
             f"From: {ok.headers.get('From')}\nCall-ID: call-1@carrier\nCSeq: {cseq} {method}\n"
             f"{extra}Content-Length: 0\n\n")
