@@ -20,7 +20,7 @@ No I/O and no clock: the caller gives `now` where time matters.
 
 import heapq
 from dataclasses import dataclass
-from typing import Generic, Iterator, TypeVar
+from typing import Generic, Iterator, NamedTuple, TypeVar
 
 from .errors import LocalProtocolError, RemoteProtocolError, SipError
 from .fields import parse_name_addr
@@ -38,8 +38,9 @@ DEFAULT_MAX_DIALOGS = 100_000
 DEFAULT_LINGER = 32.0  # 64*T1: a BYE's retransmissions are over by then
 
 
-@dataclass(frozen=True, slots=True)
-class DialogId:
+class DialogId(NamedTuple):
+    """A tuple, so that matching a request (on every in-dialog request) hashes fast."""
+
     call_id: str
     local_tag: str
     remote_tag: str
