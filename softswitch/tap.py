@@ -54,6 +54,7 @@ from .services.directory import CredentialDirectory
 from .services.dispatcher import RequestDispatcher, ServerIdentity
 from .services.drain import Drain
 from .services.gateways import GatewayHealth
+from .services.in_dialog import InDialogRouter
 from .services.limits import TrunkLimiter
 from .services.location import LocationService
 from .services.media_control import RegionConfig
@@ -230,13 +231,10 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     registrations_out = TrunkRegistrations(reactor, endpoint,
                                            expires=trunks.registration_expires, metrics=metrics)
     limiter = TrunkLimiter(reactor, metrics=metrics)
-    media_owners = MediaOwners()  # the relay's inactivity events reach their call's owner
-    proxy = dispatcher.proxy = Proxy(
-        endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot), location, snapshot,
-        domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
-        is_our_address=endpoint.is_our_address,
-        media=relay if settings.media.anchor else None, limiter=limiter,
-        gateway_order=health.order, gateway_health=health, media_owners=media_owners)
+    # Shared by every call type: the relay's inactivity events reach their call's
+    # owner, and in-dialog requests are matched once, whatever the call.
+    media_owners = MediaOwners()
+    dialog_router = InDialogRouter(endpoint)
     agent_settings = settings.agents
     agent_sessions = AgentSessionFactory(
         reactor, relay, connect_timeout=agent_settings.connect_timeout, metrics=metrics,
@@ -244,10 +242,17 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         jitter_target_ms=agent_settings.jitter_target_ms,
         jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst,
         ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings))
-    agent_calls = proxy.agent_calls = AgentCalls(
+    agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,
-        media_owners=media_owners, dialog_router=proxy.dialog_router)
+        media_owners=media_owners, dialog_router=dialog_router)
+    proxy = dispatcher.proxy = Proxy(
+        endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot), location, snapshot,
+        domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
+        is_our_address=endpoint.is_our_address,
+        media=relay if settings.media.anchor else None, limiter=limiter,
+        gateway_order=health.order, gateway_health=health, agent_calls=agent_calls,
+        media_owners=media_owners, dialog_router=dialog_router)
     agent_calls.transfers = Transfers(
         endpoint, reactor, snapshot, relay, agent_calls.legs, location=location,
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
