@@ -254,7 +254,8 @@ class DialogTable(Generic[Owner]):
         local, remote = request.to_tag, request.from_tag
         if not local or remote is None:
             return None
-        entry = self._entries.get(DialogId(request.call_id, local, remote))
+        # A plain tuple finds a DialogId key: they hash and compare alike.
+        entry = self._entries.get((request.call_id, local, remote))
         return None if entry is None else (entry.dialog, entry.owner)
 
     def get(self, key: DialogId) -> tuple[Dialog, Owner] | None:
@@ -273,9 +274,10 @@ class DialogTable(Generic[Owner]):
 
     def remove(self, dialog: Dialog) -> None:
         """Forget the dialog now."""
-        entry = self._entries.get(dialog.id)
+        key = dialog.id
+        entry = self._entries.get(key)
         if entry is not None and entry.dialog is dialog:
-            del self._entries[dialog.id]
+            del self._entries[key]
 
     def get_timer(self) -> float | None:
         return self._expiries[0][0] if self._expiries else None
