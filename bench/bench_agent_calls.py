@@ -182,7 +182,8 @@ class Bench:
                       "trunks": {"probe_interval": 86400.0},
                       "media": {"port_min": 20000, "port_max": 40000}})
         seed_routing(self.switch.db_url, Routing(trunks=[
-            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp")]))
+            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),),
+                     allowed_sources=(CARRIER_IP,), number_format="nanp")]))
         if not builtin:
             self._start_agent()
             from agents_support import AgentRow, seed_agents

@@ -155,7 +155,8 @@ class Bench:
                                  database={"reload_interval": 10.0}, log_level="warn")
         self.gateway_port = free_udp_port(GATEWAY_A_IP)
         seed_routing(self.switch.db_url, Routing(
-            trunks=[TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
+            trunks=[TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),),
+                             allowed_sources=(CARRIER_IP,), number_format="nanp"),
                     TrunkRow("gw", (GatewayRow(GATEWAY_A_IP, self.gateway_port),))],
             numbers=[NumberRow(DID, (("trunk", "gw"),))]))
         self.uas: subprocess.Popen | None = None

@@ -58,9 +58,11 @@ from .services.dispatcher import RequestDispatcher, ServerIdentity
 from .services.drain import Drain
 from .services.gateways import GatewayHealth
 from .services.guard import GuardPolicy
+from .services.in_dialog import InDialogRouter
 from .services.limits import TrunkLimiter
 from .services.location import LocationService
 from .services.media_control import RegionConfig
+from .services.media_owners import MediaOwners
 from .services.outbound_calls import OutboundCalls
 from .services.proxy import Proxy
 from .services.proxy_call import ProxyConfig
@@ -211,7 +213,9 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     snapshot = SnapshotHolder()
     # Trunk gateways have their own budget and are never banned automatically.
     guard = SipGuard(reactor, GuardPolicy(
-        settings.guard, is_trunk=lambda host: snapshot().trunk_for_source(host) is not None))
+        settings.guard, is_trunk=lambda host: snapshot().has_trunk_at(host),
+        is_trunk_peer=lambda host, port, transport:
+            snapshot().trunk_for_source(host, port, transport) is not None))
     metrics.registry.register(GuardMetrics(guard))
     registrar.security = guard
     dispatcher = RequestDispatcher(registrar, ServerIdentity(user_agent=sip.user_agent))
@@ -244,13 +248,10 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     registrations_out = TrunkRegistrations(reactor, endpoint,
                                            expires=trunks.registration_expires, metrics=metrics)
     limiter = TrunkLimiter(reactor, metrics=metrics)
-    proxy = dispatcher.proxy = Proxy(
-        endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),
-        location, snapshot,
-        domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
-        config=ProxyConfig(max_forks=sip.max_forks), is_our_address=endpoint.is_our_address,
-        media=relay if settings.media.anchor else None, limiter=limiter,
-        gateway_order=health.order, gateway_health=health)
+    # Shared by every call type: the relay's inactivity events reach their call's
+    # owner, and in-dialog requests are matched once, whatever the call.
+    media_owners = MediaOwners()
+    dialog_router = InDialogRouter(endpoint)
     agent_settings = settings.agents
     agent_sessions = AgentSessionFactory(
         reactor, relay, connect_timeout=agent_settings.connect_timeout, metrics=metrics,
@@ -259,9 +260,17 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst,
         ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings),
         close_drain_timeout=agent_settings.close_drain_timeout)
-    agent_calls = proxy.agent_calls = AgentCalls(
+    agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
-        connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent)
+        connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,
+        media_owners=media_owners, dialog_router=dialog_router)
+    proxy = dispatcher.proxy = Proxy(
+        endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),
+        location, snapshot, domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
+        config=ProxyConfig(max_forks=sip.max_forks), is_our_address=endpoint.is_our_address,
+        media=relay if settings.media.anchor else None, limiter=limiter,
+        gateway_order=health.order, gateway_health=health, agent_calls=agent_calls,
+        media_owners=media_owners, dialog_router=dialog_router)
     agent_calls.transfers = Transfers(
         endpoint, reactor, snapshot, relay, agent_calls.legs, location=location,
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
@@ -271,9 +280,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         limiter=limiter, gateway_order=health.order, gateway_health=health,
         on_call_end=cdr_writer, ring_timeout=settings.agents.outbound_ring_timeout,
         max_queue_wait=settings.agents.outbound_max_queue_wait, user_agent=sip.user_agent,
-        transfers=agent_calls.transfers)
-    proxy.outbound_calls = outbound_calls
-    relay.set_listener(proxy.media_timed_out)  # proxied and agent calls alike
+        transfers=agent_calls.transfers, media_owners=media_owners)
+    relay.set_listener(media_owners.timed_out)  # proxied and agent calls alike
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)
     snapshot_loader.on_loaded.append(trunk_services.snapshot_changed)

@@ -242,7 +242,8 @@ RESOURCES = {r.name: r for r in [
         "register": lambda r: r["register"], "enabled": lambda r: r["enabled"]},
         flags=[_many("--gateway", "HOST[:PORT][/udp|tcp|tls][@REGION], repeatable; a host "
                                   "name without PORT is looked up with DNS SRV"),
-               _many("--allow", "CIDR calls may come from, repeatable"),
+               _many("--allow", "network (any port) or ADDRESS:PORT calls may come from, "
+                                "repeatable"),
                Flag(("--auth-username",), None), Flag(("--auth-password",), None),
                Flag(("--register",), None, {"action": "store_true"}),
                Flag(("--max-concurrent",), "max_concurrent", {"type": int}),

@@ -30,7 +30,8 @@ class SipGuard:
 
     def admit(self, data: bytes, peer: Peer) -> bool:
         policy = self.policy
-        verdict = policy.check(data, peer.host, self._clock.seconds())
+        verdict = policy.check(data, peer.host, self._clock.seconds(), peer.port,
+                               peer.transport)
         if policy.events:
             self._log_events()
         return verdict is None

@@ -22,12 +22,16 @@ from twisted.logger import Logger
 from ..media.dtmf import parse_info_dtmf
 from ..sdp import SdpError, parse_sdp
 from ..sdp.agent_answer import choose_audio
+from ..sip.dialog import Dialog as SipDialog
+from ..sip.errors import RemoteProtocolError
 from ..sip.ids import new_tag
-from ..sip.message import Request, make_request, make_response
+from ..sip.message import Request, make_response
 from ..sip.timers import TimerConfig
 from ..sip.transport import Peer, response_destination
 from .dialogs import CallRecord
 from .media_control import MediaRejected
+from .in_dialog import InDialogRouter
+from .media_owners import MediaOwners
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .routing import Agent
@@ -89,16 +93,10 @@ class AgentSessions(Protocol):
 @dataclass
 class AgentDialog:
     call_id: str
-    local_tag: str
-    remote_tag: str
+    view: SipDialog  # the dialog with the caller (tags, target, routes, CSeqs)
     caller: Peer
-    caller_contact: str
-    caller_from: str  # the caller's From header value (its tag is remote_tag)
-    our_to: str  # our To header value with our tag
-    routes: list[str]
     record: CallRecord
     session: object
-    local_cseq: int = 100
     ended: bool = False
     release: list = field(default_factory=list)
     ok: object = None  # our 2xx, re-sent until the ACK comes (RFC 3261 §13.3.1.4)
@@ -108,12 +106,15 @@ class AgentDialog:
     ok_deadline: float = 0.0
     offer_sdp: bytes = b""  # the caller's original SDP offer (a transfer re-offers it)
     transfer: object = None  # services.transfers.Transfer, once the agent asked for one
+    media_id: str | None = None  # the relay call of the caller's audio (media_owners)
+    on_silence: object = None
 
 
 class AgentCalls:
     def __init__(self, stack, clock, sessions: AgentSessions, *, on_call_end=None,
                  connect_timeout: float = 5.0, user_agent: str = "softswitch",
-                 timers: TimerConfig = TimerConfig()):
+                 timers: TimerConfig = TimerConfig(), media_owners: MediaOwners | None = None,
+                 dialog_router: InDialogRouter | None = None):
         self.stack = stack
         self._clock = clock
         self._sessions = sessions
@@ -121,8 +122,12 @@ class AgentCalls:
         self._connect_timeout = connect_timeout
         self._user_agent = user_agent
         self._timers = timers
+        self._media_owners = media_owners if media_owners is not None else MediaOwners()
+        self._dialog_router = dialog_router if dialog_router is not None \
+            else InDialogRouter(stack)
         self.dialogs: dict[str, AgentDialog] = {}
-        self.legs = UacLegs()  # dialogs of ours as UAC (outbound calls, transfers)
+        # Dialogs of ours as UAC (outbound calls, transfers), routed by the same router.
+        self.legs = UacLegs(self._dialog_router)
         self.transfers = None  # services.transfers.Transfers
 
     def __len__(self) -> int:
@@ -178,15 +183,11 @@ class AgentCalls:
         ok.headers.add("Content-Type", "application/sdp")
         ok.headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO")
         ok.headers.add("Server", self._user_agent)
-        contacts = invite.contacts
-        contact = str(contacts[0].address.uri) if contacts and contacts[0].address \
-            else str(invite.from_.uri)
         dialog = AgentDialog(
-            invite.call_id, local_tag, invite.from_tag or "", call.source, contact,
-            invite.headers.get("From"), ok.headers.get("To"),
-            list(reversed(invite.headers.get_list("Record-Route"))), call.record, session,
-            release=call.take_admissions(), offer_sdp=call.original_offer)
+            invite.call_id, SipDialog.as_uas(invite, local_tag), call.source, call.record,
+            session, release=call.take_admissions(), offer_sdp=call.original_offer)
         self.dialogs[invite.call_id] = dialog
+        self._dialog_router.register(dialog.view, _AgentDialogOwner(self, dialog))
         call.record.answer_at = self._clock.seconds()
         call.record.final_code = 200
         call.agent_answered()
@@ -195,6 +196,9 @@ class AgentCalls:
         dialog.ok_interval = self._timers.t1
         dialog.ok_deadline = self._clock.seconds() + self._timers.H
         dialog.ok_timer = self._clock.callLater(dialog.ok_interval, self._resend_ok, dialog)
+        dialog.media_id = session.media_id
+        dialog.on_silence = lambda idle: self.bye_caller(dialog, "switch", "media-timeout")
+        self._media_owners.watch(dialog.media_id, dialog.on_silence)
         session.begin(lambda reason: self._agent_ended(dialog, reason),
                       lambda target, warm: self._transfer_requested(dialog, target, warm))
 
@@ -210,32 +214,17 @@ class AgentCalls:
         dialog.ok_interval = min(2 * dialog.ok_interval, self._timers.t2)
         dialog.ok_timer = self._clock.callLater(dialog.ok_interval, self._resend_ok, dialog)
 
-    def ack(self, request: Request) -> None:
-        dialog = self._dialog_of(request)
-        if dialog is None:
-            leg = self.legs.find(request)
-            if leg is not None:
-                leg.ack(request)
-            return
+    def ack(self, dialog: AgentDialog) -> None:
         if dialog.ok_timer is not None and dialog.ok_timer.active():
             dialog.ok_timer.cancel()
         dialog.ok_timer = None
 
     # -- in-dialog requests --------------------------------------------------------
-    def owns(self, request: Request) -> bool:
-        return self._dialog_of(request) is not None or self.legs.find(request) is not None
-
-    def _dialog_of(self, request: Request) -> AgentDialog | None:
-        dialog = self.dialogs.get(request.call_id)
-        if dialog is not None and request.to_tag == dialog.local_tag \
-                and request.from_tag == dialog.remote_tag:
-            return dialog
-        return None
-
-    def in_dialog(self, key, request: Request) -> None:
-        dialog = self._dialog_of(request)
-        if dialog is None:
-            self.legs.find(request).in_dialog(key, request)
+    def in_dialog(self, key, request: Request, dialog: AgentDialog) -> None:
+        try:
+            dialog.view.request_received(request)  # CSeq order, target refresh
+        except RemoteProtocolError as exc:
+            self.stack.respond(key, make_response(request, exc.status_hint))
             return
         method = request.method
         if method == "BYE":
@@ -280,10 +269,7 @@ class AgentCalls:
         into the call record."""
         if dialog.ended:
             return
-        dialog.local_cseq += 1
-        bye = make_request("BYE", dialog.caller_contact, via=self.stack.via_for(dialog.caller),
-                           from_=dialog.our_to, to=dialog.caller_from, call_id=dialog.call_id,
-                           cseq=dialog.local_cseq, routes=dialog.routes)
+        bye = dialog.view.create_request("BYE", self.stack.via_for(dialog.caller))
         self.stack.send_request(bye, dialog.caller, IGNORE_RESPONSES)
         self._end(dialog, side, reason)
 
@@ -324,6 +310,9 @@ class AgentCalls:
         if dialog.ended:
             return
         dialog.ended = True
+        self._dialog_router.unregister(dialog.view)
+        if dialog.media_id is not None:
+            self._media_owners.forget(dialog.media_id, dialog.on_silence)
         if dialog.ok_timer is not None and dialog.ok_timer.active():
             dialog.ok_timer.cancel()
         self.dialogs.pop(dialog.call_id, None)
@@ -415,3 +404,17 @@ def _offer_refusal(invite: Request, offer: bytes):
 
 def _printable(text: str) -> str:
     return "".join(c for c in text if c.isprintable() and c.isascii() and c not in '"\\')[:120]
+
+
+@dataclass(slots=True)
+class _AgentDialogOwner:
+    """The in-dialog router's owner of an answered agent call's dialog."""
+
+    calls: AgentCalls
+    dialog: AgentDialog
+
+    def in_dialog(self, key, request: Request, source: Peer, view: SipDialog) -> None:
+        self.calls.in_dialog(key, request, self.dialog)
+
+    def ack(self, request: Request, source: Peer, view: SipDialog) -> None:
+        self.calls.ack(self.dialog)

@@ -71,7 +71,7 @@ class CallRouter:
         dialled = dialled_part(request)
         if dialled is None:
             return Refuse(404, "No Such User", log="no user part in the Request-URI")
-        trunk = snapshot.trunk_for_source(source.host)
+        trunk = snapshot.trunk_for_source(source.host, source.port, source.transport)
         if trunk is not None:
             return self._from_trunk(request, trunk, dialled, snapshot)
         return self._from_user(request, dialled, snapshot, now, source)

@@ -1,12 +1,15 @@
 """Dialogs the proxy has seen established (Kamailio's dialog module): enough state to
 release trunk limits, end media, write the call record, and hang up both sides
-itself (media inactivity, shutdown) with correct route sets and CSeqs."""
+itself (media inactivity, shutdown) with correct route sets and CSeqs. The dialog
+state itself is the pure core's (sip.dialog)."""
 
 from dataclasses import dataclass, field
 
-from ..sip.fields import parse_name_addr
-from ..sip.message import Request, Response, make_request
+from ..sip.dialog import CONFIRMED, TARGET_REFRESH_METHODS, DialogTableFull, contact_uri
+from ..sip.dialog import Dialog as SipDialog
+from ..sip.message import Request, Response
 from ..sip.transport import Peer
+from .in_dialog import DialogOwner, InDialogRouter
 
 
 @dataclass
@@ -38,45 +41,62 @@ class CallRecord:
     agent_stats: dict | None = None
 
 
-@dataclass
-class Side:
-    """One end of the dialog as the proxy sees it."""
-
-    peer: Peer  # where requests to this side go
-    contact: str  # its Contact URI (target of requests to it)
-    tag: str
-    uri_header: str  # its From/To header value as it sent it (with tag)
-    routes: list[str] = field(default_factory=list)  # Route set towards it, nearest first
-    cseq: int = 0  # highest CSeq seen in requests FROM this side
-
-
-@dataclass
+@dataclass(eq=False)
 class Dialog:
+    """A dialog the proxy relays, held as its two views (sip.dialog.Dialog): towards
+    the caller (as if we were the callee) and towards the callee (as if we were the
+    caller), each with the peer its requests go to."""
+
     call_id: str
-    caller: Side
-    callee: Side
+    towards_caller: SipDialog
+    towards_callee: SipDialog
+    caller_peer: Peer
+    callee_peer: Peer
     record: CallRecord
     cseq_offset: int = 0  # we re-sent the INVITE with credentials: callee saw CSeq+n
     release: list = field(default_factory=list)  # callables run once when it ends
     ended: bool = False
     media: object = None  # proxy_media.CallMedia
     late_offer: bool = False  # the offer came in the 2xx: the ACK carries the answer
+    on_silence: object = None  # what the relay's inactivity event calls (media_owners)
+
+    @property
+    def caller_tag(self) -> str:
+        return self.towards_caller.remote_tag
+
+    @property
+    def callee_tag(self) -> str:
+        return self.towards_callee.remote_tag
 
     def side_of(self, request: Request) -> str:
         """'caller' when the request comes from the caller (its From tag is the caller's)."""
-        return "caller" if request.from_tag == self.caller.tag else "callee"
+        return "caller" if request.from_tag == self.caller_tag else "callee"
+
+    def towards(self, side: str) -> tuple[SipDialog, Peer]:
+        """The view of the dialog towards `side`, and where its requests go."""
+        if side == "caller":
+            return self.towards_caller, self.caller_peer
+        return self.towards_callee, self.callee_peer
+
+    def passed(self, request: Request, side: str) -> None:
+        """A request from `side` is relayed: the other side will see its CSeq (plus
+        our offset towards the callee), and a target refresh moves `side`'s target."""
+        number = request.cseq.number
+        towards_origin, _ = self.towards(side)
+        towards_other, _ = self.towards("callee" if side == "caller" else "caller")
+        if request.method not in ("ACK", "CANCEL"):
+            towards_origin.remote_cseq = max(towards_origin.remote_cseq or 0, number)
+            shifted = number + (self.cseq_offset if side == "caller" else 0)
+            towards_other.local_cseq = max(towards_other.local_cseq or 0, shifted)
+        if request.method in TARGET_REFRESH_METHODS:
+            towards_origin.refresh_target(request)
 
     def bye_towards(self, side: str, via: str) -> tuple[Request, Peer]:
         """A BYE we originate to `side`, as if sent by the other side."""
-        target = self.caller if side == "caller" else self.callee
-        other = self.callee if side == "caller" else self.caller
-        other.cseq += 1
-        number = other.cseq + (self.cseq_offset if side == "callee" else 0)
-        bye = make_request("BYE", target.contact, via=via, from_=other.uri_header,
-                           to=target.uri_header, call_id=self.call_id, cseq=number,
-                           routes=target.routes)
+        dialog, peer = self.towards(side)
+        bye = dialog.create_request("BYE", via)
         bye.headers.add("Reason", 'SIP;cause=200;text="Call ended by the switch"')
-        return bye, target.peer
+        return bye, peer
 
 
 def route_sets(record_routes: list[str], first: int, last: int) -> tuple[list[str], list[str]]:
@@ -98,28 +118,29 @@ def dialog_from_answer(invite: Request, response: Response, caller_peer: Peer,
         towards_callee, towards_caller = route_sets(record_routes, ours[0], ours[-1])
     else:
         towards_callee, towards_caller = [], []
-    caller_contact = _contact(invite) or str(invite.from_.uri)
-    callee_contact = _contact(response) or invite.uri
-    caller = Side(caller_peer, caller_contact, invite.from_tag or "",
-                  invite.headers.get("From"), towards_caller, invite.cseq.number)
-    callee = Side(callee_peer, callee_contact, response.to_tag or "",
-                  response.headers.get("To"), towards_callee, 0)
-    return Dialog(invite.call_id, caller, callee, record, cseq_offset)
-
-
-def _contact(message) -> str | None:
-    values = message.headers.get_list("Contact")
-    if not values:
-        return None
-    try:
-        return str(parse_name_addr(values[0]).uri)
-    except Exception:  # an unreadable Contact: fall back to the request target
-        return None
+    caller_tag, callee_tag = invite.from_tag or "", response.to_tag or ""
+    caller_uri, callee_uri = invite.headers.get("From"), response.headers.get("To")
+    number = invite.cseq.number
+    to_caller = SipDialog(
+        invite.call_id, callee_tag, caller_tag, callee_uri, caller_uri,
+        contact_uri(invite) or str(invite.from_.uri), tuple(towards_caller),
+        local_cseq=0, remote_cseq=number, state=CONFIRMED)
+    to_callee = SipDialog(
+        invite.call_id, caller_tag, callee_tag, caller_uri, callee_uri,
+        contact_uri(response) or invite.uri, tuple(towards_callee),
+        local_cseq=number + cseq_offset, state=CONFIRMED)
+    return Dialog(invite.call_id, to_caller, to_callee, caller_peer, callee_peer, record,
+                  cseq_offset)
 
 
 class DialogTable:
-    def __init__(self):
+    """The relayed dialogs: both views of each registered with the in-dialog router
+    (a request from either end is matched there once), and by Call-ID for the
+    relay's inactivity events and the admin API."""
+
+    def __init__(self, router: InDialogRouter):
         self._by_call_id: dict[str, Dialog] = {}
+        self._router = router
 
     def __len__(self) -> int:
         return len(self._by_call_id)
@@ -127,17 +148,15 @@ class DialogTable:
     def __iter__(self):
         return iter(list(self._by_call_id.values()))
 
-    def add(self, dialog: Dialog) -> None:
+    def add(self, dialog: Dialog, owner: DialogOwner) -> None:
+        """DialogTableFull when no more dialogs fit."""
+        self._router.register(dialog.towards_caller, owner)
+        try:
+            self._router.register(dialog.towards_callee, owner)
+        except DialogTableFull:
+            self._router.unregister(dialog.towards_caller)
+            raise
         self._by_call_id[dialog.call_id] = dialog
-
-    def find(self, request: Request) -> Dialog | None:
-        dialog = self._by_call_id.get(request.call_id)
-        if dialog is None:
-            return None
-        tags = {request.from_tag, request.to_tag}
-        if tags != {dialog.caller.tag, dialog.callee.tag}:
-            return None
-        return dialog
 
     def get(self, call_id: str) -> Dialog | None:
         return self._by_call_id.get(call_id)
@@ -145,3 +164,5 @@ class DialogTable:
     def remove(self, dialog: Dialog) -> None:
         if self._by_call_id.get(dialog.call_id) is dialog:
             del self._by_call_id[dialog.call_id]
+        self._router.unregister(dialog.towards_caller)
+        self._router.unregister(dialog.towards_callee)

@@ -113,9 +113,13 @@ class GuardPolicy:
     services report failed credentials with `auth_failed`; operators ban and unban."""
 
     def __init__(self, config: GuardConfig = GuardConfig(),
-                 is_trunk: Callable[[str], bool] = lambda host: False):
+                 is_trunk: Callable[[str], bool] = lambda host: False,
+                 is_trunk_peer: Callable[[str, int, str], bool] | None = None):
         self.config = config
-        self._is_trunk = is_trunk
+        self._is_trunk = is_trunk  # whether any trunk is recognised at this address
+        # Whether this very peer (address, port, transport) is the trunk: a phone on a
+        # gateway's address but another port gets a phone's budgets and can be banned.
+        self._is_trunk_peer = is_trunk_peer
         self._allow = tuple(ipaddress.ip_network(c, strict=False) for c in config.allow)
         self._rates = (config.register_rate, config.invite_rate, config.other_rate)
         self._bursts = (float(config.register_burst), float(config.invite_burst),
@@ -138,7 +142,8 @@ class GuardPolicy:
         self.events_lost = 0
 
     # -- the hot path ---------------------------------------------------------------
-    def check(self, data: bytes, host: str, now: float) -> str | None:
+    def check(self, data: bytes, host: str, now: float, port: int | None = None,
+              transport: str = "udp") -> str | None:
         """None: let the message through; else the drop reason (no answer is sent)."""
         if not self._enabled:
             return None
@@ -169,16 +174,17 @@ class GuardPolicy:
                 self._expire(ban, now)
         if source.exempt:
             return None
-        if source.trunk:
+        if source.trunk and (port is None or self._is_trunk_peer is None
+                             or self._is_trunk_peer(host, port, transport)):
             if self._trunk_rate <= 0:
                 return None
-            return self._take(source, _OTHER, host, now, data, can_ban=False)
+            return self._take(source, _OTHER, host, now, data, can_ban=False, trunk=True)
         if data.startswith(b"REGISTER "):
             kind = _REGISTER
         elif data.startswith(b"INVITE "):
             kind = _INVITE
         elif data.startswith(b"SIP/"):
-            return self._take(source, _OTHER, host, now, data, can_ban=True)
+            return self._take(source, _OTHER, host, now, data, can_ban=not source.trunk)
         else:
             kind = _OTHER
         if self._scanner is not None:
@@ -189,7 +195,7 @@ class GuardPolicy:
                     source.limited = True  # one line per source and window
                     self._event("scanner", host, method=_method(data), reason=agent)
                 return "scanner"
-        return self._take(source, kind, host, now, data, can_ban=True)
+        return self._take(source, kind, host, now, data, can_ban=not source.trunk)
 
     def _scanner_agent(self, data: bytes) -> str | None:
         """The User-Agent value if it names a scanner."""
@@ -205,9 +211,9 @@ class GuardPolicy:
         return low[start + 11:end].decode("latin-1").strip(" \t\r:")[:64]
 
     def _take(self, source: _Source, kind: int, host: str, now: float, data: bytes,
-              can_ban: bool) -> str | None:
+              can_ban: bool, trunk: bool = False) -> str | None:
         """One token from the source's bucket of `kind`, or the message is dropped."""
-        if source.trunk:
+        if trunk:
             rate, burst = self._trunk_rate, self._trunk_burst
         else:
             rate, burst = self._rates[kind], self._bursts[kind]

@@ -68,6 +68,7 @@ from ..sip.ids import new_call_id
 from ..sip.transport import Peer
 from ..sip.uri import parse_uri
 from .dialogs import CallRecord
+from .media_owners import MediaOwners
 from .media_control import MediaError
 from .uac_leg import Answered, Ended, Failed, Ringing, UacLeg
 
@@ -159,6 +160,7 @@ class OutboundCall:
     customer_sdp: bytes = b""  # the far end's answer (a transfer re-offers it)
     transfer: object = None
     ended: bool = False
+    on_silence: object = None  # what the relay's inactivity event calls (media_owners)
 
     @property
     def customer(self) -> str:
@@ -180,7 +182,8 @@ class OutboundCalls:
     def __init__(self, stack, clock, snapshot_source, sessions, legs, *, domain: str,
                  limiter=None, gateway_order=None, gateway_health=None, on_call_end=None,
                  ring_timeout: float = DEFAULT_RING_TIMEOUT, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
-                 user_agent: str = "softswitch", transfers=None):
+                 user_agent: str = "softswitch", transfers=None,
+                 media_owners: MediaOwners | None = None):
         self.stack = stack
         self._clock = clock
         self._snapshot = snapshot_source
@@ -195,6 +198,7 @@ class OutboundCalls:
         self.max_queue_wait = max_queue_wait
         self._user_agent = user_agent
         self.transfers = transfers
+        self._media_owners = media_owners if media_owners is not None else MediaOwners()
         self.calls: dict[str, OutboundCall] = {}
         self.draining = False
 
@@ -324,6 +328,8 @@ class OutboundCalls:
                 session.stop("cancelled")
                 return
             call.session = session
+            call.on_silence = lambda idle: self.hang_up(call.call_id, "media-timeout")
+            self._media_owners.watch(session.media_id, call.on_silence)
             self._dial_next(call)
 
         def failed(failure):
@@ -472,6 +478,8 @@ class OutboundCalls:
         call.ended = True
         call.state = "ended"
         self.calls.pop(call.call_id, None)
+        if call.session is not None:
+            self._media_owners.forget(call.session.media_id, call.on_silence)
         if call.timer is not None and call.timer.active():
             call.timer.cancel()
         call.timer = None

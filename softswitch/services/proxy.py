@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from twisted.logger import Logger
 
 from ..sip import digest
+from ..sip.dialog import DialogTableFull
 from ..sip.errors import SipError
 from ..sip.ids import new_tag
 from ..sip.message import Request, Response, make_response
@@ -15,6 +16,8 @@ from ..sip.transport import Peer
 from .call_routing import CallPlan, Refuse
 from .dialogs import CallRecord, Dialog, DialogTable
 from .proxy_call import Attempt, ProxyCall, ProxyConfig
+from .in_dialog import InDialogRouter
+from .media_owners import MediaOwners
 from .ports import IGNORE_RESPONSES
 from .proxy_media import CallMedia
 from .proxy_routes import (
@@ -22,11 +25,26 @@ from .proxy_routes import (
     next_hop,
     pop_own_routes,
     proxy_branch,
+    strip_own_credentials,
+    targets_us,
 )
 from .routing import Target
 
 log = Logger()
-AGENT_MEDIA_SUFFIX = ";agent"  # relay call ids of agent calls (edge.agent_media)
+
+
+@dataclass(slots=True)
+class RelayedDialog:
+    """The in-dialog router's owner of one relayed dialog (both its views)."""
+
+    proxy: "Proxy"
+    dialog: Dialog
+
+    def in_dialog(self, key, request: Request, source: Peer, view) -> None:
+        self.proxy.relay_in_dialog(key, request, self.dialog)
+
+    def ack(self, request: Request, source: Peer, view) -> None:
+        self.proxy.relay_ack(request, self.dialog)
 
 
 @dataclass
@@ -73,15 +91,20 @@ class Proxy:
     def __init__(self, stack, clock, router, location, snapshot_source, *, domain: str,
                  config: ProxyConfig = ProxyConfig(), limiter=None, gateway_order=None,
                  gateway_health=None, on_call_end=None, metrics=None, is_our_address=None,
-                 media=None, agent_calls=None):
+                 media=None, agent_calls=None, media_owners: MediaOwners | None = None,
+                 dialog_router: InDialogRouter | None = None):
         self.stack = stack
         self.clock = clock
         self.config = config
-        self.dialogs = DialogTable()
+        # Every call type's dialogs are matched in the one router (services.in_dialog).
+        self.dialog_router = dialog_router if dialog_router is not None \
+            else InDialogRouter(stack)
+        self.dialogs = DialogTable(self.dialog_router)
         self._router = router
         self._location = location
         self._snapshot = snapshot_source
         self._domain = domain
+        self.domain = domain  # also the realm our callers authenticate in
         self._limiter = limiter
         self._gateway_order = gateway_order
         self._health = gateway_health
@@ -92,12 +115,16 @@ class Proxy:
         self._admissions: dict[int, list] = {}
         self._media = media
         self.agent_calls = agent_calls
-        self.outbound_calls = None  # outbound_calls.OutboundCalls: their media times out too
+        # Every call type registers its media here; the relay's events go through it.
+        self.media_owners = media_owners if media_owners is not None else MediaOwners()
         if media is not None:
-            media.set_listener(self.media_timed_out)
+            media.set_listener(self.media_owners.timed_out)
 
     # -- entry points (from the dispatcher) ------------------------------------------
     def initial_invite(self, key, request: Request, source: Peer) -> None:
+        # A pre-loaded Route naming us (a phone's outbound proxy setting) is ours to
+        # consume (RFC 3261 §16.4): it never reaches the callee or a trunk.
+        pop_own_routes(request, self._is_ours)
         if is_loop(request, self._is_ours):
             self.stack.respond(key, make_response(request, 482, to_tag=new_tag()))
             return
@@ -152,20 +179,18 @@ class Proxy:
         call.caller_cancelled()
 
     def in_dialog(self, key, request: Request, source: Peer) -> None:
-        if self.agent_calls is not None and self.agent_calls.owns(request):
-            self.agent_calls.in_dialog(key, request)
+        """A request with a To tag: its dialog's owner has it, else 481. Only requests
+        of a dialog we saw established are relayed: a Call-ID with forged tags (or
+        none of ours) never reaches the other party."""
+        self.dialog_router.request(key, request, source)
+
+    def relay_in_dialog(self, key, request: Request, dialog: Dialog) -> None:
+        if request.max_forwards == 0:
+            self.stack.respond(key, make_response(request, 483))
             return
-        # Only requests of a dialog we saw established are relayed: a Call-ID with
-        # forged tags (or none of ours) must never reach the other party.
-        dialog = self.dialogs.find(request)
-        if dialog is None:
-            self.stack.respond(key, make_response(request, 481))
-            return
-        pop_own_routes(request, self._is_ours)
         side = dialog.side_of(request)
-        origin = dialog.caller if side == "caller" else dialog.callee
-        origin.cseq = max(origin.cseq, request.cseq.number)
-        destination = next_hop(request)
+        dialog.passed(request, side)
+        destination = self._in_dialog_hop(request, dialog, side)
         if destination is None:
             self.stack.respond(key, make_response(request, 404))
             return
@@ -183,24 +208,23 @@ class Proxy:
             send()
 
     def ack(self, request: Request, source: Peer) -> None:
-        """ACK for a 2xx travels end to end: forward it statelessly along the route,
-        if it belongs to a dialog we know (anything else is dropped)."""
-        if self.agent_calls is not None and self.agent_calls.owns(request):
-            self.agent_calls.ack(request)
-            return
-        dialog = self.dialogs.find(request)
-        if dialog is None:
-            return
-        pop_own_routes(request, self._is_ours)
-        destination = next_hop(request)
-        if destination is None:
+        """ACK for a 2xx travels end to end: its dialog's owner has it (anything else
+        is dropped)."""
+        self.dialog_router.ack(request, source)
+
+    def relay_ack(self, request: Request, dialog: Dialog) -> None:
+        """Forward an ACK statelessly along the dialog's route."""
+        if request.max_forwards == 0:
             return
         side = dialog.side_of(request)
+        destination = self._in_dialog_hop(request, dialog, side)
+        if destination is None:
+            return
         forwarded = self._forward_in_dialog(request, destination, dialog, side)
         send = lambda: self.stack.send_stateless(forwarded, destination)  # noqa: E731
         if dialog.late_offer and dialog.media is not None:
             dialog.late_offer = False
-            dialog.media.answer(forwarded, dialog.callee.tag, dialog.caller.tag, send)
+            dialog.media.answer(forwarded, dialog.callee_tag, dialog.caller_tag, send)
         else:
             send()
 
@@ -318,7 +342,14 @@ class Proxy:
     def established(self, call: ProxyCall, leg, dialog: Dialog) -> None:
         self._calls.pop(self._call_key(call.invite), None)
         dialog.release.extend(a.release for a in self._admissions.pop(id(call), []))
-        self.dialogs.add(dialog)
+        try:
+            self.dialogs.add(dialog, RelayedDialog(self, dialog))
+        except DialogTableFull:
+            log.warn("no room for the dialog of {call_id}: hanging up", call_id=dialog.call_id)
+            self.hang_up(dialog, "dialog-limit")
+            return
+        dialog.on_silence = lambda idle: self.hang_up(dialog, "media-timeout")
+        self.media_owners.watch(dialog.call_id, dialog.on_silence)
 
     def call_failed(self, call: ProxyCall) -> None:
         self._calls.pop(self._call_key(call.invite), None)
@@ -332,7 +363,7 @@ class Proxy:
     def hang_up_late_answer(self, call: ProxyCall, leg, response: Response) -> None:
         """A 2xx that crossed our CANCEL: ACK it and BYE it so no call is left up."""
         dialog = _late_dialog(call, leg, response)
-        ack = Request("ACK", dialog.callee.contact, leg.request.headers.copy())
+        ack = Request("ACK", dialog.towards_callee.remote_target, leg.request.headers.copy())
         ack.headers.set("CSeq", f"{leg.request.cseq.number} ACK")
         ack.headers.set("To", response.headers.get("To"))
         ack.headers.remove("Record-Route")
@@ -346,6 +377,7 @@ class Proxy:
             return
         dialog.ended = True
         self.dialogs.remove(dialog)
+        self.media_owners.forget(dialog.call_id, dialog.on_silence)
         dialog.record.end_at = self.clock.seconds()
         dialog.record.disconnect_side = dialog.record.disconnect_side or side
         dialog.record.disconnect_reason = dialog.record.disconnect_reason or reason
@@ -357,8 +389,7 @@ class Proxy:
         """End an established call from the middle: BYE to both sides."""
         dialog.record.disconnect_side, dialog.record.disconnect_reason = "switch", reason
         for side in ("caller", "callee"):
-            target = dialog.caller if side == "caller" else dialog.callee
-            bye, peer = dialog.bye_towards(side, self.stack.via_for(target.peer))
+            bye, peer = dialog.bye_towards(side, self.stack.via_for(dialog.towards(side)[1]))
             self.stack.send_request(bye, peer, IGNORE_RESPONSES)
         self.end_dialog(dialog, "switch", reason)
 
@@ -419,25 +450,32 @@ class Proxy:
         return region if region in regions else None
 
     def media_timed_out(self, event) -> None:
-        """The relay heard no RTP for a while: hang the call up, proxied or agent."""
-        call_id = event.call_id
-        if call_id.endswith(AGENT_MEDIA_SUFFIX):
-            base = call_id[:-len(AGENT_MEDIA_SUFFIX)]
-            # Inbound and outbound agent calls name their media alike.
-            for calls in (self.agent_calls, self.outbound_calls):
-                if calls is not None and calls.hang_up(base, "media-timeout", side="switch"):
-                    log.info("no media for {seconds:.0f}s on agent call {call_id}: "
-                             "hanging up", seconds=event.idle_seconds, call_id=base)
-                    return
-            return
-        dialog = self.dialogs.get(call_id)
-        if dialog is not None and not dialog.ended:
-            log.info("no media for {seconds:.0f}s on {call_id}: hanging up",
-                     seconds=event.idle_seconds, call_id=event.call_id)
-            self.hang_up(dialog, "media-timeout")
+        """The relay heard no RTP for a while: its owner (this proxy's dialog, an
+        agent or outbound call) hangs up."""
+        self.media_owners.timed_out(event)
+
+    def _in_dialog_hop(self, request: Request, dialog: Dialog, side: str) -> Peer | None:
+        """Where an in-dialog request goes next, never one of our own addresses. A
+        request that names us without our Route (its sender ignored Record-Route) is
+        delivered to the dialog's other side, as a B2BUA would (RFC 3261 §12.2.1.1:
+        that side's remote target and route set)."""
+        pop_own_routes(request, self._is_ours)
+        if targets_us(request, self._is_ours):
+            towards_other, peer = dialog.towards("callee" if side == "caller" else "caller")
+            uri, routes = towards_other.request_target()
+            request.set_uri(uri)
+            for route in routes:
+                request.headers.add("Route", route)
+            destination = next_hop(request) if routes else peer
+        else:
+            destination = next_hop(request)
+        if destination is None or self._is_ours(destination.host, destination.port):
+            return None
+        return destination
 
     def _forward_in_dialog(self, request: Request, destination: Peer, dialog, side) -> Request:
         forwarded = Request(request.method, request.uri, request.headers.copy(), request.body)
+        strip_own_credentials(forwarded, self._domain)
         forwards = request.max_forwards
         forwarded.headers.set("Max-Forwards", str((70 if forwards is None else forwards) - 1))
         if dialog is not None and dialog.cseq_offset and side == "caller":

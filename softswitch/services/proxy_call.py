@@ -13,7 +13,7 @@ from ..sip.transport import Peer
 from .dialogs import CallRecord, dialog_from_answer
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
-from .proxy_routes import alias_contact, proxy_branch, record_route_value
+from .proxy_routes import alias_contact, proxy_branch, record_route_value, strip_own_credentials
 from .routing import Target
 
 log = Logger()
@@ -180,7 +180,7 @@ class ProxyCall:
         request = Request("INVITE", attempt.uri, invite.headers.copy(), invite.body)
         forwards = invite.max_forwards
         request.headers.set("Max-Forwards", str((70 if forwards is None else forwards) - 1))
-        request.headers.remove("Proxy-Authorization")  # our own credentials stop here
+        strip_own_credentials(request, self.proxy.domain)  # our own credentials stop here
         for route in reversed(attempt.routes):
             request.headers.add("Route", route, first=True)
         for value in reversed(self.record_routes(attempt.destination)):

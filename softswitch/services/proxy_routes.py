@@ -7,12 +7,15 @@ import hashlib
 import ipaddress
 import os
 
+from ..sip.digest import parse_credentials
+from ..sip.errors import SipError
 from ..sip.fields import BRANCH_MAGIC, parse_name_addr
 from ..sip.message import Request
 from ..sip.transport import Peer
 from ..sip.uri import SipUri, host_for_socket, parse_uri
 
 ALIAS_PARAM = "alias"
+CREDENTIAL_HEADERS = ("Proxy-Authorization", "Authorization")
 
 
 def loop_hash(request: Request) -> str:
@@ -51,6 +54,45 @@ def pop_own_routes(request: Request, is_our_address) -> None:
                 host_for_socket(uri.host), uri.port or 5060):
             return
         request.headers.pop_first("Route")
+
+
+def targets_us(request: Request, is_our_address) -> bool:
+    """No Route left and a Request-URI naming one of our addresses: forwarding it by
+    its Request-URI would send it to ourselves (a UA that ignored Record-Route)."""
+    if request.headers.get("Route") is not None:
+        return False
+    uri = request.ruri
+    return isinstance(uri, SipUri) and ALIAS_PARAM not in uri.params and is_our_address(
+        host_for_socket(uri.host), uri.port or 5060)
+
+
+def strip_own_credentials(request: Request, realm: str) -> bool:
+    """Remove the credentials meant for our realm (RFC 3261 §22.3: a proxy consumes
+    its own); another realm's are for a proxy further on and stay. An unreadable
+    value goes too. True when something was removed."""
+    removed = False
+    for name in CREDENTIAL_HEADERS:
+        values = request.headers.values(name)
+        if not values:
+            continue
+        kept = [value for value in values if not _for_realm(value, realm)]
+        if len(kept) == len(values):
+            continue
+        removed = True
+        request.headers.remove(name)
+        for value in kept:
+            request.headers.add(name, value)
+    if removed:
+        request.invalidate()
+    return removed
+
+
+def _for_realm(value: str, realm: str) -> bool:
+    try:
+        credentials = parse_credentials(value)
+    except SipError:
+        return True
+    return credentials.realm is None or credentials.realm == realm
 
 
 def peer_for_uri(uri, default_transport: str = "udp") -> Peer | None:

@@ -77,7 +77,7 @@ class GatewayRow:
         """The gateway as written, the default port filled in (no DNS)."""
         port = self.port if self.port is not None else default_port(self.transport)
         return Gateway(self.trunk, self.host, port, self.transport, self.region,
-                       self.priority, self.weight)
+                       self.priority, self.weight, port_from_dns=self.port is None)
 
 
 def default_port(transport: str) -> int:
@@ -85,10 +85,63 @@ def default_port(transport: str) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class AllowedSource:
+    """Where a trunk's requests may come from: a network, and a port when one is named
+    ("203.0.113.5:5060"; a network without a port allows any)."""
+
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "AllowedSource":
+        """"203.0.113.0/24", "203.0.113.5", "203.0.113.5:5060", "[2001:db8::5]:5060";
+        ValueError otherwise."""
+        text = text.strip()
+        port = None
+        if text.startswith("["):
+            host, bracket, rest = text[1:].partition("]")
+            if not bracket or (rest and not rest.startswith(":")):
+                raise ValueError(f"unreadable source {text!r}")
+            text, port = host, _port(rest[1:]) if rest else None
+        elif text.count(":") == 1:
+            text, _, port_text = text.partition(":")
+            port = _port(port_text)
+        network = ipaddress.ip_network(text, strict=False)
+        if port is not None and network.num_addresses != 1:
+            raise ValueError("a port goes with one address, not a network")
+        return cls(network, port)
+
+    def __str__(self) -> str:
+        if self.port is None:
+            return str(self.network)
+        host = str(self.network.network_address)
+        return f"[{host}]:{self.port}" if self.network.version == 6 else f"{host}:{self.port}"
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"bad port {text!r}")
+    return int(text)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRule:
+    """One way a request's source names a trunk: None port/transport match any."""
+
+    trunk: "Trunk"
+    port: int | None
+    transport: str | None
+
+    def matches(self, port: int, transport: str) -> bool:
+        return (self.port is None or self.port == port) and \
+            (self.transport is None or self.transport == transport)
+
+
+@dataclass(frozen=True, slots=True)
 class Trunk:
     name: str
     gateways: tuple[Gateway, ...]
-    allowed_sources: tuple = ()  # ip_network objects
+    allowed_sources: tuple[AllowedSource, ...] = ()
     auth_username: str | None = None
     auth_password: str | None = None
     register: bool = False
@@ -97,14 +150,24 @@ class Trunk:
     number_format: str = "e164"
     enabled: bool = True
 
-    def accepts_source(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        if any(address in network for network in self.allowed_sources):
-            return True
-        return any(g.host == host for g in self.gateways)
+    def source_rules(self) -> list[tuple[str | None, AllowedSource | None, SourceRule]]:
+        """(exact host or None, network or None, rule) for every way a source names
+        this trunk. A gateway whose row names a port is recognised by its address, that
+        port and its transport over UDP; over TCP and TLS the far end connects from a
+        port of its own, so address and transport. A gateway without a port (SRV) and
+        an allowed source without one match any port."""
+        rules = []
+        for gateway in self.gateways:
+            port_checked = not gateway.port_from_dns and gateway.transport == "udp"
+            rules.append((gateway.host, None, SourceRule(
+                self, gateway.port if port_checked else None, gateway.transport)))
+        for source in self.allowed_sources:
+            rule = SourceRule(self, source.port, None)
+            if source.network.num_addresses == 1:
+                rules.append((str(source.network.network_address), None, rule))
+            else:
+                rules.append((None, source, rule))
+        return rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +217,7 @@ class RoutingSnapshot:
         # Longest prefix first, so the first match wins.
         self.outbound = tuple(sorted(outbound, key=lambda r: -len(r.prefix)))
         self.version = version
-        self._source_index = _index_sources(self.trunks.values())
+        self._source_index, self._networks = _index_sources(self.trunks.values())
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -163,14 +226,33 @@ class RoutingSnapshot:
         number = self.numbers.get(e164)
         return number if number is not None and number.enabled else None
 
-    def trunk_for_source(self, host: str) -> Trunk | None:
-        """The enabled trunk a request from `host` belongs to, if any."""
-        trunk = self._source_index.get(host)
-        if trunk is not None:
-            return trunk
-        for trunk in self.trunks.values():
-            if trunk.enabled and trunk.allowed_sources and trunk.accepts_source(host):
-                return trunk
+    def has_trunk_at(self, host: str) -> bool:
+        """Whether some trunk is recognised at this address (on some port)."""
+        if host in self._source_index:
+            return True
+        if self._networks:
+            try:
+                address = ipaddress.ip_address(host)
+            except ValueError:
+                return False
+            return any(address in source.network for source, _ in self._networks)
+        return False
+
+    def trunk_for_source(self, host: str, port: int, transport: str = "udp") -> Trunk | None:
+        """The enabled trunk a request from host:port over `transport` belongs to, if
+        any (Trunk.source_rules): a phone behind a gateway's address but on another
+        port is not the trunk."""
+        for rule in self._source_index.get(host, ()):
+            if rule.matches(port, transport):
+                return rule.trunk
+        if self._networks:
+            try:
+                address = ipaddress.ip_address(host)
+            except ValueError:
+                return None
+            for source, rule in self._networks:
+                if address in source.network and rule.matches(port, transport):
+                    return rule.trunk
         return None
 
     def outbound_trunks(self, e164: str) -> list[Trunk]:
@@ -204,18 +286,22 @@ class SnapshotHolder:
         self.current = snapshot
 
 
-def _index_sources(trunks) -> dict[str, Trunk]:
-    """Exact gateway addresses answer without walking CIDRs."""
-    index = {}
+def _index_sources(trunks) -> tuple[dict[str, tuple[SourceRule, ...]], tuple]:
+    """Exact addresses answer from a dict (rules naming a port first, so two trunks
+    on one address told apart by port both work); networks are walked in order."""
+    index: dict[str, list[SourceRule]] = {}
+    networks = []
     for trunk in trunks:
         if not trunk.enabled:
             continue
-        for gateway in trunk.gateways:
-            index.setdefault(gateway.host, trunk)
-        for network in trunk.allowed_sources:
-            if network.num_addresses == 1:
-                index.setdefault(str(network.network_address), trunk)
-    return index
+        for host, network, rule in trunk.source_rules():
+            if host is not None:
+                index.setdefault(host, []).append(rule)
+            else:
+                networks.append((network, rule))
+    ordered = {host: tuple(sorted(rules, key=lambda r: r.port is None))
+               for host, rules in index.items()}
+    return ordered, tuple(networks)
 
 
 def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnapshot:
@@ -235,7 +321,7 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         gateways.setdefault(g["trunk_id"], []).extend(expanded)
     trunks = [Trunk(
         t["name"], tuple(gateways.get(t["id"], ())),
-        tuple(ipaddress.ip_network(s, strict=False) for s in t["inbound_allowed_sources"] or ()),
+        tuple(AllowedSource.parse(s) for s in t["inbound_allowed_sources"] or ()),
         t["auth_username"], t["auth_password"], bool(t["register"]), t["max_concurrent"],
         t["max_cps"], t["number_format"], bool(t["enabled"])) for t in rows["trunks"]]
     agents = [Agent(

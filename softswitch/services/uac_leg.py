@@ -38,12 +38,15 @@ from typing import Protocol, Sequence
 from twisted.logger import Logger
 
 from ..sip import digest
+from ..sip.dialog import Dialog as SipDialog
+from ..sip.dialog import DialogTableFull
 from ..sip.errors import SipError
 from ..sip.fields import parse_name_addr
 from ..sip.ids import new_call_id, new_tag
 from ..sip.message import Request, Response, make_cancel, make_request, make_response
 from ..sip.transport import Peer
 from ..sip.uri import parse_uri
+from .in_dialog import InDialogRouter
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .proxy_routes import peer_for_uri
@@ -109,10 +112,13 @@ class LegOwner(Protocol):
 # -- the table of legs, for in-dialog routing -----------------------------------------
 
 class UacLegs:
-    """The legs with a dialog (or an INVITE) in progress, by Call-ID."""
+    """The legs with a dialog (or an INVITE) in progress, by Call-ID; a confirmed
+    leg's dialog is registered with the in-dialog router, which hands the far end's
+    requests to the leg."""
 
-    def __init__(self):
+    def __init__(self, dialog_router: InDialogRouter):
         self._by_call_id: dict[str, UacLeg] = {}
+        self._router = dialog_router
 
     def __len__(self) -> int:
         return len(self._by_call_id)
@@ -126,10 +132,29 @@ class UacLegs:
     def remove(self, leg: "UacLeg") -> None:
         if self._by_call_id.get(leg.call_id) is leg:
             del self._by_call_id[leg.call_id]
+        if leg.dialog is not None:
+            self._router.unregister(leg.dialog)
 
-    def find(self, request: Request) -> "UacLeg | None":
-        leg = self._by_call_id.get(request.call_id)
-        return leg if leg is not None and leg.owns(request) else None
+    def confirmed(self, leg: "UacLeg") -> None:
+        """The leg's dialog is up: the far end's requests now reach it."""
+        try:
+            self._router.register(leg.dialog, _LegOwner(leg))
+        except DialogTableFull:
+            log.warn("no room for the dialog of {call_id}: its requests get 481",
+                     call_id=leg.call_id)
+
+
+@dataclass(slots=True)
+class _LegOwner:
+    """The in-dialog router's owner of a UAC leg's dialog."""
+
+    leg: "UacLeg"
+
+    def in_dialog(self, key, request: Request, source: Peer, dialog: SipDialog) -> None:
+        self.leg.in_dialog(key, request)
+
+    def ack(self, request: Request, source: Peer, dialog: SipDialog) -> None:
+        self.leg.ack(request)
 
 
 # -- the leg ---------------------------------------------------------------------------
@@ -165,6 +190,7 @@ class UacLeg:
         self.remote_to = f"<{to_uri}>"  # gets the far end's tag on the 2xx
         self.remote_tag: str | None = None
         self.remote_contact: str | None = None
+        self.dialog: SipDialog | None = None  # once confirmed (sip.dialog)
         self.route_set: list[str] = list(routes)
         self.state = CALLING
         self.code: int | None = None  # the final status, once there is one
@@ -273,6 +299,12 @@ class UacLeg:
             return
         self._establish(response)
         self.state = CONFIRMED
+        try:
+            self.dialog = SipDialog.as_uac(self._invite, response)
+        except SipError:  # a 2xx without a To tag: no dialog to route to
+            self.dialog = None
+        if self._registry is not None and self.dialog is not None:
+            self._registry.confirmed(self)
         self.code = response.status
         self._stop_ring_timer()
         self._send_ack()
@@ -310,10 +342,6 @@ class UacLeg:
         self._emit(Failed(408, "no-answer" if self._provisional else "failed"))
 
     # -- in-dialog requests from the far end ---------------------------------------------
-    def owns(self, request: Request) -> bool:
-        return self.state == CONFIRMED and request.call_id == self.call_id \
-            and request.to_tag == self.local_tag and request.from_tag == self.remote_tag
-
     def in_dialog(self, key, request: Request) -> None:
         method = request.method
         if method == "BYE":

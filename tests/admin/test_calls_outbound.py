@@ -78,7 +78,8 @@ class OutboundCallsApiTests(ApiTestCase):
         self.switch = ProxyHarness(snapshot(), clock=clock)
         self.sessions = Sessions()
         self.agents = AgentCalls(self.switch.endpoint, clock, self.sessions,
-                                 on_call_end=self.switch.records.append)
+                                 on_call_end=self.switch.records.append,
+                                 **self.switch.shared)
         self.switch.proxy.agent_calls = self.agents
         self.outbound = OutboundCalls(self.switch.endpoint, clock, self.switch.holder,
                                       self.sessions, self.agents.legs, domain=DOMAIN,

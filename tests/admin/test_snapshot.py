@@ -87,3 +87,19 @@ class SnapshotReloadTests(ApiTestCase):
         self.assertEqual(self.holder.current.version, self.loader._version)
         yield self.loader.reload()
         self.assertEqual(len(reads), 3)
+
+    @defer.inlineCallbacks
+    def test_allowed_sources_with_ports_reach_the_snapshot(self):
+        yield self.created("/v1/trunks", {
+            "name": "sbc", "gateways": [{"host": "192.0.2.10", "port": 5070}],
+            "inbound": {"allowed_sources": ["198.51.100.7:5080", "[2001:DB8::7]:5080",
+                                            "203.0.113.0/24"]}})
+        got = yield self.get("/v1/trunks/sbc")
+        self.assertEqual(got.json["inbound"]["allowed_sources"],
+                         ["198.51.100.7:5080", "[2001:db8::7]:5080", "203.0.113.0/24"])
+        snapshot = yield self.settled()
+        self.assertEqual(snapshot.trunk_for_source("198.51.100.7", 5080).name, "sbc")
+        self.assertIsNone(snapshot.trunk_for_source("198.51.100.7", 5060))
+        self.assertEqual(snapshot.trunk_for_source("192.0.2.10", 5070).name, "sbc")
+        self.assertIsNone(snapshot.trunk_for_source("192.0.2.10", 5060))  # a phone there
+        self.assertEqual(snapshot.trunk_for_source("203.0.113.9", 40000).name, "sbc")

@@ -42,4 +42,4 @@ class SnapshotDnsTests(ApiTestCase):
             [("127.0.0.11", 5070, 0), ("127.0.0.12", 5080, 1)])
         self.assertEqual([(g.host, g.port) for g in snapshot.trunks["pinned"].gateways],
                          [("127.0.0.9", 5062)])
-        self.assertEqual(snapshot.trunk_for_source("127.0.0.12").name, "carrier")
+        self.assertEqual(snapshot.trunk_for_source("127.0.0.12", 5080).name, "carrier")

@@ -23,6 +23,7 @@ from e2e_sipp import (
     SippResult,
     parse_message_log,
     run_sipp,
+    scenario_args,
     sipp_path,
     SIPP_MISSING,
 )
@@ -235,15 +236,13 @@ class SippAgent:
         sipp = sipp_path()
         if sipp is None:
             raise RuntimeError(SIPP_MISSING)
-        scenario = Path(scenario)
-        if not scenario.is_absolute():
-            scenario = SCENARIOS / scenario
+        naming, stem = scenario_args(scenario)
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         self.ip = ip
         self.port = port or free_udp_port(ip)
         self.timeout = timeout
-        base = workdir / f"{name or scenario.stem}-{ip}-{self.port}"
+        base = workdir / f"{name or stem}-{ip}-{self.port}"
         self._errors = Path(f"{base}.errors.log")
         self._messages = Path(f"{base}.messages.log")
         self._screen = Path(f"{base}.screen.log")
@@ -252,7 +251,7 @@ class SippAgent:
         if target is not None:
             command.append(target)
         command += [
-            "-sf", str(scenario), "-t", TRANSPORTS["udp"], *bound(ip), "-p", str(self.port),
+            *naming, "-t", TRANSPORTS["udp"], *bound(ip), "-p", str(self.port),
             "-m", str(calls), "-r", f"{rate:g}",
             "-timeout", f"{timeout:g}s", "-timeout_error", "-nostdin", "-nd",
             "-trace_err", "-error_file", str(self._errors),

@@ -33,8 +33,23 @@ _RUNS = itertools.count(1)  # numbers the log files of each run
 _HEADER_LINE = re.compile(r"^(UDP|TCP) message (sent|received)", re.IGNORECASE)
 
 
+BUILTIN = "builtin:"  # a scenario named "builtin:uas" is SIPp's own (-sn uas)
+
+
 def sipp_path() -> str | None:
     return shutil.which("sipp")
+
+
+def scenario_args(scenario: str | Path) -> tuple[list[str], str]:
+    """SIPp's arguments naming `scenario` (a file under scenarios/, a path, or one of
+    SIPp's built-in scenarios as "builtin:NAME"), and a label for its log files."""
+    if isinstance(scenario, str) and scenario.startswith(BUILTIN):
+        name = scenario[len(BUILTIN):]
+        return ["-sn", name], name
+    scenario = Path(scenario)
+    if not scenario.is_absolute():
+        scenario = SCENARIOS / scenario
+    return ["-sf", str(scenario)], scenario.stem
 
 
 @dataclass
@@ -106,12 +121,10 @@ def run_sipp(target: str, scenario: str | Path, workdir: Path, *, transport: str
     sipp = sipp_path()
     if sipp is None:
         raise RuntimeError(SIPP_MISSING)
-    scenario = Path(scenario)
-    if not scenario.is_absolute():
-        scenario = SCENARIOS / scenario
+    naming, stem = scenario_args(scenario)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    label = name or scenario.stem
+    label = name or stem
     base = workdir / f"{label}-{next(_RUNS)}"
     errors_path = Path(f"{base}.errors.log")
     messages_path = Path(f"{base}.messages.log")
@@ -121,7 +134,7 @@ def run_sipp(target: str, scenario: str | Path, workdir: Path, *, transport: str
     result = None
     for _ in range(BIND_ATTEMPTS):
         command = [
-            sipp, target, "-sf", str(scenario), "-t", TRANSPORTS[transport],
+            sipp, target, *naming, "-t", TRANSPORTS[transport],
             "-i", local_ip, "-p", str(free_port()),
             "-m", str(calls), "-r", f"{rate:g}", "-rp", str(rate_period_ms),
             "-timeout", f"{timeout:g}s", "-timeout_error",

@@ -140,7 +140,8 @@ def lab(tmp_path_factory):
         switch.add_user("bob", "bob-pw")
         humans_port = free_udp_port(GATEWAY_A_IP)
         seed_routing(switch.db_url, Routing(trunks=[
-            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
+            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),),
+                     allowed_sources=(CARRIER_IP,), number_format="nanp"),
             TrunkRow("humans", (GatewayRow(GATEWAY_A_IP, humans_port),))]))
         url = f"ws://127.0.0.1:{server.port}"
         seed_agents(switch.db_url, [

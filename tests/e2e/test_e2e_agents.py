@@ -137,7 +137,8 @@ def lab(tmp_path_factory):
         switch.add_user("alice", "alice-pw")
         humans_port = free_udp_port(GATEWAY_A_IP)
         seed_routing(switch.db_url, Routing(trunks=[
-            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
+            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),),
+                     allowed_sources=(CARRIER_IP,), number_format="nanp"),
             TrunkRow("humans", (GatewayRow(GATEWAY_A_IP, humans_port),))]))
 
         def url(base, path):

@@ -126,7 +126,8 @@ def lab(tmp_path_factory):
 
     seed_routing(switch.db_url, Routing(
         trunks=[
-            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
+            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),),
+                     allowed_sources=(CARRIER_IP,), number_format="nanp"),
             TrunkRow("pstn-a", (gw("pstn-a-a", 1), gw("pstn-a-b", 2))),
             TrunkRow("pstn-b", (gw("pstn-b-a", 1), gw("pstn-b-b", 2))),
             TrunkRow("pbx", (gw("pbx-a"),)),
@@ -136,8 +137,10 @@ def lab(tmp_path_factory):
             TrunkRow("busy", (gw("busy-a", 1), gw("busy-b", 2))),
             TrunkRow("media", (gw("media-a"),)),
             TrunkRow("limited-carrier", (GatewayRow(LIMITED_CARRIER_IP, 5060),),
+                     allowed_sources=(LIMITED_CARRIER_IP,),
                      number_format="nanp", max_concurrent=1),
             TrunkRow("slow-carrier", (GatewayRow(SLOW_CARRIER_IP, 5060),),
+                     allowed_sources=(SLOW_CARRIER_IP,),
                      number_format="nanp", max_cps=1),
             TrunkRow("limit-gw", (gw("limit-a"),)),
             TrunkRow("closed-out", (gw("closed-a"),), max_concurrent=0),
@@ -632,7 +635,8 @@ def test_media_inactivity_ends_the_call_with_bye_to_both_sides(tmp_path, agents,
                                   "trunks": {"probe_interval": NO_PROBES}})
     gateway_port = free_udp_port(GATEWAY_A_IP)
     seed_routing(switch.db_url, Routing(
-        trunks=[TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
+        trunks=[TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),),
+                         allowed_sources=(CARRIER_IP,), number_format="nanp"),
                 TrunkRow("pbx", (GatewayRow(GATEWAY_A_IP, gateway_port),))],
         numbers=[NumberRow(PBX_DID, (("trunk", "pbx"),))]))
     switch.start()
@@ -674,7 +678,8 @@ def test_gateway_down_after_failed_probes_is_skipped(tmp_path, agents, sipp_dir)
                         sections={"trunks": {"probe_interval": 0.3, "probe_failures": 2,
                                              "probe_successes": 1}})
     seed_routing(switch.db_url, Routing(
-        trunks=[TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
+        trunks=[TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),),
+                         allowed_sources=(CARRIER_IP,), number_format="nanp"),
                 TrunkRow("probed", (GatewayRow(GATEWAY_A_IP, port_a, priority=1),
                                     GatewayRow(GATEWAY_B_IP, port_b, priority=2)))],
         numbers=[NumberRow(PBX_DID, (("trunk", "probed"),))]))

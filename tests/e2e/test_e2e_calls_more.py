@@ -104,7 +104,8 @@ def lab(tmp_path_factory):
     }
     seed_routing(switch.db_url, Routing(
         trunks=[
-            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
+            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),),
+                     allowed_sources=(CARRIER_IP,), number_format="nanp"),
             TrunkRow("burst", (GatewayRow(GATEWAY_A_IP, ports["burst"]),)),
             TrunkRow("tcp-pbx", (GatewayRow(GATEWAY_A_IP, ports["tcp-pbx"],
                                             transport="tcp"),)),
@@ -325,7 +326,8 @@ def test_record_route_names_the_transport_of_each_call(fresh_switch, agents, sip
     switch = fresh_switch
     port = free_udp_port(GATEWAY_B_IP)
     load_routing(switch, Routing(
-        trunks=[TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
+        trunks=[TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),),
+                         allowed_sources=(CARRIER_IP,), number_format="nanp"),
                 TrunkRow("udp-pbx", (GatewayRow(GATEWAY_B_IP, port),))],
         numbers=[NumberRow(UDP_GW_DID, (("trunk", "udp-pbx"),))]),
         "udp-pbx", f"{GATEWAY_B_IP}:{port}")
@@ -479,7 +481,8 @@ def test_trunk_whose_gateway_is_the_switch_itself_ends_in_482(fresh_switch, sipp
     switch = fresh_switch
     # The gateway is the switch's own port, known once it runs.
     load_routing(switch, Routing(
-        trunks=[TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
+        trunks=[TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),),
+                         allowed_sources=(CARRIER_IP,), number_format="nanp"),
                 TrunkRow("self", (GatewayRow(SWITCH_IP, switch.sip_port),))],
         numbers=[NumberRow(LOOP_DID, (("trunk", "self"),))]),
         "self", switch.sip_target)

@@ -156,7 +156,8 @@ class Base(unittest.TestCase):
         self.addCleanup(self.switch.endpoint.stop)
         self.factory = AgentSessionFactory(reactor, self.relay, connect_timeout=5)
         self.agents = AgentCalls(self.switch.endpoint, reactor, self.factory,
-                                 on_call_end=self.switch.records.append)
+                                 on_call_end=self.switch.records.append,
+                                 **self.switch.shared)
         self.switch.proxy.agent_calls = self.agents
         self.transfers = Transfers(self.switch.endpoint, reactor, self.switch.holder,
                                    self.relay, self.agents.legs, domain=DOMAIN)

@@ -17,6 +17,7 @@ ANSWER = b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 40000 RTP/AVP 0 101\r\n"
 
 class FakeSession:
     answer_sdp = ANSWER
+    media_id = "call-1@carrier;agent"  # as the edge names the relay call of an agent
 
     def __init__(self):
         self.digits, self.stopped, self.began = [], [], False
@@ -59,7 +60,8 @@ def switch():
     harness = ProxyHarness(snapshot(), users={"bob": "b"})
     harness.bind("bob", "sip:bob@10.0.0.2:5062", "udp:192.0.2.20:40000")
     harness.agents = AgentCalls(harness.endpoint, harness.clock, sessions,
-                                on_call_end=harness.records.append, connect_timeout=5.0)
+                                on_call_end=harness.records.append, connect_timeout=5.0,
+                                **harness.shared)
     harness.proxy.agent_calls = harness.agents
     harness.sessions = sessions
     return harness
@@ -182,7 +184,8 @@ def test_a_route_of_unreachable_agents_only_is_refused_with_503():
         numbers=[Number("+14155550100", (Target("agent", "first"), Target("agent", "second")))])
     harness = ProxyHarness(only_agents)
     harness.proxy.agent_calls = AgentCalls(harness.endpoint, harness.clock, sessions,
-                                           on_call_end=harness.records.append)
+                                           on_call_end=harness.records.append,
+                                           **harness.shared)
     call(harness)
     sessions.pending[0][-1].errback(Exception("connection refused"))
     assert len(sessions.pending) == 2  # the second agent was tried
@@ -248,3 +251,22 @@ def test_media_inactivity_ends_an_agent_call(switch):
     assert bye.method == "BYE" and peer == CARRIER
     assert switch.records[0].disconnect_reason == "media-timeout"
     assert switch.records[0].disconnect_side == "switch"
+
+
+def test_the_agents_bye_takes_the_callers_record_route_in_order_and_a_stale_cseq_is_500(switch):
+    # RFC 3261 §12.1.1: a UAS's route set is the Record-Route of the request, in order.
+    routes = "Record-Route: <sip:edge-1.example;lr>\nRecord-Route: <sip:edge-2.example;lr>\n"
+    switch.receive(invite("sip:4155550100@127.0.0.1", body=CALLER_SDP, extra=routes), CARRIER)
+    session = FakeSession()
+    switch.sessions.pending[0][-1].callback(session)
+    [ok] = [m for m, _ in switch.wire.take()]
+    info = (f"INFO sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKold\n"
+            f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}\n"
+            "Call-ID: call-1@carrier\nCSeq: 0 INFO\nContent-Length: 0\n\n")
+    assert [m.status for m, _ in switch.receive(info, CARRIER)] == [500]
+    session.on_end("agent-hangup")
+    [(bye, peer)] = switch.wire.take()
+    assert bye.method == "BYE" and peer == CARRIER
+    assert bye.headers.values("Route") == ["<sip:edge-1.example;lr>", "<sip:edge-2.example;lr>"]
+    assert bye.uri == "sip:+12125550123@198.51.100.7:5060" and bye.cseq.number == 1
+    assert bye.headers.get("From") == ok.headers.get("To")

@@ -28,7 +28,7 @@ def agent_switch():
     harness = ProxyHarness(inbound.snapshot(), users={"bob": "b"})
     harness.sessions = inbound.FakeSessions()
     harness.agents = AgentCalls(harness.endpoint, harness.clock, harness.sessions,
-                                on_call_end=harness.records.append)
+                                on_call_end=harness.records.append, **harness.shared)
     harness.proxy.agent_calls = harness.agents
     return harness
 

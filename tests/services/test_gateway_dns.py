@@ -132,8 +132,8 @@ def test_every_resolved_address_identifies_the_trunk():
     answer = HostAnswer(srv=(SrvTarget(10, 1, 5060, "a", ("192.0.2.10",)),
                              SrvTarget(20, 1, 5060, "b", ("192.0.2.20",))))
     snapshot = snapshot_from_rows(rows, expand=lambda r: expand_gateway(r, answer))
-    assert snapshot.trunk_for_source("192.0.2.10").name == "carrier"
-    assert snapshot.trunk_for_source("192.0.2.20").name == "carrier"
+    assert snapshot.trunk_for_source("192.0.2.10", 5060).name == "carrier"
+    assert snapshot.trunk_for_source("192.0.2.20", 40123).name == "carrier"
     # Without DNS a name is kept as written, with the default port filled in.
     plain = snapshot_from_rows(rows)
     assert addresses(plain.trunks["carrier"].gateways) == [("sip.carrier.test", 5060)]

@@ -182,6 +182,18 @@ def test_trunk_gateways_have_their_own_budget_and_are_never_banned_automatically
     assert [b.reason for b in guard.bans()] == ["flood"]
 
 
+def test_a_phone_on_a_gateways_address_but_another_port_has_a_phones_budget():
+    gateway = ("198.51.100.1", 5060, "udp")
+    guard = GuardPolicy(GuardConfig(invite_burst=2, flood_drops=1),
+                        is_trunk=lambda host: host == gateway[0],
+                        is_trunk_peer=lambda host, port, transport:
+                            (host, port, transport) == gateway)
+    invite = b"INVITE sip:x@y SIP/2.0\r\n\r\n"
+    assert [guard.check(invite, "198.51.100.1", T0, 5060) for _ in range(20)] == [None] * 20
+    from_phone = [guard.check(invite, "198.51.100.1", T0, 40000) for _ in range(4)]
+    assert from_phone[:2] == [None, None] and "rate" in from_phone[2:]
+
+
 def test_manual_bans_of_addresses_and_networks():
     guard = policy()
     ban = guard.ban("203.0.113.0/24", 100, T0)

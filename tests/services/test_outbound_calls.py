@@ -88,7 +88,7 @@ def snapshot(**limits):
 class Switch(ProxyHarness):
     def __init__(self, **limits):
         super().__init__(snapshot(**limits))
-        self.agents = AgentCalls(self.endpoint, self.clock, sessions=None)
+        self.agents = AgentCalls(self.endpoint, self.clock, sessions=None, **self.shared)
         self.proxy.agent_calls = self.agents
         self.sessions = OutboundSessions()
         self.limiter = TrunkLimiter(self.clock)
@@ -98,7 +98,8 @@ class Switch(ProxyHarness):
         self.outbound = OutboundCalls(self.endpoint, self.clock, self.holder, self.sessions,
                                       self.agents.legs, domain=DOMAIN, limiter=self.limiter,
                                       on_call_end=self.records.append, ring_timeout=30.0,
-                                      transfers=self.transfers)
+                                      transfers=self.transfers,
+                                      media_owners=self.proxy.media_owners)
 
     def originate(self, to="+12025550150", **options):
         options.setdefault("agent_name", "sales-bot")
@@ -341,7 +342,6 @@ def test_hang_up_in_every_state(switch):
 
 def test_no_media_from_the_far_end_hangs_up_like_an_inbound_agent_call(switch):
     from softswitch.services.media_control import MediaTimedOut
-    switch.proxy.outbound_calls = switch.outbound
     call_id, [(out, _)] = switch.originate()
     session = switch.session()
     switch.receive(reply(out, 200, body=FAR_SDP), GW_A)

@@ -381,3 +381,100 @@ def test_wrong_proxy_credentials_are_reported_with_the_source_and_user(switch):
                           extra=f"Proxy-Authorization: {value}\n"), mallory)
     assert reports.events == [CredentialsFailed("192.0.2.66", "alice", "INVITE",
                                                 "bad-password")]
+
+
+def _answered_call(switch):
+    """A DID call answered by bob; the 200 as the carrier got it."""
+    sent = switch.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
+    fwd = [m for m, p in sent if m.is_request][0]
+    return only(switch.receive(response_to(fwd, 200, contact="sip:bob@10.0.0.2:5062"),
+                               BOB_NAT), CARRIER)
+
+
+def _in_dialog(method, ok, *, ruri="sip:4155550100@127.0.0.1:5060", route=None,
+               max_forwards=70, cseq=2, extra=""):
+    route_line = f"Route: {route}\n" if route else ""
+    return (f"{method} {ruri} SIP/2.0\n"
+            f"Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK{method}{cseq}\n"
+            f"{route_line}Max-Forwards: {max_forwards}\nTo: {ok.headers.get('To')}\n"
+            f"From: {ok.headers.get('From')}\nCall-ID: call-1@carrier\nCSeq: {cseq} {method}\n"
+            f"{extra}Content-Length: 0\n\n")
+
+
+def test_a_bye_to_our_own_address_without_route_reaches_the_other_side_once(switch):
+    # A UA that ignores Record-Route sends its BYE to the switch's address itself:
+    # it goes to bob (his Contact, at his NAT address), never back to us.
+    ok = _answered_call(switch)
+    assert only(switch.receive(_in_dialog("ACK", ok, cseq=1), CARRIER), BOB_NAT).method == "ACK"
+    forwarded = only(switch.receive(_in_dialog("BYE", ok), CARRIER), BOB_NAT)
+    assert forwarded.method == "BYE" and forwarded.uri.startswith("sip:bob@10.0.0.2:5062")
+    assert forwarded.headers.get("Max-Forwards") == "69" and "Route" not in forwarded.headers
+    assert only(switch.receive(response_to(forwarded, 200), BOB_NAT), CARRIER).status == 200
+    assert len(switch.proxy.dialogs) == 0 and switch.records[0].disconnect_side == "caller"
+
+
+def test_an_in_dialog_request_whose_next_hop_is_us_is_404_not_sent_to_ourselves(switch):
+    ok = _answered_call(switch)
+    own_route = "<sip:127.0.0.1:5060;lr>, <sip:127.0.0.1:5060;lr>"
+    sent = switch.receive(_in_dialog("INFO", ok, ruri="sip:x@127.0.0.1:5060",
+                                     route=own_route), CARRIER)
+    # Our Routes consumed and the Request-URI ours: delivered to bob, not to us.
+    assert [p for m, p in sent if m.is_request] == [BOB_NAT]
+    switch.proxy.dialogs.get("call-1@carrier").callee_peer = Peer("udp", "127.0.0.1", 5060)
+    sent = switch.receive(_in_dialog("INFO", ok, cseq=3), CARRIER)
+    assert [(m.status, p) for m, p in sent] == [(404, CARRIER)]
+
+
+def test_max_forwards_zero_in_a_dialog_is_483_and_an_ack_is_dropped(switch):
+    ok = _answered_call(switch)
+    sent = switch.receive(_in_dialog("BYE", ok, max_forwards=0,
+                                     route="<sip:127.0.0.1:5060;lr>"), CARRIER)
+    assert [(m.status, p) for m, p in sent] == [(483, CARRIER)]
+    assert switch.receive(_in_dialog("ACK", ok, max_forwards=0, cseq=1), CARRIER) == []
+    assert len(switch.proxy.dialogs) == 1
+
+
+def test_a_preloaded_route_naming_us_is_removed_before_forwarding(switch):
+    text = invite("sip:4155550102@127.0.0.1",
+                  extra="Route: <sip:127.0.0.1:5060;lr>\nRoute: <sip:127.0.0.1;lr>\n")
+    sent = switch.receive(text, CARRIER)
+    [out] = [m for m, p in sent if m.is_request and p == GW1]
+    assert "Route" not in out.headers
+
+
+def test_our_realm_credentials_never_leave_in_any_forwarded_request(switch):
+    ours = ('Digest username="alice", realm="example.com", nonce="n", '
+            'uri="sip:x@127.0.0.1", response="00"')
+    theirs = ours.replace("example.com", "carrier.example")
+    ok = _answered_call(switch)
+    extra = f"Proxy-Authorization: {ours}\nProxy-Authorization: {theirs}\nAuthorization: {ours}\n"
+    for method, cseq in (("ACK", 1), ("INFO", 2), ("INVITE", 3), ("BYE", 4)):
+        sent = switch.receive(_in_dialog(method, ok, cseq=cseq, route="<sip:127.0.0.1:5060;lr>",
+                                         extra=extra), CARRIER)
+        [out] = [m for m, p in sent if m.is_request]
+        assert out.method == method
+        assert out.headers.values("Proxy-Authorization") == [theirs]
+        assert "Authorization" not in out.headers
+
+
+def test_a_phone_on_a_gateways_address_but_another_port_is_challenged(switch):
+    phone = Peer("udp", "198.51.100.7", 5062)  # behind the carrier's public address
+    sent = switch.receive(invite("sip:4155550100@127.0.0.1", via_port=5062), phone)
+    assert [(m.status, p) for m, p in sent] == [(100, phone), (407, phone)]
+
+
+def test_the_switchs_own_bye_follows_a_target_refresh_and_the_cseqs_seen(switch):
+    ok = _answered_call(switch)
+    reinvite = _in_dialog("INVITE", ok, cseq=5, route="<sip:127.0.0.1:5060;lr>",
+                          extra="Contact: <sip:+12125550123@198.51.100.7:5999>\n")
+    [forwarded] = [m for m, p in switch.receive(reinvite, CARRIER) if m.is_request]
+    switch.receive(response_to(forwarded, 200), BOB_NAT)
+    switch.proxy.hang_up(switch.proxy.dialogs.get("call-1@carrier"), "shutdown")
+    byes = {p: m for m, p in switch.wire.take() if m.is_request and m.method == "BYE"}
+    to_caller, to_bob = byes[CARRIER], byes[BOB_NAT]
+    assert to_caller.uri == "sip:+12125550123@198.51.100.7:5999"  # the refreshed target
+    assert to_caller.cseq.number == 1 and to_bob.cseq.number == 6
+    assert to_bob.uri.startswith("sip:bob@10.0.0.2:5062")
+    assert to_bob.headers.get("From") == ok.headers.get("From")
+    assert to_caller.headers.get("From") == ok.headers.get("To")
+    assert switch.records[0].disconnect_reason == "shutdown"

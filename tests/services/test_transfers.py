@@ -138,7 +138,7 @@ class Switch(ProxyHarness):
         super().__init__(snapshot(), users={"alice": "a"})
         self.sessions = FakeSessions()
         self.agents = AgentCalls(self.endpoint, self.clock, self.sessions,
-                                 on_call_end=self.records.append)
+                                 on_call_end=self.records.append, **self.shared)
         self.proxy.agent_calls = self.agents
         self.media = FakeMedia()
         self.limiter = TrunkLimiter(self.clock)

@@ -41,7 +41,7 @@ class Owner:
 class Switch(ProxyHarness):
     def __init__(self):
         super().__init__(RoutingSnapshot())
-        self.agents = AgentCalls(self.endpoint, self.clock, sessions=None)
+        self.agents = AgentCalls(self.endpoint, self.clock, sessions=None, **self.shared)
         self.proxy.agent_calls = self.agents
         self.owner = Owner()
 

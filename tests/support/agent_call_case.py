@@ -80,7 +80,7 @@ class AgentCallCase(unittest.TestCase):
         switch.proxy.agent_calls = AgentCalls(
             switch.endpoint, reactor,
             AgentSessionFactory(reactor, relay, connect_timeout=5, **factory_options),
-            on_call_end=switch.records.append)
+            on_call_end=switch.records.append, **switch.shared)
         phone = Phone()
         phone_port = reactor.listenUDP(0, phone, interface="127.0.0.1")
         self.addCleanup(phone_port.stopListening)

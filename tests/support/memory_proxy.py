@@ -74,6 +74,9 @@ class ProxyHarness:
                            is_our_address=self.endpoint.is_our_address, **proxy_options)
         self.dispatcher.proxy = self.proxy
         self.layer = layer
+        # What the agent and outbound call services share with the proxy (as tap.py).
+        self.shared = {"media_owners": self.proxy.media_owners,
+                       "dialog_router": self.proxy.dialog_router}
 
     def bind(self, user, contact, received):
         self.location.apply([Binding(f"sip:{user}@{DOMAIN}", contact,

@@ -151,7 +151,7 @@ CIDR_PATTERN = (rf"^(?:{IPV4}(?:/(?:3[0-2]|[12]?[0-9]))?"
 _CIDR = re.compile(CIDR_PATTERN)
 
 
-def _cidr(value: str) -> str:
+def cidr_text(value: str) -> str:
     text = value.removesuffix("\n")  # as "$" in a pattern allows
     if not _CIDR.fullmatch(text):
         raise ValueError(f"{value!r} is not an IP address or CIDR network")
@@ -182,7 +182,7 @@ IPAddress = Annotated[str, Field(
     AfterValidator(_ip_address)]
 Cidr = Annotated[str, Field(max_length=49, description="IP network, e.g. 203.0.113.0/24",
                             json_schema_extra={"pattern": CIDR_PATTERN}),
-                 AfterValidator(_cidr)]
+                 AfterValidator(cidr_text)]
 Host = Annotated[str, Field(min_length=1, max_length=253,
                             json_schema_extra={"pattern": HOST_PATTERN}),
                  AfterValidator(_host)]

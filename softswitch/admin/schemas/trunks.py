@@ -1,12 +1,16 @@
 """Carrier trunks and their gateways; outbound credentials are write-only."""
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from softswitch.admin.schemas.common import (
-    Cidr,
+    CIDR_PATTERN,
+    IPV4,
+    IPV6,
     Epoch,
+    cidr_text,
     Host,
     Name,
     Port,
@@ -16,7 +20,7 @@ from softswitch.admin.schemas.common import (
     unique_list,
 )
 from softswitch.services.numbers import NUMBER_FORMAT
-from softswitch.services.routing import is_address
+from softswitch.services.routing import AllowedSource, is_address
 
 Transport = Literal["udp", "tcp", "tls"]
 NumberFormat = Annotated[str, Field(
@@ -50,9 +54,37 @@ class Gateway(RequestModel):
         return self
 
 
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+SOURCE_PATTERN = rf"^(?:{CIDR_PATTERN[1:-1]}|{IPV4}:{_PORT}|\[{IPV6}\]:{_PORT})$"
+_SOURCE = re.compile(SOURCE_PATTERN)
+
+
+def _source(value: str) -> str:
+    """A network (any port) or one address with a port: "203.0.113.5:5060"."""
+    if not _SOURCE.fullmatch(value.removesuffix("\n")):
+        raise ValueError(f"{value!r} is neither an IP network nor an address with a port")
+    value = value.removesuffix("\n")
+    if value.count(":") == 1 or value.startswith("["):
+        try:
+            return str(AllowedSource.parse(value))
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an address with a port ({exc})") from None
+    return cidr_text(value)
+
+
+Source = Annotated[str, Field(
+    max_length=55, description="IP network, e.g. 203.0.113.0/24 (any source port), or "
+                               "one address with its port, e.g. 203.0.113.5:5060",
+    json_schema_extra={"pattern": SOURCE_PATTERN}),
+    AfterValidator(_source)]
+
+
 class Inbound(RequestModel):
-    allowed_sources: unique_list(Cidr, 100) = Field(
-        default_factory=list, description="networks calls from this trunk may come from")
+    allowed_sources: unique_list(Source, 100) = Field(
+        default_factory=list,
+        description="where calls from this trunk may come from: networks (any port) or "
+                    "address:port; the trunk's gateways are recognised too (by address, "
+                    "and by port and transport where a UDP gateway names its port)")
 
 
 class TrunkAuth(RequestModel):
