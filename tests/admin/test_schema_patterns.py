@@ -17,7 +17,7 @@ from softswitch.admin.schemas.common import (
     HOST_PATTERN,
     IPV4,
     IPV6,
-    _cidr,
+    cidr_text,
     _host,
     _ip_address,
     normalise_e164,
@@ -43,7 +43,7 @@ CASES = [
     (E164_INPUT_PATTERN, normalise_e164, " \t().-/+0123456789(0)(0)tel:\n", 40),
     (WEBSOCKET_URL_PATTERN, _websocket_url, "wsWS:/.[]@%0123456789abcdef?#: \n", 60),
     (HOST_PATTERN, _host, "abz-.:0123456789[]% \n", 60),
-    (CIDR_PATTERN, _cidr, "0123456789abcdef.:/% \n", 49),
+    (CIDR_PATTERN, cidr_text, "0123456789abcdef.:/% \n", 49),
 ]
 
 
