@@ -236,6 +236,13 @@ class LiveAgentSession:
         if self._bridge is not None:
             self._apply(self._bridge.info_dtmf(digit, self._reactor.seconds()))
 
+    def hold(self, held: bool) -> None:
+        if self._bridge is not None:
+            self._apply(self._bridge.hold(held, self._reactor.seconds()))
+
+    def reoffer(self, sdp: bytes):
+        return self._leg.reoffer(sdp)
+
     def stop(self, reason: str):
         self._stopping = self._passive = True
         self._ticker.cancel(self)

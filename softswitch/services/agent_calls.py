@@ -4,8 +4,12 @@ On an agent target the caller hears 180 while the agent's WebSocket and the medi
 endpoint are opened (AgentSessions port, implemented at the edge); the 200 OK goes
 out only once the socket is up, so the agent is ready when the caller hears the call
 connect. If the agent cannot be reached in time, the route's next target is tried.
-After that the call is a dialog of ours: BYE, re-INVITE, INFO (DTMF) and OPTIONS are
-answered here, and the agent can hang up.
+After that the call is a dialog of ours: BYE, re-INVITE, UPDATE, INFO (DTMF) and
+OPTIONS are answered here, and the agent can hang up. A re-INVITE is answered with our
+streams and codec, each direction answering the offer's (hold: sendonly -> recvonly,
+inactive -> inactive); the relay follows the caller's new SDP and the agent is told of
+a hold or resume (`AgentSession.hold`). A re-INVITE without SDP gets our offer in the
+200 and its answer comes in the ACK.
 
 The dialogs the switch holds as a UAC (outbound agent calls, the human of a transfer:
 services.uac_leg) are kept in `legs`; `owns`, `in_dialog` and `ack` serve them too, so
@@ -20,6 +24,8 @@ from typing import Protocol
 from twisted.logger import Logger
 
 from ..media.dtmf import parse_info_dtmf
+from ..sdp import SdpError, check_answer, parse_sdp
+from ..sdp.reoffer import answer_reoffer, offer_from_answer, offer_holds
 from ..sip.ids import new_tag
 from ..sip.message import Request, make_request, make_response
 from ..sip.timers import TimerConfig
@@ -32,6 +38,12 @@ from .uac_leg import UacLegs
 
 log = Logger()
 
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "").replace('"', "'")[:200]
+
 
 class AgentSession(Protocol):
     """One call's live connection to its agent (edge: WebSocket + RTP + bridge)."""
@@ -43,6 +55,12 @@ class AgentSession(Protocol):
         hangs up or is lost, on_transfer(target, warm) when it asks for a transfer."""
 
     def dtmf(self, digit: str) -> None: ...
+
+    def hold(self, held: bool) -> None:
+        """The caller held (or resumed) the call: tell the agent, send no audio."""
+
+    def reoffer(self, sdp: bytes):
+        """The caller's new SDP (hold, resume, moved address) for the media; a Deferred."""
 
     def stop(self, reason: str):
         """Say goodbye to the agent and free the media; a Deferred of stats dict."""
@@ -99,6 +117,9 @@ class AgentDialog:
     ok_deadline: float = 0.0
     offer_sdp: bytes = b""  # the caller's original SDP offer (a transfer re-offers it)
     transfer: object = None  # services.transfers.Transfer, once the agent asked for one
+    answer_sdp: bytes = b""  # our SDP as the caller has it now (empty: the session's)
+    held: bool = False  # the caller's last SDP put us on hold
+    awaiting_answer: bool = False  # our 200 to a re-INVITE without SDP made an offer
 
 
 class AgentCalls:
@@ -159,7 +180,7 @@ class AgentCalls:
         ok = make_response(invite, 200, to_tag=local_tag, body=session.answer_sdp)
         ok.headers.add("Contact", f"<{self.stack.local_uri(call.source)}>")
         ok.headers.add("Content-Type", "application/sdp")
-        ok.headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO")
+        ok.headers.add("Allow", ALLOW)
         ok.headers.add("Server", self._user_agent)
         contacts = invite.contacts
         contact = str(contacts[0].address.uri) if contacts and contacts[0].address \
@@ -203,6 +224,14 @@ class AgentCalls:
         if dialog.ok_timer is not None and dialog.ok_timer.active():
             dialog.ok_timer.cancel()
         dialog.ok_timer = None
+        if dialog.awaiting_answer and carries_sdp(request):
+            # The answer to the offer of our 200 to a re-INVITE without SDP.
+            dialog.awaiting_answer = False
+            try:
+                sdp = parse_sdp(request.body)
+            except SdpError:
+                return
+            self._caller_sdp(dialog, request.body, sdp)
 
     # -- in-dialog requests --------------------------------------------------------
     def owns(self, request: Request) -> bool:
@@ -225,19 +254,55 @@ class AgentCalls:
             self.stack.respond(key, make_response(request, 200))
             self._end(dialog, "caller", "bye")
         elif method == "INVITE":
-            # Hold or session refresh: our answer does not change.
-            ok = make_response(request, 200, body=dialog.session.answer_sdp)
-            ok.headers.add("Contact", f"<{self.stack.local_uri(dialog.caller)}>")
-            ok.headers.add("Content-Type", "application/sdp")
-            self.stack.respond(key, ok)
+            self._reinvite(key, request, dialog)
         elif method == "INFO":
             self._info(key, request, dialog)
         elif method in ("OPTIONS", "UPDATE"):
             self.stack.respond(key, make_response(request, 200))
         else:
             response = make_response(request, 405)
-            response.headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO")
+            response.headers.add("Allow", ALLOW)
             self.stack.respond(key, response)
+
+    def _reinvite(self, key, request: Request, dialog: AgentDialog) -> None:
+        """Hold, resume, a moved address or a session refresh: our answer keeps its
+        streams and codec, each direction answering the offer's (RFC 3264 §6.1). A
+        re-INVITE without SDP gets our offer in the 200; the answer comes in the ACK."""
+        previous = dialog.answer_sdp or dialog.session.answer_sdp
+        try:
+            ours = parse_sdp(previous)
+            if carries_sdp(request):
+                offer = parse_sdp(request.body)
+                check_answer(offer, ours)
+                body = bytes(answer_reoffer(ours, offer))
+            else:
+                offer, body = None, bytes(offer_from_answer(ours))
+        except SdpError as exc:
+            response = make_response(request, 488)
+            response.headers.add("Warning", f'399 softswitch "{_quoted(str(exc))}"')
+            self.stack.respond(key, response)
+            return
+        dialog.answer_sdp = body
+        dialog.awaiting_answer = offer is None
+        ok = make_response(request, 200, body=body)
+        ok.headers.add("Contact", f"<{self.stack.local_uri(dialog.caller)}>")
+        ok.headers.add("Content-Type", "application/sdp")
+        ok.headers.add("Allow", ALLOW)
+        self.stack.respond(key, ok)
+        if offer is not None:
+            self._caller_sdp(dialog, request.body, offer)
+
+    def _caller_sdp(self, dialog: AgentDialog, body: bytes, sdp) -> None:
+        """The caller's new offer (or answer to ours): the relay follows its address,
+        and the agent hears of a hold or resume."""
+        held = offer_holds(sdp)
+        d = dialog.session.reoffer(body)
+        d.addErrback(lambda f: log.info("media of {call_id} did not take the caller's new "
+                                        "SDP: {why}", call_id=dialog.call_id,
+                                        why=f.getErrorMessage()))
+        if held != dialog.held:
+            dialog.held = held
+            dialog.session.hold(held)
 
     def _info(self, key, request: Request, dialog: AgentDialog) -> None:
         try:

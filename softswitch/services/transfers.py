@@ -116,6 +116,13 @@ class BridgedSession:
     def dtmf(self, digit: str) -> None:
         pass  # (RFC 4733 digits go through the relay; INFO digits are not passed on)
 
+    def hold(self, held: bool) -> None:
+        pass  # (the relay sees the hold in the re-offer)
+
+    def reoffer(self, sdp: bytes):
+        """The customer's new SDP (hold, resume): the relay's customer side follows it."""
+        return maybeDeferred(self._media.offer, self.media_id, CALLER_TAG, sdp)
+
     def end_agent(self, reason: str) -> None:
         pass
 

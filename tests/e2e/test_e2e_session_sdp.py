@@ -1,0 +1,122 @@
+"""The SDP and session SIP the field sends, on agent calls, end to end: SIPp is a
+carrier's caller, the switch answers as the UA, the agent is a real WebSocket server
+(Twilio profile). Hold and resume (RFC 3264 §6.1), delayed offer (an INVITE or
+re-INVITE without SDP) and session timers (RFC 4028).
+
+Addresses: 127.0.0.1 the switch and the agent server; 127.0.0.2 the carrier.
+"""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from ws_agent_server import AgentServer
+
+from agents_support import AgentRow, AgentScripts, caller_media, chirp_frames, \
+    seed_agents, write_audio_pcap
+from calls_support import (
+    CARRIER_IP,
+    CallSwitch,
+    GatewayRow,
+    Routing,
+    TrunkRow,
+    call_id_of,
+    run_call,
+    seed_routing,
+    wait_cdr,
+)
+from e2e_switch import wait_until
+
+
+def sipp_test(function):
+    """An end-to-end test with SIPp (missing SIPp: a failure in CI, a loud skip else)."""
+    return pytest.mark.sipp(pytest.mark.usefixtures("sipp")(function))
+
+
+NO_PROBES = 86400.0
+CALLER = "+12125550123"
+HOLD_DID = "+14155550140"  # -> agent holder
+
+
+@dataclass
+class Lab:
+    switch: CallSwitch
+    scripts: AgentScripts
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    scripts = AgentScripts()
+    with AgentServer(scripts) as server:
+        switch = CallSwitch(tmp_path_factory.mktemp("session-sdp"),
+                            sip={"drain_timeout": 1.0}, database={"reload_interval": 0.5},
+                            sections={"agents": {"connect_timeout": 2.0},
+                                      "trunks": {"probe_interval": NO_PROBES}})
+        seed_routing(switch.db_url, Routing(trunks=[
+            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp")]))
+        seed_agents(switch.db_url, [
+            AgentRow("holder", f"ws://127.0.0.1:{server.port}/holder"),
+        ], [
+            (HOLD_DID, (("agent", "holder"),)),
+        ])
+        switch.start()
+        try:
+            yield Lab(switch, scripts)
+        finally:
+            switch.close()
+
+
+def wait_closed(lab: Lab, path: str):
+    def closed():
+        call = lab.scripts.only_call(path)
+        return call if call.closed_at is not None else None
+    return wait_until(closed, 5.0, message=f"the agent connection {path} to close")
+
+
+# -- hold and resume ------------------------------------------------------------------------
+@sipp_test
+def test_a_hold_is_answered_recvonly_the_agent_told_and_no_audio_sent_until_resume(
+        lab, tmp_path):
+    write_audio_pcap(tmp_path / "caller.pcap", chirp_frames(25))
+    base, sink = caller_media(CARRIER_IP)
+    keys = {"dialled": HOLD_DID.removeprefix("+1"), "domain": lab.switch.domain,
+            "caller": CALLER}
+    try:
+        # -d: each re-INVITE (and the BYE) 800 ms after the last.
+        result = run_call(lab.switch.sip_target, "agent_uac_hold.xml", tmp_path,
+                          ip=CARRIER_IP, keys=keys, timeout=15,
+                          extra=("-d", 800, "-mi", CARRIER_IP, "-mp", base))
+        time.sleep(0.1)
+    finally:
+        sink.close()
+    assert result.ok, result.describe()  # the 200s carried recvonly, inactive, sendrecv
+    agent = wait_closed(lab, "/holder")
+    kinds = [m["event"] for m in agent.events() if m["event"] != "media"]
+    assert kinds == ["connected", "start", "hold", "resume", "stop"], kinds
+    held_at, hold = agent.first("hold")
+    resumed_at, resume = agent.first("resume")
+    assert hold == {"event": "hold", "sequenceNumber": hold["sequenceNumber"],
+                    "streamSid": agent.stream_sid}
+    assert resume["streamSid"] == agent.stream_sid
+    assert 1.4 <= resumed_at - held_at <= 2.0, resumed_at - held_at  # two -d pauses
+
+    packets = sink.audio()
+    before = [p for p in packets if p.at < held_at - 0.05]
+    during = [p for p in packets if held_at + 0.05 < p.at < resumed_at - 0.05]
+    after = [p for p in packets if p.at > resumed_at + 0.05]
+    assert len(before) >= 20, len(before)
+    assert during == [], f"{len(during)} packets sent to a caller on hold"
+    assert len(after) >= 20, len(after)
+    # The stream pauses and goes on without a gap in sequence numbers (the caller's
+    # jitter buffer sees a pause, not a loss); the marker flags the timestamp jump.
+    packets.sort(key=lambda p: p.at)
+    gap = max(range(len(packets) - 1), key=lambda i: packets[i + 1].at - packets[i].at)
+    paused, resumed = packets[gap], packets[gap + 1]
+    assert resumed.at - paused.at >= 1.3, resumed.at - paused.at
+    assert resumed.seq == (paused.seq + 1) & 0xFFFF and resumed.marker
+    assert resumed.ssrc == paused.ssrc
+    assert resumed.timestamp - paused.timestamp >= 8000 * 1.3  # media time went on
+
+    record = wait_cdr(lab.switch, call_id_of(result))
+    assert (record["disconnect_side"], record["disconnect_reason"]) == ("caller", "bye")
