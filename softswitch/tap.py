@@ -62,6 +62,7 @@ from .services.proxy import Proxy
 from .services.registrar import Registrar, RegistrarPolicy
 from .services.routing import SnapshotHolder
 from .services.transfers import Transfers
+from .sip.session_timer import SessionTimerConfig
 from .services.trunk_registration import TrunkRegistrations
 from .sip.digest import NonceManager
 from .sip.message import Limits
@@ -244,7 +245,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings))
     agent_calls = proxy.agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
-        connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent)
+        connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,
+        session_timers=session_timer_config(sip))
     agent_calls.transfers = Transfers(
         endpoint, reactor, snapshot, relay, agent_calls.legs, location=location,
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
@@ -310,6 +312,13 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
 
 
 DEFAULT_REGION = "default"
+
+
+def session_timer_config(sip) -> SessionTimerConfig | None:
+    """[sip] session_expires and min_se (RFC 4028), or None when they are off."""
+    if not sip.session_expires:
+        return None
+    return SessionTimerConfig(sip.session_expires, sip.min_se)
 
 
 def agent_trust_root(agents):

@@ -28,12 +28,14 @@ from ..sdp import SdpError, check_answer, parse_sdp
 from ..sdp.reoffer import answer_reoffer, offer_from_answer, offer_holds
 from ..sip.ids import new_tag
 from ..sip.message import Request, make_request, make_response
+from ..sip.session_timer import SessionTimerConfig
 from ..sip.timers import TimerConfig
 from ..sip.transport import Peer, response_destination
 from .dialogs import CallRecord
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .routing import Agent
+from .session_refresh import DialogRefresh, add_timing, uas_timing
 from .uac_leg import UacLegs
 
 log = Logger()
@@ -120,12 +122,18 @@ class AgentDialog:
     answer_sdp: bytes = b""  # our SDP as the caller has it now (empty: the session's)
     held: bool = False  # the caller's last SDP put us on hold
     awaiting_answer: bool = False  # our 200 to a re-INVITE without SDP made an offer
+    peer_allows_update: bool = False  # the caller's INVITE listed UPDATE in Allow
+    refresh: object = None  # services.session_refresh.DialogRefresh (session timer)
+
+    def refresh_body(self) -> bytes:
+        return self.answer_sdp or self.session.answer_sdp
 
 
 class AgentCalls:
     def __init__(self, stack, clock, sessions: AgentSessions, *, on_call_end=None,
                  connect_timeout: float = 5.0, user_agent: str = "softswitch",
-                 timers: TimerConfig = TimerConfig()):
+                 timers: TimerConfig = TimerConfig(),
+                 session_timers: SessionTimerConfig | None = None):
         self.stack = stack
         self._clock = clock
         self._sessions = sessions
@@ -133,6 +141,7 @@ class AgentCalls:
         self._connect_timeout = connect_timeout
         self._user_agent = user_agent
         self._timers = timers
+        self._session_timers = session_timers  # RFC 4028 (None: off)
         self.dialogs: dict[str, AgentDialog] = {}
         self.legs = UacLegs()  # dialogs of ours as UAC (outbound calls, transfers)
         self.transfers = None  # services.transfers.Transfers
@@ -148,6 +157,12 @@ class AgentCalls:
         if not call.original_offer or not carries_sdp(invite):
             call.agent_failed(make_response(invite, 488, "Offer Required"))
             return
+        timing = None
+        if self._session_timers is not None:
+            timing, refusal = uas_timing(invite, self._session_timers)
+            if refusal is not None:
+                call.agent_failed(refusal)
+                return
         ringing = make_response(invite, 180, to_tag=local_tag)
         self.stack.respond(call.server_key, ringing)
         if call.record.ring_at is None:
@@ -163,7 +178,7 @@ class AgentCalls:
             if call.finished:  # the caller gave up while we were connecting
                 session.stop("caller-cancelled")
                 return
-            self._connected(call, agent, session, local_tag)
+            self._connected(call, agent, session, local_tag, timing)
 
         def failed(failure):
             if timer.active():
@@ -175,13 +190,15 @@ class AgentCalls:
 
         pending.addCallbacks(opened, failed)
 
-    def _connected(self, call, agent: Agent, session, local_tag: str) -> None:
+    def _connected(self, call, agent: Agent, session, local_tag: str, timing) -> None:
         invite = call.invite
         ok = make_response(invite, 200, to_tag=local_tag, body=session.answer_sdp)
         ok.headers.add("Contact", f"<{self.stack.local_uri(call.source)}>")
         ok.headers.add("Content-Type", "application/sdp")
         ok.headers.add("Allow", ALLOW)
         ok.headers.add("Server", self._user_agent)
+        if timing is not None:
+            add_timing(ok, timing)
         contacts = invite.contacts
         contact = str(contacts[0].address.uri) if contacts and contacts[0].address \
             else str(invite.from_.uri)
@@ -191,6 +208,13 @@ class AgentCalls:
             list(reversed(invite.headers.get_list("Record-Route"))), call.record, session,
             release=call.take_admissions(), offer_sdp=call.original_offer)
         self.dialogs[invite.call_id] = dialog
+        if timing is not None:
+            dialog.peer_allows_update = any(
+                m.strip().upper() == "UPDATE"
+                for value in invite.headers.get_list("Allow") for m in value.split(","))
+            dialog.refresh = DialogRefresh(
+                self.stack, self._clock, dialog, timing,
+                lambda reason: self.bye_caller(dialog, "switch", reason), self._user_agent)
         call.record.answer_at = self._clock.seconds()
         call.record.final_code = 200
         call.agent_answered()
@@ -253,11 +277,13 @@ class AgentCalls:
         if method == "BYE":
             self.stack.respond(key, make_response(request, 200))
             self._end(dialog, "caller", "bye")
-        elif method == "INVITE":
+        elif method == "INVITE" or (method == "UPDATE" and carries_sdp(request)):
             self._reinvite(key, request, dialog)
+        elif method == "UPDATE":
+            self._refresh_answer(key, request, dialog, make_response(request, 200))
         elif method == "INFO":
             self._info(key, request, dialog)
-        elif method in ("OPTIONS", "UPDATE"):
+        elif method == "OPTIONS":
             self.stack.respond(key, make_response(request, 200))
         else:
             response = make_response(request, 405)
@@ -282,15 +308,31 @@ class AgentCalls:
             response.headers.add("Warning", f'399 softswitch "{_quoted(str(exc))}"')
             self.stack.respond(key, response)
             return
+        ok = make_response(request, 200, body=body)
+        ok.headers.add("Content-Type", "application/sdp")
+        if not self._refresh_answer(key, request, dialog, ok):
+            return
         dialog.answer_sdp = body
         dialog.awaiting_answer = offer is None
-        ok = make_response(request, 200, body=body)
-        ok.headers.add("Contact", f"<{self.stack.local_uri(dialog.caller)}>")
-        ok.headers.add("Content-Type", "application/sdp")
-        ok.headers.add("Allow", ALLOW)
-        self.stack.respond(key, ok)
         if offer is not None:
             self._caller_sdp(dialog, request.body, offer)
+
+    def _refresh_answer(self, key, request: Request, dialog: AgentDialog, ok) -> bool:
+        """Send `ok` to a re-INVITE or UPDATE (a session refresh, RFC 4028), or the
+        422/400 its Session-Expires calls for instead; whether `ok` went."""
+        timing = None
+        if dialog.refresh is not None:
+            timing, refusal = uas_timing(request, self._session_timers)
+            if refusal is not None:
+                self.stack.respond(key, refusal)
+                return False
+            add_timing(ok, timing)
+        ok.headers.add("Contact", f"<{self.stack.local_uri(dialog.caller)}>")
+        ok.headers.add("Allow", ALLOW)
+        self.stack.respond(key, ok)
+        if timing is not None:
+            dialog.refresh.peer_refreshed(timing)
+        return True
 
     def _caller_sdp(self, dialog: AgentDialog, body: bytes, sdp) -> None:
         """The caller's new offer (or answer to ours): the relay follows its address,
@@ -365,6 +407,8 @@ class AgentCalls:
         dialog.ended = True
         if dialog.ok_timer is not None and dialog.ok_timer.active():
             dialog.ok_timer.cancel()
+        if dialog.refresh is not None:
+            dialog.refresh.stop()
         self.dialogs.pop(dialog.call_id, None)
         record = dialog.record
         record.end_at = self._clock.seconds()
