@@ -58,6 +58,10 @@ class AgentSession(Protocol):
 
     def dtmf(self, digit: str) -> None: ...
 
+    def take_answer(self, sdp: bytes):
+        """Delayed offer: the caller's SDP answer (in the ACK) to `answer_sdp`, which
+        was then our offer; a Deferred (failure: unusable)."""
+
     def hold(self, held: bool) -> None:
         """The caller held (or resumed) the call: tell the agent, send no audio."""
 
@@ -94,7 +98,9 @@ class AgentSession(Protocol):
 
 class AgentSessions(Protocol):
     def open(self, call_id: str, agent: Agent, info: dict, offer_sdp: bytes):
-        """A Deferred AgentSession, or a failure if the agent or media is unavailable."""
+        """A Deferred AgentSession, or a failure if the agent or media is unavailable.
+        An empty `offer_sdp` (delayed offer): the session's `answer_sdp` is our offer
+        and `take_answer` takes the caller's answer."""
 
 
 @dataclass
@@ -122,6 +128,7 @@ class AgentDialog:
     answer_sdp: bytes = b""  # our SDP as the caller has it now (empty: the session's)
     held: bool = False  # the caller's last SDP put us on hold
     awaiting_answer: bool = False  # our 200 to a re-INVITE without SDP made an offer
+    begin_on_ack: bool = False  # delayed offer: the agent starts once the ACK answers
     peer_allows_update: bool = False  # the caller's INVITE listed UPDATE in Allow
     refresh: object = None  # services.session_refresh.DialogRefresh (session timer)
 
@@ -154,8 +161,8 @@ class AgentCalls:
         invite = call.invite
         local_tag = new_tag()
         call.record.agent, call.record.profile = agent.name, agent.profile
-        if not call.original_offer or not carries_sdp(invite):
-            call.agent_failed(make_response(invite, 488, "Offer Required"))
+        if invite.body and not carries_sdp(invite):
+            call.agent_failed(make_response(invite, 415, "Unsupported Media Type"))
             return
         timing = None
         if self._session_timers is not None:
@@ -218,13 +225,39 @@ class AgentCalls:
         call.record.answer_at = self._clock.seconds()
         call.record.final_code = 200
         call.agent_answered()
+        if not call.original_offer:
+            dialog.awaiting_answer = dialog.begin_on_ack = True  # delayed offer
         self.stack.respond(call.server_key, ok)
         dialog.ok, dialog.ok_destination = ok, response_destination(invite, call.source)
         dialog.ok_interval = self._timers.t1
         dialog.ok_deadline = self._clock.seconds() + self._timers.H
         dialog.ok_timer = self._clock.callLater(dialog.ok_interval, self._resend_ok, dialog)
-        session.begin(lambda reason: self._agent_ended(dialog, reason),
-                      lambda target, warm: self._transfer_requested(dialog, target, warm))
+        if not dialog.begin_on_ack:
+            self._begin(dialog)
+
+    def _begin(self, dialog: AgentDialog) -> None:
+        dialog.session.begin(lambda reason: self._agent_ended(dialog, reason),
+                             lambda target, warm: self._transfer_requested(dialog, target, warm))
+
+    def _first_answer(self, dialog: AgentDialog, request: Request) -> None:
+        """The ACK of a delayed-offer call: its SDP answers the offer of our 200."""
+        dialog.begin_on_ack = False
+        if not carries_sdp(request):
+            log.info("ACK without the SDP answer of {call_id}", call_id=dialog.call_id)
+            self.bye_caller(dialog, "switch", "no-answer-sdp")
+            return
+        dialog.offer_sdp = request.body  # (a transfer offers the human the caller's SDP)
+
+        def taken(_):
+            if not dialog.ended:
+                self._begin(dialog)
+
+        def refused(failure):
+            log.info("unusable SDP answer for {call_id}: {why}", call_id=dialog.call_id,
+                     why=failure.getErrorMessage())
+            self.bye_caller(dialog, "switch", "bad-sdp")
+
+        dialog.session.take_answer(request.body).addCallbacks(taken, refused)
 
     def _resend_ok(self, dialog: AgentDialog) -> None:
         dialog.ok_timer = None
@@ -248,7 +281,10 @@ class AgentCalls:
         if dialog.ok_timer is not None and dialog.ok_timer.active():
             dialog.ok_timer.cancel()
         dialog.ok_timer = None
-        if dialog.awaiting_answer and carries_sdp(request):
+        if dialog.begin_on_ack:
+            dialog.awaiting_answer = False
+            self._first_answer(dialog, request)
+        elif dialog.awaiting_answer and carries_sdp(request):
             # The answer to the offer of our 200 to a re-INVITE without SDP.
             dialog.awaiting_answer = False
             try:

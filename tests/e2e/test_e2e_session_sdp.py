@@ -18,10 +18,12 @@ from agents_support import AgentRow, AgentScripts, caller_media, chirp_frames, \
 from calls_support import (
     CARRIER_IP,
     CallSwitch,
+    SippAgent,
     GatewayRow,
     Routing,
     TrunkRow,
     call_id_of,
+    requests_received,
     run_call,
     seed_routing,
     wait_cdr,
@@ -37,6 +39,8 @@ def sipp_test(function):
 NO_PROBES = 86400.0
 CALLER = "+12125550123"
 HOLD_DID = "+14155550140"  # -> agent holder
+TIMER_DID = "+14155550141"  # -> agent timed
+DELAYED_DID = "+14155550142"  # -> agent delayed
 
 
 @dataclass
@@ -52,13 +56,19 @@ def lab(tmp_path_factory):
         switch = CallSwitch(tmp_path_factory.mktemp("session-sdp"),
                             sip={"drain_timeout": 1.0}, database={"reload_interval": 0.5},
                             sections={"agents": {"connect_timeout": 2.0},
-                                      "trunks": {"probe_interval": NO_PROBES}})
+                                      "trunks": {"probe_interval": NO_PROBES},
+                                      # The timer callers send no RTP for 70 s.
+                                      "media": {"inactivity_timeout": 300.0}})
         seed_routing(switch.db_url, Routing(trunks=[
             TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp")]))
         seed_agents(switch.db_url, [
             AgentRow("holder", f"ws://127.0.0.1:{server.port}/holder"),
+            AgentRow("timed", f"ws://127.0.0.1:{server.port}/timed"),
+            AgentRow("delayed", f"ws://127.0.0.1:{server.port}/delayed"),
         ], [
             (HOLD_DID, (("agent", "holder"),)),
+            (TIMER_DID, (("agent", "timed"),)),
+            (DELAYED_DID, (("agent", "delayed"),)),
         ])
         switch.start()
         try:
@@ -120,3 +130,80 @@ def test_a_hold_is_answered_recvonly_the_agent_told_and_no_audio_sent_until_resu
 
     record = wait_cdr(lab.switch, call_id_of(result))
     assert (record["disconnect_side"], record["disconnect_reason"]) == ("caller", "bye")
+
+
+# -- delayed offer --------------------------------------------------------------------------
+@sipp_test
+def test_an_invite_without_sdp_reaches_the_agent_with_our_offer_and_the_acks_answer(
+        lab, tmp_path):
+    frames = chirp_frames(25)
+    write_audio_pcap(tmp_path / "caller.pcap", frames)
+    base, sink = caller_media(CARRIER_IP)
+    keys = {"dialled": DELAYED_DID.removeprefix("+1"), "domain": lab.switch.domain,
+            "caller": CALLER}
+    try:
+        result = run_call(lab.switch.sip_target, "agent_uac_delayed_offer.xml", tmp_path,
+                          ip=CARRIER_IP, keys=keys, timeout=15,
+                          extra=("-d", 1000, "-mi", CARRIER_IP, "-mp", base))
+        time.sleep(0.1)
+    finally:
+        sink.close()
+    assert result.ok, result.describe()  # offers in both 200s
+    agent = wait_closed(lab, "/delayed")
+    kinds = [m["event"] for m in agent.events() if m["event"] != "media"]
+    assert kinds == ["connected", "start", "hold", "stop"], kinds
+    # The caller's audio reached the agent (the ACK's answer pointed the media at it),
+    # and the switch's RTP reached the caller until the ACK of the re-INVITE held it.
+    heard = agent.caller_audio()
+    assert sum(1 for frame in heard if frame in frames) >= 20
+    held_at, _ = agent.first("hold")
+    packets = sink.audio()
+    assert len([p for p in packets if p.at < held_at]) >= 40
+    assert [p for p in packets if p.at > held_at + 0.05] == []
+    record = wait_cdr(lab.switch, call_id_of(result))
+    assert (record["disconnect_side"], record["disconnect_reason"]) == ("caller", "bye")
+
+
+# -- session timers (RFC 4028) ----------------------------------------------------------------
+@sipp_test
+def test_session_timers_refreshed_by_the_caller_or_by_us_keep_calls_up_a_silent_one_ends(
+        lab, tmp_path):
+    """Three carriers' callers at once, each ~70 s (Session-Expires 90 s is the
+    shortest RFC 4028 allows): one refreshes by UPDATE after 30 s, one never
+    refreshes (the switch's BYE comes 32 s before the 90 s are up), and one without
+    timer support is refreshed by the switch's re-INVITE at 45 s."""
+    keys = {"dialled": TIMER_DID.removeprefix("+1"), "domain": lab.switch.domain,
+            "caller": CALLER}
+    runs = {}
+    try:
+        for scenario, pause_ms in (("agent_uac_timer_refresh.xml", 40000),
+                                   ("agent_uac_timer_silent.xml", 0),
+                                   ("agent_uac_timer_refreshed.xml", 25000)):
+            base, sink = caller_media(CARRIER_IP)
+            sink.close()  # (no RTP here: only free ports for SIPp)
+            runs[scenario] = SippAgent(
+                scenario, tmp_path, ip=CARRIER_IP, target=lab.switch.sip_target, keys=keys,
+                timeout=100, extra=("-d", pause_ms, "-mi", CARRIER_IP, "-mp", base))
+        results = {name: agent.finish() for name, agent in runs.items()}
+    finally:
+        for agent in runs.values():
+            agent.stop()
+    for result in results.values():
+        assert result.ok, result.describe()
+
+    refresh = wait_cdr(lab.switch, call_id_of(results["agent_uac_timer_refresh.xml"]))
+    assert (refresh["disconnect_side"], refresh["disconnect_reason"]) == ("caller", "bye")
+    assert refresh["end_at"] - refresh["answer_at"] >= 68
+
+    silent = wait_cdr(lab.switch, call_id_of(results["agent_uac_timer_silent.xml"]))
+    assert (silent["disconnect_side"], silent["disconnect_reason"]) == (
+        "switch", "session-expired")
+    assert 57 <= silent["end_at"] - silent["answer_at"] <= 62  # 90 - min(32, 90 / 3)
+
+    ours = results["agent_uac_timer_refreshed.xml"]
+    [reinvite] = requests_received(ours, "INVITE")
+    assert reinvite.header("Session-Expires") == "90;refresher=uac"
+    assert reinvite.header("Content-Type") == "application/sdp" and "m=audio" in reinvite.text
+    refreshed = wait_cdr(lab.switch, call_id_of(ours))
+    assert (refreshed["disconnect_side"], refreshed["disconnect_reason"]) == ("caller", "bye")
+    assert refreshed["end_at"] - refreshed["answer_at"] >= 68

@@ -298,3 +298,50 @@ def test_update_is_accepted_in_the_dialog(switch):
     session, ok = answered(switch)
     [reply] = [m for m, _ in switch.receive(in_dialog(ok, "UPDATE", 2), CARRIER)]
     assert reply.status == 200
+
+
+# -- delayed offer -------------------------------------------------------------------------
+class DelayedSession(HoldingSession):
+    answer_sdp = OUR_ANSWER  # (our offer, when the INVITE had none)
+
+    def __init__(self, accept=True):
+        super().__init__()
+        self.answers, self.accept = [], accept
+
+    def take_answer(self, sdp):
+        from twisted.internet.defer import fail, succeed
+        self.answers.append(sdp)
+        return succeed(None) if self.accept else fail(ValueError("no PCMU or PCMA"))
+
+
+def delayed_call(switch, session):
+    sent = switch.receive(invite("sip:4155550100@127.0.0.1", body=""), CARRIER)
+    assert [m.status for m, _ in sent] == [100, 180]
+    call_id, agent, info, offer, d = switch.sessions.pending[0]
+    assert offer == b""
+    d.callback(session)
+    [ok] = [m for m, _ in switch.wire.take()]
+    return ok
+
+
+def test_an_invite_without_sdp_gets_our_offer_and_the_agent_starts_on_the_acks_answer(switch):
+    session = DelayedSession()
+    ok = delayed_call(switch, session)
+    assert ok.status == 200 and ok.body == OUR_ANSWER and not session.began
+    answer = caller_sdp("sendrecv", 1)
+    assert switch.receive(in_dialog(ok, "ACK", 1, answer), CARRIER) == []
+    assert session.answers == [answer.encode()] and session.began
+    switch.clock.pump([1.0] * 40)
+    assert switch.wire.take() == []  # the ACK stopped the 200's retransmissions
+
+
+@pytest.mark.parametrize("body, accept, reason", [
+    ("", True, "no-answer-sdp"), (caller_sdp("sendrecv", 1), False, "bad-sdp")])
+def test_a_delayed_offer_call_without_a_usable_answer_in_the_ack_is_ended(
+        switch, body, accept, reason):
+    session = DelayedSession(accept)
+    ok = delayed_call(switch, session)
+    sent = switch.receive(in_dialog(ok, "ACK", 1, body), CARRIER)
+    assert [m.method for m, _ in sent if m.is_request] == ["BYE"]
+    assert not session.began and session.stopped == [reason]
+    assert switch.records[0].disconnect_reason == reason
