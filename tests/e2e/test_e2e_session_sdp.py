@@ -3,7 +3,12 @@ carrier's caller, the switch answers as the UA, the agent is a real WebSocket se
 (Twilio profile). Hold and resume (RFC 3264 §6.1), delayed offer (an INVITE or
 re-INVITE without SDP) and session timers (RFC 4028).
 
-Addresses: 127.0.0.1 the switch and the agent server; 127.0.0.2 the carrier.
+Proxied calls (a trunk route, media anchored) pass the same through: delayed offer
+with the relay rewriting the offer in the 200 and the answer in the ACK, and session
+timer headers and 422 unchanged.
+
+Addresses: 127.0.0.1 the switch and the agent server; 127.0.0.2 the carrier;
+127.0.0.3 the "pbx" trunk's gateway (a SIPp callee).
 """
 
 import time
@@ -17,12 +22,15 @@ from agents_support import AgentRow, AgentScripts, caller_media, chirp_frames, \
     seed_agents, write_audio_pcap
 from calls_support import (
     CARRIER_IP,
+    GATEWAY_A_IP,
+    SWITCH_IP,
     CallSwitch,
     SippAgent,
     GatewayRow,
     Routing,
     TrunkRow,
     call_id_of,
+    free_udp_port,
     requests_received,
     run_call,
     seed_routing,
@@ -41,12 +49,14 @@ CALLER = "+12125550123"
 HOLD_DID = "+14155550140"  # -> agent holder
 TIMER_DID = "+14155550141"  # -> agent timed
 DELAYED_DID = "+14155550142"  # -> agent delayed
+PBX_DID = "+14155550143"  # -> trunk pbx (proxied, media anchored)
 
 
 @dataclass
 class Lab:
     switch: CallSwitch
     scripts: AgentScripts
+    pbx_port: int  # trunk "pbx": a SIPp callee on GATEWAY_A_IP
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +69,10 @@ def lab(tmp_path_factory):
                                       "trunks": {"probe_interval": NO_PROBES},
                                       # The timer callers send no RTP for 70 s.
                                       "media": {"inactivity_timeout": 300.0}})
+        pbx_port = free_udp_port(GATEWAY_A_IP)
         seed_routing(switch.db_url, Routing(trunks=[
-            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp")]))
+            TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
+            TrunkRow("pbx", (GatewayRow(GATEWAY_A_IP, pbx_port),))]))
         seed_agents(switch.db_url, [
             AgentRow("holder", f"ws://127.0.0.1:{server.port}/holder"),
             AgentRow("timed", f"ws://127.0.0.1:{server.port}/timed"),
@@ -69,10 +81,11 @@ def lab(tmp_path_factory):
             (HOLD_DID, (("agent", "holder"),)),
             (TIMER_DID, (("agent", "timed"),)),
             (DELAYED_DID, (("agent", "delayed"),)),
+            (PBX_DID, (("trunk", "pbx"),)),
         ])
         switch.start()
         try:
-            yield Lab(switch, scripts)
+            yield Lab(switch, scripts, pbx_port)
         finally:
             switch.close()
 
@@ -207,3 +220,57 @@ def test_session_timers_refreshed_by_the_caller_or_by_us_keep_calls_up_a_silent_
     refreshed = wait_cdr(lab.switch, call_id_of(ours))
     assert (refreshed["disconnect_side"], refreshed["disconnect_reason"]) == ("caller", "bye")
     assert refreshed["end_at"] - refreshed["answer_at"] >= 68
+
+
+# -- proxied calls ---------------------------------------------------------------------------
+def proxied_call(lab: Lab, workdir: Path, caller_scenario: str, callee_scenario: str,
+                 pause_ms: int = 300):
+    callee = SippAgent(callee_scenario, workdir, ip=GATEWAY_A_IP, port=lab.pbx_port,
+                       keys={"user": "pbx"}, timeout=15).wait_ready()
+    try:
+        caller = run_call(lab.switch.sip_target, caller_scenario, workdir, ip=CARRIER_IP,
+                          keys={"dialled": PBX_DID.removeprefix("+1"),
+                                "domain": lab.switch.domain, "caller": CALLER},
+                          timeout=15, extra=("-d", pause_ms))
+        answered = callee.finish()
+    finally:
+        callee.stop()
+    assert caller.ok and answered.ok, caller.describe() + "\n" + answered.describe()
+    return caller, answered
+
+
+def connection_address(message) -> str:
+    [line] = [l for l in message.text.splitlines() if l.strip().startswith("c=")]
+    return line.split()[-1]
+
+
+@sipp_test
+def test_a_delayed_offer_passes_the_proxy_with_both_sdps_anchored_on_the_relay(lab, tmp_path):
+    caller, callee = proxied_call(lab, tmp_path, "call_uac_delayed_offer.xml",
+                                  "call_uas_delayed_offer.xml")
+    invites = requests_received(callee, "INVITE")
+    assert len(invites) == 2 and all("m=audio" not in m.text for m in invites)
+    offers = [m for m in caller.responses(200) if m.header("CSeq").endswith("INVITE")]
+    answers = requests_received(callee, "ACK")
+    assert len(offers) == 2 and len(answers) == 2
+    # The caller sees the relay, not the callee; the callee sees the relay, not the caller.
+    assert [connection_address(m) for m in offers] == [SWITCH_IP, SWITCH_IP]
+    assert [connection_address(m) for m in answers] == [SWITCH_IP, SWITCH_IP]
+    record = wait_cdr(lab.switch, call_id_of(caller))
+    assert (record["route_kind"], record["disconnect_reason"]) == ("trunk", "bye")
+
+
+@sipp_test
+def test_session_timer_headers_and_422_pass_the_proxy_unchanged(lab, tmp_path):
+    caller, callee = proxied_call(lab, tmp_path, "call_uac_timer.xml", "call_uas_timer.xml")
+    [refused] = caller.responses(422)
+    assert refused.header("Min-SE") == "120"
+    [first, second] = requests_received(callee, "INVITE")
+    assert (first.header("Session-Expires"), first.header("Min-SE")) == ("90", "90")
+    assert (second.header("Session-Expires"), second.header("Min-SE")) == ("120", "120")
+    assert "timer" in second.header("Supported")
+    [ok] = [m for m in caller.responses(200) if m.header("CSeq").endswith("INVITE")]
+    assert ok.header("Session-Expires") == "120;refresher=uac"
+    assert ok.header("Require") == "timer"
+    [update] = requests_received(callee, "UPDATE")
+    assert update.header("Session-Expires") == "120;refresher=uac"
