@@ -16,9 +16,8 @@ services.uac_leg) are kept in `legs`; `owns`, `in_dialog` and `ack` serve them t
 the proxy hands their in-dialog requests here like those of the answered calls.
 
 An agent's transfer request goes to `transfers` (services.transfers) when one is
-set; the answered call is offered to it as a `TransferredCall` (`_InboundCall`)."""
+set; the answered call is offered to it as a `TransferredCall` (`agent_dialog.InboundCall`)."""
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from twisted.logger import Logger
@@ -28,10 +27,10 @@ from ..sdp import SdpError, check_answer, parse_sdp
 from ..sdp.reoffer import answer_reoffer, offer_from_answer, offer_holds
 from ..sip.ids import new_tag
 from ..sip.message import Request, make_request, make_response
-from ..sip.session_timer import SessionTimerConfig
+from ..sip.session_timer import UAS, SessionTimerConfig
 from ..sip.timers import TimerConfig
-from ..sip.transport import Peer, response_destination
-from .dialogs import CallRecord
+from ..sip.transport import response_destination
+from .agent_dialog import AgentDialog, InboundCall, Refreshed
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .routing import Agent
@@ -101,39 +100,6 @@ class AgentSessions(Protocol):
         """A Deferred AgentSession, or a failure if the agent or media is unavailable.
         An empty `offer_sdp` (delayed offer): the session's `answer_sdp` is our offer
         and `take_answer` takes the caller's answer."""
-
-
-@dataclass
-class AgentDialog:
-    call_id: str
-    local_tag: str
-    remote_tag: str
-    caller: Peer
-    caller_contact: str
-    caller_from: str  # the caller's From header value (its tag is remote_tag)
-    our_to: str  # our To header value with our tag
-    routes: list[str]
-    record: CallRecord
-    session: object
-    local_cseq: int = 100
-    ended: bool = False
-    release: list = field(default_factory=list)
-    ok: object = None  # our 2xx, re-sent until the ACK comes (RFC 3261 §13.3.1.4)
-    ok_destination: Peer | None = None
-    ok_timer: object = None
-    ok_interval: float = 0.5
-    ok_deadline: float = 0.0
-    offer_sdp: bytes = b""  # the caller's original SDP offer (a transfer re-offers it)
-    transfer: object = None  # services.transfers.Transfer, once the agent asked for one
-    answer_sdp: bytes = b""  # our SDP as the caller has it now (empty: the session's)
-    held: bool = False  # the caller's last SDP put us on hold
-    awaiting_answer: bool = False  # our 200 to a re-INVITE without SDP made an offer
-    begin_on_ack: bool = False  # delayed offer: the agent starts once the ACK answers
-    peer_allows_update: bool = False  # the caller's INVITE listed UPDATE in Allow
-    refresh: object = None  # services.session_refresh.DialogRefresh (session timer)
-
-    def refresh_body(self) -> bytes:
-        return self.answer_sdp or self.session.answer_sdp
 
 
 class AgentCalls:
@@ -220,7 +186,8 @@ class AgentCalls:
                 m.strip().upper() == "UPDATE"
                 for value in invite.headers.get_list("Allow") for m in value.split(","))
             dialog.refresh = DialogRefresh(
-                self.stack, self._clock, dialog, timing,
+                self.stack, self._clock, Refreshed(self.stack, dialog), timing,
+                timing.refresher == UAS,
                 lambda reason: self.bye_caller(dialog, "switch", reason), self._user_agent)
         call.record.answer_at = self._clock.seconds()
         call.record.final_code = 200
@@ -420,7 +387,7 @@ class AgentCalls:
             log.info("agent asked to transfer {call_id} to {target}: transfers are not "
                      "enabled, the call goes on", call_id=dialog.call_id, target=target)
             return
-        self.transfers.request(_InboundCall(self, dialog), target, warm)
+        self.transfers.request(InboundCall(self, dialog), target, warm)
 
     def hang_up(self, call_id: str, reason: str, side: str = "agent") -> bool:
         dialog = self.dialogs.get(call_id)
@@ -460,54 +427,3 @@ class AgentCalls:
             if self._on_call_end is not None:
                 self._on_call_end(record)
         d.addBoth(write)
-
-
-class _InboundCall:
-    """An answered agent call as a transfer sees it (services.transfers.TransferredCall)."""
-
-    def __init__(self, calls: AgentCalls, dialog: AgentDialog):
-        self._calls = calls
-        self._dialog = dialog
-
-    @property
-    def call_id(self) -> str:
-        return self._dialog.call_id
-
-    @property
-    def record(self) -> CallRecord:
-        return self._dialog.record
-
-    @property
-    def session(self):
-        return self._dialog.session
-
-    @session.setter
-    def session(self, session) -> None:
-        self._dialog.session = session
-
-    @property
-    def transfer(self):
-        return self._dialog.transfer
-
-    @transfer.setter
-    def transfer(self, transfer) -> None:
-        self._dialog.transfer = transfer
-
-    @property
-    def customer_sdp(self) -> bytes:
-        return self._dialog.offer_sdp
-
-    @property
-    def customer(self) -> str:
-        return self._dialog.record.caller
-
-    @property
-    def did(self) -> str | None:
-        return self._dialog.record.did or self._dialog.record.callee
-
-    @property
-    def ended(self) -> bool:
-        return self._dialog.ended
-
-    def end(self, side: str, reason: str) -> None:
-        self._calls.bye_caller(self._dialog, side, reason)

@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 
 from twisted.logger import Logger
 
-from ..sip.message import Request, Response, make_request, make_response
+from ..sip.message import Request, Response, make_response
 from ..sip.session_timer import (
     EXPIRED,
     REFRESH,
@@ -61,40 +61,42 @@ def add_timing(response: Response, negotiated: Negotiated) -> None:
 
 
 class RefreshedDialog(Protocol):
-    """What a DialogRefresh needs of the dialog it refreshes (we are its UAS)."""
+    """What a DialogRefresh needs of the dialog it refreshes."""
 
     call_id: str
-    caller: Peer  # where in-dialog requests go
-    caller_contact: str  # the remote target
-    caller_from: str  # the peer's From (our To)
-    our_to: str  # our To with our tag (our From)
-    routes: list[str]
-    local_cseq: int
-    peer_allows_update: bool
+    peer_allows_update: bool  # the peer listed UPDATE in its Allow
 
-    def refresh_body(self) -> bytes:
-        """Our current SDP, for a refreshing re-INVITE."""
+    def refresh_request(self, method: str) -> tuple[Request, Peer]:
+        """A request within the dialog with the next CSeq (INVITE: with our current
+        SDP), and where it goes."""
+
+    def ack_for(self, cseq: int) -> tuple[Request, Peer]:
+        """The ACK of our re-INVITE's 2xx."""
 
 
 class DialogRefresh:
-    """One dialog's session timer on `clock`; `stack` sends our refreshes."""
+    """One dialog's session timer on `clock`; `stack` sends our refreshes.
+    `we_refresh`: our side refreshes (as `negotiated` states it, in the roles of the
+    request that set it)."""
 
     def __init__(self, stack, clock, dialog: RefreshedDialog, negotiated: Negotiated,
-                 on_expired: Callable[[str], None], user_agent: str = "softswitch"):
+                 we_refresh: bool, on_expired: Callable[[str], None],
+                 user_agent: str = "softswitch"):
         self._stack = stack
         self._clock = clock
         self._dialog = dialog
         self._on_expired = on_expired
         self._user_agent = user_agent
-        self.negotiated = negotiated
-        self.timer = SessionTimer(negotiated, negotiated.refresher == UAS, clock.seconds())
+        self.interval = negotiated.interval
+        self.timer = SessionTimer(negotiated, we_refresh, clock.seconds())
         self._call = None
         self._stopped = False
         self._arm()
 
     def peer_refreshed(self, negotiated: Negotiated) -> None:
-        """The peer's (re-)INVITE or UPDATE got our 2xx with `negotiated`."""
-        self.negotiated = negotiated
+        """The peer's (re-)INVITE or UPDATE got our 2xx with `negotiated` (the peer
+        was its UAC)."""
+        self.interval = negotiated.interval
         self.timer.refreshed(self._clock.seconds(), negotiated, negotiated.refresher == UAS)
         self._arm()
 
@@ -127,26 +129,13 @@ class DialogRefresh:
 
     # -- our refresh -------------------------------------------------------------------
     def _send_refresh(self) -> None:
-        dialog = self._dialog
-        method = "UPDATE" if dialog.peer_allows_update else "INVITE"
-        dialog.local_cseq += 1
-        body = dialog.refresh_body() if method == "INVITE" else b""
-        request = self._request(method, dialog.local_cseq, body)
-        request.headers.add("Contact", f"<{self._stack.local_uri(dialog.caller)}>")
+        method = "UPDATE" if self._dialog.peer_allows_update else "INVITE"
+        request, peer = self._dialog.refresh_request(method)
         request.headers.add("Supported", "timer")
         # We send it, so we are its UAC, and we go on refreshing.
-        request.headers.add("Session-Expires", f"{self.negotiated.interval};refresher=uac")
+        request.headers.add("Session-Expires", f"{self.interval};refresher=uac")
         request.headers.add("User-Agent", self._user_agent)
-        if body:
-            request.headers.add("Content-Type", "application/sdp")
-        self._stack.send_request(request, dialog.caller, _RefreshAnswers(self, request))
-
-    def _request(self, method: str, cseq: int, body: bytes = b"") -> Request:
-        dialog = self._dialog
-        return make_request(method, dialog.caller_contact,
-                            via=self._stack.via_for(dialog.caller), from_=dialog.our_to,
-                            to=dialog.caller_from, call_id=dialog.call_id, cseq=cseq,
-                            routes=dialog.routes, body=body)
+        self._stack.send_request(request, peer, _RefreshAnswers(self, request))
 
     def _answered(self, request: Request, response: Response) -> None:
         if self._stopped:
@@ -154,20 +143,20 @@ class DialogRefresh:
         status = response.status
         if 200 <= status < 300:
             if request.method == "INVITE":
-                ack = self._request("ACK", request.cseq.number)
-                self._stack.send_stateless(ack, self._dialog.caller)
+                ack, peer = self._dialog.ack_for(request.cseq.number)
+                self._stack.send_stateless(ack, peer)
             try:
                 answered = negotiate_as_uac(response.headers.get("Session-Expires"))
             except ValueError:
                 answered = None
             if answered is None:
                 # A peer without timer support answers without one: we go on refreshing.
-                interval, we_refresh = self.negotiated.interval, True
+                we_refresh = True
             else:
                 # The answer's refresher is in the roles of our request: uac is us.
-                interval, we_refresh = answered.interval, answered.refresher == UAC
-            self.negotiated = Negotiated(interval, UAS if we_refresh else UAC)
-            self.timer.refreshed(self._clock.seconds(), self.negotiated, we_refresh)
+                self.interval, we_refresh = answered.interval, answered.refresher == UAC
+            self.timer.refreshed(self._clock.seconds(),
+                                 Negotiated(self.interval, UAC), we_refresh)
             self._arm()
         elif status in ENDS_SESSION:
             self._failed(status)
