@@ -250,13 +250,14 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     agent_calls.transfers = Transfers(
         endpoint, reactor, snapshot, relay, agent_calls.legs, location=location,
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
-        ring_timeout=settings.agents.transfer_ring_timeout, user_agent=sip.user_agent)
+        ring_timeout=settings.agents.transfer_ring_timeout, user_agent=sip.user_agent,
+        session_timers=session_timer_config(sip))
     outbound_calls = OutboundCalls(
         endpoint, reactor, snapshot, agent_sessions, agent_calls.legs, domain=sip.domain,
         limiter=limiter, gateway_order=health.order, gateway_health=health,
         on_call_end=cdr_writer, ring_timeout=settings.agents.outbound_ring_timeout,
         max_queue_wait=settings.agents.outbound_max_queue_wait, user_agent=sip.user_agent,
-        transfers=agent_calls.transfers)
+        transfers=agent_calls.transfers, session_timers=session_timer_config(sip))
     proxy.outbound_calls = outbound_calls
     relay.set_listener(proxy.media_timed_out)  # proxied and agent calls alike
     trunk_services = TrunkServices(snapshot, health, registrations_out)

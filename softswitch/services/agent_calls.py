@@ -186,7 +186,8 @@ class AgentCalls:
                 m.strip().upper() == "UPDATE"
                 for value in invite.headers.get_list("Allow") for m in value.split(","))
             dialog.refresh = DialogRefresh(
-                self.stack, self._clock, Refreshed(self.stack, dialog), timing,
+                self.stack, self._clock, self._session_timers, Refreshed(self.stack, dialog),
+                timing,
                 timing.refresher == UAS,
                 lambda reason: self.bye_caller(dialog, "switch", reason), self._user_agent)
         call.record.answer_at = self._clock.seconds()
@@ -323,18 +324,11 @@ class AgentCalls:
     def _refresh_answer(self, key, request: Request, dialog: AgentDialog, ok) -> bool:
         """Send `ok` to a re-INVITE or UPDATE (a session refresh, RFC 4028), or the
         422/400 its Session-Expires calls for instead; whether `ok` went."""
-        timing = None
-        if dialog.refresh is not None:
-            timing, refusal = uas_timing(request, self._session_timers)
-            if refusal is not None:
-                self.stack.respond(key, refusal)
-                return False
-            add_timing(ok, timing)
         ok.headers.add("Contact", f"<{self.stack.local_uri(dialog.caller)}>")
         ok.headers.add("Allow", ALLOW)
+        if dialog.refresh is not None:
+            return dialog.refresh.respond(key, request, ok)
         self.stack.respond(key, ok)
-        if timing is not None:
-            dialog.refresh.peer_refreshed(timing)
         return True
 
     def _caller_sdp(self, dialog: AgentDialog, body: bytes, sdp) -> None:

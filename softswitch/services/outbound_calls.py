@@ -180,7 +180,7 @@ class OutboundCalls:
     def __init__(self, stack, clock, snapshot_source, sessions, legs, *, domain: str,
                  limiter=None, gateway_order=None, gateway_health=None, on_call_end=None,
                  ring_timeout: float = DEFAULT_RING_TIMEOUT, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
-                 user_agent: str = "softswitch", transfers=None):
+                 user_agent: str = "softswitch", transfers=None, session_timers=None):
         self.stack = stack
         self._clock = clock
         self._snapshot = snapshot_source
@@ -194,6 +194,7 @@ class OutboundCalls:
         self.ring_timeout = ring_timeout
         self.max_queue_wait = max_queue_wait
         self._user_agent = user_agent
+        self._session_timers = session_timers  # sip.session_timer.SessionTimerConfig
         self.transfers = transfers
         self.calls: dict[str, OutboundCall] = {}
         self.draining = False
@@ -349,7 +350,7 @@ class OutboundCalls:
                           to_uri=attempt.to_uri, offer_sdp=call.session.offer_sdp,
                           call_id=call.call_id, credentials=credentials_of(attempt.trunk),
                           ring_timeout=self.ring_timeout, registry=self._legs,
-                          user_agent=self._user_agent)
+                          user_agent=self._user_agent, session_timers=self._session_timers)
         call.leg.start()
 
     def _next_trunk(self, call: OutboundCall):

@@ -79,10 +79,11 @@ class DialogRefresh:
     `we_refresh`: our side refreshes (as `negotiated` states it, in the roles of the
     request that set it)."""
 
-    def __init__(self, stack, clock, dialog: RefreshedDialog, negotiated: Negotiated,
-                 we_refresh: bool, on_expired: Callable[[str], None],
+    def __init__(self, stack, clock, config: SessionTimerConfig, dialog: RefreshedDialog,
+                 negotiated: Negotiated, we_refresh: bool, on_expired: Callable[[str], None],
                  user_agent: str = "softswitch"):
         self._stack = stack
+        self._config = config
         self._clock = clock
         self._dialog = dialog
         self._on_expired = on_expired
@@ -92,6 +93,18 @@ class DialogRefresh:
         self._call = None
         self._stopped = False
         self._arm()
+
+    def respond(self, key, request: Request, ok: Response) -> bool:
+        """Answer the peer's re-INVITE or UPDATE (a refresh): `ok` with the timer's
+        headers, or the 422/400 its Session-Expires calls for; whether `ok` went."""
+        negotiated, refusal = uas_timing(request, self._config)
+        if refusal is not None:
+            self._stack.respond(key, refusal)
+            return False
+        add_timing(ok, negotiated)
+        self._stack.respond(key, ok)
+        self.peer_refreshed(negotiated)
+        return True
 
     def peer_refreshed(self, negotiated: Negotiated) -> None:
         """The peer's (re-)INVITE or UPDATE got our 2xx with `negotiated` (the peer

@@ -158,7 +158,7 @@ class Transfers:
     def __init__(self, stack, clock, snapshot_source, media, legs: UacLegs, *,
                  location=None, domain: str = "", limiter=None, gateway_order=None,
                  gateway_health=None, ring_timeout: float = DEFAULT_RING_TIMEOUT,
-                 user_agent: str = "softswitch"):
+                 user_agent: str = "softswitch", session_timers=None):
         self.stack = stack
         self.clock = clock
         self._snapshot = snapshot_source
@@ -171,6 +171,7 @@ class Transfers:
         self.health = gateway_health
         self.ring_timeout = ring_timeout
         self.user_agent = user_agent
+        self.session_timers = session_timers  # sip.session_timer.SessionTimerConfig
 
     def request(self, call: TransferredCall, target: str, warm: bool) -> "Transfer | None":
         current = call.transfer
@@ -299,7 +300,8 @@ class Transfer:
                     from_uri=f"sip:{self.call.customer}@{local.host}", routes=attempt.routes,
                     credentials=credentials_of(attempt.trunk),
                     ring_timeout=service.ring_timeout, follow_contact=attempt.follow_contact,
-                    registry=service.legs, user_agent=service.user_agent)
+                    registry=service.legs, user_agent=service.user_agent,
+                    session_timers=service.session_timers)
                 if attempt.gateway is not None:
                     self._gateways[id(leg)] = attempt.gateway.key
                 legs.append(leg)
