@@ -10,9 +10,10 @@ time, and sends what it returns. Every input returns an `Output`:
     next_deadline when to call `tick` next (None before `start` and after `stop`)
 
 Inputs: `start(now)`, `resume(profile, now)` (a new socket after one was lost),
-`rtp_received(payload_type, seq, timestamp, marker, payload,
-now)`, `info_dtmf(digit, now)`, `hold(held, now)` (the caller's hold and resume),
-`ws_text(text, now)`, `ws_binary(data, now)`, `tick(now)` and `stop(reason, now)`. Times are seconds on the edge's monotonic clock.
+`rtp_received(payload_type, seq, timestamp, marker, payload, now)`,
+`info_dtmf(digit, now)`, `hold(held, now)` (the caller's hold and resume),
+`ws_text(text, now)`, `ws_binary(data, now)`, `tick(now)` and `stop(reason, now)`.
+Times are seconds on the edge's monotonic clock.
 
 It composes the media core: a `JitterBuffer` (caller -> agent), a `Playout` and a
 `Pacer` (agent -> caller), a `DtmfDetector`, the call's G.711 codec and the conversion

@@ -2,7 +2,8 @@
 
 To the agent: the call started, caller audio, caller DTMF, a mark was played, the
 caller held or resumed the call, a transfer it asked for failed, the call ended. From
-the agent: audio for the caller, a mark, clear (barge-in), DTMF to play, hang up, transfer, and the caller started speaking (server-side VAD)."""
+the agent: audio for the caller, a mark, clear (barge-in), DTMF to play, hang up,
+transfer, and the caller started speaking (server-side VAD)."""
 
 from dataclasses import dataclass, field
 
