@@ -7,8 +7,11 @@ Proxied calls (a trunk route, media anchored) pass the same through: delayed off
 with the relay rewriting the offer in the 200 and the answer in the ACK, and session
 timer headers and 422 unchanged.
 
+Outbound calls (`POST /v1/calls`) negotiate session timers as UAC with SIPp gateways.
+
 Addresses: 127.0.0.1 the switch and the agent server; 127.0.0.2 the carrier;
-127.0.0.3 the "pbx" trunk's gateway (a SIPp callee).
+127.0.0.3 the "pbx" trunk's gateway (a SIPp callee); 127.0.0.4 the outbound trunks'
+gateways (SIPp callees).
 """
 
 import time
@@ -23,10 +26,12 @@ from agents_support import AgentRow, AgentScripts, caller_media, chirp_frames, \
 from calls_support import (
     CARRIER_IP,
     GATEWAY_A_IP,
+    GATEWAY_B_IP,
     SWITCH_IP,
     CallSwitch,
     SippAgent,
     GatewayRow,
+    OutboundRow,
     Routing,
     TrunkRow,
     call_id_of,
@@ -37,6 +42,7 @@ from calls_support import (
     wait_cdr,
 )
 from e2e_switch import wait_until
+from far_end_support import AdminApi, create_api_token
 
 
 def sipp_test(function):
@@ -50,6 +56,8 @@ HOLD_DID = "+14155550140"  # -> agent holder
 TIMER_DID = "+14155550141"  # -> agent timed
 DELAYED_DID = "+14155550142"  # -> agent delayed
 PBX_DID = "+14155550143"  # -> trunk pbx (proxied, media anchored)
+SILENT_FAR = "+12025550150"  # outbound -> trunk far-silent
+REFRESHED_FAR = "+12026660150"  # outbound -> trunk far-refreshed
 
 
 @dataclass
@@ -57,6 +65,8 @@ class Lab:
     switch: CallSwitch
     scripts: AgentScripts
     pbx_port: int  # trunk "pbx": a SIPp callee on GATEWAY_A_IP
+    far_ports: tuple[int, int]  # trunks "far-silent", "far-refreshed" on GATEWAY_B_IP
+    api: AdminApi
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +80,14 @@ def lab(tmp_path_factory):
                                       # The timer callers send no RTP for 70 s.
                                       "media": {"inactivity_timeout": 300.0}})
         pbx_port = free_udp_port(GATEWAY_A_IP)
+        far_ports = (free_udp_port(GATEWAY_B_IP), free_udp_port(GATEWAY_B_IP))
         seed_routing(switch.db_url, Routing(trunks=[
             TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),), number_format="nanp"),
-            TrunkRow("pbx", (GatewayRow(GATEWAY_A_IP, pbx_port),))]))
+            TrunkRow("pbx", (GatewayRow(GATEWAY_A_IP, pbx_port),)),
+            TrunkRow("far-silent", (GatewayRow(GATEWAY_B_IP, far_ports[0]),)),
+            TrunkRow("far-refreshed", (GatewayRow(GATEWAY_B_IP, far_ports[1]),))],
+            outbound=[OutboundRow(SILENT_FAR[:8], ("far-silent",)),
+                      OutboundRow(REFRESHED_FAR[:8], ("far-refreshed",))]))
         seed_agents(switch.db_url, [
             AgentRow("holder", f"ws://127.0.0.1:{server.port}/holder"),
             AgentRow("timed", f"ws://127.0.0.1:{server.port}/timed"),
@@ -85,7 +100,8 @@ def lab(tmp_path_factory):
         ])
         switch.start()
         try:
-            yield Lab(switch, scripts, pbx_port)
+            api = AdminApi(switch, create_api_token(switch.db_url))
+            yield Lab(switch, scripts, pbx_port, far_ports, api)
         finally:
             switch.close()
 
@@ -179,16 +195,30 @@ def test_an_invite_without_sdp_reaches_the_agent_with_our_offer_and_the_acks_ans
 
 # -- session timers (RFC 4028) ----------------------------------------------------------------
 @sipp_test
-def test_session_timers_refreshed_by_the_caller_or_by_us_keep_calls_up_a_silent_one_ends(
+def test_session_timers_refreshed_by_either_side_keep_calls_up_and_silent_ones_end(
         lab, tmp_path):
-    """Three carriers' callers at once, each ~70 s (Session-Expires 90 s is the
-    shortest RFC 4028 allows): one refreshes by UPDATE after 30 s, one never
-    refreshes (the switch's BYE comes 32 s before the 90 s are up), and one without
-    timer support is refreshed by the switch's re-INVITE at 45 s."""
+    """Five calls at once, each ~70 s (Session-Expires 90 s is the shortest RFC 4028
+    allows). The switch as UAS (agent calls from a carrier): a caller that refreshes
+    by UPDATE after 30 s, one that never refreshes (the switch's BYE comes 32 s before
+    the 90 s are up), one without timer support refreshed by the switch's re-INVITE
+    at 45 s. The switch as UAC (outbound calls): a gateway whose 200 makes the switch
+    the refresher (its UPDATE comes at 45 s), and one that takes the role and goes
+    silent."""
     keys = {"dialled": TIMER_DID.removeprefix("+1"), "domain": lab.switch.domain,
             "caller": CALLER}
     runs = {}
+    placed = {}
     try:
+        for scenario, port in (("call_uas_timer_silent.xml", lab.far_ports[0]),
+                               ("call_uas_timer_refreshed.xml", lab.far_ports[1])):
+            runs[scenario] = SippAgent(scenario, tmp_path, ip=GATEWAY_B_IP, port=port,
+                                       keys={"user": "far"}, timeout=100,
+                                       extra=("-d", 25000)).wait_ready()
+        for scenario, to in (("call_uas_timer_silent.xml", SILENT_FAR),
+                             ("call_uas_timer_refreshed.xml", REFRESHED_FAR)):
+            reply = lab.api.post("/v1/calls", {"to": to, "from": TIMER_DID, "agent": "timed"})
+            assert reply.status == 201, reply
+            placed[scenario] = reply.json["call_id"]
         for scenario, pause_ms in (("agent_uac_timer_refresh.xml", 40000),
                                    ("agent_uac_timer_silent.xml", 0),
                                    ("agent_uac_timer_refreshed.xml", 25000)):
@@ -220,6 +250,17 @@ def test_session_timers_refreshed_by_the_caller_or_by_us_keep_calls_up_a_silent_
     refreshed = wait_cdr(lab.switch, call_id_of(ours))
     assert (refreshed["disconnect_side"], refreshed["disconnect_reason"]) == ("caller", "bye")
     assert refreshed["end_at"] - refreshed["answer_at"] >= 68
+
+    # Outbound: the far end that let its role lapse got BYE with session-expired...
+    gone = lab.api.cdr(placed["call_uas_timer_silent.xml"])
+    assert (gone["disconnect_side"], gone["disconnect_reason"]) == ("callee", "session-expired")
+    assert 57 <= gone["end_at"] - gone["answer_at"] <= 62
+    # ...and the one the switch refreshed hung up itself after 70 s.
+    [update] = requests_received(results["call_uas_timer_refreshed.xml"], "UPDATE")
+    assert "timer" in update.header("Supported")
+    kept = lab.api.cdr(placed["call_uas_timer_refreshed.xml"])
+    assert (kept["disconnect_side"], kept["disconnect_reason"]) == ("callee", "bye")
+    assert kept["end_at"] - kept["answer_at"] >= 68
 
 
 # -- proxied calls ---------------------------------------------------------------------------
