@@ -6,7 +6,8 @@ a `Negotiated` for the 2xx, or the 422 / 400 response to send instead.
 we are the refresher it sends the refresh (UPDATE when the peer allows it, else a
 re-INVITE with our current SDP, ACKed on its 2xx) at half the interval; when the
 session expires without a refresh (ours failed, or the peer's never came) it calls
-`on_expired`. A refresh answered 408 or 481 ends the session at once (§10).
+`on_expired`. A refresh answered 408 or 481 ends the session at once (§10); any other
+failure (491 glare, 5xx) is tried again a few seconds later.
 """
 
 from typing import Callable, Protocol
@@ -32,6 +33,7 @@ from ..sip.transport import Peer
 log = Logger()
 
 ENDS_SESSION = frozenset({408, 481})  # a refresh answered so: the dialog is gone
+RETRY_DELAY = 3.0  # another failed refresh is tried again this much later (491: §14.1)
 
 
 def uas_timing(request: Request, config: SessionTimerConfig,
@@ -173,6 +175,9 @@ class DialogRefresh:
             self._arm()
         elif status in ENDS_SESSION:
             self._failed(status)
+        else:
+            self.timer.retry(self._clock.seconds(), RETRY_DELAY)
+            self._arm()
 
     def _failed(self, status: int | None) -> None:
         if self._stopped:

@@ -174,6 +174,12 @@ class SessionTimer:
             # §10: the BYE goes out this long before the interval ends.
             self.expires_at = now + interval - min(32, interval / 3)
 
+    def retry(self, now: float, delay: float) -> None:
+        """Our refresh failed without ending the dialog (491 glare, 5xx): try again
+        after `delay`, if that is still before the session expires."""
+        if self.we_refresh and now + delay < self.expires_at:
+            self.refresh_at = now + delay
+
     def get_timer(self) -> float:
         if self.refresh_at is not None:
             return min(self.refresh_at, self.expires_at)

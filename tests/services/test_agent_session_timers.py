@@ -159,3 +159,15 @@ def test_a_refresh_never_answered_ends_the_call_at_expiry(switch):
     methods = [m.method for m, _ in requests(switch)]
     assert methods[0] == "INVITE" and methods[-1] == "BYE"
     assert switch.records[0].disconnect_reason == "session-expired"
+
+
+def test_a_refresh_in_glare_is_tried_again(switch):
+    call(switch)
+    switch.clock.advance(900)
+    [(refresh, _)] = requests(switch)
+    sent = switch.receive(response_to(refresh, 491, to_tag="caller1"), CARRIER)
+    assert [m.method for m, _ in sent if m.is_request] == ["ACK"]
+    switch.clock.advance(3)
+    [(again, _)] = requests(switch)
+    assert again.method == "INVITE" and again.cseq.number == refresh.cseq.number + 1
+    assert not switch.records

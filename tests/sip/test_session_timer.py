@@ -109,3 +109,15 @@ def test_the_other_side_ends_the_session_before_it_expires():
     assert long.get_timer() == 1768.0  # 32 s before
     long.refreshed(10.0, Negotiated(600, UAS), we_refresh=True)
     assert long.get_timer() == 310.0
+
+
+def test_a_failed_refresh_is_tried_again_before_the_session_expires():
+    timer = SessionTimer(Negotiated(90, UAS), we_refresh=True, now=0.0)
+    assert timer.handle_timer(45.0) == REFRESH
+    timer.retry(45.5, 3.0)  # 491
+    assert timer.get_timer() == 48.5 and timer.handle_timer(48.5) == REFRESH
+    timer.retry(88.0, 3.0)  # too late: the session ends first
+    assert timer.get_timer() == 90.0
+    other = SessionTimer(Negotiated(90, UAC), we_refresh=False, now=0.0)
+    other.retry(10.0, 3.0)
+    assert other.get_timer() == 60.0
