@@ -257,7 +257,7 @@ class AgentCalls:
             dialog.awaiting_answer = False
             try:
                 sdp = parse_sdp(request.body)
-            except SdpError:
+            except (SdpError, ValueError):
                 return
             self._caller_sdp(dialog, request.body, sdp)
 
@@ -307,7 +307,7 @@ class AgentCalls:
                 body = bytes(answer_reoffer(ours, offer))
             else:
                 offer, body = None, bytes(offer_from_answer(ours))
-        except SdpError as exc:
+        except (SdpError, ValueError) as exc:  # (ValueError: not UTF-8)
             response = make_response(request, 488)
             response.headers.add("Warning", f'399 softswitch "{_quoted(str(exc))}"')
             self.stack.respond(key, response)

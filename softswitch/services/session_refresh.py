@@ -1,4 +1,5 @@
-"""RFC 4028 session timers on the dialogs the switch holds as a UA (agent calls).
+"""RFC 4028 session timers on the dialogs the switch holds as a UA (agent calls as UAS;
+outbound calls and transfers' humans as UAC, services.uac_leg).
 
 `uas_timing(request, config)` negotiates a (re-)INVITE's or UPDATE's Session-Expires:
 a `Negotiated` for the 2xx, or the 422 / 400 response to send instead.
@@ -46,7 +47,8 @@ def uas_timing(request: Request, config: SessionTimerConfig,
                                   config)
     except ValueError as exc:
         response = make_response(request, 400, "Bad Session-Expires")
-        response.headers.add("Warning", f'399 softswitch "{exc}"'.replace('\\', ""))
+        why = str(exc).replace("\\", "").replace('"', "'")[:200]
+        response.headers.add("Warning", f'399 softswitch "{why}"')
         return None, response
     if isinstance(result, TooSmall):
         response = make_response(request, 422, "Session Interval Too Small")
