@@ -84,6 +84,9 @@ def test_missing_explicit_file_is_an_error(tmp_path):
      r'^\[agents\] transfer_ringback must be one of "us", "uk", "eu", "silence"$'),
     ("[agents]\ntransfer_ringback = 'US'\n", r"\[agents\] transfer_ringback must be one of"),
     ("[agents]\ntransfer_ringback = 1\n", r"\[agents\] transfer_ringback must be a str"),
+    ("[sip]\nmin_se = 89\n", r"^\[sip\] min_se must be at least 90 \(RFC 4028\)$"),
+    ("[sip]\nsession_expires = 60\n",
+     r"^\[sip\] session_expires must be 0 \(off\) or at least min_se$"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -146,3 +149,11 @@ def test_the_transfer_ringback_is_us_by_default_and_read(tmp_path):
     for name in ("uk", "eu", "silence"):
         settings = config.load(write(tmp_path, f"[agents]\ntransfer_ringback = '{name}'\n"))
         assert settings.agents.transfer_ringback == name
+
+
+def test_session_timers_are_on_by_default_and_zero_turns_them_off(tmp_path):
+    from softswitch.tap import session_timer_config
+    on = session_timer_config(config.validate({}).sip)
+    assert (on.session_expires, on.min_se) == (1800, 90)
+    off = config.load(write(tmp_path, "[sip]\nsession_expires = 0\n"))
+    assert session_timer_config(off.sip) is None
