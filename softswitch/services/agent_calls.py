@@ -11,12 +11,22 @@ inactive -> inactive); the relay follows the caller's new SDP and the agent is t
 a hold or resume (`AgentSession.hold`). A re-INVITE without SDP gets our offer in the
 200 and its answer comes in the ACK.
 
+An INVITE without SDP (delayed offer: CUCM, Genesys, SBCs) is answered the same way
+with our offer in the 200 (PCMU, PCMA, telephone-event); the agent starts once the
+ACK brings the caller's answer (an ACK without one, or an unusable one, gets BYE).
+
+Session timers (RFC 4028, `session_timers`): the INVITE's Session-Expires and Min-SE
+are negotiated (422 below our Min-SE), the 200 says who refreshes, and the dialog's
+`DialogRefresh` (services.session_refresh) answers or sends the refreshes and ends
+the call with BYE ("session-expired") when they stop.
+
 The dialogs the switch holds as a UAC (outbound agent calls, the human of a transfer:
 services.uac_leg) are kept in `legs`; `owns`, `in_dialog` and `ack` serve them too, so
 the proxy hands their in-dialog requests here like those of the answered calls.
 
 An agent's transfer request goes to `transfers` (services.transfers) when one is
-set; the answered call is offered to it as a `TransferredCall` (`agent_dialog.InboundCall`)."""
+set; the answered call is offered to it as a `TransferredCall`
+(`agent_dialog.InboundCall`)."""
 
 from typing import Protocol
 
