@@ -5,8 +5,8 @@ bumped only when the body changes (§8)."""
 
 import dataclasses
 
-from .model import SENDRECV, SessionDescription
-from .offer_answer import answer_direction, is_on_hold
+from .model import SENDRECV, SessionDescription, parse_sdp
+from .offer_answer import answer_direction, check_answer, is_on_hold
 
 
 def offer_holds(offer: SessionDescription) -> bool:
@@ -24,13 +24,26 @@ def answer_reoffer(previous: SessionDescription, offer: SessionDescription,
     for index, media in enumerate(answer.media):
         if not media.port or index >= len(offer.media):
             continue
-        offered = offer.direction_of(offer.media[index])
-        media.direction = answer_direction(offered, wanted)
+        direction = answer_direction(offer.direction_of(offer.media[index]), wanted)
+        if answer.direction is not None or answer.direction_of(media) != direction:
+            media.direction = direction
     answer.direction = None  # each stream carries its own
     if str(answer) != str(previous):
         origin = previous.origin
         answer.origin = dataclasses.replace(origin, version=origin.version + 1)
     return answer
+
+
+def answer_in_dialog(ours: bytes, offer: bytes | None) -> tuple[bytes, bool | None]:
+    """The body of our 2xx to a re-INVITE, from our current SDP `ours`: the answer to
+    `offer` and whether it holds us, or (no offer) our own offer and None, its answer
+    coming in the ACK. Raises SdpError when the offer cannot be answered."""
+    previous = parse_sdp(ours)
+    if offer is None:
+        return bytes(offer_from_answer(previous)), None
+    offered = parse_sdp(offer)
+    check_answer(offered, previous)
+    return bytes(answer_reoffer(previous, offered)), offer_holds(offered)
 
 
 def offer_from_answer(previous: SessionDescription) -> SessionDescription:
@@ -39,7 +52,8 @@ def offer_from_answer(previous: SessionDescription) -> SessionDescription:
     anything changed."""
     offer = previous.copy()
     for media in offer.media:
-        if media.port:
+        if media.port and (offer.direction is not None
+                           or offer.direction_of(media) != SENDRECV):
             media.direction = SENDRECV
     offer.direction = None
     if str(offer) != str(previous):

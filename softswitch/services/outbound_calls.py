@@ -69,7 +69,7 @@ from ..sip.transport import Peer
 from ..sip.uri import parse_uri
 from .dialogs import CallRecord
 from .media_control import MediaError
-from .uac_leg import Answered, Ended, Failed, Ringing, UacLeg
+from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg
 
 log = Logger()
 
@@ -386,6 +386,12 @@ class OutboundCalls:
                 self._dial_next(call, event)
             else:
                 self._close(call, "callee", event.outcome, event.code)
+        elif isinstance(event, Reoffered):
+            # Hold, resume or a moved address: the media follows, the agent is told.
+            call.session.reoffer(event.sdp).addErrback(
+                lambda f: log.info("media of {call_id} did not take the new SDP: {why}",
+                                   call_id=call.call_id, why=f.getErrorMessage()))
+            call.session.hold(event.held)
         elif isinstance(event, Ended):
             self._close(call, "callee", event.reason)
 

@@ -62,7 +62,7 @@ from .dialogs import CallRecord
 from .media_control import MediaError
 from .numbers import NumberError, normalise
 from .outbound_calls import Attempt, credentials_of, moves_on, trunk_attempts
-from .uac_leg import Answered, Ended, Failed, Ringing, UacLeg, UacLegs
+from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg, UacLegs
 
 log = Logger()
 
@@ -355,6 +355,14 @@ class Transfer:
                 self._next_group()
             else:
                 self._fail(*self._best_failure())
+        elif isinstance(event, Reoffered):
+            if leg is self.human and self.state == BRIDGED:
+                # The human holds or resumes: the relay's human side follows its SDP
+                # (the customer gets no re-INVITE; the relay stops sending to a holder).
+                d = maybeDeferred(self.service.media.offer, self._media_id, leg.local_tag,
+                                  event.sdp)
+                d.addErrback(lambda f: log.info("relay refused the human's new SDP: {why}",
+                                                why=f.getErrorMessage()))
         elif isinstance(event, Ended):
             if leg is self.human and self.state == BRIDGED:
                 self.state = ENDED

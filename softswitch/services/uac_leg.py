@@ -43,6 +43,8 @@ from typing import Sequence
 
 from twisted.logger import Logger
 
+from ..sdp import SdpError, parse_sdp
+from ..sdp.reoffer import answer_in_dialog, offer_holds
 from ..sip import digest
 from ..sip.errors import SipError
 from ..sip.fields import parse_name_addr
@@ -67,6 +69,7 @@ from .uac_leg_events import (  # noqa: F401 (the leg's events are imported from 
     Failed,
     LegEvent,
     LegOwner,
+    Reoffered,
     Ringing,
     outcome_of,
 )
@@ -140,6 +143,7 @@ class UacLeg:
         self._strays: dict[str, _StrayDialog] = {}  # unwanted 2xx by To tag
         self._session_timers = session_timers  # RFC 4028 (None: off)
         self._interval_retried = False
+        self._awaiting_answer = False  # our 200 to a re-INVITE without SDP made an offer
         self._refresh: DialogRefresh | None = None
         self.peer_allows_update = False
 
@@ -323,18 +327,30 @@ class UacLeg:
             if not already:
                 self._emit(Ended("remote", "bye"))
         elif method in ("INVITE", "UPDATE"):
+            held = None
             if method == "INVITE":
-                if carries_sdp(request):
-                    self.remote_sdp = request.body
-                ok = make_response(request, 200, body=self.local_sdp)
+                offer = request.body if carries_sdp(request) else None
+                try:  # each direction answering the offer's (hold), or our offer
+                    body, held = answer_in_dialog(self.local_sdp, offer)
+                except (SdpError, ValueError):
+                    self.stack.respond(key, make_response(request, 488))
+                    return
+                ok = make_response(request, 200, body=body)
                 ok.headers.add("Contact", f"<{self.stack.local_uri(self.destination)}>")
                 ok.headers.add("Content-Type", "application/sdp")
             else:
                 ok = make_response(request, 200)
             if self._refresh is not None:  # a session refresh (RFC 4028)
-                self._refresh.respond(key, request, ok)
+                if not self._refresh.respond(key, request, ok):
+                    return
             else:
                 self.stack.respond(key, ok)
+            if method == "INVITE":
+                self.local_sdp = ok.body
+                self._awaiting_answer = held is None
+                if held is not None:
+                    self.remote_sdp = request.body
+                    self._emit(Reoffered(request.body, held))
         elif method in ("INFO", "OPTIONS"):
             self.stack.respond(key, make_response(request, 200))
         else:
@@ -343,7 +359,15 @@ class UacLeg:
             self.stack.respond(key, response)
 
     def ack(self, request: Request) -> None:
-        """The ACK of our 200 to a re-INVITE: nothing to do."""
+        """The ACK of our 200 to a re-INVITE: the answer, when the 200 had our offer."""
+        if self._awaiting_answer and carries_sdp(request):
+            self._awaiting_answer = False
+            try:
+                held = offer_holds(parse_sdp(request.body))
+            except (SdpError, ValueError):
+                return
+            self.remote_sdp = request.body
+            self._emit(Reoffered(request.body, held))
 
     # -- building and sending ---------------------------------------------------------------
     def _build_invite(self) -> Request:

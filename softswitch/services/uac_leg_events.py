@@ -30,12 +30,21 @@ class Failed:
 
 
 @dataclass(frozen=True, slots=True)
+class Reoffered:
+    """The far end sent new SDP in the dialog (a re-INVITE's offer, or the ACK's answer
+    to ours): hold, resume, a moved address. `held`: it holds us."""
+
+    sdp: bytes
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Ended:
     side: str  # "remote": the far end ended the dialog
     reason: str  # "bye"
 
 
-LegEvent = Ringing | Answered | Failed | Ended
+LegEvent = Ringing | Answered | Failed | Reoffered | Ended
 
 
 def outcome_of(code: int) -> str:

@@ -50,6 +50,7 @@ class FakeSession:
         self.released = False
         self.rings = []  # "ring": ring_caller(), "early": early_media()
         self.played = []  # early_media()'s Deferreds, fired by the test
+        self.holds, self.reoffers = [], []  # hold(held), reoffer(sdp)
 
     def begin(self, on_end, on_transfer):
         self.on_end, self.on_transfer = on_end, on_transfer
@@ -77,6 +78,13 @@ class FakeSession:
 
     def transfer_failed(self, target, code, outcome):
         self.failures.append((target, code, outcome))
+
+    def hold(self, held):
+        self.holds.append(held)
+
+    def reoffer(self, sdp):
+        self.reoffers.append(sdp)
+        return succeed(None)
 
 
 class FakeSessions:
