@@ -327,9 +327,10 @@ class UacLeg:
             if not already:
                 self._emit(Ended("remote", "bye"))
         elif method in ("INVITE", "UPDATE"):
-            held = None
-            if method == "INVITE":
-                offer = request.body if carries_sdp(request) else None
+            held, offered = None, carries_sdp(request)
+            sdp_exchange = (method == "INVITE" or offered) and bool(self.local_sdp)
+            if sdp_exchange:  # (an UPDATE may carry an offer too)
+                offer = request.body if offered else None
                 try:  # each direction answering the offer's (hold), or our offer
                     body, held = answer_in_dialog(self.local_sdp, offer)
                 except (SdpError, ValueError):
@@ -345,7 +346,7 @@ class UacLeg:
                     return
             else:
                 self.stack.respond(key, ok)
-            if method == "INVITE":
+            if sdp_exchange:
                 self.local_sdp = ok.body
                 self._awaiting_answer = held is None
                 if held is not None:

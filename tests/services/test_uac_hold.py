@@ -77,3 +77,12 @@ def test_a_bridged_human_holding_moves_the_relays_human_side():
     sent = switch.receive(far_request(human, "INVITE", 2, held), PHONE)
     assert [m.status for m, _ in sent] == [200]  # the customer gets no re-INVITE
     assert switch.media.commands[-1] == ("offer", MEDIA_ID, out.from_tag, held.encode())
+
+
+def test_an_update_with_an_offer_is_answered_like_a_re_invite(switch):
+    leg = answered(switch)
+    [(ok, _)] = switch.receive(far_request(leg, "UPDATE", 2, HELD), PHONE)
+    assert ok.status == 200 and direction(ok.body) == "recvonly"
+    assert switch.owner.events[-1] == Reoffered(HELD.encode(), True)
+    [(ok, _)] = switch.receive(far_request(leg, "UPDATE", 3), PHONE)
+    assert ok.status == 200 and not ok.body  # a refresh without SDP
