@@ -54,6 +54,11 @@ class SipSettings:
     user_agent: str = "softswitch"
     trace: bool = False
     drain_timeout: float = 30.0  # on SIGTERM: seconds calls in progress may take to end
+    # RFC 4028 session timers of the calls the switch answers or places: the interval
+    # asked for (and granted at most), and the shortest accepted (422 below it).
+    # 0 turns them off.
+    session_expires: int = 1800
+    min_se: int = 90
 
 
 @dataclass(frozen=True)
@@ -246,6 +251,10 @@ def _check(s: Settings) -> None:
         raise ConfigError('[sip] digest_algorithms must list "MD5" and/or "SHA-256" once each')
     if s.sip.drain_timeout < 0:
         raise ConfigError("[sip] drain_timeout must not be negative")
+    if s.sip.min_se < 90:
+        raise ConfigError("[sip] min_se must be at least 90 (RFC 4028)")
+    if s.sip.session_expires and s.sip.session_expires < s.sip.min_se:
+        raise ConfigError("[sip] session_expires must be 0 (off) or at least min_se")
     if s.sip.tcp_max_connections < 1:
         raise ConfigError("[sip] tcp_max_connections must be at least 1")
     if s.sip.tcp_max_connections_per_address < 1:

@@ -69,6 +69,7 @@ from .services.proxy_call import ProxyConfig
 from .services.registrar import Registrar, RegistrarPolicy
 from .services.routing import SnapshotHolder
 from .services.transfers import Transfers
+from .sip.session_timer import SessionTimerConfig
 from .services.trunk_registration import TrunkRegistrations
 from .sip.digest import NonceManager
 from .sip.message import Limits
@@ -263,7 +264,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,
-        media_owners=media_owners, dialog_router=dialog_router)
+        media_owners=media_owners, dialog_router=dialog_router,
+        session_timers=session_timer_config(sip))
     proxy = dispatcher.proxy = Proxy(
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),
         location, snapshot, domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
@@ -274,13 +276,15 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     agent_calls.transfers = Transfers(
         endpoint, reactor, snapshot, relay, agent_calls.legs, location=location,
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
-        ring_timeout=settings.agents.transfer_ring_timeout, user_agent=sip.user_agent)
+        ring_timeout=settings.agents.transfer_ring_timeout, user_agent=sip.user_agent,
+        session_timers=session_timer_config(sip))
     outbound_calls = OutboundCalls(
         endpoint, reactor, snapshot, agent_sessions, agent_calls.legs, domain=sip.domain,
         limiter=limiter, gateway_order=health.order, gateway_health=health,
         on_call_end=cdr_writer, ring_timeout=settings.agents.outbound_ring_timeout,
         max_queue_wait=settings.agents.outbound_max_queue_wait, user_agent=sip.user_agent,
-        transfers=agent_calls.transfers, media_owners=media_owners)
+        transfers=agent_calls.transfers, media_owners=media_owners,
+        session_timers=session_timer_config(sip))
     relay.set_listener(media_owners.timed_out)  # proxied and agent calls alike
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)
@@ -351,6 +355,13 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
 
 
 DEFAULT_REGION = "default"
+
+
+def session_timer_config(sip) -> SessionTimerConfig | None:
+    """[sip] session_expires and min_se (RFC 4028), or None when they are off."""
+    if not sip.session_expires:
+        return None
+    return SessionTimerConfig(sip.session_expires, sip.min_se)
 
 
 def agent_trust_root(agents):

@@ -105,6 +105,9 @@ def test_missing_explicit_file_is_an_error(tmp_path):
     ("[agents]\nclose_drain_timeout = 61\n",
      r"^\[agents\] close_drain_timeout must be between 0 and 60 seconds$"),
     ("[agents]\nclose_drain_timeout = nan\n", r"^\[agents\] close_drain_timeout must be"),
+    ("[sip]\nmin_se = 89\n", r"^\[sip\] min_se must be at least 90 \(RFC 4028\)$"),
+    ("[sip]\nsession_expires = 60\n",
+     r"^\[sip\] session_expires must be 0 \(off\) or at least min_se$"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -200,3 +203,11 @@ def test_the_guard_settings_are_read(tmp_path):
     assert guard.allow == ("10.0.0.0/8", "2001:db8::/32")
     assert guard.scanner_user_agents == ()
     assert (guard.register_rate, guard.auth_failures, guard.enabled) == (5.0, 0, True)
+
+
+def test_session_timers_are_on_by_default_and_zero_turns_them_off(tmp_path):
+    from softswitch.tap import session_timer_config
+    on = session_timer_config(config.validate({}).sip)
+    assert (on.session_expires, on.min_se) == (1800, 90)
+    off = config.load(write(tmp_path, "[sip]\nsession_expires = 0\n"))
+    assert session_timer_config(off.sip) is None

@@ -11,9 +11,10 @@ time, and sends what it returns. Every input returns an `Output`:
 
 Inputs: `start(now)`, `resume(profile, now)` (a new socket after one was lost),
 `finish(reason, now)` (the agent is done: hang up once its queue has played),
-`rtp_received(payload_type, seq, timestamp, marker, payload,
-now)`, `info_dtmf(digit, now)`, `ws_text(text, now)`, `ws_binary(data, now)`,
-`tick(now)` and `stop(reason, now)`. Times are seconds on the edge's monotonic clock.
+`rtp_received(payload_type, seq, timestamp, marker, payload, now)`,
+`info_dtmf(digit, now)`, `hold(held, now)` (the caller's hold and resume),
+`ws_text(text, now)`, `ws_binary(data, now)`, `tick(now)` and `stop(reason, now)`.
+Times are seconds on the edge's monotonic clock.
 
 It composes the media core: a `JitterBuffer` (caller -> agent), a `Playout` and a
 `Pacer` (agent -> caller), a `DtmfDetector`, the call's G.711 codec and the conversion
@@ -103,6 +104,8 @@ from softswitch.agent.events import (
     CallEnded,
     CallerAudio,
     CallerDtmf,
+    CallerHeld,
+    CallerResumed,
     CallInfo,
     CallStarted,
     MarkPlayed,
@@ -176,6 +179,7 @@ class AgentBridge:
         self._closed = False
         self._boundaries = 0  # response boundaries queued, not yet reached
         self._hangup_requested = False
+        self._held = False  # the caller put the call on hold: no RTP goes out
         self._last_agent_audio = now
         self._quiet = Output()  # nothing to do; carries the current next_deadline
         self._handlers = {
@@ -239,6 +243,21 @@ class AgentBridge:
         self._quiet = Output()
         ws = self._encode(CallEnded(reason)) if self._started_at is not None else []
         return Output(ws=tuple(ws))
+
+    def hold(self, held: bool, now: float) -> Output:
+        """The caller put the call on hold (a sendonly or inactive re-offer) or took
+        it off: the agent is told (`CallerHeld` / `CallerResumed`), and while held no
+        RTP is sent to the caller."""
+        if self._closed or held == self._held:
+            return self._quiet
+        self._held = held
+        if self._started_at is None:
+            return self._quiet
+        return self._output(self._encode(CallerHeld() if held else CallerResumed()))
+
+    @property
+    def held(self) -> bool:
+        return self._held
 
     def rtp_received(self, payload_type: int, seq: int, timestamp: int, marker: bool,
                      payload: bytes, now: float) -> Output:
@@ -332,6 +351,12 @@ class AgentBridge:
             self._marker = False
             if reached:
                 self._reached(reached, ws, actions)
+        if self._held:
+            # The caller holds: nothing is sent (playout and marks go on). The sequence
+            # number is taken back so the caller sees a pause, not a loss, on resume.
+            self._seq = (self._seq - len(rtp)) & 0xFFFF
+            self._marker = True
+            rtp = []
         self.rtp_packets += len(rtp)
         self._quiet = quiet = Output(next_deadline=pacer.next_deadline())
         return Output(tuple(ws), tuple(rtp), tuple(actions), (), quiet.next_deadline)

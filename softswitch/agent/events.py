@@ -1,8 +1,9 @@
 """The typed events between a call and its AI agent, whatever the wire profile.
 
-To the agent: the call started, caller audio, caller DTMF, a mark was played, a
-transfer it asked for failed, the call ended. From the agent: audio for the caller, a mark, clear (barge-in), DTMF
-to play, hang up, transfer, and the caller started speaking (server-side VAD)."""
+To the agent: the call started, caller audio, caller DTMF, a mark was played, the
+caller held or resumed the call, a transfer it asked for failed, the call ended. From
+the agent: audio for the caller, a mark, clear (barge-in), DTMF to play, hang up,
+transfer, and the caller started speaking (server-side VAD)."""
 
 from dataclasses import dataclass, field
 
@@ -56,6 +57,17 @@ class CallerDtmf:
 @dataclass(frozen=True, slots=True)
 class MarkPlayed:
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHeld:
+    """The caller put the call on hold (RFC 3264 sendonly/inactive): no audio reaches
+    the caller until `CallerResumed`."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerResumed:
+    """The caller took the call off hold."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,13 @@ class LocalMediaLeg:
         yield self._relay.offer(self.relay_call_id, _CALLER_TAG, sdp)
         self._set_choice(choice)
 
+    def reoffer(self, sdp: bytes):
+        """The phone sent a new SDP (hold, resume, a moved address): point the relay's
+        caller side at it; a Deferred. The codec stays the one chosen."""
+        if self.released:
+            return defer.succeed(None)
+        return self._relay.offer(self.relay_call_id, _CALLER_TAG, sdp)
+
     def set_receiver(self, receiver) -> None:
         """receiver(datagram, first, second, seq, timestamp, now) per RTP packet from
         the caller (`rtp_relay.LocalLeg.receive_with`; `media.rtp.payload_of(datagram,

@@ -7,6 +7,9 @@ The relay's local leg (`relay.open_local`) terminates the caller's RTP in this
 process: it answers the caller's SDP offer (PCMU or PCMA, telephone-event), latches
 to the caller, hands each packet to a receiver and sends our datagrams to the caller.
 
+An INVITE without SDP (delayed offer) opens the media as an outbound call does (our
+offer, `answer_sdp`, goes in the 200); the caller's answer in the ACK is `take_answer`.
+
 Outbound calls (`open_outbound`): the media leg is opened first (its SDP is the
 INVITE's offer) and the session is handed over without a socket; `connect()` opens
 the agent's socket (the call service does so while the far end rings), `take_answer`
@@ -76,7 +79,10 @@ class AgentSessionFactory:
         connect = self._connector(agent)
         started = time.perf_counter()
         socket = connect(self._connect_timeout)
-        media = self._media.open_local(call_id, offer_sdp, agent.region)
+        if offer_sdp:
+            media = self._media.open_local(call_id, offer_sdp, agent.region)
+        else:  # delayed offer: ours goes in the 200, the caller answers in the ACK
+            media = self._media.open_local_offer(call_id, agent.region)
         both = defer.DeferredList([socket, media], fireOnOneErrback=True, consumeErrors=True)
 
         def ready(results):
@@ -246,6 +252,13 @@ class LiveAgentSession:
     def dtmf(self, digit: str) -> None:
         if self._bridge is not None:
             self._apply(self._bridge.info_dtmf(digit, self._reactor.seconds()))
+
+    def hold(self, held: bool) -> None:
+        if self._bridge is not None:
+            self._apply(self._bridge.hold(held, self._reactor.seconds()))
+
+    def reoffer(self, sdp: bytes):
+        return self._leg.reoffer(sdp)
 
     def stop(self, reason: str):
         self._stopping = self._passive = True

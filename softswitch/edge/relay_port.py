@@ -29,7 +29,7 @@ class RelayPort(DatagramProtocol):
     # are cold, and every extra object read per packet showed in the relay's CPU time.
     __slots__ = ("call", "rtcp", "_rtp_mode", "rtp_fast", "read_rtcp", "clock", "policy",
                  "latch", "peer", "dest", "partner", "sibling", "own_stats", "far_stats",
-                 "sendto", "local", "listening", "number", "forwarded", "rtcp_packets",
+                 "sendto", "local", "listening", "number", "forwarded", "rtcp_packets", "held",
                  "rtcp_unreadable", "malformed", "unrouted", "send_errors", "dropped_closed",
                  "dropped_stranger")
 
@@ -43,6 +43,9 @@ class RelayPort(DatagramProtocol):
         self.latch: Latch | None = None  # None until this leg's SDP is known
         self.peer = None  # the latched address (mirrors latch.peer)
         self.dest = None  # where to send to this leg (mirrors latch.destination)
+        # This leg's SDP does not receive on this stream (sendonly or inactive: a
+        # hold): nothing is sent to it (dest stays None) until it receives again.
+        self.held = False
         self.partner: "RelayPort | None" = None  # the other leg's port of this stream
         self.sibling: "RelayPort | None" = None  # RTCP port: the RTP port of the same leg
         self.own_stats = stats  # RTP statistics of what this leg's phone sends
@@ -153,7 +156,7 @@ class RelayPort(DatagramProtocol):
         accepted = latch.accept(addr, now)
         if latch.peer != self.peer:
             self.peer = latch.peer
-            self.dest = latch.destination
+            self.dest = None if self.held else latch.destination
         return accepted
 
     def _read_rtcp(self, data) -> None:
@@ -181,7 +184,7 @@ class RelayPort(DatagramProtocol):
         else:
             self.latch.reopen(address, keep_previous=not new_party)
         self.peer = self.latch.peer
-        self.dest = self.latch.destination
+        self.dest = None if self.held else self.latch.destination
 
 
 def ignore_rtp(data, first, second, seq, timestamp, now) -> None:

@@ -9,6 +9,10 @@ The packet path is `relay_port.RelayPort` (one per bound socket); the sockets si
 one epoll descriptor (`udp_group.SocketGroup`) on a reactor that watches file
 descriptors, else each is an ordinary `listenUDP` (the same protocol either way).
 
+A leg whose SDP does not receive on a stream (sendonly or inactive: it holds) is
+sent no RTP there until a later SDP of its receives again (RTCP goes on); the port
+facing it simply has no destination, so the packet path does not change.
+
 Inactivity is checked lazily: the statistics of each stream keep the last arrival
 time; one timer per call (the injected clock's `callLater`) wakes when the timeout could
 have expired and either reports `MediaTimedOut` or sleeps again. It counts from the
@@ -25,6 +29,8 @@ from twisted.logger import Logger
 from ..media.latch import LatchPolicy
 from ..media.stats import ReceiverStats
 from ..sdp import (
+    INACTIVE,
+    SENDONLY,
     OriginVersioner,
     SdpError,
     SessionDescription,
@@ -56,6 +62,7 @@ from .udp_group import MAX_DATAGRAM, SocketGroup
 log = Logger()
 
 _NO_JITTER_ENCODINGS = frozenset(("telephone-event", "cn"))
+_NOT_RECEIVING = frozenset((SENDONLY, INACTIVE))
 
 
 def _names_an_address(sdp: SessionDescription) -> bool:
@@ -254,7 +261,8 @@ class RtpRelay:
             raise UnknownCall(f"call {call_id!r} has no stream {stream_index}")
         port = call.callee.streams[stream_index].rtp
         port.local = None
-        port.dest = port.latch.destination if port.latch is not None else None
+        port.dest = port.latch.destination if port.latch is not None and not port.held \
+            else None
 
     def callee_packets(self, call_id: str, stream_index: int) -> int:
         """RTP packets taken so far on the callee side's port of a stream (while it is
@@ -361,6 +369,8 @@ class RtpRelay:
                     rtcp_address = (connection.address, media.port + 1)
             else:
                 rtp_address = rtcp_address = None
+            # RTP to a leg that holds is dropped here (RTCP goes on, RFC 3264 §5.1).
+            stream.rtp.held = bool(media.port) and sdp.direction_of(media) in _NOT_RECEIVING
             stream.rtp.set_advertised(rtp_address, new_party)
             stream.rtcp.set_advertised(rtcp_address, new_party)
             for port in (stream.rtp, stream.rtcp, other.streams[index].rtp,

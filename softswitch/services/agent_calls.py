@@ -4,40 +4,63 @@ On an agent target the caller hears 180 while the agent's WebSocket and the medi
 endpoint are opened (AgentSessions port, implemented at the edge); the 200 OK goes
 out only once the socket is up, so the agent is ready when the caller hears the call
 connect. If the agent cannot be reached in time, the route's next target is tried.
-After that the call is a dialog of ours: BYE, re-INVITE, INFO (DTMF) and OPTIONS are
-answered here, and the agent can hang up.
+After that the call is a dialog of ours: BYE, re-INVITE, UPDATE, INFO (DTMF) and
+OPTIONS are answered here, and the agent can hang up. A re-INVITE is answered with our
+streams and codec, each direction answering the offer's (hold: sendonly -> recvonly,
+inactive -> inactive); the relay follows the caller's new SDP and the agent is told of
+a hold or resume (`AgentSession.hold`). A re-INVITE without SDP gets our offer in the
+200 and its answer comes in the ACK.
+
+An INVITE without SDP (delayed offer: CUCM, Genesys, SBCs) is answered the same way
+with our offer in the 200 (PCMU, PCMA, telephone-event); the agent starts once the
+ACK brings the caller's answer (an ACK without one, or an unusable one, gets BYE).
+
+Session timers (RFC 4028, `session_timers`): the INVITE's Session-Expires and Min-SE
+are negotiated (422 below our Min-SE), the 200 says who refreshes, and the dialog's
+`DialogRefresh` (services.session_refresh) answers or sends the refreshes and ends
+the call with BYE ("session-expired") when they stop.
 
 The dialogs the switch holds as a UAC (outbound agent calls, the human of a transfer:
 services.uac_leg) are kept in `legs`; `owns`, `in_dialog` and `ack` serve them too, so
 the proxy hands their in-dialog requests here like those of the answered calls.
 
 An agent's transfer request goes to `transfers` (services.transfers) when one is
-set; the answered call is offered to it as a `TransferredCall` (`_InboundCall`)."""
+set; the answered call is offered to it as a `TransferredCall`
+(`agent_dialog.InboundCall`)."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from twisted.logger import Logger
 
 from ..media.dtmf import parse_info_dtmf
-from ..sdp import SdpError, parse_sdp
+from ..sdp import SdpError, check_answer, parse_sdp
 from ..sdp.agent_answer import choose_audio
+from ..sdp.reoffer import answer_reoffer, offer_from_answer, offer_holds
 from ..sip.dialog import Dialog as SipDialog
 from ..sip.errors import RemoteProtocolError
 from ..sip.ids import new_tag
 from ..sip.message import Request, make_response
+from ..sip.session_timer import UAS, SessionTimerConfig
 from ..sip.timers import TimerConfig
 from ..sip.transport import Peer, response_destination
-from .dialogs import CallRecord
-from .media_control import MediaRejected
+from .agent_dialog import AgentDialog, InboundCall, Refreshed
 from .in_dialog import InDialogRouter
+from .media_control import MediaRejected
 from .media_owners import MediaOwners
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .routing import Agent
+from .session_refresh import DialogRefresh, add_timing, uas_timing
 from .uac_leg import UacLegs
 
 log = Logger()
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "").replace('"', "'")[:200]
 
 
 class AgentSession(Protocol):
@@ -56,6 +79,16 @@ class AgentSession(Protocol):
         played (bounded); False if the audio has not begun (end it at once)."""
 
     agent_left: bool  # a transfer (or a close) took the agent off the call
+
+    def take_answer(self, sdp: bytes):
+        """Delayed offer: the caller's SDP answer (in the ACK) to `answer_sdp`, which
+        was then our offer; a Deferred (failure: unusable)."""
+
+    def hold(self, held: bool) -> None:
+        """The caller held (or resumed) the call: tell the agent, send no audio."""
+
+    def reoffer(self, sdp: bytes):
+        """The caller's new SDP (hold, resume, moved address) for the media; a Deferred."""
 
     def stop(self, reason: str):
         """Say goodbye to the agent and free the media; a Deferred of stats dict."""
@@ -87,34 +120,17 @@ class AgentSession(Protocol):
 
 class AgentSessions(Protocol):
     def open(self, call_id: str, agent: Agent, info: dict, offer_sdp: bytes):
-        """A Deferred AgentSession, or a failure if the agent or media is unavailable."""
-
-
-@dataclass
-class AgentDialog:
-    call_id: str
-    view: SipDialog  # the dialog with the caller (tags, target, routes, CSeqs)
-    caller: Peer
-    record: CallRecord
-    session: object
-    ended: bool = False
-    release: list = field(default_factory=list)
-    ok: object = None  # our 2xx, re-sent until the ACK comes (RFC 3261 §13.3.1.4)
-    ok_destination: Peer | None = None
-    ok_timer: object = None
-    ok_interval: float = 0.5
-    ok_deadline: float = 0.0
-    offer_sdp: bytes = b""  # the caller's original SDP offer (a transfer re-offers it)
-    transfer: object = None  # services.transfers.Transfer, once the agent asked for one
-    media_id: str | None = None  # the relay call of the caller's audio (media_owners)
-    on_silence: object = None
+        """A Deferred AgentSession, or a failure if the agent or media is unavailable.
+        An empty `offer_sdp` (delayed offer): the session's `answer_sdp` is our offer
+        and `take_answer` takes the caller's answer."""
 
 
 class AgentCalls:
     def __init__(self, stack, clock, sessions: AgentSessions, *, on_call_end=None,
                  connect_timeout: float = 5.0, user_agent: str = "softswitch",
                  timers: TimerConfig = TimerConfig(), media_owners: MediaOwners | None = None,
-                 dialog_router: InDialogRouter | None = None):
+                 dialog_router: InDialogRouter | None = None,
+                 session_timers: SessionTimerConfig | None = None):
         self.stack = stack
         self._clock = clock
         self._sessions = sessions
@@ -125,6 +141,7 @@ class AgentCalls:
         self._media_owners = media_owners if media_owners is not None else MediaOwners()
         self._dialog_router = dialog_router if dialog_router is not None \
             else InDialogRouter(stack)
+        self._session_timers = session_timers  # RFC 4028 (None: off)
         self.dialogs: dict[str, AgentDialog] = {}
         # Dialogs of ours as UAC (outbound calls, transfers), routed by the same router.
         self.legs = UacLegs(self._dialog_router)
@@ -138,13 +155,20 @@ class AgentCalls:
         invite = call.invite
         local_tag = new_tag()
         call.record.agent, call.record.profile = agent.name, agent.profile
-        if not call.original_offer or not carries_sdp(invite):
-            call.agent_failed(make_response(invite, 488, "Offer Required"))
+        if invite.body and not carries_sdp(invite):
+            call.agent_failed(make_response(invite, 415, "Unsupported Media Type"))
             return
-        refusal = _offer_refusal(invite, call.original_offer)
-        if refusal is not None:
-            call.agent_failed(refusal)
-            return
+        if call.original_offer:  # (none: a delayed offer, answered in the ACK)
+            refusal = _offer_refusal(invite, call.original_offer)
+            if refusal is not None:
+                call.agent_failed(refusal)
+                return
+        timing = None
+        if self._session_timers is not None:
+            timing, refusal = uas_timing(invite, self._session_timers)
+            if refusal is not None:
+                call.agent_failed(refusal)
+                return
         ringing = make_response(invite, 180, to_tag=local_tag)
         self.stack.respond(call.server_key, ringing)
         if call.record.ring_at is None:
@@ -160,7 +184,7 @@ class AgentCalls:
             if call.finished:  # the caller gave up while we were connecting
                 session.stop("caller-cancelled")
                 return
-            self._connected(call, agent, session, local_tag)
+            self._connected(call, agent, session, local_tag, timing)
 
         def failed(failure):
             if timer.active():
@@ -176,21 +200,34 @@ class AgentCalls:
 
         pending.addCallbacks(opened, failed)
 
-    def _connected(self, call, agent: Agent, session, local_tag: str) -> None:
+    def _connected(self, call, agent: Agent, session, local_tag: str, timing) -> None:
         invite = call.invite
         ok = make_response(invite, 200, to_tag=local_tag, body=session.answer_sdp)
         ok.headers.add("Contact", f"<{self.stack.local_uri(call.source)}>")
         ok.headers.add("Content-Type", "application/sdp")
-        ok.headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO")
+        ok.headers.add("Allow", ALLOW)
         ok.headers.add("Server", self._user_agent)
+        if timing is not None:
+            add_timing(ok, timing)
         dialog = AgentDialog(
             invite.call_id, SipDialog.as_uas(invite, local_tag), call.source, call.record,
             session, release=call.take_admissions(), offer_sdp=call.original_offer)
         self.dialogs[invite.call_id] = dialog
         self._dialog_router.register(dialog.view, _AgentDialogOwner(self, dialog))
+        if timing is not None:
+            dialog.peer_allows_update = any(
+                m.strip().upper() == "UPDATE"
+                for value in invite.headers.get_list("Allow") for m in value.split(","))
+            dialog.refresh = DialogRefresh(
+                self.stack, self._clock, self._session_timers, Refreshed(self.stack, dialog),
+                timing,
+                timing.refresher == UAS,
+                lambda reason: self.bye_caller(dialog, "switch", reason), self._user_agent)
         call.record.answer_at = self._clock.seconds()
         call.record.final_code = 200
         call.agent_answered()
+        if not call.original_offer:
+            dialog.awaiting_answer = dialog.begin_on_ack = True  # delayed offer
         self.stack.respond(call.server_key, ok)
         dialog.ok, dialog.ok_destination = ok, response_destination(invite, call.source)
         dialog.ok_interval = self._timers.t1
@@ -199,8 +236,32 @@ class AgentCalls:
         dialog.media_id = session.media_id
         dialog.on_silence = lambda idle: self.bye_caller(dialog, "switch", "media-timeout")
         self._media_owners.watch(dialog.media_id, dialog.on_silence)
-        session.begin(lambda reason: self._agent_ended(dialog, reason),
-                      lambda target, warm: self._transfer_requested(dialog, target, warm))
+        if not dialog.begin_on_ack:
+            self._begin(dialog)
+
+    def _begin(self, dialog: AgentDialog) -> None:
+        dialog.session.begin(lambda reason: self._agent_ended(dialog, reason),
+                             lambda target, warm: self._transfer_requested(dialog, target, warm))
+
+    def _first_answer(self, dialog: AgentDialog, request: Request) -> None:
+        """The ACK of a delayed-offer call: its SDP answers the offer of our 200."""
+        dialog.begin_on_ack = False
+        if not carries_sdp(request):
+            log.info("ACK without the SDP answer of {call_id}", call_id=dialog.call_id)
+            self.bye_caller(dialog, "switch", "no-answer-sdp")
+            return
+        dialog.offer_sdp = request.body  # (a transfer offers the human the caller's SDP)
+
+        def taken(_):
+            if not dialog.ended:
+                self._begin(dialog)
+
+        def refused(failure):
+            log.info("unusable SDP answer for {call_id}: {why}", call_id=dialog.call_id,
+                     why=failure.getErrorMessage())
+            self.bye_caller(dialog, "switch", "bad-sdp")
+
+        dialog.session.take_answer(request.body).addCallbacks(taken, refused)
 
     def _resend_ok(self, dialog: AgentDialog) -> None:
         dialog.ok_timer = None
@@ -214,10 +275,21 @@ class AgentCalls:
         dialog.ok_interval = min(2 * dialog.ok_interval, self._timers.t2)
         dialog.ok_timer = self._clock.callLater(dialog.ok_interval, self._resend_ok, dialog)
 
-    def ack(self, dialog: AgentDialog) -> None:
+    def ack(self, dialog: AgentDialog, request: Request) -> None:
         if dialog.ok_timer is not None and dialog.ok_timer.active():
             dialog.ok_timer.cancel()
         dialog.ok_timer = None
+        if dialog.begin_on_ack:
+            dialog.awaiting_answer = False
+            self._first_answer(dialog, request)
+        elif dialog.awaiting_answer and carries_sdp(request):
+            # The answer to the offer of our 200 to a re-INVITE without SDP.
+            dialog.awaiting_answer = False
+            try:
+                sdp = parse_sdp(request.body)
+            except (SdpError, ValueError):
+                return
+            self._caller_sdp(dialog, request.body, sdp)
 
     # -- in-dialog requests --------------------------------------------------------
     def in_dialog(self, key, request: Request, dialog: AgentDialog) -> None:
@@ -230,20 +302,67 @@ class AgentCalls:
         if method == "BYE":
             self.stack.respond(key, make_response(request, 200))
             self._end(dialog, "caller", "bye")
-        elif method == "INVITE":
-            # Hold or session refresh: our answer does not change.
-            ok = make_response(request, 200, body=dialog.session.answer_sdp)
-            ok.headers.add("Contact", f"<{self.stack.local_uri(dialog.caller)}>")
-            ok.headers.add("Content-Type", "application/sdp")
-            self.stack.respond(key, ok)
+        elif method == "INVITE" or (method == "UPDATE" and carries_sdp(request)):
+            self._reinvite(key, request, dialog)
+        elif method == "UPDATE":
+            self._refresh_answer(key, request, dialog, make_response(request, 200))
         elif method == "INFO":
             self._info(key, request, dialog)
-        elif method in ("OPTIONS", "UPDATE"):
+        elif method == "OPTIONS":
             self.stack.respond(key, make_response(request, 200))
         else:
             response = make_response(request, 405)
-            response.headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO")
+            response.headers.add("Allow", ALLOW)
             self.stack.respond(key, response)
+
+    def _reinvite(self, key, request: Request, dialog: AgentDialog) -> None:
+        """Hold, resume, a moved address or a session refresh: our answer keeps its
+        streams and codec, each direction answering the offer's (RFC 3264 §6.1). A
+        re-INVITE without SDP gets our offer in the 200; the answer comes in the ACK."""
+        previous = dialog.answer_sdp or dialog.session.answer_sdp
+        try:
+            ours = parse_sdp(previous)
+            if carries_sdp(request):
+                offer = parse_sdp(request.body)
+                check_answer(offer, ours)
+                body = bytes(answer_reoffer(ours, offer))
+            else:
+                offer, body = None, bytes(offer_from_answer(ours))
+        except (SdpError, ValueError) as exc:  # (ValueError: not UTF-8)
+            response = make_response(request, 488)
+            response.headers.add("Warning", f'399 softswitch "{_quoted(str(exc))}"')
+            self.stack.respond(key, response)
+            return
+        ok = make_response(request, 200, body=body)
+        ok.headers.add("Content-Type", "application/sdp")
+        if not self._refresh_answer(key, request, dialog, ok):
+            return
+        dialog.answer_sdp = body
+        dialog.awaiting_answer = offer is None
+        if offer is not None:
+            self._caller_sdp(dialog, request.body, offer)
+
+    def _refresh_answer(self, key, request: Request, dialog: AgentDialog, ok) -> bool:
+        """Send `ok` to a re-INVITE or UPDATE (a session refresh, RFC 4028), or the
+        422/400 its Session-Expires calls for instead; whether `ok` went."""
+        ok.headers.add("Contact", f"<{self.stack.local_uri(dialog.caller)}>")
+        ok.headers.add("Allow", ALLOW)
+        if dialog.refresh is not None:
+            return dialog.refresh.respond(key, request, ok)
+        self.stack.respond(key, ok)
+        return True
+
+    def _caller_sdp(self, dialog: AgentDialog, body: bytes, sdp) -> None:
+        """The caller's new offer (or answer to ours): the relay follows its address,
+        and the agent hears of a hold or resume."""
+        held = offer_holds(sdp)
+        d = dialog.session.reoffer(body)
+        d.addErrback(lambda f: log.info("media of {call_id} did not take the caller's new "
+                                        "SDP: {why}", call_id=dialog.call_id,
+                                        why=f.getErrorMessage()))
+        if held != dialog.held:
+            dialog.held = held
+            dialog.session.hold(held)
 
     def _info(self, key, request: Request, dialog: AgentDialog) -> None:
         try:
@@ -280,7 +399,7 @@ class AgentCalls:
             log.info("agent asked to transfer {call_id} to {target}: transfers are not "
                      "enabled, the call goes on", call_id=dialog.call_id, target=target)
             return
-        self.transfers.request(_InboundCall(self, dialog), target, warm)
+        self.transfers.request(InboundCall(self, dialog), target, warm)
 
     def hang_up(self, call_id: str, reason: str, side: str = "agent") -> bool:
         dialog = self.dialogs.get(call_id)
@@ -315,6 +434,8 @@ class AgentCalls:
             self._media_owners.forget(dialog.media_id, dialog.on_silence)
         if dialog.ok_timer is not None and dialog.ok_timer.active():
             dialog.ok_timer.cancel()
+        if dialog.refresh is not None:
+            dialog.refresh.stop()
         self.dialogs.pop(dialog.call_id, None)
         record = dialog.record
         record.end_at = self._clock.seconds()
@@ -330,57 +451,6 @@ class AgentCalls:
             if self._on_call_end is not None:
                 self._on_call_end(record)
         d.addBoth(write)
-
-
-class _InboundCall:
-    """An answered agent call as a transfer sees it (services.transfers.TransferredCall)."""
-
-    def __init__(self, calls: AgentCalls, dialog: AgentDialog):
-        self._calls = calls
-        self._dialog = dialog
-
-    @property
-    def call_id(self) -> str:
-        return self._dialog.call_id
-
-    @property
-    def record(self) -> CallRecord:
-        return self._dialog.record
-
-    @property
-    def session(self):
-        return self._dialog.session
-
-    @session.setter
-    def session(self, session) -> None:
-        self._dialog.session = session
-
-    @property
-    def transfer(self):
-        return self._dialog.transfer
-
-    @transfer.setter
-    def transfer(self, transfer) -> None:
-        self._dialog.transfer = transfer
-
-    @property
-    def customer_sdp(self) -> bytes:
-        return self._dialog.offer_sdp
-
-    @property
-    def customer(self) -> str:
-        return self._dialog.record.caller
-
-    @property
-    def did(self) -> str | None:
-        return self._dialog.record.did or self._dialog.record.callee
-
-    @property
-    def ended(self) -> bool:
-        return self._dialog.ended
-
-    def end(self, side: str, reason: str) -> None:
-        self._calls.bye_caller(self._dialog, side, reason)
 
 
 def _offer_refusal(invite: Request, offer: bytes):
@@ -417,4 +487,4 @@ class _AgentDialogOwner:
         self.calls.in_dialog(key, request, self.dialog)
 
     def ack(self, request: Request, source: Peer, view: SipDialog) -> None:
-        self.calls.ack(self.dialog)
+        self.calls.ack(self.dialog, request)

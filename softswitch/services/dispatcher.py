@@ -9,7 +9,7 @@ from ..sip.message import KNOWN_METHODS, Request, Response, make_response
 from ..sip.uri import AbsoluteUri
 from .registrar import Registrar
 
-SUPPORTED_EXTENSIONS = frozenset(("path",))
+SUPPORTED_EXTENSIONS = frozenset(("path", "timer"))
 ACCEPTED_BODY_TYPES = ("application/sdp",)
 
 

@@ -70,7 +70,7 @@ from ..sip.uri import parse_uri
 from .dialogs import CallRecord
 from .media_owners import MediaOwners
 from .media_control import MediaError
-from .uac_leg import Answered, Ended, Failed, Ringing, UacLeg
+from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg
 
 log = Logger()
 
@@ -183,7 +183,7 @@ class OutboundCalls:
                  limiter=None, gateway_order=None, gateway_health=None, on_call_end=None,
                  ring_timeout: float = DEFAULT_RING_TIMEOUT, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
                  user_agent: str = "softswitch", transfers=None,
-                 media_owners: MediaOwners | None = None):
+                 media_owners: MediaOwners | None = None, session_timers=None):
         self.stack = stack
         self._clock = clock
         self._snapshot = snapshot_source
@@ -197,6 +197,7 @@ class OutboundCalls:
         self.ring_timeout = ring_timeout
         self.max_queue_wait = max_queue_wait
         self._user_agent = user_agent
+        self._session_timers = session_timers  # sip.session_timer.SessionTimerConfig
         self.transfers = transfers
         self._media_owners = media_owners if media_owners is not None else MediaOwners()
         self.calls: dict[str, OutboundCall] = {}
@@ -366,7 +367,7 @@ class OutboundCalls:
                           to_uri=attempt.to_uri, offer_sdp=call.session.offer_sdp,
                           call_id=call.call_id, credentials=credentials_of(attempt.trunk),
                           ring_timeout=self.ring_timeout, registry=self._legs,
-                          user_agent=self._user_agent)
+                          user_agent=self._user_agent, session_timers=self._session_timers)
         call.leg.start()
 
     def _next_trunk(self, call: OutboundCall):
@@ -402,6 +403,12 @@ class OutboundCalls:
                 self._dial_next(call, event)
             else:
                 self._close(call, "callee", event.outcome, event.code)
+        elif isinstance(event, Reoffered):
+            # Hold, resume or a moved address: the media follows, the agent is told.
+            call.session.reoffer(event.sdp).addErrback(
+                lambda f: log.info("media of {call_id} did not take the new SDP: {why}",
+                                   call_id=call.call_id, why=f.getErrorMessage()))
+            call.session.hold(event.held)
         elif isinstance(event, Ended):
             self._close(call, "callee", event.reason)
 

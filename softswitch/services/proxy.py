@@ -19,7 +19,7 @@ from .proxy_call import Attempt, ProxyCall, ProxyConfig
 from .in_dialog import InDialogRouter
 from .media_owners import MediaOwners
 from .ports import IGNORE_RESPONSES
-from .proxy_media import CallMedia
+from .proxy_media import CallMedia, carries_sdp
 from .proxy_routes import (
     is_loop,
     next_hop,
@@ -81,8 +81,15 @@ class InDialogForward:
                 self.proxy.end_dialog(dialog, self.from_side or "caller", "bye")
 
         if dialog is not None and dialog.media is not None and 200 <= response.status < 300:
-            dialog.media.answer(response, self.request.from_tag or "",
-                                self.request.to_tag or "", forward)
+            if self.request.method == "INVITE" and not carries_sdp(self.request) \
+                    and carries_sdp(response):
+                # A re-INVITE without SDP: the 2xx carries the offer, the ACK the answer.
+                dialog.late_offer = True
+                dialog.media.offer(response, self.request.to_tag or "", forward,
+                                   lambda status: forward())
+            else:
+                dialog.media.answer(response, self.request.from_tag or "",
+                                    self.request.to_tag or "", forward)
         else:
             forward()
 
@@ -224,7 +231,8 @@ class Proxy:
         send = lambda: self.stack.send_stateless(forwarded, destination)  # noqa: E731
         if dialog.late_offer and dialog.media is not None:
             dialog.late_offer = False
-            dialog.media.answer(forwarded, dialog.callee_tag, dialog.caller_tag, send)
+            # The offer came in the 2xx from the side this ACK goes to.
+            dialog.media.answer(forwarded, request.to_tag or "", request.from_tag or "", send)
         else:
             send()
 

@@ -62,7 +62,7 @@ from .dialogs import CallRecord
 from .media_control import MediaError
 from .numbers import NumberError, normalise
 from .outbound_calls import Attempt, credentials_of, moves_on, trunk_attempts
-from .uac_leg import Answered, Ended, Failed, Ringing, UacLeg, UacLegs
+from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg, UacLegs
 
 log = Logger()
 
@@ -116,6 +116,13 @@ class BridgedSession:
     def dtmf(self, digit: str) -> None:
         pass  # (RFC 4733 digits go through the relay; INFO digits are not passed on)
 
+    def hold(self, held: bool) -> None:
+        pass  # (the relay sees the hold in the re-offer)
+
+    def reoffer(self, sdp: bytes):
+        """The customer's new SDP (hold, resume): the relay's customer side follows it."""
+        return maybeDeferred(self._media.offer, self.media_id, CALLER_TAG, sdp)
+
     def end_agent(self, reason: str) -> None:
         pass
 
@@ -151,7 +158,7 @@ class Transfers:
     def __init__(self, stack, clock, snapshot_source, media, legs: UacLegs, *,
                  location=None, domain: str = "", limiter=None, gateway_order=None,
                  gateway_health=None, ring_timeout: float = DEFAULT_RING_TIMEOUT,
-                 user_agent: str = "softswitch"):
+                 user_agent: str = "softswitch", session_timers=None):
         self.stack = stack
         self.clock = clock
         self._snapshot = snapshot_source
@@ -164,6 +171,7 @@ class Transfers:
         self.health = gateway_health
         self.ring_timeout = ring_timeout
         self.user_agent = user_agent
+        self.session_timers = session_timers  # sip.session_timer.SessionTimerConfig
 
     def request(self, call: TransferredCall, target: str, warm: bool) -> "Transfer | None":
         current = call.transfer
@@ -292,7 +300,8 @@ class Transfer:
                     from_uri=f"sip:{self.call.customer}@{local.host}", routes=attempt.routes,
                     credentials=credentials_of(attempt.trunk),
                     ring_timeout=service.ring_timeout, follow_contact=attempt.follow_contact,
-                    registry=service.legs, user_agent=service.user_agent)
+                    registry=service.legs, user_agent=service.user_agent,
+                    session_timers=service.session_timers)
                 if attempt.gateway is not None:
                     self._gateways[id(leg)] = attempt.gateway.key
                 legs.append(leg)
@@ -346,6 +355,14 @@ class Transfer:
                 self._next_group()
             else:
                 self._fail(*self._best_failure())
+        elif isinstance(event, Reoffered):
+            if leg is self.human and self.state == BRIDGED:
+                # The human holds or resumes: the relay's human side follows its SDP
+                # (the customer gets no re-INVITE; the relay stops sending to a holder).
+                d = maybeDeferred(self.service.media.offer, self._media_id, leg.local_tag,
+                                  event.sdp)
+                d.addErrback(lambda f: log.info("relay refused the human's new SDP: {why}",
+                                                why=f.getErrorMessage()))
         elif isinstance(event, Ended):
             if leg is self.human and self.state == BRIDGED:
                 self.state = ENDED

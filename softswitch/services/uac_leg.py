@@ -7,6 +7,13 @@ every retransmission of it: with RFC 6026 the transaction layer hands re-sent 2x
 to the transaction user), and then holds the dialog: it sends BYE, and answers the
 far end's BYE, re-INVITE (with our current SDP), INFO, OPTIONS and UPDATE.
 
+Session timers (RFC 4028, with `session_timers`): the INVITE says Supported: timer
+with our Session-Expires and Min-SE, a 422 is answered once with the interval its
+Min-SE names, and the 2xx's Session-Expires starts the dialog's timer
+(services.session_refresh): we refresh when the 2xx names us, the far end's
+refreshes are answered, and a session that expires is ended with BYE (`Ended("remote",
+"session-expired")`).
+
 Its owner hears about it through one typed event stream, `owner.leg_event(leg,
 event)`:
 
@@ -32,129 +39,52 @@ whether a leg holds that dialog.
 Pure policy on an injected clock and the SipStack port: no sockets, no reactor.
 """
 
-from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Sequence
 
 from twisted.logger import Logger
 
+from ..sdp import SdpError, parse_sdp
+from ..sdp.reoffer import answer_in_dialog, offer_holds
 from ..sip import digest
 from ..sip.dialog import Dialog as SipDialog
-from ..sip.dialog import DialogTableFull
 from ..sip.errors import SipError
 from ..sip.fields import parse_name_addr
 from ..sip.ids import new_call_id, new_tag
 from ..sip.message import Request, Response, make_cancel, make_request, make_response
+from ..sip.session_timer import (
+    UAC,
+    SessionTimerConfig,
+    negotiate_as_uac,
+    retry_interval,
+    uac_request_headers,
+)
 from ..sip.transport import Peer
 from ..sip.uri import parse_uri
-from .in_dialog import InDialogRouter
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .proxy_routes import peer_for_uri
+from .session_refresh import DialogRefresh
+from .uac_leg_events import (  # noqa: F401 (the leg's events are imported from here too)
+    Answered,
+    Ended,
+    Failed,
+    LegEvent,
+    LegOwner,
+    Reoffered,
+    Ringing,
+    outcome_of,
+)
+from .uac_legs import UacLegs  # noqa: F401 (imported from here by the legs' owners)
 
 log = Logger()
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
-BUSY_CODES = frozenset({486, 600})
-NO_ANSWER_CODES = frozenset({408, 480, 487})
 
 # Dialog states of the leg (RFC 3261 §12: early and confirmed dialogs).
 CALLING = "CALLING"  # INVITE sent, nothing but 100 yet
 EARLY = "EARLY"  # a provisional came
 CONFIRMED = "CONFIRMED"  # 2xx received and ACKed
 TERMINATED = "TERMINATED"
-
-
-# -- events --------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Ringing:
-    status: int  # 180, 183...
-    sdp: bytes | None = None  # early media SDP when the provisional carried one
-
-
-@dataclass(frozen=True, slots=True)
-class Answered:
-    sdp: bytes  # the far end's SDP answer (b"" when the 2xx had none)
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    code: int
-    outcome: str  # "busy" | "no-answer" | "failed"
-
-    def __post_init__(self):
-        if self.outcome not in ("busy", "no-answer", "failed"):
-            raise ValueError(f"unknown outcome {self.outcome!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class Ended:
-    side: str  # "remote": the far end ended the dialog
-    reason: str  # "bye"
-
-
-LegEvent = Ringing | Answered | Failed | Ended
-
-
-def outcome_of(code: int) -> str:
-    """How a final failure code reads in a call record."""
-    if code in BUSY_CODES:
-        return "busy"
-    if code in NO_ANSWER_CODES:
-        return "no-answer"
-    return "failed"
-
-
-class LegOwner(Protocol):
-    def leg_event(self, leg: "UacLeg", event: LegEvent) -> None: ...
-
-
-# -- the table of legs, for in-dialog routing -----------------------------------------
-
-class UacLegs:
-    """The legs with a dialog (or an INVITE) in progress, by Call-ID; a confirmed
-    leg's dialog is registered with the in-dialog router, which hands the far end's
-    requests to the leg."""
-
-    def __init__(self, dialog_router: InDialogRouter):
-        self._by_call_id: dict[str, UacLeg] = {}
-        self._router = dialog_router
-
-    def __len__(self) -> int:
-        return len(self._by_call_id)
-
-    def __iter__(self):
-        return iter(list(self._by_call_id.values()))
-
-    def add(self, leg: "UacLeg") -> None:
-        self._by_call_id[leg.call_id] = leg
-
-    def remove(self, leg: "UacLeg") -> None:
-        if self._by_call_id.get(leg.call_id) is leg:
-            del self._by_call_id[leg.call_id]
-        if leg.dialog is not None:
-            self._router.unregister(leg.dialog)
-
-    def confirmed(self, leg: "UacLeg") -> None:
-        """The leg's dialog is up: the far end's requests now reach it."""
-        try:
-            self._router.register(leg.dialog, _LegOwner(leg))
-        except DialogTableFull:
-            log.warn("no room for the dialog of {call_id}: its requests get 481",
-                     call_id=leg.call_id)
-
-
-@dataclass(slots=True)
-class _LegOwner:
-    """The in-dialog router's owner of a UAC leg's dialog."""
-
-    leg: "UacLeg"
-
-    def in_dialog(self, key, request: Request, source: Peer, dialog: SipDialog) -> None:
-        self.leg.in_dialog(key, request)
-
-    def ack(self, request: Request, source: Peer, dialog: SipDialog) -> None:
-        self.leg.ack(request)
 
 
 # -- the leg ---------------------------------------------------------------------------
@@ -174,7 +104,8 @@ class UacLeg:
                  routes: Sequence[str] = (), credentials: tuple[str, str] | None = None,
                  ring_timeout: float | None = 60.0, follow_contact: bool = True,
                  registry: UacLegs | None = None, user_agent: str = "softswitch",
-                 from_display: str | None = None):
+                 from_display: str | None = None,
+                 session_timers: SessionTimerConfig | None = None):
         self.stack = stack
         self._clock = clock
         self._owner = owner
@@ -212,6 +143,11 @@ class UacLeg:
         self._ack: Request | None = None
         self._ack_peer: Peer | None = None
         self._strays: dict[str, _StrayDialog] = {}  # unwanted 2xx by To tag
+        self._session_timers = session_timers  # RFC 4028 (None: off)
+        self._interval_retried = False
+        self._awaiting_answer = False  # our 200 to a re-INVITE without SDP made an offer
+        self._refresh: DialogRefresh | None = None
+        self.peer_allows_update = False
 
     # -- the owner's requests ---------------------------------------------------------
     def start(self) -> "UacLeg":
@@ -308,11 +244,54 @@ class UacLeg:
         self.code = response.status
         self._stop_ring_timer()
         self._send_ack()
+        self._start_session_timer(response)
         self._emit(Answered(response.body if carries_sdp(response) else b""))
+
+    def _start_session_timer(self, response: Response) -> None:
+        """RFC 4028 §7.2: the 2xx's Session-Expires (none: no timer) sets who refreshes."""
+        if self._session_timers is None:
+            return
+        try:
+            negotiated = negotiate_as_uac(response.headers.get("Session-Expires"))
+        except ValueError:
+            negotiated = None
+        if negotiated is None:
+            return
+        self.peer_allows_update = "UPDATE" in _allowed(response)
+        self._refresh = DialogRefresh(self.stack, self._clock, self._session_timers, self,
+                                      negotiated,
+                                      negotiated.refresher == UAC, self._session_expired,
+                                      self._user_agent)
+
+    def _session_expired(self, reason: str) -> None:
+        """No refresh in time (or one refused 408/481): BYE, and the owner hears Ended."""
+        if self.state != CONFIRMED:
+            return
+        already = self._done
+        self._done = True
+        self._send_in_dialog("BYE")
+        self._terminate()
+        if not already:
+            self._emit(Ended("remote", reason))
+
+    # RefreshedDialog (services.session_refresh): our refreshes within the dialog.
+    def refresh_request(self, method: str) -> tuple[Request, Peer]:
+        self._cseq += 1
+        request = self._dialog_request(method, self._cseq)
+        request.headers.add("Contact", f"<{self.stack.local_uri(self.destination)}>")
+        if method == "INVITE" and self.local_sdp:
+            request.body = self.local_sdp
+            request.headers.add("Content-Type", "application/sdp")
+        return request, self._in_dialog_peer()
+
+    def ack_for(self, cseq: int) -> tuple[Request, Peer]:
+        return self._dialog_request("ACK", cseq), self._in_dialog_peer()
 
     def _failure(self, response: Response) -> None:
         status = response.status
         if status in (401, 407) and not self._done and self._retry_with_credentials(response):
+            return
+        if status == 422 and not self._done and self._retry_interval(response):
             return
         self._fail(status, outcome_of(status))
 
@@ -351,14 +330,33 @@ class UacLeg:
             self._terminate()
             if not already:
                 self._emit(Ended("remote", "bye"))
-        elif method == "INVITE":
-            if carries_sdp(request):
-                self.remote_sdp = request.body
-            ok = make_response(request, 200, body=self.local_sdp)
-            ok.headers.add("Contact", f"<{self.stack.local_uri(self.destination)}>")
-            ok.headers.add("Content-Type", "application/sdp")
-            self.stack.respond(key, ok)
-        elif method in ("INFO", "OPTIONS", "UPDATE"):
+        elif method in ("INVITE", "UPDATE"):
+            held, offered = None, carries_sdp(request)
+            sdp_exchange = (method == "INVITE" or offered) and bool(self.local_sdp)
+            if sdp_exchange:  # (an UPDATE may carry an offer too)
+                offer = request.body if offered else None
+                try:  # each direction answering the offer's (hold), or our offer
+                    body, held = answer_in_dialog(self.local_sdp, offer)
+                except (SdpError, ValueError):
+                    self.stack.respond(key, make_response(request, 488))
+                    return
+                ok = make_response(request, 200, body=body)
+                ok.headers.add("Contact", f"<{self.stack.local_uri(self.destination)}>")
+                ok.headers.add("Content-Type", "application/sdp")
+            else:
+                ok = make_response(request, 200)
+            if self._refresh is not None:  # a session refresh (RFC 4028)
+                if not self._refresh.respond(key, request, ok):
+                    return
+            else:
+                self.stack.respond(key, ok)
+            if sdp_exchange:
+                self.local_sdp = ok.body
+                self._awaiting_answer = held is None
+                if held is not None:
+                    self.remote_sdp = request.body
+                    self._emit(Reoffered(request.body, held))
+        elif method in ("INFO", "OPTIONS"):
             self.stack.respond(key, make_response(request, 200))
         else:
             response = make_response(request, 405)
@@ -366,7 +364,15 @@ class UacLeg:
             self.stack.respond(key, response)
 
     def ack(self, request: Request) -> None:
-        """The ACK of our 200 to a re-INVITE: nothing to do."""
+        """The ACK of our 200 to a re-INVITE: the answer, when the 200 had our offer."""
+        if self._awaiting_answer and carries_sdp(request):
+            self._awaiting_answer = False
+            try:
+                held = offer_holds(parse_sdp(request.body))
+            except (SdpError, ValueError):
+                return
+            self.remote_sdp = request.body
+            self._emit(Reoffered(request.body, held))
 
     # -- building and sending ---------------------------------------------------------------
     def _build_invite(self) -> Request:
@@ -377,6 +383,9 @@ class UacLeg:
         invite.headers.add("Contact", f"<{self.stack.local_uri(self.destination)}>")
         invite.headers.add("Allow", ALLOW)
         invite.headers.add("User-Agent", self._user_agent)
+        if self._session_timers is not None:
+            for name, value in uac_request_headers(self._session_timers):
+                invite.headers.add(name, value)
         if self.local_sdp:
             invite.headers.add("Content-Type", "application/sdp")
         return invite
@@ -402,16 +411,32 @@ class UacLeg:
                      error=exc)
             return False
         self._auth_tried = True
+        self._send_again({"Authorization" if response.status == 401
+                          else "Proxy-Authorization": value})
+        return True
+
+    def _retry_interval(self, response: Response) -> bool:
+        """A 422 (RFC 4028 §7.3): ask once more, for the interval its Min-SE names."""
+        if self._session_timers is None or self._interval_retried:
+            return False
+        interval = retry_interval(response.headers.get("Min-SE"), self._session_timers)
+        if interval is None:
+            return False
+        self._interval_retried = True
+        self._send_again({"Session-Expires": str(interval), "Min-SE": str(interval)})
+        return True
+
+    def _send_again(self, headers: dict[str, str]) -> None:
+        """The INVITE once more, with the next CSeq, a new branch and `headers` set."""
         self._cseq += 1
         invite = Request("INVITE", self.request_uri, self._invite.headers.copy(),
                          self._invite.body)
         invite.headers.set("CSeq", f"{self._cseq} INVITE")
         invite.headers.replace_first("Via", self.stack.via_for(self.destination))
-        invite.headers.set("Authorization" if response.status == 401
-                           else "Proxy-Authorization", value)
+        for name, value in headers.items():
+            invite.headers.set(name, value)
         invite.invalidate()
         self._send_invite(invite)
-        return True
 
     def _send_cancel(self) -> None:
         if self._cancel_sent or self._invite is None:
@@ -482,6 +507,8 @@ class UacLeg:
 
     def _terminate(self) -> None:
         self.state = TERMINATED
+        if self._refresh is not None:
+            self._refresh.stop()
         self._stop_ring_timer()
         if self._registry is not None:
             self._registry.remove(self)
@@ -524,6 +551,11 @@ class _StrayDialog:
             leg.stack.send_stateless(request, peer)
         else:
             leg.stack.send_request(request, peer, IGNORE_RESPONSES)
+
+
+def _allowed(message) -> set[str]:
+    return {method.strip().upper() for value in message.headers.get_list("Allow")
+            for method in value.split(",")}
 
 
 def _contact_uri(message) -> str | None:

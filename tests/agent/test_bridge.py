@@ -890,3 +890,32 @@ def test_a_socket_closed_with_nothing_queued_hangs_up_at_the_next_slot():
     bridge.start(T0)
     assert bridge.finish("agent-closed", T0).actions == ()
     assert bridge.tick(T0).actions == (Hangup("agent-closed"),)
+
+
+# --- hold ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("profile, hold, resume", [
+    ("twilio", {"event": "hold", "sequenceNumber": "2", "streamSid": "MZ1"},
+     {"event": "resume", "sequenceNumber": "3", "streamSid": "MZ1"}),
+    ("raw", {"event": "hold"}, {"event": "resume"})])
+def test_a_held_caller_gets_no_rtp_and_the_agent_is_told(profile, hold, resume):
+    bridge = make(profile)
+    bridge.start(T0)
+    sent = bridge.tick(T0 + 0.1).rtp
+    held = bridge.hold(True, T0 + 0.1)
+    assert [json.loads(f) for f in held.ws] == [hold] and bridge.held
+    assert bridge.hold(True, T0 + 0.2) == Output(next_deadline=bridge.next_deadline())
+    assert bridge.tick(T0 + 1.0).rtp == ()  # 45 slots go by, nothing is sent
+    assert [json.loads(f) for f in bridge.hold(False, T0 + 1.0).ws] == [resume]
+    [after] = bridge.tick(T0 + 1.02).rtp
+    # The sequence goes on from the last packet sent; the timestamp shows the pause.
+    assert after.sequence_number == (sent[-1].sequence_number + 1) & 0xFFFF and after.marker
+    assert (after.timestamp - sent[-1].timestamp) & 0xFFFFFFFF == 160 * 46
+    assert bridge.stats().rtp_packets == len(sent) + 1
+
+
+def test_openai_realtime_is_not_told_of_a_hold():
+    bridge = make("openai-realtime")
+    bridge.start(T0)
+    assert bridge.hold(True, T0).ws == ()
+    assert bridge.tick(T0 + 0.1).rtp == ()

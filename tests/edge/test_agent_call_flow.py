@@ -56,6 +56,43 @@ class AgentCallFlowTests(AgentCallCase):
         self.assertEqual(self.relay.calls, 0)
 
 
+class AgentCallHoldTests(AgentCallCase):
+    def reinvite(self, switch, cseq, direction):
+        ok = self.ok
+        body = ("v=0\r\no=- 1 {0} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                "m=audio {1} RTP/AVP 0\r\na={2}\r\n").format(cseq, self.phone_port, direction)
+        sent = switch.receive(
+            f"INVITE sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;"
+            f"branch=z9hG4bKr{cseq}\nMax-Forwards: 70\nTo: {ok.headers.get('To')}\n"
+            f"From: {ok.headers.get('From')}\nCall-ID: call-1@carrier\nCSeq: {cseq} INVITE\n"
+            f"Content-Type: application/sdp\nContent-Length: {len(body)}\n\n{body}", CARRIER)
+        [reply] = [m for m, _ in sent if not m.is_request and m.cseq.number == cseq]
+        return parse_sdp(reply.body)
+
+    @defer.inlineCallbacks
+    def test_a_held_agent_call_is_kept_past_the_inactivity_timeout_until_it_resumes(self):
+        clock, timeouts = task.Clock(), []
+        log = []
+        switch, phone, relay_addr = yield self.call_agent(
+            agent_handler(log), 36600, relay_options=dict(
+                clock=clock, inactivity_timeout=5.0, hold_timeout=100.0))
+        self.relay.set_listener(timeouts.append)
+        held = self.reinvite(switch, 2, "sendonly")
+        self.assertEqual(held.media[0].direction, "recvonly")
+        yield wait_for(lambda: any(e["event"] == "start" for e in log) or None)
+        clock.advance(30)  # silence both ways, but on hold
+        self.assertEqual(timeouts, [])
+        phone.received.clear()
+        yield task.deferLater(reactor, 0.2, lambda: None)
+        self.assertEqual(phone.received, [])  # no RTP to a caller who holds
+        resumed = self.reinvite(switch, 3, "sendrecv")
+        self.assertEqual(resumed.media[0].direction, "sendrecv")
+        yield wait_for(lambda: phone.received or None)  # the agent's stream goes on
+        clock.advance(6)
+        self.assertEqual([t.call_id for t in timeouts], ["call-1@carrier;agent"])
+        self.hang_up(switch)
+
+
 class LocalLegInjectionTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_packets_sent_to_the_callee_side_of_a_local_leg_never_reach_the_caller(self):

@@ -336,6 +336,33 @@ class OfferAnswerTests(RelayTestCase):
         yield self.until(lambda: alice.received and bob.received)
 
     @inlineCallbacks
+    def test_nothing_is_sent_to_a_side_that_holds_until_it_resumes(self):
+        alice, bob, a_port, b_port, _, _ = yield self.connect()
+        alice.send(rtp(1), LOCAL, a_port)
+        bob.send(rtp(2), LOCAL, b_port)
+        yield self.until(lambda: alice.received and bob.received)
+        # Alice holds (sendonly, music on hold); Bob answers recvonly but keeps sending.
+        yield self.relay.offer("call-1", "alice-tag",
+                               phone_sdp(LOCAL, self.alice_port, 2, "sendonly"))
+        yield self.relay.answer("call-1", "alice-tag", "bob-tag",
+                                phone_sdp(LOCAL, self.bob_port, 2, "recvonly"))
+        heard_by_alice = len(alice.received)
+        for seq in range(3, 8):
+            bob.send(rtp(seq), LOCAL, b_port)
+        alice.send(rtp(100, payload=b"\x11" * 160), LOCAL, a_port)  # the music
+        yield self.until(lambda: len(bob.received) == 2)
+        yield deferLater(reactor, 0.05, lambda: None)
+        self.assertEqual(len(alice.received), heard_by_alice)  # Bob's RTP was dropped
+        # Alice resumes: Bob is heard again, from the same latched address.
+        yield self.relay.offer("call-1", "alice-tag",
+                               phone_sdp(LOCAL, self.alice_port, 3, "sendrecv"))
+        yield self.relay.answer("call-1", "alice-tag", "bob-tag",
+                                phone_sdp(LOCAL, self.bob_port, 3, "sendrecv"))
+        bob.send(rtp(8), LOCAL, b_port)
+        yield self.until(lambda: len(alice.received) == heard_by_alice + 1)
+        self.assertEqual(alice.payloads[-1], rtp(8))
+
+    @inlineCallbacks
     def test_a_new_stream_in_a_reoffer_gets_new_ports(self):
         alice, bob, a_port, b_port, _, _ = yield self.connect()
         body = phone_sdp(LOCAL, self.alice_port, 2) + \

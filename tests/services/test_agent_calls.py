@@ -270,3 +270,136 @@ def test_the_agents_bye_takes_the_callers_record_route_in_order_and_a_stale_cseq
     assert bye.headers.values("Route") == ["<sip:edge-1.example;lr>", "<sip:edge-2.example;lr>"]
     assert bye.uri == "sip:+12125550123@198.51.100.7:5060" and bye.cseq.number == 1
     assert bye.headers.get("From") == ok.headers.get("To")
+
+
+# -- re-INVITE: hold, resume, delayed offer ------------------------------------------------
+OUR_ANSWER = (b"v=0\r\no=softswitch 1 1 IN IP4 127.0.0.1\r\ns=softswitch\r\n"
+              b"c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\n"
+              b"a=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n")
+
+
+class HoldingSession(FakeSession):
+    answer_sdp = OUR_ANSWER
+
+    def __init__(self):
+        super().__init__()
+        self.holds, self.offers = [], []
+
+    def hold(self, held):
+        self.holds.append(held)
+
+    def reoffer(self, sdp):
+        from twisted.internet.defer import succeed
+        self.offers.append(sdp)
+        return succeed(None)
+
+
+def answered(switch):
+    call(switch)
+    session = HoldingSession()
+    switch.sessions.pending[0][-1].callback(session)
+    [ok] = [m for m, _ in switch.wire.take()]
+    return session, ok
+
+
+def in_dialog(ok, method, cseq, body="", branch="z9hG4bKr"):
+    content = f"Content-Type: application/sdp\n" if body else ""
+    return (f"{method} sip:x@127.0.0.1 SIP/2.0\n"
+            f"Via: SIP/2.0/UDP 198.51.100.7:5060;branch={branch}{cseq}\n"
+            f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}\n"
+            f"Call-ID: call-1@carrier\nCSeq: {cseq} {method}\n{content}"
+            f"Content-Length: {len(body)}\n\n{body}")
+
+
+def caller_sdp(direction, version):
+    return (f"v=0\r\no=- 7 {version} IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\n"
+            f"t=0 0\r\nm=audio 20000 RTP/AVP 0 101\r\na={direction}\r\n")
+
+
+def test_hold_and_resume_re_invites_are_answered_by_direction_and_told_to_the_session(switch):
+    from softswitch.sdp import parse_sdp
+    session, ok = answered(switch)
+    directions = []
+    for cseq, (offered, version) in enumerate(
+            [("sendonly", 2), ("inactive", 3), ("sendrecv", 4)], 2):
+        [reply] = [m for m, _ in switch.receive(
+            in_dialog(ok, "INVITE", cseq, caller_sdp(offered, version)), CARRIER)]
+        assert reply.status == 200 and "UPDATE" in reply.headers.get("Allow")
+        answer = parse_sdp(reply.body)
+        directions.append((answer.direction_of(answer.media[0]), answer.origin.version))
+    assert directions == [("recvonly", 2), ("inactive", 3), ("sendrecv", 4)]
+    assert session.holds == [True, False]
+    assert [b"a=sendonly" in o for o in session.offers] == [True, False, False]
+
+
+def test_a_re_invite_without_sdp_gets_our_offer_and_its_ack_the_answer(switch):
+    from softswitch.sdp import parse_sdp
+    session, ok = answered(switch)
+    switch.receive(in_dialog(ok, "INVITE", 2, caller_sdp("inactive", 2)), CARRIER)
+    [reply] = [m for m, _ in switch.receive(in_dialog(ok, "INVITE", 3), CARRIER)]
+    offer = parse_sdp(reply.body)
+    assert reply.status == 200 and offer.media[0].direction == "sendrecv"
+    assert session.holds == [True]
+    assert switch.receive(in_dialog(ok, "ACK", 3, caller_sdp("sendrecv", 3)), CARRIER) == []
+    assert session.holds == [True, False] and b"a=sendrecv" in session.offers[-1]
+
+
+def test_an_offer_that_cannot_be_answered_is_refused_with_488_and_the_call_goes_on(switch):
+    session, ok = answered(switch)
+    two = caller_sdp("sendrecv", 2) + "m=video 20002 RTP/AVP 96\r\n"
+    [reply] = [m for m, _ in switch.receive(in_dialog(ok, "INVITE", 2, two), CARRIER)]
+    assert reply.status == 488 and reply.headers.get("Warning")
+    assert session.holds == [] and len(switch.agents) == 1
+
+
+def test_update_is_accepted_in_the_dialog(switch):
+    session, ok = answered(switch)
+    [reply] = [m for m, _ in switch.receive(in_dialog(ok, "UPDATE", 2), CARRIER)]
+    assert reply.status == 200
+
+
+# -- delayed offer -------------------------------------------------------------------------
+class DelayedSession(HoldingSession):
+    answer_sdp = OUR_ANSWER  # (our offer, when the INVITE had none)
+
+    def __init__(self, accept=True):
+        super().__init__()
+        self.answers, self.accept = [], accept
+
+    def take_answer(self, sdp):
+        from twisted.internet.defer import fail, succeed
+        self.answers.append(sdp)
+        return succeed(None) if self.accept else fail(ValueError("no PCMU or PCMA"))
+
+
+def delayed_call(switch, session):
+    sent = switch.receive(invite("sip:4155550100@127.0.0.1", body=""), CARRIER)
+    assert [m.status for m, _ in sent] == [100, 180]
+    call_id, agent, info, offer, d = switch.sessions.pending[0]
+    assert offer == b""
+    d.callback(session)
+    [ok] = [m for m, _ in switch.wire.take()]
+    return ok
+
+
+def test_an_invite_without_sdp_gets_our_offer_and_the_agent_starts_on_the_acks_answer(switch):
+    session = DelayedSession()
+    ok = delayed_call(switch, session)
+    assert ok.status == 200 and ok.body == OUR_ANSWER and not session.began
+    answer = caller_sdp("sendrecv", 1)
+    assert switch.receive(in_dialog(ok, "ACK", 1, answer), CARRIER) == []
+    assert session.answers == [answer.encode()] and session.began
+    switch.clock.pump([1.0] * 40)
+    assert switch.wire.take() == []  # the ACK stopped the 200's retransmissions
+
+
+@pytest.mark.parametrize("body, accept, reason", [
+    ("", True, "no-answer-sdp"), (caller_sdp("sendrecv", 1), False, "bad-sdp")])
+def test_a_delayed_offer_call_without_a_usable_answer_in_the_ack_is_ended(
+        switch, body, accept, reason):
+    session = DelayedSession(accept)
+    ok = delayed_call(switch, session)
+    sent = switch.receive(in_dialog(ok, "ACK", 1, body), CARRIER)
+    assert [m.method for m, _ in sent if m.is_request] == ["BYE"]
+    assert not session.began and session.stopped == [reason]
+    assert switch.records[0].disconnect_reason == reason

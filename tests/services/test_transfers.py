@@ -50,6 +50,7 @@ class FakeSession:
         self.released = False
         self.rings = []  # "ring": ring_caller(), "early": early_media()
         self.played = []  # early_media()'s Deferreds, fired by the test
+        self.holds, self.reoffers = [], []  # hold(held), reoffer(sdp)
 
     def begin(self, on_end, on_transfer):
         self.on_end, self.on_transfer = on_end, on_transfer
@@ -77,6 +78,13 @@ class FakeSession:
 
     def transfer_failed(self, target, code, outcome):
         self.failures.append((target, code, outcome))
+
+    def hold(self, held):
+        self.holds.append(held)
+
+    def reoffer(self, sdp):
+        self.reoffers.append(sdp)
+        return succeed(None)
 
 
 class FakeSessions:
@@ -383,3 +391,23 @@ def test_in_dialog_requests_to_the_human_leg_are_answered(switch):
     leg = next(iter(switch.agents.legs))
     [(ok, _)] = switch.receive(far_request(leg, "OPTIONS", cseq=2), HUMANS)
     assert ok.status == 200
+
+
+def test_a_hold_after_the_bridge_is_answered_recvonly_and_the_relay_follows_it(switch):
+    session = switch.answered_call()
+    session.answer_sdp = (b"v=0\r\no=softswitch 1 1 IN IP4 127.0.0.1\r\ns=softswitch\r\n"
+                          b"c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 36000 RTP/AVP 0 101\r\n"
+                          b"a=sendrecv\r\nm=video 0 RTP/AVP 96\r\n")
+    [(out, _)] = switch.transfer(warm=False)
+    answer_human(switch, out)
+    held = CALLER_SDP.replace("m=video", "a=sendonly\nm=video").replace("o=- 1 1", "o=- 1 2")
+    wire = held.replace("\n", "\r\n")
+    reinvite = caller_request(switch.ok, "INVITE", 3).replace(
+        "Content-Length: 0\n\n",
+        f"Content-Type: application/sdp\nContent-Length: {len(wire)}\n\n{held}")
+    [(reply_, peer)] = switch.receive(reinvite, CARRIER)
+    assert reply_.status == 200 and peer == CARRIER
+    answer = parse_sdp(reply_.body)
+    assert answer.direction_of(answer.media[0]) == "recvonly"
+    assert answer.media[1].port == 0  # the refused stream stays refused
+    assert switch.media.commands[-1] == ("offer", MEDIA_ID, "caller", wire.encode())

@@ -15,6 +15,7 @@ from softswitch.services.uac_leg import (
     Answered,
     Ended,
     Failed,
+    Reoffered,
     Ringing,
     UacLeg,
     outcome_of,
@@ -266,7 +267,8 @@ def test_re_invite_gets_our_sdp_and_info_and_options_get_200(switch):
         assert response.status == 200, method
     [(refused, _)] = switch.receive(far_request(leg, "MESSAGE", cseq=4), PHONE)
     assert refused.status == 405
-    assert switch.owner.events == [Answered(ANSWER.encode())]
+    assert switch.owner.events == [Answered(ANSWER.encode()),
+                                   Reoffered(ANSWER.encode(), False)]
 
 
 def test_requests_with_tags_of_no_dialog_are_not_the_legs(switch):

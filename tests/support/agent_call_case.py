@@ -62,11 +62,12 @@ class AgentCallCase(unittest.TestCase):
 
     @defer.inlineCallbacks
     def call_agent(self, handler, first_port=36400, event_pt=None, agent_options=None,
-                   **factory_options):
+                   relay_options=None, **factory_options):
         server = self.agent_server = AgentServer(handler).__enter__()
         self.addCleanup(deferToThread, server.__exit__, None, None, None)
         relay = RtpRelay(reactor, {"default": RegionConfig("default", "127.0.0.1", "127.0.0.1",
-                                                           first_port, first_port + 100)}, "default")
+                                                           first_port, first_port + 100)}, "default",
+                         **(relay_options or {}))
         self.addCleanup(relay.close)
         self.relay = relay
         snapshot = RoutingSnapshot(
@@ -95,6 +96,7 @@ class AgentCallCase(unittest.TestCase):
                                           if not m.is_request and m.status == 200), None))
         relay_addr = ("127.0.0.1", parse_sdp(ok.body).media[0].port)
         self.ok = ok
+        self.phone_port = phone_port.getHost().port
         return switch, phone, relay_addr
 
     def hang_up(self, switch):

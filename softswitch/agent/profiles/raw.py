@@ -26,6 +26,8 @@ from ..events import (
     CallEnded,
     CallerAudio,
     CallerDtmf,
+    CallerHeld,
+    CallerResumed,
     CallStarted,
     MarkPlayed,
     TransferFailed,
@@ -62,6 +64,10 @@ class RawProfile:
             return [_dump({"event": "mark", "name": event.name})]
         if isinstance(event, CallEnded):
             return [_dump({"event": "stop", "reason": event.reason})]
+        if isinstance(event, CallerHeld):
+            return [_dump({"event": "hold"})]
+        if isinstance(event, CallerResumed):
+            return [_dump({"event": "resume"})]
         if isinstance(event, TransferFailed):
             return [_dump({"event": "transfer-failed", "target": event.target,
                            "code": event.code, "reason": event.reason})]

@@ -38,6 +38,8 @@ from ..events import (
     CallEnded,
     CallerAudio,
     CallerDtmf,
+    CallerHeld,
+    CallerResumed,
     CallStarted,
     MarkPlayed,
     TransferFailed,
@@ -96,6 +98,10 @@ class TwilioProfile:
         if isinstance(event, MarkPlayed):
             return [_dump({"event": "mark", "sequenceNumber": self._next(),
                            "streamSid": self.stream_sid, "mark": {"name": event.name}})]
+        if isinstance(event, (CallerHeld, CallerResumed)):
+            name = "hold" if isinstance(event, CallerHeld) else "resume"
+            return [_dump({"event": name, "sequenceNumber": self._next(),
+                           "streamSid": self.stream_sid})]
         if isinstance(event, TransferFailed):
             return [_dump({"event": "transfer-failed", "sequenceNumber": self._next(),
                            "streamSid": self.stream_sid,
