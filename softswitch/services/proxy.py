@@ -141,7 +141,16 @@ class Proxy:
                 return
             self._admissions[id(call)].append(admission)
         self._calls[self._call_key(request)] = call
-        call.start()
+        try:
+            call.start()
+        except Exception:
+            # The endpoint answers the request (400/500) and frees its transaction;
+            # the call must not stay behind in the table keyed by the caller's input.
+            if self._calls.get(self._call_key(request)) is call:
+                del self._calls[self._call_key(request)]
+            call.finished = True
+            self._close(call)
+            raise
 
     def cancel(self, key, request: Request) -> None:
         call = self._calls.get(self._call_key(request))
