@@ -218,6 +218,8 @@ class Proxy:
         (RFC 3261 §16.7 / RFC 6026) when the Via below ours names where it goes."""
         if response.status // 100 != 2 or len(response.vias) < 2:
             return
+        if self.dialogs.get(response.call_id) is None:
+            return  # no call of ours: relaying it would reflect it to any Via named
         top = response.vias[0]
         if not self._is_ours(top.host, top.port or 5060):
             return

@@ -59,3 +59,15 @@ def test_a_caller_that_missed_the_challenge_gets_it_again_on_its_retransmission(
     switch.clock.advance(40)
     first, again = switch.raw
     assert first == again and parse_message(first[0], validate=False).status == 407
+
+
+def test_a_stray_2xx_of_no_call_of_ours_is_not_relayed_to_the_via_it_names():
+    """A 2xx whose top Via is ours and whose next Via names a third party matches no
+    transaction; relayed statelessly it would reflect to that third party."""
+    switch = hostile_switch()
+    response = (f"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx.1\r\n"
+                f"Via: SIP/2.0/UDP {THIRD}:5060;branch=z9hG4bKvictim\r\n"
+                "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: forged@x\r\n"
+                "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n").encode()
+    switch.endpoint.message_received(response, SOURCE)
+    assert switch.raw == []
