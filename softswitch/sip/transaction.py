@@ -284,14 +284,6 @@ class TransactionLayer:
             return None
         return key
 
-    def unreliable_request(self, key: TransactionKey) -> Request | None:
-        """The request of server transaction `key` while it has no final answer and
-        its answers go over an unreliable transport (whose source is unverified)."""
-        txn = self._transactions.get(key)
-        if isinstance(txn, ServerTransaction) and not txn.reliable:
-            return txn.request
-        return None
-
     def send_response(self, key: TransactionKey, response: Response,
                       now: float) -> list[Event]:
         """Send the TU's response in server transaction `key`."""

@@ -71,3 +71,22 @@ def test_a_stray_2xx_of_no_call_of_ours_is_not_relayed_to_the_via_it_names():
                 "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n").encode()
     switch.endpoint.message_received(response, SOURCE)
     assert switch.raw == []
+
+
+def test_a_minimal_hand_made_request_gets_an_answer_within_three_times_its_size():
+    """The smallest INVITE and REGISTER that parse: their challenges (two algorithms)
+    would be 3.7x; over UDP they lose the second challenge and stay within 3x."""
+    for tiny in (b"INVITE sip:+14155550100@a SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z9hG4bKt\r\n"
+                 b"f: <sip:a@a>;tag=1\r\nt: <sip:a@a>\r\ni: a\r\nCSeq: 1 INVITE\r\n\r\n",
+                 b"REGISTER sip:example.com SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z9hG4bKr\r\n"
+                 b"f: <sip:a@example.com>;tag=1\r\nt: <sip:a@example.com>\r\ni: r\r\n"
+                 b"CSeq: 1 REGISTER\r\n\r\n"):
+        switch = hostile_switch()
+        switch.endpoint.message_received(tiny, SOURCE)
+        switch.clock.advance(40)
+        [(data, peer)] = switch.raw
+        answer = parse_message(data)
+        assert answer.status in (401, 407) and peer == SOURCE
+        assert len(data) <= 3 * len(tiny)
+        assert len(answer.headers.values("WWW-Authenticate")
+                   + answer.headers.values("Proxy-Authenticate")) == 1
