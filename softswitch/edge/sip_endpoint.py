@@ -241,9 +241,6 @@ class SipEndpoint:
         return self._clock.seconds()
 
     def respond(self, key, response) -> None:
-        request = self._layer.unreliable_request(key)
-        if request is not None:
-            response = fit_answer(response, request.wire_size)
         self._count_response(response)
         self._process(self._layer.send_response(key, response, self.seconds()), self.seconds())
         self._arm_timer()

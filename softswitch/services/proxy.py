@@ -175,7 +175,16 @@ class Proxy:
                 return
             self._admissions[id(call)].append(admission)
         self._calls[self._call_key(request)] = call
-        call.start()
+        try:
+            call.start()
+        except Exception:
+            # The endpoint answers the request (400/500) and frees its transaction;
+            # the call must not stay behind in the table keyed by the caller's input.
+            if self._calls.get(self._call_key(request)) is call:
+                del self._calls[self._call_key(request)]
+            call.finished = True
+            self._close(call)
+            raise
 
     def cancel(self, key, request: Request) -> None:
         call = self._calls.get(self._call_key(request))
@@ -241,6 +250,8 @@ class Proxy:
         (RFC 3261 §16.7 / RFC 6026) when the Via below ours names where it goes."""
         if response.status // 100 != 2 or len(response.vias) < 2:
             return
+        if self.dialogs.get(response.call_id) is None:
+            return  # no call of ours: relaying it would reflect it to any Via named
         top = response.vias[0]
         if not self._is_ours(top.host, top.port or 5060):
             return

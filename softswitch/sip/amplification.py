@@ -19,18 +19,12 @@ OPTIONAL_FIELDS = ("Warning", "Server", "Accept-Language", "Accept-Encoding", "S
                    "User-Agent", "Organization")
 
 
-def wire_size(message) -> int:
-    """About the size `to_bytes()` gives, without building it (exact for ASCII
-    headers and a Content-Length of the body's size): a cheap first look."""
-    size = len(message.start_line()) + 2 + 2 + len(message.body)
-    has_length = False
-    for key, name, value in message.headers._fields:
-        if key == "Content-Length":
-            has_length = True
-        size += len(name) + len(value) + 4
-    if not has_length:
-        size += 20
-    return size
+def fit_bytes(response: Response, data: bytes, request_size: int) -> bytes:
+    """`data` (the bytes of `response`), or those of `fit_answer(...)` when they are
+    over the bound: one comparison in the usual case."""
+    if not request_size or len(data) <= AMPLIFICATION * request_size:
+        return data
+    return fit_answer(response, request_size).to_bytes()
 
 
 def fit_answer(response: Response, request_size: int) -> Response:
@@ -41,8 +35,6 @@ def fit_answer(response: Response, request_size: int) -> Response:
     if response.status < 300 and response.method == "INVITE":
         return response  # a call's answer (its SDP, Supported: timer...) is end to end
     budget = AMPLIFICATION * request_size
-    if 2 * wire_size(response) <= budget:
-        return response  # far within the bound: the usual case, no bytes built
     if _exact(response) <= budget:
         return response
     trimmed = Response(response.status, response.reason, response.headers.copy(),

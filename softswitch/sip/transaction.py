@@ -8,9 +8,10 @@ event stream. It never touches a socket or a clock: every input takes `now`, and
 Addresses are opaque: `source` and `destination` are whatever the edge passes in
 (the edge uses (transport, host, port) tuples) and come back unchanged in
 `SendMessage`. Responses of a server transaction go to `response_destination(request,
-source)`, a callable given to the layer once (the edge applies Via received/rport,
-RFC 3261 §18.2.2 and RFC 3581); by default responses go back to `source`. It is called
-once per new server transaction, never for retransmissions.
+source)`, a callable given to the layer once (the edge's: the packet's source,
+as RFC 3581 rport does); by default responses go back to `source`. It is called once
+per new server transaction, never for retransmissions. A request that matches a live
+server transaction from another source is absorbed, never answered.
 """
 
 import os
@@ -283,14 +284,6 @@ class TransactionLayer:
         if txn is None or not _legacy_to_tag_matches(txn, cancel):
             return None
         return key
-
-    def unreliable_request(self, key: TransactionKey) -> Request | None:
-        """The request of server transaction `key` while it has no final answer and
-        its answers go over an unreliable transport (whose source is unverified)."""
-        txn = self._transactions.get(key)
-        if isinstance(txn, ServerTransaction) and not txn.reliable:
-            return txn.request
-        return None
 
     def send_response(self, key: TransactionKey, response: Response,
                       now: float) -> list[Event]:

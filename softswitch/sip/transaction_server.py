@@ -9,6 +9,7 @@ with no entry is absorbed and reported through `out`, never raised.
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
+from .amplification import fit_bytes
 from .message import Request, Response, make_response
 from .timers import TimerConfig
 
@@ -108,7 +109,11 @@ class ServerTransaction(ABC):
         return new_state
 
     def _send_response(self, response: Response, out: "Output") -> None:
-        self._last_data = bytes(response)
+        data = bytes(response)
+        if not self.reliable and self.request is not None:
+            # An unverified UDP source gets at most AMPLIFICATION times its bytes.
+            data = fit_bytes(response, data, self.request.wire_size)
+        self._last_data = data
         if response.status >= 200:
             self.final_status = response.status
             if self.key.branch is None:

@@ -177,8 +177,9 @@ class OutboundCallsApiTests(ApiTestCase):
 
     @defer.inlineCallbacks
     def test_an_answered_inbound_agent_call_is_listed_and_hung_up(self):
-        self.switch.receive(invite("sip:4155550100@127.0.0.1", body="v=0\nc=IN IP4 198.51."
-                                   "100.7\nm=audio 20000 RTP/AVP 0\n"), CARRIER)
+        self.switch.receive(invite("sip:4155550100@127.0.0.1", body=(
+            "v=0\no=- 1 1 IN IP4 198.51.100.7\ns=-\nc=IN IP4 198.51.100.7\nt=0 0\n"
+            "m=audio 20000 RTP/AVP 0\n")), CARRIER)
         session = Session()
         self.sessions.inbound[0].callback(session)
         self.switch.wire.take()

@@ -234,3 +234,22 @@ def test_an_unexpected_error_in_the_tu_is_answered_500_and_freed(switch, errors,
     assert errors.tracebacks() == []
     switch.clock.advance(64)
     assert len(switch.layer) == 0
+
+
+def test_a_call_whose_start_raises_is_answered_500_and_leaves_no_call(switch, monkeypatch):
+    from hostile_switch import CARRIER
+
+    from softswitch.services.proxy_call import ProxyCall
+
+    def broken(self):
+        raise ValueError("a routing bug")
+
+    monkeypatch.setattr(ProxyCall, "start", broken)
+    invite = packet("INVITE", via="SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKc1").replace(
+        b"INVITE sip:example.com SIP", b"INVITE sip:4155550100@127.0.0.1 SIP")
+    switch.endpoint.message_received(invite, CARRIER)
+    statuses = [r.status for r, _ in answers(switch)]
+    assert statuses == [100, 500]
+    assert len(switch.proxy) == 0
+    switch.clock.advance(64)
+    assert len(switch.layer) == 0

@@ -1,5 +1,5 @@
 """Runs the fuzz target over the whole SIP stack (fuzz_sip_stack.py) for a bounded
-time, seeded with the torture corpus: any crash, leak, reflection or amplification it
+time, seeded with the torture corpus and tests/fuzz/seeds: any crash, leak, reflection or amplification it
 finds fails the test with the input that caused it.
 
 SOFTSWITCH_FUZZ_SECONDS sets the time (default 20 s). atheris missing fails the test
@@ -33,6 +33,8 @@ def test_fuzz_the_sip_stack_for_a_bounded_time(tmp_path):
     for path in sorted(TORTURE.rglob("*.dat")):
         if "archive-raw" not in path.parts:
             shutil.copy(path, corpus / path.name)
+    for path in sorted((HERE / "seeds").iterdir()):  # the calls the proxy routes
+        shutil.copy(path, corpus / path.name)
     result = subprocess.run(
         [sys.executable, str(HERE / "fuzz_sip_stack.py"), str(corpus),
          f"-max_total_time={SECONDS}", "-timeout=10", "-rss_limit_mb=1024",

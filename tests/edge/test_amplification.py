@@ -59,3 +59,34 @@ def test_a_caller_that_missed_the_challenge_gets_it_again_on_its_retransmission(
     switch.clock.advance(40)
     first, again = switch.raw
     assert first == again and parse_message(first[0], validate=False).status == 407
+
+
+def test_a_stray_2xx_of_no_call_of_ours_is_not_relayed_to_the_via_it_names():
+    """A 2xx whose top Via is ours and whose next Via names a third party matches no
+    transaction; relayed statelessly it would reflect to that third party."""
+    switch = hostile_switch()
+    response = (f"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx.1\r\n"
+                f"Via: SIP/2.0/UDP {THIRD}:5060;branch=z9hG4bKvictim\r\n"
+                "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: forged@x\r\n"
+                "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n").encode()
+    switch.endpoint.message_received(response, SOURCE)
+    assert switch.raw == []
+
+
+def test_a_minimal_hand_made_request_gets_an_answer_within_three_times_its_size():
+    """The smallest INVITE and REGISTER that parse: their challenges (two algorithms)
+    would be 3.7x; over UDP they lose the second challenge and stay within 3x."""
+    for tiny in (b"INVITE sip:+14155550100@a SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z9hG4bKt\r\n"
+                 b"f: <sip:a@a>;tag=1\r\nt: <sip:a@a>\r\ni: a\r\nCSeq: 1 INVITE\r\n\r\n",
+                 b"REGISTER sip:example.com SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z9hG4bKr\r\n"
+                 b"f: <sip:a@example.com>;tag=1\r\nt: <sip:a@example.com>\r\ni: r\r\n"
+                 b"CSeq: 1 REGISTER\r\n\r\n"):
+        switch = hostile_switch()
+        switch.endpoint.message_received(tiny, SOURCE)
+        switch.clock.advance(40)
+        [(data, peer)] = switch.raw
+        answer = parse_message(data)
+        assert answer.status in (401, 407) and peer == SOURCE
+        assert len(data) <= 3 * len(tiny)
+        assert len(answer.headers.values("WWW-Authenticate")
+                   + answer.headers.values("Proxy-Authenticate")) == 1
