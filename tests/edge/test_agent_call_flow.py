@@ -90,7 +90,7 @@ class AgentCallHoldTests(AgentCallCase):
         yield wait_for(lambda: phone.received or None)  # the agent's stream goes on
         clock.advance(6)
         self.assertEqual([t.call_id for t in timeouts], ["call-1@carrier;agent"])
-        self.hang_up(switch)
+        self.hang_up(switch, cseq=4)  # after the re-INVITEs' CSeqs 2 and 3
 
 
 class LocalLegInjectionTests(unittest.TestCase):

@@ -15,7 +15,8 @@ CARRIER = Peer("udp", "198.51.100.7", 5060)
 ANSWER = (b"v=0\r\no=softswitch 1 1 IN IP4 127.0.0.1\r\ns=softswitch\r\n"
           b"c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
           b"a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
-CALLER_SDP = "v=0\nc=IN IP4 198.51.100.7\nm=audio 20000 RTP/AVP 0 101\n"
+CALLER_SDP = ("v=0\no=- 1 1 IN IP4 198.51.100.7\ns=-\nc=IN IP4 198.51.100.7\nt=0 0\n"
+              "m=audio 20000 RTP/AVP 0 101\n")
 
 
 class Session:
@@ -53,7 +54,7 @@ def switch():
     harness = ProxyHarness(snapshot)
     harness.agents = AgentCalls(harness.endpoint, harness.clock, Sessions(),
                                 on_call_end=harness.records.append,
-                                session_timers=SessionTimerConfig(1800, 90))
+                                session_timers=SessionTimerConfig(1800, 90), **harness.shared)
     harness.proxy.agent_calls = harness.agents
     return harness
 

@@ -99,14 +99,15 @@ class AgentCallCase(unittest.TestCase):
         self.phone_port = phone_port.getHost().port
         return switch, phone, relay_addr
 
-    def hang_up(self, switch):
+    def hang_up(self, switch, cseq: int = 2):
+        """ACK the 200, then BYE with `cseq` (above any in-dialog request sent)."""
         ok = self.ok
         dialog = (f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}"
                   "\nCall-ID: call-1@carrier\n")
         switch.receive("ACK sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;"
                        f"branch=z9hG4bKa\n{dialog}CSeq: 1 ACK\nContent-Length: 0\n\n", CARRIER)
         return switch.receive("BYE sip:x@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 198.51.100.7:5060;"
-                              f"branch=z9hG4bKb\n{dialog}CSeq: 2 BYE\nContent-Length: 0\n\n",
+                              f"branch=z9hG4bKb\n{dialog}CSeq: {cseq} BYE\nContent-Length: 0\n\n",
                               CARRIER)
 
 
