@@ -67,8 +67,9 @@ def test_every_get_route_of_the_document_answers_without_a_server_error(live):
                                      "route": [{"type": "agent", "agent": "bot"}]}))
     route_id = created(api.post("/v1/routes", {"prefix": "+1", "trunks": ["carrier"]}))["id"]
     token_id = created(api.post("/v1/tokens", {"name": "reader"}))["id"]
+    created(api.post("/v1/bans", {"address": "192.0.2.66", "seconds": 60}))
     values = {"name": None, "username": "alice", "number": quote("+14155550100"),
-              "call_id": "no-such-call"}
+              "call_id": "no-such-call", "address": "192.0.2.66"}
     names = {"regions": "west", "trunks": "carrier", "agents": "bot"}
     ids = {"routes": route_id, "tokens": token_id, "registrations": 1, "cdrs": 1}
 
@@ -191,7 +192,9 @@ def test_a_region_created_then_changed_over_the_api_carries_the_next_proxied_cal
                                      "advertise": "127.0.0.1",
                                      "port_min": 42000, "port_max": 42099}))
     created(api.post("/v1/trunks", {"name": "carrier", "number_format": "e164",
-                                    "gateways": [{"host": CARRIER_IP, "port": 5060}]}))
+                                    "gateways": [{"host": CARRIER_IP, "port": 5060}],
+                                    # SIPp calls from an ephemeral port
+                                    "inbound": {"allowed_sources": [CARRIER_IP]}}))
     created(api.post("/v1/trunks", {"name": "out", "gateways": [
         {"host": GATEWAY_A_IP, "port": port, "region": "west"}]}))
     created(api.post("/v1/numbers", {"number": "+14155550177",
