@@ -65,8 +65,9 @@ from dataclasses import dataclass, field
 from twisted.logger import Logger
 
 from ..sip.ids import new_call_id
-from ..sip.transport import Peer
 from ..sip.uri import parse_uri
+from .attempts import trunk_attempts
+from .credential_retry import credentials_of
 from .dialogs import CallRecord
 from .media_owners import MediaOwners
 from .media_control import MediaError
@@ -89,43 +90,6 @@ class OriginateRefused(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-# -- how to reach a number through a trunk (shared with services.transfers) -----------
-
-@dataclass(frozen=True)
-class Attempt:
-    """One INVITE to send: where, with which Request-URI, and what it stands for."""
-
-    uri: str
-    destination: Peer
-    to_uri: str
-    trunk: object = None  # routing.Trunk
-    gateway: object = None  # routing.Gateway
-    routes: tuple[str, ...] = ()
-    follow_contact: bool = True
-
-
-def trunk_attempts(trunk, number: str, gateway_order=None, region: str | None = None):
-    """One Attempt per gateway of `trunk`, in the order calls should try them."""
-    if gateway_order is not None:
-        gateways = gateway_order(trunk, region)
-    else:
-        gateways = sorted(trunk.gateways, key=lambda g: g.priority)
-    attempts = []
-    for gateway in gateways:
-        transport = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
-        attempts.append(Attempt(f"sip:{number}@{gateway.uri_hostport}{transport}",
-                                Peer(gateway.transport, gateway.host, gateway.port),
-                                f"sip:{number}@{gateway.uri_host}", trunk=trunk,
-                                gateway=gateway))
-    return attempts
-
-
-def credentials_of(trunk) -> tuple[str, str] | None:
-    if trunk is None or not trunk.auth_username:
-        return None
-    return trunk.auth_username, trunk.auth_password or ""
 
 
 def moves_on(event: Failed, rang: bool) -> bool:

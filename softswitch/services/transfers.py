@@ -56,12 +56,13 @@ from twisted.logger import Logger
 
 from ..sdp import Line, SdpError, parse_sdp
 from ..sdp.agent_answer import choose_audio
-from ..sip.transport import Peer
 from ..sip.uri import parse_uri
 from .dialogs import CallRecord
 from .media_control import MediaError
 from .numbers import NumberError, normalise
-from .outbound_calls import Attempt, credentials_of, moves_on, trunk_attempts
+from .attempts import MAX_FORKS, Attempt, trunk_attempts, user_attempts
+from .credential_retry import credentials_of
+from .outbound_calls import moves_on
 from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg, UacLegs
 
 log = Logger()
@@ -213,12 +214,8 @@ class Transfers:
     def _user_attempts(self, name: str) -> list[Attempt]:
         bindings = self._location.lookup(f"sip:{name}@{self._domain}") \
             if self._location is not None else []
-        attempts = []
-        for binding in bindings:
-            peer = _peer_from_received(binding.received)
-            if peer is not None:
-                attempts.append(Attempt(binding.contact, peer, f"sip:{name}@{self._domain}",
-                                        routes=tuple(binding.path), follow_contact=False))
+        attempts = user_attempts(bindings, f"sip:{name}@{self._domain}", MAX_FORKS,
+                                 follow_contact=False)
         if not attempts:
             raise TransferRefused(480, f"user {name!r} has no registered contact")
         return attempts
@@ -512,14 +509,3 @@ def _names_another_format(line: Line, keep: set[str]) -> bool:
         return False
     fmt = rest.strip().split(" ", 1)[0]
     return fmt != "*" and fmt not in keep
-
-
-def _peer_from_received(received: str | None) -> Peer | None:
-    """A binding's source ("udp:203.0.113.5:5060") as a Peer."""
-    if not received:
-        return None
-    transport, _, rest = received.partition(":")
-    host, _, port = rest.rpartition(":")
-    if not port.isdigit() or not host:
-        return None
-    return Peer(transport, host.strip("[]"), int(port))

@@ -45,7 +45,6 @@ from twisted.logger import Logger
 
 from ..sdp import SdpError, parse_sdp
 from ..sdp.reoffer import answer_in_dialog, offer_holds
-from ..sip import digest
 from ..sip.dialog import Dialog as SipDialog
 from ..sip.errors import SipError
 from ..sip.fields import parse_name_addr
@@ -60,6 +59,7 @@ from ..sip.session_timer import (
 )
 from ..sip.transport import Peer
 from ..sip.uri import parse_uri
+from .credential_retry import CannotAnswer, answer_challenge, is_challenge
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .proxy_routes import peer_for_uri
@@ -289,7 +289,7 @@ class UacLeg:
 
     def _failure(self, response: Response) -> None:
         status = response.status
-        if status in (401, 407) and not self._done and self._retry_with_credentials(response):
+        if is_challenge(status) and not self._done and self._retry_with_credentials(response):
             return
         if status == 422 and not self._done and self._retry_interval(response):
             return
@@ -398,21 +398,14 @@ class UacLeg:
     def _retry_with_credentials(self, response: Response) -> bool:
         if self._credentials is None or self._auth_tried:
             return False
-        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-        challenge = digest.select_challenge(response.headers.values(header))
-        if challenge is None:
-            return False
-        username, password = self._credentials
         try:
-            value = digest.authorization_for(challenge, username, password, "INVITE",
-                                             self.request_uri, cnonce=new_tag())
-        except SipError as exc:
-            log.info("cannot answer the challenge for {uri}: {error}", uri=self.request_uri,
-                     error=exc)
+            name, value = answer_challenge(response, self._credentials, "INVITE",
+                                           self.request_uri)
+        except CannotAnswer as exc:
+            log.info("{uri}: {error}", uri=self.request_uri, error=exc)
             return False
         self._auth_tried = True
-        self._send_again({"Authorization" if response.status == 401
-                          else "Proxy-Authorization": value})
+        self._send_again({name: value})
         return True
 
     def _retry_interval(self, response: Response) -> bool:
