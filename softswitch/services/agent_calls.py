@@ -38,13 +38,13 @@ from ..sdp import SdpError, check_answer, parse_sdp
 from ..sdp.agent_answer import choose_audio
 from ..sdp.reoffer import answer_reoffer, offer_from_answer, offer_holds
 from ..sip.dialog import Dialog as SipDialog
-from ..sip.errors import RemoteProtocolError
 from ..sip.ids import new_tag
 from ..sip.message import Request, make_response
 from ..sip.session_timer import UAS, SessionTimerConfig
 from ..sip.timers import TimerConfig
 from ..sip.transport import Peer, response_destination
 from .agent_dialog import AgentDialog, InboundCall, Refreshed
+from .dialog_requests import ALLOW, answer_request, refresh_ok
 from .in_dialog import InDialogRouter
 from .media_control import MediaRejected
 from .media_owners import MediaOwners
@@ -56,7 +56,6 @@ from .uac_leg import UacLegs
 
 log = Logger()
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 
 
 def _quoted(text: str) -> str:
@@ -291,31 +290,11 @@ class AgentCalls:
                 return
             self._caller_sdp(dialog, request.body, sdp)
 
-    # -- in-dialog requests --------------------------------------------------------
-    def in_dialog(self, key, request: Request, dialog: AgentDialog) -> None:
-        try:
-            dialog.view.request_received(request)  # CSeq order, target refresh
-        except RemoteProtocolError as exc:
-            self.stack.respond(key, make_response(request, exc.status_hint))
-            return
-        method = request.method
-        if method == "BYE":
-            self.stack.respond(key, make_response(request, 200))
-            self._end(dialog, "caller", "bye")
-        elif method == "INVITE" or (method == "UPDATE" and carries_sdp(request)):
-            self._reinvite(key, request, dialog)
-        elif method == "UPDATE":
-            self._refresh_answer(key, request, dialog, make_response(request, 200))
-        elif method == "INFO":
-            self._info(key, request, dialog)
-        elif method == "OPTIONS":
-            self.stack.respond(key, make_response(request, 200))
-        else:
-            response = make_response(request, 405)
-            response.headers.add("Allow", ALLOW)
-            self.stack.respond(key, response)
+    # -- in-dialog requests (answered through services.dialog_requests) ------------------
+    def bye_received(self, dialog: AgentDialog) -> None:
+        self._end(dialog, "caller", "bye")
 
-    def _reinvite(self, key, request: Request, dialog: AgentDialog) -> None:
+    def reinvite(self, key, request: Request, dialog: AgentDialog) -> None:
         """Hold, resume, a moved address or a session refresh: our answer keeps its
         streams and codec, each direction answering the offer's (RFC 3264 §6.1). A
         re-INVITE without SDP gets our offer in the 200; the answer comes in the ACK."""
@@ -333,20 +312,18 @@ class AgentCalls:
             response.headers.add("Warning", f'399 softswitch "{_quoted(str(exc))}"')
             self.stack.respond(key, response)
             return
-        ok = make_response(request, 200, body=body)
-        ok.headers.add("Content-Type", "application/sdp")
-        if not self._refresh_answer(key, request, dialog, ok):
+        if not self.refresh_answer(key, request, dialog, body):
             return
         dialog.answer_sdp = body
         dialog.awaiting_answer = offer is None
         if offer is not None:
             self._caller_sdp(dialog, request.body, offer)
 
-    def _refresh_answer(self, key, request: Request, dialog: AgentDialog, ok) -> bool:
-        """Send `ok` to a re-INVITE or UPDATE (a session refresh, RFC 4028), or the
-        422/400 its Session-Expires calls for instead; whether `ok` went."""
-        ok.headers.add("Contact", f"<{self.stack.local_uri(dialog.caller)}>")
-        ok.headers.add("Allow", ALLOW)
+    def refresh_answer(self, key, request: Request, dialog: AgentDialog,
+                        body: bytes = b"") -> bool:
+        """Send the 200 (with `body`) to a re-INVITE or UPDATE (a session refresh, RFC
+        4028), or the 422/400 its Session-Expires calls for instead; whether it went."""
+        ok = refresh_ok(request, self.stack.local_uri(dialog.caller), body)
         if dialog.refresh is not None:
             return dialog.refresh.respond(key, request, ok)
         self.stack.respond(key, ok)
@@ -364,7 +341,7 @@ class AgentCalls:
             dialog.held = held
             dialog.session.hold(held)
 
-    def _info(self, key, request: Request, dialog: AgentDialog) -> None:
+    def info(self, key, request: Request, dialog: AgentDialog) -> None:
         try:
             digit = parse_info_dtmf(request.headers.get("Content-Type") or "", request.body)
         except ValueError:
@@ -484,7 +461,20 @@ class _AgentDialogOwner:
     dialog: AgentDialog
 
     def in_dialog(self, key, request: Request, source: Peer, view: SipDialog) -> None:
-        self.calls.in_dialog(key, request, self.dialog)
+        answer_request(self.calls.stack, key, request, view, self)
+
+    # (dialog_requests.DialogEnd)
+    def bye_received(self) -> None:
+        self.calls.bye_received(self.dialog)
+
+    def offer_received(self, key, request: Request) -> None:
+        self.calls.reinvite(key, request, self.dialog)
+
+    def refresh_received(self, key, request: Request) -> None:
+        self.calls.refresh_answer(key, request, self.dialog)
+
+    def info_received(self, key, request: Request) -> None:
+        self.calls.info(key, request, self.dialog)
 
     def ack(self, request: Request, source: Peer, view: SipDialog) -> None:
         self.calls.ack(self.dialog, request)

@@ -60,6 +60,7 @@ from ..sip.session_timer import (
 from ..sip.transport import Peer
 from ..sip.uri import parse_uri
 from .credential_retry import CannotAnswer, answer_challenge, is_challenge
+from .dialog_requests import ALLOW, refresh_ok
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .proxy_routes import peer_for_uri
@@ -78,7 +79,6 @@ from .uac_legs import UacLegs  # noqa: F401 (imported from here by the legs' own
 
 log = Logger()
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 
 # Dialog states of the leg (RFC 3261 §12: early and confirmed dialogs).
 CALLING = "CALLING"  # INVITE sent, nothing but 100 yet
@@ -321,47 +321,48 @@ class UacLeg:
         self._emit(Failed(408, "no-answer" if self._provisional else "failed"))
 
     # -- in-dialog requests from the far end ---------------------------------------------
-    def in_dialog(self, key, request: Request) -> None:
-        method = request.method
-        if method == "BYE":
-            self.stack.respond(key, make_response(request, 200))
-            already = self._done
-            self._done = True
-            self._terminate()
-            if not already:
-                self._emit(Ended("remote", "bye"))
-        elif method in ("INVITE", "UPDATE"):
-            held, offered = None, carries_sdp(request)
-            sdp_exchange = (method == "INVITE" or offered) and bool(self.local_sdp)
-            if sdp_exchange:  # (an UPDATE may carry an offer too)
-                offer = request.body if offered else None
-                try:  # each direction answering the offer's (hold), or our offer
-                    body, held = answer_in_dialog(self.local_sdp, offer)
-                except (SdpError, ValueError):
-                    self.stack.respond(key, make_response(request, 488))
-                    return
-                ok = make_response(request, 200, body=body)
-                ok.headers.add("Contact", f"<{self.stack.local_uri(self.destination)}>")
-                ok.headers.add("Content-Type", "application/sdp")
-            else:
-                ok = make_response(request, 200)
-            if self._refresh is not None:  # a session refresh (RFC 4028)
-                if not self._refresh.respond(key, request, ok):
-                    return
-            else:
-                self.stack.respond(key, ok)
-            if sdp_exchange:
-                self.local_sdp = ok.body
-                self._awaiting_answer = held is None
-                if held is not None:
-                    self.remote_sdp = request.body
-                    self._emit(Reoffered(request.body, held))
-        elif method in ("INFO", "OPTIONS"):
-            self.stack.respond(key, make_response(request, 200))
-        else:
-            response = make_response(request, 405)
-            response.headers.add("Allow", ALLOW)
-            self.stack.respond(key, response)
+    # (services.dialog_requests.DialogEnd: the router's owner answers through it)
+    def bye_received(self) -> None:
+        already = self._done
+        self._done = True
+        self._terminate()
+        if not already:
+            self._emit(Ended("remote", "bye"))
+
+    def offer_received(self, key, request: Request) -> None:
+        """A re-INVITE or an UPDATE with SDP: each direction answering the offer's
+        (hold), or our offer when it has none."""
+        if not self.local_sdp:
+            self.refresh_received(key, request)
+            return
+        offer = request.body if carries_sdp(request) else None
+        try:
+            body, held = answer_in_dialog(self.local_sdp, offer)
+        except (SdpError, ValueError):
+            self.stack.respond(key, make_response(request, 488))
+            return
+        if not self._respond_refresh(key, request, body):
+            return
+        self.local_sdp = body
+        self._awaiting_answer = held is None
+        if held is not None:
+            self.remote_sdp = request.body
+            self._emit(Reoffered(request.body, held))
+
+    def refresh_received(self, key, request: Request) -> None:
+        self._respond_refresh(key, request)
+
+    def info_received(self, key, request: Request) -> None:
+        self.stack.respond(key, make_response(request, 200))
+
+    def _respond_refresh(self, key, request: Request, body: bytes = b"") -> bool:
+        """The 200 to a re-INVITE or UPDATE, or the 422/400 its Session-Expires calls
+        for (RFC 4028); whether the 200 went."""
+        ok = refresh_ok(request, self.stack.local_uri(self.destination), body)
+        if self._refresh is not None:
+            return self._refresh.respond(key, request, ok)
+        self.stack.respond(key, ok)
+        return True
 
     def ack(self, request: Request) -> None:
         """The ACK of our 200 to a re-INVITE: the answer, when the 200 had our offer."""
