@@ -14,7 +14,7 @@ from ..sip.transport import Peer
 from .attempts import ordered_gateways, trunk_attempts, user_attempts
 from .call_routing import CallPlan, Refuse
 from .credential_retry import CannotAnswer, answer_challenge, credentials_of
-from .dialogs import CallRecord, Dialog, DialogTable
+from .dialogs import CallRecord, Dialog, DialogTable, dialog_from_answer
 from .proxy_call import ProxyCall, ProxyConfig
 from .in_dialog import InDialogRouter
 from .media_owners import MediaOwners
@@ -29,6 +29,7 @@ from .proxy_routes import (
     targets_us,
 )
 from .routing import Target
+from .stray_answers import StrayAnswers
 
 log = Logger()
 
@@ -359,15 +360,13 @@ class Proxy:
 
     def hang_up_late_answer(self, call: ProxyCall, leg, response: Response) -> None:
         """A 2xx that crossed our CANCEL: ACK it and BYE it so no call is left up."""
-        dialog = _late_dialog(call, leg, response)
-        ack = Request("ACK", dialog.towards_callee.remote_target, leg.request.headers.copy())
-        ack.headers.set("CSeq", f"{leg.request.cseq.number} ACK")
-        ack.headers.set("To", response.headers.get("To"))
-        ack.headers.remove("Record-Route")
-        ack.body = b""
-        self.stack.send_stateless(ack, leg.attempt.destination)
-        bye, peer = dialog.bye_towards("callee", self.stack.via_for(leg.attempt.destination))
-        self.stack.send_request(bye, peer, IGNORE_RESPONSES)
+        dialog = dialog_from_answer(call.invite, response, call.source,
+                                    leg.attempt.destination, call.record,
+                                    call.record_routes(leg.attempt.destination), call.cseq_offset)
+        if call.strays is None:
+            call.strays = StrayAnswers(self.stack)
+        call.strays.hang_up(response, dialog.towards_callee, leg.attempt.destination,
+                            leg.request.cseq.number)
 
     def end_dialog(self, dialog: Dialog, side: str, reason: str) -> None:
         if dialog.ended:
@@ -485,10 +484,3 @@ class Proxy:
     def __len__(self) -> int:
         agents = len(self.agent_calls) if self.agent_calls is not None else 0
         return len(self._calls) + len(self.dialogs) + agents
-
-
-def _late_dialog(call, leg, response) -> Dialog:
-    from .dialogs import dialog_from_answer
-    return dialog_from_answer(call.invite, response, call.source, leg.attempt.destination,
-                              call.record, call.record_routes(leg.attempt.destination),
-                              call.cseq_offset)

@@ -75,6 +75,7 @@ class ProxyCall:
     original_offer: bytes = b""  # the caller's SDP as it came (the relay rewrites it)
     offered: bool = False
     own_refusals: list = field(default_factory=list)  # our 503s (limits, agents): kept
+    strays: object = None  # stray_answers.StrayAnswers, made for a first 2xx after CANCEL
 
     # -- progress through the plan ------------------------------------------------
     def start(self) -> None:

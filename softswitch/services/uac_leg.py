@@ -65,6 +65,7 @@ from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .proxy_routes import peer_for_uri
 from .session_refresh import DialogRefresh
+from .stray_answers import StrayAnswers
 from .uac_leg_events import (  # noqa: F401 (the leg's events are imported from here too)
     Answered,
     Ended,
@@ -142,7 +143,7 @@ class UacLeg:
         self._ring_timer = None
         self._ack: Request | None = None
         self._ack_peer: Peer | None = None
-        self._strays: dict[str, _StrayDialog] = {}  # unwanted 2xx by To tag
+        self._strays = StrayAnswers(stack)  # unwanted 2xx
         self._session_timers = session_timers  # RFC 4028 (None: off)
         self._interval_retried = False
         self._awaiting_answer = False  # our 200 to a re-INVITE without SDP made an offer
@@ -486,16 +487,12 @@ class UacLeg:
         return self.destination
 
     def _hang_up_stray(self, response: Response) -> None:
-        """ACK and BYE a 2xx we do not want (a second fork, or after CANCEL); its
-        retransmissions are only ACKed again."""
-        tag = response.to_tag or ""
-        stray = self._strays.get(tag)
-        if stray is not None:
-            stray.send("ACK")
-            return
-        stray = self._strays[tag] = _StrayDialog(self, response)
-        stray.send("ACK")
-        stray.send("BYE")
+        """ACK and BYE a 2xx we do not want (a second fork, or after CANCEL)."""
+        try:
+            view = SipDialog.as_uac(self._invite, response)
+        except SipError:
+            return  # a 2xx without a To tag: no dialog to end
+        self._strays.hang_up(response, view, self.destination, self._invite.cseq.number)
         if self.state != CONFIRMED:
             self._terminate()
 
@@ -517,34 +514,6 @@ class UacLeg:
 
     def __repr__(self) -> str:
         return f"<UacLeg {self.request_uri} {self.state}>"
-
-
-class _StrayDialog:
-    """A dialog we only end: the ACK and BYE of an unwanted 2xx."""
-
-    def __init__(self, leg: UacLeg, response: Response):
-        self.leg = leg
-        self.to = response.headers.get("To")
-        self.contact = _contact_uri(response) or leg.request_uri
-        record_routes = response.headers.get_list("Record-Route")
-        self.routes = list(reversed(record_routes))
-
-    def send(self, method: str) -> None:
-        leg = self.leg
-        peer = leg.destination
-        if self.routes:
-            try:
-                peer = peer_for_uri(parse_name_addr(self.routes[0]).uri) or peer
-            except SipError:
-                pass
-        number = leg._invite.cseq.number + (1 if method == "BYE" else 0)
-        request = make_request(method, self.contact, via=leg.stack.via_for(peer),
-                               from_=leg.local_from, to=self.to, call_id=leg.call_id,
-                               cseq=number, routes=self.routes)
-        if method == "ACK":
-            leg.stack.send_stateless(request, peer)
-        else:
-            leg.stack.send_request(request, peer, IGNORE_RESPONSES)
 
 
 def _allowed(message) -> set[str]:

@@ -168,6 +168,29 @@ def test_cancel_before_answer(switch):
     assert switch.records[0].disconnect_reason == "cancel"
 
 
+def test_a_2xx_crossing_the_cancel_is_acked_and_hung_up_once(switch):
+    sent = switch.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
+    fwd = [m for m, p in sent if m.is_request][0]
+    switch.receive(response_to(fwd, 180), BOB_NAT)
+    cancel = ("CANCEL sip:4155550100@127.0.0.1 SIP/2.0\n"
+              "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKinv1\nMax-Forwards: 70\n"
+              "To: <sip:4155550100@127.0.0.1>\nFrom: <sip:+12125550123@198.51.100.7>;tag=caller1\n"
+              "Call-ID: call-1@carrier\nCSeq: 1 CANCEL\nContent-Length: 0\n\n")
+    switch.receive(cancel, CARRIER)
+    ok = response_to(fwd, 200, contact="sip:bob@10.0.0.2:5062")
+    sent = switch.receive(ok, BOB_NAT)
+    requests = [(m.method, str(m.cseq), m.uri, p) for m, p in sent if m.is_request]
+    assert requests == [("ACK", "1 ACK", "sip:bob@10.0.0.2:5062", BOB_NAT),
+                        ("BYE", "2 BYE", "sip:bob@10.0.0.2:5062", BOB_NAT)]
+    ack, bye = [m for m, p in sent if m.is_request]
+    assert ack.to_tag == bye.to_tag == "callee1" and ack.from_tag == "caller1"
+    assert "Content-Type" not in ack.headers and not ack.headers.get_list("Route")
+    assert not [m for m, p in sent if not m.is_request]  # the caller has its 487
+    # The retransmitted 200 is only ACKed again.
+    again = [m.method for m, p in switch.receive(ok, BOB_NAT) if m.is_request]
+    assert again == ["ACK"]
+
+
 def test_registered_user_dials_out_through_the_trunk_after_407(switch):
     alice = Peer("udp", "192.0.2.30", 5060)
     text = invite("sip:+14155550199@127.0.0.1", via_host="192.0.2.30", from_user="alice")
