@@ -24,8 +24,8 @@ The dialogs the switch holds as a UAC (outbound agent calls, the human of a tran
 services.uac_leg) are kept in `legs`; `owns`, `in_dialog` and `ack` serve them too, so
 the proxy hands their in-dialog requests here like those of the answered calls.
 
-An agent's transfer request goes to `transfers` (services.transfers) when one is
-set; the answered call is offered to it as a `TransferredCall`
+An agent's transfer request goes to `transfers` (services.transfers, or
+transfer_port.NO_TRANSFERS, which logs it); the answered call is offered to it as a `TransferredCall`
 (`agent_dialog.InboundCall`)."""
 
 from dataclasses import dataclass
@@ -52,6 +52,7 @@ from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .routing import Agent
 from .session_refresh import DialogRefresh, add_timing, uas_timing
+from .transfer_port import NO_TRANSFERS, TransferRequests
 from .uac_leg import UacLegs
 
 log = Logger()
@@ -129,7 +130,8 @@ class AgentCalls:
                  connect_timeout: float = 5.0, user_agent: str = "softswitch",
                  timers: TimerConfig = TimerConfig(), media_owners: MediaOwners | None = None,
                  dialog_router: InDialogRouter | None = None,
-                 session_timers: SessionTimerConfig | None = None):
+                 session_timers: SessionTimerConfig | None = None,
+                 legs: UacLegs | None = None, transfers: TransferRequests = NO_TRANSFERS):
         self.stack = stack
         self._clock = clock
         self._sessions = sessions
@@ -143,14 +145,20 @@ class AgentCalls:
         self._session_timers = session_timers  # RFC 4028 (None: off)
         self.dialogs: dict[str, AgentDialog] = {}
         # Dialogs of ours as UAC (outbound calls, transfers), routed by the same router.
-        self.legs = UacLegs(self._dialog_router)
-        self.transfers = None  # services.transfers.Transfers
+        self.legs = legs if legs is not None else UacLegs(self._dialog_router)
+        self.transfers = transfers
 
     def __len__(self) -> int:
         return len(self.dialogs) + len(self.legs)
 
     # -- answering (called by the ProxyCall that reached an agent target) ---------
-    def answer(self, call, agent: Agent) -> None:
+    def answer(self, call, agent: Agent) -> bool:
+        """Take the call (proxy_call.ProxyCall) for `agent`: it hears agent_answered()
+        or agent_failed() next (proxy.AgentAnswering)."""
+        self._answer(call, agent)
+        return True
+
+    def _answer(self, call, agent: Agent) -> None:
         invite = call.invite
         local_tag = new_tag()
         call.record.agent, call.record.profile = agent.name, agent.profile
@@ -371,10 +379,6 @@ class AgentCalls:
 
     def _transfer_requested(self, dialog: AgentDialog, target: str, warm: bool) -> None:
         if dialog.ended:
-            return
-        if self.transfers is None:
-            log.info("agent asked to transfer {call_id} to {target}: transfers are not "
-                     "enabled, the call goes on", call_id=dialog.call_id, target=target)
             return
         self.transfers.request(InboundCall(self, dialog), target, warm)
 

@@ -71,6 +71,7 @@ from .credential_retry import credentials_of
 from .dialogs import CallRecord
 from .media_owners import MediaOwners
 from .media_control import MediaError
+from .transfer_port import NO_TRANSFERS, TransferRequests
 from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg
 
 log = Logger()
@@ -146,7 +147,7 @@ class OutboundCalls:
     def __init__(self, stack, clock, snapshot_source, sessions, legs, *, domain: str,
                  limiter=None, gateway_order=None, gateway_health=None, on_call_end=None,
                  ring_timeout: float = DEFAULT_RING_TIMEOUT, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
-                 user_agent: str = "softswitch", transfers=None,
+                 user_agent: str = "softswitch", transfers: TransferRequests = NO_TRANSFERS,
                  media_owners: MediaOwners | None = None, session_timers=None):
         self.stack = stack
         self._clock = clock
@@ -426,10 +427,6 @@ class OutboundCalls:
 
     def _transfer_requested(self, call: OutboundCall, target: str, warm: bool) -> None:
         if call.ended:
-            return
-        if self.transfers is None:
-            log.info("agent asked to transfer {call_id} to {target}: transfers are not "
-                     "enabled, the call goes on", call_id=call.call_id, target=target)
             return
         self.transfers.request(call, target, warm)
 

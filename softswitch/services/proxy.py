@@ -4,6 +4,7 @@ in-dialog requests follow the dialog; limits, gateway health and call records ar
 kept as calls start and end."""
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from twisted.logger import Logger
 
@@ -32,6 +33,44 @@ from .routing import Target
 from .stray_answers import StrayAnswers
 
 log = Logger()
+
+
+class AgentAnswering(Protocol):
+    """Who answers agent targets (services.agent_calls.AgentCalls); the admin calls
+    view reaches the agent calls through the proxy too."""
+
+    def answer(self, call: ProxyCall, agent) -> bool:
+        """Take `call` for `agent` (False: agent routes are not enabled here)."""
+
+    def __len__(self) -> int: ...
+
+    def active_calls(self) -> list[dict]: ...
+
+    def hang_up(self, call_id: str, reason: str, side: str = "agent") -> bool: ...
+
+    def finish(self, call_id: str, reason: str) -> bool: ...
+
+
+class _NoAgentCalls:
+    """Agent routes not enabled: agent targets are passed over (503)."""
+
+    def answer(self, call: ProxyCall, agent) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        return 0
+
+    def active_calls(self) -> list[dict]:
+        return []
+
+    def hang_up(self, call_id: str, reason: str, side: str = "agent") -> bool:
+        return False
+
+    def finish(self, call_id: str, reason: str) -> bool:
+        return False
+
+
+NO_AGENT_CALLS: AgentAnswering = _NoAgentCalls()
 
 
 @dataclass(slots=True)
@@ -99,7 +138,8 @@ class Proxy:
     def __init__(self, stack, clock, router, location, snapshot_source, *, domain: str,
                  config: ProxyConfig = ProxyConfig(), limiter=None, gateway_order=None,
                  gateway_health=None, on_call_end=None, metrics=None, is_our_address=None,
-                 media=None, agent_calls=None, media_owners: MediaOwners | None = None,
+                 media=None, agent_calls: AgentAnswering = NO_AGENT_CALLS,
+                 media_owners: MediaOwners | None = None,
                  dialog_router: InDialogRouter | None = None):
         self.stack = stack
         self.clock = clock
@@ -299,10 +339,7 @@ class Proxy:
     def answer_with_agent(self, call: ProxyCall, target: Target) -> bool:
         """Hand the call to the agent service; False when that cannot even start."""
         agent = self._snapshot().agents.get(target.name)
-        if self.agent_calls is None or agent is None:
-            return False
-        self.agent_calls.answer(call, agent)
-        return True
+        return agent is not None and self.agent_calls.answer(call, agent)
 
     def agent_answered(self, call: ProxyCall) -> None:
         self._calls.pop(self._call_key(call.invite), None)
@@ -482,5 +519,4 @@ class Proxy:
         return request.call_id, request.from_tag, request.cseq.number
 
     def __len__(self) -> int:
-        agents = len(self.agent_calls) if self.agent_calls is not None else 0
-        return len(self._calls) + len(self.dialogs) + agents
+        return len(self._calls) + len(self.dialogs) + len(self.agent_calls)

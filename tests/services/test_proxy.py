@@ -381,7 +381,7 @@ def test_a_timed_out_branch_gives_the_caller_a_408_without_our_via(switch):
     assert [v.host for v in finals[0].vias] == ["198.51.100.7"]
 
 
-def test_wrong_proxy_credentials_are_reported_with_the_source_and_user(switch):
+def test_wrong_proxy_credentials_are_reported_with_the_source_and_user():
     from memory_switch import authorization
     from softswitch.services.security_events import CredentialsFailed
 
@@ -392,7 +392,9 @@ def test_wrong_proxy_credentials_are_reported_with_the_source_and_user(switch):
         def credentials_failed(self, event):
             self.events.append(event)
 
-    reports = switch.proxy._router.security = Reports()
+    reports = Reports()
+    switch = ProxyHarness(snapshot(), users={"alice": "a-secret", "bob": "b-secret"},
+                          security=reports)
     mallory = Peer("udp", "192.0.2.66", 5060)
     text = invite("sip:+14155550199@127.0.0.1", via_host="192.0.2.66", from_user="alice")
     challenge = [m for m, _ in switch.receive(text, mallory) if not m.is_request][-1]

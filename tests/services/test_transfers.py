@@ -22,6 +22,7 @@ from softswitch.services.routing import (
     Trunk,
 )
 from softswitch.services.transfers import BridgedSession, Transfers, restrict_offer
+from softswitch.services.uac_legs import UacLegs
 from softswitch.sip.transport import Peer
 
 CARRIER = Peer("udp", "198.51.100.7", 5060)
@@ -143,17 +144,19 @@ def snapshot():
 
 class Switch(ProxyHarness):
     def __init__(self):
-        super().__init__(snapshot(), users={"alice": "a"})
         self.sessions = FakeSessions()
-        self.agents = AgentCalls(self.endpoint, self.clock, self.sessions,
-                                 on_call_end=self.records.append, **self.shared)
-        self.proxy.agent_calls = self.agents
         self.media = FakeMedia()
-        self.limiter = TrunkLimiter(self.clock)
-        self.transfers = Transfers(self.endpoint, self.clock, self.holder, self.media,
-                                   self.agents.legs, location=self.location, domain=DOMAIN,
-                                   limiter=self.limiter, ring_timeout=20.0)
-        self.agents.transfers = self.transfers
+
+        def agents(h):
+            legs = UacLegs(h.shared["dialog_router"])
+            self.limiter = TrunkLimiter(h.clock)
+            self.transfers = Transfers(h.endpoint, h.clock, h.holder, self.media, legs,
+                                       location=h.location, domain=DOMAIN,
+                                       limiter=self.limiter, ring_timeout=20.0)
+            return AgentCalls(h.endpoint, h.clock, self.sessions, on_call_end=h.records.append,
+                              legs=legs, transfers=self.transfers, **h.shared)
+
+        super().__init__(snapshot(), users={"alice": "a"}, agents=agents)
 
     def answered_call(self):
         """An inbound call answered by the agent: (session, our 200, caller ACKed)."""
