@@ -152,7 +152,8 @@ def test_agent_target_is_503_until_agents_exist_and_the_next_target_rings(switch
     assert [p for m, p in sent if m.is_request] == [BOB_NAT]
 
 
-def test_cancel_before_answer(switch):
+def _ringing_then_cancelled(switch):
+    """A DID call ringing bob, cancelled by the carrier: (bob's INVITE, what CANCEL sent)."""
     sent = switch.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
     fwd = [m for m, p in sent if m.is_request][0]
     switch.receive(response_to(fwd, 180), BOB_NAT)
@@ -160,7 +161,11 @@ def test_cancel_before_answer(switch):
               "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKinv1\nMax-Forwards: 70\n"
               "To: <sip:4155550100@127.0.0.1>\nFrom: <sip:+12125550123@198.51.100.7>;tag=caller1\n"
               "Call-ID: call-1@carrier\nCSeq: 1 CANCEL\nContent-Length: 0\n\n")
-    sent = switch.receive(cancel, CARRIER)
+    return fwd, switch.receive(cancel, CARRIER)
+
+
+def test_cancel_before_answer(switch):
+    fwd, sent = _ringing_then_cancelled(switch)
     to_carrier = sorted((m.status, m.cseq.method) for m, p in sent if not m.is_request)
     assert to_carrier == [(200, "CANCEL"), (487, "INVITE")]
     [cancel_out] = [m for m, p in sent if m.is_request]
@@ -169,14 +174,7 @@ def test_cancel_before_answer(switch):
 
 
 def test_a_2xx_crossing_the_cancel_is_acked_and_hung_up_once(switch):
-    sent = switch.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
-    fwd = [m for m, p in sent if m.is_request][0]
-    switch.receive(response_to(fwd, 180), BOB_NAT)
-    cancel = ("CANCEL sip:4155550100@127.0.0.1 SIP/2.0\n"
-              "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKinv1\nMax-Forwards: 70\n"
-              "To: <sip:4155550100@127.0.0.1>\nFrom: <sip:+12125550123@198.51.100.7>;tag=caller1\n"
-              "Call-ID: call-1@carrier\nCSeq: 1 CANCEL\nContent-Length: 0\n\n")
-    switch.receive(cancel, CARRIER)
+    fwd, _ = _ringing_then_cancelled(switch)
     ok = response_to(fwd, 200, contact="sip:bob@10.0.0.2:5062")
     sent = switch.receive(ok, BOB_NAT)
     requests = [(m.method, str(m.cseq), m.uri, p) for m, p in sent if m.is_request]
