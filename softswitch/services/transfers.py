@@ -159,7 +159,8 @@ class Transfers:
     def __init__(self, stack, clock, snapshot_source, media, legs: UacLegs, *,
                  location=None, domain: str = "", limiter=None, gateway_order=None,
                  gateway_health=None, ring_timeout: float = DEFAULT_RING_TIMEOUT,
-                 user_agent: str = "softswitch", session_timers=None):
+                 user_agent: str = "softswitch", session_timers=None,
+                 max_forks: int = MAX_FORKS):
         self.stack = stack
         self.clock = clock
         self._snapshot = snapshot_source
@@ -173,6 +174,7 @@ class Transfers:
         self.ring_timeout = ring_timeout
         self.user_agent = user_agent
         self.session_timers = session_timers  # sip.session_timer.SessionTimerConfig
+        self._max_forks = max_forks  # contacts of a user target rung at once
 
     def request(self, call: TransferredCall, target: str, warm: bool) -> "Transfer | None":
         current = call.transfer
@@ -214,7 +216,7 @@ class Transfers:
     def _user_attempts(self, name: str) -> list[Attempt]:
         bindings = self._location.lookup(f"sip:{name}@{self._domain}") \
             if self._location is not None else []
-        attempts = user_attempts(bindings, f"sip:{name}@{self._domain}", MAX_FORKS,
+        attempts = user_attempts(bindings, f"sip:{name}@{self._domain}", self._max_forks,
                                  follow_contact=False)
         if not attempts:
             raise TransferRefused(480, f"user {name!r} has no registered contact")

@@ -21,6 +21,7 @@ from softswitch.services.routing import (
     Target,
     Trunk,
 )
+from softswitch.services.attempts import MAX_FORKS
 from softswitch.services.transfers import BridgedSession, Transfers, restrict_offer
 from softswitch.services.uac_legs import UacLegs
 from softswitch.sip.transport import Peer
@@ -331,6 +332,14 @@ def test_a_user_target_rings_every_contact_and_the_first_answer_wins(switch):
     after = answer_human(switch, first, peer=p1, to_tag="a1")
     assert [(m.method, p) for m, p in after] == [("ACK", p1), ("CANCEL", p2)]
     assert after[0][0].uri == "sip:agent7@192.0.2.30:40000"
+
+
+def test_a_user_target_rings_at_most_max_forks_of_its_contacts(switch):
+    for n in range(MAX_FORKS + 2):
+        switch.bind("alice", f"sip:alice@10.0.1.{n}:5062", f"udp:192.0.2.{100 + n}:5060")
+    switch.answered_call()
+    sent = switch.transfer("user:alice")
+    assert len(sent) == MAX_FORKS and all(m.method == "INVITE" for m, _ in sent)
 
 
 def test_a_trunk_target_dials_the_calls_number(switch):
