@@ -11,6 +11,7 @@ from twisted.internet.defer import Deferred, succeed
 
 from softswitch.sdp import parse_sdp
 from softswitch.services.agent_calls import AgentCalls
+from softswitch.services.attempts import MAX_FORKS
 from softswitch.services.limits import TrunkLimiter
 from softswitch.services.routing import (
     Agent,
@@ -21,7 +22,6 @@ from softswitch.services.routing import (
     Target,
     Trunk,
 )
-from softswitch.services.attempts import MAX_FORKS
 from softswitch.services.transfers import BridgedSession, Transfers, restrict_offer
 from softswitch.services.uac_legs import UacLegs
 from softswitch.sip.transport import Peer
