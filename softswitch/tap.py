@@ -64,6 +64,7 @@ from .services.location import LocationService
 from .services.media_control import RegionConfig
 from .services.media_owners import MediaOwners
 from .services.outbound_calls import OutboundCalls
+from .services.ports import LateTransactionUser
 from .services.proxy import Proxy
 from .services.proxy_call import ProxyConfig
 from .services.registrar import Registrar, RegistrarPolicy
@@ -71,6 +72,7 @@ from .services.routing import SnapshotHolder
 from .services.transfers import Transfers
 from .sip.session_timer import SessionTimerConfig
 from .services.trunk_registration import TrunkRegistrations
+from .services.uac_legs import UacLegs
 from .sip.digest import NonceManager
 from .sip.message import Limits
 from .sip.timers import TimerConfig
@@ -210,7 +212,6 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
                              sip.default_expires, frozenset(("localhost",)),
                              max_contacts=sip.max_contacts_per_aor,
                              contacts_overflow=sip.contacts_overflow)
-    registrar = Registrar(policy, authenticator, location, metrics)
     snapshot = SnapshotHolder()
     # Trunk gateways have their own budget and are never banned automatically.
     guard = SipGuard(reactor, GuardPolicy(
@@ -218,8 +219,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         is_trunk_peer=lambda host, port, transport:
             snapshot().trunk_for_source(host, port, transport) is not None))
     metrics.registry.register(GuardMetrics(guard))
-    registrar.security = guard
-    dispatcher = RequestDispatcher(registrar, ServerIdentity(user_agent=sip.user_agent))
+    registrar = Registrar(policy, authenticator, location, metrics, security=guard)
 
     set_up_echo_demo(database, settings)  # before the first snapshot, which then holds it
     resolver = GatewayResolver(make_resolver(settings.trunks.dns_servers),
@@ -235,9 +235,11 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     limits = Limits(max_message_size=sip.max_message_size)
     layer = TransactionLayer(TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4),
                              response_destination=response_destination)
-    endpoint = SipEndpoint(reactor, layer, dispatcher, metrics, limits, trace=sip.trace,
+    # The dispatcher's proxy sends through the endpoint: the endpoint gets a port the
+    # dispatcher is bound to once built.
+    core = LateTransactionUser()
+    endpoint = SipEndpoint(reactor, layer, core, metrics, limits, trace=sip.trace,
                            addresses=LocalAddresses(sip.advertise), guard=guard)
-    dispatcher.attach(endpoint)
     relay = build_relay(settings, snapshot(), reactor)
     snapshot_loader.on_loaded.append(RegionFollower(settings, relay, snapshot()).snapshot_changed)
     metrics.registry.register(RelayMetrics(relay))
@@ -261,29 +263,33 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst,
         ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings),
         close_drain_timeout=agent_settings.close_drain_timeout)
+    legs = UacLegs(dialog_router)  # the dialogs of ours as UAC (outbound, transfers)
+    transfers = Transfers(
+        endpoint, reactor, snapshot, relay, legs, location=location,
+        domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
+        ring_timeout=settings.agents.transfer_ring_timeout, user_agent=sip.user_agent,
+        session_timers=session_timer_config(sip), max_forks=sip.max_forks)
     agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,
         media_owners=media_owners, dialog_router=dialog_router,
-        session_timers=session_timer_config(sip))
-    proxy = dispatcher.proxy = Proxy(
+        session_timers=session_timer_config(sip), legs=legs, transfers=transfers)
+    proxy = Proxy(
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),
         location, snapshot, domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
         config=ProxyConfig(max_forks=sip.max_forks), is_our_address=endpoint.is_our_address,
         media=relay if settings.media.anchor else None, limiter=limiter,
         gateway_order=health.order, gateway_health=health, agent_calls=agent_calls,
         media_owners=media_owners, dialog_router=dialog_router)
-    agent_calls.transfers = Transfers(
-        endpoint, reactor, snapshot, relay, agent_calls.legs, location=location,
-        domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
-        ring_timeout=settings.agents.transfer_ring_timeout, user_agent=sip.user_agent,
-        session_timers=session_timer_config(sip))
+    dispatcher = RequestDispatcher(registrar, endpoint, ServerIdentity(user_agent=sip.user_agent),
+                                   proxy=proxy)
+    core.bind(dispatcher)
     outbound_calls = OutboundCalls(
-        endpoint, reactor, snapshot, agent_sessions, agent_calls.legs, domain=sip.domain,
+        endpoint, reactor, snapshot, agent_sessions, legs, domain=sip.domain,
         limiter=limiter, gateway_order=health.order, gateway_health=health,
         on_call_end=cdr_writer, ring_timeout=settings.agents.outbound_ring_timeout,
         max_queue_wait=settings.agents.outbound_max_queue_wait, user_agent=sip.user_agent,
-        transfers=agent_calls.transfers, media_owners=media_owners,
+        transfers=transfers, media_owners=media_owners,
         session_timers=session_timer_config(sip))
     relay.set_listener(media_owners.timed_out)  # proxied and agent calls alike
     trunk_services = TrunkServices(snapshot, health, registrations_out)

@@ -24,8 +24,8 @@ The dialogs the switch holds as a UAC (outbound agent calls, the human of a tran
 services.uac_leg) are kept in `legs`; `owns`, `in_dialog` and `ack` serve them too, so
 the proxy hands their in-dialog requests here like those of the answered calls.
 
-An agent's transfer request goes to `transfers` (services.transfers) when one is
-set; the answered call is offered to it as a `TransferredCall`
+An agent's transfer request goes to `transfers` (services.transfers, or
+transfer_port.NO_TRANSFERS, which logs it); the answered call is offered to it as a `TransferredCall`
 (`agent_dialog.InboundCall`)."""
 
 from dataclasses import dataclass
@@ -38,13 +38,13 @@ from ..sdp import SdpError, check_answer, parse_sdp
 from ..sdp.agent_answer import choose_audio
 from ..sdp.reoffer import answer_reoffer, offer_from_answer, offer_holds
 from ..sip.dialog import Dialog as SipDialog
-from ..sip.errors import RemoteProtocolError
 from ..sip.ids import new_tag
 from ..sip.message import Request, make_response
 from ..sip.session_timer import UAS, SessionTimerConfig
 from ..sip.timers import TimerConfig
 from ..sip.transport import Peer, response_destination
 from .agent_dialog import AgentDialog, InboundCall, Refreshed
+from .dialog_requests import ALLOW, answer_request, refresh_ok
 from .in_dialog import InDialogRouter
 from .media_control import MediaRejected
 from .media_owners import MediaOwners
@@ -52,11 +52,11 @@ from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .routing import Agent
 from .session_refresh import DialogRefresh, add_timing, uas_timing
+from .transfer_port import NO_TRANSFERS, TransferRequests
 from .uac_leg import UacLegs
 
 log = Logger()
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 
 
 def _quoted(text: str) -> str:
@@ -130,7 +130,8 @@ class AgentCalls:
                  connect_timeout: float = 5.0, user_agent: str = "softswitch",
                  timers: TimerConfig = TimerConfig(), media_owners: MediaOwners | None = None,
                  dialog_router: InDialogRouter | None = None,
-                 session_timers: SessionTimerConfig | None = None):
+                 session_timers: SessionTimerConfig | None = None,
+                 legs: UacLegs | None = None, transfers: TransferRequests = NO_TRANSFERS):
         self.stack = stack
         self._clock = clock
         self._sessions = sessions
@@ -144,14 +145,20 @@ class AgentCalls:
         self._session_timers = session_timers  # RFC 4028 (None: off)
         self.dialogs: dict[str, AgentDialog] = {}
         # Dialogs of ours as UAC (outbound calls, transfers), routed by the same router.
-        self.legs = UacLegs(self._dialog_router)
-        self.transfers = None  # services.transfers.Transfers
+        self.legs = legs if legs is not None else UacLegs(self._dialog_router)
+        self.transfers = transfers
 
     def __len__(self) -> int:
         return len(self.dialogs) + len(self.legs)
 
     # -- answering (called by the ProxyCall that reached an agent target) ---------
-    def answer(self, call, agent: Agent) -> None:
+    def answer(self, call, agent: Agent) -> bool:
+        """Take the call (proxy_call.ProxyCall) for `agent`: it hears agent_answered()
+        or agent_failed() next (proxy.AgentAnswering)."""
+        self._answer(call, agent)
+        return True
+
+    def _answer(self, call, agent: Agent) -> None:
         invite = call.invite
         local_tag = new_tag()
         call.record.agent, call.record.profile = agent.name, agent.profile
@@ -291,31 +298,11 @@ class AgentCalls:
                 return
             self._caller_sdp(dialog, request.body, sdp)
 
-    # -- in-dialog requests --------------------------------------------------------
-    def in_dialog(self, key, request: Request, dialog: AgentDialog) -> None:
-        try:
-            dialog.view.request_received(request)  # CSeq order, target refresh
-        except RemoteProtocolError as exc:
-            self.stack.respond(key, make_response(request, exc.status_hint))
-            return
-        method = request.method
-        if method == "BYE":
-            self.stack.respond(key, make_response(request, 200))
-            self._end(dialog, "caller", "bye")
-        elif method == "INVITE" or (method == "UPDATE" and carries_sdp(request)):
-            self._reinvite(key, request, dialog)
-        elif method == "UPDATE":
-            self._refresh_answer(key, request, dialog, make_response(request, 200))
-        elif method == "INFO":
-            self._info(key, request, dialog)
-        elif method == "OPTIONS":
-            self.stack.respond(key, make_response(request, 200))
-        else:
-            response = make_response(request, 405)
-            response.headers.add("Allow", ALLOW)
-            self.stack.respond(key, response)
+    # -- in-dialog requests (answered through services.dialog_requests) ------------------
+    def bye_received(self, dialog: AgentDialog) -> None:
+        self._end(dialog, "caller", "bye")
 
-    def _reinvite(self, key, request: Request, dialog: AgentDialog) -> None:
+    def reinvite(self, key, request: Request, dialog: AgentDialog) -> None:
         """Hold, resume, a moved address or a session refresh: our answer keeps its
         streams and codec, each direction answering the offer's (RFC 3264 §6.1). A
         re-INVITE without SDP gets our offer in the 200; the answer comes in the ACK."""
@@ -333,20 +320,18 @@ class AgentCalls:
             response.headers.add("Warning", f'399 softswitch "{_quoted(str(exc))}"')
             self.stack.respond(key, response)
             return
-        ok = make_response(request, 200, body=body)
-        ok.headers.add("Content-Type", "application/sdp")
-        if not self._refresh_answer(key, request, dialog, ok):
+        if not self.refresh_answer(key, request, dialog, body):
             return
         dialog.answer_sdp = body
         dialog.awaiting_answer = offer is None
         if offer is not None:
             self._caller_sdp(dialog, request.body, offer)
 
-    def _refresh_answer(self, key, request: Request, dialog: AgentDialog, ok) -> bool:
-        """Send `ok` to a re-INVITE or UPDATE (a session refresh, RFC 4028), or the
-        422/400 its Session-Expires calls for instead; whether `ok` went."""
-        ok.headers.add("Contact", f"<{self.stack.local_uri(dialog.caller)}>")
-        ok.headers.add("Allow", ALLOW)
+    def refresh_answer(self, key, request: Request, dialog: AgentDialog,
+                        body: bytes = b"") -> bool:
+        """Send the 200 (with `body`) to a re-INVITE or UPDATE (a session refresh, RFC
+        4028), or the 422/400 its Session-Expires calls for instead; whether it went."""
+        ok = refresh_ok(request, self.stack.local_uri(dialog.caller), body)
         if dialog.refresh is not None:
             return dialog.refresh.respond(key, request, ok)
         self.stack.respond(key, ok)
@@ -364,7 +349,7 @@ class AgentCalls:
             dialog.held = held
             dialog.session.hold(held)
 
-    def _info(self, key, request: Request, dialog: AgentDialog) -> None:
+    def info(self, key, request: Request, dialog: AgentDialog) -> None:
         try:
             digit = parse_info_dtmf(request.headers.get("Content-Type") or "", request.body)
         except ValueError:
@@ -394,10 +379,6 @@ class AgentCalls:
 
     def _transfer_requested(self, dialog: AgentDialog, target: str, warm: bool) -> None:
         if dialog.ended:
-            return
-        if self.transfers is None:
-            log.info("agent asked to transfer {call_id} to {target}: transfers are not "
-                     "enabled, the call goes on", call_id=dialog.call_id, target=target)
             return
         self.transfers.request(InboundCall(self, dialog), target, warm)
 
@@ -484,7 +465,20 @@ class _AgentDialogOwner:
     dialog: AgentDialog
 
     def in_dialog(self, key, request: Request, source: Peer, view: SipDialog) -> None:
-        self.calls.in_dialog(key, request, self.dialog)
+        answer_request(self.calls.stack, key, request, view, self)
+
+    # (dialog_requests.DialogEnd)
+    def bye_received(self) -> None:
+        self.calls.bye_received(self.dialog)
+
+    def offer_received(self, key, request: Request) -> None:
+        self.calls.reinvite(key, request, self.dialog)
+
+    def refresh_received(self, key, request: Request) -> None:
+        self.calls.refresh_answer(key, request, self.dialog)
+
+    def info_received(self, key, request: Request) -> None:
+        self.calls.info(key, request, self.dialog)
 
     def ack(self, request: Request, source: Peer, view: SipDialog) -> None:
         self.calls.ack(self.dialog, request)

@@ -3,6 +3,7 @@ inspection (405/501), header inspection (416, 420), content processing (415, 406
 then the method's handler (registrar, OPTIONS)."""
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..sip.ids import new_tag
 from ..sip.message import KNOWN_METHODS, Request, Response, make_response
@@ -19,25 +20,41 @@ class ServerIdentity:
     allow: tuple[str, ...] = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER")
 
 
-class RequestDispatcher:
-    """The transaction user of the switch (services.ports.TransactionUser)."""
+class ProxiedCalls(Protocol):
+    """Where calls and in-dialog requests go (services.proxy.Proxy)."""
 
-    def __init__(self, registrar: Registrar, identity: ServerIdentity = ServerIdentity(),
-                 proxy=None):
+    def initial_invite(self, key, request: Request, source) -> None: ...
+
+    def cancel(self, key, request: Request) -> None: ...
+
+    def in_dialog(self, key, request: Request, source) -> None: ...
+
+    def ack(self, request: Request, source) -> None: ...
+
+    def stray_response(self, response: Response) -> None: ...
+
+
+class RequestDispatcher:
+    """The transaction user of the switch (services.ports.TransactionUser). Without a
+    proxy, calls and in-dialog requests get the switch's own answers (404, 481)."""
+
+    def __init__(self, registrar: Registrar, stack,
+                 identity: ServerIdentity = ServerIdentity(),
+                 proxy: ProxiedCalls | None = None):
         self._registrar = registrar
         self._identity = identity
         self._allow_header = ", ".join(identity.allow)
-        self._stack = None
-        self.proxy = proxy
-        self.draining = False  # shutting down: new calls are refused with 503
-
-    def attach(self, stack) -> None:
         self._stack = stack
+        self.proxy: ProxiedCalls = proxy if proxy is not None else _AnsweredHere(self)
+        self.draining = False  # shutting down: new calls are refused with 503
 
     # -- TransactionUser port -----------------------------------------------------
     def request_received(self, key, request: Request, source) -> None:
-        if self.proxy is not None and self._proxied(key, request, source):
-            return
+        if not self._proxied(key, request, source):
+            self.answer(key, request, source)
+
+    def answer(self, key, request: Request, source) -> None:
+        """Answer `request` here (registrar, OPTIONS, refusals)."""
         response = self.handle(request, str(source), self._stack.seconds())
         if response is not None:
             self._stack.respond(key, response)
@@ -75,13 +92,11 @@ class RequestDispatcher:
 
     def ack_received(self, request: Request, source) -> None:
         """An ACK for a 2xx: the proxy forwards it along the dialog's route."""
-        if self.proxy is not None:
-            self.proxy.ack(request, source)
+        self.proxy.ack(request, source)
 
     def stray_response(self, response: Response) -> None:
         """A response to no transaction of ours: a proxied 2xx retransmission."""
-        if self.proxy is not None:
-            self.proxy.stray_response(response)
+        self.proxy.stray_response(response)
 
     def server_timed_out(self, key) -> None:
         """No ACK came for a final response we sent (Timer H)."""
@@ -148,3 +163,27 @@ class RequestDispatcher:
     def _finish(self, response: Response) -> Response:
         response.headers.add("Server", self._identity.user_agent)
         return response
+
+
+class _AnsweredHere:
+    """No proxy (services.proxy): the dispatcher answers calls itself."""
+
+    __slots__ = ("_dispatcher",)
+
+    def __init__(self, dispatcher: RequestDispatcher):
+        self._dispatcher = dispatcher
+
+    def initial_invite(self, key, request: Request, source) -> None:
+        self._dispatcher.answer(key, request, source)
+
+    def cancel(self, key, request: Request) -> None:
+        self._dispatcher.answer(key, request, "")
+
+    def in_dialog(self, key, request: Request, source) -> None:
+        self._dispatcher.answer(key, request, source)
+
+    def ack(self, request: Request, source) -> None:
+        pass
+
+    def stray_response(self, response: Response) -> None:
+        pass

@@ -65,11 +65,13 @@ from dataclasses import dataclass, field
 from twisted.logger import Logger
 
 from ..sip.ids import new_call_id
-from ..sip.transport import Peer
 from ..sip.uri import parse_uri
+from .attempts import trunk_attempts
+from .credential_retry import credentials_of
 from .dialogs import CallRecord
 from .media_owners import MediaOwners
 from .media_control import MediaError
+from .transfer_port import NO_TRANSFERS, TransferRequests
 from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg
 
 log = Logger()
@@ -89,43 +91,6 @@ class OriginateRefused(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-# -- how to reach a number through a trunk (shared with services.transfers) -----------
-
-@dataclass(frozen=True)
-class Attempt:
-    """One INVITE to send: where, with which Request-URI, and what it stands for."""
-
-    uri: str
-    destination: Peer
-    to_uri: str
-    trunk: object = None  # routing.Trunk
-    gateway: object = None  # routing.Gateway
-    routes: tuple[str, ...] = ()
-    follow_contact: bool = True
-
-
-def trunk_attempts(trunk, number: str, gateway_order=None, region: str | None = None):
-    """One Attempt per gateway of `trunk`, in the order calls should try them."""
-    if gateway_order is not None:
-        gateways = gateway_order(trunk, region)
-    else:
-        gateways = sorted(trunk.gateways, key=lambda g: g.priority)
-    attempts = []
-    for gateway in gateways:
-        transport = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
-        attempts.append(Attempt(f"sip:{number}@{gateway.uri_hostport}{transport}",
-                                Peer(gateway.transport, gateway.host, gateway.port),
-                                f"sip:{number}@{gateway.uri_host}", trunk=trunk,
-                                gateway=gateway))
-    return attempts
-
-
-def credentials_of(trunk) -> tuple[str, str] | None:
-    if trunk is None or not trunk.auth_username:
-        return None
-    return trunk.auth_username, trunk.auth_password or ""
 
 
 def moves_on(event: Failed, rang: bool) -> bool:
@@ -182,7 +147,7 @@ class OutboundCalls:
     def __init__(self, stack, clock, snapshot_source, sessions, legs, *, domain: str,
                  limiter=None, gateway_order=None, gateway_health=None, on_call_end=None,
                  ring_timeout: float = DEFAULT_RING_TIMEOUT, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
-                 user_agent: str = "softswitch", transfers=None,
+                 user_agent: str = "softswitch", transfers: TransferRequests = NO_TRANSFERS,
                  media_owners: MediaOwners | None = None, session_timers=None):
         self.stack = stack
         self._clock = clock
@@ -462,10 +427,6 @@ class OutboundCalls:
 
     def _transfer_requested(self, call: OutboundCall, target: str, warm: bool) -> None:
         if call.ended:
-            return
-        if self.transfers is None:
-            log.info("agent asked to transfer {call_id} to {target}: transfers are not "
-                     "enabled, the call goes on", call_id=call.call_id, target=target)
             return
         self.transfers.request(call, target, warm)
 

@@ -65,3 +65,46 @@ class SipStack(Protocol):
         """A SIP URI of ours reachable from `destination` (Contact, Record-Route)."""
 
     def seconds(self) -> float: ...
+
+
+class _DropMessages:
+    """A transaction user that takes nothing (before the core behind it exists)."""
+
+    def request_received(self, key: Any, request: Request, source: Peer) -> None:
+        pass
+
+    def ack_received(self, request: Request, source: Peer) -> None:
+        pass
+
+    def stray_response(self, response: Response) -> None:
+        pass
+
+    def server_timed_out(self, key: Any) -> None:
+        pass
+
+
+class LateTransactionUser:
+    """The edge's transaction user when the core behind it needs the edge's stack to be
+    built (the dispatcher's proxy sends through the endpoint that calls it): the
+    composition root builds the endpoint with this port and binds the dispatcher once;
+    messages before that are dropped (nothing listens yet)."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self):
+        self._core: TransactionUser = _DropMessages()
+
+    def bind(self, core: TransactionUser) -> None:
+        self._core = core
+
+    def request_received(self, key: Any, request: Request, source: Peer) -> None:
+        self._core.request_received(key, request, source)
+
+    def ack_received(self, request: Request, source: Peer) -> None:
+        self._core.ack_received(request, source)
+
+    def stray_response(self, response: Response) -> None:
+        self._core.stray_response(response)
+
+    def server_timed_out(self, key: Any) -> None:
+        self._core.server_timed_out(key)

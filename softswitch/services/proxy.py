@@ -4,18 +4,19 @@ in-dialog requests follow the dialog; limits, gateway health and call records ar
 kept as calls start and end."""
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from twisted.logger import Logger
 
-from ..sip import digest
 from ..sip.dialog import DialogTableFull
-from ..sip.errors import SipError
 from ..sip.ids import new_tag
 from ..sip.message import Request, Response, make_response
 from ..sip.transport import Peer
+from .attempts import ordered_gateways, trunk_attempts, user_attempts
 from .call_routing import CallPlan, Refuse
-from .dialogs import CallRecord, Dialog, DialogTable
-from .proxy_call import Attempt, ProxyCall, ProxyConfig
+from .credential_retry import CannotAnswer, answer_challenge, credentials_of
+from .dialogs import CallRecord, Dialog, DialogTable, dialog_from_answer
+from .proxy_call import ProxyCall, ProxyConfig
 from .in_dialog import InDialogRouter
 from .media_owners import MediaOwners
 from .ports import IGNORE_RESPONSES
@@ -29,8 +30,47 @@ from .proxy_routes import (
     targets_us,
 )
 from .routing import Target
+from .stray_answers import StrayAnswers
 
 log = Logger()
+
+
+class AgentAnswering(Protocol):
+    """Who answers agent targets (services.agent_calls.AgentCalls); the admin calls
+    view reaches the agent calls through the proxy too."""
+
+    def answer(self, call: ProxyCall, agent) -> bool:
+        """Take `call` for `agent` (False: agent routes are not enabled here)."""
+
+    def __len__(self) -> int: ...
+
+    def active_calls(self) -> list[dict]: ...
+
+    def hang_up(self, call_id: str, reason: str, side: str = "agent") -> bool: ...
+
+    def finish(self, call_id: str, reason: str) -> bool: ...
+
+
+class _NoAgentCalls:
+    """Agent routes not enabled: agent targets are passed over (503)."""
+
+    def answer(self, call: ProxyCall, agent) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        return 0
+
+    def active_calls(self) -> list[dict]:
+        return []
+
+    def hang_up(self, call_id: str, reason: str, side: str = "agent") -> bool:
+        return False
+
+    def finish(self, call_id: str, reason: str) -> bool:
+        return False
+
+
+NO_AGENT_CALLS: AgentAnswering = _NoAgentCalls()
 
 
 @dataclass(slots=True)
@@ -98,7 +138,8 @@ class Proxy:
     def __init__(self, stack, clock, router, location, snapshot_source, *, domain: str,
                  config: ProxyConfig = ProxyConfig(), limiter=None, gateway_order=None,
                  gateway_health=None, on_call_end=None, metrics=None, is_our_address=None,
-                 media=None, agent_calls=None, media_owners: MediaOwners | None = None,
+                 media=None, agent_calls: AgentAnswering = NO_AGENT_CALLS,
+                 media_owners: MediaOwners | None = None,
                  dialog_router: InDialogRouter | None = None):
         self.stack = stack
         self.clock = clock
@@ -269,16 +310,8 @@ class Proxy:
     def expand(self, call: ProxyCall, target: Target):
         """Attempt groups for one target, or a refusal standing for it."""
         if target.kind == "user":
-            bindings = self._location.lookup(f"sip:{target.name}@{self._domain}")
-            attempts = []
-            for binding in bindings:
-                destination = _peer_from_received(binding.received)
-                if destination is None:
-                    continue
-                attempts.append(Attempt(binding.contact, destination, target,
-                                        routes=binding.path))
-                if len(attempts) >= self.config.max_forks:
-                    break  # one call never forks more than this, whatever registered
+            attempts = user_attempts(self._location.lookup(f"sip:{target.name}@{self._domain}"),
+                                     "", self.config.max_forks, target=target)
             if not attempts:
                 return [], make_response(call.invite, 480)
             return [attempts], None
@@ -296,15 +329,9 @@ class Proxy:
                     call.record.disconnect_reason = f"limit:{admission.reason}"
                     return [], refusal
                 self._admissions[id(call)].append(admission)
-            gateways = self._ordered_gateways(trunk, call.ingress_region)
-            number = call.plan.dialled
-            groups = []
-            for gateway in gateways:
-                transport = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
-                uri = f"sip:{number}@{gateway.uri_hostport}{transport}"
-                groups.append([Attempt(uri, Peer(gateway.transport, gateway.host, gateway.port),
-                                       target, trunk=trunk, gateway=gateway)])
-            return groups, None
+            attempts = trunk_attempts(trunk, call.plan.dialled, self._gateway_order,
+                                      call.ingress_region, target=target)
+            return [[attempt] for attempt in attempts], None
         log.info("agent target {name} for {call_id}: agent routes are not enabled",
                  name=target.name, call_id=call.invite.call_id)
         return [], make_response(call.invite, 503)
@@ -312,10 +339,7 @@ class Proxy:
     def answer_with_agent(self, call: ProxyCall, target: Target) -> bool:
         """Hand the call to the agent service; False when that cannot even start."""
         agent = self._snapshot().agents.get(target.name)
-        if self.agent_calls is None or agent is None:
-            return False
-        self.agent_calls.answer(call, agent)
-        return True
+        return agent is not None and self.agent_calls.answer(call, agent)
 
     def agent_answered(self, call: ProxyCall) -> None:
         self._calls.pop(self._call_key(call.invite), None)
@@ -324,20 +348,13 @@ class Proxy:
         return [a.release for a in self._admissions.pop(id(call), [])]
 
     def retry_with_credentials(self, call: ProxyCall, leg, response: Response) -> bool:
-        trunk = leg.attempt.trunk
-        if trunk is None or leg.auth_tried or not trunk.auth_username:
-            return False
-        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-        challenge = digest.select_challenge(response.headers.values(header))
-        if challenge is None:
+        credentials = credentials_of(leg.attempt.trunk)
+        if credentials is None or leg.auth_tried:
             return False
         try:
-            credentials = digest.authorization_for(
-                challenge, trunk.auth_username, trunk.auth_password or "", "INVITE",
-                leg.request.uri, cnonce=new_tag())
-        except SipError as exc:
-            log.info("cannot answer the challenge of trunk {trunk}: {error}",
-                     trunk=trunk.name, error=exc)
+            name, value = answer_challenge(response, credentials, "INVITE", leg.request.uri)
+        except CannotAnswer as exc:
+            log.info("trunk {trunk}: {error}", trunk=leg.attempt.trunk.name, error=exc)
             return False
         request = Request("INVITE", leg.request.uri, leg.request.headers.copy(), leg.request.body)
         request.headers.set("CSeq", f"{leg.request.cseq.number + 1} INVITE")
@@ -345,8 +362,7 @@ class Proxy:
         call.branch_counter += 1
         request.headers.insert_before("Via", self.stack.via_for(
             leg.attempt.destination, branch=proxy_branch(call.invite, call.branch_counter)))
-        auth_name = "Authorization" if response.status == 401 else "Proxy-Authorization"
-        request.headers.set(auth_name, credentials)
+        request.headers.set(name, value)
         request.invalidate()
         call.legs.remove(leg)
         call.cseq_offset += 1
@@ -381,15 +397,13 @@ class Proxy:
 
     def hang_up_late_answer(self, call: ProxyCall, leg, response: Response) -> None:
         """A 2xx that crossed our CANCEL: ACK it and BYE it so no call is left up."""
-        dialog = _late_dialog(call, leg, response)
-        ack = Request("ACK", dialog.towards_callee.remote_target, leg.request.headers.copy())
-        ack.headers.set("CSeq", f"{leg.request.cseq.number} ACK")
-        ack.headers.set("To", response.headers.get("To"))
-        ack.headers.remove("Record-Route")
-        ack.body = b""
-        self.stack.send_stateless(ack, leg.attempt.destination)
-        bye, peer = dialog.bye_towards("callee", self.stack.via_for(leg.attempt.destination))
-        self.stack.send_request(bye, peer, IGNORE_RESPONSES)
+        dialog = dialog_from_answer(call.invite, response, call.source,
+                                    leg.attempt.destination, call.record,
+                                    call.record_routes(leg.attempt.destination), call.cseq_offset)
+        if call.strays is None:
+            call.strays = StrayAnswers(self.stack)
+        call.strays.hang_up(response, dialog.towards_callee, leg.attempt.destination,
+                            leg.request.cseq.number)
 
     def end_dialog(self, dialog: Dialog, side: str, reason: str) -> None:
         if dialog.ended:
@@ -442,11 +456,6 @@ class Proxy:
         else:
             media.end(write)
 
-    def _ordered_gateways(self, trunk, region: str | None) -> list:
-        if self._gateway_order is not None:
-            return self._gateway_order(trunk, region)
-        return sorted(trunk.gateways, key=lambda g: (g.priority, g.srv_rank))
-
     def ingress_region(self, plan: CallPlan, source: Peer) -> str | None:
         """The region of the gateway the call came in through, if it came from one."""
         if plan.ingress_trunk is None:
@@ -464,7 +473,7 @@ class Proxy:
         if plan.targets and plan.targets[0].kind == "trunk":
             trunk = self._snapshot().trunks.get(plan.targets[0].name)
             if trunk is not None and trunk.gateways:
-                gateways = self._ordered_gateways(trunk, ingress)
+                gateways = ordered_gateways(trunk, self._gateway_order, ingress)
                 region = gateways[0].region if gateways else ingress
         return region if region in regions else None
 
@@ -510,22 +519,4 @@ class Proxy:
         return request.call_id, request.from_tag, request.cseq.number
 
     def __len__(self) -> int:
-        agents = len(self.agent_calls) if self.agent_calls is not None else 0
-        return len(self._calls) + len(self.dialogs) + agents
-
-
-def _peer_from_received(received: str | None) -> Peer | None:
-    if not received:
-        return None
-    transport, _, rest = received.partition(":")
-    host, _, port = rest.rpartition(":")
-    if not port.isdigit():
-        return None
-    return Peer(transport, host, int(port))
-
-
-def _late_dialog(call, leg, response) -> Dialog:
-    from .dialogs import dialog_from_answer
-    return dialog_from_answer(call.invite, response, call.source, leg.attempt.destination,
-                              call.record, call.record_routes(leg.attempt.destination),
-                              call.cseq_offset)
+        return len(self._calls) + len(self.dialogs) + len(self.agent_calls)

@@ -10,11 +10,11 @@ from twisted.logger import Logger
 
 from ..sip.message import Request, Response, make_cancel, make_response
 from ..sip.transport import Peer
+from .attempts import MAX_FORKS, Attempt
 from .dialogs import CallRecord, dialog_from_answer
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .proxy_routes import alias_contact, proxy_branch, record_route_value, strip_own_credentials
-from .routing import Target
 
 log = Logger()
 
@@ -24,19 +24,7 @@ class ProxyConfig:
     ring_timeout: float = 60.0  # a target that has not answered by then is given up
     timer_c: float = 180.0  # RFC 3261 §16.6: more than 3 minutes after a provisional
     failover_codes: frozenset = frozenset({408, 480} | set(range(500, 600)))
-    max_forks: int = 10  # parallel branches of one call to a user's contacts (best q first)
-
-
-@dataclass
-class Attempt:
-    """One branch to send: where, and what it stands for."""
-
-    uri: str
-    destination: Peer
-    target: Target
-    routes: tuple[str, ...] = ()
-    trunk: object = None  # routing.Trunk for trunk targets
-    gateway: object = None  # routing.Gateway for trunk targets
+    max_forks: int = MAX_FORKS  # parallel branches of one call to a user's contacts (best q first)
 
 
 @dataclass
@@ -87,6 +75,7 @@ class ProxyCall:
     original_offer: bytes = b""  # the caller's SDP as it came (the relay rewrites it)
     offered: bool = False
     own_refusals: list = field(default_factory=list)  # our 503s (limits, agents): kept
+    strays: object = None  # stray_answers.StrayAnswers, made for a first 2xx after CANCEL
 
     # -- progress through the plan ------------------------------------------------
     def start(self) -> None:

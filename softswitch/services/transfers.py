@@ -56,12 +56,13 @@ from twisted.logger import Logger
 
 from ..sdp import Line, SdpError, parse_sdp
 from ..sdp.agent_answer import choose_audio
-from ..sip.transport import Peer
 from ..sip.uri import parse_uri
 from .dialogs import CallRecord
 from .media_control import MediaError
 from .numbers import NumberError, normalise
-from .outbound_calls import Attempt, credentials_of, moves_on, trunk_attempts
+from .attempts import MAX_FORKS, Attempt, trunk_attempts, user_attempts
+from .credential_retry import credentials_of
+from .outbound_calls import moves_on
 from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg, UacLegs
 
 log = Logger()
@@ -158,7 +159,8 @@ class Transfers:
     def __init__(self, stack, clock, snapshot_source, media, legs: UacLegs, *,
                  location=None, domain: str = "", limiter=None, gateway_order=None,
                  gateway_health=None, ring_timeout: float = DEFAULT_RING_TIMEOUT,
-                 user_agent: str = "softswitch", session_timers=None):
+                 user_agent: str = "softswitch", session_timers=None,
+                 max_forks: int = MAX_FORKS):
         self.stack = stack
         self.clock = clock
         self._snapshot = snapshot_source
@@ -172,6 +174,7 @@ class Transfers:
         self.ring_timeout = ring_timeout
         self.user_agent = user_agent
         self.session_timers = session_timers  # sip.session_timer.SessionTimerConfig
+        self._max_forks = max_forks  # contacts of a user target rung at once
 
     def request(self, call: TransferredCall, target: str, warm: bool) -> "Transfer | None":
         current = call.transfer
@@ -213,12 +216,8 @@ class Transfers:
     def _user_attempts(self, name: str) -> list[Attempt]:
         bindings = self._location.lookup(f"sip:{name}@{self._domain}") \
             if self._location is not None else []
-        attempts = []
-        for binding in bindings:
-            peer = _peer_from_received(binding.received)
-            if peer is not None:
-                attempts.append(Attempt(binding.contact, peer, f"sip:{name}@{self._domain}",
-                                        routes=tuple(binding.path), follow_contact=False))
+        attempts = user_attempts(bindings, f"sip:{name}@{self._domain}", self._max_forks,
+                                 follow_contact=False)
         if not attempts:
             raise TransferRefused(480, f"user {name!r} has no registered contact")
         return attempts
@@ -512,14 +511,3 @@ def _names_another_format(line: Line, keep: set[str]) -> bool:
         return False
     fmt = rest.strip().split(" ", 1)[0]
     return fmt != "*" and fmt not in keep
-
-
-def _peer_from_received(received: str | None) -> Peer | None:
-    """A binding's source ("udp:203.0.113.5:5060") as a Peer."""
-    if not received:
-        return None
-    transport, _, rest = received.partition(":")
-    host, _, port = rest.rpartition(":")
-    if not port.isdigit() or not host:
-        return None
-    return Peer(transport, host.strip("[]"), int(port))

@@ -20,13 +20,13 @@ from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
-from ..sip import digest
 from ..sip.errors import SipError
 from ..sip.headers import Headers
 from ..sip.ids import new_call_id, new_tag
 from ..sip.message import Request, Response
 from ..sip.transport import Peer
 from ..sip.uri import SipUri, host_for_socket, parse_uri
+from .credential_retry import CannotAnswer, answer_challenge, credentials_of, is_challenge
 from .gateways import gateway_label
 from .routing import Gateway, RoutingSnapshot, Trunk
 
@@ -121,7 +121,7 @@ class _Exchange:
         if not self.current or response.status < 200:
             return
         status = response.status
-        if status in (401, 407) and not self.auth_tried:
+        if is_challenge(status) and not self.auth_tried:
             self.auth_tried = True
             self.owner._answer_challenge(self, response)
         elif status == 423 and not self.interval_retried and self.expires:
@@ -133,7 +133,7 @@ class _Exchange:
             else:
                 self.end()  # unregistered
         else:
-            result = "auth_failed" if status in (401, 407) else "rejected"
+            result = "auth_failed" if is_challenge(status) else "rejected"
             self.owner._failed(self, result, f"{status} {response.reason}".strip(),
                                _retry_after(response))
 
@@ -248,21 +248,13 @@ class TrunkRegistrations:
 
     def _answer_challenge(self, exchange: _Exchange, response: Response) -> None:
         reg = exchange.reg
-        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-        challenge = digest.select_challenge(response.headers.values(header))
-        if challenge is None:
-            self._failed(exchange, "auth_failed", f"{response.status} without a usable "
-                                                  "challenge")
-            return
         try:
-            value = digest.authorization_for(challenge, reg.trunk.auth_username,
-                                             reg.trunk.auth_password or "", "REGISTER",
-                                             reg.uri, cnonce=new_tag())
-        except SipError as exc:
-            self._failed(exchange, "auth_failed", f"cannot answer the challenge: {exc}")
+            authorization = answer_challenge(response, credentials_of(reg.trunk), "REGISTER",
+                                             reg.uri)
+        except CannotAnswer as exc:
+            self._failed(exchange, "auth_failed", str(exc))
             return
-        name = "Authorization" if response.status == 401 else "Proxy-Authorization"
-        self._send(exchange, (name, value))
+        self._send(exchange, authorization)
 
     def _retry_interval(self, exchange: _Exchange, response: Response) -> None:
         minimum = _int_header(response, "Min-Expires")

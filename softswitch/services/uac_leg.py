@@ -45,7 +45,6 @@ from twisted.logger import Logger
 
 from ..sdp import SdpError, parse_sdp
 from ..sdp.reoffer import answer_in_dialog, offer_holds
-from ..sip import digest
 from ..sip.dialog import Dialog as SipDialog
 from ..sip.errors import SipError
 from ..sip.fields import parse_name_addr
@@ -60,10 +59,13 @@ from ..sip.session_timer import (
 )
 from ..sip.transport import Peer
 from ..sip.uri import parse_uri
+from .credential_retry import CannotAnswer, answer_challenge, is_challenge
+from .dialog_requests import ALLOW, refresh_ok
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .proxy_routes import peer_for_uri
 from .session_refresh import DialogRefresh
+from .stray_answers import StrayAnswers
 from .uac_leg_events import (  # noqa: F401 (the leg's events are imported from here too)
     Answered,
     Ended,
@@ -78,7 +80,6 @@ from .uac_legs import UacLegs  # noqa: F401 (imported from here by the legs' own
 
 log = Logger()
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 
 # Dialog states of the leg (RFC 3261 §12: early and confirmed dialogs).
 CALLING = "CALLING"  # INVITE sent, nothing but 100 yet
@@ -142,7 +143,7 @@ class UacLeg:
         self._ring_timer = None
         self._ack: Request | None = None
         self._ack_peer: Peer | None = None
-        self._strays: dict[str, _StrayDialog] = {}  # unwanted 2xx by To tag
+        self._strays = StrayAnswers(stack)  # unwanted 2xx
         self._session_timers = session_timers  # RFC 4028 (None: off)
         self._interval_retried = False
         self._awaiting_answer = False  # our 200 to a re-INVITE without SDP made an offer
@@ -289,7 +290,7 @@ class UacLeg:
 
     def _failure(self, response: Response) -> None:
         status = response.status
-        if status in (401, 407) and not self._done and self._retry_with_credentials(response):
+        if is_challenge(status) and not self._done and self._retry_with_credentials(response):
             return
         if status == 422 and not self._done and self._retry_interval(response):
             return
@@ -321,47 +322,48 @@ class UacLeg:
         self._emit(Failed(408, "no-answer" if self._provisional else "failed"))
 
     # -- in-dialog requests from the far end ---------------------------------------------
-    def in_dialog(self, key, request: Request) -> None:
-        method = request.method
-        if method == "BYE":
-            self.stack.respond(key, make_response(request, 200))
-            already = self._done
-            self._done = True
-            self._terminate()
-            if not already:
-                self._emit(Ended("remote", "bye"))
-        elif method in ("INVITE", "UPDATE"):
-            held, offered = None, carries_sdp(request)
-            sdp_exchange = (method == "INVITE" or offered) and bool(self.local_sdp)
-            if sdp_exchange:  # (an UPDATE may carry an offer too)
-                offer = request.body if offered else None
-                try:  # each direction answering the offer's (hold), or our offer
-                    body, held = answer_in_dialog(self.local_sdp, offer)
-                except (SdpError, ValueError):
-                    self.stack.respond(key, make_response(request, 488))
-                    return
-                ok = make_response(request, 200, body=body)
-                ok.headers.add("Contact", f"<{self.stack.local_uri(self.destination)}>")
-                ok.headers.add("Content-Type", "application/sdp")
-            else:
-                ok = make_response(request, 200)
-            if self._refresh is not None:  # a session refresh (RFC 4028)
-                if not self._refresh.respond(key, request, ok):
-                    return
-            else:
-                self.stack.respond(key, ok)
-            if sdp_exchange:
-                self.local_sdp = ok.body
-                self._awaiting_answer = held is None
-                if held is not None:
-                    self.remote_sdp = request.body
-                    self._emit(Reoffered(request.body, held))
-        elif method in ("INFO", "OPTIONS"):
-            self.stack.respond(key, make_response(request, 200))
-        else:
-            response = make_response(request, 405)
-            response.headers.add("Allow", ALLOW)
-            self.stack.respond(key, response)
+    # (services.dialog_requests.DialogEnd: the router's owner answers through it)
+    def bye_received(self) -> None:
+        already = self._done
+        self._done = True
+        self._terminate()
+        if not already:
+            self._emit(Ended("remote", "bye"))
+
+    def offer_received(self, key, request: Request) -> None:
+        """A re-INVITE or an UPDATE with SDP: each direction answering the offer's
+        (hold), or our offer when it has none."""
+        if not self.local_sdp:
+            self.refresh_received(key, request)
+            return
+        offer = request.body if carries_sdp(request) else None
+        try:
+            body, held = answer_in_dialog(self.local_sdp, offer)
+        except (SdpError, ValueError):
+            self.stack.respond(key, make_response(request, 488))
+            return
+        if not self._respond_refresh(key, request, body):
+            return
+        self.local_sdp = body
+        self._awaiting_answer = held is None
+        if held is not None:
+            self.remote_sdp = request.body
+            self._emit(Reoffered(request.body, held))
+
+    def refresh_received(self, key, request: Request) -> None:
+        self._respond_refresh(key, request)
+
+    def info_received(self, key, request: Request) -> None:
+        self.stack.respond(key, make_response(request, 200))
+
+    def _respond_refresh(self, key, request: Request, body: bytes = b"") -> bool:
+        """The 200 to a re-INVITE or UPDATE, or the 422/400 its Session-Expires calls
+        for (RFC 4028); whether the 200 went."""
+        ok = refresh_ok(request, self.stack.local_uri(self.destination), body)
+        if self._refresh is not None:
+            return self._refresh.respond(key, request, ok)
+        self.stack.respond(key, ok)
+        return True
 
     def ack(self, request: Request) -> None:
         """The ACK of our 200 to a re-INVITE: the answer, when the 200 had our offer."""
@@ -398,21 +400,14 @@ class UacLeg:
     def _retry_with_credentials(self, response: Response) -> bool:
         if self._credentials is None or self._auth_tried:
             return False
-        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-        challenge = digest.select_challenge(response.headers.values(header))
-        if challenge is None:
-            return False
-        username, password = self._credentials
         try:
-            value = digest.authorization_for(challenge, username, password, "INVITE",
-                                             self.request_uri, cnonce=new_tag())
-        except SipError as exc:
-            log.info("cannot answer the challenge for {uri}: {error}", uri=self.request_uri,
-                     error=exc)
+            name, value = answer_challenge(response, self._credentials, "INVITE",
+                                           self.request_uri)
+        except CannotAnswer as exc:
+            log.info("{uri}: {error}", uri=self.request_uri, error=exc)
             return False
         self._auth_tried = True
-        self._send_again({"Authorization" if response.status == 401
-                          else "Proxy-Authorization": value})
+        self._send_again({name: value})
         return True
 
     def _retry_interval(self, response: Response) -> bool:
@@ -492,16 +487,12 @@ class UacLeg:
         return self.destination
 
     def _hang_up_stray(self, response: Response) -> None:
-        """ACK and BYE a 2xx we do not want (a second fork, or after CANCEL); its
-        retransmissions are only ACKed again."""
-        tag = response.to_tag or ""
-        stray = self._strays.get(tag)
-        if stray is not None:
-            stray.send("ACK")
-            return
-        stray = self._strays[tag] = _StrayDialog(self, response)
-        stray.send("ACK")
-        stray.send("BYE")
+        """ACK and BYE a 2xx we do not want (a second fork, or after CANCEL)."""
+        try:
+            view = SipDialog.as_uac(self._invite, response)
+        except SipError:
+            return  # a 2xx without a To tag: no dialog to end
+        self._strays.hang_up(response, view, self.destination, self._invite.cseq.number)
         if self.state != CONFIRMED:
             self._terminate()
 
@@ -523,34 +514,6 @@ class UacLeg:
 
     def __repr__(self) -> str:
         return f"<UacLeg {self.request_uri} {self.state}>"
-
-
-class _StrayDialog:
-    """A dialog we only end: the ACK and BYE of an unwanted 2xx."""
-
-    def __init__(self, leg: UacLeg, response: Response):
-        self.leg = leg
-        self.to = response.headers.get("To")
-        self.contact = _contact_uri(response) or leg.request_uri
-        record_routes = response.headers.get_list("Record-Route")
-        self.routes = list(reversed(record_routes))
-
-    def send(self, method: str) -> None:
-        leg = self.leg
-        peer = leg.destination
-        if self.routes:
-            try:
-                peer = peer_for_uri(parse_name_addr(self.routes[0]).uri) or peer
-            except SipError:
-                pass
-        number = leg._invite.cseq.number + (1 if method == "BYE" else 0)
-        request = make_request(method, self.contact, via=leg.stack.via_for(peer),
-                               from_=leg.local_from, to=self.to, call_id=leg.call_id,
-                               cseq=number, routes=self.routes)
-        if method == "ACK":
-            leg.stack.send_stateless(request, peer)
-        else:
-            leg.stack.send_request(request, peer, IGNORE_RESPONSES)
 
 
 def _allowed(message) -> set[str]:

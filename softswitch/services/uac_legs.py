@@ -11,6 +11,7 @@ from ..sip.dialog import Dialog as SipDialog
 from ..sip.dialog import DialogTableFull
 from ..sip.message import Request
 from ..sip.transport import Peer
+from .dialog_requests import answer_request
 from .in_dialog import InDialogRouter
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class _LegOwner:
     leg: "UacLeg"
 
     def in_dialog(self, key, request: Request, source: Peer, dialog: SipDialog) -> None:
-        self.leg.in_dialog(key, request)
+        answer_request(self.leg.stack, key, request, dialog, self.leg)
 
     def ack(self, request: Request, source: Peer, dialog: SipDialog) -> None:
         self.leg.ack(request)

@@ -75,12 +75,10 @@ class OutboundCallsApiTests(ApiTestCase):
     def calls_view(self):
         clock = Clock()
         clock.advance(1_700_000_000)
-        self.switch = ProxyHarness(snapshot(), clock=clock)
         self.sessions = Sessions()
-        self.agents = AgentCalls(self.switch.endpoint, clock, self.sessions,
-                                 on_call_end=self.switch.records.append,
-                                 **self.switch.shared)
-        self.switch.proxy.agent_calls = self.agents
+        self.switch = ProxyHarness(snapshot(), clock=clock, agents=lambda h: AgentCalls(
+            h.endpoint, clock, self.sessions, on_call_end=h.records.append, **h.shared))
+        self.agents = self.switch.agents
         self.outbound = OutboundCalls(self.switch.endpoint, clock, self.switch.holder,
                                       self.sessions, self.agents.legs, domain=DOMAIN,
                                       limiter=TrunkLimiter(clock),

@@ -41,6 +41,7 @@ from softswitch.services.routing import (
     Trunk,
 )
 from softswitch.services.transfers import Transfers
+from softswitch.services.uac_legs import UacLegs
 from softswitch.sip.transport import Peer
 
 CARRIER = Peer("udp", "198.51.100.7", 5060)
@@ -152,16 +153,18 @@ class Base(unittest.TestCase):
         self.relay = RtpRelay(reactor, {"default": RegionConfig(
             "default", "127.0.0.1", "127.0.0.1", *ports)}, "default")
         self.addCleanup(self.relay.close)
-        self.switch = ProxyHarness(snapshot(server.url), clock=reactor)
-        self.addCleanup(self.switch.endpoint.stop)
         self.factory = AgentSessionFactory(reactor, self.relay, connect_timeout=5)
-        self.agents = AgentCalls(self.switch.endpoint, reactor, self.factory,
-                                 on_call_end=self.switch.records.append,
-                                 **self.switch.shared)
-        self.switch.proxy.agent_calls = self.agents
-        self.transfers = Transfers(self.switch.endpoint, reactor, self.switch.holder,
-                                   self.relay, self.agents.legs, domain=DOMAIN)
-        self.agents.transfers = self.transfers
+
+        def agents(h):
+            legs = UacLegs(h.shared["dialog_router"])
+            self.transfers = Transfers(h.endpoint, reactor, h.holder, self.relay, legs,
+                                       domain=DOMAIN)
+            return AgentCalls(h.endpoint, reactor, self.factory, on_call_end=h.records.append,
+                              legs=legs, transfers=self.transfers, **h.shared)
+
+        self.switch = ProxyHarness(snapshot(server.url), clock=reactor, agents=agents)
+        self.addCleanup(self.switch.endpoint.stop)
+        self.agents = self.switch.agents
 
     def phone(self):
         phone = Phone()

@@ -8,6 +8,7 @@ from memory_switch import Switch, authorization
 
 from softswitch.edge.sip_endpoint import SipEndpoint
 from softswitch.metrics import Metrics
+from softswitch.services.ports import LateTransactionUser
 from softswitch.sip.message import parse_message
 from softswitch.sip.timers import TimerConfig
 from softswitch.sip.transaction import TransactionLayer
@@ -34,8 +35,9 @@ def endpoint():
     switch = Switch({"alice": "secret"})
     layer = TransactionLayer(TimerConfig(), response_destination=response_destination)
     metrics = Metrics()
-    endpoint = SipEndpoint(switch.clock, layer, switch.dispatcher, metrics)
-    switch.dispatcher.attach(endpoint)
+    core = LateTransactionUser()
+    endpoint = SipEndpoint(switch.clock, layer, core, metrics)
+    core.bind(switch.dispatcher_on(endpoint))
     wire = Wire()
     endpoint.add_transport("udp", wire)
     endpoint.add_transport("tcp", wire)

@@ -10,12 +10,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from memory_switch import DOMAIN, Switch, authorization
+from memory_switch import DOMAIN, START, Switch, authorization
+from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEventAsClassicLogText
 
 from softswitch.edge.sip_endpoint import SipEndpoint
 from softswitch.edge.sip_guard import GuardMetrics, SipGuard, security_line
 from softswitch.metrics import Metrics
+from softswitch.services.ports import LateTransactionUser
 from softswitch.services.guard import GuardConfig, GuardPolicy, SecurityEvent
 from softswitch.sip.message import parse_message
 from softswitch.sip.timers import TimerConfig
@@ -37,14 +39,14 @@ class Wire:
 
 class Stack:
     def __init__(self, **settings):
-        self.switch = Switch({"alice": "secret"})
-        self.clock = self.switch.clock
+        self.clock = Clock()
+        self.clock.advance(START)
         self.guard = SipGuard(self.clock, GuardPolicy(GuardConfig(**settings)))
-        self.switch.registrar.security = self.guard
+        self.switch = Switch({"alice": "secret"}, security=self.guard, clock=self.clock)
         self.layer = TransactionLayer(TimerConfig(), response_destination=response_destination)
-        self.endpoint = SipEndpoint(self.clock, self.layer, self.switch.dispatcher, Metrics(),
-                                    guard=self.guard)
-        self.switch.dispatcher.attach(self.endpoint)
+        core = LateTransactionUser()
+        self.endpoint = SipEndpoint(self.clock, self.layer, core, Metrics(), guard=self.guard)
+        core.bind(self.switch.dispatcher_on(self.endpoint))
         self.wire = Wire()
         self.endpoint.add_transport("udp", self.wire)
         self.cseq = 0

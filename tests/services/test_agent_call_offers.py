@@ -13,13 +13,13 @@ from softswitch.services.routing import Agent, Number, RoutingSnapshot, Target, 
 def switch():
     carrier = Trunk("carrier", (Gateway("carrier", "198.51.100.7", 5060, "udp", None, 1, 10),),
                     number_format="nanp")
+    sessions = FakeSessions()
     harness = ProxyHarness(RoutingSnapshot(
         trunks=[carrier], agents=[Agent("support-bot", "ws://127.0.0.1:9/", "twilio", 8000)],
-        numbers=[Number("+14155550100", (Target("agent", "support-bot"),))]))
-    harness.sessions = FakeSessions()
-    harness.agents = AgentCalls(harness.endpoint, harness.clock, harness.sessions,
-                                on_call_end=harness.records.append, connect_timeout=5.0)
-    harness.proxy.agent_calls = harness.agents
+        numbers=[Number("+14155550100", (Target("agent", "support-bot"),))]),
+        agents=lambda h: AgentCalls(h.endpoint, h.clock, sessions,
+                                    on_call_end=h.records.append, connect_timeout=5.0))
+    harness.sessions = sessions
     return harness
 
 

@@ -57,12 +57,10 @@ def snapshot():
 @pytest.fixture
 def switch():
     sessions = FakeSessions()
-    harness = ProxyHarness(snapshot(), users={"bob": "b"})
+    harness = ProxyHarness(snapshot(), users={"bob": "b"}, agents=lambda h: AgentCalls(
+        h.endpoint, h.clock, sessions, on_call_end=h.records.append, connect_timeout=5.0,
+        **h.shared))
     harness.bind("bob", "sip:bob@10.0.0.2:5062", "udp:192.0.2.20:40000")
-    harness.agents = AgentCalls(harness.endpoint, harness.clock, sessions,
-                                on_call_end=harness.records.append, connect_timeout=5.0,
-                                **harness.shared)
-    harness.proxy.agent_calls = harness.agents
     harness.sessions = sessions
     return harness
 
@@ -182,10 +180,8 @@ def test_a_route_of_unreachable_agents_only_is_refused_with_503():
         agents=[Agent("first", "ws://127.0.0.1:9/", "twilio", 8000),
                 Agent("second", "ws://127.0.0.1:9/", "twilio", 8000)],
         numbers=[Number("+14155550100", (Target("agent", "first"), Target("agent", "second")))])
-    harness = ProxyHarness(only_agents)
-    harness.proxy.agent_calls = AgentCalls(harness.endpoint, harness.clock, sessions,
-                                           on_call_end=harness.records.append,
-                                           **harness.shared)
+    harness = ProxyHarness(only_agents, agents=lambda h: AgentCalls(
+        h.endpoint, h.clock, sessions, on_call_end=h.records.append, **h.shared))
     call(harness)
     sessions.pending[0][-1].errback(Exception("connection refused"))
     assert len(sessions.pending) == 2  # the second agent was tried

@@ -51,11 +51,9 @@ def switch():
     snapshot = RoutingSnapshot(
         trunks=[carrier], agents=[Agent("bot", "ws://127.0.0.1:9/", "twilio", 8000)],
         numbers=[Number("+14155550100", (Target("agent", "bot"),))])
-    harness = ProxyHarness(snapshot)
-    harness.agents = AgentCalls(harness.endpoint, harness.clock, Sessions(),
-                                on_call_end=harness.records.append,
-                                session_timers=SessionTimerConfig(1800, 90), **harness.shared)
-    harness.proxy.agent_calls = harness.agents
+    harness = ProxyHarness(snapshot, agents=lambda h: AgentCalls(
+        h.endpoint, h.clock, Sessions(), on_call_end=h.records.append,
+        session_timers=SessionTimerConfig(1800, 90), **h.shared))
     return harness
 
 

@@ -25,11 +25,10 @@ def fired(d) -> list:
 
 @pytest.fixture
 def agent_switch():
-    harness = ProxyHarness(inbound.snapshot(), users={"bob": "b"})
-    harness.sessions = inbound.FakeSessions()
-    harness.agents = AgentCalls(harness.endpoint, harness.clock, harness.sessions,
-                                on_call_end=harness.records.append, **harness.shared)
-    harness.proxy.agent_calls = harness.agents
+    sessions = inbound.FakeSessions()
+    harness = ProxyHarness(inbound.snapshot(), users={"bob": "b"}, agents=lambda h: AgentCalls(
+        h.endpoint, h.clock, sessions, on_call_end=h.records.append, **h.shared))
+    harness.sessions = sessions
     return harness
 
 

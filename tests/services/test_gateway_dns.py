@@ -142,7 +142,7 @@ def test_every_resolved_address_identifies_the_trunk():
 def test_calls_and_registrations_name_the_carrier_by_its_configured_name():
     """RFC 3263: the Request-URI (and a registration's domain) carry the name the
     carrier is known by, without a port when DNS chose it; packets go to the address."""
-    from softswitch.services.outbound_calls import trunk_attempts
+    from softswitch.services.attempts import trunk_attempts
     from softswitch.services.trunk_registration import gateway_domain
 
     srv = HostAnswer(srv=(SrvTarget(10, 1, 5070, "a.carrier.test", ("192.0.2.10",)),))

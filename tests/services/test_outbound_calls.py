@@ -87,9 +87,8 @@ def snapshot(**limits):
 
 class Switch(ProxyHarness):
     def __init__(self, **limits):
-        super().__init__(snapshot(**limits))
-        self.agents = AgentCalls(self.endpoint, self.clock, sessions=None, **self.shared)
-        self.proxy.agent_calls = self.agents
+        super().__init__(snapshot(**limits), agents=lambda h: AgentCalls(
+            h.endpoint, h.clock, sessions=None, **h.shared))
         self.sessions = OutboundSessions()
         self.limiter = TrunkLimiter(self.clock)
         self.media = FakeMedia()

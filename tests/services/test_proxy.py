@@ -152,7 +152,8 @@ def test_agent_target_is_503_until_agents_exist_and_the_next_target_rings(switch
     assert [p for m, p in sent if m.is_request] == [BOB_NAT]
 
 
-def test_cancel_before_answer(switch):
+def _ringing_then_cancelled(switch):
+    """A DID call ringing bob, cancelled by the carrier: (bob's INVITE, what CANCEL sent)."""
     sent = switch.receive(invite("sip:4155550100@127.0.0.1"), CARRIER)
     fwd = [m for m, p in sent if m.is_request][0]
     switch.receive(response_to(fwd, 180), BOB_NAT)
@@ -160,12 +161,32 @@ def test_cancel_before_answer(switch):
               "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKinv1\nMax-Forwards: 70\n"
               "To: <sip:4155550100@127.0.0.1>\nFrom: <sip:+12125550123@198.51.100.7>;tag=caller1\n"
               "Call-ID: call-1@carrier\nCSeq: 1 CANCEL\nContent-Length: 0\n\n")
-    sent = switch.receive(cancel, CARRIER)
+    return fwd, switch.receive(cancel, CARRIER)
+
+
+def test_cancel_before_answer(switch):
+    fwd, sent = _ringing_then_cancelled(switch)
     to_carrier = sorted((m.status, m.cseq.method) for m, p in sent if not m.is_request)
     assert to_carrier == [(200, "CANCEL"), (487, "INVITE")]
     [cancel_out] = [m for m, p in sent if m.is_request]
     assert cancel_out.method == "CANCEL" and cancel_out.top_via.branch == fwd.top_via.branch
     assert switch.records[0].disconnect_reason == "cancel"
+
+
+def test_a_2xx_crossing_the_cancel_is_acked_and_hung_up_once(switch):
+    fwd, _ = _ringing_then_cancelled(switch)
+    ok = response_to(fwd, 200, contact="sip:bob@10.0.0.2:5062")
+    sent = switch.receive(ok, BOB_NAT)
+    requests = [(m.method, str(m.cseq), m.uri, p) for m, p in sent if m.is_request]
+    assert requests == [("ACK", "1 ACK", "sip:bob@10.0.0.2:5062", BOB_NAT),
+                        ("BYE", "2 BYE", "sip:bob@10.0.0.2:5062", BOB_NAT)]
+    ack, bye = [m for m, p in sent if m.is_request]
+    assert ack.to_tag == bye.to_tag == "callee1" and ack.from_tag == "caller1"
+    assert "Content-Type" not in ack.headers and not ack.headers.get_list("Route")
+    assert not [m for m, p in sent if not m.is_request]  # the caller has its 487
+    # The retransmitted 200 is only ACKed again.
+    again = [m.method for m, p in switch.receive(ok, BOB_NAT) if m.is_request]
+    assert again == ["ACK"]
 
 
 def test_registered_user_dials_out_through_the_trunk_after_407(switch):
@@ -358,7 +379,7 @@ def test_a_timed_out_branch_gives_the_caller_a_408_without_our_via(switch):
     assert [v.host for v in finals[0].vias] == ["198.51.100.7"]
 
 
-def test_wrong_proxy_credentials_are_reported_with_the_source_and_user(switch):
+def test_wrong_proxy_credentials_are_reported_with_the_source_and_user():
     from memory_switch import authorization
     from softswitch.services.security_events import CredentialsFailed
 
@@ -369,7 +390,9 @@ def test_wrong_proxy_credentials_are_reported_with_the_source_and_user(switch):
         def credentials_failed(self, event):
             self.events.append(event)
 
-    reports = switch.proxy._router.security = Reports()
+    reports = Reports()
+    switch = ProxyHarness(snapshot(), users={"alice": "a-secret", "bob": "b-secret"},
+                          security=reports)
     mallory = Peer("udp", "192.0.2.66", 5060)
     text = invite("sip:+14155550199@127.0.0.1", via_host="192.0.2.66", from_user="alice")
     challenge = [m for m, _ in switch.receive(text, mallory) if not m.is_request][-1]

@@ -11,6 +11,7 @@ from twisted.internet.defer import Deferred, succeed
 
 from softswitch.sdp import parse_sdp
 from softswitch.services.agent_calls import AgentCalls
+from softswitch.services.attempts import MAX_FORKS
 from softswitch.services.limits import TrunkLimiter
 from softswitch.services.routing import (
     Agent,
@@ -22,6 +23,7 @@ from softswitch.services.routing import (
     Trunk,
 )
 from softswitch.services.transfers import BridgedSession, Transfers, restrict_offer
+from softswitch.services.uac_legs import UacLegs
 from softswitch.sip.transport import Peer
 
 CARRIER = Peer("udp", "198.51.100.7", 5060)
@@ -143,17 +145,19 @@ def snapshot():
 
 class Switch(ProxyHarness):
     def __init__(self):
-        super().__init__(snapshot(), users={"alice": "a"})
         self.sessions = FakeSessions()
-        self.agents = AgentCalls(self.endpoint, self.clock, self.sessions,
-                                 on_call_end=self.records.append, **self.shared)
-        self.proxy.agent_calls = self.agents
         self.media = FakeMedia()
-        self.limiter = TrunkLimiter(self.clock)
-        self.transfers = Transfers(self.endpoint, self.clock, self.holder, self.media,
-                                   self.agents.legs, location=self.location, domain=DOMAIN,
-                                   limiter=self.limiter, ring_timeout=20.0)
-        self.agents.transfers = self.transfers
+
+        def agents(h):
+            legs = UacLegs(h.shared["dialog_router"])
+            self.limiter = TrunkLimiter(h.clock)
+            self.transfers = Transfers(h.endpoint, h.clock, h.holder, self.media, legs,
+                                       location=h.location, domain=DOMAIN,
+                                       limiter=self.limiter, ring_timeout=20.0)
+            return AgentCalls(h.endpoint, h.clock, self.sessions, on_call_end=h.records.append,
+                              legs=legs, transfers=self.transfers, **h.shared)
+
+        super().__init__(snapshot(), users={"alice": "a"}, agents=agents)
 
     def answered_call(self):
         """An inbound call answered by the agent: (session, our 200, caller ACKed)."""
@@ -328,6 +332,14 @@ def test_a_user_target_rings_every_contact_and_the_first_answer_wins(switch):
     after = answer_human(switch, first, peer=p1, to_tag="a1")
     assert [(m.method, p) for m, p in after] == [("ACK", p1), ("CANCEL", p2)]
     assert after[0][0].uri == "sip:agent7@192.0.2.30:40000"
+
+
+def test_a_user_target_rings_at_most_max_forks_of_its_contacts(switch):
+    for n in range(MAX_FORKS + 2):
+        switch.bind("alice", f"sip:alice@10.0.1.{n}:5062", f"udp:192.0.2.{100 + n}:5060")
+    switch.answered_call()
+    sent = switch.transfer("user:alice")
+    assert len(sent) == MAX_FORKS and all(m.method == "INVITE" for m, _ in sent)
 
 
 def test_a_trunk_target_dials_the_calls_number(switch):

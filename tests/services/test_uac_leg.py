@@ -41,9 +41,8 @@ class Owner:
 
 class Switch(ProxyHarness):
     def __init__(self):
-        super().__init__(RoutingSnapshot())
-        self.agents = AgentCalls(self.endpoint, self.clock, sessions=None, **self.shared)
-        self.proxy.agent_calls = self.agents
+        super().__init__(RoutingSnapshot(), agents=lambda h: AgentCalls(
+            h.endpoint, h.clock, sessions=None, **h.shared))
         self.owner = Owner()
 
     def leg(self, **options) -> UacLeg:

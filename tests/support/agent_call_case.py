@@ -76,12 +76,11 @@ class AgentCallCase(unittest.TestCase):
             agents=[Agent("bot", server.url, "twilio", 8000, **(agent_options or {}))],
             numbers=[Number("+14155550100", (Target("agent", "bot"),))])
         self.snapshot = snapshot
-        switch = ProxyHarness(snapshot, clock=reactor)
-        self.addCleanup(switch.endpoint.stop)
-        switch.proxy.agent_calls = AgentCalls(
-            switch.endpoint, reactor,
+        switch = ProxyHarness(snapshot, clock=reactor, agents=lambda h: AgentCalls(
+            h.endpoint, reactor,
             AgentSessionFactory(reactor, relay, connect_timeout=5, **factory_options),
-            on_call_end=switch.records.append, **switch.shared)
+            on_call_end=h.records.append, **h.shared))
+        self.addCleanup(switch.endpoint.stop)
         phone = Phone()
         phone_port = reactor.listenUDP(0, phone, interface="127.0.0.1")
         self.addCleanup(phone_port.stopListening)

@@ -11,11 +11,15 @@ from softswitch.services.auth import DigestAuthenticator
 from softswitch.services.call_routing import CallRouter
 from softswitch.services.directory import CredentialDirectory
 from softswitch.services.dispatcher import RequestDispatcher
+from softswitch.services.in_dialog import InDialogRouter
 from softswitch.services.location import Binding, LocationService
+from softswitch.services.media_owners import MediaOwners
+from softswitch.services.ports import LateTransactionUser
 from softswitch.services.proxy import Proxy
 from softswitch.services.proxy_call import ProxyConfig
 from softswitch.services.registrar import Registrar, RegistrarPolicy
 from softswitch.services.routing import SnapshotHolder
+from softswitch.services.security_events import NO_SECURITY_EVENTS
 from softswitch.sip.digest import NonceManager
 from softswitch.sip.message import parse_message
 from softswitch.sip.timers import TimerConfig
@@ -44,7 +48,10 @@ class Wire:
 
 
 class ProxyHarness:
-    def __init__(self, snapshot, users=None, config=ProxyConfig(), clock=None, **proxy_options):
+    def __init__(self, snapshot, users=None, config=ProxyConfig(), clock=None, agents=None,
+                 security=NO_SECURITY_EVENTS, **proxy_options):
+        """`agents(harness)` builds the agent call service the proxy hands agent targets
+        to (with harness.endpoint, .clock, .records and **.shared), as tap.py does."""
         if clock is None:
             clock = Clock()
             clock.advance(1_700_000_000)
@@ -58,25 +65,30 @@ class ProxyHarness:
         self.holder = SnapshotHolder(snapshot)
         registrar = Registrar(RegistrarPolicy(DOMAIN), DigestAuthenticator(
             DOMAIN, NonceManager(b"k" * 32), self.directory.lookup_ha1), self.location)
-        self.dispatcher = RequestDispatcher(registrar)
         layer = TransactionLayer(TimerConfig(), response_destination=response_destination)
-        self.endpoint = SipEndpoint(self.clock, layer, self.dispatcher, Metrics(),
+        core = LateTransactionUser()
+        self.endpoint = SipEndpoint(self.clock, layer, core, Metrics(),
                                     addresses=LocalAddresses())
         self.wire = Wire()
         self.endpoint.add_transport("udp", self.wire, SWITCH.host, SWITCH.port)
-        self.dispatcher.attach(self.endpoint)
         proxy_auth = DigestAuthenticator(DOMAIN, NonceManager(b"p" * 32),
                                          self.directory.lookup_ha1, challenge_status=407)
         self.records = []
-        self.proxy = Proxy(self.endpoint, self.clock, CallRouter(DOMAIN, proxy_auth, self.holder),
+        # What the agent and outbound call services share with the proxy (as tap.py).
+        self.shared = {"media_owners": MediaOwners(),
+                       "dialog_router": InDialogRouter(self.endpoint)}
+        self.agents = agents(self) if agents is not None else None
+        if self.agents is not None:
+            proxy_options["agent_calls"] = self.agents
+        self.proxy = Proxy(self.endpoint, self.clock, CallRouter(DOMAIN, proxy_auth, self.holder,
+                                                           security=security),
                            self.location, self.holder, domain=DOMAIN, config=config,
                            on_call_end=self.records.append,
-                           is_our_address=self.endpoint.is_our_address, **proxy_options)
-        self.dispatcher.proxy = self.proxy
+                           is_our_address=self.endpoint.is_our_address, **self.shared,
+                           **proxy_options)
+        self.dispatcher = RequestDispatcher(registrar, self.endpoint, proxy=self.proxy)
+        core.bind(self.dispatcher)
         self.layer = layer
-        # What the agent and outbound call services share with the proxy (as tap.py).
-        self.shared = {"media_owners": self.proxy.media_owners,
-                       "dialog_router": self.proxy.dialog_router}
 
     def bind(self, user, contact, received):
         self.location.apply([Binding(f"sip:{user}@{DOMAIN}", contact,

@@ -8,6 +8,7 @@ from twisted.internet.task import Clock
 from softswitch.services.auth import DigestAuthenticator
 from softswitch.services.directory import CredentialDirectory
 from softswitch.services.dispatcher import RequestDispatcher
+from softswitch.services.security_events import NO_SECURITY_EVENTS
 from softswitch.services.location import LocationService
 from softswitch.services.registrar import Registrar, RegistrarPolicy
 from softswitch.sip.digest import NonceManager
@@ -48,9 +49,12 @@ def authorization(challenge: str, user: str, password: str, method: str, uri: st
 
 
 class Switch:
-    def __init__(self, users: dict[str, str], **policy_options):
-        self.clock = Clock()
-        self.clock.advance(START)
+    def __init__(self, users: dict[str, str], security=NO_SECURITY_EVENTS, clock=None,
+                 **policy_options):
+        if clock is None:
+            clock = Clock()
+            clock.advance(START)
+        self.clock = clock
         self.store = MemoryStore()
         self.directory = CredentialDirectory(DOMAIN)
         self.directory.replace({
@@ -61,9 +65,14 @@ class Switch:
         self.location = LocationService(self.clock, self.store)
         policy = RegistrarPolicy(DOMAIN, min_expires=60, max_expires=3600, default_expires=3600,
                                  **policy_options)
-        self.registrar = Registrar(policy, auth, self.location)
-        self.dispatcher = RequestDispatcher(self.registrar)
+        self.registrar = Registrar(policy, auth, self.location, security=security)
+        self.dispatcher = RequestDispatcher(self.registrar, stack=None)  # handle() only
         self.cseq = 0
+
+    def dispatcher_on(self, stack) -> RequestDispatcher:
+        """The dispatcher answering through `stack` (an endpoint)."""
+        self.dispatcher = RequestDispatcher(self.registrar, stack)
+        return self.dispatcher
 
     def send(self, raw: bytes | str, source="udp:192.0.2.10:5060"):
         if isinstance(raw, str):

@@ -1,0 +1,22 @@
+"""What agent calls and outbound calls hand an agent's transfer request to: the
+transfers service (services.transfers), or NO_TRANSFERS where it is not built."""
+
+from typing import Protocol
+
+from twisted.logger import Logger
+
+log = Logger()
+
+
+class TransferRequests(Protocol):
+    def request(self, call, target: str, warm: bool) -> object:
+        """Start a transfer of `call` (a transfers.TransferredCall) to `target`."""
+
+
+class _NoTransfers:
+    def request(self, call, target: str, warm: bool) -> None:
+        log.info("agent asked to transfer {call_id} to {target}: transfers are not "
+                 "enabled, the call goes on", call_id=call.call_id, target=target)
+
+
+NO_TRANSFERS: TransferRequests = _NoTransfers()
