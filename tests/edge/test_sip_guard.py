@@ -13,8 +13,8 @@ import pytest
 from memory_switch import DOMAIN, Switch, authorization
 from twisted.logger import capturedLogs, formatEventAsClassicLogText
 
-from softswitch.edge.sip_endpoint import SipEndpoint
-from softswitch.edge.sip_guard import GuardMetrics, SipGuard, security_line
+from softswitch.edge.sip.endpoint import SipEndpoint
+from softswitch.edge.sip.guard import GuardMetrics, SipGuard, security_line
 from softswitch.metrics import Metrics
 from softswitch.services.guard import GuardConfig, GuardPolicy, SecurityEvent
 from softswitch.sip.message import parse_message

@@ -9,7 +9,7 @@ so the counters only grow.
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from ..media.latency import LatencyHistogram
+from ...media.latency import LatencyHistogram
 
 # RFC 3550 interarrival jitter of a stream at its end: 1 ms to 0.5 s.
 JITTER_BOUNDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5)

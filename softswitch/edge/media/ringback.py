@@ -28,7 +28,7 @@ rescheduling itself.
 
 from twisted.internet import defer
 
-from ..media.tones import RINGBACK_CHOICES, cadence_frames, ringback_tone
+from ...media.tones import RINGBACK_CHOICES, cadence_frames, ringback_tone
 
 WATCH_PERIOD = 0.020  # s: the watch's period should the session not have run
 _CODECS = ("PCMU", "PCMA")

@@ -24,9 +24,9 @@ from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web.server import Request, Site
 
-from ..admin.auth import bearer_token, unauthorized
-from ..admin.errors import ApiError
-from ..admin.throttle import client_host
+from ...admin.auth import bearer_token, unauthorized
+from ...admin.errors import ApiError
+from ...admin.throttle import client_host
 
 log = Logger()
 

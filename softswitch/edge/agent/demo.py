@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.logger import Logger
 
-from ..store import agents, numbers
+from ...store import agents, numbers
 
 log = Logger()
 

@@ -15,9 +15,9 @@ its socket, and the relay's answer from the human sends the caller's RTP there.
 
 from twisted.internet import defer
 
-from ..sdp import SdpError, parse_sdp
-from ..sdp.agent_answer import AudioChoice, build_answer, choose_audio
-from ..services.media_control import MediaRejected, UnknownRegion
+from ...sdp import SdpError, parse_sdp
+from ...sdp.agent_answer import AudioChoice, build_answer, choose_audio
+from ...services.media_control import MediaRejected, UnknownRegion
 
 _LOCAL_TAG = "local"
 _CALLER_TAG = "caller"

@@ -26,9 +26,9 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorFDSet
 from twisted.logger import Logger
 
-from ..media.latch import LatchPolicy
-from ..media.stats import ReceiverStats
-from ..sdp import (
+from ...media.latch import LatchPolicy
+from ...media.stats import ReceiverStats
+from ...sdp import (
     INACTIVE,
     SENDONLY,
     OriginVersioner,
@@ -39,7 +39,7 @@ from ..sdp import (
     parse_sdp,
     rewrite_for_relay,
 )
-from ..services.media_control import (
+from ...services.media_control import (
     CallMediaStats,
     LegMediaStats,
     MediaError,
@@ -53,11 +53,11 @@ from ..services.media_control import (
     UnknownRegion,
     UnknownTag,
 )
-from .relay_metrics import RelayTotals
+from .metrics import RelayTotals
 from .relay_port import LocalLeg, RelayPort, ignore_rtp
-from .relay_regions import RelayRegions
-from .rtp_ports import PortAllocator
-from .udp_group import MAX_DATAGRAM, SocketGroup
+from .regions import RelayRegions
+from .ports import PortAllocator
+from ..polling.udp_group import MAX_DATAGRAM, SocketGroup
 
 log = Logger()
 
@@ -164,7 +164,7 @@ class RtpRelay:
         self._policy = latch_policy
         self._calls: dict[str, _Call] = {}
         self._listener: MediaListener | None = None
-        self.totals = RelayTotals()  # what deleted calls counted (edge.relay_metrics)
+        self.totals = RelayTotals()  # what deleted calls counted (edge.media.metrics)
         if IReactorFDSet.providedBy(reactor) and hasattr(select, "epoll"):
             self._listen = SocketGroup(reactor).listen
         else:

@@ -34,17 +34,17 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..agent.bridge import AgentBridge, Hangup, Transfer
-from ..agent.events import CallEnded, CallInfo, TransferFailed
-from ..agent.profiles import make_agent_profile
-from ..agent.twilio_compat import SIGNATURE_HEADER, signature
-from ..media.rtp import payload_of
-from .agent_media import AgentMedia
-from .agent_metrics import AgentMediaMetrics
-from .agent_socket import connect_agent
-from .read_group import ReadGroup
-from .slot_ticker import SlotTicker
-from .transfer_ringback import TransferRingback, prepare_ringback
+from ...agent.bridge import AgentBridge, Hangup, Transfer
+from ...agent.events import CallEnded, CallInfo, TransferFailed
+from ...agent.profiles import make_agent_profile
+from ...agent.twilio_compat import SIGNATURE_HEADER, signature
+from ...media.rtp import payload_of
+from .media import AgentMedia
+from .metrics import AgentMediaMetrics
+from .websocket import connect_agent
+from ..polling.read_group import ReadGroup
+from ..media.slot_ticker import SlotTicker
+from ..media.ringback import TransferRingback, prepare_ringback
 
 log = Logger()
 RECONNECT_TIMEOUT = 2.0  # a dropped socket gets one quick try before the call ends

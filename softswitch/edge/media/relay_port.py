@@ -12,10 +12,10 @@ forwarded from the latched peer unread.
 
 from twisted.internet.protocol import DatagramProtocol
 
-from ..media.latch import Latch, LatchPolicy
-from ..media.rtcp import ReceiverReport, SenderReport, parse_rtcp
-from ..media.rtp import RTP_HEADER
-from ..media.stats import ReceiverStats
+from ...media.latch import Latch, LatchPolicy
+from ...media.rtcp import ReceiverReport, SenderReport, parse_rtcp
+from ...media.rtp import RTP_HEADER
+from ...media.stats import ReceiverStats
 
 _unpack_header = RTP_HEADER.unpack_from
 
