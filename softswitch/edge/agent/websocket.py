@@ -30,7 +30,7 @@ from wsproto.events import (
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ...agent.ws_frames import FrameSplitter, mask_text
-from ..polling.read_group import plain_socket
+from ..twisted_internals import plain_socket, writes_idle
 
 log = Logger()
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one agent message; more is a broken agent
@@ -215,8 +215,7 @@ class AgentSocket(Protocol):
         # is queued already, sending at once keeps the order and skips all that.
         transport = self.transport
         send = self._socket_send
-        if send is not None and not transport._tempDataBuffer and not transport.dataBuffer \
-                and transport.connected and not transport.disconnecting:
+        if send is not None and writes_idle(transport):
             try:
                 sent = send(data)
             except BlockingIOError:
