@@ -5,6 +5,9 @@ Each leg of a call has, per m= line, a port pair bound on its region's bind addr
 A's port from A's latched peer is sent from leg B's port to B's peer; RTCP likewise on
 the +1 ports (and on the RTP port when the stream multiplexes it, RFC 5761).
 
+What each SDP means for the ports (latch targets, hold, statistics) is decided in
+the core (`softswitch.media.relay_plan`); this module binds and wires the sockets.
+
 The packet path is `relay_port.RelayPort` (one per bound socket); the sockets sit behind
 one epoll descriptor (`udp_group.SocketGroup`) on a reactor that watches file
 descriptors, else each is an ordinary `listenUDP` (the same protocol either way).
@@ -28,14 +31,18 @@ from twisted.logger import Logger
 
 from ...media.latch import LatchPolicy
 from ...media.stats import ReceiverStats
+from ...media.relay_plan import (
+    call_on_hold,
+    idle_delay,
+    names_an_address,
+    stats_config,
+    stream_plans,
+)
 from ...sdp import (
-    INACTIVE,
-    SENDONLY,
     OriginVersioner,
     SdpError,
     SessionDescription,
     check_answer,
-    is_on_hold,
     parse_sdp,
     rewrite_for_relay,
 )
@@ -61,16 +68,6 @@ from ..polling.udp_group import MAX_DATAGRAM, SocketGroup
 
 log = Logger()
 
-_NO_JITTER_ENCODINGS = frozenset(("telephone-event", "cn"))
-_NOT_RECEIVING = frozenset((SENDONLY, INACTIVE))
-
-
-def _names_an_address(sdp: SessionDescription) -> bool:
-    for media in sdp.media:
-        connection = sdp.connection_for(media)
-        if media.port and connection is not None and not connection.is_unspecified:
-            return True
-    return False
 
 
 class _LegStream:
@@ -350,70 +347,36 @@ class RtpRelay:
         return bytes(to.versioner.stamp(out))
 
     def _apply(self, call: _Call, leg: _Leg, sdp: SessionDescription, new_party: bool):
-        """`leg`'s phone sent `sdp`: point its ports' latches at what it advertises."""
+        """`leg`'s phone sent `sdp`: point its ports' latches at what it advertises
+        (the plan is media.relay_plan's; the ports are ours)."""
         leg.sdp = sdp
         other = call.other(leg)
-        for index, media in enumerate(sdp.media):
+        for index, plan in enumerate(stream_plans(sdp)):
             stream = leg.streams[index]
-            stream.media = media.media
-            connection = sdp.connection_for(media)
-            if media.port and connection is not None:
-                rtp_address = (connection.address, media.port)
-                rtcp = media.rtcp
-                if media.rtcp_mux:
-                    rtcp_address = None
-                elif rtcp is not None:
-                    host = rtcp.connection.address if rtcp.connection else connection.address
-                    rtcp_address = (host, rtcp.port)
-                else:
-                    rtcp_address = (connection.address, media.port + 1)
-            else:
-                rtp_address = rtcp_address = None
+            stream.media = plan.media
             # RTP to a leg that holds is dropped here (RTCP goes on, RFC 3264 §5.1).
-            stream.rtp.held = bool(media.port) and sdp.direction_of(media) in _NOT_RECEIVING
-            stream.rtp.set_advertised(rtp_address, new_party)
-            stream.rtcp.set_advertised(rtcp_address, new_party)
+            stream.rtp.held = plan.held
+            stream.rtp.set_advertised(plan.rtp, new_party)
+            stream.rtcp.set_advertised(plan.rtcp, new_party)
             for port in (stream.rtp, stream.rtcp, other.streams[index].rtp,
                          other.streams[index].rtcp):
-                port.rtp_mode = media.is_rtp
-                port.read_rtcp = "SAVP" not in media.proto.upper()
-            self._configure_stats(leg, other, index)
+                port.rtp_mode = plan.rtp_mode
+                port.read_rtcp = plan.read_rtcp
+            clock_rate, excluded = stats_config((other.sdp, leg.sdp), index)
+            for party in (leg, other):
+                party.streams[index].rtp.own_stats.configure(clock_rate, excluded)
         was_on_hold = call.on_hold
-        call.on_hold = any(
-            party.sdp is not None and party.sdp.media
-            and all(is_on_hold(party.sdp, i) for i in range(len(party.sdp.media))
-                    if party.sdp.media[i].port)
-            for party in (call.caller, call.callee))
+        call.on_hold = call_on_hold(call.caller.sdp, call.callee.sdp)
         if was_on_hold and not call.on_hold and call.answered is not None:
             # Resumed: the media has had no reason to flow until now.
             call.activity_floor = max(call.activity_floor, self._now())
-        if not leg.addressed and _names_an_address(sdp):
+        if not leg.addressed and names_an_address(sdp):
             leg.addressed = True
             if call.answered is not None:
                 # A side with no address before (an outbound call's far end, a
                 # placeholder until it answers) joins now: its silence counts from here.
                 call.activity_floor = max(call.activity_floor, self._now())
         self._arm(call)
-
-    @staticmethod
-    def _configure_stats(leg: _Leg, other: _Leg, index: int) -> None:
-        """Clock rate and jitter exclusions from the payload types both SDPs name."""
-        clock_rate, excluded = None, set()
-        for party in (other, leg):
-            if party.sdp is None or index >= len(party.sdp.media):
-                continue
-            media = party.sdp.media[index]
-            for fmt in media.formats:
-                codec = media.codec(int(fmt)) if fmt.isdigit() and media.is_rtp else None
-                if codec is None:
-                    continue
-                if codec.encoding.lower() in _NO_JITTER_ENCODINGS:
-                    excluded.add(codec.payload_type)
-                elif clock_rate is None:
-                    clock_rate = codec.clock_rate
-        for party in (leg, other):
-            party.streams[index].rtp.own_stats.configure(clock_rate or 8000,
-                                                         frozenset(excluded))
 
     # -- ports ---------------------------------------------------------------------
 
@@ -486,7 +449,7 @@ class RtpRelay:
         if call.timer is not None and call.timer.active():
             call.timer.cancel()
         timeout = self._hold_timeout if call.on_hold else self._inactivity_timeout
-        delay = max(0.0, call.last_activity() + timeout - self._now())
+        delay = idle_delay(call.last_activity(), timeout, self._now())
         call.timer = self._clock.callLater(delay, self._check_idle, call)
 
     def _check_idle(self, call: _Call) -> None:
