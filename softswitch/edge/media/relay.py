@@ -9,7 +9,7 @@ What each SDP means for the ports (latch targets, hold, statistics) is decided i
 the core (`softswitch.media.relay_plan`); this module binds and wires the sockets.
 
 The packet path is `relay_port.RelayPort` (one per bound socket); the sockets sit behind
-one epoll descriptor (`udp_group.SocketGroup`) on a reactor that watches file
+one epoll descriptor (`edge.polling.udp_group.SocketGroup`) on a reactor that watches file
 descriptors, else each is an ordinary `listenUDP` (the same protocol either way).
 
 A leg whose SDP does not receive on a stream (sendonly or inactive: it holds) is
