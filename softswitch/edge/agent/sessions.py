@@ -39,12 +39,12 @@ from ...agent.events import CallEnded, CallInfo, TransferFailed
 from ...agent.profiles import make_agent_profile
 from ...agent.twilio_compat import SIGNATURE_HEADER, signature
 from ...media.rtp import payload_of
+from ..media.ringback import TransferRingback, prepare_ringback
+from ..media.slot_ticker import SlotTicker
+from ..polling.read_group import ReadGroup
 from .media import AgentMedia
 from .metrics import AgentMediaMetrics
 from .websocket import connect_agent
-from ..polling.read_group import ReadGroup
-from ..media.slot_ticker import SlotTicker
-from ..media.ringback import TransferRingback, prepare_ringback
 
 log = Logger()
 RECONNECT_TIMEOUT = 2.0  # a dropped socket gets one quick try before the call ends

@@ -30,7 +30,6 @@ from twisted.internet.interfaces import IReactorFDSet
 from twisted.logger import Logger
 
 from ...media.latch import LatchPolicy
-from ...media.stats import ReceiverStats
 from ...media.relay_plan import (
     call_on_hold,
     idle_delay,
@@ -38,6 +37,7 @@ from ...media.relay_plan import (
     stats_config,
     stream_plans,
 )
+from ...media.stats import ReceiverStats
 from ...sdp import (
     OriginVersioner,
     SdpError,
@@ -60,11 +60,11 @@ from ...services.media_control import (
     UnknownRegion,
     UnknownTag,
 )
-from .metrics import RelayTotals
-from .relay_port import LocalLeg, RelayPort, ignore_rtp
-from .regions import RelayRegions
-from .ports import PortAllocator
 from ..polling.udp_group import MAX_DATAGRAM, SocketGroup
+from .metrics import RelayTotals
+from .ports import PortAllocator
+from .regions import RelayRegions
+from .relay_port import LocalLeg, RelayPort, ignore_rtp
 
 log = Logger()
 
