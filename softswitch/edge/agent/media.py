@@ -104,7 +104,7 @@ class LocalMediaLeg:
 
     def set_receiver(self, receiver) -> None:
         """receiver(datagram, first, second, seq, timestamp, now) per RTP packet from
-        the caller (`rtp_relay.LocalLeg.receive_with`; `media.rtp.payload_of(datagram,
+        the caller (`edge.media.relay_port.LocalLeg.receive_with`; `media.rtp.payload_of(datagram,
         first)` is its payload)."""
         if self._leg is not None:
             self._leg.receive_with(receiver)

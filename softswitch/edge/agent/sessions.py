@@ -18,7 +18,7 @@ takes the far end's SDP, and `begin` starts the bridge exactly as for inbound ca
 Transfers: `end_agent` says goodbye to the agent and closes its socket while the
 bridge keeps the caller's RTP going (what the agent had queued, then silence);
 `ring_caller` (a cold transfer dialling) turns that silence into ringback, and
-`early_media` makes way for the human's (`transfer_ringback.TransferRingback`);
+`early_media` makes way for the human's (`edge.media.ringback.TransferRingback`);
 `release_media` detaches the local leg from the relay so the caller's audio goes to
 the human answered on the relay's other side; `stop` then closes what is left and
 does not delete the relay call; `transfer_failed` tells the agent (its profile's
@@ -315,7 +315,7 @@ class LiveAgentSession:
 
     # -- inputs -----------------------------------------------------------------------
     def _rtp_received(self, data, first, second, seq, timestamp, now) -> None:
-        # The hot path (rtp_relay.LocalLeg.receive_with): one packet from the caller.
+        # The hot path (edge.media.relay_port.LocalLeg.receive_with): one packet from the caller.
         if self._passive:
             return
         payload = payload_of(data, first)

@@ -76,7 +76,7 @@ class RelayTotals:
         return self._regions.items()
 
     def add_call(self, call) -> None:
-        """`call` (an rtp_relay._Call) is deleted: keep its counts."""
+        """`call` (an edge.media.relay._Call) is deleted: keep its counts."""
         totals = self.region(call.region.name)
         _count_call(call, totals.counts, totals.drops)
         for leg in (call.caller, call.callee):
@@ -90,7 +90,7 @@ class RelayTotals:
 
 
 class RelayMetrics:
-    """A prometheus_client collector over `relay` (an rtp_relay.RtpRelay)."""
+    """A prometheus_client collector over `relay` (an edge.media.relay.RtpRelay)."""
 
     def __init__(self, relay):
         self._relay = relay

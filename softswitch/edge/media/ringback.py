@@ -1,5 +1,5 @@
 """What the caller of a cold transfer hears while the human's phone rings
-(`agent_sessions.LiveAgentSession.ring_caller` and `early_media`, asked by
+(`edge.agent.sessions.LiveAgentSession.ring_caller` and `early_media`, asked by
 services.transfers).
 
 The agent is gone, but the call's AgentBridge keeps pacing RTP to the caller: what the
