@@ -30,22 +30,10 @@ from twisted.internet.interfaces import IReactorFDSet
 from twisted.logger import Logger
 
 from ...media.latch import LatchPolicy
-from ...media.relay_plan import (
-    call_on_hold,
-    idle_delay,
-    names_an_address,
-    stats_config,
-    stream_plans,
-)
+from ...media.relay_call import AnswerMismatch, RelayCall, RelayLeg, UnknownLeg
+from ...media.relay_plan import idle_delay, stats_config, stream_plans
 from ...media.stats import ReceiverStats
-from ...sdp import (
-    OriginVersioner,
-    SdpError,
-    SessionDescription,
-    check_answer,
-    parse_sdp,
-    rewrite_for_relay,
-)
+from ...sdp import SdpError, SessionDescription, parse_sdp, rewrite_for_relay
 from ...services.media_control import (
     CallMediaStats,
     LegMediaStats,
@@ -84,44 +72,27 @@ class _LegStream:
         return self.port, self.port + 1
 
 
-class _Leg:
-    __slots__ = ("tag", "streams", "versioner", "sdp", "addressed")
+class _Leg(RelayLeg):
+    """A leg and the port pairs facing its phone, one per m= line."""
+    __slots__ = ("streams",)
 
     def __init__(self, tag: str | None):
-        self.tag = tag
+        super().__init__(tag)
         self.streams: list[_LegStream] = []
-        self.versioner = OriginVersioner()  # the o= line this leg's phone sees
-        self.sdp: SessionDescription | None = None
-        self.addressed = False  # an SDP of this leg has named a media address
 
 
-class _Call:
-    __slots__ = ("call_id", "region", "allocator", "caller", "callee", "started",
-                 "answered", "activity_floor", "timer", "offer", "on_hold")
+class _Call(RelayCall):
+    """A call's offer/answer state (media.relay_call) and what holds its ports."""
+    __slots__ = ("region", "allocator", "timer")
+
+    leg_type = _Leg
 
     def __init__(self, call_id: str, region: RegionConfig, allocator: PortAllocator,
                  tag: str, now: float):
-        self.call_id = call_id
+        super().__init__(call_id, tag, now)
         self.region = region  # as it was when the call started (relay_regions)
         self.allocator = allocator
-        self.caller = _Leg(tag)
-        self.callee = _Leg(None)
-        self.started = now
-        self.answered = None
-        self.activity_floor = now  # inactivity counts from here at the earliest
         self.timer = None
-        self.offer: SessionDescription | None = None  # the last offer, to check answers
-        self.on_hold = False
-
-    def leg(self, tag: str) -> _Leg | None:
-        if tag == self.caller.tag:
-            return self.caller
-        if tag is not None and tag == self.callee.tag:
-            return self.callee
-        return None
-
-    def other(self, leg: _Leg) -> _Leg:
-        return self.callee if leg is self.caller else self.caller
 
     def last_activity(self) -> float:
         """When RTP (or a non-RTP stream's packet) last arrived from either side; read
@@ -300,9 +271,10 @@ class RtpRelay:
             if found is None:
                 raise UnknownRegion(f"no media region {name!r}")
             call = _Call(call_id, *found, from_tag, self._now())
-        offerer = call.leg(from_tag)
-        if offerer is None:
-            raise UnknownTag(f"tag {from_tag!r} is not a leg of call {call_id!r}")
+        try:
+            offerer = call.offerer(from_tag)
+        except UnknownLeg as exc:
+            raise UnknownTag(str(exc)) from None
         answerer = call.other(offerer)
         try:
             self._ensure_streams(call, len(sdp.media))
@@ -319,26 +291,14 @@ class RtpRelay:
     def _answer(self, call_id, from_tag, to_tag, data):
         call = self._call(call_id)
         sdp = self._parse(data)
-        offerer = call.leg(from_tag)
-        if offerer is None:
-            raise UnknownTag(f"tag {from_tag!r} is not a leg of call {call_id!r}")
-        answerer = call.other(offerer)
-        if answerer.tag != to_tag and answerer is not call.callee:
-            raise UnknownTag(f"tag {to_tag!r} is not a leg of call {call_id!r}")
-        if call.offer is not None:
-            try:
-                check_answer(call.offer, sdp)
-            except SdpError as exc:
-                raise MediaRejected(str(exc)) from None
-        new_party = False
-        if answerer.tag != to_tag:
-            # The first answer, or another fork / the next failover target answered.
-            new_party = answerer.tag is not None
-            answerer.tag = to_tag
-        if call.answered is None:
-            call.answered = call.activity_floor = self._now()
+        try:
+            answerer, new_party = call.take_answer(from_tag, to_tag, sdp, self._now())
+        except UnknownLeg as exc:
+            raise UnknownTag(str(exc)) from None
+        except AnswerMismatch as exc:
+            raise MediaRejected(str(exc)) from None
         self._apply(call, answerer, sdp, new_party)
-        return self._rewrite(call, sdp, offerer)
+        return self._rewrite(call, sdp, call.other(answerer))
 
     def _rewrite(self, call: _Call, sdp: SessionDescription, to: _Leg) -> bytes:
         """`sdp` pointed at the ports facing `to`, stamped with `to`'s o= versioning."""
@@ -348,8 +308,8 @@ class RtpRelay:
 
     def _apply(self, call: _Call, leg: _Leg, sdp: SessionDescription, new_party: bool):
         """`leg`'s phone sent `sdp`: point its ports' latches at what it advertises
-        (the plan is media.relay_plan's; the ports are ours)."""
-        leg.sdp = sdp
+        (the plan is media.relay_plan's, hold and activity media.relay_call's)."""
+        call.sdp_applied(leg, sdp, self._now())
         other = call.other(leg)
         for index, plan in enumerate(stream_plans(sdp)):
             stream = leg.streams[index]
@@ -365,17 +325,6 @@ class RtpRelay:
             clock_rate, excluded = stats_config((other.sdp, leg.sdp), index)
             for party in (leg, other):
                 party.streams[index].rtp.own_stats.configure(clock_rate, excluded)
-        was_on_hold = call.on_hold
-        call.on_hold = call_on_hold(call.caller.sdp, call.callee.sdp)
-        if was_on_hold and not call.on_hold and call.answered is not None:
-            # Resumed: the media has had no reason to flow until now.
-            call.activity_floor = max(call.activity_floor, self._now())
-        if not leg.addressed and names_an_address(sdp):
-            leg.addressed = True
-            if call.answered is not None:
-                # A side with no address before (an outbound call's far end, a
-                # placeholder until it answers) joins now: its silence counts from here.
-                call.activity_floor = max(call.activity_floor, self._now())
         self._arm(call)
 
     # -- ports ---------------------------------------------------------------------
