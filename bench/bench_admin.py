@@ -39,8 +39,8 @@ from twisted.web.client import (  # noqa: E402
 from twisted.web.http_headers import Headers  # noqa: E402
 
 from softswitch.admin.api import build_api  # noqa: E402
-from softswitch.edge.admin_site import build_root, build_site  # noqa: E402
-from softswitch.edge.snapshot_loader import SnapshotLoader  # noqa: E402
+from softswitch.edge.admin.site import build_root, build_site  # noqa: E402
+from softswitch.edge.storage.snapshot_loader import SnapshotLoader  # noqa: E402
 from softswitch.services.routing import SnapshotHolder  # noqa: E402
 from softswitch.metrics import Metrics  # noqa: E402
 from softswitch.store import agents, migrate, numbers, tokens, trunks  # noqa: E402

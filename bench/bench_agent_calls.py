@@ -377,13 +377,13 @@ AREAS = (  # (label, what a frame's file or function name contains), first match
     ("wsproto framing", ("wsproto/",)),
     ("JSON and base64", ("json/", "base64", "binascii")),
     ("RTP relay, its statistics and the local leg (Python)", (
-        "softswitch/edge/rtp_relay.py", "softswitch/edge/agent_media.py",
+        "softswitch/edge/media/relay.py", "softswitch/edge/agent/media.py",
         "softswitch/media/stats.py", "softswitch/media/latch.py")),
     ("agent bridge and media core", ("softswitch/agent/", "softswitch/media/")),
-    ("agent session and socket glue", ("softswitch/edge/agent_sessions.py",
-                                       "softswitch/edge/agent_socket.py",
-                                       "softswitch/edge/slot_ticker.py",
-                                       "softswitch/edge/agent_metrics.py")),
+    ("agent session and socket glue", ("softswitch/edge/agent/sessions.py",
+                                       "softswitch/edge/agent/websocket.py",
+                                       "softswitch/edge/media/slot_ticker.py",
+                                       "softswitch/edge/agent/metrics.py")),
     ("Twisted reactor and TCP", ("twisted/",)),
 )
 

@@ -10,7 +10,7 @@ N three runs are made, each with fresh processes and sockets:
 - `direct`: the phones send to each other with no relay (the baseline latency);
 - `bare`:   a bare CPython forwarding loop (epoll + recvfrom/sendto, plain sockets, no
             Twisted, no latching or statistics): the ceiling for Python;
-- `relay`:  softswitch.edge.rtp_relay.RtpRelay on the epoll reactor, calls set up through
+- `relay`:  softswitch.edge.media.relay.RtpRelay on the epoll reactor, calls set up through
             its offer/answer, with latching and per-stream statistics on every packet;
 - `relay-udp` (not run by default): the same relay with one Twisted udp.Port per
             socket (its fallback on reactors without file-descriptor support), to show
@@ -148,7 +148,7 @@ def run_softswitch_relay(calls, phone_a, phone_b, base, conn, udp_ports=False):
     epollreactor.install()
     from twisted.internet import reactor
 
-    from softswitch.edge.rtp_relay import RtpRelay
+    from softswitch.edge.media.relay import RtpRelay
     from softswitch.sdp import parse_sdp
     from softswitch.services.media_control import RegionConfig
 

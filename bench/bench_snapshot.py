@@ -16,7 +16,7 @@ from twisted.internet import defer, reactor, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from softswitch.edge.snapshot_loader import SnapshotLoader  # noqa: E402
+from softswitch.edge.storage.snapshot_loader import SnapshotLoader  # noqa: E402
 from softswitch.services.routing import SnapshotHolder  # noqa: E402
 from softswitch.store import migrate  # noqa: E402
 from softswitch.store.database import Database, create_engine  # noqa: E402

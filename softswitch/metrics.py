@@ -68,7 +68,7 @@ class Metrics:
             ["route", "method"], buckets=_LATENCY_BUCKETS, registry=r)
         self.admin_refused = Counter(
             "softswitch_admin_refused",
-            "Admin connections and requests refused at the door (edge.admin_guard)",
+            "Admin connections and requests refused at the door (edge.admin.guard)",
             ["reason"], registry=r)
 
         # Trunks. The gateway label is a configured gateway ("host:port", with

@@ -34,21 +34,21 @@ from .admin.registrations_view import LiveRegistrations
 from .admin.twilio_api import TwilioApiResource
 from .admin.trunk_status_view import TrunkStatusView
 from .config import ConfigError, Settings
-from .edge.admin_site import build_root, build_site
-from .edge.agent_sessions import AgentSessionFactory
-from .edge.agent_socket import load_trust_root
-from .edge.cdr_writer import CdrWriter
-from .edge.demo import set_up_echo_demo
-from .edge.echo_agent import echo_agent_resource
-from .edge.gateway_resolver import GatewayResolver, make_resolver
-from .edge.snapshot_loader import SnapshotLoader
-from .edge.binding_store import DatabaseBindingStore, bindings_from_rows
-from .edge.relay_metrics import RelayMetrics
-from .edge.rtp_relay import RtpRelay
-from .edge.sip_endpoint import LocalAddresses, SipEndpoint
-from .edge.sip_guard import GuardMetrics, SipGuard
-from .edge.sip_service import SipListeners, StartupError
-from .edge.tcp import SipStreamFactory
+from .edge.admin.site import build_root, build_site
+from .edge.agent.sessions import AgentSessionFactory
+from .edge.agent.websocket import load_trust_root
+from .edge.storage.cdr_writer import CdrWriter
+from .edge.agent.demo import set_up_echo_demo
+from .edge.agent.echo import echo_agent_resource
+from .edge.storage.gateway_resolver import GatewayResolver, make_resolver
+from .edge.storage.snapshot_loader import SnapshotLoader
+from .edge.storage.bindings import DatabaseBindingStore, bindings_from_rows
+from .edge.media.metrics import RelayMetrics
+from .edge.media.relay import RtpRelay
+from .edge.sip.endpoint import LocalAddresses, SipEndpoint
+from .edge.sip.guard import GuardMetrics, SipGuard
+from .edge.sip.service import SipListeners, StartupError
+from .edge.sip.tcp import SipStreamFactory
 from .metrics import Metrics
 from .services.agent_calls import AgentCalls
 from .services.auth import DigestAuthenticator

@@ -180,7 +180,7 @@ def test_the_agent_media_settings_default_to_the_bridges_own_and_are_read(tmp_pa
 
 
 def test_the_close_drain_timeout_is_5_s_by_default_and_read(tmp_path):
-    from softswitch.edge.agent_sessions import AgentSessionFactory
+    from softswitch.edge.agent.sessions import AgentSessionFactory
     assert config.validate({}).agents.close_drain_timeout == 5.0
     assert AgentSessionFactory.__init__.__kwdefaults__["close_drain_timeout"] == 5.0
     settings = config.load(write(tmp_path, "[agents]\nclose_drain_timeout = 0\n"))
@@ -188,7 +188,7 @@ def test_the_close_drain_timeout_is_5_s_by_default_and_read(tmp_path):
 
 
 def test_the_transfer_ringback_is_us_by_default_and_read(tmp_path):
-    from softswitch.edge.agent_sessions import AgentSessionFactory
+    from softswitch.edge.agent.sessions import AgentSessionFactory
     assert config.validate({}).agents.transfer_ringback == "us"
     assert AgentSessionFactory.__init__.__kwdefaults__["ringback"] == "us"
     for name in ("uk", "eu", "silence"):

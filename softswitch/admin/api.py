@@ -28,7 +28,7 @@ from softswitch.admin.resource import ApiResource
 from softswitch.admin.router import Route, Router
 from softswitch.admin.throttle import BadTokenThrottle
 from softswitch.admin.trunk_status_view import NoTrunkStatus
-from softswitch.edge.sip_guard import SipGuard
+from softswitch.edge.sip.guard import SipGuard
 from softswitch.services.guard import GuardPolicy
 
 CHANGE_KINDS = ("users", "regions", "trunks", "agents", "numbers", "routes", "tokens")
@@ -53,7 +53,7 @@ class ApiContext:
     openapi: dict | None = None  # built on first request
     calls: object = field(default_factory=NoCalls)
     trunk_status: object = field(default_factory=NoTrunkStatus)
-    guard: object = None  # an edge.sip_guard.SipGuard
+    guard: object = None  # an edge.sip.guard.SipGuard
     registrations: object = None
 
     def run(self, desc: str, fn, *args, **kw):

@@ -10,7 +10,7 @@ plain-relay routes behind the same interface:
     delete       delete(call_id, from_tag, to_tag)      -> Deferred[CallMediaStats]
     query        query(call_id)                          -> Deferred[CallMediaStats]
 
-Semantics (the in-process `softswitch.edge.rtp_relay.RtpRelay` implements them):
+Semantics (the in-process `softswitch.edge.media.relay.RtpRelay` implements them):
 
 - A call has two legs: the caller side (the tag of the first offer) and the callee side.
   Each leg has, per m= line, a relay port pair (even RTP port, RTCP = RTP + 1) facing

@@ -67,7 +67,7 @@ from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg, UacLeg
 
 log = Logger()
 
-CALLER_TAG = "caller"  # the customer's side of an agent call's relay call (edge.agent_media)
+CALLER_TAG = "caller"  # the customer's side of an agent call's relay call (edge.agent.media)
 DEFAULT_RING_TIMEOUT = 30.0
 
 # Transfer states.

@@ -25,7 +25,7 @@ from zope.interface import implementer
 
 from softswitch.admin.api import build_api
 from softswitch.admin.throttle import BadTokenThrottle
-from softswitch.edge.admin_site import build_root, build_site
+from softswitch.edge.admin.site import build_root, build_site
 from softswitch.metrics import Metrics
 from softswitch.store import migrate, tokens
 from softswitch.store.database import Database
@@ -166,7 +166,7 @@ class ApiTestCase(TestCase):
         self.agent = Agent(reactor, pool=pool)
 
     def listener_options(self) -> dict:
-        """Options of the admin listener (edge.admin_site.build_site)."""
+        """Options of the admin listener (edge.admin.site.build_site)."""
         return {}
 
     def calls_view(self):

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from twisted.internet import reactor  # noqa: E402
 
 from softswitch.admin.api import build_api  # noqa: E402
-from softswitch.edge.admin_site import build_root, build_site  # noqa: E402
+from softswitch.edge.admin.site import build_root, build_site  # noqa: E402
 from softswitch.metrics import Metrics  # noqa: E402
 from softswitch.store import migrate, tokens  # noqa: E402
 from softswitch.store.database import Database  # noqa: E402

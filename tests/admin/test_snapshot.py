@@ -6,7 +6,7 @@ share the next one."""
 from twisted.internet import defer
 
 from admin_harness import ApiTestCase
-from softswitch.edge.snapshot_loader import SnapshotLoader
+from softswitch.edge.storage.snapshot_loader import SnapshotLoader
 from softswitch.services.routing import SnapshotHolder
 
 

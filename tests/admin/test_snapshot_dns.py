@@ -7,8 +7,8 @@ from twisted.names import dns
 
 from admin_harness import ApiTestCase
 from dns_zone import serve_zone
-from softswitch.edge.gateway_resolver import GatewayResolver, make_resolver
-from softswitch.edge.snapshot_loader import SnapshotLoader
+from softswitch.edge.storage.gateway_resolver import GatewayResolver, make_resolver
+from softswitch.edge.storage.snapshot_loader import SnapshotLoader
 from softswitch.services.routing import SnapshotHolder
 
 

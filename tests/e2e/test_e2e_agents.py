@@ -58,7 +58,7 @@ from calls_support import (
     wait_cdr,
 )
 from e2e_switch import wait_until
-from softswitch.edge.demo import ECHO_AGENT, ensure_echo_number
+from softswitch.edge.agent.demo import ECHO_AGENT, ensure_echo_number
 from softswitch.store import agents as agent_store
 from softswitch.store import migrate
 from softswitch.store import numbers as number_store

@@ -13,7 +13,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 from ws_agent_server import heard_audio
 
-from softswitch.edge.rtp_relay import RtpRelay
+from softswitch.edge.media.relay import RtpRelay
 from softswitch.media.rtp import payload_of
 from softswitch.sdp import parse_sdp
 from softswitch.services.media_control import RegionConfig
@@ -96,7 +96,7 @@ class AgentCallHoldTests(AgentCallCase):
 class LocalLegInjectionTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_packets_sent_to_the_callee_side_of_a_local_leg_never_reach_the_caller(self):
-        from softswitch.edge.agent_media import AgentMedia
+        from softswitch.edge.agent.media import AgentMedia
         relay = RtpRelay(reactor, {"default": RegionConfig("default", "127.0.0.1", "127.0.0.1",
                                                            36200, 36300)}, "default")
         self.addCleanup(relay.close)

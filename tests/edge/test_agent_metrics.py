@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from softswitch.agent.bridge import AgentBridge
 from softswitch.agent.events import CallInfo
 from softswitch.agent.profiles import make_profile
-from softswitch.edge.agent_metrics import AgentMediaMetrics
+from softswitch.edge.agent.metrics import AgentMediaMetrics
 
 INFO = CallInfo("CA1", "MZ1", "AC1", "+12125550123", "+14155550100")
 

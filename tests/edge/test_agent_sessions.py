@@ -11,9 +11,9 @@ from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
-from softswitch.edge.agent_sessions import AgentSessionFactory
-from softswitch.edge.rtp_relay import RtpRelay
-from softswitch.edge.slot_ticker import SlotTicker
+from softswitch.edge.agent.sessions import AgentSessionFactory
+from softswitch.edge.media.relay import RtpRelay
+from softswitch.edge.media.slot_ticker import SlotTicker
 from softswitch.services.media_control import RegionConfig
 from softswitch.services.routing import Agent
 

@@ -6,8 +6,8 @@ from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 from ws_agent_server import AgentServer
 
-from softswitch.edge.agent_socket import AgentRefused, connect_agent
-from softswitch.edge.read_group import ReadGroup
+from softswitch.edge.agent.websocket import AgentRefused, connect_agent
+from softswitch.edge.polling.read_group import ReadGroup
 
 
 class Recorder:

@@ -14,7 +14,7 @@ from wsproto.events import (
     TextMessage,
 )
 
-from softswitch.edge.agent_socket import AgentSocket
+from softswitch.edge.agent.websocket import AgentSocket
 
 
 class Recorder:

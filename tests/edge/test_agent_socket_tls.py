@@ -20,8 +20,8 @@ from ws_agent_server import AgentServer
 
 from softswitch import config
 from softswitch.config import ConfigError
-from softswitch.edge.agent_socket import AgentRefused, connect_agent, load_trust_root
-from softswitch.edge.read_group import ReadGroup
+from softswitch.edge.agent.websocket import AgentRefused, connect_agent, load_trust_root
+from softswitch.edge.polling.read_group import ReadGroup
 from softswitch.tap import agent_trust_root
 
 
@@ -149,7 +149,7 @@ def test_the_ca_file_setting_must_name_a_file_of_certificates(tmp_path):
         config.validate({"agents": {"ca_file": "/nonexistent.pem"}})
     empty = tmp_path / "empty.pem"
     empty.write_text("not a certificate\n")
-    from softswitch.edge.sip_service import StartupError
+    from softswitch.edge.sip.service import StartupError
     with pytest.raises(StartupError, match="holds no PEM certificate"):
         agent_trust_root(config.validate({"agents": {"ca_file": str(empty)}}).agents)
     broken = tmp_path / "broken.pem"

@@ -24,8 +24,8 @@ from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 from ws_agent_server import AgentServer, heard_audio
 
-from softswitch.edge.agent_sessions import AgentSessionFactory
-from softswitch.edge.rtp_relay import RtpRelay
+from softswitch.edge.agent.sessions import AgentSessionFactory
+from softswitch.edge.media.relay import RtpRelay
 from softswitch.media.tones import cadence_frames
 from softswitch.sdp import parse_sdp
 from softswitch.services.agent_calls import AgentCalls

@@ -1,6 +1,6 @@
-"""Bindings read back from the registrations table (edge.binding_store.bindings_from_rows)."""
+"""Bindings read back from the registrations table (edge.storage.bindings.bindings_from_rows)."""
 
-from softswitch.edge.binding_store import bindings_from_rows
+from softswitch.edge.storage.bindings import bindings_from_rows
 
 INSTANCE = "<urn:uuid:00000000-0000-1000-8000-000a95a0e128>"
 

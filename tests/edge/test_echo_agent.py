@@ -14,8 +14,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 from websockets.sync.client import connect
 
-from softswitch.edge.admin_site import build_root
-from softswitch.edge.echo_agent import echo_agent_resource
+from softswitch.edge.admin.site import build_root
+from softswitch.edge.agent.echo import echo_agent_resource
 from softswitch.metrics import Metrics
 
 

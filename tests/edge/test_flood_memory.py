@@ -7,7 +7,7 @@ import gc
 
 from hostile_switch import hostile_switch
 
-from softswitch.edge.failure_log import MAX_KEYS
+from softswitch.edge.sip.failure_log import MAX_KEYS
 from softswitch.sip.transport import Peer
 
 PACKETS = 100_000

@@ -11,7 +11,7 @@ from twisted.names import dns
 from twisted.trial import unittest
 
 from dns_zone import serve_zone
-from softswitch.edge.gateway_resolver import GatewayResolver, make_resolver
+from softswitch.edge.storage.gateway_resolver import GatewayResolver, make_resolver
 from softswitch.services.routing import GatewayRow
 
 ZONE = "carrier.test"

@@ -7,7 +7,7 @@ import pytest
 from hostile_switch import hostile_switch
 from twisted.logger import globalLogPublisher
 
-from softswitch.edge.failure_log import FailureLog
+from softswitch.edge.sip.failure_log import FailureLog
 from softswitch.sip.message import parse_message
 from softswitch.sip.transaction import new_branch
 from softswitch.sip.transport import Peer

@@ -12,10 +12,10 @@ import pytest
 from twisted.internet import defer, task
 
 from softswitch.agent.events import CallInfo
-from softswitch.edge.agent_metrics import AgentMediaMetrics
-from softswitch.edge.agent_sessions import AgentSessionFactory, LiveAgentSession
-from softswitch.edge.slot_ticker import SlotTicker
-from softswitch.edge.transfer_ringback import prepare_ringback
+from softswitch.edge.agent.metrics import AgentMediaMetrics
+from softswitch.edge.agent.sessions import AgentSessionFactory, LiveAgentSession
+from softswitch.edge.media.slot_ticker import SlotTicker
+from softswitch.edge.media.ringback import prepare_ringback
 from softswitch.media.g711 import SILENCE_ALAW, SILENCE_ULAW
 from softswitch.media.tones import cadence_frames
 from softswitch.services.routing import Agent

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from memory_switch import Switch, authorization
 
-from softswitch.edge.sip_endpoint import SipEndpoint
+from softswitch.edge.sip.endpoint import SipEndpoint
 from softswitch.metrics import Metrics
 from softswitch.services.ports import LateTransactionUser
 from softswitch.sip.message import parse_message

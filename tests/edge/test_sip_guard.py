@@ -14,8 +14,8 @@ from memory_switch import DOMAIN, START, Switch, authorization
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEventAsClassicLogText
 
-from softswitch.edge.sip_endpoint import SipEndpoint
-from softswitch.edge.sip_guard import GuardMetrics, SipGuard, security_line
+from softswitch.edge.sip.endpoint import SipEndpoint
+from softswitch.edge.sip.guard import GuardMetrics, SipGuard, security_line
 from softswitch.metrics import Metrics
 from softswitch.services.ports import LateTransactionUser
 from softswitch.services.guard import GuardConfig, GuardPolicy, SecurityEvent

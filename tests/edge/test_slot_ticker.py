@@ -3,7 +3,7 @@
 
 from twisted.internet.task import Clock
 
-from softswitch.edge.slot_ticker import SlotTicker
+from softswitch.edge.media.slot_ticker import SlotTicker
 
 
 class Member:

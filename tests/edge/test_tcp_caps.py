@@ -5,7 +5,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from softswitch.edge.tcp import SipStreamFactory
+from softswitch.edge.sip.tcp import SipStreamFactory
 from softswitch.metrics import Metrics
 from softswitch.sip.message import Limits
 

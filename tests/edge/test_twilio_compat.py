@@ -24,7 +24,7 @@ from twisted.web.server import Site
 
 from softswitch.admin.calls_view import CallsView
 from softswitch.admin.twilio_api import TwilioApiResource
-from softswitch.edge.admin_site import build_root
+from softswitch.edge.admin.site import build_root
 
 try:
     from twilio.base.exceptions import TwilioRestException

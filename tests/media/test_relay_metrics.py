@@ -5,7 +5,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from test_rtp_relay import LOCAL, RelayTestCase, rtp
 from twisted.internet.defer import inlineCallbacks
 
-from softswitch.edge.relay_metrics import RelayMetrics
+from softswitch.edge.media.metrics import RelayMetrics
 
 
 class RelayMetricsTests(RelayTestCase):

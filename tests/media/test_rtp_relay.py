@@ -13,7 +13,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import Clock, deferLater
 from twisted.trial import unittest
 
-from softswitch.edge.rtp_relay import RtpRelay
+from softswitch.edge.media.relay import RtpRelay
 from softswitch.media.latch import LatchPolicy
 from softswitch.media.rtcp import ReceiverReport, ReportBlock, SenderReport
 from softswitch.media.rtp import RtpPacket

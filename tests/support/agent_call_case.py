@@ -13,8 +13,8 @@ from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 from ws_agent_server import AgentServer
 
-from softswitch.edge.agent_sessions import AgentSessionFactory
-from softswitch.edge.rtp_relay import RtpRelay
+from softswitch.edge.agent.sessions import AgentSessionFactory
+from softswitch.edge.media.relay import RtpRelay
 from softswitch.sdp import parse_sdp
 from softswitch.services.agent_calls import AgentCalls
 from softswitch.services.media_control import RegionConfig

@@ -5,7 +5,7 @@ import hashlib
 
 from twisted.internet.task import Clock
 
-from softswitch.edge.sip_endpoint import LocalAddresses, SipEndpoint
+from softswitch.edge.sip.endpoint import LocalAddresses, SipEndpoint
 from softswitch.metrics import Metrics
 from softswitch.services.auth import DigestAuthenticator
 from softswitch.services.call_routing import CallRouter

@@ -18,7 +18,7 @@ takes the far end's SDP, and `begin` starts the bridge exactly as for inbound ca
 Transfers: `end_agent` says goodbye to the agent and closes its socket while the
 bridge keeps the caller's RTP going (what the agent had queued, then silence);
 `ring_caller` (a cold transfer dialling) turns that silence into ringback, and
-`early_media` makes way for the human's (`transfer_ringback.TransferRingback`);
+`early_media` makes way for the human's (`edge.media.ringback.TransferRingback`);
 `release_media` detaches the local leg from the relay so the caller's audio goes to
 the human answered on the relay's other side; `stop` then closes what is left and
 does not delete the relay call; `transfer_failed` tells the agent (its profile's
@@ -34,17 +34,17 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..agent.bridge import AgentBridge, Hangup, Transfer
-from ..agent.events import CallEnded, CallInfo, TransferFailed
-from ..agent.profiles import make_agent_profile
-from ..agent.twilio_compat import SIGNATURE_HEADER, signature
-from ..media.rtp import payload_of
-from .agent_media import AgentMedia
-from .agent_metrics import AgentMediaMetrics
-from .agent_socket import connect_agent
-from .read_group import ReadGroup
-from .slot_ticker import SlotTicker
-from .transfer_ringback import TransferRingback, prepare_ringback
+from ...agent.bridge import AgentBridge, Hangup, Transfer
+from ...agent.events import CallEnded, CallInfo, TransferFailed
+from ...agent.profiles import make_agent_profile
+from ...agent.twilio_compat import SIGNATURE_HEADER, signature
+from ...media.rtp import payload_of
+from ..media.ringback import TransferRingback, prepare_ringback
+from ..media.slot_ticker import SlotTicker
+from ..polling.read_group import ReadGroup
+from .media import AgentMedia
+from .metrics import AgentMediaMetrics
+from .websocket import connect_agent
 
 log = Logger()
 RECONNECT_TIMEOUT = 2.0  # a dropped socket gets one quick try before the call ends
@@ -315,7 +315,7 @@ class LiveAgentSession:
 
     # -- inputs -----------------------------------------------------------------------
     def _rtp_received(self, data, first, second, seq, timestamp, now) -> None:
-        # The hot path (rtp_relay.LocalLeg.receive_with): one packet from the caller.
+        # The hot path (edge.media.relay_port.LocalLeg.receive_with): one packet from the caller.
         if self._passive:
             return
         payload = payload_of(data, first)

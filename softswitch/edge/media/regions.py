@@ -9,8 +9,8 @@ A changed port range gets a new allocator; a pair still held by an older call of
 same bind address fails to bind and is skipped (`RtpRelay._bind_stream`).
 """
 
-from ..services.media_control import RegionConfig
-from .rtp_ports import PortAllocator
+from ...services.media_control import RegionConfig
+from .ports import PortAllocator
 
 
 class RelayRegions:

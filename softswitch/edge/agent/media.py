@@ -15,9 +15,9 @@ its socket, and the relay's answer from the human sends the caller's RTP there.
 
 from twisted.internet import defer
 
-from ..sdp import SdpError, parse_sdp
-from ..sdp.agent_answer import AudioChoice, build_answer, choose_audio
-from ..services.media_control import MediaRejected, UnknownRegion
+from ...sdp import SdpError, parse_sdp
+from ...sdp.agent_answer import AudioChoice, build_answer, choose_audio
+from ...services.media_control import MediaRejected, UnknownRegion
 
 _LOCAL_TAG = "local"
 _CALLER_TAG = "caller"
@@ -104,7 +104,7 @@ class LocalMediaLeg:
 
     def set_receiver(self, receiver) -> None:
         """receiver(datagram, first, second, seq, timestamp, now) per RTP packet from
-        the caller (`rtp_relay.LocalLeg.receive_with`; `media.rtp.payload_of(datagram,
+        the caller (`edge.media.relay_port.LocalLeg.receive_with`; `media.rtp.payload_of(datagram,
         first)` is its payload)."""
         if self._leg is not None:
             self._leg.receive_with(receiver)

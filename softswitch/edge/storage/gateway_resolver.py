@@ -24,9 +24,9 @@ import dns.rdatatype
 import dns.resolver
 from twisted.logger import Logger
 
-from ..config import parse_dns_server
-from ..services.gateway_dns import HostAnswer, SrvTarget, expand_gateway, srv_name, uses_srv
-from ..services.routing import Gateway, GatewayRow, is_address
+from ...config import parse_dns_server
+from ...services.gateway_dns import HostAnswer, SrvTarget, expand_gateway, srv_name, uses_srv
+from ...services.routing import Gateway, GatewayRow, is_address
 
 log = Logger()
 

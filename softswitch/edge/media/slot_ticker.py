@@ -5,7 +5,7 @@ start on the wheel's grid (`align`), so their deadlines fall exactly on it."""
 
 from twisted.logger import Logger
 
-from ..media.slot_wheel import SlotWheel
+from ...media.slot_wheel import SlotWheel
 
 log = Logger()
 

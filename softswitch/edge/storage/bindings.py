@@ -6,9 +6,9 @@ import dataclasses
 from twisted.internet.defer import DeferredLock
 from twisted.logger import Logger
 
-from ..services.location import Binding
-from ..services.registrar import stored_instance_id
-from ..store import registrations
+from ...services.location import Binding
+from ...services.registrar import stored_instance_id
+from ...store import registrations
 
 log = Logger()
 

@@ -24,9 +24,10 @@ from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web.server import Request, Site
 
-from ..admin.auth import bearer_token, unauthorized
-from ..admin.errors import ApiError
-from ..admin.throttle import client_host
+from ...admin.auth import bearer_token, unauthorized
+from ...admin.errors import ApiError
+from ...admin.throttle import client_host
+from ..twisted_internals import request_disconnected, request_line_path
 
 log = Logger()
 
@@ -35,9 +36,8 @@ TWILIO_MAX_BODY = 8192  # a call update form is a few hundred bytes
 
 
 def request_path(request) -> bytes:
-    """The path of the request line, known once the head is in: HTTPChannel keeps it
-    as ``_path`` until requestReceived copies it to the request (after the body)."""
-    return getattr(request.channel, "_path", None) or b""
+    """The path of the request line, known once the head is in (before the body)."""
+    return request_line_path(request.channel)
 
 
 class AdminSite(Site):
@@ -105,7 +105,7 @@ class AdminRequest(Request):
 
     def _token_checked(self, token_id, host: str, length: int | None) -> None:
         self._awaiting_token = False
-        if self._refused or self._disconnected:
+        if self._refused or request_disconnected(self):
             return
         if token_id is None:
             throttle = self.channel.site.throttle
@@ -128,7 +128,7 @@ class AdminRequest(Request):
     def _token_check_failed(self, failure) -> None:
         self._awaiting_token = False
         log.failure("admin API: checking a token failed", failure)
-        if not (self._refused or self._disconnected):
+        if not (self._refused or request_disconnected(self)):
             self.refuse(ApiError(503, "the database is unavailable; try again"),
                         "token-check-failed")
 

@@ -8,7 +8,7 @@ from twisted.internet.defer import gatherResults, maybeDeferred, succeed
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
-from ..config import ListenSpec
+from ...config import ListenSpec
 from .tcp import SipStreamFactory
 from .udp import SipDatagramProtocol
 

@@ -13,9 +13,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from ..services.guard import BAN_REASONS, DROP_REASONS, Ban, GuardPolicy, SecurityEvent
-from ..services.security_events import CredentialsFailed
-from ..sip.transport import Peer
+from ...services.guard import BAN_REASONS, DROP_REASONS, Ban, GuardPolicy, SecurityEvent
+from ...services.security_events import CredentialsFailed
+from ...sip.transport import Peer
 
 security_log = Logger(namespace="softswitch.security")
 MAX_FIELD = 64  # characters of a peer-given value (user, User-Agent) in a log line

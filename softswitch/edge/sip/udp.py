@@ -4,8 +4,8 @@ from twisted.internet.error import InvalidAddressError
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
-from ..sip.uri import host_for_socket
-from ..sip.transport import Peer
+from ...sip.transport import Peer
+from ...sip.uri import host_for_socket
 
 log = Logger()
 

@@ -9,8 +9,8 @@ burst of writes costs two rebuilds, not one each."""
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from ..services.routing import snapshot_from_rows
-from ..store.snapshot import load_routing_rows
+from ...services.routing import snapshot_from_rows
+from ...store.snapshot import load_routing_rows
 from .gateway_resolver import GatewayResolver
 
 log = Logger()

@@ -12,10 +12,11 @@ forwarded from the latched peer unread.
 
 from twisted.internet.protocol import DatagramProtocol
 
-from ..media.latch import Latch, LatchPolicy
-from ..media.rtcp import ReceiverReport, SenderReport, parse_rtcp
-from ..media.rtp import RTP_HEADER
-from ..media.stats import ReceiverStats
+from ...media.latch import Latch, LatchPolicy
+from ...media.rtcp import ReceiverReport, SenderReport, parse_rtcp
+from ...media.rtp import RTP_HEADER
+from ...media.stats import ReceiverStats
+from ..twisted_internals import port_socket
 
 _unpack_header = RTP_HEADER.unpack_from
 
@@ -64,7 +65,7 @@ class RelayPort(DatagramProtocol):
         self.dropped_stranger = 0  # RTCP from a host other than the latched RTP peer's
 
     def startProtocol(self):
-        sock = getattr(self.transport, "socket", None)
+        sock = port_socket(self.transport)
         # The socket's own sendto skips Port.write's per-call address validation; the
         # destinations come from the latch and are always IP literals.
         self.sendto = sock.sendto if sock is not None else self.transport.write

@@ -17,15 +17,15 @@ import socket
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from ..metrics import Metrics, method_label, status_class
-from ..sip import transaction as tx
-from ..sip.amplification import fit_answer
-from ..sip.errors import RemoteProtocolError, SipError
-from ..sip.ids import new_tag
-from ..sip.message import DEFAULT_LIMITS, Limits, Request, make_response, parse_message
-from ..sip.salvage import salvage_request
-from ..sip.transaction_server import PROCEEDING, TRYING
-from ..sip.transport import Peer, stamp_via
+from ...metrics import Metrics, method_label, status_class
+from ...sip import transaction as tx
+from ...sip.amplification import fit_answer
+from ...sip.errors import RemoteProtocolError, SipError
+from ...sip.ids import new_tag
+from ...sip.message import DEFAULT_LIMITS, Limits, Request, make_response, parse_message
+from ...sip.salvage import salvage_request
+from ...sip.transaction_server import PROCEEDING, TRYING
+from ...sip.transport import Peer, stamp_via
 from .failure_log import FailureLog, failure_kind
 
 log = Logger()
@@ -83,7 +83,7 @@ class SipEndpoint:
                  limits: Limits = DEFAULT_LIMITS, trace: bool = False,
                  addresses: LocalAddresses | None = None, guard=None):
         self._clock = clock
-        # edge.sip_guard.SipGuard.admit: False drops a message before it is parsed.
+        # edge.sip.guard.SipGuard.admit: False drops a message before it is parsed.
         self._admit = guard.admit if guard is not None else None
         self._layer = layer
         self._core = core

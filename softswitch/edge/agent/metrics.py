@@ -13,7 +13,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 
-from ..media.latency import LATENCY_BOUNDS, LatencyHistogram
+from ...media.latency import LATENCY_BOUNDS, LatencyHistogram
 
 # Processing time of one call's 20 ms slot: 50 us to 20 ms.
 SLOT_BOUNDS = (0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)

@@ -10,10 +10,10 @@ from twisted.internet.protocol import ClientFactory, Protocol, ServerFactory
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 
-from ..sip.errors import RemoteProtocolError
-from ..sip.framing import PONG, StreamFramer
-from ..sip.message import Limits
-from ..sip.transport import Peer
+from ...sip.errors import RemoteProtocolError
+from ...sip.framing import PONG, StreamFramer
+from ...sip.message import Limits
+from ...sip.transport import Peer
 
 log = Logger()
 

@@ -9,7 +9,7 @@ so the counters only grow.
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from ..media.latency import LatencyHistogram
+from ...media.latency import LatencyHistogram
 
 # RFC 3550 interarrival jitter of a stream at its end: 1 ms to 0.5 s.
 JITTER_BOUNDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5)
@@ -76,7 +76,7 @@ class RelayTotals:
         return self._regions.items()
 
     def add_call(self, call) -> None:
-        """`call` (an rtp_relay._Call) is deleted: keep its counts."""
+        """`call` (an edge.media.relay._Call) is deleted: keep its counts."""
         totals = self.region(call.region.name)
         _count_call(call, totals.counts, totals.drops)
         for leg in (call.caller, call.callee):
@@ -90,7 +90,7 @@ class RelayTotals:
 
 
 class RelayMetrics:
-    """A prometheus_client collector over `relay` (an rtp_relay.RtpRelay)."""
+    """A prometheus_client collector over `relay` (an edge.media.relay.RtpRelay)."""
 
     def __init__(self, relay):
         self._relay = relay

@@ -5,7 +5,7 @@ import dataclasses
 from twisted.internet.defer import DeferredLock
 from twisted.logger import Logger
 
-from ..store.call_records import insert_records
+from ...store.call_records import insert_records
 
 log = Logger()
 

@@ -29,8 +29,8 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from ..agent.ws_frames import FrameSplitter, mask_text
-from .read_group import plain_socket
+from ...agent.ws_frames import FrameSplitter, mask_text
+from ..twisted_internals import plain_socket, writes_idle
 
 log = Logger()
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one agent message; more is a broken agent
@@ -47,7 +47,7 @@ class AgentSocket(Protocol):
     def __init__(self, host: str, target: str, headers: list[tuple[str, str]],
                  read_group=None):
         self._ws = WSConnection(ConnectionType.CLIENT)
-        self._read_group = read_group  # edge.read_group: reads once the socket is open
+        self._read_group = read_group  # edge.polling.read_group: reads once the socket is open
         self._group_fd = None
         self._host = host
         self._target = target
@@ -215,8 +215,7 @@ class AgentSocket(Protocol):
         # is queued already, sending at once keeps the order and skips all that.
         transport = self.transport
         send = self._socket_send
-        if send is not None and not transport._tempDataBuffer and not transport.dataBuffer \
-                and transport.connected and not transport.disconnecting:
+        if send is not None and writes_idle(transport):
             try:
                 sent = send(data)
             except BlockingIOError:
@@ -259,7 +258,7 @@ def connect_agent(reactor, url: str, headers: dict[str, str], timeout: float,
                   read_group=None, trust_root=None):
     """A Deferred firing with an open AgentSocket, or failing with AgentRefused
     (bad URL, connection refused, TLS failure, non-101 answer, timeout). With a
-    `read_group` (edge.read_group), a plain TCP socket is read there once open.
+    `read_group` (edge.polling.read_group), a plain TCP socket is read there once open.
     wss:// verifies the agent's certificate and name against `trust_root`
     (`load_trust_root`), or against the system's authorities when None."""
     parts = urlsplit(url)

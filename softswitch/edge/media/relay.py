@@ -5,8 +5,11 @@ Each leg of a call has, per m= line, a port pair bound on its region's bind addr
 A's port from A's latched peer is sent from leg B's port to B's peer; RTCP likewise on
 the +1 ports (and on the RTP port when the stream multiplexes it, RFC 5761).
 
+What each SDP means for the ports (latch targets, hold, statistics) is decided in
+the core (`softswitch.media.relay_plan`); this module binds and wires the sockets.
+
 The packet path is `relay_port.RelayPort` (one per bound socket); the sockets sit behind
-one epoll descriptor (`udp_group.SocketGroup`) on a reactor that watches file
+one epoll descriptor (`edge.polling.udp_group.SocketGroup`) on a reactor that watches file
 descriptors, else each is an ordinary `listenUDP` (the same protocol either way).
 
 A leg whose SDP does not receive on a stream (sendonly or inactive: it holds) is
@@ -26,20 +29,12 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorFDSet
 from twisted.logger import Logger
 
-from ..media.latch import LatchPolicy
-from ..media.stats import ReceiverStats
-from ..sdp import (
-    INACTIVE,
-    SENDONLY,
-    OriginVersioner,
-    SdpError,
-    SessionDescription,
-    check_answer,
-    is_on_hold,
-    parse_sdp,
-    rewrite_for_relay,
-)
-from ..services.media_control import (
+from ...media.latch import LatchPolicy
+from ...media.relay_call import AnswerMismatch, RelayCall, RelayLeg, UnknownLeg
+from ...media.relay_plan import idle_delay, stats_config, stream_plans
+from ...media.stats import ReceiverStats
+from ...sdp import SdpError, SessionDescription, parse_sdp, rewrite_for_relay
+from ...services.media_control import (
     CallMediaStats,
     LegMediaStats,
     MediaError,
@@ -53,24 +48,14 @@ from ..services.media_control import (
     UnknownRegion,
     UnknownTag,
 )
-from .relay_metrics import RelayTotals
+from ..polling.udp_group import MAX_DATAGRAM, SocketGroup
+from .metrics import RelayTotals
+from .ports import PortAllocator
+from .regions import RelayRegions
 from .relay_port import LocalLeg, RelayPort, ignore_rtp
-from .relay_regions import RelayRegions
-from .rtp_ports import PortAllocator
-from .udp_group import MAX_DATAGRAM, SocketGroup
 
 log = Logger()
 
-_NO_JITTER_ENCODINGS = frozenset(("telephone-event", "cn"))
-_NOT_RECEIVING = frozenset((SENDONLY, INACTIVE))
-
-
-def _names_an_address(sdp: SessionDescription) -> bool:
-    for media in sdp.media:
-        connection = sdp.connection_for(media)
-        if media.port and connection is not None and not connection.is_unspecified:
-            return True
-    return False
 
 
 class _LegStream:
@@ -87,44 +72,27 @@ class _LegStream:
         return self.port, self.port + 1
 
 
-class _Leg:
-    __slots__ = ("tag", "streams", "versioner", "sdp", "addressed")
+class _Leg(RelayLeg):
+    """A leg and the port pairs facing its phone, one per m= line."""
+    __slots__ = ("streams",)
 
     def __init__(self, tag: str | None):
-        self.tag = tag
+        super().__init__(tag)
         self.streams: list[_LegStream] = []
-        self.versioner = OriginVersioner()  # the o= line this leg's phone sees
-        self.sdp: SessionDescription | None = None
-        self.addressed = False  # an SDP of this leg has named a media address
 
 
-class _Call:
-    __slots__ = ("call_id", "region", "allocator", "caller", "callee", "started",
-                 "answered", "activity_floor", "timer", "offer", "on_hold")
+class _Call(RelayCall):
+    """A call's offer/answer state (media.relay_call) and what holds its ports."""
+    __slots__ = ("region", "allocator", "timer")
+
+    leg_type = _Leg
 
     def __init__(self, call_id: str, region: RegionConfig, allocator: PortAllocator,
                  tag: str, now: float):
-        self.call_id = call_id
+        super().__init__(call_id, tag, now)
         self.region = region  # as it was when the call started (relay_regions)
         self.allocator = allocator
-        self.caller = _Leg(tag)
-        self.callee = _Leg(None)
-        self.started = now
-        self.answered = None
-        self.activity_floor = now  # inactivity counts from here at the earliest
         self.timer = None
-        self.offer: SessionDescription | None = None  # the last offer, to check answers
-        self.on_hold = False
-
-    def leg(self, tag: str) -> _Leg | None:
-        if tag == self.caller.tag:
-            return self.caller
-        if tag is not None and tag == self.callee.tag:
-            return self.callee
-        return None
-
-    def other(self, leg: _Leg) -> _Leg:
-        return self.callee if leg is self.caller else self.caller
 
     def last_activity(self) -> float:
         """When RTP (or a non-RTP stream's packet) last arrived from either side; read
@@ -164,7 +132,7 @@ class RtpRelay:
         self._policy = latch_policy
         self._calls: dict[str, _Call] = {}
         self._listener: MediaListener | None = None
-        self.totals = RelayTotals()  # what deleted calls counted (edge.relay_metrics)
+        self.totals = RelayTotals()  # what deleted calls counted (edge.media.metrics)
         if IReactorFDSet.providedBy(reactor) and hasattr(select, "epoll"):
             self._listen = SocketGroup(reactor).listen
         else:
@@ -303,9 +271,10 @@ class RtpRelay:
             if found is None:
                 raise UnknownRegion(f"no media region {name!r}")
             call = _Call(call_id, *found, from_tag, self._now())
-        offerer = call.leg(from_tag)
-        if offerer is None:
-            raise UnknownTag(f"tag {from_tag!r} is not a leg of call {call_id!r}")
+        try:
+            offerer = call.offerer(from_tag)
+        except UnknownLeg as exc:
+            raise UnknownTag(str(exc)) from None
         answerer = call.other(offerer)
         try:
             self._ensure_streams(call, len(sdp.media))
@@ -322,26 +291,14 @@ class RtpRelay:
     def _answer(self, call_id, from_tag, to_tag, data):
         call = self._call(call_id)
         sdp = self._parse(data)
-        offerer = call.leg(from_tag)
-        if offerer is None:
-            raise UnknownTag(f"tag {from_tag!r} is not a leg of call {call_id!r}")
-        answerer = call.other(offerer)
-        if answerer.tag != to_tag and answerer is not call.callee:
-            raise UnknownTag(f"tag {to_tag!r} is not a leg of call {call_id!r}")
-        if call.offer is not None:
-            try:
-                check_answer(call.offer, sdp)
-            except SdpError as exc:
-                raise MediaRejected(str(exc)) from None
-        new_party = False
-        if answerer.tag != to_tag:
-            # The first answer, or another fork / the next failover target answered.
-            new_party = answerer.tag is not None
-            answerer.tag = to_tag
-        if call.answered is None:
-            call.answered = call.activity_floor = self._now()
+        try:
+            answerer, new_party = call.take_answer(from_tag, to_tag, sdp, self._now())
+        except UnknownLeg as exc:
+            raise UnknownTag(str(exc)) from None
+        except AnswerMismatch as exc:
+            raise MediaRejected(str(exc)) from None
         self._apply(call, answerer, sdp, new_party)
-        return self._rewrite(call, sdp, offerer)
+        return self._rewrite(call, sdp, call.other(answerer))
 
     def _rewrite(self, call: _Call, sdp: SessionDescription, to: _Leg) -> bytes:
         """`sdp` pointed at the ports facing `to`, stamped with `to`'s o= versioning."""
@@ -350,70 +307,25 @@ class RtpRelay:
         return bytes(to.versioner.stamp(out))
 
     def _apply(self, call: _Call, leg: _Leg, sdp: SessionDescription, new_party: bool):
-        """`leg`'s phone sent `sdp`: point its ports' latches at what it advertises."""
-        leg.sdp = sdp
+        """`leg`'s phone sent `sdp`: point its ports' latches at what it advertises
+        (the plan is media.relay_plan's, hold and activity media.relay_call's)."""
+        call.sdp_applied(leg, sdp, self._now())
         other = call.other(leg)
-        for index, media in enumerate(sdp.media):
+        for index, plan in enumerate(stream_plans(sdp)):
             stream = leg.streams[index]
-            stream.media = media.media
-            connection = sdp.connection_for(media)
-            if media.port and connection is not None:
-                rtp_address = (connection.address, media.port)
-                rtcp = media.rtcp
-                if media.rtcp_mux:
-                    rtcp_address = None
-                elif rtcp is not None:
-                    host = rtcp.connection.address if rtcp.connection else connection.address
-                    rtcp_address = (host, rtcp.port)
-                else:
-                    rtcp_address = (connection.address, media.port + 1)
-            else:
-                rtp_address = rtcp_address = None
+            stream.media = plan.media
             # RTP to a leg that holds is dropped here (RTCP goes on, RFC 3264 §5.1).
-            stream.rtp.held = bool(media.port) and sdp.direction_of(media) in _NOT_RECEIVING
-            stream.rtp.set_advertised(rtp_address, new_party)
-            stream.rtcp.set_advertised(rtcp_address, new_party)
+            stream.rtp.held = plan.held
+            stream.rtp.set_advertised(plan.rtp, new_party)
+            stream.rtcp.set_advertised(plan.rtcp, new_party)
             for port in (stream.rtp, stream.rtcp, other.streams[index].rtp,
                          other.streams[index].rtcp):
-                port.rtp_mode = media.is_rtp
-                port.read_rtcp = "SAVP" not in media.proto.upper()
-            self._configure_stats(leg, other, index)
-        was_on_hold = call.on_hold
-        call.on_hold = any(
-            party.sdp is not None and party.sdp.media
-            and all(is_on_hold(party.sdp, i) for i in range(len(party.sdp.media))
-                    if party.sdp.media[i].port)
-            for party in (call.caller, call.callee))
-        if was_on_hold and not call.on_hold and call.answered is not None:
-            # Resumed: the media has had no reason to flow until now.
-            call.activity_floor = max(call.activity_floor, self._now())
-        if not leg.addressed and _names_an_address(sdp):
-            leg.addressed = True
-            if call.answered is not None:
-                # A side with no address before (an outbound call's far end, a
-                # placeholder until it answers) joins now: its silence counts from here.
-                call.activity_floor = max(call.activity_floor, self._now())
+                port.rtp_mode = plan.rtp_mode
+                port.read_rtcp = plan.read_rtcp
+            clock_rate, excluded = stats_config((other.sdp, leg.sdp), index)
+            for party in (leg, other):
+                party.streams[index].rtp.own_stats.configure(clock_rate, excluded)
         self._arm(call)
-
-    @staticmethod
-    def _configure_stats(leg: _Leg, other: _Leg, index: int) -> None:
-        """Clock rate and jitter exclusions from the payload types both SDPs name."""
-        clock_rate, excluded = None, set()
-        for party in (other, leg):
-            if party.sdp is None or index >= len(party.sdp.media):
-                continue
-            media = party.sdp.media[index]
-            for fmt in media.formats:
-                codec = media.codec(int(fmt)) if fmt.isdigit() and media.is_rtp else None
-                if codec is None:
-                    continue
-                if codec.encoding.lower() in _NO_JITTER_ENCODINGS:
-                    excluded.add(codec.payload_type)
-                elif clock_rate is None:
-                    clock_rate = codec.clock_rate
-        for party in (leg, other):
-            party.streams[index].rtp.own_stats.configure(clock_rate or 8000,
-                                                         frozenset(excluded))
 
     # -- ports ---------------------------------------------------------------------
 
@@ -486,7 +398,7 @@ class RtpRelay:
         if call.timer is not None and call.timer.active():
             call.timer.cancel()
         timeout = self._hold_timeout if call.on_hold else self._inactivity_timeout
-        delay = max(0.0, call.last_activity() + timeout - self._now())
+        delay = idle_delay(call.last_activity(), timeout, self._now())
         call.timer = self._clock.callLater(delay, self._check_idle, call)
 
     def _check_idle(self, call: _Call) -> None:

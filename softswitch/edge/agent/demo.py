@@ -3,7 +3,7 @@ hears themself half a second later, before writing an agent.
 
 At start-up (before the first routing snapshot is read) the switch makes sure, in one
 transaction, that the database holds an agent named "echo" — the built-in echo agent
-(`echo_agent.py`, Twilio profile) at ws://<admin listener>/v1/echo-agent — and the
+(`edge/agent/echo.py`, Twilio profile) at ws://<admin listener>/v1/echo-agent — and the
 number, routed to it. It is idempotent, and it leaves the operator's choices alone:
 
 - no "echo" agent: it is created; one made by an earlier start (its URL's path is
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.logger import Logger
 
-from ..store import agents, numbers
+from ...store import agents, numbers
 
 log = Logger()
 

@@ -12,23 +12,13 @@ back (`transport.startReading()`), so Twisted meets the condition itself and run
 `connectionLost` as usual. Nothing raises into the reactor.
 """
 
-from twisted.internet import tcp
 from twisted.logger import Logger
 
+from ..twisted_internals import plain_socket
 from .epoll_group import EpollGroup
 
 log = Logger()
 READ_SIZE = 65536
-
-
-def plain_socket(transport):
-    """The socket under `transport` if bytes written to it go to the peer as they are
-    (plain TCP), else None. A TLS transport (a TLSMemoryBIOProtocol) hands attribute
-    reads through to the TCP transport under it, `socket` included: only the type
-    tells them apart."""
-    if not isinstance(transport, tcp.Connection) or getattr(transport, "TLS", False):
-        return None
-    return getattr(transport, "socket", None)
 
 
 class ReadGroup(EpollGroup):

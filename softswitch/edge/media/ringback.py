@@ -1,5 +1,5 @@
 """What the caller of a cold transfer hears while the human's phone rings
-(`agent_sessions.LiveAgentSession.ring_caller` and `early_media`, asked by
+(`edge.agent.sessions.LiveAgentSession.ring_caller` and `early_media`, asked by
 services.transfers).
 
 The agent is gone, but the call's AgentBridge keeps pacing RTP to the caller: what the
@@ -28,7 +28,7 @@ rescheduling itself.
 
 from twisted.internet import defer
 
-from ..media.tones import RINGBACK_CHOICES, cadence_frames, ringback_tone
+from ...media.tones import RINGBACK_CHOICES, cadence_frames, ringback_tone
 
 WATCH_PERIOD = 0.020  # s: the watch's period should the session not have run
 _CODECS = ("PCMU", "PCMA")

@@ -5,8 +5,8 @@ import json
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.web.resource import Resource
 
-from ..admin.resource import MAX_BODY_BYTES
-from .admin_guard import AdminListener, AdminSite
+from ...admin.resource import MAX_BODY_BYTES
+from .guard import AdminListener, AdminSite
 
 
 class MetricsResource(Resource):
@@ -76,7 +76,7 @@ def build_site(root: Resource, api, clock, *, max_connections: int = 256,
                metrics=None) -> AdminListener:
     """The admin listener's factory over ``root`` (build_root): bodies authenticated
     with ``api``'s tokens and throttle before they are read, connections capped and
-    request heads timed (edge.admin_guard); refusals counted in ``metrics``."""
+    request heads timed (edge.admin.guard); refusals counted in ``metrics``."""
     site = AdminSite(root, tokens=getattr(api, "tokens", None),
                      throttle=getattr(api, "throttle", None), max_body=max_body,
                      metrics=metrics, reactor=clock)

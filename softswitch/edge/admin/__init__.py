@@ -1,0 +1,1 @@
+"""The admin HTTP listener: site, root resource and the guard at its door."""

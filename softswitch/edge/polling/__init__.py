@@ -1,0 +1,1 @@
+"""Readiness groups that read many UDP/TCP sockets from one epoll registration."""

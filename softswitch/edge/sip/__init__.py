@@ -1,0 +1,2 @@
+"""SIP transports: UDP and TCP listeners, the endpoint between sockets and the
+transaction layer, the source guard."""

@@ -1,0 +1,2 @@
+"""Database and DNS work for services: bindings, call records, the routing
+snapshot and gateway resolution."""
