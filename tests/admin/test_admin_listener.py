@@ -39,9 +39,8 @@ def head(method: str, path: str, token: str | None, **headers) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-class ListenerTests(ApiTestCase):
-    def listener_options(self):
-        return {"max_connections": 4, "header_timeout": 0.5}
+class RawClientCase(ApiTestCase):
+    """Speaks to the admin listener over a raw TCP connection."""
 
     @defer.inlineCallbacks
     def connect(self):
@@ -50,6 +49,12 @@ class ListenerTests(ApiTestCase):
         yield connectProtocol(endpoint, client)
         self.addCleanup(lambda: client.transport.abortConnection())
         return client
+
+
+class ListenerTests(RawClientCase):
+    def listener_options(self):
+        return {"max_connections": 4, "header_timeout": 0.5}
+
 
     def closed(self, client):
         return client.closed.addTimeout(WAIT, reactor)
@@ -211,17 +216,10 @@ class ThrottleTests(SynchronousTestCase):
         self.assertEqual(len(self.throttle), 2)
 
 
-class TwilioPathTests(ApiTestCase):
+class TwilioPathTests(RawClientCase):
     """Twilio's REST paths carry Basic credentials their own resource checks: the door
     reads their small form bodies without a bearer token, and caps them."""
 
-    @defer.inlineCallbacks
-    def connect(self):
-        client = RawClient()
-        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.port.getHost().port)
-        yield connectProtocol(endpoint, client)
-        self.addCleanup(lambda: client.transport.abortConnection())
-        return client
 
     @defer.inlineCallbacks
     def test_a_basic_auth_form_reaches_past_the_door(self):

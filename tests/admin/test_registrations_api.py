@@ -139,7 +139,7 @@ class LiveRegistrationTests(ApiTestCase):
         for i in range(1100):
             self.bind("churn", f"192.0.2.{i % 250}:{5000 + i}", expires=60)
             view.list(None, None, 10)
-            self.location.apply([], [(f"sip:churn@switch.test",
+            self.location.apply([], [("sip:churn@switch.test",
                                       f"sip:churn@192.0.2.{i % 250}:{5000 + i}")])
         self.bind("alice", "192.0.2.1")
         [row] = view.list(None, None, 10)

@@ -4,7 +4,7 @@ the caller cannot, and the BYE when a refresher goes silent."""
 
 import pytest
 from memory_proxy import ProxyHarness, invite, response_to
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import succeed
 
 from softswitch.services.agent_calls import AgentCalls
 from softswitch.services.routing import Agent, Gateway, Number, RoutingSnapshot, Target, Trunk

@@ -51,7 +51,7 @@ def test_a_422_is_answered_once_with_the_interval_its_min_se_names(switch):
 
 
 def test_we_refresh_when_the_2xx_names_us_by_update_the_far_end_allows(switch):
-    leg = answered(switch, "90;refresher=uac")
+    answered(switch, "90;refresher=uac")
     assert switch.owner.events == [Answered(ANSWER.encode())]
     switch.clock.advance(45)
     [(update, peer)] = switch.requests()
