@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,7 +108,8 @@ def run(kind: str, seconds: float, flood_rate: int, guard: bool, workdir: Path) 
             if banned_at is None and guard:
                 reply = api.get(f"/v1/bans/{FLOODER}")
                 if reply.status == 200:
-                    banned_at = reply.json["banned_at"]
+                    # RFC 3339, as every time in the API
+                    banned_at = datetime.fromisoformat(reply.json["banned_at"]).timestamp()
             if time.monotonic() > deadline:
                 for p in (phone, monitor, flood):
                     p.kill()
