@@ -31,6 +31,8 @@ from .admin.api import build_api
 from .admin.throttle import BadTokenThrottle
 from .admin.calls_view import CallsView
 from .admin.registrations_view import LiveRegistrations
+from .admin.twilio_api import MAX_FORM_BYTES as twilio_max_form
+from .admin.twilio_api import PATH_PREFIX as twilio_api_path
 from .admin.twilio_api import TwilioApiResource
 from .admin.trunk_status_view import TrunkStatusView
 from .config import ConfigError, Settings
@@ -355,7 +357,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     site = build_site(build_root(metrics.registry, service_health, api,
                                  echo_agent_resource(reactor), twilio_api),
                       api, reactor, max_connections=admin.max_connections,
-                      header_timeout=admin.header_timeout, metrics=metrics)
+                      header_timeout=admin.header_timeout, metrics=metrics,
+                      self_authenticating=((twilio_api_path, twilio_max_form),))
     strports.service(admin.listen, site).setServiceParent(root)
     return root
 

@@ -43,6 +43,7 @@ _HANGUP_TWIML = re.compile(
 _STATUS = {"queued": "queued", "trying": "queued", "ringing": "ringing",
            "answered": "in-progress"}
 MAX_FORM_BYTES = 64 * 1024
+PATH_PREFIX = b"/2010-04-01/"  # where build_root mounts it
 
 
 class TwilioApiResource(Resource):

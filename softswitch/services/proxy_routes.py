@@ -12,7 +12,7 @@ from ..sip.errors import SipError
 from ..sip.fields import BRANCH_MAGIC, parse_name_addr
 from ..sip.message import Request
 from ..sip.transport import Peer
-from ..sip.uri import SipUri, host_for_socket, parse_uri
+from ..sip.uri import SipUri, host_for_socket
 
 ALIAS_PARAM = "alias"
 CREDENTIAL_HEADERS = ("Proxy-Authorization", "Authorization")
@@ -162,12 +162,3 @@ def alias_contact(message, source: Peer) -> None:
 
 def record_route_value(local_uri: str) -> str:
     return f"<{local_uri};lr>"
-
-
-def uri_with_host(uri_text: str, host: str, port: int) -> str:
-    """`uri_text` re-targeted at host:port (user part kept)."""
-    uri = parse_uri(uri_text)
-    if not isinstance(uri, SipUri):
-        return uri_text
-    uri.host, uri.port = host, port
-    return str(uri)

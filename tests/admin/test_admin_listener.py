@@ -220,6 +220,9 @@ class TwilioPathTests(RawClientCase):
     """Twilio's REST paths carry Basic credentials their own resource checks: the door
     reads their small form bodies without a bearer token, and caps them."""
 
+    def listener_options(self):
+        return {"self_authenticating": ((b"/2010-04-01/", 8192),)}
+
 
     @defer.inlineCallbacks
     def test_a_basic_auth_form_reaches_past_the_door(self):

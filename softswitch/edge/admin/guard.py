@@ -11,9 +11,9 @@
   are kept in memory and capped while they arrive too (413); none is spooled to disk.
 - Bad tokens count against their address (admin.throttle); a blocked address gets
   429 with Retry-After.
-- Twilio's REST paths (/2010-04-01/...) carry Basic credentials that their resource
-  checks (admin.twilio_api); their form bodies are tiny, so they are read without a
-  bearer token but capped at TWILIO_MAX_BODY.
+- Paths whose resources check credentials of their own (`self_authenticating`: the
+  Twilio-compatible REST paths with their Basic credentials) are read without a bearer
+  token, their bodies capped at the size given with each path.
 """
 
 import io
@@ -31,10 +31,6 @@ from ..twisted_internals import request_disconnected, request_line_path
 
 log = Logger()
 
-TWILIO_PREFIX = b"/2010-04-01/"
-TWILIO_MAX_BODY = 8192  # a call update form is a few hundred bytes
-
-
 def request_path(request) -> bytes:
     """The path of the request line, known once the head is in (before the body)."""
     return request_line_path(request.channel)
@@ -45,13 +41,22 @@ class AdminSite(Site):
     `throttle` its BadTokenThrottle (None: no authentication before bodies)."""
 
     def __init__(self, resource, *, tokens=None, throttle=None, max_body: int,
-                 metrics=None, **kwargs):
+                 metrics=None, self_authenticating: tuple[tuple[bytes, int], ...] = (),
+                 **kwargs):
         super().__init__(resource, **kwargs)
         self.requestFactory = AdminRequest
         self.tokens = tokens
         self.throttle = throttle
         self.max_body = max_body
         self.metrics = metrics
+        self.self_authenticating = self_authenticating  # (path prefix, body cap) pairs
+
+    def own_credentials_cap(self, path: bytes) -> int | None:
+        """The body cap of a path whose resource checks its own credentials, or None."""
+        for prefix, cap in self.self_authenticating:
+            if path.startswith(prefix):
+                return cap
+        return None
 
     def refused(self, reason: str) -> None:
         """Count a refusal at the door (bounded reasons)."""
@@ -81,10 +86,11 @@ class AdminRequest(Request):
         if retry:
             self.refuse(_too_many(retry), "throttled")
             return
-        if request_path(self).startswith(TWILIO_PREFIX):
-            self._body_cap = TWILIO_MAX_BODY
-            if length is not None and length > TWILIO_MAX_BODY:
-                self.refuse(ApiError(413, f"the body is larger than {TWILIO_MAX_BODY} bytes"),
+        own_cap = site.own_credentials_cap(request_path(self))
+        if own_cap is not None:
+            self._body_cap = own_cap
+            if length is not None and length > own_cap:
+                self.refuse(ApiError(413, f"the body is larger than {own_cap} bytes"),
                             "body-too-large")
             return
         self._body_cap = site.max_body

@@ -73,13 +73,17 @@ def build_root(registry, health_check, api: Resource | None = None,
 
 def build_site(root: Resource, api, clock, *, max_connections: int = 256,
                header_timeout: float = 10.0, max_body: int = MAX_BODY_BYTES,
-               metrics=None) -> AdminListener:
+               metrics=None,
+               self_authenticating: tuple[tuple[bytes, int], ...] = ()) -> AdminListener:
     """The admin listener's factory over ``root`` (build_root): bodies authenticated
     with ``api``'s tokens and throttle before they are read, connections capped and
-    request heads timed (edge.admin.guard); refusals counted in ``metrics``."""
+    request heads timed (edge.admin.guard); refusals counted in ``metrics``.
+    ``self_authenticating``: (path prefix, body cap) of resources that check their
+    own credentials (the Twilio-compatible REST paths)."""
     site = AdminSite(root, tokens=getattr(api, "tokens", None),
                      throttle=getattr(api, "throttle", None), max_body=max_body,
-                     metrics=metrics, reactor=clock)
+                     metrics=metrics, self_authenticating=self_authenticating,
+                     reactor=clock)
     site.noisy = False
     listener = AdminListener(site, clock, max_connections=max_connections,
                              header_timeout=header_timeout)
