@@ -39,6 +39,8 @@ class CallRecord:
     transfer_target: str | None = None
     media_stats: dict | None = None
     agent_stats: dict | None = None
+    verstat: str | None = None  # STIR/SHAKEN of an inbound call (services.stir_verification)
+    attestation: str | None = None
 
 
 @dataclass(eq=False)

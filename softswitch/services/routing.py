@@ -149,6 +149,7 @@ class Trunk:
     max_cps: float | None = None
     number_format: str = "e164"
     enabled: bool = True
+    stir_shaken: str = "off"  # "sign": our Identity on calls to it; "off": the carrier signs
 
     def source_rules(self) -> list[tuple[str | None, AllowedSource | None, SourceRule]]:
         """(exact host or None, network or None, rule) for every way a source names
@@ -182,6 +183,10 @@ class Number:
     number: str
     targets: tuple[Target, ...]
     enabled: bool = True
+    # STIR/SHAKEN screening (services.stir_verification): inbound calls whose verstat
+    # meets `unverified_when` try these targets instead.
+    unverified_targets: tuple[Target, ...] = ()
+    unverified_when: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,22 +328,29 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         t["name"], tuple(gateways.get(t["id"], ())),
         tuple(AllowedSource.parse(s) for s in t["inbound_allowed_sources"] or ()),
         t["auth_username"], t["auth_password"], bool(t["register"]), t["max_concurrent"],
-        t["max_cps"], t["number_format"], bool(t["enabled"])) for t in rows["trunks"]]
+        t["max_cps"], t["number_format"], bool(t["enabled"]), t.get("stir_shaken") or "off")
+        for t in rows["trunks"]]
     agents = [Agent(
         a["name"], a["url"], a["profile"], a["sample_rate"], region_names.get(a["region_id"]),
         MappingProxyType(dict(a["headers"] or {})),
         MappingProxyType(dict(a["secret_headers"] or {})),
         MappingProxyType(dict(a["custom_parameters"] or {})), a.get("account_sid"),
         a.get("auth_token")) for a in rows["agents"]]
-    targets: dict[int, list[tuple[int, Target]]] = {}
+    targets: dict[tuple[int, bool], list[tuple[int, Target]]] = {}
     for t in rows["route_targets"]:
         kind = t["kind"]
         name = {"agent": agent_names.get(t["agent_id"]), "user": user_names.get(t["user_id"]),
                 "trunk": trunk_names.get(t["trunk_id"])}.get(kind)
-        targets.setdefault(t["number_id"], []).append(
+        targets.setdefault((t["number_id"], bool(t.get("unverified"))), []).append(
             (t["position"], Target(kind, name, t["reject_code"])))
-    numbers = [Number(n["number"], tuple(t for _, t in sorted(targets.get(n["id"], ()))),
-                      bool(n["enabled"])) for n in rows["numbers"]]
+
+    def route(number_id: int, unverified: bool) -> tuple[Target, ...]:
+        return tuple(t for _, t in sorted(targets.get((number_id, unverified), ()),
+                                          key=lambda p: p[0]))
+
+    numbers = [Number(n["number"], route(n["id"], False), bool(n["enabled"]),
+                      route(n["id"], True) if n.get("unverified_when") else (),
+                      n.get("unverified_when")) for n in rows["numbers"]]
     outbound_trunks: dict[int, list[tuple[int, str]]] = {}
     for r in rows["outbound_route_trunks"]:
         outbound_trunks.setdefault(r["route_id"], []).append(

@@ -1,7 +1,8 @@
 """Numbers (DIDs) and the ordered targets of their routes.
 
 A target row is ``{"kind": "agent", "agent_id": 3}`` (or user_id, trunk_id,
-reject_code); rows come back with the route spelled by name:
+reject_code), with ``"unverified": True`` for a target of the number's unverified
+route (STIR/SHAKEN screening, numbered after the route's); rows come back with the route spelled by name:
 ``{"type": "agent", "agent": "support-bot"}``, ``{"type": "reject", "code": 486}``.
 """
 
@@ -17,7 +18,7 @@ from softswitch.store.tables import (
     trunks,
 )
 
-FIELDS = ("number", "description", "enabled")
+FIELDS = ("number", "description", "enabled", "unverified_when")
 
 
 def create_number(conn: Connection, values: dict, targets: list[dict]) -> dict:
@@ -70,7 +71,8 @@ def count_numbers(conn: Connection) -> int:
 def _insert_targets(conn: Connection, number_id: int, targets: list[dict]) -> None:
     rows = []
     for position, target in enumerate(targets):
-        row = {"number_id": number_id, "position": position, "kind": target["kind"]}
+        row = {"number_id": number_id, "position": position, "kind": target["kind"],
+               "unverified": bool(target.get("unverified"))}
         for column in TARGET_COLUMN_BY_KIND.values():
             row[column] = target.get(column)
         rows.append(row)
@@ -90,12 +92,16 @@ def _load(conn: Connection, condition, limit=None) -> list[dict]:
     by_id = {}
     for row in rows:
         row["route"] = []
+        row["unverified_route"] = None
+        if row["unverified_when"] is not None:
+            row["unverified_route"] = {"when": row["unverified_when"], "route": []}
         by_id[row["id"]] = row
     targets = conn.execute(
         sa.select(
             route_targets.c.number_id,
             route_targets.c.kind,
             route_targets.c.reject_code,
+            route_targets.c.unverified,
             agents.c.name.label("agent"),
             sip_users.c.username.label("user"),
             trunks.c.name.label("trunk"),
@@ -107,7 +113,11 @@ def _load(conn: Connection, condition, limit=None) -> list[dict]:
         .order_by(route_targets.c.number_id, route_targets.c.position)
     )
     for target in targets:
-        by_id[target.number_id]["route"].append(_target(target))
+        row = by_id[target.number_id]
+        if not target.unverified:
+            row["route"].append(_target(target))
+        elif row["unverified_route"] is not None:
+            row["unverified_route"]["route"].append(_target(target))
     return rows
 
 

@@ -18,9 +18,18 @@ NUMBERS = NamedResource("numbers", "number", "number", store.get_number, _out)
 
 
 def _targets(ctx, conn, body: NumberReplace) -> list[dict]:
-    """Target rows with ids; 422 naming the first target whose object is missing."""
+    """Target rows with ids, the unverified route's after the route's; 422 naming
+    the first target whose object is missing."""
+    rows = _target_rows(ctx, conn, body.route, "route")
+    if body.unverified_route is not None:
+        rows += [{**row, "unverified": True} for row in _target_rows(
+            ctx, conn, body.unverified_route.route, "unverified_route.route")]
+    return rows
+
+
+def _target_rows(ctx, conn, route, field: str) -> list[dict]:
     wanted = {"agent": set(), "user": set(), "trunk": set()}
-    for target in body.route:
+    for target in route:
         if target.type != "reject":
             wanted[target.type].add(getattr(target, target.type))
     known = {
@@ -29,19 +38,20 @@ def _targets(ctx, conn, body: NumberReplace) -> list[dict]:
         "trunk": trunks.ids_by_name(conn, wanted["trunk"]),
     }
     rows = []
-    for position, target in enumerate(body.route):
+    for position, target in enumerate(route):
         if target.type == "reject":
             rows.append({"kind": "reject", "reject_code": target.code})
             continue
         name = getattr(target, target.type)
         if name not in known[target.type]:
-            raise missing_reference(target.type, name, f"route.{position}.{target.type}")
+            raise missing_reference(target.type, name, f"{field}.{position}.{target.type}")
         rows.append({"kind": target.type, f"{target.type}_id": known[target.type][name]})
     return rows
 
 
 def _values(body: NumberReplace) -> dict:
-    return {"description": body.description, "enabled": body.enabled}
+    return {"description": body.description, "enabled": body.enabled,
+            "unverified_when": body.unverified_route.when if body.unverified_route else None}
 
 
 def _insert(ctx, conn, body: NumberCreate) -> dict:
@@ -54,7 +64,7 @@ def _save(ctx, conn, number: str, body: NumberReplace) -> dict:
 
 
 def _as_input(row: dict) -> dict:
-    return {key: row[key] for key in ("route", "description", "enabled")}
+    return {key: row[key] for key in ("route", "description", "enabled", "unverified_route")}
 
 
 def list_numbers(ctx, call):

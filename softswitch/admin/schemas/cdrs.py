@@ -79,3 +79,6 @@ class CdrOut(ResponseModel):
     transfer_target: str | None
     media_stats: dict | None
     agent_stats: dict | None
+    verstat: str | None = Field(None, description="STIR/SHAKEN of an inbound call: "
+                                "TN-Validation-Passed, TN-Validation-Failed or No-TN-Validation")
+    attestation: str | None = Field(None, description="the PASSporT's attestation: A, B or C")

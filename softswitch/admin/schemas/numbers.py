@@ -43,21 +43,44 @@ UNION_TAGS.update(model.model_fields["type"].annotation.__args__[0] for model in
 Target = Annotated[Union[TARGETS], Field(discriminator="type")]
 
 
+def _reject_last(route: list) -> list:
+    for position, target in enumerate(route[:-1]):
+        if target.type == "reject":
+            raise ValueError(f"target {position} rejects the call, so the targets "
+                             "after it would never be tried: put reject last")
+    return route
+
+
+class UnverifiedRoute(RequestModel):
+    """STIR/SHAKEN screening: inbound calls whose caller ID did not verify as asked
+    go to these targets instead of the number's route."""
+
+    when: Literal["failed", "unverified", "not-a"] = Field(
+        "unverified", description="failed: verstat TN-Validation-Failed; unverified: "
+        "failed or No-TN-Validation; not-a: anything but passed with attestation A")
+    route: list[Target] = Field(min_length=1, max_length=16,
+                                description="targets tried in order until one answers")
+
+    @field_validator("route")
+    @classmethod
+    def _reject_is_last(cls, route: list) -> list:
+        return _reject_last(route)
+
+
 class NumberReplace(RequestModel):
     number: E164Input | None = Field(None, description="must match the URL if given")
     route: list[Target] = Field(min_length=1, max_length=16,
                                 description="targets tried in order until one answers")
     description: Description | None = None
     enabled: bool = True
+    unverified_route: UnverifiedRoute | None = Field(
+        None, description="where inbound calls from trunks go when STIR/SHAKEN "
+        "verification did not pass (null: the route, whatever the verstat)")
 
     @field_validator("route")
     @classmethod
     def _reject_is_last(cls, route: list) -> list:
-        for position, target in enumerate(route[:-1]):
-            if target.type == "reject":
-                raise ValueError(f"target {position} rejects the call, so the targets "
-                                 "after it would never be tried: put reject last")
-        return route
+        return _reject_last(route)
 
 
 class NumberCreate(NumberReplace):
@@ -72,5 +95,6 @@ class NumberOut(ResponseModel):
     route: list[Target]
     description: str | None
     enabled: bool
+    unverified_route: UnverifiedRoute | None
     created_at: Epoch
     updated_at: Epoch

@@ -105,6 +105,9 @@ class TrunkReplace(RequestModel):
     max_cps: float | None = Field(None, gt=0, le=100_000, description="null: no limit")
     number_format: NumberFormat = "e164"
     enabled: bool = True
+    stir_shaken: Literal["sign", "off"] = Field(
+        "off", description="sign: the switch signs calls to this trunk (STIR/SHAKEN "
+        "Identity, [stir] certificate); off: the carrier signs them")
 
     @field_validator("gateways")
     @classmethod
@@ -166,5 +169,6 @@ class TrunkOut(ResponseModel):
     max_cps: float | None
     number_format: str
     enabled: bool
+    stir_shaken: Literal["sign", "off"]
     created_at: Epoch
     updated_at: Epoch

@@ -38,6 +38,9 @@ cdrs = sa.Table(
     sa.Column("transfer_target", sa.Text, nullable=True),
     sa.Column("media_stats", sa.JSON(none_as_null=True), nullable=True),
     sa.Column("agent_stats", sa.JSON(none_as_null=True), nullable=True),
+    # STIR/SHAKEN of an inbound call: the verstat and the PASSporT's attestation.
+    sa.Column("verstat", sa.String, nullable=True),
+    sa.Column("attestation", sa.String, nullable=True),
     sa.Index(None, "start_at"),
     sa.Index(None, "did"),
     sa.Index(None, "call_id"),

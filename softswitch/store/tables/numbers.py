@@ -38,6 +38,10 @@ numbers = sa.Table(
     sa.Column("number", sa.String, nullable=False),  # E.164, "+14155550100"
     sa.Column("description", sa.Text, nullable=True),
     sa.Column("enabled", sa.Boolean, nullable=False),
+    # Which inbound calls take the unverified route (STIR/SHAKEN verstat): "failed",
+    # "unverified" (failed or not signed), "not-a" (anything but passed with
+    # attestation A); NULL: none.
+    sa.Column("unverified_when", sa.String, nullable=True),
     *timestamp_columns(),
     sa.UniqueConstraint("number"),
 )
@@ -66,6 +70,8 @@ route_targets = sa.Table(
         sa.ForeignKey("trunks.id", ondelete="RESTRICT"), nullable=True,
     ),
     sa.Column("reject_code", sa.Integer, nullable=True),
+    # A target of the number's unverified route (after the main route's positions).
+    sa.Column("unverified", sa.Boolean, nullable=False, server_default=sa.false()),
     *timestamp_columns(),
     # Also serves "targets of a number" (leftmost column).
     sa.UniqueConstraint("number_id", "position"),

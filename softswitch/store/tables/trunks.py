@@ -27,6 +27,8 @@ trunks = sa.Table(
     sa.Column("max_cps", sa.Float, nullable=True),  # NULL: unlimited
     sa.Column("number_format", sa.String, nullable=False),  # "e164", "national:1"
     sa.Column("enabled", sa.Boolean, nullable=False),
+    # STIR/SHAKEN toward this trunk: "sign" (our Identity) or "off" (the carrier signs).
+    sa.Column("stir_shaken", sa.String, nullable=False, server_default="off"),
     *timestamp_columns(),
     sa.UniqueConstraint("name"),
 )
