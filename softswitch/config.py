@@ -129,6 +129,26 @@ class TrunkSettings:
 
 
 @dataclass(frozen=True)
+class StirSettings:
+    # Signing (trunks with "stir_shaken": "sign"): the https URL where our STI
+    # certificate (PEM, then its intermediates) is served, the x5u verifiers fetch,
+    # and the PEM file of its EC P-256 private key. Both, or neither (no signing).
+    certificate_url: str = ""
+    key_file: str = ""
+    # Verification of calls from trunks: a directory of PEM files of the trusted
+    # STI roots ("": calls are not verified).
+    trust_anchors: str = ""
+    max_iat_age: float = 60.0  # seconds a PASSporT's iat may be from now
+    cache_size: int = 1000  # x5u certificates kept
+    cache_ttl: float = 3600.0  # seconds one is kept (never past its expiry)
+    failure_ttl: float = 60.0  # seconds an x5u that failed is not fetched again
+    fetch_timeout: float = 2.0  # seconds for one x5u fetch (the INVITE waits)
+    fetch_max_bytes: int = 65536  # a larger x5u answer is refused
+    max_fetches: int = 64  # x5u fetches at once (beyond: No-TN-Validation)
+    fetch_ca_file: str = ""  # authorities for the x5u HTTPS servers ("": the system's)
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = "info"
 
@@ -143,6 +163,7 @@ class Settings:
     agents: AgentSettings = field(default_factory=AgentSettings)
     log: LogSettings = field(default_factory=LogSettings)
     guard: GuardConfig = field(default_factory=GuardConfig)  # [guard]: rate limits and bans
+    stir: StirSettings = field(default_factory=StirSettings)  # [stir]: STIR/SHAKEN
 
     @property
     def admin_token(self) -> str:
@@ -162,6 +183,7 @@ _SECTIONS = {
     "agents": AgentSettings,
     "log": LogSettings,
     "guard": GuardConfig,
+    "stir": StirSettings,
 }
 _LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 MAX_JITTER_MS = 1000  # more delay than this is no longer a conversation
@@ -326,6 +348,27 @@ def _check(s: Settings) -> None:
     if s.log.level not in _LOG_LEVELS:
         raise ConfigError(f"[log] level must be one of {', '.join(_LOG_LEVELS)}")
     _check_guard(s.guard)
+    _check_stir(s.stir)
+
+
+def _check_stir(st: StirSettings) -> None:
+    if bool(st.certificate_url) != bool(st.key_file):
+        raise ConfigError("[stir] certificate_url and key_file go together (both or neither)")
+    if st.certificate_url and not st.certificate_url.startswith("https://"):
+        raise ConfigError("[stir] certificate_url must be an https:// URL")
+    if not 0 < st.max_iat_age <= 3600:
+        raise ConfigError("[stir] max_iat_age must be between 0 and 3600 seconds")
+    if not 1 <= st.cache_size <= 1_000_000:
+        raise ConfigError("[stir] cache_size must be between 1 and 1000000")
+    for key in ("cache_ttl", "failure_ttl"):
+        if not 0 < getattr(st, key) <= 86400:
+            raise ConfigError(f"[stir] {key} must be between 0 and 86400 seconds")
+    if not 0 < st.fetch_timeout <= 30:
+        raise ConfigError("[stir] fetch_timeout must be between 0 and 30 seconds")
+    if not 1024 <= st.fetch_max_bytes <= 1_048_576:
+        raise ConfigError("[stir] fetch_max_bytes must be between 1024 and 1048576")
+    if not 1 <= st.max_fetches <= 10_000:
+        raise ConfigError("[stir] max_fetches must be between 1 and 10000")
 
 
 def _check_guard(g: GuardConfig) -> None:

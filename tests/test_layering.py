@@ -51,7 +51,7 @@ ADMIN_EDGE_MODULES = {"softswitch.edge.sip.guard"}
 # edge subpackage -> the edge subpackages it may import (twisted_internals: all)
 EDGE_ALLOWED = {
     "sip": set(), "polling": set(), "admin": set(), "storage": set(),
-    "media": {"polling"}, "agent": {"media", "polling"},
+    "media": {"polling"}, "agent": {"media", "polling"}, "stir": set(),
 }
 # Reads of the wall clock: the core and services take `now` or an injected clock.
 CLOCK_CALLS = {"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter",

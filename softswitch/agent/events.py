@@ -34,6 +34,10 @@ class CallInfo:
     did: str | None = None
     direction: str = "inbound"
     custom_parameters: dict = field(default_factory=dict)
+    # STIR/SHAKEN of a call from a trunk: TN-Validation-Passed, TN-Validation-Failed or
+    # No-TN-Validation, and the attestation (A, B, C) its PASSporT claimed.
+    verstat: str | None = None
+    attestation: str | None = None
 
 
 # -- to the agent ---------------------------------------------------------------------

@@ -181,7 +181,8 @@ class AgentCalls:
         if call.record.ring_at is None:
             call.record.ring_at = self._clock.seconds()
         info = {"caller": call.plan.caller, "callee": call.plan.dialled, "did": call.plan.did,
-                "direction": call.plan.direction}
+                "direction": call.plan.direction, "verstat": call.record.verstat,
+                "attestation": call.record.attestation}
         pending = self._sessions.open(invite.call_id, agent, info, call.original_offer)
         timer = self._clock.callLater(self._connect_timeout, pending.cancel)
 

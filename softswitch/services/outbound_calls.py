@@ -148,7 +148,8 @@ class OutboundCalls:
                  limiter=None, gateway_order=None, gateway_health=None, on_call_end=None,
                  ring_timeout: float = DEFAULT_RING_TIMEOUT, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
                  user_agent: str = "softswitch", transfers: TransferRequests = NO_TRANSFERS,
-                 media_owners: MediaOwners | None = None, session_timers=None):
+                 media_owners: MediaOwners | None = None, session_timers=None,
+                 signing=None):
         self.stack = stack
         self._clock = clock
         self._snapshot = snapshot_source
@@ -163,6 +164,7 @@ class OutboundCalls:
         self.max_queue_wait = max_queue_wait
         self._user_agent = user_agent
         self._session_timers = session_timers  # sip.session_timer.SessionTimerConfig
+        self._signing = signing  # services.stir_signing.CallSigning (STIR/SHAKEN)
         self.transfers = transfers
         self._media_owners = media_owners if media_owners is not None else MediaOwners()
         self.calls: dict[str, OutboundCall] = {}
@@ -327,12 +329,15 @@ class OutboundCalls:
         record.region = attempt.gateway.region
         call.rang = False
         local = parse_uri(self.stack.local_uri(attempt.destination))
+        identity = None if self._signing is None else self._signing.identity_for_agent_call(
+            call.from_, call.to, call.agent.name, attempt.trunk)
         call.leg = UacLeg(self.stack, self._clock, call, destination=attempt.destination,
                           request_uri=attempt.uri, from_uri=f"sip:{call.from_}@{local.host}",
                           to_uri=attempt.to_uri, offer_sdp=call.session.offer_sdp,
                           call_id=call.call_id, credentials=credentials_of(attempt.trunk),
                           ring_timeout=self.ring_timeout, registry=self._legs,
-                          user_agent=self._user_agent, session_timers=self._session_timers)
+                          user_agent=self._user_agent, session_timers=self._session_timers,
+                          extra_headers=(("Identity", identity),) if identity else ())
         call.leg.start()
 
     def _next_trunk(self, call: OutboundCall):

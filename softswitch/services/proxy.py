@@ -30,6 +30,7 @@ from .proxy_routes import (
     targets_us,
 )
 from .routing import Target
+from .stir_verification import screened
 from .stray_answers import StrayAnswers
 
 log = Logger()
@@ -71,6 +72,15 @@ class _NoAgentCalls:
 
 
 NO_AGENT_CALLS: AgentAnswering = _NoAgentCalls()
+
+
+@dataclass(slots=True)
+class Verifying:
+    """An INVITE from a trunk whose Identity is being verified (no branch yet)."""
+
+    server_key: object
+    invite: Request
+    cancelled: bool = False
 
 
 @dataclass(slots=True)
@@ -140,7 +150,8 @@ class Proxy:
                  gateway_health=None, on_call_end=None, metrics=None, is_our_address=None,
                  media=None, agent_calls: AgentAnswering = NO_AGENT_CALLS,
                  media_owners: MediaOwners | None = None,
-                 dialog_router: InDialogRouter | None = None):
+                 dialog_router: InDialogRouter | None = None,
+                 signing=None, verification=None):
         self.stack = stack
         self.clock = clock
         self.config = config
@@ -165,6 +176,11 @@ class Proxy:
         self.agent_calls = agent_calls
         # Every call type registers its media here; the relay's events go through it.
         self.media_owners = media_owners if media_owners is not None else MediaOwners()
+        # STIR/SHAKEN (services.stir_signing / stir_verification), when configured;
+        # INVITEs from trunks waiting for their Identity's certificate, by call key.
+        self._signing = signing
+        self._verification = verification
+        self._verifying: dict[tuple, Verifying] = {}
         if media is not None:
             media.set_listener(self.media_owners.timed_out)
 
@@ -193,12 +209,39 @@ class Proxy:
             self.stack.respond(key, response)
             return
         self.stack.respond(key, make_response(request, 100))
+        if plan.ingress_trunk is not None and self._verification is not None:
+            self._verify_then_start(key, request, source, plan)
+            return
         self._start(key, request, source, plan)
+
+    def _verify_then_start(self, key, request: Request, source: Peer, plan: CallPlan) -> None:
+        """Route a trunk's call once its Identity is verified (the fetch of a
+        certificate is bounded by the edge); a CANCEL meanwhile ends it."""
+        call_key = self._call_key(request)
+        waiting = self._verifying[call_key] = Verifying(key, request)
+        d = self._verification.verify(request, plan.ingress_trunk.number_format)
+
+        def verified(verification):
+            if self._verifying.get(call_key) is waiting:
+                del self._verifying[call_key]
+            if waiting.cancelled:
+                return
+            screened_plan = screened(plan, self._snapshot().number(plan.did), verification)
+            self._start(key, request, source, screened_plan)
+
+        def failed(failure):
+            log.failure("starting {call_id}", failure, call_id=request.call_id)
+            self.stack.respond(key, make_response(request, 500, to_tag=new_tag()))
+
+        d.addCallback(verified).addErrback(failed)
 
     def _start(self, key, request: Request, source: Peer, plan: CallPlan) -> None:
         record = CallRecord(request.call_id, plan.direction, plan.caller, plan.dialled,
                             self.clock.seconds(), did=plan.did,
                             trunk=plan.ingress_trunk.name if plan.ingress_trunk else None)
+        verification = plan.notes.get("verification")
+        if verification is not None:
+            record.verstat, record.attestation = verification.verstat, verification.attestation
         call = ProxyCall(self, key, request, source, plan, record)
         call.ingress_region = self.ingress_region(plan, source)
         call.media = CallMedia(self._media, request.call_id,
@@ -228,6 +271,13 @@ class Proxy:
             raise
 
     def cancel(self, key, request: Request) -> None:
+        waiting = self._verifying.pop(self._call_key(request), None)
+        if waiting is not None:  # still verifying: no branch went out yet
+            waiting.cancelled = True
+            self.stack.respond(key, make_response(request, 200))
+            self.stack.respond(waiting.server_key, make_response(waiting.invite, 487,
+                                                                 to_tag=new_tag()))
+            return
         call = self._calls.get(self._call_key(request))
         if call is None or call.finished:
             self.stack.respond(key, make_response(request, 481))
@@ -335,6 +385,11 @@ class Proxy:
         log.info("agent target {name} for {call_id}: agent routes are not enabled",
                  name=target.name, call_id=call.invite.call_id)
         return [], make_response(call.invite, 503)
+
+    def sign(self, call: ProxyCall, request: Request, trunk) -> None:
+        """STIR/SHAKEN: our Identity on a branch to a trunk that wants it."""
+        if self._signing is not None:
+            self._signing.sign_proxied(request, call.plan, trunk)
 
     def answer_with_agent(self, call: ProxyCall, target: Target) -> bool:
         """Hand the call to the agent service; False when that cannot even start."""

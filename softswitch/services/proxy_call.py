@@ -179,6 +179,8 @@ class ProxyCall:
                                        branch=proxy_branch(invite, self.branch_counter))
         request.headers.insert_before("Via", via)
         alias_contact(request, self.source)
+        if attempt.trunk is not None:
+            self.proxy.sign(self, request, attempt.trunk)
         request.invalidate()
         return request
 

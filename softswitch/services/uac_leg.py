@@ -106,7 +106,8 @@ class UacLeg:
                  ring_timeout: float | None = 60.0, follow_contact: bool = True,
                  registry: UacLegs | None = None, user_agent: str = "softswitch",
                  from_display: str | None = None,
-                 session_timers: SessionTimerConfig | None = None):
+                 session_timers: SessionTimerConfig | None = None,
+                 extra_headers: Sequence[tuple[str, str]] = ()):
         self.stack = stack
         self._clock = clock
         self._owner = owner
@@ -131,6 +132,7 @@ class UacLeg:
         self._ring_timeout = ring_timeout
         self._follow_contact = follow_contact
         self._registry = registry
+        self._extra_headers = tuple(extra_headers)  # e.g. a STIR/SHAKEN Identity
         self._user_agent = user_agent
         self._cseq = 1
         self._invite: Request | None = None
@@ -385,6 +387,8 @@ class UacLeg:
         invite.headers.add("Contact", f"<{self.stack.local_uri(self.destination)}>")
         invite.headers.add("Allow", ALLOW)
         invite.headers.add("User-Agent", self._user_agent)
+        for name, value in self._extra_headers:
+            invite.headers.add(name, value)
         if self._session_timers is not None:
             for name, value in uac_request_headers(self._session_timers):
                 invite.headers.add(name, value)

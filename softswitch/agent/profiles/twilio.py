@@ -78,7 +78,7 @@ class TwilioProfile:
             parameters = {"from": info.caller, "to": info.callee,
                           "from_number": info.caller, "to_number": info.callee,
                           "did": info.did or "", "direction": info.direction,
-                          **info.custom_parameters}
+                          **_verification(info), **info.custom_parameters}
             connected = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
             start = {
                 "event": "start", "sequenceNumber": self._next(), "streamSid": self.stream_sid,
@@ -161,3 +161,10 @@ def _field(message: dict, section: str, name: str):
 
 def _dump(message: dict) -> str:
     return json.dumps(message, separators=(",", ":"))
+
+
+def _verification(info) -> dict:
+    """STIR/SHAKEN of a call from a trunk, as the string parameters Twilio sends."""
+    if info.verstat is None:
+        return {}
+    return {"verstat": info.verstat, "attestation": info.attestation or ""}

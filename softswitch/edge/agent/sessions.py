@@ -141,6 +141,7 @@ class AgentSessionFactory:
                         account=agent.account_sid or self._account, caller=info.get("caller") or "",
                         callee=info.get("callee") or "", did=info.get("did"),
                         direction=info.get("direction") or "inbound",
+                        verstat=info.get("verstat"), attestation=info.get("attestation"),
                         custom_parameters={**dict(agent.custom_parameters),
                                            **dict(info.get("custom_parameters") or {})})
 

@@ -1,0 +1,112 @@
+"""STIR/SHAKEN signing of calls leaving through a trunk (ATIS-1000074 §5.3.1): which
+attestation a call gets and the Identity header it carries. Runs after the caller-ID
+policy has set the identity the call presents: it signs what goes out.
+
+- a call from one of our authenticated users, or an outbound call placed for an
+  agent: A when the calling number is ours (the numbers table, or a number the caller
+  may present), else B;
+- a call that came in from another trunk and only passes through: C, unless it
+  already carries an Identity (the originating network's signature travels on).
+"""
+
+
+from twisted.logger import Logger
+
+from ..sip.fields import parse_name_addr
+from ..sip.message import Request
+from ..sip.uri import SipUri, TelUri
+from ..stir.attestation import NumberIsOurs, Origination, attestation_level
+from ..stir.signing import Signer
+from .numbers import NumberError, normalise
+
+log = Logger()
+SIGN = "sign"
+
+
+def numbers_table_owner(snapshot_source) -> NumberIsOurs:
+    """"Ours": a number of the numbers table (whoever presents it). The caller-ID
+    policy replaces this with the numbers each user or agent may present."""
+    def is_ours(number: str, source: str) -> bool:
+        return number in snapshot_source().numbers
+    return is_ours
+
+
+def calling_number(request: Request) -> str | None:
+    """The E.164 number a request presents: its P-Asserted-Identity, else its From."""
+    for value in request.headers.values("P-Asserted-Identity")[:2]:
+        try:
+            number = _number_of(parse_name_addr(value.split(",")[0]).uri)
+        except Exception:  # an unreadable PAI presents nothing
+            continue
+        if number is not None:
+            return number
+    return _number_of(request.from_.uri)
+
+
+def _number_of(uri) -> str | None:
+    if isinstance(uri, SipUri) and uri.user:
+        text = uri.user.split(";", 1)[0]
+    elif isinstance(uri, TelUri):
+        text = uri.number
+    else:
+        return None
+    try:
+        return normalise(text, "e164")
+    except NumberError:
+        return None
+
+
+class CallSigning:
+    """Signs calls toward trunks whose `stir_shaken` is "sign"."""
+
+    def __init__(self, signer: Signer, clock, number_is_ours: NumberIsOurs):
+        self._signer = signer
+        self._clock = clock
+        self._is_ours = number_is_ours
+
+    def sign_proxied(self, request: Request, plan, trunk) -> None:
+        """Put our Identity on a proxied INVITE to `trunk` (call_routing.CallPlan
+        `plan`), replacing any the caller sent; an inbound call passing through that
+        already carries one keeps it."""
+        if trunk.stir_shaken != SIGN:
+            return
+        if plan.ingress_trunk is not None:
+            if request.headers.values("Identity"):
+                return
+            origination = Origination(False, calling_number(request),
+                                      f"trunk:{plan.ingress_trunk.name}")
+        else:
+            origination = Origination(plan.caller_user is not None, calling_number(request),
+                                      f"user:{plan.caller_user}")
+        self._put(request, origination, plan.dialled)
+
+    def identity_for_agent_call(self, from_number: str, to_number: str, agent: str,
+                                trunk) -> str | None:
+        """The Identity of an outbound call the switch places for `agent`."""
+        if trunk.stir_shaken != SIGN:
+            return None
+        try:
+            number = normalise(from_number, "e164")
+        except NumberError:
+            number = None
+        return self._identity(Origination(True, number, f"agent:{agent}"), to_number)
+
+    def _put(self, request: Request, origination: Origination, dest: str) -> None:
+        value = self._identity(origination, dest)
+        request.headers.remove("Identity")
+        if value is not None:
+            request.headers.add("Identity", value)
+        request.invalidate()
+
+    def _identity(self, origination: Origination, dest: str) -> str | None:
+        if origination.calling_number is None:
+            log.info("not signing a call to {dest}: the caller presents no telephone number",
+                     dest=dest)
+            return None
+        attest = attestation_level(origination, self._is_ours)
+        try:
+            return self._signer.identity(attest, origination.calling_number, dest,
+                                         self._clock.seconds(), origination.source)
+        except ValueError as exc:
+            log.info("not signing a call to {dest}: {why}", dest=dest, why=exc)
+            return None
