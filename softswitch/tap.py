@@ -39,6 +39,7 @@ from .config import ConfigError, Settings
 from .edge.admin.site import build_root, build_site
 from .edge.agent.sessions import AgentSessionFactory
 from .edge.agent.websocket import load_trust_root
+from .edge.stir.setup import build_signing, build_verification
 from .edge.storage.cdr_writer import CdrWriter
 from .edge.agent.demo import set_up_echo_demo
 from .edge.agent.echo import echo_agent_resource
@@ -276,13 +277,15 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,
         media_owners=media_owners, dialog_router=dialog_router,
         session_timers=session_timer_config(sip), legs=legs, transfers=transfers)
+    signing, verification = build_stir(settings, reactor, snapshot)
     proxy = Proxy(
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),
         location, snapshot, domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
         config=ProxyConfig(max_forks=sip.max_forks), is_our_address=endpoint.is_our_address,
         media=relay if settings.media.anchor else None, limiter=limiter,
         gateway_order=health.order, gateway_health=health, agent_calls=agent_calls,
-        media_owners=media_owners, dialog_router=dialog_router)
+        media_owners=media_owners, dialog_router=dialog_router,
+        signing=signing, verification=verification)
     dispatcher = RequestDispatcher(registrar, endpoint, ServerIdentity(user_agent=sip.user_agent),
                                    proxy=proxy)
     core.bind(dispatcher)
@@ -292,7 +295,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         on_call_end=cdr_writer, ring_timeout=settings.agents.outbound_ring_timeout,
         max_queue_wait=settings.agents.outbound_max_queue_wait, user_agent=sip.user_agent,
         transfers=transfers, media_owners=media_owners,
-        session_timers=session_timer_config(sip))
+        session_timers=session_timer_config(sip), signing=signing)
     relay.set_listener(media_owners.timed_out)  # proxied and agent calls alike
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)
@@ -371,6 +374,18 @@ def session_timer_config(sip) -> SessionTimerConfig | None:
     if not sip.session_expires:
         return None
     return SessionTimerConfig(sip.session_expires, sip.min_se)
+
+
+def build_stir(settings: Settings, reactor, snapshot):
+    """[stir]: the signer and the verifier (None each when not configured)."""
+    stir = settings.stir
+    try:
+        trust_root = load_trust_root(stir.fetch_ca_file) if stir.fetch_ca_file else None
+        return (build_signing(stir, reactor, snapshot),
+                build_verification(stir, reactor, trust_root))
+    except ValueError as exc:
+        raise StartupError(str(exc) if str(exc).startswith("[stir]")
+                           else f"[stir] fetch_ca_file: {exc}") from None
 
 
 def agent_trust_root(agents):

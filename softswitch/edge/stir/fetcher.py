@@ -8,7 +8,12 @@ from twisted.internet import defer
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, ResponseDone
+from twisted.web.client import (
+    Agent,
+    BrowserLikePolicyForHTTPS,
+    ResponseDone,
+    ResponseNeverReceived,
+)
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH
@@ -117,7 +122,7 @@ class CertificateFetcher:
     def _fetched(self, result, url: str) -> None:
         now = self._reactor.seconds()
         if isinstance(result, Failure):
-            if result.check(defer.TimeoutError, defer.CancelledError):
+            if _timed_out(result):
                 why = f"no answer in {self._timeout:g} s"
             else:
                 why = result.getErrorMessage() or result.type.__name__
@@ -132,3 +137,13 @@ class CertificateFetcher:
         self.cache.put(url, outcome, now)
         for waiting in self._pending.pop(url, []):
             waiting.callback(outcome)
+
+
+def _timed_out(failure: Failure) -> bool:
+    """Our timeout cancelled the request (the Agent reports that as a response never
+    received, for the cancellation)."""
+    if failure.check(defer.TimeoutError, defer.CancelledError):
+        return True
+    if failure.check(ResponseNeverReceived):
+        return any(r.check(defer.CancelledError) for r in failure.value.reasons)
+    return False
