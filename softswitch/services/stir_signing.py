@@ -31,19 +31,20 @@ def numbers_table_owner(snapshot_source) -> NumberIsOurs:
     return is_ours
 
 
-def calling_number(request: Request) -> str | None:
-    """The E.164 number a request presents: its P-Asserted-Identity, else its From."""
+def calling_number(request: Request, number_format: str = "e164") -> str | None:
+    """The E.164 number a request presents: its P-Asserted-Identity, else its From
+    (read under `number_format`, a trunk's)."""
     for value in request.headers.values("P-Asserted-Identity")[:2]:
         try:
-            number = _number_of(parse_name_addr(value.split(",")[0]).uri)
+            number = _number_of(parse_name_addr(value.split(",")[0]).uri, number_format)
         except Exception:  # an unreadable PAI presents nothing
             continue
         if number is not None:
             return number
-    return _number_of(request.from_.uri)
+    return _number_of(request.from_.uri, number_format)
 
 
-def _number_of(uri) -> str | None:
+def _number_of(uri, number_format: str) -> str | None:
     if isinstance(uri, SipUri) and uri.user:
         text = uri.user.split(";", 1)[0]
     elif isinstance(uri, TelUri):
@@ -51,7 +52,7 @@ def _number_of(uri) -> str | None:
     else:
         return None
     try:
-        return normalise(text, "e164")
+        return normalise(text, number_format)
     except NumberError:
         return None
 
@@ -73,8 +74,8 @@ class CallSigning:
         if plan.ingress_trunk is not None:
             if request.headers.values("Identity"):
                 return
-            origination = Origination(False, calling_number(request),
-                                      f"trunk:{plan.ingress_trunk.name}")
+            origination = Origination(False, calling_number(
+                request, plan.ingress_trunk.number_format), f"trunk:{plan.ingress_trunk.name}")
         else:
             origination = Origination(plan.caller_user is not None, calling_number(request),
                                       f"user:{plan.caller_user}")
