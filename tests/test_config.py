@@ -25,7 +25,8 @@ def test_every_key_is_documented_in_the_shipped_file():
     import tomllib
     raw = tomllib.loads((REPO / "etc" / "softswitch.toml").read_text())
     defaults = config.validate({})
-    for section in ("sip", "admin", "database", "media", "trunks", "agents", "log", "guard"):
+    for section in ("sip", "admin", "database", "media", "trunks", "agents", "log", "guard",
+                    "stir"):
         fields = getattr(defaults, section).__dataclass_fields__
         assert set(raw[section]) == set(fields), section
 
@@ -105,6 +106,16 @@ def test_missing_explicit_file_is_an_error(tmp_path):
     ("[agents]\nclose_drain_timeout = 61\n",
      r"^\[agents\] close_drain_timeout must be between 0 and 60 seconds$"),
     ("[agents]\nclose_drain_timeout = nan\n", r"^\[agents\] close_drain_timeout must be"),
+    ("[stir]\ncertificate_url = 'https://sti.example/sp.pem'\n",
+     r"^\[stir\] certificate_url and key_file go together \(both or neither\)$"),
+    ("[stir]\ncertificate_url = 'http://sti.example/sp.pem'\nkey_file = 'k.pem'\n",
+     r"^\[stir\] certificate_url must be an https:// URL$"),
+    ("[stir]\nmax_iat_age = 0\n", r"^\[stir\] max_iat_age must be between 0 and 3600"),
+    ("[stir]\ncache_size = 0\n", r"^\[stir\] cache_size must be between 1 and 1000000$"),
+    ("[stir]\nfailure_ttl = -1\n", r"^\[stir\] failure_ttl must be between 0 and 86400"),
+    ("[stir]\nfetch_timeout = 31\n", r"^\[stir\] fetch_timeout must be between 0 and 30"),
+    ("[stir]\nfetch_max_bytes = 10\n", r"^\[stir\] fetch_max_bytes must be between"),
+    ("[stir]\nmax_fetches = 0\n", r"^\[stir\] max_fetches must be between 1 and 10000$"),
     ("[sip]\nmin_se = 89\n", r"^\[sip\] min_se must be at least 90 \(RFC 4028\)$"),
     ("[sip]\nsession_expires = 60\n",
      r"^\[sip\] session_expires must be 0 \(off\) or at least min_se$"),

@@ -197,3 +197,25 @@ class TestOpenAIRealtime:
 def test_unknown_profile():
     with pytest.raises(ValueError):
         make_profile("sip-over-carrier-pigeon")
+
+
+class TestVerstat:
+    """STIR/SHAKEN of a call from a trunk in the start message (none: not verified)."""
+
+    VERIFIED = CallInfo("CA1", "MZ1", "AC1", "+12125550123", "+14155550100",
+                        verstat="TN-Validation-Failed", attestation="B")
+
+    def test_twilio_custom_parameters_carry_verstat_and_attestation(self):
+        _, start = sent(make_profile("twilio"), CallStarted(self.VERIFIED))
+        parameters = start["start"]["customParameters"]
+        assert (parameters["verstat"], parameters["attestation"]) == ("TN-Validation-Failed",
+                                                                      "B")
+        _, start = sent(make_profile("twilio"), CallStarted(INFO))
+        assert "verstat" not in start["start"]["customParameters"]
+
+    def test_raw_start_names_verstat_and_attestation(self):
+        [start] = sent(make_profile("raw"), CallStarted(self.VERIFIED))
+        assert (start["call"]["verstat"], start["call"]["attestation"]) == (
+            "TN-Validation-Failed", "B")
+        [start] = sent(make_profile("raw"), CallStarted(INFO))
+        assert start["call"]["verstat"] is None and start["call"]["attestation"] is None
