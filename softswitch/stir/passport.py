@@ -65,8 +65,8 @@ def read_passport(token: str) -> Passport:
     if len(token) > MAX_TOKEN_LENGTH:
         raise PassportError("PASSporT too long")
     try:
-        header = jwt.get_unverified_header(token)
-        payload = jwt.decode(token, options={"verify_signature": False})
+        decoded = jwt.decode_complete(token, options={"verify_signature": False})
+        header, payload = decoded["header"], decoded["payload"]
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise PassportError(f"unreadable PASSporT: {exc}") from None
     return passport_from(header, payload)
