@@ -39,6 +39,7 @@ from .config import ConfigError, Settings
 from .edge.admin.site import build_root, build_site
 from .edge.agent.sessions import AgentSessionFactory
 from .edge.agent.websocket import load_trust_root
+from .edge.stir.metrics import StirMetrics
 from .edge.stir.setup import build_signing, build_verification
 from .edge.storage.cdr_writer import CdrWriter
 from .edge.agent.demo import set_up_echo_demo
@@ -278,6 +279,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         media_owners=media_owners, dialog_router=dialog_router,
         session_timers=session_timer_config(sip), legs=legs, transfers=transfers)
     signing, verification = build_stir(settings, reactor, snapshot)
+    metrics.registry.register(StirMetrics(signing, verification))
     proxy = Proxy(
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),
         location, snapshot, domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,

@@ -574,4 +574,4 @@ class Proxy:
         return request.call_id, request.from_tag, request.cseq.number
 
     def __len__(self) -> int:
-        return len(self._calls) + len(self.dialogs) + len(self.agent_calls)
+        return len(self._calls) + len(self._verifying) + len(self.dialogs) + len(self.agent_calls)

@@ -17,6 +17,7 @@ from ..stir.verify import (
     FAILED,
     NO_VALIDATION,
     PASSED,
+    VERSTATS,
     CallNumbers,
     Verification,
     finish_verification,
@@ -32,15 +33,26 @@ class CertificateSource(Protocol):
     def certificate(self, url: str) -> defer.Deferred:
         """Fires with a stir.cert_cache.CertificateOutcome (never errbacks)."""
 
+    def stats(self) -> dict:
+        """Counters for metrics: fetches, cache hits and misses, cached entries."""
+
 
 class CallVerification:
     def __init__(self, certificates: CertificateSource, clock, max_age: float = 60.0):
-        self._certificates = certificates
+        self.certificates = certificates
         self._clock = clock
         self._max_age = max_age
+        self.verified = dict.fromkeys(VERSTATS, 0)  # calls by verstat (metrics)
 
     def verify(self, request: Request, number_format: str = "e164") -> defer.Deferred:
         """Fires with the Verification of `request`'s Identity headers."""
+        return self._verify(request, number_format).addCallback(self._count)
+
+    def _count(self, verification: Verification) -> Verification:
+        self.verified[verification.verstat] += 1
+        return verification
+
+    def _verify(self, request: Request, number_format: str) -> defer.Deferred:
         started = start_verification(request.headers.values("Identity"))
         if isinstance(started, Verification):
             return defer.succeed(started)
@@ -54,7 +66,7 @@ class CallVerification:
             log.failure("verifying {call_id}", failure, call_id=request.call_id)
             return Verification(NO_VALIDATION, started.passport.attest, "verification error")
 
-        return self._certificates.certificate(started.x5u).addCallback(finish) \
+        return self.certificates.certificate(started.x5u).addCallback(finish) \
             .addErrback(trouble)
 
 

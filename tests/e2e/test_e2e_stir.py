@@ -224,6 +224,7 @@ def test_an_unsigned_call_is_no_tn_validation_and_keeps_the_route(lab, tmp_path)
 @sipp_test
 def test_an_outbound_call_through_a_signing_trunk_carries_an_identity_with_attestation_a(
         lab, tmp_path):
+    signed = lab.switch.metric("softswitch_stir_signed_total", attestation="A")
     far = MediaCallee(tmp_path / "far-end", ip=GATEWAY_B_IP, port=lab.out_port,
                       frames=FRAMES, user="callee", talk_ms=300)
     try:
@@ -244,3 +245,15 @@ def test_an_outbound_call_through_a_signing_trunk_carries_an_identity_with_attes
     assert claims["orig"] == {"tn": DID[1:]} and claims["dest"] == {"tn": [CALLEE[1:]]}
     assert abs(claims["iat"] - time.time()) < 30
     assert jwt.get_unverified_header(token)["x5u"] == lab.x5u.url("/sp.pem")
+    assert lab.switch.metric("softswitch_stir_signed_total", attestation="A") == signed + 1
+
+
+@sipp_test
+def test_metrics_count_verifications_signatures_and_fetches(lab, tmp_path):
+    before = lab.switch.metric("softswitch_stir_verified_total", verstat="TN-Validation-Passed")
+    carrier_call(lab, tmp_path, lab.identity())
+    assert lab.switch.metric("softswitch_stir_verified_total",
+                             verstat="TN-Validation-Passed") == before + 1
+    assert lab.switch.metric("softswitch_stir_x5u_fetches_total") >= 1
+    assert lab.switch.metric("softswitch_stir_x5u_cache_lookups_total", result="hit") >= 1
+    assert lab.switch.metric("softswitch_stir_x5u_cached") >= 1

@@ -72,6 +72,10 @@ class CertificateFetcher:
         self._pending: dict[str, list[defer.Deferred]] = {}
         self.fetches = 0  # fetches started (what the cache and coalescing saved shows)
 
+    def stats(self) -> dict:
+        return {"fetches": self.fetches, "cache_hits": self.cache.hits,
+                "cache_misses": self.cache.misses, "cached": len(self.cache)}
+
     def certificate(self, url: str) -> defer.Deferred:
         """Fires with the CertificateOutcome of `url`; never errbacks."""
         now = self._reactor.seconds()
