@@ -80,6 +80,8 @@ class Verifying:
 
     server_key: object
     invite: Request
+    plan: CallPlan
+    since: float
     cancelled: bool = False
 
 
@@ -218,7 +220,8 @@ class Proxy:
         """Route a trunk's call once its Identity is verified (the fetch of a
         certificate is bounded by the edge); a CANCEL meanwhile ends it."""
         call_key = self._call_key(request)
-        waiting = self._verifying[call_key] = Verifying(key, request)
+        waiting = self._verifying[call_key] = Verifying(key, request, plan,
+                                                        self.clock.seconds())
         d = self._verification.verify(request, plan.ingress_trunk.number_format)
 
         def verified(verification):
@@ -277,6 +280,12 @@ class Proxy:
             self.stack.respond(key, make_response(request, 200))
             self.stack.respond(waiting.server_key, make_response(waiting.invite, 487,
                                                                  to_tag=new_tag()))
+            plan = waiting.plan
+            self._write_record(CallRecord(
+                request.call_id, plan.direction, plan.caller, plan.dialled, waiting.since,
+                did=plan.did, trunk=plan.ingress_trunk.name, final_code=487,
+                disconnect_side="caller", disconnect_reason="cancel",
+                end_at=self.clock.seconds()), None)
             return
         call = self._calls.get(self._call_key(request))
         if call is None or call.finished:

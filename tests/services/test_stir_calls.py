@@ -203,3 +203,6 @@ def test_a_cancel_while_verifying_ends_the_call_and_nothing_is_routed(pki):
                                                                   (487, "INVITE")]
     switch.certificates.asked[0][1].callback(certificate(pki))
     assert switch.wire.take() == []
+    [record] = switch.records
+    assert (record.final_code, record.disconnect_reason, record.trunk) == (487, "cancel",
+                                                                           "carrier")
