@@ -206,3 +206,27 @@ def test_a_cancel_while_verifying_ends_the_call_and_nothing_is_routed(pki):
     [record] = switch.records
     assert (record.final_code, record.disconnect_reason, record.trunk) == (487, "cancel",
                                                                            "carrier")
+
+
+def test_hostile_identity_headers_fail_without_a_fetch(pki):
+    switch = harness(pki)
+    garbage = "".join(f"Identity: {value}\n" for value in (
+        "x" * 5000, "a..c;info=<https://x>", "e30.e30.e30;info=<https://x>",
+        "not-a-token", "\x7f;info=<https://x>") * 3)
+    sent = switch.receive(invite("sip:4155550102@127.0.0.1", extra=garbage), CARRIER)
+    assert switch.certificates.asked == []
+    assert [p for m, p in sent if m.is_request] == [SCREEN]  # TN-Validation-Failed
+    call = next(iter(switch.proxy._calls.values()))
+    assert call.record.verstat == FAILED
+
+
+def test_an_identity_whose_info_is_not_its_x5u_is_never_fetched(pki):
+    switch = harness(pki)
+    identity = Signer.from_pem(pki.sti.key_pem, X5U).identity(
+        "A", "+12125550123", "+14155550102", switch.clock.seconds(), "carrier")
+    token = identity.split(";")[0]
+    sent = switch.receive(invite("sip:4155550102@127.0.0.1", from_user="2125550123",
+                                 extra=f"Identity: {token};info=<http://evil.example/x>\n"),
+                          CARRIER)
+    assert switch.certificates.asked == []
+    assert [p for m, p in sent if m.is_request] == [SCREEN]
