@@ -257,3 +257,18 @@ def test_metrics_count_verifications_signatures_and_fetches(lab, tmp_path):
     assert lab.switch.metric("softswitch_stir_x5u_fetches_total") >= 1
     assert lab.switch.metric("softswitch_stir_x5u_cache_lookups_total", result="hit") >= 1
     assert lab.switch.metric("softswitch_stir_x5u_cached") >= 1
+
+
+@sipp_test
+def test_an_x5u_that_does_not_answer_gives_no_tn_validation_not_a_hung_call(lab, tmp_path):
+    # The x5u server holds the answer 3 s; [stir] fetch_timeout is 2 s.
+    began = time.monotonic()
+    call_id, _ = carrier_call(lab, tmp_path, lab.identity(path="/slow/sp.pem"))
+    start = start_of(lab, "/talk", call_id)
+    assert start["start"]["customParameters"]["verstat"] == "No-TN-Validation"
+    assert start["start"]["customParameters"]["attestation"] == "A"
+    record = lab.api.cdr(call_id)
+    assert (record["verstat"], record["route_target"]) == ("No-TN-Validation", "talk")
+    # 2 s of fetch, the agent's connection, 0.6 s of talk: well before the x5u's 3 s
+    # answer would have let it through, and far from the INVITE's own timeouts.
+    assert time.monotonic() - began < 6.0
