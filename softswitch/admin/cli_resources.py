@@ -248,7 +248,11 @@ RESOURCES = {r.name: r for r in [
                Flag(("--register",), None, {"action": "store_true"}),
                Flag(("--max-concurrent",), "max_concurrent", {"type": int}),
                Flag(("--max-cps",), "max_cps", {"type": float}),
-               Flag(("--number-format",), "number_format"), *_enabled_flags()],
+               Flag(("--number-format",), "number_format"),
+               Flag(("--stir-shaken",), "stir_shaken",
+                    {"choices": ("sign", "off"), "help": "sign: STIR/SHAKEN Identity on "
+                                                         "calls to it; off: the carrier signs"}),
+               *_enabled_flags()],
         build=_build_trunk),
     Resource("agents", "name", {
         "name": lambda r: r["name"], "profile": lambda r: r["profile"],

@@ -2,7 +2,8 @@
 
 A target row is ``{"kind": "agent", "agent_id": 3}`` (or user_id, trunk_id,
 reject_code), with ``"unverified": True`` for a target of the number's unverified
-route (STIR/SHAKEN screening, numbered after the route's); rows come back with the route spelled by name:
+route (STIR/SHAKEN screening, numbered after the route's); rows come back with the
+route spelled by name:
 ``{"type": "agent", "agent": "support-bot"}``, ``{"type": "reject", "code": 486}``.
 """
 

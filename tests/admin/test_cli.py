@@ -29,7 +29,8 @@ class CliTests(ApiTestCase):
             ("trunks", "add", "humans", "--gateway", "sip.carrier.example:5061/tls@eu",
              "--gateway", "[2001:db8::5]", "--gateway", "sip.srv.example",
              "--allow", "192.0.2.0/24",
-             "--auth-username", "acct", "--auth-password", "pw", "--register"),
+             "--auth-username", "acct", "--auth-password", "pw", "--register",
+             "--stir-shaken", "sign"),
             ("agents", "add", "support-bot", "--url", "wss://agent.example/ws",
              "--secret-header", "Authorization=Bearer x", "--param", "lang=en"),
             ("users", "add", "alice", "--password", "alice-password"),
@@ -49,6 +50,7 @@ class CliTests(ApiTestCase):
                                            "yes"])
         code, out, _ = yield self.cli("trunks", "get", "humans")
         trunk = json.loads(out)
+        self.assertEqual(trunk["stir_shaken"], "sign")
         self.assertEqual([(g["host"], g["port"], g["transport"], g["region"])
                           for g in trunk["gateways"]],
                          [("sip.carrier.example", 5061, "tls", "eu"),

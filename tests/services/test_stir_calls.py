@@ -11,7 +11,14 @@ from sti_pki import NOW, make_pki
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from softswitch.services.routing import Gateway, Number, OutboundRoute, RoutingSnapshot, Target, Trunk
+from softswitch.services.routing import (
+    Gateway,
+    Number,
+    OutboundRoute,
+    RoutingSnapshot,
+    Target,
+    Trunk,
+)
 from softswitch.services.stir_signing import CallSigning, numbers_table_owner
 from softswitch.services.stir_verification import CallVerification
 from softswitch.sip.transport import Peer
@@ -97,7 +104,8 @@ def claims_of(pki, request):
 
 def test_our_user_presenting_our_number_is_signed_a(pki):
     switch = harness(pki)
-    [out] = alice_calls(switch, "+14155550100", extra="Identity: forged.by.alice;info=<https://x>\n")
+    forged = "Identity: forged.by.alice;info=<https://x>\n"
+    [out] = alice_calls(switch, "+14155550100", extra=forged)
     claims = claims_of(pki, out)
     assert claims["attest"] == "A"
     assert claims["orig"] == {"tn": "14155550100"} and claims["dest"] == {"tn": ["14155550199"]}
