@@ -164,7 +164,9 @@ def verify_sti_chain(pem: bytes, anchors: list[x509.Certificate], now: float) ->
     except x509.ExtensionNotFound:
         raise CertificateError("certificate has no TNAuthList") from None
     authorization = decode_tn_auth_list(extension.value.value)
-    return StiCertificate(key, authorization, leaf.not_valid_after_utc.timestamp())
+    # Good until the first certificate of the chain expires.
+    not_after = min(c.not_valid_after_utc for c in chain).timestamp()
+    return StiCertificate(key, authorization, not_after)
 
 
 # An STI end-entity certificate has no subjectAltName or EKU of the web PKI; its

@@ -115,12 +115,15 @@ class CertificateFetcher:
         finished = defer.Deferred(cancel)
         protocol = _BoundedBody(finished, self._max_bytes)
         response.deliverBody(protocol)
+        refusal = None
         if response.code != 200:
+            refusal = f"HTTP {response.code}"
+        elif response.length is not UNKNOWN_LENGTH and response.length > self._max_bytes:
+            refusal = f"certificate larger than {self._max_bytes} bytes"
+        if refusal is not None:
+            finished.addErrback(lambda failure: None)  # the body is dropped unread
             cancel(finished)
-            raise FetchFailed(f"HTTP {response.code}")
-        if response.length is not UNKNOWN_LENGTH and response.length > self._max_bytes:
-            cancel(finished)
-            raise FetchFailed(f"certificate larger than {self._max_bytes} bytes")
+            raise FetchFailed(refusal)
         return finished
 
     def _fetched(self, result, url: str) -> None:
