@@ -1,6 +1,6 @@
 BEGIN;
 
--- Running upgrade 0004 -> 0008
+-- Running upgrade 0004 -> 0005
 
 ALTER TABLE trunks ADD COLUMN stir_shaken VARCHAR DEFAULT 'off' NOT NULL;
 
@@ -12,7 +12,7 @@ ALTER TABLE cdrs ADD COLUMN verstat VARCHAR;
 
 ALTER TABLE cdrs ADD COLUMN attestation VARCHAR;
 
-UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0004';
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
 
 COMMIT;
 

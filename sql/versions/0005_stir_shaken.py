@@ -2,7 +2,7 @@
 may route calls whose caller ID did not verify to other targets; a call record keeps
 the verification's verstat and attestation level.
 
-Revision ID: 0008
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-03
 
@@ -13,7 +13,7 @@ SQLite needs no table rebuild.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
