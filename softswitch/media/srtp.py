@@ -47,8 +47,10 @@ class SrtpStream:
         self.suite = suite
         self.their_key = their_key
         self.our_key = our_key
-        self._rx = Session(Policy(key=their_key, ssrc_type=Policy.SSRC_ANY_INBOUND,
-                                  srtp_profile=profile, window_size=REPLAY_WINDOW))
+        receive = Policy(key=their_key, ssrc_type=Policy.SSRC_ANY_INBOUND,
+                         srtp_profile=profile)
+        receive.window_size = REPLAY_WINDOW
+        self._rx = Session(receive)
         self._tx = Session(Policy(key=our_key, ssrc_type=Policy.SSRC_ANY_OUTBOUND,
                                   srtp_profile=profile))
         self._sent_ssrcs: set[bytes] = set()
