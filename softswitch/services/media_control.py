@@ -92,6 +92,17 @@ class RegionConfig:
         return max(0, (self.port_max - first + 1) // 2)
 
 
+# Transports whose signalling protects SDES keys (RFC 4568 §8.3): TLS, and secure
+# WebSocket once it is served.
+SECURE_TRANSPORTS = frozenset(("tls", "wss"))
+
+
+def signalling_secure(transport: str | None) -> bool:
+    """Whether SDP that arrived over `transport` (a `sip.transport.Peer`'s) may carry
+    SDES keys without the relay's allow_sdes_over_insecure."""
+    return transport is not None and transport.lower() in SECURE_TRANSPORTS
+
+
 # -- errors --------------------------------------------------------------------
 
 class MediaError(Exception):

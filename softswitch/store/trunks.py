@@ -22,7 +22,7 @@ from softswitch.store.tables import (
 
 FIELDS = (
     "name", "inbound_allowed_sources", "auth_username", "auth_password", "register",
-    "max_concurrent", "max_cps", "number_format", "enabled",
+    "max_concurrent", "max_cps", "number_format", "enabled", "media_encryption",
 )
 GATEWAY_FIELDS = ("host", "port", "transport", "region_id", "priority", "weight")
 

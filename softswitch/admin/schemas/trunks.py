@@ -23,6 +23,11 @@ from softswitch.services.numbers import NUMBER_FORMAT
 from softswitch.services.routing import AllowedSource, is_address
 
 Transport = Literal["udp", "tcp", "tls"]
+MediaEncryption = Annotated[Literal["none", "sdes", "optional"], Field(
+    description="SRTP on calls to this trunk (SDES keys, RFC 4568): 'none' plain RTP, "
+                "'sdes' SRTP offered and required (a plain answer fails the call), "
+                "'optional' SRTP offered, plain RTP accepted. Keys travel in the SDP: "
+                "use a tls gateway")]
 NumberFormat = Annotated[str, Field(
     pattern=NUMBER_FORMAT.pattern,
     description="how the carrier writes numbers: 'e164' (international, '+' optional), "
@@ -105,6 +110,7 @@ class TrunkReplace(RequestModel):
     max_cps: float | None = Field(None, gt=0, le=100_000, description="null: no limit")
     number_format: NumberFormat = "e164"
     enabled: bool = True
+    media_encryption: MediaEncryption = "none"
 
     @field_validator("gateways")
     @classmethod
@@ -166,5 +172,6 @@ class TrunkOut(ResponseModel):
     max_cps: float | None
     number_format: str
     enabled: bool
+    media_encryption: MediaEncryption
     created_at: Epoch
     updated_at: Epoch
