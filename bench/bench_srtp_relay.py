@@ -229,10 +229,11 @@ def packet_path(mode: str, packets: int = 200_000) -> float:
     datagramReceived` down to the partner's `sendto`, which is a no-op here): one call
     set up as in `run_relay`, then caller-to-callee and callee-to-caller packets in turn,
     without sockets, system calls or the generator."""
-    from twisted.internet import reactor
+    from twisted.internet.epollreactor import EPollReactor
     from softswitch.edge.media.relay import RtpRelay
     from softswitch.services.media_control import RegionConfig
 
+    reactor = EPollReactor()  # never run nor installed: the relay runs forked ones
     base = 40000 + 4 * (os.getpid() % 2000)
     relay = RtpRelay(reactor, {"b": RegionConfig("b", plain.HOST, plain.HOST, base, base + 40)},
                      "b", inactivity_timeout=3600.0)
