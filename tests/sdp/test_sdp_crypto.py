@@ -3,6 +3,8 @@
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from softswitch.sdp import SdpError, parse_sdp
 from softswitch.sdp.crypto import (
@@ -121,3 +123,37 @@ def test_profiles_and_dtls_streams():
     assert str(m) == ("m=audio 4000 RTP/SAVPF 0\r\n"
                       f"a=crypto:2 AEAD_AES_128_GCM inline:{base64.b64encode(bytes(28)).decode()}"
                       "\r\n")
+
+
+_PIECES = st.sampled_from([
+    "1", "4294967295", "AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM", "inline:", KEY30,
+    KEY28, "|", "2^", "48", "2^49", ":", ";", "=", "==", " ", "WSH=64", "KDR=1", "\u00e9",
+    "\x00", "+/", "1:4", "x"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join) | st.text(max_size=80))
+def test_any_crypto_value_parses_or_raises_sdp_error_only(value):
+    try:
+        crypto = CryptoAttribute.parse(value)
+    except SdpError:
+        return
+    assert CryptoAttribute.parse(str(crypto)) == crypto
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(_PIECES, max_size=10).map("".join), max_size=20),
+       st.sampled_from(["RTP/SAVP", "RTP/AVP", "RTP/SAVPF"]))
+def test_any_crypto_lines_choose_a_key_or_raise_sdp_error_only(values, proto):
+    values = [v.replace("\x00", "") for v in values if v.strip() and "\n" not in v
+              and "\r" not in v]
+    try:
+        m = media(proto, *values)
+    except SdpError:
+        return
+    try:
+        chosen = choose_crypto(m)
+    except SdpError:
+        assert proto != "RTP/AVP" or len(values) > MAX_CRYPTO_ATTRIBUTES
+        return
+    assert chosen is None or (chosen.usable and len(chosen.key) == SUITES[chosen.suite])
