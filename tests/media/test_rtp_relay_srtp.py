@@ -6,9 +6,11 @@ decryption against what the other side sent."""
 import base64
 import os
 
+from prometheus_client import CollectorRegistry
 from pylibsrtp import Error, Policy, Session
 from twisted.internet.defer import inlineCallbacks
 
+from softswitch.edge.media.metrics import RelayMetrics
 from softswitch.media.rtcp import ReceiverReport, ReportBlock
 from softswitch.media.srtp import MAX_SENT_SSRCS
 from softswitch.sdp import parse_sdp
@@ -139,6 +141,10 @@ class SrtpRelayTests(RelayTestCase):
         self.assertEqual(bob.payloads, [rtp(1, ssrc=0xA), rtp(5, ssrc=0xA)])
         stats = yield self.relay.query("call-1")
         self.assertEqual(stats.caller.streams[0].srtp_dropped, 4)
+        registry = CollectorRegistry()
+        registry.register(RelayMetrics(self.relay))
+        self.assertEqual(registry.get_sample_value(
+            "softswitch_relay_packets_dropped_total", {"region": "local", "reason": "srtp"}), 4)
         self.assertEqual(stats.caller.streams[0].peer, (LOCAL, self.alice_port_of(offer)))
 
     def alice_port_of(self, offer):
