@@ -87,9 +87,10 @@ class CallCrypto:
 
     def offer(self, offerer, answerer, received: SessionDescription,
               outgoing: SessionDescription, keys_allowed: bool = True,
-              toward: str | None = None) -> None:
+              toward: str | None = None, offerer_requires: bool = False) -> None:
         """An offer from `offerer`'s phone (`received`) goes to `answerer`'s phone as
-        `outgoing` (already pointed at the relay); raises `SdpError` (488)."""
+        `outgoing` (already pointed at the relay); raises `SdpError` (488), also when
+        `offerer_requires` SRTP (its trunk's "sdes") and a stream offers no key."""
         if toward is not None and toward not in MODES:
             raise ValueError(f"media encryption {toward!r} is not one of {MODES}")
         mine, theirs = self.leg(offerer), self.leg(answerer)
@@ -102,6 +103,12 @@ class CallCrypto:
                                    "signalling that is not TLS-protected are refused")
                 crypto = None
             chosen.append(crypto)
+        if offerer_requires:
+            for media, crypto in zip(received.media, chosen):
+                if crypto is None and media.port and is_sdes_capable(media):
+                    raise SdpError(f"m={media.media} {media.proto}: this side requires "
+                                   "SRTP with SDES keys")
+            mine.mode = SDES
         mine.chosen = chosen
         mine.savp = [requires_srtp(media) for media in received.media]
         if mine.mode is None:

@@ -33,7 +33,8 @@ Semantics (the in-process `softswitch.edge.media.relay.RtpRelay` implements them
   and required, "optional": SRTP offered, plain accepted). `secure` says whether the
   offer came over TLS-protected signalling: False refuses SDES keys (488) unless the
   relay allows them over plain transports; None is an SDP that already passed that
-  check (a re-offer of a call's own SDP).
+  check (a re-offer of a call's own SDP). `require_srtp`: the offerer's side must use
+  SRTP (its trunk's "sdes"): an offer without keys is refused (488).
 - `region` picks the relay on the first offer (None: the default region); it is fixed
   for the life of the call.
 - Failures arrive as errbacks with a `MediaError` whose `status_hint` is the SIP status
@@ -101,6 +102,11 @@ def signalling_secure(transport: str | None) -> bool:
     """Whether SDP that arrived over `transport` (a `sip.transport.Peer`'s) may carry
     SDES keys without the relay's allow_sdes_over_insecure."""
     return transport is not None and transport.lower() in SECURE_TRANSPORTS
+
+
+def requires_srtp(trunk) -> bool:
+    """Whether calls from `trunk` (a routing.Trunk, or None) must offer SRTP."""
+    return trunk is not None and getattr(trunk, "media_encryption", "none") == "sdes"
 
 
 # -- errors --------------------------------------------------------------------
@@ -199,7 +205,8 @@ class CallMediaStats:
 class MediaControl(Protocol):
     def offer(self, call_id: str, from_tag: str, sdp: bytes,
               region: str | None = None, *, secure: bool | None = None,
-              encryption: str | None = None) -> "Deferred[bytes]":
+              encryption: str | None = None,
+              require_srtp: bool = False) -> "Deferred[bytes]":
         ...
 
     def answer(self, call_id: str, from_tag: str, to_tag: str,

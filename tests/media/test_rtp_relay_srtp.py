@@ -258,6 +258,22 @@ class SrtpRelayTests(RelayTestCase):
         self.assertEqual(cryptos_of(answer)[0].suite, suite)
 
     @inlineCallbacks
+    def test_a_side_that_requires_srtp_must_offer_keys(self):
+        with self.assertRaises(MediaRejected) as caught:
+            yield self.relay.offer("call-1", "alice-tag", phone_sdp(LOCAL, 4000),
+                                   secure=True, require_srtp=True)
+        self.assertEqual(caught.exception.status_hint, 488)
+        self.assertEqual(self.relay.calls, 0)
+        suite = "AES_CM_128_HMAC_SHA1_80"
+        offer = yield self.relay.offer("call-1", "alice-tag", srtp_sdp(
+            LOCAL, 4000, [(1, suite, os.urandom(30))], proto="RTP/AVP"), secure=True,
+            require_srtp=True)
+        answer = yield self.relay.answer("call-1", "alice-tag", "bob-tag",
+                                         phone_sdp(LOCAL, 4002))
+        self.assertNotIn(b"crypto", offer)
+        self.assertEqual(cryptos_of(answer)[0].suite, suite)
+
+    @inlineCallbacks
     def test_hostile_crypto_lines_give_488(self):
         good = base64.b64encode(os.urandom(30)).decode()
         for lines in (["1 AES_CM_128_HMAC_SHA1_80 inline:@@@@"],

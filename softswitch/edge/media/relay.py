@@ -153,10 +153,11 @@ class RtpRelay:
         self._listener = listener
 
     def offer(self, call_id: str, from_tag: str, sdp: bytes, region: str | None = None,
-              *, secure: bool | None = None, encryption: str | None = None):
+              *, secure: bool | None = None, encryption: str | None = None,
+              require_srtp: bool = False):
         keys_allowed = secure is not False or self._allow_sdes_over_insecure
         return self._run(self._offer, call_id, from_tag, sdp, region, keys_allowed,
-                         encryption)
+                         encryption, require_srtp)
 
     def answer(self, call_id: str, from_tag: str, to_tag: str, sdp: bytes):
         return self._run(self._answer, call_id, from_tag, to_tag, sdp)
@@ -270,7 +271,7 @@ class RtpRelay:
             raise MediaRejected(str(exc)) from None
 
     def _offer(self, call_id, from_tag, data, region_name, keys_allowed=True,
-               encryption=None):
+               encryption=None, require_srtp=False):
         sdp = self._parse(data)
         call = self._calls.get(call_id)
         created = call is None
@@ -293,7 +294,8 @@ class RtpRelay:
             raise
         out = self._pointed(call, sdp, answerer)
         try:
-            call.crypto.offer(offerer, answerer, sdp, out, keys_allowed, encryption)
+            call.crypto.offer(offerer, answerer, sdp, out, keys_allowed, encryption,
+                              require_srtp)
         except SdpError as exc:
             if created:
                 self._close(call)
