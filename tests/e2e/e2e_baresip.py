@@ -73,9 +73,11 @@ class Baresip:
             "audio_player aubridge,speaker",
             "audio_alert aubridge,speaker",
             f"module_path {MODULES}",
+            # (extra modules, e.g. srtp, before account: it reads the accounts'
+            # mediaenc and the like when it loads)
             *(f"module {name}.so" for name in (
-                "uuid", "g711", "aufile", "aubridge", "account", "menu", "ctrl_tcp",
-                *extra_modules)),
+                "uuid", "g711", "aufile", "aubridge", *extra_modules, "account", "menu",
+                "ctrl_tcp")),
             f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
             "",
         ]))

@@ -42,6 +42,7 @@ NO_PROBES = 86400.0
 CALLER_FRAMES = chirp_frames(60)  # 1.2 s the caller says
 CALLEE_FRAMES = chirp_frames(50, 2500, 500, amplitude=6000)  # 1 s the callee says
 USER, PASSWORD = "phone1", "phone1-secret-pw"
+FAR_END_USER = "+14155550160"
 
 
 def sipp_test(function):
@@ -144,6 +145,7 @@ def test_baresip_with_mandatory_srtp_calls_the_echo_agent(lab, baresip_binary, t
         # baresip's srtp-mand drops what does not authenticate: RTP "established"
         # means the relay's SRTP reached it and unprotected with the answer's key.
         baresip.wait_event("CALL_RTPESTAB")
+        assert "SRTP is Enabled" in baresip.output(), baresip.output()
         time.sleep(1.0)
         assert baresip.command("hangup")["ok"]
         baresip.wait_event("CALL_CLOSED")
@@ -186,4 +188,43 @@ def test_sdes_over_plain_udp_is_refused_by_default(tmp_path):
             plain.close()
     finally:
         phone.close()
+        switch.close()
+
+
+def test_a_trunk_requiring_srtp_is_offered_it_and_baresip_answers_with_its_own_key(
+        baresip_binary, tmp_path):
+    """Both legs SRTP, each with its own keys: the SRTP caller through a trunk whose
+    media_encryption is "sdes" to baresip (libre's own SRTP, srtp-mand, answering
+    automatically) as the carrier's far end; audio both ways."""
+    switch = CallSwitch(tmp_path / "switch",
+                        sections={"media": {"allow_sdes_over_insecure": True},
+                                  "trunks": {"probe_interval": NO_PROBES}})
+    # baresip takes calls for its account's user only: the far end's account is the
+    # number the trunk is sent (and it registers as such).
+    switch.add_user(FAR_END_USER, PASSWORD)
+    far_end = Baresip(tmp_path / "far-end", switch, FAR_END_USER, PASSWORD,
+                      ";answermode=auto;mediaenc=srtp-mand", extra_modules=("srtp",))
+    seed_routing(switch.db_url, Routing(
+        trunks=[TrunkRow("carrier", allowed_sources=(CARRIER_IP,)),
+                TrunkRow("secure", (GatewayRow("127.0.0.1", far_end.sip_port),),
+                         media_encryption="sdes")],
+        numbers=[NumberRow(HUMAN_DID, (("trunk", "secure"),))]))
+    switch.start()
+    phone = SrtpCaller(CARRIER_IP, switch.sip_port)
+    try:
+        far_end.start()
+        final = phone.invite(HUMAN_DID)
+        assert final.status == 200, f"{final.text}\n{far_end.output()}"
+        far_end.wait_event("CALL_ESTABLISHED")
+        phone.play(CALLER_FRAMES[:25])  # (baresip ends the call when its 3 s tone ends)
+        far_end.wait_event("CALL_RTPESTAB", 2.0)  # our SRTP authenticated at baresip
+        assert "SRTP is Enabled" in far_end.output(), far_end.output()
+        # baresip's tone (SRTP with its key) reached the caller with the relay's key.
+        wait_until(lambda: len(phone.received) >= 25, 2.0, message="baresip's audio")
+        assert phone.unprotect_failures == 0
+        assert phone.bye(HUMAN_DID).status == 200
+        far_end.wait_event("CALL_CLOSED")
+    finally:
+        phone.close()
+        far_end.close()
         switch.close()
