@@ -6,6 +6,8 @@
   caller protected with the key of the switch's answer;
 - the same caller calls the built-in echo agent: its frames come back, protected;
 - Debian's baresip with its srtp module and `mediaenc=srtp-mand` calls the echo agent;
+- a trunk whose media_encryption is "sdes" is offered SRTP, and baresip as its far end
+  answers with its own key while the caller is SRTP too (both legs, four keys);
 - an SRTP offer over plain UDP is refused with 488 by a switch in its default
   configuration (keys only over TLS).
 

@@ -94,7 +94,9 @@ class SrtpRelayTests(RelayTestCase):
         alice.send(peer.tx.protect_rtcp(rtcp_rr(0xA)), LOCAL, a_port + 1)
         bob.send(rtcp_rr(), LOCAL, b_port + 1)
         yield self.until(lambda: len(bob.received) == 21 and len(alice.received) == 21)
-        by_port = lambda phone, port: [(d, a) for d, a in phone.received if a[1] == port]  # noqa: E731
+
+        def by_port(phone, port):
+            return [(d, a) for d, a in phone.received if a[1] == port]
         self.assertEqual([d for d, _ in by_port(bob, b_port)], sent_by_alice)
         self.assertEqual(peer.decrypt(by_port(alice, a_port)), sent_by_bob)
         self.assertEqual([d for d, _ in by_port(bob, b_port + 1)], [rtcp_rr(0xA)])

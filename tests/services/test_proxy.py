@@ -514,8 +514,9 @@ def test_the_relay_is_told_how_the_offer_came_and_what_srtp_the_trunk_wants(anch
                      CARRIER)
     # Over UDP: SDES keys in the offer are not to be taken; the trunk gets SRTP.
     assert anchored.relay.options == [{"secure": False, "encryption": "sdes"}]
-    anchored.receive(invite("sip:4155550100@127.0.0.1", call_id="call-2@carrier", branch="z9hG4bKinv2",
-                            body="v=0\nc=IN IP4 198.51.100.7\n"), CARRIER)
+    anchored.receive(invite("sip:4155550100@127.0.0.1", call_id="call-2@carrier",
+                            branch="z9hG4bKinv2", body="v=0\nc=IN IP4 198.51.100.7\n"),
+                     CARRIER)
     assert anchored.relay.options[1] == {"secure": False}  # a user: plain RTP
     # A carrier whose trunk requires SRTP must offer it.
     carrier = Trunk("carrier", snapshot().trunks["carrier"].gateways, number_format="nanp",
