@@ -90,6 +90,8 @@ class MediaSettings:
     port_max: int = 30000
     anchor: bool = True  # relay the RTP of proxied calls through the switch
     inactivity_timeout: float = 60.0  # no RTP either way this long ends the call
+    # SDES keys (a=crypto) are taken only from SDP that came over TLS, unless this is set.
+    allow_sdes_over_insecure: bool = False
 
 
 @dataclass(frozen=True)

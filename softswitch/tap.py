@@ -404,7 +404,8 @@ def build_relay(settings: Settings, snapshot, reactor) -> RtpRelay:
     """The media relay: the [media] section is the default region; every region in
     the database is a relay too."""
     return RtpRelay(reactor, relay_regions(settings, snapshot.regions.values()),
-                    DEFAULT_REGION, inactivity_timeout=settings.media.inactivity_timeout)
+                    DEFAULT_REGION, inactivity_timeout=settings.media.inactivity_timeout,
+                    allow_sdes_over_insecure=settings.media.allow_sdes_over_insecure)
 
 
 def relay_regions(settings: Settings, regions) -> dict[str, RegionConfig]:

@@ -222,3 +222,11 @@ def test_session_timers_are_on_by_default_and_zero_turns_them_off(tmp_path):
     assert (on.session_expires, on.min_se) == (1800, 90)
     off = config.load(write(tmp_path, "[sip]\nsession_expires = 0\n"))
     assert session_timer_config(off.sip) is None
+
+
+def test_sdes_over_insecure_signalling_is_off_unless_set(tmp_path):
+    assert config.validate({}).media.allow_sdes_over_insecure is False
+    loaded = config.load(write(tmp_path, "[media]\nallow_sdes_over_insecure = true\n"))
+    assert loaded.media.allow_sdes_over_insecure is True
+    with pytest.raises(ConfigError, match="allow_sdes_over_insecure"):
+        config.load(write(tmp_path, "[media]\nallow_sdes_over_insecure = \"yes\"\n"))

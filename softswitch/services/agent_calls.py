@@ -46,7 +46,7 @@ from ..sip.transport import Peer, response_destination
 from .agent_dialog import AgentDialog, InboundCall, Refreshed
 from .dialog_requests import ALLOW, answer_request, refresh_ok
 from .in_dialog import InDialogRouter
-from .media_control import MediaRejected
+from .media_control import MediaRejected, requires_srtp, signalling_secure
 from .media_owners import MediaOwners
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
@@ -182,7 +182,9 @@ class AgentCalls:
             call.record.ring_at = self._clock.seconds()
         info = {"caller": call.plan.caller, "callee": call.plan.dialled, "did": call.plan.did,
                 "direction": call.plan.direction, "verstat": call.record.verstat,
-                "attestation": call.record.attestation}
+                "attestation": call.record.attestation,
+                "secure": signalling_secure(call.source.transport),  # SDES keys allowed
+                "require_srtp": requires_srtp(call.plan.ingress_trunk)}
         pending = self._sessions.open(invite.call_id, agent, info, call.original_offer)
         timer = self._clock.callLater(self._connect_timeout, pending.cancel)
 

@@ -5,7 +5,8 @@ plain-relay routes behind the same interface:
 
     ng command   here
     ----------   ---------------------------------------------------------------
-    offer        offer(call_id, from_tag, sdp, region)  -> Deferred[bytes]
+    offer        offer(call_id, from_tag, sdp, region, secure=, encryption=)
+                                                         -> Deferred[bytes]
     answer       answer(call_id, from_tag, to_tag, sdp) -> Deferred[bytes]
     delete       delete(call_id, from_tag, to_tag)      -> Deferred[CallMediaStats]
     query        query(call_id)                          -> Deferred[CallMediaStats]
@@ -26,6 +27,14 @@ Semantics (the in-process `softswitch.edge.media.relay.RtpRelay` implements them
   callee leg (its latch starts over); the latest answering branch wins.
 - `delete` with a to-tag that is not the current callee's is a no-op (a branch that
   lost); otherwise it ends the whole call, frees its ports and returns its final stats.
+- SRTP with SDES keys (RFC 4568) is terminated per leg (media.relay_crypto): a leg
+  that offers ``a=crypto`` gets the relay's own key in the answer; the other leg gets
+  what `encryption` asks on the first offer ("none": plain RTP, "sdes": SRTP offered
+  and required, "optional": SRTP offered, plain accepted). `secure` says whether the
+  offer came over TLS-protected signalling: False refuses SDES keys (488) unless the
+  relay allows them over plain transports; None is an SDP that already passed that
+  check (a re-offer of a call's own SDP). `require_srtp`: the offerer's side must use
+  SRTP (its trunk's "sdes"): an offer without keys is refused (488).
 - `region` picks the relay on the first offer (None: the default region); it is fixed
   for the life of the call.
 - Failures arrive as errbacks with a `MediaError` whose `status_hint` is the SIP status
@@ -82,6 +91,22 @@ class RegionConfig:
         """How many (even RTP, RTCP = RTP + 1) pairs fit in the range."""
         first = self.port_min + (self.port_min & 1)
         return max(0, (self.port_max - first + 1) // 2)
+
+
+# Transports whose signalling protects SDES keys (RFC 4568 §8.3): TLS, and secure
+# WebSocket once it is served.
+SECURE_TRANSPORTS = frozenset(("tls", "wss"))
+
+
+def signalling_secure(transport: str | None) -> bool:
+    """Whether SDP that arrived over `transport` (a `sip.transport.Peer`'s) may carry
+    SDES keys without the relay's allow_sdes_over_insecure."""
+    return transport is not None and transport.lower() in SECURE_TRANSPORTS
+
+
+def requires_srtp(trunk) -> bool:
+    """Whether calls from `trunk` (a routing.Trunk, or None) must offer SRTP."""
+    return trunk is not None and getattr(trunk, "media_encryption", "none") == "sdes"
 
 
 # -- errors --------------------------------------------------------------------
@@ -149,6 +174,8 @@ class StreamMediaStats:
     malformed: int = 0  # not RTP/RTCP at all (too short, wrong version...)
     unrouted: int = 0  # accepted, but the other leg has no address yet
     send_errors: int = 0
+    srtp: str | None = None  # the SRTP suite of this leg's stream (SDES), None if plain
+    srtp_dropped: int = 0  # SRTP packets not authentic, replayed or not protectable
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +204,9 @@ class CallMediaStats:
 @runtime_checkable
 class MediaControl(Protocol):
     def offer(self, call_id: str, from_tag: str, sdp: bytes,
-              region: str | None = None) -> "Deferred[bytes]":
+              region: str | None = None, *, secure: bool | None = None,
+              encryption: str | None = None,
+              require_srtp: bool = False) -> "Deferred[bytes]":
         ...
 
     def answer(self, call_id: str, from_tag: str, to_tag: str,

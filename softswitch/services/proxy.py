@@ -18,6 +18,7 @@ from .credential_retry import CannotAnswer, answer_challenge, credentials_of
 from .dialogs import CallRecord, Dialog, DialogTable, dialog_from_answer
 from .proxy_call import ProxyCall, ProxyConfig
 from .in_dialog import InDialogRouter
+from .media_control import signalling_secure
 from .media_owners import MediaOwners
 from .ports import IGNORE_RESPONSES
 from .proxy_media import CallMedia, carries_sdp
@@ -319,7 +320,8 @@ class Proxy:
         if dialog.media is not None and request.method != "BYE":
             dialog.media.offer(forwarded, request.from_tag or "", send,
                                lambda status: self.stack.respond(
-                                   key, make_response(request, status)))
+                                   key, make_response(request, status)),
+                               secure=signalling_secure(dialog.towards(side)[1].transport))
         else:
             send()
 
@@ -399,6 +401,14 @@ class Proxy:
         """STIR/SHAKEN: our Identity on a branch to a trunk that wants it."""
         if self._signing is not None:
             self._signing.sign_proxied(request, call.plan, trunk)
+
+    def media_encryption(self, target: Target) -> str | None:
+        """The SRTP a trunk target's leg gets from the relay (its media_encryption);
+        None for other targets (plain RTP)."""
+        if target.kind != "trunk":
+            return None
+        trunk = self._snapshot().trunks.get(target.name)
+        return trunk.media_encryption if trunk is not None else None
 
     def answer_with_agent(self, call: ProxyCall, target: Target) -> bool:
         """Hand the call to the agent service; False when that cannot even start."""

@@ -12,6 +12,7 @@ from ..sip.message import Request, Response, make_cancel, make_response
 from ..sip.transport import Peer
 from .attempts import MAX_FORKS, Attempt
 from .dialogs import CallRecord, dialog_from_answer
+from .media_control import requires_srtp, signalling_secure
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .proxy_routes import alias_contact, proxy_branch, record_route_value, strip_own_credentials
@@ -101,7 +102,10 @@ class ProxyCall:
                 # The relay is asked only when a branch is about to go out.
                 self.offered = True
                 self.media.offer(self.invite, self.invite.from_tag or "", self.after_offer,
-                                 lambda status: self.finish(make_response(self.invite, status)))
+                                 lambda status: self.finish(make_response(self.invite, status)),
+                                 secure=signalling_secure(self.source.transport),
+                                 encryption=self.proxy.media_encryption(target),
+                                 require_srtp=requires_srtp(self.plan.ingress_trunk))
                 return
             if self.next_group():
                 return

@@ -38,14 +38,22 @@ class CallMedia:
         self._chain.addCallback(lambda _: step())
         self._chain.addErrback(lambda f: log.failure("media step failed", f))
 
-    def offer(self, message: Message, from_tag: str, on_done, on_error) -> None:
-        """Rewrite the offer in `message`, then on_done(); on_error(status) if refused."""
+    def offer(self, message: Message, from_tag: str, on_done, on_error, *,
+              secure: bool | None = None, encryption: str | None = None,
+              require_srtp: bool = False) -> None:
+        """Rewrite the offer in `message`, then on_done(); on_error(status) if refused.
+        `secure`: the offer came over TLS (SDES keys may be taken); `encryption`: the
+        SRTP the answering side gets (media_control's offer)."""
         if not self.anchored or not carries_sdp(message):
             self.then(on_done)
             return
+        options = {key: value for key, value in
+                   (("secure", secure), ("encryption", encryption),
+                    ("require_srtp", require_srtp or None)) if value is not None}
 
         def rewrite():
-            d = self._control.offer(self.call_id, from_tag, message.body, self.region)
+            d = self._control.offer(self.call_id, from_tag, message.body, self.region,
+                                    **options)
             d.addCallbacks(lambda body: self._replaced(message, body, on_done),
                            lambda f: self._refused(f, on_error))
             return d

@@ -23,6 +23,7 @@ from softswitch.store.tables import (
 FIELDS = (
     "name", "inbound_allowed_sources", "auth_username", "auth_password", "register",
     "max_concurrent", "max_cps", "number_format", "enabled", "stir_shaken",
+    "media_encryption",
 )
 GATEWAY_FIELDS = ("host", "port", "transport", "region_id", "priority", "weight")
 

@@ -6,6 +6,8 @@ import json
 from twisted.internet import defer
 
 from admin_harness import ApiTestCase
+from softswitch.services.routing import snapshot_from_rows
+from softswitch.store.snapshot import load_routing_rows
 
 SECRETS = ("trunk-secret", "agent-secret", "alice-password", "ha1")
 
@@ -130,6 +132,22 @@ class ResourceTests(ApiTestCase):
             refused = yield self.http_patch("/v1/agents/pipecat", body)
             self.assertEqual(refused.status, 422, body)
             self.assertIn(field, json.dumps(refused.json))
+
+    @defer.inlineCallbacks
+    def test_a_trunks_media_encryption_reaches_the_routing_snapshot(self):
+        yield self.seed()
+        got = yield self.get("/v1/trunks/carrier-a")
+        self.assertEqual(got.json["media_encryption"], "none")
+        patched = yield self.http_patch("/v1/trunks/carrier-a", {"media_encryption": "sdes"})
+        self.assertEqual(patched.json["media_encryption"], "sdes")
+        rows = self.database.run_sync(load_routing_rows)
+        self.assertEqual(snapshot_from_rows(rows).trunks["carrier-a"].media_encryption, "sdes")
+        put = yield self.put("/v1/trunks/carrier-a", {"media_encryption": "optional"})
+        self.assertEqual(put.json["media_encryption"], "optional")
+        for value in ("dtls", "", None, True):
+            refused = yield self.http_patch("/v1/trunks/carrier-a", {"media_encryption": value})
+            self.assertEqual(refused.status, 422, value)
+            self.assertIn("media_encryption", json.dumps(refused.json))
 
     @defer.inlineCallbacks
     def test_numbers_with_an_ordered_route(self):

@@ -80,6 +80,7 @@ class TrunkRow:
     max_concurrent: int | None = None
     max_cps: float | None = None
     register: bool = False  # the switch registers to the first gateway (outbound)
+    media_encryption: str = "none"  # SRTP toward it: none | sdes | optional
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def seed_routing(db_url: str, routing: Routing) -> None:
                     auth_username=trunk.auth_username, auth_password=trunk.auth_password,
                     register=trunk.register, max_concurrent=trunk.max_concurrent,
                     max_cps=trunk.max_cps, number_format=trunk.number_format,
+                    media_encryption=trunk.media_encryption,
                     enabled=True, **stamp)).inserted_primary_key[0]
                 for gateway in trunk.gateways:
                     conn.execute(sa.insert(t.gateways).values(

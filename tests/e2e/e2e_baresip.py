@@ -55,7 +55,7 @@ class Baresip:
     """One baresip process registered as `user` at the switch (outbound proxy)."""
 
     def __init__(self, workdir: Path, switch, user: str, password: str,
-                 account_params: str = ""):
+                 account_params: str = "", extra_modules: tuple[str, ...] = ()):
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.sip_port = free_port()
@@ -73,8 +73,11 @@ class Baresip:
             "audio_player aubridge,speaker",
             "audio_alert aubridge,speaker",
             f"module_path {MODULES}",
+            # (extra modules, e.g. srtp, before account: it reads the accounts'
+            # mediaenc and the like when it loads)
             *(f"module {name}.so" for name in (
-                "uuid", "g711", "aufile", "aubridge", "account", "menu", "ctrl_tcp")),
+                "uuid", "g711", "aufile", "aubridge", *extra_modules, "account", "menu",
+                "ctrl_tcp")),
             f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
             "",
         ]))

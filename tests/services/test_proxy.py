@@ -278,13 +278,15 @@ class FakeRelay:
 
     def __init__(self, refuse_with=None):
         self.calls, self.listener, self.refuse_with = [], None, refuse_with
+        self.options = []  # the keyword options of each offer
 
     def set_listener(self, listener):
         self.listener = listener
 
-    def offer(self, call_id, from_tag, sdp, region=None):
+    def offer(self, call_id, from_tag, sdp, region=None, **options):
         from twisted.internet.defer import fail, succeed
         self.calls.append(("offer", call_id, from_tag, region))
+        self.options.append(options)
         if self.refuse_with is not None:
             return fail(self.refuse_with)
         return succeed(b"v=0\r\nc=IN IP4 127.0.0.9\r\nm=audio 30000 RTP/AVP 0\r\n")
@@ -502,3 +504,31 @@ def test_the_switchs_own_bye_follows_a_target_refresh_and_the_cseqs_seen(switch)
     assert to_bob.headers.get("From") == ok.headers.get("From")
     assert to_caller.headers.get("From") == ok.headers.get("To")
     assert switch.records[0].disconnect_reason == "shutdown"
+
+
+def test_the_relay_is_told_how_the_offer_came_and_what_srtp_the_trunk_wants(anchored):
+    out = Trunk("out", (Gateway("out", "203.0.113.1", 5060, "udp", None, 1, 10),),
+                media_encryption="sdes")
+    anchored.holder.replace(snapshot(trunks=[snapshot().trunks["carrier"], out]))
+    anchored.receive(invite("sip:4155550102@127.0.0.1", body="v=0\nc=IN IP4 198.51.100.7\n"),
+                     CARRIER)
+    # Over UDP: SDES keys in the offer are not to be taken; the trunk gets SRTP.
+    assert anchored.relay.options == [{"secure": False, "encryption": "sdes"}]
+    anchored.receive(invite("sip:4155550100@127.0.0.1", call_id="call-2@carrier",
+                            branch="z9hG4bKinv2", body="v=0\nc=IN IP4 198.51.100.7\n"),
+                     CARRIER)
+    assert anchored.relay.options[1] == {"secure": False}  # a user: plain RTP
+    # A carrier whose trunk requires SRTP must offer it.
+    carrier = Trunk("carrier", snapshot().trunks["carrier"].gateways, number_format="nanp",
+                    media_encryption="sdes")
+    anchored.holder.replace(snapshot(trunks=[carrier, out]))
+    anchored.receive(invite("sip:4155550100@127.0.0.1", call_id="call-3@carrier",
+                            branch="z9hG4bKinv3", body="v=0\nc=IN IP4 198.51.100.7\n"),
+                     CARRIER)
+    assert anchored.relay.options[2] == {"secure": False, "require_srtp": True}
+
+
+def test_only_tls_signalling_counts_as_protecting_sdes_keys():
+    from softswitch.services.media_control import signalling_secure
+    assert signalling_secure("tls") and signalling_secure("TLS") and signalling_secure("wss")
+    assert not any(signalling_secure(t) for t in ("udp", "tcp", "ws", None, ""))

@@ -111,7 +111,7 @@ class FakeMedia:
         self.commands = []
         self.refuse_answer = False
 
-    def offer(self, call_id, from_tag, sdp, region=None):
+    def offer(self, call_id, from_tag, sdp, region=None, **options):
         self.commands.append(("offer", call_id, from_tag, sdp))
         return succeed(RELAY_OFFER)
 

@@ -23,6 +23,11 @@ from softswitch.services.numbers import NUMBER_FORMAT
 from softswitch.services.routing import AllowedSource, is_address
 
 Transport = Literal["udp", "tcp", "tls"]
+MediaEncryption = Annotated[Literal["none", "sdes", "optional"], Field(
+    description="SRTP on calls to this trunk (SDES keys, RFC 4568): 'none' plain RTP, "
+                "'sdes' SRTP offered and required (a plain answer fails the call), "
+                "'optional' SRTP offered, plain RTP accepted. Keys travel in the SDP: "
+                "use a tls gateway")]
 NumberFormat = Annotated[str, Field(
     pattern=NUMBER_FORMAT.pattern,
     description="how the carrier writes numbers: 'e164' (international, '+' optional), "
@@ -108,6 +113,7 @@ class TrunkReplace(RequestModel):
     stir_shaken: Literal["sign", "off"] = Field(
         "off", description="sign: the switch signs calls to this trunk (STIR/SHAKEN "
         "Identity, [stir] certificate); off: the carrier signs them")
+    media_encryption: MediaEncryption = "none"
 
     @field_validator("gateways")
     @classmethod
@@ -170,5 +176,6 @@ class TrunkOut(ResponseModel):
     number_format: str
     enabled: bool
     stir_shaken: Literal["sign", "off"]
+    media_encryption: MediaEncryption
     created_at: Epoch
     updated_at: Epoch

@@ -126,7 +126,11 @@ class AgentMedia:
         self._relay = relay
 
     @defer.inlineCallbacks
-    def open_local(self, call_id: str, offer_sdp: bytes, region: str | None):
+    def open_local(self, call_id: str, offer_sdp: bytes, region: str | None,
+                   secure: bool | None = None, require_srtp: bool = False):
+        """The media of an inbound agent call; `secure`: the offer came over TLS (its
+        SDES keys may be taken: the relay answers the caller's SRTP with its own key
+        and the audio reaches us unprotected)."""
         try:
             offer = parse_sdp(offer_sdp)
             choice = choose_audio(offer)
@@ -134,7 +138,8 @@ class AgentMedia:
             raise MediaRejected(str(exc)) from None
         relay_call_id = f"{call_id};agent"
         ours = build_answer(offer, choice, *_PLACEHOLDER)
-        leg = yield self._open(relay_call_id, offer_sdp, ours, choice, region)
+        leg = yield self._open(relay_call_id, offer_sdp, ours, choice, region, secure,
+                               require_srtp)
         return leg
 
     @defer.inlineCallbacks
@@ -148,11 +153,13 @@ class AgentMedia:
         return leg
 
     @defer.inlineCallbacks
-    def _open(self, relay_call_id: str, caller_sdp: bytes, ours: bytes, choice, region):
+    def _open(self, relay_call_id: str, caller_sdp: bytes, ours: bytes, choice, region,
+              secure: bool | None = None, require_srtp: bool = False):
+        options = {"secure": secure, "require_srtp": require_srtp}
         try:
-            yield self._relay.offer(relay_call_id, _CALLER_TAG, caller_sdp, region)
+            yield self._relay.offer(relay_call_id, _CALLER_TAG, caller_sdp, region, **options)
         except UnknownRegion:
-            yield self._relay.offer(relay_call_id, _CALLER_TAG, caller_sdp, None)
+            yield self._relay.offer(relay_call_id, _CALLER_TAG, caller_sdp, None, **options)
         try:
             answer = yield self._relay.answer(relay_call_id, _CALLER_TAG, _LOCAL_TAG, ours)
             leg = LocalMediaLeg(self._relay, relay_call_id, answer, choice)

@@ -80,7 +80,9 @@ class AgentSessionFactory:
         started = time.perf_counter()
         socket = connect(self._connect_timeout)
         if offer_sdp:
-            media = self._media.open_local(call_id, offer_sdp, agent.region)
+            media = self._media.open_local(call_id, offer_sdp, agent.region,
+                                           secure=info.get("secure"),
+                                           require_srtp=bool(info.get("require_srtp")))
         else:  # delayed offer: ours goes in the 200, the caller answers in the ACK
             media = self._media.open_local_offer(call_id, agent.region)
         both = defer.DeferredList([socket, media], fireOnOneErrback=True, consumeErrors=True)

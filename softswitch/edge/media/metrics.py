@@ -10,6 +10,7 @@ so the counters only grow.
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from ...media.latency import LatencyHistogram
+from .srtp_path import srtp_counters
 
 # RFC 3550 interarrival jitter of a stream at its end: 1 ms to 0.5 s.
 JITTER_BOUNDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5)
@@ -25,7 +26,9 @@ _COUNTERS = (
     ("softswitch_relay_rtcp_packets", "RTCP packets received"),
 )
 # why a packet was not relayed (the `reason` label)
-DROP_REASONS = ("stranger", "learning", "before_sdp", "malformed", "unrouted", "send_error")
+# ("srtp": not authentic, replayed, or not protectable toward an SRTP leg)
+DROP_REASONS = ("stranger", "learning", "before_sdp", "malformed", "unrouted", "send_error",
+                "srtp")
 
 
 def _count_call(call, counts: list, drops: dict) -> None:
@@ -38,6 +41,7 @@ def _count_call(call, counts: list, drops: dict) -> None:
             counts[2] += max(0, stats.lost)
             counts[3] += rtp.forwarded + rtcp.forwarded
             counts[4] += rtp.rtcp_packets + rtcp.rtcp_packets
+            drops["srtp"] += srtp_counters(rtp)[1]  # (one context for RTP and RTCP)
             for port in (rtp, rtcp):
                 latch = port.latch
                 if latch is not None:

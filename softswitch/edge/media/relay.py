@@ -30,6 +30,7 @@ from twisted.internet.interfaces import IReactorFDSet
 from twisted.logger import Logger
 
 from ...media.latch import LatchPolicy
+from ...media.relay_crypto import CallCrypto
 from ...media.relay_call import AnswerMismatch, RelayCall, RelayLeg, UnknownLeg
 from ...media.relay_plan import idle_delay, stats_config, stream_plans
 from ...media.stats import ReceiverStats
@@ -53,6 +54,7 @@ from .metrics import RelayTotals
 from .ports import PortAllocator
 from .regions import RelayRegions
 from .relay_port import LocalLeg, RelayPort, ignore_rtp
+from .srtp_path import install_keys, srtp_counters
 
 log = Logger()
 
@@ -83,7 +85,7 @@ class _Leg(RelayLeg):
 
 class _Call(RelayCall):
     """A call's offer/answer state (media.relay_call) and what holds its ports."""
-    __slots__ = ("region", "allocator", "timer")
+    __slots__ = ("region", "allocator", "timer", "crypto")
 
     leg_type = _Leg
 
@@ -93,6 +95,7 @@ class _Call(RelayCall):
         self.region = region  # as it was when the call started (relay_regions)
         self.allocator = allocator
         self.timer = None
+        self.crypto = CallCrypto()  # SDES keys per leg (media.relay_crypto)
 
     def last_activity(self) -> float:
         """When RTP (or a non-RTP stream's packet) last arrived from either side; read
@@ -117,7 +120,8 @@ class RtpRelay:
 
     def __init__(self, reactor, regions: dict[str, RegionConfig], default_region: str,
                  inactivity_timeout: float = 60.0, *, hold_timeout: float = 3600.0,
-                 latch_policy: LatchPolicy = LatchPolicy(), clock=None):
+                 latch_policy: LatchPolicy = LatchPolicy(), clock=None,
+                 allow_sdes_over_insecure: bool = False):
         if default_region not in regions:
             raise ValueError(f"default region {default_region!r} is not configured")
         if inactivity_timeout <= 0 or hold_timeout <= 0:
@@ -130,6 +134,7 @@ class RtpRelay:
         self._inactivity_timeout = inactivity_timeout
         self._hold_timeout = hold_timeout
         self._policy = latch_policy
+        self._allow_sdes_over_insecure = allow_sdes_over_insecure
         self._calls: dict[str, _Call] = {}
         self._listener: MediaListener | None = None
         self.totals = RelayTotals()  # what deleted calls counted (edge.media.metrics)
@@ -147,8 +152,12 @@ class RtpRelay:
     def set_listener(self, listener: MediaListener | None) -> None:
         self._listener = listener
 
-    def offer(self, call_id: str, from_tag: str, sdp: bytes, region: str | None = None):
-        return self._run(self._offer, call_id, from_tag, sdp, region)
+    def offer(self, call_id: str, from_tag: str, sdp: bytes, region: str | None = None,
+              *, secure: bool | None = None, encryption: str | None = None,
+              require_srtp: bool = False):
+        keys_allowed = secure is not False or self._allow_sdes_over_insecure
+        return self._run(self._offer, call_id, from_tag, sdp, region, keys_allowed,
+                         encryption, require_srtp)
 
     def answer(self, call_id: str, from_tag: str, to_tag: str, sdp: bytes):
         return self._run(self._answer, call_id, from_tag, to_tag, sdp)
@@ -261,7 +270,8 @@ class RtpRelay:
         except SdpError as exc:
             raise MediaRejected(str(exc)) from None
 
-    def _offer(self, call_id, from_tag, data, region_name):
+    def _offer(self, call_id, from_tag, data, region_name, keys_allowed=True,
+               encryption=None, require_srtp=False):
         sdp = self._parse(data)
         call = self._calls.get(call_id)
         created = call is None
@@ -282,11 +292,19 @@ class RtpRelay:
             if created:
                 self._close(call)
             raise
+        out = self._pointed(call, sdp, answerer)
+        try:
+            call.crypto.offer(offerer, answerer, sdp, out, keys_allowed, encryption,
+                              require_srtp)
+        except SdpError as exc:
+            if created:
+                self._close(call)
+            raise MediaRejected(str(exc)) from None
         if created:
             self._calls[call_id] = call
         self._apply(call, offerer, sdp, new_party=False)
         call.offer = sdp
-        return self._rewrite(call, sdp, answerer)
+        return bytes(answerer.versioner.stamp(out))
 
     def _answer(self, call_id, from_tag, to_tag, data):
         call = self._call(call_id)
@@ -297,14 +315,21 @@ class RtpRelay:
             raise UnknownTag(str(exc)) from None
         except AnswerMismatch as exc:
             raise MediaRejected(str(exc)) from None
+        offerer = call.other(answerer)
+        out = self._pointed(call, sdp, offerer)
+        try:
+            call.crypto.answer(answerer, offerer, sdp, out)
+        except SdpError as exc:
+            raise MediaRejected(str(exc)) from None
         self._apply(call, answerer, sdp, new_party)
-        return self._rewrite(call, sdp, call.other(answerer))
+        install_keys(call.crypto, (call.caller, call.callee))
+        return bytes(offerer.versioner.stamp(out))
 
-    def _rewrite(self, call: _Call, sdp: SessionDescription, to: _Leg) -> bytes:
-        """`sdp` pointed at the ports facing `to`, stamped with `to`'s o= versioning."""
+    @staticmethod
+    def _pointed(call: _Call, sdp: SessionDescription, to: _Leg) -> SessionDescription:
+        """A copy of `sdp` pointed at the ports facing `to`."""
         ports = [stream.ports() for stream in to.streams[:len(sdp.media)]]
-        out = rewrite_for_relay(sdp, call.region.advertise, ports)
-        return bytes(to.versioner.stamp(out))
+        return rewrite_for_relay(sdp, call.region.advertise, ports)
 
     def _apply(self, call: _Call, leg: _Leg, sdp: SessionDescription, new_party: bool):
         """`leg`'s phone sent `sdp`: point its ports' latches at what it advertises
@@ -321,7 +346,7 @@ class RtpRelay:
             for port in (stream.rtp, stream.rtcp, other.streams[index].rtp,
                          other.streams[index].rtcp):
                 port.rtp_mode = plan.rtp_mode
-                port.read_rtcp = plan.read_rtcp
+                port.read_rtcp = plan.read_rtcp or port.crypto  # SRTCP read once unprotected
             clock_rate, excluded = stats_config((other.sdp, leg.sdp), index)
             for party in (leg, other):
                 party.streams[index].rtp.own_stats.configure(clock_rate, excluded)
@@ -435,6 +460,7 @@ class RtpRelay:
         for stream in leg.streams:
             rtp, rtcp = stream.rtp, stream.rtcp
             latches = [p.latch for p in (rtp, rtcp) if p.latch is not None]
+            suite, srtp_dropped = srtp_counters(rtp)  # (one context for RTP and RTCP)
             streams.append(StreamMediaStats(
                 index=stream.index, media=stream.media, local_port=stream.port,
                 advertised=rtp.latch.advertised if rtp.latch else None, peer=rtp.peer,
@@ -447,5 +473,6 @@ class RtpRelay:
                 + rtp.dropped_closed + rtcp.dropped_closed,
                 malformed=rtp.malformed + rtcp.malformed,
                 unrouted=rtp.unrouted + rtcp.unrouted,
-                send_errors=rtp.send_errors + rtcp.send_errors))
+                send_errors=rtp.send_errors + rtcp.send_errors,
+                srtp=suite, srtp_dropped=srtp_dropped))
         return LegMediaStats(leg.tag, tuple(streams))

@@ -17,6 +17,7 @@ from ...media.rtcp import ReceiverReport, SenderReport, parse_rtcp
 from ...media.rtp import RTP_HEADER
 from ...media.stats import ReceiverStats
 from ..twisted_internals import port_socket
+from .srtp_path import srtp_received
 
 _unpack_header = RTP_HEADER.unpack_from
 
@@ -32,11 +33,13 @@ class RelayPort(DatagramProtocol):
                  "latch", "peer", "dest", "partner", "sibling", "own_stats", "far_stats",
                  "sendto", "local", "listening", "number", "forwarded", "rtcp_packets", "held",
                  "rtcp_unreadable", "malformed", "unrouted", "send_errors", "dropped_closed",
-                 "dropped_stranger")
+                 "dropped_stranger", "srtp", "crypto")
 
     def __init__(self, call, rtcp: bool, stats: ReceiverStats, clock, policy: LatchPolicy):
         self.call = call
         self.rtcp = rtcp
+        self.srtp = None  # media.srtp.SrtpStream of this leg's stream, when it is SRTP
+        self.crypto = False  # SRTP on this leg or the partner's: edge.media.srtp_path
         self.rtp_mode = True  # False for a stream that is not RTP (udptl): forward as is
         self.read_rtcp = True  # False for SRTCP, whose reports are encrypted
         self.clock = clock
@@ -100,6 +103,9 @@ class RelayPort(DatagramProtocol):
 
     def _other_received(self, data, addr) -> None:
         """RTCP (on its port or multiplexed), a stream that is not RTP, or garbage."""
+        if self.crypto:
+            srtp_received(self, data, addr)
+            return
         rtcp_like = len(data) >= 8 and data[0] & 0xC0 == 0x80 and 192 <= data[1] <= 223
         if self.rtp_mode or self.rtcp:
             if not rtcp_like:
@@ -138,7 +144,12 @@ class RelayPort(DatagramProtocol):
     @rtp_mode.setter
     def rtp_mode(self, value: bool) -> None:
         self._rtp_mode = value
-        self.rtp_fast = value and not self.rtcp
+        self.rtp_fast = value and not self.rtcp and not self.crypto
+
+    def set_crypto(self, secured: bool) -> None:
+        """SRTP is in force on this stream (either leg): leave the plain fast path."""
+        self.crypto = secured
+        self.rtp_fast = self._rtp_mode and not self.rtcp and not secured
 
     def _admit(self, addr, now) -> bool:
         """The slow path: a packet from someone other than the latched peer."""
@@ -179,6 +190,10 @@ class RelayPort(DatagramProtocol):
                         far.record_report(block.fraction_lost, block.cumulative_lost,
                                           block.jitter)
 
+    # The SRTP path (srtp_path) shares the latch and the RTCP reading.
+    admit = _admit
+    read_rtcp_reports = _read_rtcp
+
     def set_advertised(self, address, new_party: bool) -> None:
         if self.latch is None:
             self.latch = Latch(address, self.policy)
@@ -214,8 +229,14 @@ class LocalLeg:
         dest, sendto = port.dest, port.sendto
         if dest is None or sendto is None:
             return
+        srtp = port.srtp
         for packet in packets:
+            data = bytes(packet)
+            if srtp is not None:
+                data = srtp.protect(data)
+                if data is None:
+                    continue
             try:
-                sendto(bytes(packet), dest)
+                sendto(data, dest)
             except OSError:
                 port.send_errors += 1

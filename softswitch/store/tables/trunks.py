@@ -10,6 +10,8 @@ from softswitch.store.tables.base import (
 )
 
 TRANSPORTS = ("udp", "tcp", "tls")
+# SRTP on the trunk's legs: none, SDES offered and required, SDES offered (plain taken).
+MEDIA_ENCRYPTIONS = ("none", "sdes", "optional")
 
 trunks = sa.Table(
     "trunks",
@@ -30,7 +32,10 @@ trunks = sa.Table(
     # STIR/SHAKEN toward this trunk: "sign" (our Identity) or "off" (the carrier signs).
     sa.Column("stir_shaken", sa.String, nullable=False, server_default="off"),
     *timestamp_columns(),
+    sa.Column("media_encryption", sa.String, nullable=False, server_default="none"),
     sa.UniqueConstraint("name"),
+    sa.CheckConstraint(check_one_of("media_encryption", MEDIA_ENCRYPTIONS),
+                       name="media_encryption"),
 )
 
 gateways = sa.Table(

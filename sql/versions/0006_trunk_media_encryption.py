@@ -1,0 +1,31 @@
+"""A trunk's media_encryption: whether its legs get SDES-SRTP (RFC 4568) from the
+relay: "none" (plain RTP), "sdes" (SRTP offered and required) or "optional" (SRTP
+offered, a plain answer taken).
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-03
+
+A NOT NULL column with a server default: existing trunks get "none", what they had.
+Its CHECK is a column constraint, so SQLite adds it without rebuilding the table.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("trunks", sa.Column(
+        "media_encryption", sa.String,
+        sa.CheckConstraint("media_encryption IN ('none', 'sdes', 'optional')",
+                           name=op.f("ck_trunks_media_encryption")),
+        nullable=False, server_default="none"))
+
+
+def downgrade() -> None:
+    op.drop_column("trunks", "media_encryption")
