@@ -94,7 +94,7 @@ class SipTlsFactory(SipStreamFactory):
 
     def server_factory(self) -> TLSMemoryBIOFactory:
         """What a `tls:` listener listens with: TLS around this factory."""
-        return TLSMemoryBIOFactory(self.contexts.server, False, self)
+        return TLSMemoryBIOFactory(self.contexts, False, self)
 
     def outbound_factory(self, peer: Peer, key: tuple[str, int]):
         destination = self._names(peer.host, peer.port)
