@@ -404,7 +404,9 @@ class TlsPeerTests(unittest.TestCase):
     def test_mutual_tls_presents_the_trunk_client_certificate(self):
         port, served = self.gateway("gw.carrier.test", require_client=True)
         cert, key = self.pki.issue("trunk-client", "switch.test", client=True)
-        self.send_to_gateway(port, TlsDestination("gw.carrier.test", str(cert), str(key)))
+        # As given over the API: PEM text (a file path works the same way).
+        self.send_to_gateway(port, TlsDestination("gw.carrier.test", cert.read_text(),
+                                                  key.read_text()))
         d = until(lambda: self.endpoint.received)
         d.addCallback(lambda _: self.factory.close_all())
         d.addCallback(lambda _: served)
@@ -413,6 +415,16 @@ class TlsPeerTests(unittest.TestCase):
             self.assertEqual(record.get("client"), {"commonName": "trunk-client"})
             self.assertEqual(record.get("data"), OPTIONS)
         return d.addCallback(check)
+
+    def test_mutual_tls_with_the_client_certificate_in_files(self):
+        port, served = self.gateway("gw.carrier.test", require_client=True)
+        cert, key = self.pki.issue("trunk-files", "switch.test", client=True)
+        self.send_to_gateway(port, TlsDestination("gw.carrier.test", str(cert), str(key)))
+        d = until(lambda: self.endpoint.received)
+        d.addCallback(lambda _: self.factory.close_all())
+        d.addCallback(lambda _: served)
+        return d.addCallback(lambda record: self.assertEqual(
+            record.get("client"), {"commonName": "trunk-files"}))
 
     def test_a_gateway_demanding_a_client_certificate_refuses_a_trunk_without_one(self):
         port, served = self.gateway("gw.carrier.test", require_client=True)
@@ -433,3 +445,23 @@ class TlsPeerTests(unittest.TestCase):
 def _peer_serial(tls) -> int:
     from cryptography import x509
     return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+
+
+def test_gateway_names_come_from_the_tls_gateways_of_the_snapshot():
+    from softswitch.edge.sip.tls_service import GatewayNames
+    from softswitch.services.routing import Gateway, RoutingSnapshot, Trunk
+    by_name = Gateway("secure", "203.0.113.5", 5061, "tls", None, 1, 1.0,
+                      domain="sip.carrier.test")
+    by_address = Gateway("secure", "203.0.113.6", 5061, "tls", None, 1, 1.0)
+    plain = Gateway("plain", "203.0.113.7", 5060, "udp", None, 1, 1.0)
+    holder = {"now": RoutingSnapshot(trunks=[
+        Trunk("secure", (by_name, by_address), tls_client_certificate="/c.pem",
+              tls_client_key="/c.key"),
+        Trunk("plain", (plain,))])}
+    names = GatewayNames(lambda: holder["now"])
+    assert names("203.0.113.5", 5061) == TlsDestination("sip.carrier.test", "/c.pem", "/c.key")
+    assert names("203.0.113.6", 5061) == TlsDestination("203.0.113.6", "/c.pem", "/c.key")
+    assert names("203.0.113.7", 5060) is None
+    assert names("203.0.113.5", 5062) is None
+    holder["now"] = RoutingSnapshot()  # a new snapshot is indexed again
+    assert names("203.0.113.5", 5061) is None

@@ -27,21 +27,31 @@ class TlsConfigError(Exception):
     """A certificate, key or trust store cannot be used; str() names the file."""
 
 
-def read_certificates(path: str) -> list[x509.Certificate]:
+def _pem(source: str) -> tuple[bytes, str]:
+    """(PEM bytes, a name for errors) from PEM text (a trunk's, over the API) or a
+    file's path."""
+    if source.startswith("-----BEGIN"):
+        return source.encode("ascii", "replace"), "the PEM given"
+    with open(source, "rb") as f:
+        return f.read(), source
+
+
+def read_certificates(source: str) -> list[x509.Certificate]:
+    name = source
     try:
-        with open(path, "rb") as f:
-            certificates = x509.load_pem_x509_certificates(f.read())
+        data, name = _pem(source)
+        return x509.load_pem_x509_certificates(data)
     except (OSError, ValueError) as exc:
-        raise TlsConfigError(f"{path}: no PEM certificate ({exc})") from None
-    return certificates
+        raise TlsConfigError(f"{name}: no PEM certificate ({exc})") from None
 
 
-def read_key(path: str, password: bytes | None = None):
+def read_key(source: str):
+    name = source
     try:
-        with open(path, "rb") as f:
-            return serialization.load_pem_private_key(f.read(), password)
+        data, name = _pem(source)
+        return serialization.load_pem_private_key(data, None)
     except (OSError, ValueError, TypeError) as exc:
-        raise TlsConfigError(f"{path}: no usable PEM private key ({exc})") from None
+        raise TlsConfigError(f"{name}: no usable PEM private key ({exc})") from None
 
 
 def _openssl(certificate: x509.Certificate) -> crypto.X509:

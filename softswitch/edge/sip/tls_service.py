@@ -41,8 +41,8 @@ def _index(snapshot) -> dict[tuple[str, int], TlsDestination]:
                 continue
             index[(gateway.host.strip("[]"), gateway.port)] = TlsDestination(
                 gateway.domain or gateway.host.strip("[]"),
-                getattr(trunk, "tls_client_certificate", None),
-                getattr(trunk, "tls_client_key", None))
+                trunk.tls_client_certificate,
+                trunk.tls_client_key)
     return index
 
 

@@ -27,6 +27,10 @@ trunks = sa.Table(
     sa.Column("max_cps", sa.Float, nullable=True),  # NULL: unlimited
     sa.Column("number_format", sa.String, nullable=False),  # "e164", "national:1"
     sa.Column("enabled", sa.Boolean, nullable=False),
+    # Mutual TLS towards the gateways: PEM text or a PEM file's path on the switch;
+    # a key given as PEM is sealed at rest like the password.
+    sa.Column("tls_client_certificate", sa.String, nullable=True),
+    sa.Column("tls_client_key", sa.String, nullable=True),
     *timestamp_columns(),
     sa.UniqueConstraint("name"),
 )
