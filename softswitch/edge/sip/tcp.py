@@ -195,7 +195,12 @@ class SipStreamFactory(ServerFactory):
                       transport=self.transport_name.upper(), peer=str(peer))
             self.metrics.sip_dropped.labels("tcp-connection-gone").inc()
             if on_failure is not None:
-                on_failure()
+                # Later, as a refused connection would be: the sender (a proxy forking
+                # to several contacts) is still setting up the branch that failed.
+                if self.clock is not None:
+                    self.clock.callLater(0, on_failure)
+                else:
+                    on_failure()
             return
         self._pending[key] = [(data, on_failure)]
         self._reactor.connectTCP(peer.host, peer.port, outbound, timeout=self._connect_timeout)
