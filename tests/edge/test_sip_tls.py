@@ -166,9 +166,11 @@ def test_messages_waiting_on_a_handshake_that_fails_fail_their_transaction(tmp_p
 
 
 def test_no_outbound_tls_to_an_address_that_is_no_tls_gateway(tmp_path):
-    factory, _, metrics = clocked_factory(tmp_path, reactor=object())
+    factory, clock, metrics = clocked_factory(tmp_path, reactor=object())
     failed = []
     factory.send(OPTIONS, Peer("tls", "192.0.2.50", 5061), on_failure=lambda: failed.append(1))
+    assert failed == []  # not inside the sender: on the next turn, as a refused connect
+    clock.advance(0)
     assert failed == [1]
     assert dropped(metrics, "tcp-connection-gone") == 1
 
