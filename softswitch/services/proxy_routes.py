@@ -175,5 +175,9 @@ def alias_contact(message, source: Peer) -> None:
     message.invalidate()
 
 
-def record_route_value(local_uri: str) -> str:
+def record_route_value(local_uri: str, secure: bool = False) -> str:
+    """Our Record-Route entry; a sips: one in a sips: request's (RFC 5630 §3.1.3: the
+    hop is TLS, said with the scheme rather than the deprecated transport=tls)."""
+    if secure and local_uri.startswith("sip:") and local_uri.endswith(";transport=tls"):
+        local_uri = "sips:" + local_uri[4:-len(";transport=tls")]
     return f"<{local_uri};lr>"
