@@ -22,8 +22,11 @@ READ_TIMEOUT = 10.0
 class SipStream:
     """SIP messages over one TLS connection."""
 
+    transport = "TLS"  # of the Via
+
     def __init__(self, tls: ssl.SSLSocket):
         self.tls = tls
+        tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle wait on ACK+BYE
         self.buffer = b""
         self.sent: list[str] = []
         self.received: list[SipMessage] = []
@@ -182,7 +185,12 @@ def response(to: SipMessage, status: int, reason: str, *, to_tag: str | None = N
 
 def via(stream: SipStream) -> str:
     host, port = stream.local
-    return f"SIP/2.0/TLS {host}:{port};branch=z9hG4bK-{uuid.uuid4().hex[:16]};rport"
+    return (f"SIP/2.0/{stream.transport} {host}:{port};branch=z9hG4bK-{uuid.uuid4().hex[:16]}"
+            f";rport")
+
+
+def _transport_param(stream) -> str:
+    return "" if stream.transport == "UDP" else f";transport={stream.transport.lower()}"
 
 
 def tag_of(value: str) -> str:
@@ -199,7 +207,7 @@ def register(stream: SipStream, user: str, password: str, domain: str) -> SipMes
     call_id = uuid.uuid4().hex
     common = [("Max-Forwards", "70"), ("From", f"<sip:{user}@{domain}>;tag=r{call_id[:6]}"),
               ("To", f"<sip:{user}@{domain}>"), ("Call-ID", call_id),
-              ("Contact", f"<sip:{user}@{host}:{port};transport=tls>"), ("Expires", "600")]
+              ("Contact", f"<sip:{user}@{host}:{port}{_transport_param(stream)}>"), ("Expires", "600")]
     stream.send(request("REGISTER", f"sip:{domain}", [("Via", via(stream)), *common,
                                                       ("CSeq", "1 REGISTER")]))
     challenge = stream.expect(status=401)
@@ -229,7 +237,7 @@ class Dialog:
         return [("Via", via(self.stream)), ("Max-Forwards", "70"), ("From", self.from_value),
                 ("To", self.to_value), ("Call-ID", self.call_id),
                 ("CSeq", f"{cseq or self.cseq} {method}"),
-                ("Contact", f"<sip:caller@{host}:{port};transport=tls>")]
+                ("Contact", f"<sip:caller@{host}:{port}{_transport_param(self.stream)}>")]
 
     def invite(self, body: str, extra: list[tuple[str, str]] = ()) -> None:
         self.stream.send(request("INVITE", self.uri, [*self.headers("INVITE"), *extra], body))
@@ -264,7 +272,7 @@ def ring_and_answer(stream: SipStream, ip: str, media_port: int, tag: str) -> Si
     """Read an INVITE, ring and answer it (the caller's ACK is read after); the INVITE."""
     invite = stream.expect(method="INVITE")
     host, port = stream.local
-    contact = [("Contact", f"<sip:callee@{host}:{port};transport=tls>")]
+    contact = [("Contact", f"<sip:callee@{host}:{port}{_transport_param(stream)}>")]
     stream.send(response(invite, 180, "Ringing", to_tag=tag, extra=contact))
     stream.send(response(invite, 200, "OK", to_tag=tag, extra=contact, body=sdp(ip, media_port)))
     return invite

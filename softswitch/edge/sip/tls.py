@@ -47,6 +47,11 @@ class SipTlsProtocol(SipStreamProtocol):
 
     def connectionMade(self) -> None:
         super().connectionMade()
+        # A handshake and each SIP message are small writes waiting on an answer:
+        # Nagle's algorithm against the peer's delayed ACK would add 40 ms to each.
+        no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if no_delay is not None:
+            no_delay(True)
         if self.peer is not None:
             self._handshake_call = self._factory.clock.callLater(
                 self._factory.handshake_timeout, self._handshake_timed_out)
