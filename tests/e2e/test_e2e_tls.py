@@ -57,6 +57,8 @@ ALICE_DID = "+14155550300"
 SECURE_OUT = "+15550001999"
 WRONG_OUT = "+15550002999"
 MUTUAL_OUT = "+15550003999"
+PLAIN_OUT = "+15550004999"  # a trunk whose gateway is UDP
+PLAIN_GW_IP = "127.0.0.8"
 CALLER = "+12125550123"
 HANDSHAKE_TIMEOUT = 1.0
 PER_ADDRESS = 4
@@ -106,6 +108,9 @@ def lab(tmp_path_factory):
                              require_client_ca=pki.ca_file),
     }
     tls_port = free_port()
+    plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a UDP gateway, for sips:
+    plain.bind((PLAIN_GW_IP, 0))
+    plain_port = plain.getsockname()[1]
     switch = TlsSwitch(
         workdir / "switch", tls_port,
         sip={"drain_timeout": 1.0, "tcp_max_connections_per_address": PER_ADDRESS},
@@ -122,28 +127,32 @@ def lab(tmp_path_factory):
 
     seed_routing(switch.db_url, Routing(
         trunks=[TrunkRow("secure", gw("secure")), TrunkRow("wrong", gw("wrong")),
-                TrunkRow("mutual", gw("mutual"))],
+                TrunkRow("mutual", gw("mutual")),
+                TrunkRow("plain", (GatewayRow(PLAIN_GW_IP, plain_port),))],
         numbers=[NumberRow(ALICE_DID, (("user", "alice"),))],
         outbound=[OutboundRow("15550001", ("secure",)), OutboundRow("15550002", ("wrong",)),
-                  OutboundRow("15550003", ("mutual",))]))
+                  OutboundRow("15550003", ("mutual",)), OutboundRow("15550004", ("plain",))]))
     engine = sa.create_engine(switch.db_url, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:  # the trunk's client certificate, as files
         conn.execute(t.trunks.update().where(t.trunks.c.name == "mutual").values(
             tls_client_certificate=str(client_cert), tls_client_key=str(client_key)))
     engine.dispose()
     switch.start()
-    yield TlsLab(switch, tls_port, pki, switch_cert, gateways)
+    lab = TlsLab(switch, tls_port, pki, switch_cert, gateways)
+    lab.plain = plain
+    yield lab
     switch.close()
+    plain.close()
     for gateway in gateways.values():
         gateway.close()
 
 
-def call_out(lab, phone, number):
+def call_out(lab, phone, number, scheme="sip"):
     """alice calls `number` over her TLS connection: INVITE, 407, INVITE with
     credentials; the dialog (its INVITE sent)."""
     domain = lab.switch.domain
-    dialog = Dialog(phone, f"sip:{number}@{domain}", f"sip:alice@{domain}",
-                    f"sip:{number}@{domain}")
+    dialog = Dialog(phone, f"{scheme}:{number}@{domain}", f"{scheme}:alice@{domain}",
+                    f"{scheme}:{number}@{domain}")
     dialog.invite(sdp(PHONE_IP, 40000))
     challenge = phone.expect(status=407)
     dialog.ack_failure(challenge)
@@ -173,8 +182,7 @@ def test_a_phone_calls_out_through_a_tls_trunk_checked_against_its_address(lab):
     phone = lab.registered("alice")
     try:
         dialog = call_out(lab, phone, SECURE_OUT)
-        gateway = lab.gateways["secure"].accept()
-        assert not isinstance(gateway, str), gateway
+        gateway = lab.gateways["secure"].stream()
         invite = ring_and_answer(gateway, SECURE_GW_IP, 41000, "gw1")
         assert invite.first_line.startswith(f"INVITE sip:{SECURE_OUT}@{SECURE_GW_IP}:"), \
             invite.text
@@ -218,6 +226,39 @@ def test_a_gateway_demanding_mutual_tls_gets_the_trunk_certificate(lab):
         dialog.send_bye()
         answer_bye(gateway)
         phone.expect(status=200)
+    finally:
+        phone.close()
+
+
+# -- sips: ------------------------------------------------------------------------------------
+def test_a_sips_call_goes_over_tls_with_a_sips_record_route(lab):
+    phone = lab.registered("alice")
+    try:
+        dialog = call_out(lab, phone, SECURE_OUT, scheme="sips")
+        gateway = lab.gateways["secure"].stream()  # the connection kept since the last call
+        invite = ring_and_answer(gateway, SECURE_GW_IP, 41000, "gw3")
+        assert invite.header("Record-Route").startswith("<sips:"), invite.text
+        answer = phone.expect(status=200)
+        assert all(r.startswith("<sips:") for r in answer.headers("Record-Route")), answer.text
+        dialog.answered(answer)
+        gateway.expect(method="ACK")
+        dialog.send_bye()
+        answer_bye(gateway)
+        phone.expect(status=200)
+    finally:
+        phone.close()
+
+
+def test_a_sips_call_is_never_sent_to_a_gateway_without_tls(lab):
+    phone = lab.registered("alice")
+    try:
+        dialog = call_out(lab, phone, PLAIN_OUT, scheme="sips")
+        final = phone.expect()
+        assert final.status >= 400, final.text
+        dialog.ack_failure(final)
+        lab.plain.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            lab.plain.recvfrom(65536)
     finally:
         phone.close()
 

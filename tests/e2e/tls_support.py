@@ -138,6 +138,17 @@ class TlsGateway:
     def accept(self, timeout: float = READ_TIMEOUT):
         return self.connections.get(timeout=timeout)
 
+    def stream(self, timeout: float = READ_TIMEOUT) -> SipStream:
+        """The switch's connection: the one it keeps open (RFC 5923 reuse), else the
+        next it opens."""
+        while not self.connections.empty():
+            self.connections.get_nowait()
+        if self._open:
+            return self._open[-1]
+        accepted = self.accept(timeout)
+        assert not isinstance(accepted, str), accepted
+        return accepted
+
     def client_subject(self, stream: SipStream) -> dict | None:
         certificate = stream.tls.getpeercert()
         return dict(x[0] for x in certificate["subject"]) if certificate else None

@@ -467,3 +467,39 @@ def test_gateway_names_come_from_the_tls_gateways_of_the_snapshot():
     assert names("203.0.113.5", 5062) is None
     holder["now"] = RoutingSnapshot()  # a new snapshot is indexed again
     assert names("203.0.113.5", 5061) is None
+
+
+def test_the_reloader_polls_the_files_and_a_change_is_loaded_once(tmp_path):
+    from softswitch.edge.sip.tls_service import TlsReloader
+    pki = Pki(tmp_path)
+    cert, key = pki.issue("switch", "switch.test")
+    contexts = TlsContexts(str(cert), str(key))
+    clock = Clock()
+    reloader = TlsReloader(clock, contexts, 10.0)
+    reloader.startService()
+    try:
+        assert contexts.loads == 1
+        clock.advance(10)
+        assert contexts.loads == 1  # nothing changed
+        pki.issue("switch", "switch.test")
+        clock.advance(10)
+        assert contexts.loads == 2
+        clock.advance(10)
+        assert contexts.loads == 2
+    finally:
+        reloader.stopService()
+    assert clock.getDelayedCalls() == []
+
+
+def test_a_key_that_does_not_match_the_certificate_is_a_start_up_error(tmp_path):
+    import pytest
+    from softswitch import config
+    from softswitch.edge.sip.service import StartupError
+    from softswitch.edge.sip.tls_service import make_tls
+    pki = Pki(tmp_path)
+    cert, _ = pki.issue("switch", "switch.test")
+    _, other_key = pki.issue("other", "other.test")
+    settings = config.validate({"tls": {"certificate": str(cert), "key": str(other_key)}})
+    with pytest.raises(StartupError, match=r"^\[tls\] .* do not go together"):
+        make_tls(settings.tls, settings.sip, Endpoint(), Metrics(), Limits(), Clock(),
+                 lambda: None)
