@@ -503,3 +503,59 @@ def test_a_key_that_does_not_match_the_certificate_is_a_start_up_error(tmp_path)
     with pytest.raises(StartupError, match=r"^\[tls\] .* do not go together"):
         make_tls(settings.tls, settings.sip, Endpoint(), Metrics(), Limits(), Clock(),
                  lambda: None)
+
+
+class ClientCertificateTests(unittest.TestCase):
+    """[tls] verify_client: phones must present a certificate the trust store signed."""
+
+    timeout = 30
+
+    def setUp(self):
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        self.pki = Pki(Path(directory.name))
+        cert, key = self.pki.issue("switch", "switch.test")
+        self.endpoint = Endpoint()
+        self.factory = SipTlsFactory(
+            self.endpoint, Metrics(), Limits(), 300.0, 4096,
+            TlsContexts(str(cert), str(key), ca_file=str(self.pki.ca_file), verify_client=True),
+            handshake_timeout=2.0, reactor=reactor, clock=reactor)
+        self.endpoint.factory = self.factory
+        self.addCleanup(self.factory.close_all)
+        port = reactor.listenTCP(0, self.factory.server_factory(), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.port = port.getHost().port
+
+    def phone(self, client_cert):
+        context = ssl.create_default_context(cafile=str(self.pki.ca_file))
+        if client_cert is not None:
+            context.load_cert_chain(*client_cert)
+        try:
+            with socket.create_connection(("127.0.0.1", self.port)) as raw, \
+                    context.wrap_socket(raw, server_hostname="switch.test") as tls:
+                tls.sendall(OPTIONS)
+                return read_message(tls)
+        except (ssl.SSLError, OSError):
+            return b""
+
+    def test_a_phone_with_a_certificate_is_served(self):
+        cert = self.pki.issue("phone", "phone.test", client=True)
+        return deferToThread(self.phone, cert).addCallback(self.assertEqual, ANSWER)
+
+    def test_a_phone_without_one_is_not(self):
+        d = deferToThread(self.phone, None)
+        d.addCallback(self.assertEqual, b"")
+        return d.addCallback(lambda _: self.assertEqual(self.endpoint.received, []))
+
+
+def test_a_cipher_string_openssl_refuses_is_a_start_up_error(tmp_path):
+    import pytest
+    from softswitch import config
+    from softswitch.edge.sip.service import StartupError
+    from softswitch.edge.sip.tls_service import make_tls
+    settings = config.validate({"tls": {"ciphers": "NOT-A-CIPHER"}})
+    with pytest.raises(StartupError, match=r"^\[tls\] "):
+        make_tls(settings.tls, settings.sip, Endpoint(), Metrics(), Limits(), Clock(),
+                 lambda: None)
+    cert, key = Pki(tmp_path).issue("switch", "switch.test")
+    assert TlsContexts(str(cert), str(key), ciphers="ECDHE+AESGCM:ECDHE+CHACHA20").serving

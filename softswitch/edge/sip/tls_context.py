@@ -58,6 +58,14 @@ def _openssl(certificate: x509.Certificate) -> crypto.X509:
     return crypto.X509.from_cryptography(certificate)
 
 
+def _cipher_list(ciphers: str) -> AcceptableCiphers:
+    try:  # OpenSSL says whether the string names any cipher at all
+        SSL.Context(SSL.TLS_METHOD).set_cipher_list(ciphers.encode("ascii"))
+    except (SSL.Error, UnicodeEncodeError):
+        raise TlsConfigError(f"ciphers {ciphers!r} names no cipher OpenSSL knows") from None
+    return AcceptableCiphers.fromOpenSSLCipherString(ciphers)
+
+
 def _mtimes(paths) -> tuple:
     stamps = []
     for path in paths:
@@ -82,7 +90,7 @@ class TlsContexts:
                  verify_client: bool = False):
         self._paths = (certificate, key, chain, ca_file)
         self._min_version = MIN_VERSIONS[min_version]
-        self._ciphers = AcceptableCiphers.fromOpenSSLCipherString(ciphers) if ciphers else None
+        self._ciphers = _cipher_list(ciphers) if ciphers else None
         self._verify_client = verify_client
         self._server: CertificateOptions | None = None
         self._trust = None
