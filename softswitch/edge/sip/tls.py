@@ -30,7 +30,8 @@ log = Logger()
 @dataclass(frozen=True, slots=True)
 class TlsDestination:
     """How to open TLS to one address: the name its certificate must carry, and the
-    client certificate to present (PEM paths, or None)."""
+    client certificate and key to present (each PEM text or a PEM file's path; None:
+    no client certificate)."""
 
     server_name: str
     client_certificate: str | None = None
@@ -47,14 +48,15 @@ class SipTlsProtocol(SipStreamProtocol):
 
     def connectionMade(self) -> None:
         super().connectionMade()
+        if self.peer is None:
+            return  # refused (a cap): already being aborted
         # A handshake and each SIP message are small writes waiting on an answer:
         # Nagle's algorithm against the peer's delayed ACK would add 40 ms to each.
         no_delay = getattr(self.transport, "setTcpNoDelay", None)
         if no_delay is not None:
             no_delay(True)
-        if self.peer is not None:
-            self._handshake_call = self._factory.clock.callLater(
-                self._factory.handshake_timeout, self._handshake_timed_out)
+        self._handshake_call = self._factory.clock.callLater(
+            self._factory.handshake_timeout, self._handshake_timed_out)
 
     def handshakeCompleted(self) -> None:
         if self._handshake_call is not None:
