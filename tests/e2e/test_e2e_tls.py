@@ -9,15 +9,22 @@ demands a client certificate gets the trunk's; the switch's certificate is repla
 during a call (SIGHUP): the call goes on, new connections see the new certificate.
 
 Addresses: 127.0.0.1 the switch; 127.0.0.3 the secure carrier (its gateway, which
-also calls in); 127.0.0.4 a gateway with a certificate for another name; 127.0.0.6
-a gateway demanding mutual TLS; 127.0.0.5 the phones; 127.0.0.7 a hostile peer.
+also calls in); 127.0.0.4 a gateway known by the name wrong.carrier.test whose
+certificate names another host; 127.0.0.9 a gateway known by the name
+sip.carrier.test with a certificate for it; 127.0.0.6 a gateway demanding mutual TLS;
+127.0.0.5 the phones; 127.0.0.7 a hostile peer; 127.0.0.8 a UDP gateway. The names
+are served by a DNS server on loopback (`[trunks] dns_servers`).
 """
 
+import json
 import os
 import signal
 import socket
 import ssl
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -59,6 +66,9 @@ WRONG_OUT = "+15550002999"
 MUTUAL_OUT = "+15550003999"
 PLAIN_OUT = "+15550004999"  # a trunk whose gateway is UDP
 PLAIN_GW_IP = "127.0.0.8"
+NAMED_GW_IP = "127.0.0.9"
+NAMED_OUT = "+15550005999"
+DNS_SERVER = Path(__file__).with_name("dns_server_process.py")
 CALLER = "+12125550123"
 HANDSHAKE_TIMEOUT = 1.0
 PER_ADDRESS = 4
@@ -104,10 +114,17 @@ def lab(tmp_path_factory):
     gateways = {
         "secure": TlsGateway(SECURE_GW_IP, *pki.issue("secure-gw", SECURE_GW_IP)),
         "wrong": TlsGateway(WRONG_GW_IP, *pki.issue("wrong-gw", "other.carrier.test")),
+        "named": TlsGateway(NAMED_GW_IP, *pki.issue("named-gw", "sip.carrier.test")),
         "mutual": TlsGateway(MUTUAL_GW_IP, *pki.issue("mutual-gw", MUTUAL_GW_IP),
                              require_client_ca=pki.ca_file),
     }
     tls_port = free_port()
+    dns = subprocess.Popen([sys.executable, str(DNS_SERVER), json.dumps({
+        "zone": "carrier.test", "a": {"wrong.carrier.test": [WRONG_GW_IP],
+                                      "sip.carrier.test": [NAMED_GW_IP]}})],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    dns_port = dns.stdout.readline().strip()
+    assert dns_port.isdigit(), f"the DNS server did not start: {dns_port!r}"
     plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a UDP gateway, for sips:
     plain.bind((PLAIN_GW_IP, 0))
     plain_port = plain.getsockname()[1]
@@ -115,23 +132,26 @@ def lab(tmp_path_factory):
         workdir / "switch", tls_port,
         sip={"drain_timeout": 1.0, "tcp_max_connections_per_address": PER_ADDRESS},
         database={"reload_interval": 0.3},
-        sections={"trunks": {"probe_interval": 86400.0},
+        sections={"trunks": {"probe_interval": 86400.0,
+                             "dns_servers": [f"127.0.0.1:{dns_port}"]},
                   "tls": {"certificate": str(switch_cert), "key": str(switch_key),
                           "ca_file": str(pki.ca_file), "reload_interval": 0.0,
                           "handshake_timeout": HANDSHAKE_TIMEOUT}})
     for user, password in USERS.items():
         switch.add_user(user, password)
 
-    def gw(name):
-        return (GatewayRow(gateways[name].ip, gateways[name].port, transport="tls"),)
+    def gw(name, host=None):
+        return (GatewayRow(host or gateways[name].ip, gateways[name].port, transport="tls"),)
 
     seed_routing(switch.db_url, Routing(
-        trunks=[TrunkRow("secure", gw("secure")), TrunkRow("wrong", gw("wrong")),
+        trunks=[TrunkRow("secure", gw("secure")), TrunkRow("wrong", gw("wrong", "wrong.carrier.test")),
+                TrunkRow("named", gw("named", "sip.carrier.test")),
                 TrunkRow("mutual", gw("mutual")),
                 TrunkRow("plain", (GatewayRow(PLAIN_GW_IP, plain_port),))],
         numbers=[NumberRow(ALICE_DID, (("user", "alice"),))],
         outbound=[OutboundRow("15550001", ("secure",)), OutboundRow("15550002", ("wrong",)),
-                  OutboundRow("15550003", ("mutual",)), OutboundRow("15550004", ("plain",))]))
+                  OutboundRow("15550003", ("mutual",)), OutboundRow("15550004", ("plain",)),
+                  OutboundRow("15550005", ("named",))]))
     engine = sa.create_engine(switch.db_url, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:  # the trunk's client certificate, as files
         conn.execute(t.trunks.update().where(t.trunks.c.name == "mutual").values(
@@ -143,6 +163,8 @@ def lab(tmp_path_factory):
     yield lab
     switch.close()
     plain.close()
+    dns.stdin.close()  # its end of file stops it
+    dns.wait(10)
     for gateway in gateways.values():
         gateway.close()
 
@@ -196,6 +218,24 @@ def test_a_phone_calls_out_through_a_tls_trunk_checked_against_its_address(lab):
         phone.expect(status=200)
         record = wait_cdr(lab.switch, dialog.call_id)
         assert record["final_code"] == 200 and record["trunk"] == "secure", record
+    finally:
+        phone.close()
+
+
+def test_a_gateway_known_by_name_is_checked_against_that_name(lab):
+    phone = lab.registered("alice")
+    try:
+        dialog = call_out(lab, phone, NAMED_OUT)
+        gateway = lab.gateways["named"].stream()
+        invite = ring_and_answer(gateway, NAMED_GW_IP, 41000, "gw4")
+        # The Request-URI names the gateway as configured; the packet went to its address.
+        assert invite.first_line.startswith(f"INVITE sip:{NAMED_OUT}@sip.carrier.test:"), \
+            invite.text
+        dialog.answered(phone.expect(status=200))
+        gateway.expect(method="ACK")
+        dialog.send_bye()
+        answer_bye(gateway)
+        phone.expect(status=200)
     finally:
         phone.close()
 
