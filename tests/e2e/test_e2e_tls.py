@@ -69,6 +69,8 @@ PLAIN_GW_IP = "127.0.0.8"
 NAMED_GW_IP = "127.0.0.9"
 NAMED_OUT = "+15550005999"
 DNS_SERVER = Path(__file__).with_name("dns_server_process.py")
+DEMANDING_GW_IP = "127.0.0.10"
+DEMANDING_OUT = "+15550006999"  # a gateway demanding a certificate the trunk does not have
 CALLER = "+12125550123"
 HANDSHAKE_TIMEOUT = 1.0
 PER_ADDRESS = 4
@@ -115,6 +117,8 @@ def lab(tmp_path_factory):
         "secure": TlsGateway(SECURE_GW_IP, *pki.issue("secure-gw", SECURE_GW_IP)),
         "wrong": TlsGateway(WRONG_GW_IP, *pki.issue("wrong-gw", "other.carrier.test")),
         "named": TlsGateway(NAMED_GW_IP, *pki.issue("named-gw", "sip.carrier.test")),
+        "demanding": TlsGateway(DEMANDING_GW_IP, *pki.issue("demanding-gw", DEMANDING_GW_IP),
+                                require_client_ca=pki.ca_file),
         "mutual": TlsGateway(MUTUAL_GW_IP, *pki.issue("mutual-gw", MUTUAL_GW_IP),
                              require_client_ca=pki.ca_file),
     }
@@ -146,12 +150,14 @@ def lab(tmp_path_factory):
     seed_routing(switch.db_url, Routing(
         trunks=[TrunkRow("secure", gw("secure")), TrunkRow("wrong", gw("wrong", "wrong.carrier.test")),
                 TrunkRow("named", gw("named", "sip.carrier.test")),
+                TrunkRow("demanding", gw("demanding")),
                 TrunkRow("mutual", gw("mutual")),
                 TrunkRow("plain", (GatewayRow(PLAIN_GW_IP, plain_port),))],
         numbers=[NumberRow(ALICE_DID, (("user", "alice"),))],
         outbound=[OutboundRow("15550001", ("secure",)), OutboundRow("15550002", ("wrong",)),
                   OutboundRow("15550003", ("mutual",)), OutboundRow("15550004", ("plain",)),
-                  OutboundRow("15550005", ("named",))]))
+                  OutboundRow("15550005", ("named",)),
+                  OutboundRow("15550006", ("demanding",))]))
     engine = sa.create_engine(switch.db_url, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:  # the trunk's client certificate, as files
         conn.execute(t.trunks.update().where(t.trunks.c.name == "mutual").values(
@@ -266,6 +272,20 @@ def test_a_gateway_demanding_mutual_tls_gets_the_trunk_certificate(lab):
         dialog.send_bye()
         answer_bye(gateway)
         phone.expect(status=200)
+    finally:
+        phone.close()
+
+
+def test_a_gateway_refusing_the_trunk_without_a_client_certificate_fails_the_call_at_once(lab):
+    phone = lab.registered("alice")
+    try:
+        started = time.monotonic()
+        call_out(lab, phone, DEMANDING_OUT)
+        final = phone.expect()
+        assert final.status >= 500, final.text
+        assert time.monotonic() - started < 5, "waited for a timer instead of the refusal"
+        refused = lab.gateways["demanding"].accept()
+        assert isinstance(refused, str) and "certificate" in refused, refused
     finally:
         phone.close()
 

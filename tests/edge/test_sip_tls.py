@@ -165,6 +165,41 @@ def test_messages_waiting_on_a_handshake_that_fails_fail_their_transaction(tmp_p
     assert transport.value() == b""
 
 
+def outbound(factory, host="192.0.2.60", port=5061):
+    protocol = factory.buildProtocol(None)
+    protocol.outbound = True
+    transport = Transport(host, port)
+    return protocol, transport
+
+
+def test_an_outbound_connection_closed_before_any_answer_fails_what_it_carried(tmp_path):
+    factory, _, _ = clocked_factory(tmp_path)
+    peer = Peer("tls", "192.0.2.60", 5061)
+    failed = []
+    factory._pending[(peer.host, peer.port)] = [(OPTIONS, lambda: failed.append(1))]
+    protocol, transport = outbound(factory)
+    protocol.makeConnection(transport)
+    protocol.handshakeCompleted()
+    assert transport.value() == OPTIONS and failed == []
+    transport.loseConnection()
+    protocol.connectionLost(None)  # refused after the handshake (TLS 1.3 client auth)
+    assert failed == [1]
+
+
+def test_an_answered_outbound_connection_closing_later_fails_nothing(tmp_path):
+    factory, _, _ = clocked_factory(tmp_path)
+    failed = []
+    factory._pending[("192.0.2.60", 5061)] = [(OPTIONS, lambda: failed.append(1))]
+    protocol, transport = outbound(factory)
+    protocol.makeConnection(transport)
+    protocol.handshakeCompleted()
+    protocol.dataReceived(ANSWER)
+    transport.loseConnection()
+    protocol.connectionLost(None)
+    assert failed == []
+    assert [raw for raw, _ in factory.endpoint.received] == [ANSWER]
+
+
 def test_no_outbound_tls_to_an_address_that_is_no_tls_gateway(tmp_path):
     factory, clock, metrics = clocked_factory(tmp_path, reactor=object())
     failed = []
@@ -430,17 +465,16 @@ class TlsPeerTests(unittest.TestCase):
 
     def test_a_gateway_demanding_a_client_certificate_refuses_a_trunk_without_one(self):
         port, served = self.gateway("gw.carrier.test", require_client=True)
-        self.send_to_gateway(port, TlsDestination("gw.carrier.test"))
+        failed = self.send_to_gateway(port, TlsDestination("gw.carrier.test"))
         d = served
 
         def check(record):
             # Under TLS 1.3 the client's handshake is through before the server checks
-            # its certificate: the refusal is an alert that closes the connection, and
-            # the request's transaction times out as for a gateway that is down.
+            # its certificate: the refusal closes the connection before any answer,
+            # which fails the request at once.
             self.assertNotIn("data", record)
             self.assertIn("certificate", record.get("error", ""))
-            return until(lambda: self.factory.connections_from("127.0.0.1") == 0
-                         and not self.factory._connections)
+            return until(lambda: failed == [1] and not self.factory._connections)
         return d.addCallback(check)
 
 

@@ -45,6 +45,10 @@ class SipTlsProtocol(SipStreamProtocol):
     def __init__(self, factory: "SipTlsFactory"):
         super().__init__(factory)
         self._handshake_call = None
+        # Failure callbacks of the messages written at the handshake, until the peer
+        # sends a byte: under TLS 1.3 a server refuses a client certificate only after
+        # the client's handshake is through, by closing the connection.
+        self.unanswered: list = []
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -68,6 +72,11 @@ class SipTlsProtocol(SipStreamProtocol):
         self._factory.metrics.tls_handshakes.labels("ok").inc()
         self._factory.flush(self)
 
+    def dataReceived(self, data: bytes) -> None:
+        if self.unanswered:
+            self.unanswered = []
+        super().dataReceived(data)
+
     def _handshake_timed_out(self) -> None:
         self._handshake_call = None
         log.debug("closing TLS connection with {peer}: no handshake within {timeout} s",
@@ -81,6 +90,11 @@ class SipTlsProtocol(SipStreamProtocol):
             self._handshake_call = None
         if not self.ready and self.peer is not None:
             self._factory.handshake_failed(self, reason)
+        unanswered, self.unanswered = self.unanswered, []
+        if unanswered:
+            log.warn("TLS connection to {peer} closed before any answer: {why}",
+                     peer=str(self.peer), why=_why(reason))
+            self._factory.fail_callbacks(unanswered)
         super().connectionLost(reason)
 
 
@@ -114,10 +128,21 @@ class SipTlsFactory(SipStreamFactory):
             return None
         return TLSMemoryBIOFactory(creator, True, _Outbound(self, key))
 
+    def flush(self, protocol: SipTlsProtocol) -> None:
+        key = (protocol.peer.host, protocol.peer.port)
+        if protocol.outbound:
+            protocol.unanswered = [f for _, f in self._pending.get(key, ()) if f is not None]
+        super().flush(protocol)
+
+    def fail_callbacks(self, callbacks: list) -> None:
+        for on_failure in callbacks:
+            self.metrics.sip_dropped.labels("tcp-connect-failed").inc()
+            on_failure()
+
     def handshake_failed(self, protocol: SipTlsProtocol, reason) -> None:
         """A connection closed before its handshake was through: the messages that
         waited for it fail now (an outbound one), and the failure is counted."""
-        why = reason.getErrorMessage() if reason is not None else "closed"
+        why = _why(reason)
         self.metrics.tls_handshakes.labels("failed").inc()
         if protocol.outbound:
             log.warn("TLS handshake with {peer} failed: {why}", peer=str(protocol.peer), why=why)
@@ -128,3 +153,7 @@ class SipTlsFactory(SipStreamFactory):
 
     def _count_connections(self) -> None:
         self.metrics.tls_connections.set(len(self._connections))
+
+
+def _why(reason) -> str:
+    return reason.getErrorMessage() if reason is not None else "closed"
