@@ -180,12 +180,15 @@ class SipStreamFactory(ServerFactory):
     def send(self, data: bytes, peer: Peer, on_failure=None) -> None:
         key = (peer.host, peer.port)
         protocol = self._connections.get(key)
-        if protocol is not None and protocol.ready and protocol.transport is not None:
-            protocol.transport.write(data)
-            return
-        if key in self._pending or protocol is not None:
-            # Being opened, or open and not ready yet (a TLS handshake).
+        if protocol is not None and protocol.transport is not None:
+            if protocol.ready:
+                protocol.transport.write(data)
+                return
+            # Open, not ready yet (a TLS handshake): written when it is.
             self._pending.setdefault(key, []).append((data, on_failure))
+            return
+        if key in self._pending:  # being opened
+            self._pending[key].append((data, on_failure))
             return
         outbound = None
         if self._reactor is not None and len(self._connections) < self.max_connections:
