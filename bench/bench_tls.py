@@ -23,6 +23,7 @@ switch (say how many when quoting, and use --cpu to pin the switch to one).
 import argparse
 import multiprocessing
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -290,6 +291,7 @@ def main() -> None:
         switch.close()
         tls_gateway.close()
         udp_gateway.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
