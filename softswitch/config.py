@@ -151,6 +151,21 @@ class StirSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """[tls]: the certificate `tls:` listeners present and what outbound TLS trusts."""
+
+    certificate: str = ""  # PEM file: the server certificate (a chain may follow it)
+    key: str = ""  # PEM file: its private key
+    chain: str = ""  # PEM file of intermediate certificates ("": none, or in certificate)
+    ca_file: str = ""  # PEM trust store for gateways' certificates ("": the system's)
+    min_version: str = "1.2"  # "1.2" or "1.3"
+    ciphers: str = ""  # OpenSSL cipher string for TLS 1.2 ("": Twisted's safe default)
+    reload_interval: float = 10.0  # seconds between checks of the files' mtimes (0: off)
+    handshake_timeout: float = 10.0  # a connection not through its handshake by then closes
+    verify_client: bool = False  # ask phones for a certificate (checked against ca_file)
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = "info"
 
@@ -164,6 +179,7 @@ class Settings:
     trunks: TrunkSettings = field(default_factory=TrunkSettings)
     agents: AgentSettings = field(default_factory=AgentSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
     guard: GuardConfig = field(default_factory=GuardConfig)  # [guard]: rate limits and bans
     stir: StirSettings = field(default_factory=StirSettings)  # [stir]: STIR/SHAKEN
 
@@ -184,6 +200,7 @@ _SECTIONS = {
     "trunks": TrunkSettings,
     "agents": AgentSettings,
     "log": LogSettings,
+    "tls": TlsSettings,
     "guard": GuardConfig,
     "stir": StirSettings,
 }
@@ -252,7 +269,9 @@ def _check(s: Settings) -> None:
     if not s.sip.listen:
         raise ConfigError("[sip] listen must name at least one transport")
     for spec in s.sip.listen:
-        parse_sip_listen(spec)
+        if parse_sip_listen(spec).transport == "tls" and not (s.tls.certificate and s.tls.key):
+            raise ConfigError(f"[sip] listen {spec!r} needs [tls] certificate and key")
+    _check_tls(s.tls)
     if not 0 < s.sip.t1 <= s.sip.t2:
         raise ConfigError("[sip] t1 must be positive and not above t2")
     if s.sip.t4 <= 0:
@@ -432,19 +451,37 @@ def _check_agent_media(agents: AgentSettings) -> None:
         raise ConfigError(f"[agents] ca_file {agents.ca_file!r} is not a file")
 
 
+def _check_tls(tls: TlsSettings) -> None:
+    for key in ("certificate", "key", "chain", "ca_file"):
+        path = getattr(tls, key)
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"[tls] {key} {path!r} is not a file")
+    if bool(tls.certificate) != bool(tls.key):
+        raise ConfigError("[tls] certificate and key go together")
+    if tls.min_version not in ("1.2", "1.3"):
+        raise ConfigError('[tls] min_version must be "1.2" or "1.3"')
+    if tls.reload_interval < 0:
+        raise ConfigError("[tls] reload_interval must not be negative")
+    if not 0 < tls.handshake_timeout <= 120:
+        raise ConfigError("[tls] handshake_timeout must be between 0 and 120 seconds")
+
+
+LISTEN_TRANSPORTS = ("udp", "tcp", "tls")
+
+
 @dataclass(frozen=True)
 class ListenSpec:
-    transport: str  # "udp" or "tcp"
+    transport: str  # "udp", "tcp" or "tls"
     host: str
     port: int
 
 
 def parse_sip_listen(spec: str) -> ListenSpec:
-    """'udp:0.0.0.0:5060', 'tcp:[::1]:5060' -> ListenSpec."""
+    """'udp:0.0.0.0:5060', 'tcp:[::1]:5060', 'tls:0.0.0.0:5061' -> ListenSpec."""
     transport, _, rest = spec.partition(":")
     transport = transport.lower()
-    if transport not in ("udp", "tcp"):
-        raise ConfigError(f"[sip] listen {spec!r}: transport must be udp or tcp")
+    if transport not in LISTEN_TRANSPORTS:
+        raise ConfigError(f"[sip] listen {spec!r}: transport must be udp, tcp or tls")
     host, _, port = rest.rpartition(":")
     host = host.strip("[]")
     try:

@@ -55,6 +55,11 @@ class Metrics:
             registry=r)
         self.tcp_connections = Gauge(
             "softswitch_sip_tcp_connections", "Open SIP TCP connections", registry=r)
+        self.tls_connections = Gauge(
+            "softswitch_sip_tls_connections", "Open SIP TLS connections", registry=r)
+        self.tls_handshakes = Counter(
+            "softswitch_sip_tls_handshakes", "SIP TLS handshakes by outcome", ["outcome"],
+            registry=r)
         self.db_seconds = Histogram(
             "softswitch_db_query_seconds", "Database call duration", ["desc", "outcome"],
             buckets=_LATENCY_BUCKETS, registry=r)

@@ -53,6 +53,7 @@ from .edge.sip.endpoint import LocalAddresses, SipEndpoint
 from .edge.sip.guard import GuardMetrics, SipGuard
 from .edge.sip.service import SipListeners, StartupError
 from .edge.sip.tcp import SipStreamFactory
+from .edge.sip.tls_service import make_tls
 from .metrics import Metrics
 from .services.agent_calls import AgentCalls
 from .services.auth import DigestAuthenticator
@@ -307,7 +308,12 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         reactor=reactor, max_per_address=sip.tcp_max_connections_per_address,
         message_timeout=sip.tcp_message_timeout)
     specs = [config.parse_sip_listen(s) for s in sip.listen]
-    listeners = SipListeners(reactor, endpoint, specs, stream_factory, sip.max_message_size)
+    # TLS: `tls:` listeners, and outbound TLS to gateways even with none configured.
+    tls_factory, tls_reloader = make_tls(settings.tls, sip, endpoint, metrics, limits,
+                                         reactor, snapshot)
+    tls_reloader.setServiceParent(root)
+    listeners = SipListeners(reactor, endpoint, specs, stream_factory, sip.max_message_size,
+                             tls_factory=tls_factory)
     listeners.setServiceParent(root)
     root.stop_first.append(listeners)
 

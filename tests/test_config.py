@@ -26,7 +26,7 @@ def test_every_key_is_documented_in_the_shipped_file():
     raw = tomllib.loads((REPO / "etc" / "softswitch.toml").read_text())
     defaults = config.validate({})
     for section in ("sip", "admin", "database", "media", "trunks", "agents", "log", "guard",
-                    "stir"):
+                    "stir", "tls"):
         fields = getattr(defaults, section).__dataclass_fields__
         assert set(raw[section]) == set(fields), section
 
@@ -47,8 +47,12 @@ def test_missing_explicit_file_is_an_error(tmp_path):
     ("[sip]\nt1 = 'fast'\n", r"\[sip\] t1 must be a number"),
     ("[sip]\nmax_message_size = 1.5\n", r"\[sip\] max_message_size must be an integer"),
     ("[sip]\nlisten = 'udp:0.0.0.0:5060'\n", r"\[sip\] listen must be a list of strings"),
-    ("[sip]\nlisten = ['sctp:0.0.0.0:5060']\n", r"transport must be udp or tcp"),
+    ("[sip]\nlisten = ['sctp:0.0.0.0:5060']\n", r"transport must be udp, tcp or tls"),
     ("[sip]\nlisten = ['udp:example.com:5060']\n", r"must look like"),
+    ("[sip]\nlisten = ['tls:0.0.0.0:5061']\n", r"needs \[tls\] certificate and key"),
+    ("[tls]\ncertificate = '/nonexistent.pem'\n", r"\[tls\] certificate '/nonexistent.pem' is not"),
+    ("[tls]\nmin_version = '1.0'\n", r"\[tls\] min_version must be"),
+    ("[tls]\nhandshake_timeout = 0\n", r"\[tls\] handshake_timeout must be between"),
     ("[sip]\nt1 = 5.0\nt2 = 4.0\n", r"t1 must be positive and not above t2"),
     ("[sip]\nmin_expires = 100\ndefault_expires = 50\n", r"expiry bounds"),
     ("[media]\nport_min = 30000\nport_max = 20000\n", r"port_min and port_max"),

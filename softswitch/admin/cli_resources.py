@@ -195,6 +195,9 @@ def _build_trunk(args, body: dict) -> None:
         body["auth"] = {"username": args.auth_username, "password": args.auth_password}
     if args.register:
         body["register"] = True
+    if args.tls_client_cert or args.tls_client_key:
+        body["tls"] = {"client_certificate": args.tls_client_cert,
+                       "client_key": args.tls_client_key}
     _enabled(args, body)
 
 
@@ -246,6 +249,10 @@ RESOURCES = {r.name: r for r in [
                                 "repeatable"),
                Flag(("--auth-username",), None), Flag(("--auth-password",), None),
                Flag(("--register",), None, {"action": "store_true"}),
+               Flag(("--tls-client-cert",), None,
+                    {"help": "client certificate for tls gateways (mutual TLS): a PEM "
+                             "file's absolute path on the switch"}),
+               Flag(("--tls-client-key",), None, {"help": "its private key's path"}),
                Flag(("--max-concurrent",), "max_concurrent", {"type": int}),
                Flag(("--max-cps",), "max_cps", {"type": float}),
                Flag(("--number-format",), "number_format"),

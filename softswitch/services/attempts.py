@@ -78,3 +78,11 @@ def peer_from_received(received: str | None) -> Peer | None:
     if not port.isdigit() or not host:
         return None
     return Peer(transport, host.strip("[]"), int(port))
+
+
+def over_tls(attempts: list[Attempt], secure: bool) -> list[Attempt]:
+    """The attempts a sips: request may take: only TLS hops (RFC 3261 §26.2.2, RFC 5630
+    §3.1.1); all of them for any other request."""
+    if not secure:
+        return attempts
+    return [attempt for attempt in attempts if attempt.destination.transport == "tls"]

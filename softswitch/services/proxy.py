@@ -12,7 +12,7 @@ from ..sip.dialog import DialogTableFull
 from ..sip.ids import new_tag
 from ..sip.message import Request, Response, make_response
 from ..sip.transport import Peer
-from .attempts import ordered_gateways, trunk_attempts, user_attempts
+from .attempts import ordered_gateways, over_tls, trunk_attempts, user_attempts
 from .call_routing import CallPlan, Refuse
 from .credential_retry import CannotAnswer, answer_challenge, credentials_of
 from .dialogs import CallRecord, Dialog, DialogTable, dialog_from_answer
@@ -24,6 +24,7 @@ from .ports import IGNORE_RESPONSES
 from .proxy_media import CallMedia, carries_sdp
 from .proxy_routes import (
     is_loop,
+    is_sips,
     next_hop,
     pop_own_routes,
     proxy_branch,
@@ -371,8 +372,9 @@ class Proxy:
     def expand(self, call: ProxyCall, target: Target):
         """Attempt groups for one target, or a refusal standing for it."""
         if target.kind == "user":
-            attempts = user_attempts(self._location.lookup(f"sip:{target.name}@{self._domain}"),
-                                     "", self.config.max_forks, target=target)
+            attempts = over_tls(user_attempts(
+                self._location.lookup(f"sip:{target.name}@{self._domain}"), "",
+                self.config.max_forks, target=target), is_sips(call.invite.uri))
             if not attempts:
                 return [], make_response(call.invite, 480)
             return [attempts], None
@@ -390,8 +392,9 @@ class Proxy:
                     call.record.disconnect_reason = f"limit:{admission.reason}"
                     return [], refusal
                 self._admissions[id(call)].append(admission)
-            attempts = trunk_attempts(trunk, call.plan.dialled, self._gateway_order,
-                                      call.ingress_region, target=target)
+            attempts = over_tls(trunk_attempts(trunk, call.plan.dialled, self._gateway_order,
+                                               call.ingress_region, target=target),
+                                is_sips(call.invite.uri))
             return [[attempt] for attempt in attempts], None
         log.info("agent target {name} for {call_id}: agent routes are not enabled",
                  name=target.name, call_id=call.invite.call_id)

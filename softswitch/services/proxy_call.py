@@ -15,7 +15,8 @@ from .dialogs import CallRecord, dialog_from_answer
 from .media_control import requires_srtp, signalling_secure
 from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
-from .proxy_routes import alias_contact, proxy_branch, record_route_value, strip_own_credentials
+from .proxy_routes import (alias_contact, is_sips, proxy_branch, record_route_value,
+                           strip_own_credentials)
 
 log = Logger()
 
@@ -116,8 +117,9 @@ class ProxyCall:
         """Our Record-Route entries for a branch, top first: one when both sides
         reach us the same way, else one per side (RFC 5658), the callee's on top."""
         stack = self.proxy.stack
-        callee_side = record_route_value(stack.local_uri(destination))
-        caller_side = record_route_value(stack.local_uri(self.source))
+        secure = is_sips(self.invite.uri)
+        callee_side = record_route_value(stack.local_uri(destination), secure)
+        caller_side = record_route_value(stack.local_uri(self.source), secure)
         return [callee_side] if callee_side == caller_side else [callee_side, caller_side]
 
     def after_offer(self) -> None:

@@ -95,6 +95,9 @@ def _for_realm(value: str, realm: str) -> bool:
     return credentials.realm is None or credentials.realm == realm
 
 
+STREAM_TRANSPORTS = ("tcp", "tls")
+
+
 def peer_for_uri(uri, default_transport: str = "udp") -> Peer | None:
     """Where to send a request for `uri` (IP hosts only; an alias wins)."""
     if not isinstance(uri, SipUri):
@@ -109,18 +112,29 @@ def peer_for_uri(uri, default_transport: str = "udp") -> Peer | None:
         ipaddress.ip_address(host)
     except ValueError:
         return None
-    transport = (uri.params.get("transport") or default_transport).lower()
-    if transport not in ("udp", "tcp"):
+    if uri.scheme == "sips":
+        transport = "tls"  # every hop of a sips: URI is TLS (RFC 3261 §26.2.2)
+    else:
+        transport = (uri.params.get("transport") or default_transport).lower()
+    if transport not in STREAM_TRANSPORTS and transport != "udp":
         return None
-    return Peer(transport, host, uri.port or 5060)
+    return Peer(transport, host, uri.port or (5061 if transport == "tls" else 5060))
 
 
 def next_hop(request: Request) -> Peer | None:
     """The top Route if there is one, else the Request-URI."""
     routes = request.headers.get_list("Route")
     if routes:
-        return peer_for_uri(parse_name_addr(routes[0]).uri)
-    return peer_for_uri(request.ruri)
+        peer = peer_for_uri(parse_name_addr(routes[0]).uri)
+    else:
+        peer = peer_for_uri(request.ruri)
+    if peer is not None and peer.transport != "tls" and is_sips(request.uri):
+        return None  # a sips: request is never forwarded over a hop without TLS
+    return peer
+
+
+def is_sips(uri_text: str) -> bool:
+    return uri_text[:5].lower() == "sips:"
 
 
 def encode_alias(peer: Peer) -> str:
@@ -129,7 +143,8 @@ def encode_alias(peer: Peer) -> str:
 
 def decode_alias(text: str) -> Peer | None:
     parts = text.split("~")
-    if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in ("udp", "tcp"):
+    if len(parts) != 3 or not parts[1].isdigit() or \
+            (parts[2] != "udp" and parts[2] not in STREAM_TRANSPORTS):
         return None
     try:
         ipaddress.ip_address(parts[0])
@@ -160,5 +175,9 @@ def alias_contact(message, source: Peer) -> None:
     message.invalidate()
 
 
-def record_route_value(local_uri: str) -> str:
+def record_route_value(local_uri: str, secure: bool = False) -> str:
+    """Our Record-Route entry; a sips: one in a sips: request's (RFC 5630 §3.1.3: the
+    hop is TLS, said with the scheme rather than the deprecated transport=tls)."""
+    if secure and local_uri.startswith("sip:") and local_uri.endswith(";transport=tls"):
+        local_uri = "sips:" + local_uri[4:-len(";transport=tls")]
     return f"<{local_uri};lr>"

@@ -151,6 +151,10 @@ class Trunk:
     enabled: bool = True
     stir_shaken: str = "off"  # "sign": our Identity on calls to it; "off": the carrier signs
     media_encryption: str = "none"  # SRTP toward it: "none" | "sdes" | "optional"
+    # Mutual TLS towards the gateways: PEM text or a PEM file's path (None: no client
+    # certificate is presented).
+    tls_client_certificate: str | None = None
+    tls_client_key: str | None = field(default=None, repr=False)
 
     def source_rules(self) -> list[tuple[str | None, AllowedSource | None, SourceRule]]:
         """(exact host or None, network or None, rule) for every way a source names
@@ -330,7 +334,8 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         tuple(AllowedSource.parse(s) for s in t["inbound_allowed_sources"] or ()),
         t["auth_username"], t["auth_password"], bool(t["register"]), t["max_concurrent"],
         t["max_cps"], t["number_format"], bool(t["enabled"]), t.get("stir_shaken") or "off",
-        t.get("media_encryption") or "none") for t in rows["trunks"]]
+        t.get("media_encryption") or "none",
+        t.get("tls_client_certificate"), t.get("tls_client_key")) for t in rows["trunks"]]
     agents = [Agent(
         a["name"], a["url"], a["profile"], a["sample_rate"], region_names.get(a["region_id"]),
         MappingProxyType(dict(a["headers"] or {})),

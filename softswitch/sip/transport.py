@@ -11,13 +11,19 @@ from .uri import host_for_socket
 class Peer:
     """A remote transport address."""
 
-    transport: str  # "udp" or "tcp"
+    transport: str  # "udp", "tcp" or "tls"
     host: str
     port: int
 
     @property
     def reliable(self) -> bool:
         return self.transport != "udp"
+
+    @property
+    def secure(self) -> bool:
+        """Whether this hop is TLS: a request received from such a peer came over TLS
+        (what SDES keys in its SDP need, RFC 4568 §8.3)."""
+        return self.transport == "tls"
 
     def __str__(self) -> str:
         return f"{self.transport}:{self.host}:{self.port}"

@@ -131,7 +131,8 @@ def _required(conn: Connection) -> SecretBox:
 
 # -- sealing what is still in clear ------------------------------------------------------
 def seal_clear_rows(conn: Connection, box: SecretBox) -> int:
-    """Seal every trunk password and agent secret headers still stored in clear, and
+    """Seal every trunk password, trunk TLS client key given as PEM and agent secret
+    headers still stored in clear, and
     re-seal with the first key those an older key sealed; the number of rows written.
     Safe to run at every start."""
     trunks = sa.table("trunks", sa.column("id"), sa.column("auth_password"))
@@ -148,6 +149,7 @@ def seal_clear_rows(conn: Connection, box: SecretBox) -> int:
         conn.execute(trunks.update().where(trunks.c.id == row.id)
                      .values(auth_password=box.seal(value)))
         count += 1
+    count += _seal_client_keys(conn, box)
     for row in conn.execute(sa.select(agents.c.id, agents.c.secret_headers)).all():
         value = row.secret_headers
         if not value:
@@ -158,6 +160,35 @@ def seal_clear_rows(conn: Connection, box: SecretBox) -> int:
             value = box.open_headers(value)
         conn.execute(agents.update().where(agents.c.id == row.id)
                      .values(secret_headers=box.seal_headers(value)))
+        count += 1
+    return count
+
+
+def _client_keys(conn: Connection):
+    """The trunks' TLS client key column (0005), or None before it exists."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("trunks")}
+    if "tls_client_key" not in columns:
+        return None
+    return sa.table("trunks", sa.column("id"), sa.column("tls_client_key"))
+
+
+def _seal_client_keys(conn: Connection, box: SecretBox) -> int:
+    """Trunk TLS client keys given as PEM (a file path stays as it is)."""
+    trunks = _client_keys(conn)
+    if trunks is None:
+        return 0
+    count = 0
+    for row in conn.execute(sa.select(trunks.c.id, trunks.c.tls_client_key)
+                            .where(trunks.c.tls_client_key.is_not(None))).all():
+        value = row.tls_client_key
+        if is_sealed(value):
+            if box.is_current(value):
+                continue
+            value = box.open(value)
+        elif not value.startswith("-----BEGIN"):
+            continue
+        conn.execute(trunks.update().where(trunks.c.id == row.id)
+                     .values(tls_client_key=box.seal(value)))
         count += 1
     return count
 
@@ -187,6 +218,11 @@ def check_key(conn: Connection, box: SecretBox) -> None:
     for (value,) in conn.execute(sa.select(trunks.c.auth_password)):
         if is_sealed(value):
             box.open(value)
+    keys = _client_keys(conn)
+    if keys is not None:
+        for (value,) in conn.execute(sa.select(keys.c.tls_client_key)):
+            if is_sealed(value):
+                box.open(value)
     for (value,) in conn.execute(sa.select(agents.c.secret_headers)):
         if is_sealed(value):
             box.open_headers(value)

@@ -48,6 +48,7 @@ def load_routing_rows(conn: Connection) -> dict[str, list]:
     # The snapshot uses the secrets (digest to carriers, headers to agents): open them.
     for trunk in rows["trunks"]:
         trunk["auth_password"] = open_password(conn, trunk["auth_password"])
+        trunk["tls_client_key"] = open_password(conn, trunk.get("tls_client_key"))
     for agent in rows["agents"]:
         agent["secret_headers"] = open_headers(conn, agent["secret_headers"])
         if agent.get("auth_token") is not None:

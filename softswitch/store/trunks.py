@@ -1,9 +1,11 @@
 """Trunks (carrier accounts) and their gateways.
 
 Rows come back with their gateways (region by name) and without the outbound
-password unless ``with_secrets`` is asked for: only the routing snapshot and
-the registration client need it; the admin API shows ``auth_password_set``.
-The password is sealed at rest (store.secret_box) and opened only then.
+password and TLS client key unless ``with_secrets`` is asked for: only the routing
+snapshot and the registration client need them; the admin API shows
+``auth_password_set`` and ``tls_client_key_set``. The password, and a client key
+given as PEM (a file path is stored as it is), are sealed at rest (store.secret_box)
+and opened only then.
 """
 
 import sqlalchemy as sa
@@ -23,7 +25,7 @@ from softswitch.store.tables import (
 FIELDS = (
     "name", "inbound_allowed_sources", "auth_username", "auth_password", "register",
     "max_concurrent", "max_cps", "number_format", "enabled", "stir_shaken",
-    "media_encryption",
+    "media_encryption", "tls_client_certificate", "tls_client_key",
 )
 GATEWAY_FIELDS = ("host", "port", "transport", "region_id", "priority", "weight")
 
@@ -118,10 +120,13 @@ def _load(conn: Connection, ids, condition=None, limit=None, with_secrets=False)
     by_id = {}
     for row in rows:
         row["auth_password_set"] = row["auth_password"] is not None
+        row["tls_client_key_set"] = row["tls_client_key"] is not None
         if with_secrets:
             row["auth_password"] = open_password(conn, row["auth_password"])
+            row["tls_client_key"] = open_password(conn, row["tls_client_key"])
         else:
             del row["auth_password"]
+            del row["tls_client_key"]
         row["gateways"] = []
         by_id[row["id"]] = row
     gateway_rows = conn.execute(
@@ -136,9 +141,18 @@ def _load(conn: Connection, ids, condition=None, limit=None, with_secrets=False)
 
 
 def _sealed(conn: Connection, values: dict) -> dict:
-    if values.get("auth_password") is None:
-        return values
-    return {**values, "auth_password": seal_password(conn, values["auth_password"])}
+    values = dict(values)
+    if values.get("auth_password") is not None:
+        values["auth_password"] = seal_password(conn, values["auth_password"])
+    key = values.get("tls_client_key")
+    if key is not None and is_pem(key):
+        values["tls_client_key"] = seal_password(conn, key)
+    return values
+
+
+def is_pem(value: str) -> bool:
+    """PEM text, as opposed to the path of a PEM file."""
+    return value.startswith("-----BEGIN")
 
 
 def _only(values: dict, fields: tuple[str, ...]) -> dict:

@@ -5,7 +5,8 @@ calls valid must not be refused), except for the rules a JSON Schema cannot stat
 which the server answers with 422 and a message naming the rule: an object the body
 refers to that does not exist, a key in the body that differs from the URL's, one
 field bounded by another (port_max above port_min, register with credentials and a
-gateway, a profile's sample rate and parameters), items equal once normalised
+gateway, a profile's sample rate and parameters), PEM text that does not decode,
+items equal once normalised
 (header names in any case, gateways, networks) and a network written with host
 bits set. Any other refusal of valid data fails.
 """
@@ -27,7 +28,8 @@ STATEFUL_OR_CROSS_FIELD = re.compile(
     r"|is in both headers and secret_headers|a header is named twice"
     r"|repeats gateway \d+"
     r"|is listed twice|has host bits set"
-    r"|rejects the call, so the targets")
+    r"|rejects the call, so the targets"
+    r"|: not a PEM (certificate|key)")
 
 
 def _error_message(response) -> str:

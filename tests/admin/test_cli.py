@@ -61,6 +61,12 @@ class CliTests(ApiTestCase):
         self.assertIn("sip.carrier.example:5061/tls, [2001:db8::5]:5060/udp, "
                       "sip.srv.example/udp", out)
         self.assertEqual(trunk["auth"], {"username": "acct", "password_set": True})
+        code, out, _ = yield self.cli("-o", "json", "trunks", "update", "humans",
+                                      "--tls-client-cert", "/etc/softswitch/humans.pem",
+                                      "--tls-client-key", "/etc/softswitch/humans.key")
+        self.assertEqual((code, json.loads(out)["tls"]),
+                         (0, {"client_certificate": "/etc/softswitch/humans.pem",
+                              "client_key_set": True}))
         code, out, _ = yield self.cli("numbers", "get", "+14155550100", "-o", "json")
         self.assertEqual(json.loads(out)["number"], "+14155550100")
         code, out, _ = yield self.cli("-o", "json", "agents", "list")

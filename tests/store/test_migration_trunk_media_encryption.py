@@ -31,7 +31,7 @@ INSERT = ("INSERT INTO trunks (name, inbound_allowed_sources, register, number_f
 
 
 def test_trunks_keep_their_rows_and_get_plain_rtp(database_url):
-    migrate.upgrade(database_url, "0004")
+    migrate.upgrade(database_url, "0005")
     _run(database_url, INSERT.format(name="carrier", extra="", value=""))
     migrate.upgrade(database_url, "0006")
     assert _run(database_url, "SELECT name, media_encryption FROM trunks") == [
@@ -41,7 +41,7 @@ def test_trunks_keep_their_rows_and_get_plain_rtp(database_url):
     with pytest.raises(sa.exc.IntegrityError):
         _run(database_url, INSERT.format(name="bad", extra=", media_encryption",
                                          value=", 'dtls'"))
-    migrate.downgrade(database_url, "0004")
+    migrate.downgrade(database_url, "0005")
     assert "media_encryption" not in _columns(database_url)
     assert _run(database_url, "SELECT name FROM trunks") == [("carrier",)]
     migrate.upgrade(database_url)

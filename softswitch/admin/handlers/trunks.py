@@ -19,11 +19,16 @@ def _out(row: dict) -> dict:
     auth = None
     if row["auth_username"] is not None:
         auth = {"username": row["auth_username"], "password_set": row["auth_password_set"]}
+    tls = None
+    if row["tls_client_certificate"] is not None:
+        tls = {"client_certificate": row["tls_client_certificate"],
+               "client_key_set": row["tls_client_key_set"]}
     return {
         "name": row["name"],
         "gateways": [{key: g[key] for key in _GATEWAY_KEYS} for g in row["gateways"]],
         "inbound": {"allowed_sources": row["inbound_allowed_sources"]},
         "auth": auth,
+        "tls": tls,
         "register": row["register"],
         **{key: row[key] for key in _PLAIN_KEYS},
         "created_at": row["created_at"],
@@ -40,10 +45,15 @@ def _as_input(row: dict) -> dict:
     auth = None
     if row["auth_username"] is not None:
         auth = {"username": row["auth_username"], "password": row["auth_password"] or ""}
+    tls = None
+    if row["tls_client_certificate"] is not None:
+        tls = {"client_certificate": row["tls_client_certificate"],
+               "client_key": row["tls_client_key"] or ""}
     return {
         "gateways": [{key: g[key] for key in _GATEWAY_KEYS} for g in row["gateways"]],
         "inbound": {"allowed_sources": row["inbound_allowed_sources"]},
         "auth": auth,
+        "tls": tls,
         "register": row["register"],
         **{key: row[key] for key in _PLAIN_KEYS},
     }
@@ -54,6 +64,8 @@ def _values(body: TrunkReplace) -> dict:
         "inbound_allowed_sources": list(body.inbound.allowed_sources),
         "auth_username": body.auth.username if body.auth else None,
         "auth_password": body.auth.password if body.auth else None,
+        "tls_client_certificate": body.tls.client_certificate if body.tls else None,
+        "tls_client_key": body.tls.client_key if body.tls else None,
         "register": body.register_,
         **{key: getattr(body, key) for key in _PLAIN_KEYS},
     }

@@ -3,6 +3,8 @@
 import re
 from typing import Annotated, Literal
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from softswitch.admin.schemas.common import (
@@ -98,11 +100,58 @@ class TrunkAuth(RequestModel):
                           description="write-only")
 
 
+MAX_PEM = 32768  # a certificate chain or a key; more is not a client certificate
+
+
+def _pem_or_path(value: str, kind: str) -> str:
+    """PEM text, checked, or an absolute path of a PEM file on the switch."""
+    if value.startswith("-----BEGIN"):
+        data = value.encode("ascii", "replace")
+        try:
+            if kind == "certificate":
+                x509.load_pem_x509_certificates(data)
+            else:
+                serialization.load_pem_private_key(data, None)
+        except (ValueError, TypeError):
+            raise ValueError(f"not a PEM {kind}" + (" without a passphrase" if kind == "key"
+                                                     else "")) from None
+        return value
+    if not value.startswith("/") or any(c in value for c in "\r\n\x00"):
+        raise ValueError(f"a PEM {kind}, or the absolute path of a PEM file on the switch")
+    return value
+
+
+PEM_OR_PATH = r"^(?:-----BEGIN [\s\S]*|/[^\r\n\x00]*)$"
+
+
+class TrunkTls(RequestModel):
+    client_certificate: str = Field(
+        min_length=1, max_length=MAX_PEM, json_schema_extra={"pattern": PEM_OR_PATH},
+        description="the certificate presented to gateways that ask for one (mutual TLS): "
+                    "PEM (intermediates may follow it), or the absolute path of a PEM "
+                    "file on the switch")
+    client_key: str = Field(
+        min_length=1, max_length=MAX_PEM, json_schema_extra={"pattern": PEM_OR_PATH},
+        description="write-only: its private key, PEM without a passphrase (stored "
+                    "sealed), or the absolute path of a PEM file on the switch")
+
+    @field_validator("client_certificate")
+    @classmethod
+    def _certificate(cls, value: str) -> str:
+        return _pem_or_path(value, "certificate")
+
+    @field_validator("client_key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        return _pem_or_path(value, "key")
+
+
 class TrunkReplace(RequestModel):
     name: Name | None = Field(None, description="must match the URL if given")
     gateways: list[Gateway] = Field(default_factory=list, max_length=32)
     inbound: Inbound = Field(default_factory=Inbound)
     auth: TrunkAuth | None = None
+    tls: TrunkTls | None = Field(None, description="for gateways with transport tls")
     # "register" would shadow ABCMeta.register on the model class.
     register_: bool = Field(False, alias="register",
                             description="register to the gateways with auth")
@@ -165,11 +214,17 @@ class TrunkAuthOut(ResponseModel):
     password_set: bool
 
 
+class TrunkTlsOut(ResponseModel):
+    client_certificate: str
+    client_key_set: bool
+
+
 class TrunkOut(ResponseModel):
     name: str
     gateways: list[GatewayOut]
     inbound: InboundOut
     auth: TrunkAuthOut | None
+    tls: TrunkTlsOut | None = None
     register_: bool = Field(alias="register")
     max_concurrent: int | None
     max_cps: float | None

@@ -104,6 +104,10 @@ class SipEndpoint:
         self._transports[name] = transport
         self._addresses.bind(name, host, port)
 
+    def add_sender(self, name: str, transport) -> None:
+        """A transport that sends without a listener of its own (outbound TLS)."""
+        self._transports.setdefault(name, transport)
+
     # -- inbound ----------------------------------------------------------------
     def message_received(self, data: bytes, peer: Peer) -> None:
         try:

@@ -37,11 +37,12 @@ class StartupError(Exception):
 
 class SipListeners(Service):
     def __init__(self, reactor, endpoint, specs: list[ListenSpec], stream_factory: SipStreamFactory,
-                 max_message_size: int):
+                 max_message_size: int, tls_factory=None):
         self._reactor = reactor
         self._endpoint = endpoint
         self._specs = specs
         self._stream_factory = stream_factory
+        self._tls_factory = tls_factory  # edge.sip.tls.SipTlsFactory
         self._max_message_size = max_message_size
         self._ports = []
         self.bound: list[tuple[str, str, int]] = []
@@ -60,6 +61,8 @@ class SipListeners(Service):
             self.bound.append((spec.transport, address.host, address.port))
             log.info("SIP listening on {transport}:{host}:{port}", transport=spec.transport,
                      host=address.host, port=address.port)
+        if self._tls_factory is not None:
+            self._endpoint.add_sender("tls", self._tls_factory)
 
     def _listen(self, spec: ListenSpec):
         if spec.transport == "udp":
@@ -68,6 +71,10 @@ class SipListeners(Service):
                                            maxPacketSize=self._max_message_size)
             _enlarge_receive_buffer(port)
             transport = protocol
+        elif spec.transport == "tls":
+            port = self._reactor.listenTCP(spec.port, self._tls_factory.server_factory(),
+                                           interface=spec.host, backlog=1024)
+            transport = self._tls_factory
         else:
             port = self._reactor.listenTCP(spec.port, self._stream_factory, interface=spec.host,
                                            backlog=1024)
@@ -81,6 +88,8 @@ class SipListeners(Service):
             return succeed(None)
         super().stopService()
         self._stream_factory.close_all()
+        if self._tls_factory is not None:
+            self._tls_factory.close_all()
         self._endpoint.stop()
         return self._close_ports()
 

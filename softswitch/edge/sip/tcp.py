@@ -19,6 +19,8 @@ log = Logger()
 
 
 class SipStreamProtocol(Protocol, TimeoutMixin):
+    ready = True  # may carry messages (TLS: once its handshake is through)
+
     def __init__(self, factory: "SipStreamFactory"):
         self._factory = factory
         self._framer = StreamFramer(factory.limits)
@@ -30,11 +32,11 @@ class SipStreamProtocol(Protocol, TimeoutMixin):
 
     def connectionMade(self) -> None:
         address = self.transport.getPeer()
-        self.peer = Peer("tcp", address.host, address.port)
+        self.peer = Peer(self._factory.transport_name, address.host, address.port)
         refusal = self._factory.register(self)
         if refusal is not None:
             # Debug only: a flood of refused connections must not flood the log too.
-            log.debug("refusing TCP connection from {peer}: {why}", peer=str(self.peer),
+            log.debug("refusing connection from {peer}: {why}", peer=str(self.peer),
                       why=refusal)
             self.peer = None  # never registered: connectionLost leaves the tables be
             self.transport.abortConnection()
@@ -99,6 +101,9 @@ class SipStreamFactory(ServerFactory):
     with none open yet (gateways, phones registered over TCP after their connection
     dropped). Messages wait in order while the connection is being made."""
 
+    transport_name = "tcp"
+    protocol_class = SipStreamProtocol
+
     def __init__(self, endpoint, metrics, limits: Limits, idle_timeout: float,
                  max_connections: int, clock=None, reactor=None,
                  connect_timeout: float = 5.0, max_per_address: int = 32,
@@ -120,7 +125,7 @@ class SipStreamFactory(ServerFactory):
         self._connect_timeout = connect_timeout
 
     def buildProtocol(self, addr) -> SipStreamProtocol:
-        protocol = SipStreamProtocol(self)
+        protocol = self.protocol_class(self)
         protocol.factory = self
         if self._clock is not None:
             protocol.callLater = self._clock.callLater
@@ -141,10 +146,18 @@ class SipStreamFactory(ServerFactory):
             protocol.counted = True
         key = (host, protocol.peer.port)
         self._connections[key] = protocol
-        self.metrics.tcp_connections.set(len(self._connections))
-        for data, _ in self._pending.pop(key, ()):
-            protocol.transport.write(data)
+        self._count_connections()
+        if protocol.ready:
+            self.flush(protocol)
         return None
+
+    def flush(self, protocol: SipStreamProtocol) -> None:
+        """Write what waited for this connection to be ready."""
+        for data, _ in self._pending.pop((protocol.peer.host, protocol.peer.port), ()):
+            protocol.transport.write(data)
+
+    def _count_connections(self) -> None:
+        self.metrics.tcp_connections.set(len(self._connections))
 
     def unregister(self, protocol: SipStreamProtocol) -> None:
         if protocol.peer is None:
@@ -158,7 +171,7 @@ class SipStreamFactory(ServerFactory):
             count = self._per_host.pop(host, 1) - 1
             if count > 0:
                 self._per_host[host] = count
-        self.metrics.tcp_connections.set(len(self._connections))
+        self._count_connections()
 
     def connections_from(self, host: str) -> int:
         """Accepted connections open from one source address."""
@@ -168,24 +181,46 @@ class SipStreamFactory(ServerFactory):
         key = (peer.host, peer.port)
         protocol = self._connections.get(key)
         if protocol is not None and protocol.transport is not None:
-            protocol.transport.write(data)
+            if protocol.ready:
+                protocol.transport.write(data)
+                return
+            # Open, not ready yet (a TLS handshake): written when it is.
+            self._pending.setdefault(key, []).append((data, on_failure))
             return
-        if key in self._pending:
+        if key in self._pending:  # being opened
             self._pending[key].append((data, on_failure))
             return
-        if self._reactor is None or len(self._connections) >= self.max_connections:
-            log.debug("no TCP connection to {peer}: message dropped", peer=str(peer))
+        outbound = None
+        if self._reactor is not None and len(self._connections) < self.max_connections:
+            outbound = self.outbound_factory(peer, key)
+        if outbound is None:
+            log.debug("no {transport} connection to {peer}: message dropped",
+                      transport=self.transport_name.upper(), peer=str(peer))
             self.metrics.sip_dropped.labels("tcp-connection-gone").inc()
             if on_failure is not None:
-                on_failure()
+                # Later, as a refused connection would be: the sender (a proxy forking
+                # to several contacts) is still setting up the branch that failed.
+                if self.clock is not None:
+                    self.clock.callLater(0, on_failure)
+                else:
+                    on_failure()
             return
         self._pending[key] = [(data, on_failure)]
-        self._reactor.connectTCP(peer.host, peer.port, _Outbound(self, key),
-                                 timeout=self._connect_timeout)
+        self._reactor.connectTCP(peer.host, peer.port, outbound, timeout=self._connect_timeout)
+
+    def outbound_factory(self, peer: Peer, key: tuple[str, int]):
+        """The client factory opening a connection to `peer`, or None (not allowed)."""
+        return _Outbound(self, key)
 
     def connect_failed(self, key: tuple[str, int], reason) -> None:
-        log.info("TCP connection to {host}:{port} failed: {why}", host=key[0], port=key[1],
+        log.info("{transport} connection to {host}:{port} failed: {why}",
+                 transport=self.transport_name.upper(), host=key[0], port=key[1],
                  why=reason.getErrorMessage())
+        self.fail_pending(key)
+
+    def fail_pending(self, key: tuple[str, int]) -> None:
+        """The messages waiting for a connection that will not be: their transactions
+        fail now (RFC 3261 §17.1.4)."""
         for _, on_failure in self._pending.pop(key, ()):
             self.metrics.sip_dropped.labels("tcp-connect-failed").inc()
             if on_failure is not None:

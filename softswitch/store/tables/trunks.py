@@ -31,6 +31,10 @@ trunks = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False),
     # STIR/SHAKEN toward this trunk: "sign" (our Identity) or "off" (the carrier signs).
     sa.Column("stir_shaken", sa.String, nullable=False, server_default="off"),
+    # Mutual TLS towards the gateways: PEM text or a PEM file's path on the switch;
+    # a key given as PEM is sealed at rest like the password.
+    sa.Column("tls_client_certificate", sa.String, nullable=True),
+    sa.Column("tls_client_key", sa.String, nullable=True),
     *timestamp_columns(),
     sa.Column("media_encryption", sa.String, nullable=False, server_default="none"),
     sa.UniqueConstraint("name"),
