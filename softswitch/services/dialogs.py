@@ -39,6 +39,9 @@ class CallRecord:
     transfer_target: str | None = None
     media_stats: dict | None = None
     agent_stats: dict | None = None
+    amd_result: str | None = None  # outbound calls with answering-machine detection
+    amd_decision_ms: int | None = None
+    amd: dict | None = None
 
 
 @dataclass(eq=False)

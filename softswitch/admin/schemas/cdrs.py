@@ -2,7 +2,7 @@
 
 import re
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
@@ -79,3 +79,10 @@ class CdrOut(ResponseModel):
     transfer_target: str | None
     media_stats: dict | None
     agent_stats: dict | None
+    amd_result: Literal["human", "machine", "unknown"] | None = Field(
+        None, description="answering-machine detection of an outbound call that asked "
+                          "for it (docs/amd.md)")
+    amd_decision_ms: int | None = Field(None, description="when it was decided, ms after "
+                                                          "the answer")
+    amd: dict | None = Field(None, description="its details: reason, a machine greeting's "
+                                               "end (beep or silence) and when")

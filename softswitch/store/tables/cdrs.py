@@ -38,6 +38,11 @@ cdrs = sa.Table(
     sa.Column("transfer_target", sa.Text, nullable=True),
     sa.Column("media_stats", sa.JSON(none_as_null=True), nullable=True),
     sa.Column("agent_stats", sa.JSON(none_as_null=True), nullable=True),
+    # Answering-machine detection (outbound calls that asked for it): human, machine
+    # or unknown, ms after the answer, and its details (services.amd_calls).
+    sa.Column("amd_result", sa.String, nullable=True),
+    sa.Column("amd_decision_ms", sa.Integer, nullable=True),
+    sa.Column("amd", sa.JSON(none_as_null=True), nullable=True),
     sa.Index(None, "start_at"),
     sa.Index(None, "did"),
     sa.Index(None, "call_id"),
