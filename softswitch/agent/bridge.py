@@ -290,7 +290,8 @@ class AgentBridge:
             return Output()
         self._closed = True
         self._quiet = Output()
-        ws = self._encode(CallEnded(reason)) if self._started_at is not None else []
+        told = self._started_at is not None and self._gated is None  # (a gated agent: not)
+        ws = self._encode(CallEnded(reason)) if told else []
         return Output(ws=tuple(ws))
 
     def hold(self, held: bool, now: float) -> Output:

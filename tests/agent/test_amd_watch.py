@@ -191,3 +191,10 @@ def test_nothing_is_reported_before_the_start_nor_released_without_a_gate():
     assert b.report(AmdReported("human", "human", 1, "x"), 10.0).ws == ()
     b.start(10.0)
     assert b.release(INFO, (), 10.1).ws == ()
+
+
+def test_a_gated_agent_stopped_before_release_is_told_nothing():
+    b = bridge()
+    b.start(10.0, gated=True)
+    b.tick(10.1)
+    assert b.stop("machine", 10.2).ws == ()
