@@ -4,11 +4,13 @@
 `amd_event(calls, call, event)` is the session's `on_amd` for a call: the record gets
 `amd_result` and `amd_decision_ms` (ms after the answer) on the decision, and the
 `amd` details (reason, a machine greeting's end: beep or silence, and when); a machine
-ends the call when the options say so ("switch" "machine" in the record).
+ends the call when the options say so ("switch" "machine" in the record). Each event
+is also a `call.amd` webhook (services.webhooks).
 """
 
 from ..agent.amd_watch import reported
 from ..media.amd import AmdDecided, MachineEnded
+from .webhooks import emit_for
 
 
 def amd_event(calls, call, event) -> None:
@@ -27,6 +29,7 @@ def amd_event(calls, call, event) -> None:
         if event.beep_hz is not None:
             details["beep_hz"] = event.beep_hz
     record.amd = details
+    emit_for(calls.webhooks, "call.amd", record, amd=amd_view(call))
     if call.amd.hangs_up(event):
         calls.end_call(call, "switch", "machine")
 

@@ -76,6 +76,7 @@ from .media_owners import MediaOwners
 from .media_control import MediaError
 from .transfer_port import NO_TRANSFERS, TransferRequests
 from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg
+from .webhooks import NO_WEBHOOKS, emit_for
 
 log = Logger()
 
@@ -152,7 +153,8 @@ class OutboundCalls:
                  limiter=None, gateway_order=None, gateway_health=None, on_call_end=None,
                  ring_timeout: float = DEFAULT_RING_TIMEOUT, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
                  user_agent: str = "softswitch", transfers: TransferRequests = NO_TRANSFERS,
-                 media_owners: MediaOwners | None = None, session_timers=None):
+                 media_owners: MediaOwners | None = None, session_timers=None,
+                 webhooks=NO_WEBHOOKS):
         self.stack = stack
         self._clock = clock
         self._snapshot = snapshot_source
@@ -168,6 +170,7 @@ class OutboundCalls:
         self._user_agent = user_agent
         self._session_timers = session_timers  # sip.session_timer.SessionTimerConfig
         self.transfers = transfers
+        self.webhooks = webhooks  # services.webhooks: call events out
         self._media_owners = media_owners if media_owners is not None else MediaOwners()
         self.calls: dict[str, OutboundCall] = {}
         self.draining = False
@@ -363,6 +366,7 @@ class OutboundCalls:
             if call.state == "trying":
                 call.state = "ringing"
                 call.record.ring_at = self._clock.seconds()
+                emit_for(self.webhooks, "call.ringing", call.record)
             self._connect_agent(call)
         elif isinstance(event, Answered):
             self._answered(call, event.sdp)
@@ -404,6 +408,7 @@ class OutboundCalls:
         record = call.record
         record.answer_at = self._clock.seconds()
         record.final_code = 200
+        emit_for(self.webhooks, "call.answered", record)
         taken = call.session.take_answer(sdp)
 
         def unusable(failure):

@@ -1,12 +1,13 @@
 """Call records of outbound calls keep their answering-machine detection: the result
 (human, machine, unknown), when it was decided (ms after the answer) and its details
-(why, and a machine greeting's end: beep or silence, and when).
+(why, and a machine greeting's end: beep or silence, and when). Agents get their own
+webhook URL for call events.
 
 Revision ID: 0011
 Revises: 0004
 Create Date: 2026-12-03
 
-Three nullable columns; adding them needs no table rebuild on SQLite.
+Four nullable columns; adding them needs no table rebuild on SQLite.
 """
 
 import sqlalchemy as sa
@@ -22,9 +23,11 @@ def upgrade() -> None:
     op.add_column("cdrs", sa.Column("amd_result", sa.String, nullable=True))
     op.add_column("cdrs", sa.Column("amd_decision_ms", sa.Integer, nullable=True))
     op.add_column("cdrs", sa.Column("amd", sa.JSON(none_as_null=True), nullable=True))
+    op.add_column("agents", sa.Column("webhook_url", sa.Text, nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("agents", "webhook_url")
     op.drop_column("cdrs", "amd")
     op.drop_column("cdrs", "amd_decision_ms")
     op.drop_column("cdrs", "amd_result")

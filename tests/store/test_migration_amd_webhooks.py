@@ -1,5 +1,5 @@
-"""0011 adds the call records' answering-machine detection columns, keeping the rows;
-its downgrade drops them again."""
+"""0011 adds the call records' answering-machine detection columns and the agents'
+webhook URL, keeping the rows; its downgrade drops them again."""
 
 import sqlalchemy as sa
 
@@ -18,10 +18,10 @@ def _rows(url: str, sql: str) -> list:
         engine.dispose()
 
 
-def _columns(url: str) -> set[str]:
+def _columns(url: str, table: str = "cdrs") -> set[str]:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
-        return {c["name"] for c in sa.inspect(engine).get_columns("cdrs")}
+        return {c["name"] for c in sa.inspect(engine).get_columns(table)}
     finally:
         engine.dispose()
 
@@ -36,6 +36,8 @@ def test_call_records_keep_their_rows_and_gain_nullable_amd_columns(database_url
     _rows(database_url, "UPDATE cdrs SET amd_result = 'machine', amd_decision_ms = 2980")
     migrate.downgrade(database_url, "0004")
     assert AMD_COLUMNS.isdisjoint(_columns(database_url))
+    assert "webhook_url" not in _columns(database_url, "agents")
     assert _rows(database_url, "SELECT call_id FROM cdrs") == [("c1@x",)]
     migrate.upgrade(database_url)
     assert AMD_COLUMNS <= _columns(database_url)
+    assert "webhook_url" in _columns(database_url, "agents")

@@ -1,5 +1,3 @@
-BEGIN;
-
 -- Running upgrade 0004 -> 0011
 
 ALTER TABLE cdrs ADD COLUMN amd_result VARCHAR;
@@ -8,7 +6,7 @@ ALTER TABLE cdrs ADD COLUMN amd_decision_ms INTEGER;
 
 ALTER TABLE cdrs ADD COLUMN amd JSON;
 
-UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0004';
+ALTER TABLE agents ADD COLUMN webhook_url TEXT;
 
-COMMIT;
+UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0004';
 
