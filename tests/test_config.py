@@ -25,7 +25,8 @@ def test_every_key_is_documented_in_the_shipped_file():
     import tomllib
     raw = tomllib.loads((REPO / "etc" / "softswitch.toml").read_text())
     defaults = config.validate({})
-    for section in ("sip", "admin", "database", "media", "trunks", "agents", "log", "guard"):
+    for section in ("sip", "admin", "database", "media", "trunks", "agents", "log", "guard",
+                    "webhooks"):
         fields = getattr(defaults, section).__dataclass_fields__
         assert set(raw[section]) == set(fields), section
 
@@ -106,6 +107,11 @@ def test_missing_explicit_file_is_an_error(tmp_path):
      r"^\[agents\] close_drain_timeout must be between 0 and 60 seconds$"),
     ("[agents]\nclose_drain_timeout = nan\n", r"^\[agents\] close_drain_timeout must be"),
     ("[sip]\nmin_se = 89\n", r"^\[sip\] min_se must be at least 90 \(RFC 4028\)$"),
+    ("[webhooks]\nurl = 'ftp://h/'\n", r"^\[webhooks\] url must be an http:// or https://"),
+    ("[webhooks]\nurl = 'http://h/'\n", r"^\[webhooks\] url needs a secret"),
+    ("[webhooks]\ntimeout = 0\n", r"^\[webhooks\] timeout must be between 0 and 60"),
+    ("[webhooks]\nmax_attempts = 0\n", r"^\[webhooks\] max_attempts must be between"),
+    ("[webhooks]\nmax_pending = 0\n", r"^\[webhooks\] max_pending must be between"),
     ("[sip]\nsession_expires = 60\n",
      r"^\[sip\] session_expires must be 0 \(off\) or at least min_se$"),
 ])
@@ -211,3 +217,13 @@ def test_session_timers_are_on_by_default_and_zero_turns_them_off(tmp_path):
     assert (on.session_expires, on.min_se) == (1800, 90)
     off = config.load(write(tmp_path, "[sip]\nsession_expires = 0\n"))
     assert session_timer_config(off.sip) is None
+
+
+def test_the_webhook_secret_from_the_environment_wins(tmp_path, monkeypatch):
+    monkeypatch.delenv(config.WEBHOOK_SECRET_ENV, raising=False)
+    settings = config.load(write(tmp_path, "[webhooks]\nurl = 'https://h.example/'\n"
+                                           "secret = 'file'\n"))
+    assert (settings.webhooks.url, settings.webhook_secret) == ("https://h.example/", "file")
+    monkeypatch.setenv(config.WEBHOOK_SECRET_ENV, "env")
+    assert settings.webhook_secret == "env"
+    assert config.load(write(tmp_path, "[webhooks]\nurl = 'http://h/'\n")).webhooks.url
