@@ -237,6 +237,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     cdr_writer = CdrWriter(database, reactor)
     root.on_stop.append(cdr_writer.flush)
     webhooks = build_webhooks(settings, reactor, snapshot)
+    root.on_stop.append(webhooks.stop)  # no more retries once stopping
     call_ended = reporting_ends(cdr_writer, webhooks)  # the record, then call.ended
     limits = Limits(max_message_size=sip.max_message_size)
     layer = TransactionLayer(TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4),

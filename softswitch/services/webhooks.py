@@ -118,6 +118,9 @@ class NoWebhooks:
     def delivery(self, delivery_id: int) -> dict | None:
         return None
 
+    def stop(self) -> None:
+        pass
+
 
 NO_WEBHOOKS = NoWebhooks()
 
