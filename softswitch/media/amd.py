@@ -110,11 +110,13 @@ class AnsweringMachineDetector:
             return []
         end_ms = media_ms + FRAME_MS
         events: list = []
-        beep = self._beeps.push(samples, media_ms)
+        x = samples.astype(np.float64)
+        energy = float(np.dot(x, x))
+        beep = self._beeps.push(x, media_ms, energy)
         if beep is not None:
             self._beep(beep, events)
             return events
-        word_ended = self._vad(self._dbfs(samples), end_ms)
+        word_ended = self._vad(self._level(energy, len(x)), end_ms)
         if self.result is None:
             self._decide(end_ms, word_ended, events)
         elif self.result == "machine" and self._quiet_ms >= self.params.greeting_end_silence \
@@ -139,9 +141,10 @@ class AnsweringMachineDetector:
         return self._last_word_end is not None
 
     # -- internals ---------------------------------------------------------------------
-    def _dbfs(self, samples: np.ndarray) -> float:
-        x = samples.astype(np.float64)
-        power = float(np.dot(x, x)) / max(1, len(x)) / _FULL_SCALE_POWER
+    @staticmethod
+    def _level(energy: float, samples: int) -> float:
+        """dBFS of a frame from its sum of squares."""
+        power = energy / max(1, samples) / _FULL_SCALE_POWER
         return max(_FLOOR_DBFS, 10 * math.log10(power) if power > 0 else _FLOOR_DBFS)
 
     def _vad(self, level: float, end_ms: int) -> bool:
