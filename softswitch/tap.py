@@ -236,7 +236,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         challenge_status=407, algorithms=sip.digest_algorithms)
     cdr_writer = CdrWriter(database, reactor)
     root.on_stop.append(cdr_writer.flush)
-    webhooks = build_webhooks(settings, reactor, snapshot)
+    webhooks = build_webhooks(settings, reactor, snapshot, metrics)
     root.on_stop.append(webhooks.stop)  # no more retries once stopping
     call_ended = reporting_ends(cdr_writer, webhooks)  # the record, then call.ended
     limits = Limits(max_message_size=sip.max_message_size)

@@ -1,8 +1,10 @@
 """Webhook deliveries over HTTP (services.webhooks' sender): one POST per try with
 twisted.web.client.Agent; the status code is the result, the response body is not
 read beyond a small cap, and a try that takes longer than `timeout` seconds is
-cancelled (a failed try, retried by the service)."""
+cancelled (a failed try, retried by the service). `WebhookMetrics` shows the
+deliveries on /metrics, read from the service when scraped."""
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from twisted.internet import defer, protocol
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.http_headers import Headers
@@ -79,7 +81,28 @@ class HttpSender:
         return self._pool.closeCachedConnections()
 
 
-def build_webhooks(settings, reactor, snapshot):
+class WebhookMetrics:
+    """A prometheus collector over a services.webhooks.Webhooks."""
+
+    def __init__(self, webhooks):
+        self._webhooks = webhooks
+
+    def collect(self):
+        hooks = self._webhooks
+        done = CounterMetricFamily("softswitch_webhook_deliveries",
+                                   "Webhook deliveries that ended, by outcome",
+                                   labels=["outcome"])
+        for state, count in hooks.finished.items():
+            done.add_metric([state], count)
+        yield done
+        yield CounterMetricFamily("softswitch_webhook_tries",
+                                  "HTTP tries of webhook deliveries (retries included)",
+                                  value=hooks.tries)
+        yield GaugeMetricFamily("softswitch_webhook_pending",
+                                "Webhook deliveries waiting or in flight", value=hooks.pending)
+
+
+def build_webhooks(settings, reactor, snapshot, metrics=None):
     """The switch's webhooks from [webhooks] and the agents' own URLs (the routing
     snapshot's), or NO_WEBHOOKS without a secret to sign with."""
     secret = settings.webhook_secret
@@ -91,6 +114,9 @@ def build_webhooks(settings, reactor, snapshot):
         agent = snapshot().agents.get(name)
         return None if agent is None else agent.webhook_url
 
-    return Webhooks(reactor, HttpSender(reactor, config.timeout), secret=secret,
-                    url=config.url, agent_url=agent_url, max_pending=config.max_pending,
-                    max_attempts=config.max_attempts)
+    webhooks = Webhooks(reactor, HttpSender(reactor, config.timeout), secret=secret,
+                        url=config.url, agent_url=agent_url,
+                        max_pending=config.max_pending, max_attempts=config.max_attempts)
+    if metrics is not None:
+        metrics.registry.register(WebhookMetrics(webhooks))
+    return webhooks

@@ -147,6 +147,9 @@ class Webhooks:
         self._history_size = history
         self._next_id = 1
         self.dropped = 0
+        # deliveries that ended, by state, and tries made (the /metrics collector's)
+        self.finished = {"delivered": 0, "failed": 0, "dropped": 0}
+        self.tries = 0
 
     # -- the call path ------------------------------------------------------------------
     def emit(self, event: str, call_id: str, data: dict, agent: str | None = None) -> None:
@@ -218,6 +221,7 @@ class Webhooks:
                    "Softswitch-Event": delivery.event,
                    "Softswitch-Delivery": str(delivery.id)}
         delivery.attempts += 1
+        self.tries += 1
         delivery.next_at = None
         delivery.sending = True
         self._in_flight += 1
@@ -256,6 +260,7 @@ class Webhooks:
             self._pump()
 
     def _finish(self, delivery: Delivery, state: str) -> None:
+        self.finished[state] += 1
         delivery.state = state
         delivery.next_at = None
         delivery.finished_at = self._clock.seconds()

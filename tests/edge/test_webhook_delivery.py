@@ -6,11 +6,12 @@ that answers 500 is retried until it answers 200."""
 import json
 import socket
 
+from prometheus_client import CollectorRegistry, generate_latest
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 from twisted.web import resource, server
 
-from softswitch.edge.webhooks import HttpSender
+from softswitch.edge.webhooks import HttpSender, WebhookMetrics
 from softswitch.services.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, Webhooks, verify
 
 SECRET = "whsec-edge"
@@ -91,3 +92,24 @@ class DeliveryTests(unittest.TestCase):
                          ("delivered", 3, 200))
         self.assertEqual({delivery for delivery, _, _ in receiver.received}, {"1"})
         self.assertTrue(all(valid for _, _, valid in receiver.received))
+
+
+class MetricsTests(unittest.TestCase):
+    def test_the_collector_reads_outcomes_tries_and_pending(self):
+        class Refusing:
+            def send(self, url, headers, body):
+                return defer.fail(ConnectionRefusedError())
+
+        clock = task.Clock()
+        webhooks = Webhooks(clock, Refusing(), secret=SECRET, url="http://h/", max_attempts=2,
+                            backoff=(1.0,))
+        webhooks.emit("call.ended", "c1@x", {})
+        webhooks.emit("call.ended", "c2@x", {})
+        clock.advance(1.0)
+        webhooks.emit("call.ended", "c3@x", {})
+        registry = CollectorRegistry()
+        registry.register(WebhookMetrics(webhooks))
+        text = generate_latest(registry).decode()
+        self.assertIn('softswitch_webhook_deliveries_total{outcome="failed"} 2.0', text)
+        self.assertIn("softswitch_webhook_tries_total 5.0", text)
+        self.assertIn("softswitch_webhook_pending 1.0", text)
