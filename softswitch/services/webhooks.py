@@ -69,11 +69,17 @@ def call_summary(record, **extra) -> dict:
 
 def emit_for(webhooks, event: str, record, **extra) -> None:
     """`event` of the call of `record`, to the global URL and its agent's."""
+    if webhooks is NO_WEBHOOKS:
+        return  # (nothing to build)
     webhooks.emit(event, record.call_id, call_summary(record, **extra), record.agent)
 
 
 def reporting_ends(on_call_end, webhooks):
-    """An on_call_end that also sends `call.ended` with the whole call record."""
+    """An on_call_end that also sends `call.ended` with the whole call record
+    (`on_call_end` itself without webhooks: a record is not copied for nothing)."""
+    if webhooks is NO_WEBHOOKS:
+        return on_call_end
+
     def ended(record) -> None:
         if on_call_end is not None:
             on_call_end(record)

@@ -10,6 +10,7 @@ from twisted.internet.task import Clock
 
 from softswitch.services.dialogs import CallRecord
 from softswitch.services.webhooks import (
+    NO_WEBHOOKS,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     Webhooks,
@@ -177,3 +178,9 @@ def test_call_records_become_events():
 def test_a_secret_is_required():
     with pytest.raises(ValueError):
         Webhooks(Clock(), Sender(), secret="", url=GLOBAL)
+
+
+def test_without_webhooks_the_call_path_builds_nothing():
+    writer = [].append
+    assert reporting_ends(writer, NO_WEBHOOKS) is writer
+    emit_for(NO_WEBHOOKS, "call.ringing", None)  # (no record is even read)
