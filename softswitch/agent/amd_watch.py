@@ -4,10 +4,11 @@ options a call asks for, and the watch that feeds the far end's RTP to the detec
 `AmdOptions.from_request(dict)` checks the API's `amd` object (ValueError naming the
 field at fault). `AmdWatch(options, codec).rtp(payload_type, timestamp, payload)`
 takes each G.711 packet from the far end and returns the detector's events
-(media.amd.AmdDecided, MachineEnded); media time is the RTP timestamp since the first
-packet, so reordered or duplicated packets are dropped (older than the last one) and a
-gap (lost packets, or a far end pausing its stream) is silence, capped at
-`MAX_GAP_FRAMES` frames; `expire(at_ms)` is the edge's timer when the stream stops.
+(media.amd.AmdDecided, MachineEnded); media time follows the RTP timestamps from the
+first packet, so reordered or duplicated packets are dropped (older than the last one)
+and a gap (lost packets, or a far end pausing its stream) is silence, capped at
+`MAX_GAP_FRAMES` frames; a jump of more than `MAX_JUMP_SAMPLES` either way (a new
+timestamp base) just goes on. `expire()` is the edge's timer when the stream stops.
 
 `reported(event)` is the event for the agent (events.AmdReported, in Twilio's
 AnsweredBy words), and `AmdOptions.releases(event)` says whether an agent waiting for
@@ -24,6 +25,7 @@ from .events import AmdReported
 MODES = ("wait", "async")
 MACHINE_ACTIONS = ("agent", "hangup")
 MAX_GAP_FRAMES = 50  # a longer gap in the stream counts as 1 s of silence
+MAX_JUMP_SAMPLES = 8000 * 10  # a timestamp further off is a new base, not a gap
 _DECODERS = {0: ulaw_decode, 8: alaw_decode}  # static payload types (RFC 3551)
 _END_WORDS = {"beep": "machine_end_beep", "silence": "machine_end_silence",
               "timeout": "machine_end_other"}
@@ -104,7 +106,7 @@ class AmdWatch:
     def __init__(self, options: AmdOptions):
         self.options = options
         self.detector = AnsweringMachineDetector(options.params)
-        self._first_ts: int | None = None
+        self._last_ts: int | None = None  # the latest packet's RTP timestamp
         self._next_ms = 0  # media time of the next frame
 
     @property
@@ -115,19 +117,22 @@ class AmdWatch:
         decode = _DECODERS.get(payload_type)
         if decode is None or len(payload) != FRAME_SAMPLES or self.detector.done:
             return []  # (DTMF, comfort noise, other packet times: not for the detector)
-        if self._first_ts is None:
-            self._first_ts = timestamp
-        at_ms = ((timestamp - self._first_ts) & 0xFFFFFFFF) // 8
-        if at_ms < self._next_ms or at_ms > 0x7FFFFFFF // 8:
-            return []  # late, duplicated, or from before the first packet
+        if self._last_ts is None:
+            at_ms = 0
+        else:
+            step = ((timestamp - self._last_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            if step <= 0 and -step < MAX_JUMP_SAMPLES:
+                return []  # late or repeated
+            if not 0 < step <= MAX_JUMP_SAMPLES:
+                step = FRAME_SAMPLES  # a new timestamp base (a jump either way): go on
+            at_ms = self._next_ms - 20 + step // 8
+        self._last_ts = timestamp
         events: list = []
         gap = (at_ms - self._next_ms) // 20
-        if gap:
-            silence = _SILENCE
-            for k in range(min(gap, MAX_GAP_FRAMES)):
-                events += self.detector.push(silence, self._next_ms + 20 * k)
-                if self.detector.done:
-                    return events
+        for k in range(min(gap, MAX_GAP_FRAMES)):  # lost packets: silence
+            events += self.detector.push(_SILENCE, self._next_ms + 20 * k)
+            if self.detector.done:
+                return events
         events += self.detector.push(decode(payload), at_ms)
         self._next_ms = at_ms + 20
         return events

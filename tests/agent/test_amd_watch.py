@@ -105,12 +105,21 @@ def test_lost_packets_are_silence_and_late_or_repeated_ones_are_dropped():
     assert watch.detector.speech_ms == 0
 
 
+def test_a_new_timestamp_base_either_way_goes_on_without_a_gap():
+    for jump in (8000 * 3600, -8000 * 3600):
+        watch = AmdWatch(AmdOptions())
+        feed(watch, [SILENCE_ULAW] * 10 + speech_frames(0.3))
+        events = feed(watch, speech_frames(0.3) + [SILENCE_ULAW] * 70,
+                      ts0=(1000 + 160 * 25 + jump) & 0xFFFFFFFF)
+        assert events == [AmdDecided("human", 200 + 600 + 1200, "end-silence")], jump
+
+
 def test_other_payloads_are_not_for_the_detector():
     watch = AmdWatch(AmdOptions())
     assert watch.rtp(101, 1000, b"\x01\x0a\x00\xa0") == []
     assert watch.rtp(13, 1000, b"\x40") == []
     assert watch.rtp(0, 1000, SILENCE_ULAW[:80]) == []
-    assert watch.detector.speech_ms == 0 and watch._first_ts is None
+    assert watch.detector.speech_ms == 0 and watch._last_ts is None
 
 
 def test_a_stream_that_stops_expires_at_the_timeout():
