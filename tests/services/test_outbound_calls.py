@@ -449,3 +449,35 @@ def test_a_person_is_not_hung_up_on(switch):
     session.amd["on_amd"](AmdDecided("human", 2100, "end-silence"))
     assert switch.records == [] and switch.outbound.active_calls()[0]["amd"]["result"] == \
         "human"
+
+
+# -- webhooks (services.webhooks) ------------------------------------------------------------
+class RecordedEvents:
+    def __init__(self):
+        self.events = []
+
+    def emit(self, event, call_id, data, agent=None):
+        self.events.append((event, call_id, data, agent))
+
+
+def test_an_outbound_calls_events_reach_the_webhooks(switch):
+    hooks = RecordedEvents()
+    switch.outbound.webhooks = switch.transfers.webhooks = hooks
+    call_id, [(out, _)] = switch.originate(amd=AmdOptions())
+    session = switch.session()
+    switch.receive(reply(out, 180), GW_A)
+    switch.receive(reply(out, 200, body=FAR_SDP), GW_A)
+    session.connects[0].callback(None)
+    session.amd["on_amd"](AmdDecided("human", 2100, "end-silence"))
+    session.on_transfer("+14155550199", False)
+    [(human, _)] = switch.invites()
+    switch.receive(reply(human, 200, body=FAR_SDP.replace("198.51.100.80", "203.0.113.70"),
+                         to_tag="h1", contact="sip:h@203.0.113.50"), HUMANS)
+    assert [(e, c, a) for e, c, _, a in hooks.events] == [
+        ("call.ringing", call_id, "sales-bot"), ("call.answered", call_id, "sales-bot"),
+        ("call.amd", call_id, "sales-bot"), ("call.transferred", call_id, "sales-bot")]
+    ringing, answered, amd, transferred = (data for _, _, data, _ in hooks.events)
+    assert (ringing["direction"], ringing["callee"], ringing["trunk"]) == (
+        "outbound", "+12025550150", "first")
+    assert answered["answer_at"] is not None and amd["amd"]["result"] == "human"
+    assert (transferred["target"], transferred["warm"]) == ("+14155550199", False)
