@@ -89,7 +89,8 @@ class AnsweringMachineDetector:
         self._floor: float | None = None
         self._rise = p.floor_rise_db * FRAME_MS / 1000
         self._speaking = False
-        self._run_ms = 0  # current speech run
+        self._run_ms = 0  # current speech run (short gaps inside it included)
+        self._run_counted = False  # the run is long enough to be a word, and counted
         self._quiet_ms = 0  # silence since the last speech frame
         self._first_word_at: int | None = None  # the utterance's start
         self._last_word_end: int | None = None
@@ -116,9 +117,9 @@ class AnsweringMachineDetector:
         if beep is not None:
             self._beep(beep, events)
             return events
-        word_ended = self._vad(self._level(energy, len(x)), end_ms)
+        self._vad(self._level(energy, len(x)), end_ms)
         if self.result is None:
-            self._decide(end_ms, word_ended, events)
+            self._decide(end_ms, events)
         elif self.result == "machine" and self._quiet_ms >= self.params.greeting_end_silence \
                 and self.words_heard:
             self._end(MachineEnded(end_ms, "silence"), events)
@@ -147,8 +148,8 @@ class AnsweringMachineDetector:
         power = energy / max(1, samples) / _FULL_SCALE_POWER
         return max(_FLOOR_DBFS, 10 * math.log10(power) if power > 0 else _FLOOR_DBFS)
 
-    def _vad(self, level: float, end_ms: int) -> bool:
-        """Update speech state with one frame's level; True when a word just ended."""
+    def _vad(self, level: float, end_ms: int) -> None:
+        """Update the speech state (runs, words, the utterance) with one frame's level."""
         p = self.params
         floor = self._floor
         if floor is None or level < floor:
@@ -156,22 +157,23 @@ class AnsweringMachineDetector:
         elif not self._speaking or level < floor + p.on_db:
             self._floor = floor = floor + self._rise
         threshold = p.off_db if self._speaking else p.on_db
-        speech = level >= max(floor + threshold, p.min_speech_dbfs)
-        if speech:
-            self.speech_ms += FRAME_MS
-            if not self._speaking and self._quiet_ms >= p.word_gap:
-                self._run_ms = 0  # a new run; a short gap continues the last one
-            self._speaking = True
-            self._run_ms += FRAME_MS + (self._quiet_ms if self._quiet_ms < p.word_gap else 0)
-            self._quiet_ms = 0
-            if self._run_ms >= p.min_word and self._run_ms - FRAME_MS < p.min_word:
+        if level < max(floor + threshold, p.min_speech_dbfs):
+            self._speaking = False
+            self._quiet_ms += FRAME_MS
+            return
+        self.speech_ms += FRAME_MS
+        if self._quiet_ms >= p.word_gap:  # a new run; a shorter gap continues the last one
+            self._run_ms, self._run_counted = 0, False
+        else:
+            self._run_ms += self._quiet_ms
+        self._speaking = True
+        self._run_ms += FRAME_MS
+        self._quiet_ms = 0
+        if self._run_ms >= p.min_word:
+            if not self._run_counted:
+                self._run_counted = True
                 self._word_started(end_ms - self._run_ms)
-            if self._run_ms >= p.min_word:
-                self._last_word_end = end_ms
-            return False
-        self._speaking = False
-        self._quiet_ms += FRAME_MS
-        return self._quiet_ms == p.word_gap and self._run_ms >= p.min_word
+            self._last_word_end = end_ms
 
     def _word_started(self, start_ms: int) -> None:
         p = self.params
@@ -181,7 +183,7 @@ class AnsweringMachineDetector:
             self.words = 0
         self.words += 1
 
-    def _decide(self, end_ms: int, word_ended: bool, events: list) -> None:
+    def _decide(self, end_ms: int, events: list) -> None:
         p = self.params
         if self._first_word_at is None:
             if end_ms >= p.silence_timeout:

@@ -143,3 +143,15 @@ def test_many_words_make_a_machine_before_the_speech_threshold():
 def test_parameters_out_of_range_are_refused(name, value):
     with pytest.raises(ValueError, match=name):
         AmdParams(**{name: value})
+
+
+def test_a_word_broken_by_a_short_gap_is_one_word_however_the_gap_falls():
+    # 80 ms, 40 ms of silence (under word_gap), 40 ms: one 160 ms word, then silence
+    signal = np.concatenate([silence(0.3), babble(0.08), silence(0.04), babble(0.04),
+                             silence(2.0)])
+    detector = AnsweringMachineDetector()
+    events = []
+    for pcm, ms in frames(signal):
+        events += detector.push(pcm, ms)
+    assert detector.words == 1
+    assert events == [AmdDecided("human", 460 + 1200, "end-silence")]
