@@ -92,6 +92,17 @@ def _human_cases() -> list[AmdCase]:
         cases.append(AmdCase(f"human-noisy-{i:02d}", "human", parts, lead=0.4 + 0.1 * (i % 4),
                              noise_dbfs=-48.0 + 3 * (i % 4),
                              noise_kind="pink" if i % 2 else "white", seed=100 + i))
+    for i, answer in enumerate(HUMAN_ANSWERS[8:11]):  # quiet speakers on a noisy line
+        voice, wpm, pitch = VOICES[(i + 2) % len(VOICES)]
+        parts = tuple(("pause", p) if isinstance(p, float) else ("say", p, voice, wpm, pitch)
+                      for p in answer)
+        cases.append(AmdCase(f"human-quiet-{i:02d}", "human", parts, lead=0.6,
+                             noise_dbfs=-44.0, noise_kind="pink", seed=150 + i,
+                             level_dbfs=-32.0))
+    # A person who answers with a whole sentence: known to be taken for a machine.
+    cases.append(AmdCase("human-long-00", "human", (
+        ("say", "Hello, this is Mark from accounting, how can I help you today?",
+         *VOICES[0]),), lead=0.5, seed=160))
     return cases
 
 
@@ -112,6 +123,12 @@ def _machine_cases() -> list[AmdCase]:
                              (("say", text, *other), ("pause", 0.5), ("beep", hz, seconds)),
                              lead=0.3, noise_dbfs=-45.0, noise_kind="pink" if i % 2 else "white",
                              seed=220 + i, expected_end="beep"))
+    for i, text in enumerate(GREETINGS[:2]):  # a quiet recording on a noisy line
+        cases.append(AmdCase(f"machine-quiet-{i:02d}", "machine",
+                             (("say", text, *VOICES[3 - i]), ("pause", 0.6),
+                              ("beep", 1000, 0.4)), lead=0.5, noise_dbfs=-44.0,
+                             noise_kind="white", seed=240 + i, expected_end="beep",
+                             level_dbfs=-30.0))
     return cases
 
 
