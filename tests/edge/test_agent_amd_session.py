@@ -26,7 +26,7 @@ def talk(seconds: float) -> list[bytes]:
 
 class AmdSessionTests(SessionCase):
     def begin_amd(self, options, profile="twilio"):
-        factory = Sessions(self.clock, self.relay, ticker=SlotTicker(self.clock))
+        self.factory = factory = Sessions(self.clock, self.relay, ticker=SlotTicker(self.clock))
         session = self.successResultOf(factory.open("call-1@test", agent(profile),
                                                     dict(INFO, direction="outbound"), OFFER))
         self.decided = []
@@ -61,6 +61,13 @@ class AmdSessionTests(SessionCase):
         self.assertGreater(len(media), 80)  # what was said while it waited
         self.assertEqual(media[0]["media"]["timestamp"], "0")
         self.assertIsNone(session._amd)  # done: no more work per packet
+        metrics = {m.name: m for m in self.factory.media_metrics.collect()}
+        self.assertEqual({s.labels["result"]: s.value for s in
+                          metrics["softswitch_amd_results"].samples}, {
+                              "human": 1, "machine": 0, "unknown": 0})
+        [count] = [s for s in metrics["softswitch_amd_decision_seconds"].samples
+                   if s.name.endswith("_count")]
+        self.assertEqual(count.value, 1)
 
     def test_an_async_agent_starts_at_once_and_hears_of_it_later(self):
         socket, session = self.begin_amd(AmdOptions(), profile="raw")

@@ -364,6 +364,7 @@ class LiveAgentSession:
             if self._bridge.gated and options.releases(event):
                 info = dataclasses.replace(self._info, answered_by=told.answered_by)
                 self._apply(self._bridge.release(info, (), now))
+            self._media_metrics.amd_event(event)
             if self._on_amd is not None:
                 self._on_amd(event)
 
