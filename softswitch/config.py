@@ -19,6 +19,7 @@ from .store.secret_box import SecretBox
 DEFAULT_PATH = "etc/softswitch.toml"
 TOKEN_ENV = "SOFTSWITCH_ADMIN_TOKEN"
 SECRETS_KEY_ENV = "SOFTSWITCH_SECRETS_KEY"
+WEBHOOK_SECRET_ENV = "SOFTSWITCH_WEBHOOK_SECRET"
 MIN_TOKEN_LENGTH = 32  # a bootstrap token shorter than this is refused at start-up
 
 
@@ -166,6 +167,17 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    # Call events (docs/webhooks.md) are POSTed here ("": only to agents' own URLs).
+    url: str = ""
+    # Signs every delivery (HMAC-SHA256); WEBHOOK_SECRET_ENV wins. Needed for any URL.
+    secret: str = ""
+    timeout: float = 5.0  # seconds per try
+    max_attempts: int = 6  # tries before a delivery has failed
+    max_pending: int = 1000  # deliveries waiting at most; the oldest is dropped beyond
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = "info"
 
@@ -182,6 +194,7 @@ class Settings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     guard: GuardConfig = field(default_factory=GuardConfig)  # [guard]: rate limits and bans
     stir: StirSettings = field(default_factory=StirSettings)  # [stir]: STIR/SHAKEN
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def admin_token(self) -> str:
@@ -190,6 +203,10 @@ class Settings:
     @property
     def secrets_key(self) -> str:
         return os.environ.get(SECRETS_KEY_ENV) or self.database.secrets_key
+
+    @property
+    def webhook_secret(self) -> str:
+        return os.environ.get(WEBHOOK_SECRET_ENV) or self.webhooks.secret
 
 
 _SECTIONS = {
@@ -203,6 +220,7 @@ _SECTIONS = {
     "tls": TlsSettings,
     "guard": GuardConfig,
     "stir": StirSettings,
+    "webhooks": WebhookSettings,
 }
 _LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 MAX_JITTER_MS = 1000  # more delay than this is no longer a conversation
@@ -265,7 +283,22 @@ def _section(name: str, cls, values: dict):
     return cls(**kwargs)
 
 
+def _check_webhooks(w: WebhookSettings) -> None:
+    if w.url and not w.url.startswith(("http://", "https://")):
+        raise ConfigError("[webhooks] url must be an http:// or https:// URL")
+    if not 0 < w.timeout <= 60:
+        raise ConfigError("[webhooks] timeout must be between 0 and 60 seconds")
+    if not 1 <= w.max_attempts <= 20:
+        raise ConfigError("[webhooks] max_attempts must be between 1 and 20")
+    if not 1 <= w.max_pending <= 100_000:
+        raise ConfigError("[webhooks] max_pending must be between 1 and 100000")
+
+
 def _check(s: Settings) -> None:
+    _check_webhooks(s.webhooks)
+    if s.webhooks.url and not s.webhook_secret:
+        raise ConfigError(f"[webhooks] url needs a secret ([webhooks] secret or "
+                          f"{WEBHOOK_SECRET_ENV}) to sign the deliveries with")
     if not s.sip.listen:
         raise ConfigError("[sip] listen must name at least one transport")
     for spec in s.sip.listen:

@@ -42,6 +42,7 @@ from .edge.agent.websocket import load_trust_root
 from .edge.stir.metrics import StirMetrics
 from .edge.stir.setup import build_signing, build_verification
 from .edge.storage.cdr_writer import CdrWriter
+from .edge.webhooks import build_webhooks
 from .edge.agent.demo import set_up_echo_demo
 from .edge.agent.echo import echo_agent_resource
 from .edge.storage.gateway_resolver import GatewayResolver, make_resolver
@@ -78,6 +79,7 @@ from .services.transfers import Transfers
 from .sip.session_timer import SessionTimerConfig
 from .services.trunk_registration import TrunkRegistrations
 from .services.uac_legs import UacLegs
+from .services.webhooks import reporting_ends
 from .sip.digest import NonceManager
 from .sip.message import Limits
 from .sip.timers import TimerConfig
@@ -237,6 +239,9 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         challenge_status=407, algorithms=sip.digest_algorithms)
     cdr_writer = CdrWriter(database, reactor)
     root.on_stop.append(cdr_writer.flush)
+    webhooks = build_webhooks(settings, reactor, snapshot, metrics)
+    root.on_stop.append(webhooks.stop)  # no more retries once stopping
+    call_ended = reporting_ends(cdr_writer, webhooks)  # the record, then call.ended
     limits = Limits(max_message_size=sip.max_message_size)
     layer = TransactionLayer(TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4),
                              response_destination=response_destination)
@@ -273,17 +278,18 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         endpoint, reactor, snapshot, relay, legs, location=location,
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
         ring_timeout=settings.agents.transfer_ring_timeout, user_agent=sip.user_agent,
-        session_timers=session_timer_config(sip), max_forks=sip.max_forks)
+        session_timers=session_timer_config(sip), max_forks=sip.max_forks, webhooks=webhooks)
     agent_calls = AgentCalls(
-        endpoint, reactor, agent_sessions, on_call_end=cdr_writer,
+        endpoint, reactor, agent_sessions, on_call_end=call_ended,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,
         media_owners=media_owners, dialog_router=dialog_router,
-        session_timers=session_timer_config(sip), legs=legs, transfers=transfers)
+        session_timers=session_timer_config(sip), legs=legs, transfers=transfers,
+        webhooks=webhooks)
     signing, verification = build_stir(settings, reactor, snapshot)
     metrics.registry.register(StirMetrics(signing, verification))
     proxy = Proxy(
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),
-        location, snapshot, domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
+        location, snapshot, domain=sip.domain, on_call_end=call_ended, metrics=metrics,
         config=ProxyConfig(max_forks=sip.max_forks), is_our_address=endpoint.is_our_address,
         media=relay if settings.media.anchor else None, limiter=limiter,
         gateway_order=health.order, gateway_health=health, agent_calls=agent_calls,
@@ -295,10 +301,11 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     outbound_calls = OutboundCalls(
         endpoint, reactor, snapshot, agent_sessions, legs, domain=sip.domain,
         limiter=limiter, gateway_order=health.order, gateway_health=health,
-        on_call_end=cdr_writer, ring_timeout=settings.agents.outbound_ring_timeout,
+        on_call_end=call_ended, ring_timeout=settings.agents.outbound_ring_timeout,
         max_queue_wait=settings.agents.outbound_max_queue_wait, user_agent=sip.user_agent,
         transfers=transfers, media_owners=media_owners,
-        session_timers=session_timer_config(sip), signing=signing)
+        session_timers=session_timer_config(sip), signing=signing,
+        webhooks=webhooks)
     relay.set_listener(media_owners.timed_out)  # proxied and agent calls alike
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)
@@ -363,7 +370,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
                     metrics=metrics, calls=calls_view,
                     trunk_status=TrunkStatusView(health, registrations_out, limiter),
                     guard=guard, throttle=throttle,
-                    registrations=LiveRegistrations(location, reactor, node))
+                    registrations=LiveRegistrations(location, reactor, node),
+                    webhooks=webhooks)
     twilio_api = TwilioApiResource(calls_view, lambda: snapshot().agents.values(), reactor)
     site = build_site(build_root(metrics.registry, service_health, api,
                                  echo_agent_resource(reactor), twilio_api),

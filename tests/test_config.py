@@ -26,7 +26,7 @@ def test_every_key_is_documented_in_the_shipped_file():
     raw = tomllib.loads((REPO / "etc" / "softswitch.toml").read_text())
     defaults = config.validate({})
     for section in ("sip", "admin", "database", "media", "trunks", "agents", "log", "guard",
-                    "stir", "tls"):
+                    "stir", "tls", "webhooks"):
         fields = getattr(defaults, section).__dataclass_fields__
         assert set(raw[section]) == set(fields), section
 
@@ -121,6 +121,11 @@ def test_missing_explicit_file_is_an_error(tmp_path):
     ("[stir]\nfetch_max_bytes = 10\n", r"^\[stir\] fetch_max_bytes must be between"),
     ("[stir]\nmax_fetches = 0\n", r"^\[stir\] max_fetches must be between 1 and 10000$"),
     ("[sip]\nmin_se = 89\n", r"^\[sip\] min_se must be at least 90 \(RFC 4028\)$"),
+    ("[webhooks]\nurl = 'ftp://h/'\n", r"^\[webhooks\] url must be an http:// or https://"),
+    ("[webhooks]\nurl = 'http://h/'\n", r"^\[webhooks\] url needs a secret"),
+    ("[webhooks]\ntimeout = 0\n", r"^\[webhooks\] timeout must be between 0 and 60"),
+    ("[webhooks]\nmax_attempts = 0\n", r"^\[webhooks\] max_attempts must be between"),
+    ("[webhooks]\nmax_pending = 0\n", r"^\[webhooks\] max_pending must be between"),
     ("[sip]\nsession_expires = 60\n",
      r"^\[sip\] session_expires must be 0 \(off\) or at least min_se$"),
 ])
@@ -234,3 +239,13 @@ def test_sdes_over_insecure_signalling_is_off_unless_set(tmp_path):
     assert loaded.media.allow_sdes_over_insecure is True
     with pytest.raises(ConfigError, match="allow_sdes_over_insecure"):
         config.load(write(tmp_path, "[media]\nallow_sdes_over_insecure = \"yes\"\n"))
+
+
+def test_the_webhook_secret_from_the_environment_wins(tmp_path, monkeypatch):
+    monkeypatch.delenv(config.WEBHOOK_SECRET_ENV, raising=False)
+    settings = config.load(write(tmp_path, "[webhooks]\nurl = 'https://h.example/'\n"
+                                           "secret = 'file'\n"))
+    assert (settings.webhooks.url, settings.webhook_secret) == ("https://h.example/", "file")
+    monkeypatch.setenv(config.WEBHOOK_SECRET_ENV, "env")
+    assert settings.webhook_secret == "env"
+    assert config.load(write(tmp_path, "[webhooks]\nurl = 'http://h/'\n")).webhooks.url

@@ -22,6 +22,7 @@ from softswitch.admin.handlers import (
     trunk_status,
     trunks,
     users,
+    webhooks,
 )
 from softswitch.admin.registrations_view import StoredRegistrations
 from softswitch.admin.resource import ApiResource
@@ -30,10 +31,11 @@ from softswitch.admin.throttle import BadTokenThrottle
 from softswitch.admin.trunk_status_view import NoTrunkStatus
 from softswitch.edge.sip.guard import SipGuard
 from softswitch.services.guard import GuardPolicy
+from softswitch.services.webhooks import NO_WEBHOOKS
 
 CHANGE_KINDS = ("users", "regions", "trunks", "agents", "numbers", "routes", "tokens")
 _MODULES = (users, regions, trunks, trunk_status, agents, numbers, outbound, tokens, registrations, cdrs,
-            calls, bans)
+            calls, bans, webhooks)
 
 log = Logger()
 
@@ -55,6 +57,7 @@ class ApiContext:
     trunk_status: object = field(default_factory=NoTrunkStatus)
     guard: object = None  # an edge.sip.guard.SipGuard
     registrations: object = None
+    webhooks: object = NO_WEBHOOKS  # services.webhooks.Webhooks: deliveries to show
 
     def run(self, desc: str, fn, *args, **kw):
         return self.database.run(desc, fn, *args, **kw)
@@ -94,6 +97,7 @@ def build_api(
     guard=None,
     throttle=None,
     registrations=None,
+    webhooks=None,
 ) -> ApiResource:
     """The /v1 resource over ``database`` (a store Database).
 
@@ -107,7 +111,8 @@ def build_api(
     slows bad tokens (admin.throttle.BadTokenThrottle; None: one with its
     defaults); ``registrations`` lists the registrar's bindings
     (registrations_view.LiveRegistrations over the location service; None:
-    those written to the database).
+    those written to the database); ``webhooks`` the call-event webhooks whose
+    deliveries /v1/webhooks/deliveries shows (None: none).
     """
     if guard is None:
         guard = SipGuard(reactor, GuardPolicy())
@@ -119,7 +124,8 @@ def build_api(
                          trunk_status=trunk_status if trunk_status is not None
                          else NoTrunkStatus(), guard=guard,
                          registrations=registrations if registrations is not None
-                         else StoredRegistrations(database, reactor))
+                         else StoredRegistrations(database, reactor),
+                         webhooks=webhooks if webhooks is not None else NO_WEBHOOKS)
     if throttle is None:
         throttle = BadTokenThrottle(reactor)
     return ApiResource(Router(table), context, tokens_cache, metrics, throttle)

@@ -76,13 +76,14 @@ class CallsView:
         return HangUp.UNKNOWN
 
     def originate(self, to: str, from_: str, agent: str, trunk: str | None = None,
-                  custom_parameters: dict | None = None) -> dict:
+                  custom_parameters: dict | None = None, amd=None) -> dict:
         """Place an outbound AI call; the new call's row. ApiError 422 naming the field
         when the agent, the trunk or a route is missing; 503 while the switch drains."""
         if self._outbound is None:
             raise no_switch()
         try:
-            call_id = self._outbound.originate(to, from_, agent, trunk, custom_parameters)
+            call_id = self._outbound.originate(to, from_, agent, trunk, custom_parameters,
+                                               amd=amd)
         except OriginateRefused as exc:
             raise ApiError(422, f"{exc.field}: {exc.message}", exc.field) from None
         except SwitchDraining as exc:
@@ -94,7 +95,10 @@ class CallsView:
         # Ended already (its trunk refused it outright): shown as it was asked for.
         return {"call_id": call_id, "state": "queued", "direction": "outbound",
                 "caller": from_, "callee": to, "trunk": trunk, "agent": agent,
-                "started_at": self._proxy.clock.seconds(), "duration": 0.0}
+                "started_at": self._proxy.clock.seconds(), "duration": 0.0,
+                "amd": None if amd is None else {
+                    "mode": amd.mode, "result": None, "decision_ms": None,
+                    "answered_by": None, "machine_end": None, "machine_end_ms": None}}
 
 
 class NoCalls:
@@ -110,5 +114,5 @@ class NoCalls:
         return HangUp.UNKNOWN
 
     def originate(self, to: str, from_: str, agent: str, trunk: str | None = None,
-                  custom_parameters: dict | None = None) -> dict:
+                  custom_parameters: dict | None = None, amd=None) -> dict:
         raise no_switch()

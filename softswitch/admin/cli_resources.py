@@ -274,7 +274,9 @@ RESOURCES = {r.name: r for r in [
                _many("--param", "custom parameter NAME=VALUE, repeatable"),
                Flag(("--account-sid",), "account_sid", {"help": "Twilio compatibility"}),
                Flag(("--auth-token",), "auth_token", {"help": "Twilio compatibility, "
-                                                              "write-only"})],
+                                                              "write-only"}),
+               Flag(("--webhook-url",), "webhook_url",
+                    {"help": "http(s):// URL its call events are also sent to"})],
         build=_build_agent),
     Resource("numbers", "number", {
         "number": lambda r: r["number"], "route": lambda r: _route_text(r["route"]),

@@ -9,7 +9,8 @@ time, and sends what it returns. Every input returns an `Output`:
     errors        what was wrong with an agent frame that was ignored (for the log)
     next_deadline when to call `tick` next (None before `start` and after `stop`)
 
-Inputs: `start(now)`, `resume(profile, now)` (a new socket after one was lost),
+Inputs: `start(now, gated=False)`, `release(info, events, now)`, `report(event, now)`,
+`resume(profile, now)` (a new socket after one was lost),
 `finish(reason, now)` (the agent is done: hang up once its queue has played),
 `rtp_received(payload_type, seq, timestamp, marker, payload, now)`,
 `info_dtmf(digit, now)`, `hold(held, now)` (the caller's hold and resume),
@@ -83,6 +84,14 @@ takes its first byte into an RTP packet (the wait behind audio queued before it
 included; chunks cleared before playing are not counted). Both are
 `media.latency.LatencyHistogram`s, cheap enough for every frame.
 
+Gate (answering-machine detection that waits for its result, docs/amd.md). `start`
+with `gated=True` runs the call's schedule (the caller hears silence) but tells the
+agent nothing yet: the caller's frames are held, the newest `MAX_GATED_SLOTS` of them.
+`release(info, events, now)` then sends the start (with `info`, the call's details and
+what answered), the `events` and the held frames with their own media times, so the
+agent hears what was said while it waited. `report(event, now)` sends one event to a
+started agent (held with the frames while gated).
+
 Malformed agent frames (`ProfileError`, or anything the profile chokes on) are
 counted in `profile_errors`, described in `Output.errors`, and ignored; nothing raises
 out of an input. Per-frame processing time is the edge's to measure.
@@ -122,6 +131,7 @@ from softswitch.media.playout import Pacer, Playout
 FRAME_MS = 20
 COMFORT_NOISE_PT = 13  # RFC 3551 static payload type of RFC 3389 comfort noise
 MAX_CATCH_UP_SLOTS = 50  # caller audio sent to the agent after one stall: 1 s at most
+MAX_GATED_SLOTS = 500  # caller audio held for a gated start: the last 10 s
 AGENT_PAUSE = 0.040  # no agent audio for this long (s) with playout running dry: a pause
 _AGENT_FRAME_ERRORS = (ProfileError, ValueError, TypeError, KeyError, AttributeError)
 __all__ = ["AgentBridge", "BridgeStats", "Hangup", "Output", "RtpOut", "Transfer"]
@@ -176,6 +186,7 @@ class AgentBridge:
         self._dtmf_digits: deque[str] = deque()
         self._dtmf_packets: deque[DtmfPacket | None] = deque()
         self._started_at: float | None = None
+        self._gated: deque | None = None  # frames held until `release` (gated start)
         self._closed = False
         self._boundaries = 0  # response boundaries queued, not yet reached
         self._hangup_requested = False
@@ -202,14 +213,50 @@ class AgentBridge:
 
     # --- inputs ---
 
-    def start(self, now: float) -> Output:
-        """The call is answered: tell the agent, and start the 20 ms schedule."""
+    def start(self, now: float, gated: bool = False) -> Output:
+        """The call is answered: tell the agent (unless `gated`: at `release`), and
+        start the 20 ms schedule."""
         if self._started_at is not None or self._closed:
             return self._idle()
         self._started_at = now
         self.pacer.begin(now)
         self._quiet = Output(next_deadline=self.pacer.next_deadline())
+        if gated:
+            self._gated = deque(maxlen=MAX_GATED_SLOTS)
+            return self._quiet
         return self._output(self._encode(CallStarted(self.info)))
+
+    def release(self, info: CallInfo, events, now: float) -> Output:
+        """A gated start goes ahead: the agent's start (`info`), `events`, then the
+        caller's frames held meanwhile."""
+        if self._gated is None or self._closed:
+            return self._quiet
+        held, self._gated = self._gated, None
+        self.info = info
+        ws = self._encode(CallStarted(info))
+        for event in events:
+            ws += self._encode(event)
+        for event in held:
+            ws += self._encode(event)
+        return self._output(ws)
+
+    def report(self, event, now: float) -> Output:
+        """Tell a started agent of `event` (held in order while the start is gated)."""
+        if self._started_at is None or self._closed:
+            return self._quiet
+        if self._gated is not None:
+            self._gated.append(event)
+            return self._quiet
+        return self._output(self._encode(event))
+
+    @property
+    def gated(self) -> bool:
+        return self._gated is not None
+
+    def _hold(self, event) -> tuple:
+        """`encode` while gated: the event waits, to be encoded after the start."""
+        self._gated.append(event)
+        return ()
 
     def resume(self, profile, now: float) -> Output:
         """The agent's socket was lost and a new one is open: `profile`, a fresh
@@ -224,6 +271,8 @@ class AgentBridge:
         self._chunk_arrivals.clear()
         self.playout.clear()
         self._boundaries = 0
+        if self._gated is not None:  # the start is still to come (release)
+            return self._quiet
         return self._output(self._encode(CallStarted(self.info)))
 
     def finish(self, reason: str, now: float) -> Output:
@@ -241,7 +290,8 @@ class AgentBridge:
             return Output()
         self._closed = True
         self._quiet = Output()
-        ws = self._encode(CallEnded(reason)) if self._started_at is not None else []
+        told = self._started_at is not None and self._gated is None  # (a gated agent: not)
+        ws = self._encode(CallEnded(reason)) if told else []
         return Output(ws=tuple(ws))
 
     def hold(self, held: bool, now: float) -> Output:
@@ -251,9 +301,7 @@ class AgentBridge:
         if self._closed or held == self._held:
             return self._quiet
         self._held = held
-        if self._started_at is None:
-            return self._quiet
-        return self._output(self._encode(CallerHeld() if held else CallerResumed()))
+        return self.report(CallerHeld() if held else CallerResumed(), now)
 
     @property
     def held(self) -> bool:
@@ -308,7 +356,7 @@ class AgentBridge:
         ws: list = []
         rtp: list = []
         actions: list = []
-        encode = self.profile.encode
+        encode = self.profile.encode if self._gated is None else self._hold
         convert = self._up.convert
         pop = self.jitter.pop
         deadline = pacer.deadline
@@ -414,9 +462,8 @@ class AgentBridge:
 
     def _caller_dtmf(self, digit: str) -> Output:
         self.dtmf_in += 1
-        if self._started_at is None:  # nothing goes to the agent before its start message
-            return self._quiet
-        return self._output(self._encode(CallerDtmf(digit)))
+        # (nothing goes to the agent before its start message: `report` sees to it)
+        return self.report(CallerDtmf(digit), 0.0)
 
     def _reached(self, items: list, ws: list, actions: list) -> None:
         """Marks the playout reached (or a clear released), in order."""

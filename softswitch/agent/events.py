@@ -38,6 +38,9 @@ class CallInfo:
     # No-TN-Validation, and the attestation (A, B, C) its PASSporT claimed.
     verstat: str | None = None
     attestation: str | None = None
+    # An outbound call that waited for answering-machine detection before starting
+    # the agent: what answered (AmdReported.answered_by).
+    answered_by: str | None = None
 
 
 # -- to the agent ---------------------------------------------------------------------
@@ -72,6 +75,19 @@ class CallerHeld:
 @dataclass(frozen=True, slots=True)
 class CallerResumed:
     """The caller took the call off hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class AmdReported:
+    """Answering-machine detection on an outbound call (docs/amd.md): `result` is
+    "human", "machine", "unknown" or "machine_end" (a machine's greeting is over: leave
+    the message now); `answered_by` is the same in Twilio's AnsweredBy words (human,
+    machine_start, machine_end_beep, machine_end_silence, machine_end_other, unknown)."""
+
+    result: str
+    answered_by: str
+    at_ms: int  # media time after the answer
+    reason: str  # why: end-silence, long-greeting, words, beep, silence, timeout
 
 
 @dataclass(frozen=True, slots=True)

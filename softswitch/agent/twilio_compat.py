@@ -41,7 +41,8 @@ def call_resource(account_sid: str, call: dict, status: str, now: float) -> dict
         "start_time": _rfc2822(started), "end_time": _rfc2822(now)
         if status == "completed" else None,
         "duration": str(int(call.get("duration") or 0)) if status == "completed" else None,
-        "answered_by": None, "caller_name": None, "forwarded_from": None,
+        "answered_by": (call.get("amd") or {}).get("answered_by"),  # AMD (docs/amd.md)
+        "caller_name": None, "forwarded_from": None,
         "group_sid": None, "phone_number_sid": None, "price": None, "price_unit": "USD",
         "queue_time": "0", "trunk_sid": None,
         "uri": call_path(account_sid, call["call_id"]),

@@ -54,6 +54,7 @@ from .routing import Agent
 from .session_refresh import DialogRefresh, add_timing, uas_timing
 from .transfer_port import NO_TRANSFERS, TransferRequests
 from .uac_leg import UacLegs
+from .webhooks import NO_WEBHOOKS, emit_for
 
 log = Logger()
 
@@ -131,8 +132,10 @@ class AgentCalls:
                  timers: TimerConfig = TimerConfig(), media_owners: MediaOwners | None = None,
                  dialog_router: InDialogRouter | None = None,
                  session_timers: SessionTimerConfig | None = None,
-                 legs: UacLegs | None = None, transfers: TransferRequests = NO_TRANSFERS):
+                 legs: UacLegs | None = None, transfers: TransferRequests = NO_TRANSFERS,
+                 webhooks=NO_WEBHOOKS):
         self.stack = stack
+        self.webhooks = webhooks  # services.webhooks: call events out
         self._clock = clock
         self._sessions = sessions
         self._on_call_end = on_call_end
@@ -180,6 +183,7 @@ class AgentCalls:
         self.stack.respond(call.server_key, ringing)
         if call.record.ring_at is None:
             call.record.ring_at = self._clock.seconds()
+            emit_for(self.webhooks, "call.ringing", call.record)
         info = {"caller": call.plan.caller, "callee": call.plan.dialled, "did": call.plan.did,
                 "direction": call.plan.direction, "verstat": call.record.verstat,
                 "attestation": call.record.attestation,
@@ -235,6 +239,7 @@ class AgentCalls:
                 lambda reason: self.bye_caller(dialog, "switch", reason), self._user_agent)
         call.record.answer_at = self._clock.seconds()
         call.record.final_code = 200
+        emit_for(self.webhooks, "call.answered", call.record)
         call.agent_answered()
         if not call.original_offer:
             dialog.awaiting_answer = dialog.begin_on_ack = True  # delayed offer

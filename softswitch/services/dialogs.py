@@ -41,6 +41,9 @@ class CallRecord:
     agent_stats: dict | None = None
     verstat: str | None = None  # STIR/SHAKEN of an inbound call (services.stir_verification)
     attestation: str | None = None
+    amd_result: str | None = None  # outbound calls with answering-machine detection
+    amd_decision_ms: int | None = None
+    amd: dict | None = None
 
 
 @dataclass(eq=False)

@@ -31,8 +31,10 @@ Outcomes land in the call record as `final_code`, `disconnect_side` and
 
     answered         200, then "callee" "bye" (the far end's BYE), "agent" with the
                      agent's reason (its hangup, "agent-closed", "agent-lost"), or
-                     "switch" with "api" (admin API), "media-timeout" (no RTP from the far
-                     end for the relay's inactivity timeout), "agent-unavailable" (the
+                     "switch" with "machine" (answering-machine detection hung up on
+                     a machine, services.amd_calls), "api" (admin API),
+                     "media-timeout" (no RTP from the far end for the relay's
+                     inactivity timeout), "agent-unavailable" (the
                      socket could not be opened), "media" (an unusable SDP answer) or a
                      transfer's outcome (services.transfers)
     refused          "callee", the far end's final status: "busy" (486, 600),
@@ -66,6 +68,7 @@ from twisted.logger import Logger
 
 from ..sip.ids import new_call_id
 from ..sip.uri import parse_uri
+from .amd_calls import amd_event, amd_view
 from .attempts import trunk_attempts
 from .credential_retry import credentials_of
 from .dialogs import CallRecord
@@ -73,6 +76,7 @@ from .media_owners import MediaOwners
 from .media_control import MediaError
 from .transfer_port import NO_TRANSFERS, TransferRequests
 from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg
+from .webhooks import NO_WEBHOOKS, emit_for
 
 log = Logger()
 
@@ -126,6 +130,7 @@ class OutboundCall:
     transfer: object = None
     ended: bool = False
     on_silence: object = None  # what the relay's inactivity event calls (media_owners)
+    amd: object = None  # agent.amd_watch.AmdOptions: answering-machine detection asked
 
     @property
     def customer(self) -> str:
@@ -149,7 +154,7 @@ class OutboundCalls:
                  ring_timeout: float = DEFAULT_RING_TIMEOUT, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
                  user_agent: str = "softswitch", transfers: TransferRequests = NO_TRANSFERS,
                  media_owners: MediaOwners | None = None, session_timers=None,
-                 signing=None):
+                 signing=None, webhooks=NO_WEBHOOKS):
         self.stack = stack
         self._clock = clock
         self._snapshot = snapshot_source
@@ -166,6 +171,7 @@ class OutboundCalls:
         self._session_timers = session_timers  # sip.session_timer.SessionTimerConfig
         self._signing = signing  # services.stir_signing.CallSigning (STIR/SHAKEN)
         self.transfers = transfers
+        self.webhooks = webhooks  # services.webhooks: call events out
         self._media_owners = media_owners if media_owners is not None else MediaOwners()
         self.calls: dict[str, OutboundCall] = {}
         self.draining = False
@@ -175,7 +181,7 @@ class OutboundCalls:
 
     # -- the API's requests --------------------------------------------------------------
     def originate(self, to: str, from_: str, agent_name: str, trunk_name: str | None = None,
-                  custom_parameters: dict | None = None) -> str:
+                  custom_parameters: dict | None = None, amd=None) -> str:
         """Place a call from `from_` to `to` (E.164) answered by `agent_name`; its
         Call-ID. OriginateRefused when the agent, the trunk or a route is missing;
         SwitchDraining once the switch is shutting down."""
@@ -202,7 +208,7 @@ class OutboundCalls:
         record = CallRecord(call_id, "outbound", from_, to, now, route_kind="agent",
                             route_target=agent.name, agent=agent.name, profile=agent.profile)
         call = OutboundCall(self, call_id, record, agent, to, from_,
-                            dict(custom_parameters or {}), trunks, now)
+                            dict(custom_parameters or {}), trunks, now, amd=amd)
         self.calls[call_id] = call
         log.info("outbound call {call_id} to {to} for agent {agent}", call_id=call_id, to=to,
                  agent=agent.name)
@@ -244,7 +250,8 @@ class OutboundCalls:
         now = self._clock.seconds()
         return [{"call_id": c.call_id, "state": c.state, "direction": "outbound",
                  "caller": c.from_, "callee": c.to, "trunk": c.record.trunk,
-                 "agent": c.agent.name, "duration": now - c.record.start_at}
+                 "agent": c.agent.name, "duration": now - c.record.start_at,
+                 "amd": amd_view(c)}
                 for c in list(self.calls.values())]
 
     # -- admission (pacing) -----------------------------------------------------------------
@@ -363,6 +370,7 @@ class OutboundCalls:
             if call.state == "trying":
                 call.state = "ringing"
                 call.record.ring_at = self._clock.seconds()
+                emit_for(self.webhooks, "call.ringing", call.record)
             self._connect_agent(call)
         elif isinstance(event, Answered):
             self._answered(call, event.sdp)
@@ -404,6 +412,7 @@ class OutboundCalls:
         record = call.record
         record.answer_at = self._clock.seconds()
         record.final_code = 200
+        emit_for(self.webhooks, "call.answered", record)
         taken = call.session.take_answer(sdp)
 
         def unusable(failure):
@@ -422,8 +431,11 @@ class OutboundCalls:
     def _begin(self, call: OutboundCall) -> None:
         if call.ended:
             return
+        amd = {} if call.amd is None else {  # answering-machine detection (services.amd_calls)
+            "amd": call.amd, "on_amd": lambda event: amd_event(self, call, event)}
         call.session.begin(lambda reason: self._agent_ended(call, reason),
-                           lambda target, warm: self._transfer_requested(call, target, warm))
+                           lambda target, warm: self._transfer_requested(call, target, warm),
+                           **amd)
 
     def _agent_ended(self, call: OutboundCall, reason: str) -> None:
         if call.transfer is not None and call.transfer.agent_left(reason):

@@ -206,6 +206,7 @@ class Agent:
     custom_parameters: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     account_sid: str | None = None  # Twilio compatibility (agent/twilio_compat.py)
     auth_token: str | None = field(default=None, repr=False)
+    webhook_url: str | None = None  # its call events (services.webhooks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,7 +342,7 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         MappingProxyType(dict(a["headers"] or {})),
         MappingProxyType(dict(a["secret_headers"] or {})),
         MappingProxyType(dict(a["custom_parameters"] or {})), a.get("account_sid"),
-        a.get("auth_token")) for a in rows["agents"]]
+        a.get("auth_token"), a.get("webhook_url")) for a in rows["agents"]]
     targets: dict[tuple[int, bool], list[tuple[int, Target]]] = {}
     for t in rows["route_targets"]:
         kind = t["kind"]

@@ -64,6 +64,7 @@ from .attempts import MAX_FORKS, Attempt, trunk_attempts, user_attempts
 from .credential_retry import credentials_of
 from .outbound_calls import moves_on
 from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg, UacLegs
+from .webhooks import NO_WEBHOOKS, emit_for
 
 log = Logger()
 
@@ -160,8 +161,9 @@ class Transfers:
                  location=None, domain: str = "", limiter=None, gateway_order=None,
                  gateway_health=None, ring_timeout: float = DEFAULT_RING_TIMEOUT,
                  user_agent: str = "softswitch", session_timers=None,
-                 max_forks: int = MAX_FORKS):
+                 max_forks: int = MAX_FORKS, webhooks=NO_WEBHOOKS):
         self.stack = stack
+        self.webhooks = webhooks  # services.webhooks: call events out
         self.clock = clock
         self._snapshot = snapshot_source
         self.media = media  # MediaControl (the relay)
@@ -382,6 +384,8 @@ class Transfer:
             self.call.session = BridgedSession(self.service.media, self._media_id,
                                                getattr(session, "answer_sdp", b""), stats)
             self.call.record.transfer_target = self.target
+            emit_for(self.service.webhooks, "call.transferred", self.call.record,
+                     target=self.target, warm=self.warm)
             self.human = leg
             self.state = BRIDGED
             log.info("{call_id} is bridged to {target}", call_id=self.call.call_id,

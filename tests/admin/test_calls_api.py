@@ -76,7 +76,8 @@ class FakeProxyCallsTests(ApiTestCase):
         self.assertEqual(response.json["items"][0], {
             "call_id": "early@x", "state": "answered", "direction": "outbound",
             "caller": "+12125550123", "callee": "+14155550100", "trunk": None,
-            "agent": None, "started_at": "2023-11-14T22:13:20.000Z", "duration": 100})
+            "agent": None, "started_at": "2023-11-14T22:13:20.000Z", "duration": 100,
+            "amd": None})
 
     @defer.inlineCallbacks
     def test_pages_neither_repeat_nor_skip_calls_that_stay_up(self):

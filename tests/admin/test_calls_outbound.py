@@ -124,6 +124,29 @@ class OutboundCallsApiTests(ApiTestCase):
         self.assertEqual(gone.status, 404)
 
     @defer.inlineCallbacks
+    def test_post_with_amd_options_places_a_detecting_call(self):
+        response = yield self.post("/v1/calls", {
+            "to": "+12025550150", "from": "+14155550100", "agent": "sales-bot",
+            "amd": {"mode": "wait", "machine_action": "hangup", "timeout": 20,
+                    "speech_threshold": 3000}})
+        self.assertEqual(response.status, 201, response.json)
+        self.assertEqual(response.json["amd"], {
+            "mode": "wait", "result": None, "decision_ms": None, "answered_by": None,
+            "machine_end": None, "machine_end_ms": None})
+        call = self.outbound.calls[response.json["call_id"]]
+        self.assertEqual((call.amd.mode, call.amd.machine_action, call.amd.params.timeout,
+                          call.amd.params.speech_threshold,
+                          call.amd.params.speech_end_threshold), ("wait", "hangup", 20.0,
+                                                                  3000, 1200))
+        for amd, field in (({"mode": "later"}, "amd.mode"), ({"timeout": 0.5}, "amd.timeout"),
+                           ({"max_words": 1}, "amd.max_words"), ({"beep": True}, "amd.beep")):
+            refused = yield self.post("/v1/calls", {
+                "to": "+12025550150", "from": "+14155550100", "agent": "sales-bot",
+                "amd": amd})
+            self.assertEqual(refused.status, 422, amd)
+            self.assertEqual(refused.json["error"]["field"], field, refused.json)
+
+    @defer.inlineCallbacks
     def test_a_call_over_the_trunks_rate_is_queued_and_can_be_dequeued(self):
         body = {"to": "+12025550150", "from": "+14155550100", "agent": "sales-bot"}
         first = yield self.post("/v1/calls", body)

@@ -73,9 +73,11 @@ class CliTests(ApiTestCase):
         self.assertEqual(json.loads(out)[0]["secret_header_names"], ["Authorization"])
         code, out, _ = yield self.cli("-o", "json", "agents", "update", "support-bot",
                                       "--account-sid", "AC" + "ab" * 16,
-                                      "--auth-token", "c" * 32)
+                                      "--auth-token", "c" * 32,
+                                      "--webhook-url", "https://bot.example/events")
         self.assertEqual((code, json.loads(out)["account_sid"], json.loads(out)["auth_token_set"]),
                          (0, "AC" + "ab" * 16, True))
+        self.assertEqual(json.loads(out)["webhook_url"], "https://bot.example/events")
         code, out, _ = yield self.cli("users", "update", "alice", "--disable")
         self.assertFalse(json.loads(out)["enabled"])
         code, out, _ = yield self.cli("numbers", "delete", "+14155550100")

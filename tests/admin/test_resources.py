@@ -150,6 +150,22 @@ class ResourceTests(ApiTestCase):
             self.assertIn("media_encryption", json.dumps(refused.json))
 
     @defer.inlineCallbacks
+    def test_an_agents_webhook_url_is_kept_and_must_be_http(self):
+        response = yield self.post("/v1/agents", {
+            "name": "hooked", "url": "wss://bot.example/ws",
+            "webhook_url": "https://bot.example/events"})
+        self.assertEqual(response.status, 201, response.json)
+        self.assertEqual(response.json["webhook_url"], "https://bot.example/events")
+        patched = yield self.http_patch("/v1/agents/hooked", {"profile": "raw"})
+        self.assertEqual(patched.json["webhook_url"], "https://bot.example/events")
+        for url in ("ftp://bot.example/", "https://user:pw@bot.example/", "https://"):
+            refused = yield self.http_patch("/v1/agents/hooked", {"webhook_url": url})
+            self.assertEqual(refused.status, 422, url)
+            self.assertIn("webhook_url", json.dumps(refused.json))
+        bare = yield self.put("/v1/agents/hooked", {"url": "wss://bot.example/ws"})
+        self.assertIsNone(bare.json["webhook_url"])
+
+    @defer.inlineCallbacks
     def test_numbers_with_an_ordered_route(self):
         yield self.seed()
         route = [{"type": "agent", "agent": "support-bot"}, {"type": "user", "user": "alice"},

@@ -96,3 +96,16 @@ def test_updates_other_than_a_hang_up_are_refused_and_change_nothing():
     status, body, _ = send(b"POST", CALL_PATH, form={"Status": "completed"}, calls=calls)
     assert (status, body["status"]) == (200, "completed")
     assert calls.finished == [("c1@host", "twilio-api")]
+
+
+def test_a_calls_answering_machine_detection_is_its_answered_by():
+    class Detected(Calls):
+        def active_calls(self):
+            return [{**CALL, "direction": "outbound",
+                     "amd": {"mode": "async", "result": "machine", "decision_ms": 2900,
+                             "answered_by": "machine_end_beep", "machine_end": "beep",
+                             "machine_end_ms": 7000}}]
+    _, body, _ = send(b"GET", CALL_PATH, calls=Detected())
+    assert (body["answered_by"], body["direction"]) == ("machine_end_beep", "outbound-api")
+    _, body, _ = send(b"GET", CALL_PATH)
+    assert body["answered_by"] is None

@@ -9,6 +9,7 @@ from twisted.internet.defer import Deferred
 from softswitch.services.agent_calls import AgentCalls
 from softswitch.services.routing import Agent, Number, RoutingSnapshot, Target
 from softswitch.sip.transport import Peer
+from test_outbound_calls import RecordedEvents
 
 CARRIER = Peer("udp", "198.51.100.7", 5060)
 BOB_NAT = Peer("udp", "192.0.2.20", 40000)
@@ -399,3 +400,13 @@ def test_a_delayed_offer_call_without_a_usable_answer_in_the_ack_is_ended(
     assert [m.method for m, _ in sent if m.is_request] == ["BYE"]
     assert not session.began and session.stopped == [reason]
     assert switch.records[0].disconnect_reason == reason
+
+
+def test_an_agent_calls_ringing_and_answer_reach_the_webhooks(switch):
+    hooks = switch.agents.webhooks = RecordedEvents()
+    call(switch)
+    *_, d = switch.sessions.pending[0]
+    d.callback(FakeSession())
+    assert [(event, agent) for event, _, _, agent in hooks.events] == [
+        ("call.ringing", "support-bot"), ("call.answered", "support-bot")]
+    assert hooks.events[1][2]["did"] == "+14155550100"

@@ -22,6 +22,8 @@ from softswitch.services.routing import (
     Target,
     Trunk,
 )
+from softswitch.agent.amd_watch import AmdOptions
+from softswitch.media.amd import AmdDecided, MachineEnded
 from softswitch.services.transfers import BridgedSession, Transfers
 from softswitch.sip.transport import Peer
 
@@ -56,9 +58,10 @@ class OutboundSession(FakeSession):
         self.answers.append(sdp)
         return succeed(None)
 
-    def begin(self, on_end, on_transfer):
+    def begin(self, on_end, on_transfer, **amd):
         super().begin(on_end, on_transfer)
         self.began = True
+        self.amd = amd  # answering-machine detection: {"amd": options, "on_amd": ...}
 
 
 class OutboundSessions:
@@ -390,3 +393,91 @@ def test_the_agent_transfers_the_answered_call_to_a_human(switch):
     [record] = switch.records
     assert record.transfer_target == "+14155550199" and record.disconnect_side == "callee"
     assert record.agent_stats["media"] == {"region": "default", "caller": "stats"}
+
+
+# -- answering-machine detection (services.amd_calls) --------------------------------------
+def answered_with_amd(switch, options):
+    call_id, [(out, _)] = switch.originate(amd=options)
+    session = switch.session()
+    switch.receive(reply(out, 200, body=FAR_SDP), GW_A)
+    session.connects[0].callback(None)
+    return call_id, session
+
+
+def test_a_call_without_amd_begins_as_before(switch):
+    _, session = answered_with_amd(switch, None)
+    assert session.amd == {}
+    assert switch.outbound.active_calls()[0]["amd"] is None
+
+
+def test_the_session_detects_and_the_record_and_the_api_keep_the_result(switch):
+    options = AmdOptions(mode="wait")
+    call_id, session = answered_with_amd(switch, options)
+    assert session.amd["amd"] is options
+    on_amd = session.amd["on_amd"]
+    [row] = switch.outbound.active_calls()
+    assert row["amd"] == {"mode": "wait", "result": None, "decision_ms": None,
+                          "answered_by": None, "machine_end": None, "machine_end_ms": None}
+    on_amd(AmdDecided("machine", 2980, "long-greeting"))
+    on_amd(MachineEnded(7260, "beep", 1000.0))
+    [row] = switch.outbound.active_calls()
+    assert row["amd"] == {"mode": "wait", "result": "machine", "decision_ms": 2980,
+                          "answered_by": "machine_end_beep", "machine_end": "beep",
+                          "machine_end_ms": 7260}
+    session.on_end("voicemail-left")
+    [record] = switch.records
+    assert (record.amd_result, record.amd_decision_ms) == ("machine", 2980)
+    assert record.amd == {"options": options.to_dict(), "reason": "long-greeting",
+                          "answered_by": "machine_end_beep", "machine_end": "beep",
+                          "machine_end_ms": 7260, "beep_hz": 1000.0}
+    assert record.disconnect_reason == "voicemail-left"
+
+
+def test_a_machine_is_hung_up_on_when_asked(switch):
+    call_id, session = answered_with_amd(switch, AmdOptions(machine_action="hangup"))
+    session.amd["on_amd"](AmdDecided("machine", 3100, "long-greeting"))
+    assert [m.method for m, _ in switch.wire.take() if m.is_request] == ["BYE"]
+    [record] = switch.records
+    assert (record.disconnect_side, record.disconnect_reason, record.amd_result) == (
+        "switch", "machine", "machine")
+    session.amd["on_amd"](MachineEnded(5000, "silence"))  # (after the end: ignored)
+    assert record.amd.get("machine_end") is None
+
+
+def test_a_person_is_not_hung_up_on(switch):
+    _, session = answered_with_amd(switch, AmdOptions(machine_action="hangup"))
+    session.amd["on_amd"](AmdDecided("human", 2100, "end-silence"))
+    assert switch.records == [] and switch.outbound.active_calls()[0]["amd"]["result"] == \
+        "human"
+
+
+# -- webhooks (services.webhooks) ------------------------------------------------------------
+class RecordedEvents:
+    def __init__(self):
+        self.events = []
+
+    def emit(self, event, call_id, data, agent=None):
+        self.events.append((event, call_id, data, agent))
+
+
+def test_an_outbound_calls_events_reach_the_webhooks(switch):
+    hooks = RecordedEvents()
+    switch.outbound.webhooks = switch.transfers.webhooks = hooks
+    call_id, [(out, _)] = switch.originate(amd=AmdOptions())
+    session = switch.session()
+    switch.receive(reply(out, 180), GW_A)
+    switch.receive(reply(out, 200, body=FAR_SDP), GW_A)
+    session.connects[0].callback(None)
+    session.amd["on_amd"](AmdDecided("human", 2100, "end-silence"))
+    session.on_transfer("+14155550199", False)
+    [(human, _)] = switch.invites()
+    switch.receive(reply(human, 200, body=FAR_SDP.replace("198.51.100.80", "203.0.113.70"),
+                         to_tag="h1", contact="sip:h@203.0.113.50"), HUMANS)
+    assert [(e, c, a) for e, c, _, a in hooks.events] == [
+        ("call.ringing", call_id, "sales-bot"), ("call.answered", call_id, "sales-bot"),
+        ("call.amd", call_id, "sales-bot"), ("call.transferred", call_id, "sales-bot")]
+    ringing, answered, amd, transferred = (data for _, _, data, _ in hooks.events)
+    assert (ringing["direction"], ringing["callee"], ringing["trunk"]) == (
+        "outbound", "+12025550150", "first")
+    assert answered["answer_at"] is not None and amd["amd"]["result"] == "human"
+    assert (transferred["target"], transferred["warm"]) == ("+14155550199", False)

@@ -5,7 +5,8 @@ The list lives in memory and changes as calls come and go. It is ordered by
 start time, then Call-ID, and a cursor names the last call shown, so paging
 neither repeats nor skips a call that stays up.
 
-POST places an outbound AI call (services.outbound_calls): 201 with the call and
+POST places an outbound AI call (services.outbound_calls), with answering-machine
+detection if its body asks (`amd`, docs/amd.md): 201 with the call and
 its Location at once, while the call is queued for its trunk's limits or dialling;
 how it ended (answered, busy, no answer, failed with a code) is in its call record.
 DELETE hangs up an answered call, and cancels (or takes out of the queue) an
@@ -19,6 +20,7 @@ from softswitch.admin.handlers.common import created, no_content, page
 from softswitch.admin.router import Route
 from softswitch.admin.schemas.calls import CallListQuery, CallOut, OriginateIn
 from softswitch.admin.schemas.common import Page
+from softswitch.agent.amd_watch import AmdOptions
 
 ITEM = "/v1/calls/{call_id}"
 
@@ -75,8 +77,14 @@ def get_call(ctx, call):
 
 def originate_call(ctx, call):
     body: OriginateIn = call.body
+    amd = None
+    if body.amd is not None:
+        try:
+            amd = AmdOptions.from_request(body.amd.model_dump(exclude_none=True))
+        except ValueError as exc:
+            raise ApiError(422, str(exc), str(exc).partition(":")[0]) from None
     row = ctx.calls.originate(body.to, body.from_, body.agent, body.trunk,
-                              body.custom_parameters)
+                              body.custom_parameters, amd)
     return created(_out(row), "v1", "calls", row["call_id"])
 
 

@@ -62,6 +62,25 @@ WebSocketUrl = Annotated[str, Field(max_length=2048, json_schema_extra={
                                     description="ws:// or wss:// URL of the agent"),
                          AfterValidator(_websocket_url)]
 
+# http:// or https://, the same host and path rules (a webhook's target).
+WEBHOOK_URL_PATTERN = (rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9._~%!$&'()*+,;=-]+|\[{IPV6}\])"
+                       rf"(?::{_PORT})?(?:[/?#][^\s]*)?$")
+_WEBHOOK_URL = re.compile(WEBHOOK_URL_PATTERN)
+
+
+def _webhook_url(value: str) -> str:
+    value = value.removesuffix("\n")
+    if not _WEBHOOK_URL.fullmatch(value):
+        raise ValueError(f"{value!r} is not an http:// or https:// URL with a host (no "
+                         "credentials) and a port up to 65535")
+    return value
+
+
+WebhookUrl = Annotated[str, Field(max_length=2048, json_schema_extra={
+                                      "pattern": WEBHOOK_URL_PATTERN},
+                                  description="http:// or https:// URL"),
+                       AfterValidator(_webhook_url)]
+
 PARAMETER_MAX = 1024
 # An openai-realtime agent's `instructions` parameter is its system prompt: longer.
 INSTRUCTIONS_MAX = 16384
@@ -142,6 +161,9 @@ class AgentReplace(RequestModel):
         None, description="Twilio compatibility, write-only: signs the WebSocket upgrade "
                           "(X-Twilio-Signature) and is the REST API's Basic password; "
                           "needs account_sid")
+    webhook_url: WebhookUrl | None = Field(
+        None, description="this agent's call events (docs/webhooks.md) are also POSTed "
+                          "here, signed with the switch's [webhooks] secret")
 
     @field_validator("sample_rate")
     @classmethod
@@ -218,5 +240,6 @@ class AgentOut(ResponseModel):
     custom_parameters: dict[str, CustomValueOut]
     account_sid: str | None
     auth_token_set: bool
+    webhook_url: str | None = None
     created_at: Epoch
     updated_at: Epoch

@@ -28,6 +28,46 @@ class CallListQuery(ListQuery):
                               description=CURSOR_DESCRIPTION)
 
 
+class AmdIn(RequestModel):
+    """Answering-machine detection (docs/amd.md); times in ms unless said."""
+
+    mode: Literal["wait", "async"] = Field(
+        "async", description="wait: the agent starts with the result (the callee's audio "
+                             "meanwhile is delivered after the start); async: the agent "
+                             "starts at once and is told when it is known")
+    machine_action: Literal["agent", "hangup"] = Field(
+        "agent", description="hangup: a machine ends the call (\"switch\" \"machine\" "
+                             "in its record)")
+    detect_end: bool = Field(True, description="wait mode: on a machine, the agent starts "
+                                               "when its greeting is over (beep or silence)")
+    timeout: float | None = Field(None, ge=1, le=120, description="seconds to decide "
+                                  "(default 30; Twilio's MachineDetectionTimeout)")
+    speech_threshold: int | None = Field(None, ge=500, le=10000, description="greeting "
+                                         "length that makes a machine (default 2400)")
+    speech_end_threshold: int | None = Field(None, ge=300, le=5000, description="silence "
+                                             "after an answer that makes a person "
+                                             "(default 1200)")
+    silence_timeout: int | None = Field(None, ge=1000, le=20000, description="silence "
+                                        "from the answer that gives unknown (default 5000)")
+    greeting_end_silence: int | None = Field(None, ge=300, le=10000, description="silence "
+                                             "that ends a machine's greeting without a "
+                                             "beep (default 1500)")
+    max_words: int | None = Field(None, ge=2, le=50, description="words in one utterance "
+                                  "that make a machine (default 6)")
+
+
+class AmdOut(ResponseModel):
+    mode: str
+    result: Literal["human", "machine", "unknown"] | None = Field(
+        description="null until decided")
+    decision_ms: int | None = Field(description="when it was decided, ms after the answer")
+    answered_by: str | None = Field(description="the latest result in Twilio's AnsweredBy "
+                                                "words (machine_start, machine_end_beep...)")
+    machine_end: str | None = Field(description="how a machine's greeting ended: beep, "
+                                                "silence or timeout")
+    machine_end_ms: int | None
+
+
 class CallOut(ResponseModel):
     call_id: str = Field(description="the SIP Call-ID of the caller's INVITE (outbound "
                                      "calls: of ours)")
@@ -43,6 +83,8 @@ class CallOut(ResponseModel):
     started_at: Epoch = Field(description="when the INVITE arrived, or the outbound call "
                                           "was asked for (epoch seconds)")
     duration: float = Field(description="seconds since then")
+    amd: AmdOut | None = Field(None, description="answering-machine detection, for an "
+                                                 "outbound call that asked for it")
 
 
 class OriginateIn(RequestModel):
@@ -59,3 +101,5 @@ class OriginateIn(RequestModel):
         max_length=32, json_schema_extra={"additionalProperties": False})] | None = Field(
         None, description="given to the agent with the call's start "
                           "(Twilio: start.customParameters)")
+    amd: AmdIn | None = Field(None, description="detect whether a person or a machine "
+                                                "answered (docs/amd.md)")

@@ -2,7 +2,7 @@
 
 import re
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
@@ -82,3 +82,10 @@ class CdrOut(ResponseModel):
     verstat: str | None = Field(None, description="STIR/SHAKEN of an inbound call: "
                                 "TN-Validation-Passed, TN-Validation-Failed or No-TN-Validation")
     attestation: str | None = Field(None, description="the PASSporT's attestation: A, B or C")
+    amd_result: Literal["human", "machine", "unknown"] | None = Field(
+        None, description="answering-machine detection of an outbound call that asked "
+                          "for it (docs/amd.md)")
+    amd_decision_ms: int | None = Field(None, description="when it was decided, ms after "
+                                                          "the answer")
+    amd: dict | None = Field(None, description="its details: reason, a machine greeting's "
+                                               "end (beep or silence) and when")

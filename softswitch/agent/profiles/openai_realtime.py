@@ -33,7 +33,16 @@ the call (the socket is closed).
 apply otherwise. A voice is a built-in voice's name ("marin") or a custom voice's
 reference object ({"id": "voice_1234"}), as the Realtime API's session takes them.
 
-The caller's DTMF is sent as a user text item ("DTMF 5") so the model can act on it."""
+The caller's DTMF is sent as a user text item ("DTMF 5") so the model can act on it.
+
+Answering-machine detection of an outbound call (docs/amd.md) is told to the model as
+a system message item (AMD_MESSAGES: a person, a machine, not sure); when a machine's
+greeting is over (its beep, or its silence) a `response.create` follows, so the model
+speaks its voicemail message now:
+
+    -> conversation.item.create {item: {type: message, role: system, content: [
+           {type: input_text, text: "Answering-machine detection: ..."}]}}
+    -> response.create   (machine_end only)"""
 
 import base64
 import binascii
@@ -44,6 +53,7 @@ from ..events import (
     AgentAudio,
     AgentHangup,
     AgentTransfer,
+    AmdReported,
     CallEnded,
     CallerAudio,
     CallerDtmf,
@@ -70,6 +80,13 @@ TOOLS = [
                                  "caller. Default false: you leave the call at once."}},
          "required": ["target"]}},
 ]
+AMD_MESSAGES = {
+    "human": "a person answered the call.",
+    "machine": "an answering machine or voicemail answered; its greeting is playing. "
+               "Do not speak until told that it is over.",
+    "machine_end": "the voicemail greeting is over ({reason}): leave your message now.",
+    "unknown": "it could not tell whether a person or a machine answered.",
+}
 
 
 class OpenAIRealtimeProfile:
@@ -105,6 +122,8 @@ class OpenAIRealtimeProfile:
                 "content": [{"type": "input_text", "text": f"DTMF {event.digit}"}]}})]
         if isinstance(event, TransferFailed):
             return self._transfer_failed(event)
+        if isinstance(event, AmdReported):
+            return self._amd(event)
         if isinstance(event, CallEnded):
             return []  # the socket closing is the end of the session
         return []
@@ -125,6 +144,16 @@ class OpenAIRealtimeProfile:
                         f"(SIP {event.code}). You are still talking with the caller."}]}
         return [_dump({"type": "conversation.item.create", "item": item}),
                 _dump({"type": "response.create"})]
+
+    def _amd(self, event: AmdReported) -> list[str]:
+        text = AMD_MESSAGES.get(event.result, AMD_MESSAGES["unknown"]).format(
+            reason=event.reason)
+        item = {"type": "message", "role": "system", "content": [{
+            "type": "input_text", "text": f"Answering-machine detection: {text}"}]}
+        frames = [_dump({"type": "conversation.item.create", "item": item})]
+        if event.result == "machine_end":
+            frames.append(_dump({"type": "response.create"}))
+        return frames
 
     def truncate(self, audio_end_ms: int) -> list[str]:
         """What to send after a barge-in: cut the item at what the caller heard."""

@@ -7,7 +7,11 @@ To the agent:   {"event": "start", "call": {...}, "format": {"encoding": "pcm_s1
                 {"event": "stop", "reason": "caller-hangup"},
                 {"event": "transfer-failed", "target": "+14155550100", "code": 486,
                  "reason": "busy"} (a warm transfer did not go through; the agent
-                 stays on).
+                 stays on);
+                {"event": "amd", "result": "machine", "answered_by": "machine_start",
+                 "at_ms": 2980, "reason": "long-greeting"} (answering-machine detection
+                 of an outbound call, docs/amd.md; the start's "call" then has
+                 "answered_by" when the call waited for it).
 From the agent: binary audio; {"event": "mark", "name": ...}, {"event": "clear"},
                 {"event": "dtmf", "digits": "12#"}, {"event": "hangup", "reason": ...},
                 {"event": "transfer", "target": "+14155550100", "warm": false}."""
@@ -22,6 +26,7 @@ from ..events import (
     AgentHangup,
     AgentMark,
     AgentTransfer,
+    AmdReported,
     AudioFormat,
     CallEnded,
     CallerAudio,
@@ -53,7 +58,9 @@ class RawProfile:
                          "from": info.caller, "to": info.callee, "did": info.did,
                          "direction": info.direction, "verstat": info.verstat,
                          "attestation": info.attestation,
-                         "custom_parameters": info.custom_parameters},
+                         "custom_parameters": info.custom_parameters,
+                         **({"answered_by": info.answered_by}
+                            if info.answered_by is not None else {})},
                 "format": {"encoding": "pcm_s16le", "sample_rate": self.audio_format.sample_rate,
                            "channels": 1},
             })]
@@ -72,6 +79,10 @@ class RawProfile:
         if isinstance(event, TransferFailed):
             return [_dump({"event": "transfer-failed", "target": event.target,
                            "code": event.code, "reason": event.reason})]
+        if isinstance(event, AmdReported):
+            return [_dump({"event": "amd", "result": event.result,
+                           "answered_by": event.answered_by, "at_ms": event.at_ms,
+                           "reason": event.reason})]
         return []
 
     def decode_binary(self, data: bytes) -> list:

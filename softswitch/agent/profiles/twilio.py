@@ -19,7 +19,17 @@ One extension event goes to the agent: when a warm transfer it asked for fails
      "transfer": {"target": "+14155550100", "code": 486, "reason": "busy"}}
 
 (`reason` is "busy", "no-answer" or "failed"; `code` the SIP status). A cold transfer
-stops the agent (`stop`) before dialling, so it is never told."""
+stops the agent (`stop`) before dialling, so it is never told.
+
+Answering-machine detection of an outbound call (docs/amd.md) is another extension,
+in Twilio's AnsweredBy words:
+
+    {"event": "amd", "sequenceNumber": "4", "streamSid": ...,
+     "amd": {"answeredBy": "machine_end_beep", "result": "machine_end",
+             "decisionMs": 7260, "reason": "beep"}}
+
+and a call that waited for the result before starting the agent carries it in
+`start.customParameters.AnsweredBy`, as a TwiML <Parameter> of Twilio's AnsweredBy would."""
 
 import base64
 import binascii
@@ -35,6 +45,7 @@ from ..events import (
     AgentHangup,
     AgentMark,
     AgentTransfer,
+    AmdReported,
     CallEnded,
     CallerAudio,
     CallerDtmf,
@@ -79,6 +90,8 @@ class TwilioProfile:
                           "from_number": info.caller, "to_number": info.callee,
                           "did": info.did or "", "direction": info.direction,
                           **_verification(info), **info.custom_parameters}
+            if info.answered_by is not None:
+                parameters["AnsweredBy"] = info.answered_by
             connected = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
             start = {
                 "event": "start", "sequenceNumber": self._next(), "streamSid": self.stream_sid,
@@ -107,6 +120,11 @@ class TwilioProfile:
                            "streamSid": self.stream_sid,
                            "transfer": {"target": event.target, "code": event.code,
                                         "reason": event.reason}})]
+        if isinstance(event, AmdReported):
+            return [_dump({"event": "amd", "sequenceNumber": self._next(),
+                           "streamSid": self.stream_sid,
+                           "amd": {"answeredBy": event.answered_by, "result": event.result,
+                                   "decisionMs": event.at_ms, "reason": event.reason}})]
         if isinstance(event, CallEnded):
             info = self._info
             return [_dump({"event": "stop", "sequenceNumber": self._next(),

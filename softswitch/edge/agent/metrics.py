@@ -19,6 +19,8 @@ from ...media.latency import LATENCY_BOUNDS, LatencyHistogram
 SLOT_BOUNDS = (0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
 FIRST_AUDIO_BOUNDS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 JITTER_DEPTH_BOUNDS = (0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.16, 0.2, 0.3)
+# Answering-machine detection: answer to decision, 1 to 30 s.
+AMD_DECISION_BOUNDS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 7.5, 10.0, 30.0)
 
 # name, help, how to read it from a bridge
 _COUNTERS = (
@@ -56,6 +58,19 @@ class AgentMediaMetrics:
         self._caller = LatencyHistogram(LATENCY_BOUNDS)  # of the ended calls
         self._agent = LatencyHistogram(LATENCY_BOUNDS)
         self._ended = [0] * len(_COUNTERS)
+        # answering-machine detection (outbound calls that ask): results, greeting ends
+        self.amd_results = {"human": 0, "machine": 0, "unknown": 0}
+        self.amd_machine_ends = {"beep": 0, "silence": 0, "timeout": 0}
+        self.amd_decision = LatencyHistogram(AMD_DECISION_BOUNDS)
+
+    def amd_event(self, event) -> None:
+        """A detector event of a call (media.amd.AmdDecided or MachineEnded)."""
+        result = getattr(event, "result", None)
+        if result is not None:
+            self.amd_results[result] += 1
+            self.amd_decision.observe(event.at_ms / 1000)
+        else:
+            self.amd_machine_ends[event.cause] += 1
 
     def begun(self, bridge) -> None:
         self._live.add(bridge)
@@ -112,6 +127,21 @@ class AgentMediaMetrics:
             "Caller audio buffered in the jitter buffers of the calls up now",
             buckets=depth.cumulative(), gsum_value=depth.sum)
         yield family
+        results = CounterMetricFamily("softswitch_amd_results",
+                                      "Answering-machine detection results",
+                                      labels=["result"])
+        for result, count in self.amd_results.items():
+            results.add_metric([result], count)
+        yield results
+        ends = CounterMetricFamily("softswitch_amd_machine_ends",
+                                   "Machine greetings whose end was found, by how",
+                                   labels=["cause"])
+        for cause, count in self.amd_machine_ends.items():
+            ends.add_metric([cause], count)
+        yield ends
+        yield _histogram("softswitch_amd_decision_seconds",
+                         "Answer to the answering-machine detection's result",
+                         self.amd_decision)
         gauge = GaugeMetricFamily("softswitch_agent_calls_active",
                                   "Agent calls with their media bridged now")
         gauge.add_metric([], len(live))

@@ -15,6 +15,13 @@ INVITE's offer) and the session is handed over without a socket; `connect()` ope
 the agent's socket (the call service does so while the far end rings), `take_answer`
 takes the far end's SDP, and `begin` starts the bridge exactly as for inbound calls.
 
+Answering-machine detection (outbound calls, docs/amd.md): `begin(..., amd=options,
+on_amd=callback)` feeds the far end's packets to an `agent.amd_watch.AmdWatch` from
+the answer on; each event goes to the agent (`AgentBridge.report`) and to `on_amd`
+(the call's record, a hang-up on machines). In "wait" mode the bridge starts gated and
+is released with what answered; a timer at the detection timeout decides if the far
+end's stream stops.
+
 Transfers: `end_agent` says goodbye to the agent and closes its socket while the
 bridge keeps the caller's RTP going (what the agent had queued, then silence);
 `ring_caller` (a cold transfer dialling) turns that silence into ringback, and
@@ -34,6 +41,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ...agent.amd_watch import AmdWatch, reported
 from ...agent.bridge import AgentBridge, Hangup, Transfer
 from ...agent.events import CallEnded, CallInfo, TransferFailed
 from ...agent.profiles import make_agent_profile
@@ -48,6 +56,7 @@ from .websocket import connect_agent
 
 log = Logger()
 RECONNECT_TIMEOUT = 2.0  # a dropped socket gets one quick try before the call ends
+AMD_TIMER_GRACE = 0.5  # s after the detection timeout: packets still in flight count
 NORMAL_CLOSURE = 1000  # RFC 6455 §7.4.1; anything else (1006: no close frame) is a drop
 
 
@@ -189,6 +198,9 @@ class LiveAgentSession:
         self._waiting: list[defer.Deferred] = []  # connect() callers
         self._ringback = ringback
         self._ringing: TransferRingback | None = None
+        self._amd: AmdWatch | None = None  # answering-machine detection, while it runs
+        self._on_amd = None
+        self._amd_timer = None
 
     # -- outbound calls -------------------------------------------------------------
     def connect(self):
@@ -231,7 +243,9 @@ class LiveAgentSession:
         return self._leg.take_answer(sdp)
 
     # -- AgentSession ---------------------------------------------------------------
-    def begin(self, on_end, on_transfer) -> None:
+    def begin(self, on_end, on_transfer, amd=None, on_amd=None) -> None:
+        """`amd` (agent.amd_watch.AmdOptions): detect what answered, telling the
+        agent and `on_amd(event)`; in "wait" mode the agent starts with the result."""
         self._on_end, self._on_transfer = on_end, on_transfer
         now = self._ticker.align(self._reactor.seconds())
         profile = self._new_profile()
@@ -243,8 +257,12 @@ class LiveAgentSession:
         self._socket.listener = self
         self._passive = False
         self._media_metrics.begun(self._bridge)
+        if amd is not None:
+            self._amd, self._on_amd = AmdWatch(amd), on_amd
+            self._amd_timer = self._reactor.callLater(amd.params.timeout + AMD_TIMER_GRACE,
+                                                      self._amd_expired)
         self._leg.set_receiver(self._rtp_received)
-        self._apply(self._bridge.start(now))
+        self._apply(self._bridge.start(now, gated=amd is not None and amd.mode == "wait"))
         self._schedule(self._bridge.next_deadline())
 
     def _new_profile(self):
@@ -268,6 +286,7 @@ class LiveAgentSession:
         self._ticker.cancel(self)
         if self._drain_timer is not None and self._drain_timer.active():
             self._drain_timer.cancel()
+        self._amd_stop()
         stats = {}
         if self._bridge is not None:
             out = self._bridge.stop(reason, self._reactor.seconds())
@@ -324,10 +343,39 @@ class LiveAgentSession:
         payload = payload_of(data, first)
         if payload is None:
             return
+        if self._amd is not None:
+            self._amd_events(self._amd.rtp(second & 0x7F, timestamp, payload))
         out = self._bridge.rtp_received(second & 0x7F, seq, timestamp, second & 0x80,
                                         payload, now)
         if out.ws or out.actions or out.errors:
             self._apply(out)
+
+    def _amd_expired(self) -> None:
+        self._amd_timer = None
+        if self._amd is not None:
+            self._amd_events(self._amd.expire())
+
+    def _amd_events(self, events) -> None:
+        if not events or self._stopping:
+            return
+        options, now = self._amd.options, self._reactor.seconds()
+        if self._amd.done:
+            self._amd_stop()
+        for event in events:
+            told = reported(event)
+            self._apply(self._bridge.report(told, now))
+            if self._bridge.gated and options.releases(event):
+                info = dataclasses.replace(self._info, answered_by=told.answered_by)
+                self._apply(self._bridge.release(info, (), now))
+            self._media_metrics.amd_event(event)
+            if self._on_amd is not None:
+                self._on_amd(event)
+
+    def _amd_stop(self) -> None:
+        self._amd = None
+        if self._amd_timer is not None and self._amd_timer.active():
+            self._amd_timer.cancel()
+        self._amd_timer = None
 
     def text_received(self, text: str) -> None:
         if not self._passive:

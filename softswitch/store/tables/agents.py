@@ -30,6 +30,8 @@ agents = sa.Table(
     # Basic credentials. The token is write-only, like secret_headers.
     sa.Column("account_sid", sa.String, nullable=True),
     sa.Column("auth_token", sa.String, nullable=True),
+    # Where this agent's call events go (services.webhooks), besides [webhooks] url.
+    sa.Column("webhook_url", sa.Text, nullable=True),
     *timestamp_columns(),
     sa.UniqueConstraint("name"),
     sa.CheckConstraint(check_one_of("profile", AGENT_PROFILES), name="profile"),

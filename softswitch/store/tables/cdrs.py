@@ -41,6 +41,11 @@ cdrs = sa.Table(
     # STIR/SHAKEN of an inbound call: the verstat and the PASSporT's attestation.
     sa.Column("verstat", sa.String, nullable=True),
     sa.Column("attestation", sa.String, nullable=True),
+    # Answering-machine detection (outbound calls that asked for it): human, machine
+    # or unknown, ms after the answer, and its details (services.amd_calls).
+    sa.Column("amd_result", sa.String, nullable=True),
+    sa.Column("amd_decision_ms", sa.Integer, nullable=True),
+    sa.Column("amd", sa.JSON(none_as_null=True), nullable=True),
     sa.Index(None, "start_at"),
     sa.Index(None, "did"),
     sa.Index(None, "call_id"),
