@@ -53,7 +53,7 @@ from .proxy_media import carries_sdp
 from .routing import Agent
 from .session_refresh import DialogRefresh, add_timing, uas_timing
 from .transfer_port import NO_TRANSFERS, TransferRequests
-from .uac_leg import UacLegs
+from .calls.legs import SipLegs
 
 log = Logger()
 
@@ -131,7 +131,7 @@ class AgentCalls:
                  timers: TimerConfig = TimerConfig(), media_owners: MediaOwners | None = None,
                  dialog_router: InDialogRouter | None = None,
                  session_timers: SessionTimerConfig | None = None,
-                 legs: UacLegs | None = None, transfers: TransferRequests = NO_TRANSFERS):
+                 legs: SipLegs | None = None, transfers: TransferRequests = NO_TRANSFERS):
         self.stack = stack
         self._clock = clock
         self._sessions = sessions
@@ -145,7 +145,7 @@ class AgentCalls:
         self._session_timers = session_timers  # RFC 4028 (None: off)
         self.dialogs: dict[str, AgentDialog] = {}
         # Dialogs of ours as UAC (outbound calls, transfers), routed by the same router.
-        self.legs = legs if legs is not None else UacLegs(self._dialog_router)
+        self.legs = legs if legs is not None else SipLegs(self._dialog_router)
         self.transfers = transfers
 
     def __len__(self) -> int:

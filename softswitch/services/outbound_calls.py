@@ -72,7 +72,8 @@ from .dialogs import CallRecord
 from .media_owners import MediaOwners
 from .media_control import MediaError
 from .transfer_port import NO_TRANSFERS, TransferRequests
-from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg
+from .calls.events import Answered, Ended, Failed, Reoffered, Ringing
+from .calls.uac_leg import UacLeg
 
 log = Logger()
 
@@ -331,7 +332,7 @@ class OutboundCalls:
                           request_uri=attempt.uri, from_uri=f"sip:{call.from_}@{local.host}",
                           to_uri=attempt.to_uri, offer_sdp=call.session.offer_sdp,
                           call_id=call.call_id, credentials=credentials_of(attempt.trunk),
-                          ring_timeout=self.ring_timeout, registry=self._legs,
+                          ring_timeout=self.ring_timeout, legs=self._legs,
                           user_agent=self._user_agent, session_timers=self._session_timers)
         call.leg.start()
 

@@ -63,7 +63,9 @@ from .numbers import NumberError, normalise
 from .attempts import MAX_FORKS, Attempt, trunk_attempts, user_attempts
 from .credential_retry import credentials_of
 from .outbound_calls import moves_on
-from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg, UacLegs
+from .calls.events import Answered, Ended, Failed, Reoffered, Ringing
+from .calls.legs import SipLegs
+from .calls.uac_leg import UacLeg
 
 log = Logger()
 
@@ -156,7 +158,7 @@ class BridgedSession:
 class Transfers:
     """Starts transfers; shared by inbound (AgentCalls) and outbound calls."""
 
-    def __init__(self, stack, clock, snapshot_source, media, legs: UacLegs, *,
+    def __init__(self, stack, clock, snapshot_source, media, legs: SipLegs, *,
                  location=None, domain: str = "", limiter=None, gateway_order=None,
                  gateway_health=None, ring_timeout: float = DEFAULT_RING_TIMEOUT,
                  user_agent: str = "softswitch", session_timers=None,
@@ -299,7 +301,7 @@ class Transfer:
                     from_uri=f"sip:{self.call.customer}@{local.host}", routes=attempt.routes,
                     credentials=credentials_of(attempt.trunk),
                     ring_timeout=service.ring_timeout, follow_contact=attempt.follow_contact,
-                    registry=service.legs, user_agent=service.user_agent,
+                    legs=service.legs, user_agent=service.user_agent,
                     session_timers=service.session_timers)
                 if attempt.gateway is not None:
                     self._gateways[id(leg)] = attempt.gateway.key

@@ -23,7 +23,7 @@ from softswitch.services.routing import (
     Trunk,
 )
 from softswitch.services.transfers import BridgedSession, Transfers, restrict_offer
-from softswitch.services.uac_legs import UacLegs
+from softswitch.services.calls.legs import SipLegs
 from softswitch.sip.transport import Peer
 
 CARRIER = Peer("udp", "198.51.100.7", 5060)
@@ -149,7 +149,7 @@ class Switch(ProxyHarness):
         self.media = FakeMedia()
 
         def agents(h):
-            legs = UacLegs(h.shared["dialog_router"])
+            legs = SipLegs(h.shared["dialog_router"])
             self.limiter = TrunkLimiter(h.clock)
             self.transfers = Transfers(h.endpoint, h.clock, h.holder, self.media, legs,
                                        location=h.location, domain=DOMAIN,

@@ -12,7 +12,7 @@ from test_transfers import Switch as TransferSwitch
 from test_uac_leg import ANSWER, GATEWAY, PHONE, Switch, far_request, reply
 
 from softswitch.sdp import parse_sdp
-from softswitch.services.uac_leg import Answered, Reoffered
+from softswitch.services.calls.events import Answered, Reoffered
 
 HELD = ANSWER.replace("o=- 2 2", "o=- 2 3") + "a=sendonly\r\n"
 RESUMED = ANSWER.replace("o=- 2 2", "o=- 2 4") + "a=sendrecv\r\n"
