@@ -22,7 +22,8 @@ from softswitch.services.routing import (
     Target,
     Trunk,
 )
-from softswitch.services.transfers import BridgedSession, Transfers
+from softswitch.services.calls.bridged import BridgedSession
+from softswitch.services.transfers import Transfers
 from softswitch.sip.transport import Peer
 
 GW_A = Peer("udp", "203.0.113.1", 5060)

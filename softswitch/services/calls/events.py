@@ -78,5 +78,11 @@ def outcome_of(code: int) -> str:
     return "failed"
 
 
+def moves_on(event: Failed, rang: bool) -> bool:
+    """Whether a failed attempt lets the next gateway (or trunk) try: the gateway, not
+    the far end, failed (5xx, no response, transport failure) and nothing rang yet."""
+    return not rang and event.outcome == "failed" and (event.code >= 500 or event.code == 408)
+
+
 class LegOwner(Protocol):
     def leg_event(self, leg, event: LegEvent) -> None: ...

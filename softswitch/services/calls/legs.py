@@ -3,22 +3,26 @@ agent call, the UAC legs of outbound calls and transfers), by Call-ID, while the
 have a dialog or an INVITE in progress. A leg whose dialog is up is registered with
 the in-dialog router as the dialog's owner, so the far end's requests reach it."""
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from twisted.logger import Logger
 
-from ...sip.dialog import DialogTableFull
-from ..in_dialog import InDialogRouter
-
-if TYPE_CHECKING:
-    from .sip_leg import SipLeg
+from ...sip.dialog import Dialog, DialogTableFull
+from ..in_dialog import DialogOwner, InDialogRouter
 
 log = Logger()
 
 
+class RoutedLeg(DialogOwner, Protocol):
+    """A leg as the table sees it (calls.sip_leg.SipLeg)."""
+
+    call_id: str
+    dialog: Dialog | None
+
+
 class SipLegs:
     def __init__(self, dialog_router: InDialogRouter):
-        self._by_call_id: dict[str, "SipLeg"] = {}
+        self._by_call_id: dict[str, RoutedLeg] = {}
         self._router = dialog_router
 
     def __len__(self) -> int:
@@ -27,16 +31,16 @@ class SipLegs:
     def __iter__(self):
         return iter(list(self._by_call_id.values()))
 
-    def add(self, leg: "SipLeg") -> None:
+    def add(self, leg: RoutedLeg) -> None:
         self._by_call_id[leg.call_id] = leg
 
-    def remove(self, leg: "SipLeg") -> None:
+    def remove(self, leg: RoutedLeg) -> None:
         if self._by_call_id.get(leg.call_id) is leg:
             del self._by_call_id[leg.call_id]
         if leg.dialog is not None:
             self._router.unregister(leg.dialog)
 
-    def confirmed(self, leg: "SipLeg") -> None:
+    def confirmed(self, leg: RoutedLeg) -> None:
         """The leg's dialog is up: the far end's requests now reach it."""
         try:
             self._router.register(leg.dialog, leg)
