@@ -38,7 +38,7 @@ from ..sip.ids import new_tag
 from ..sip.message import Request, make_response
 from ..sip.session_timer import SessionTimerConfig
 from ..sip.timers import TimerConfig
-from .calls.agent_leg import AgentLeg, AgentSession, AgentSessions  # noqa: F401
+from .calls.agent_leg import AgentLeg, AgentSession, AgentSessions
 from .calls.call import Call, CallContext
 from .calls.events import Answered
 from .calls.legs import SipLegs

@@ -127,7 +127,8 @@ class OutboundCall(Call):
 class OutboundCalls:
     def __init__(self, stack, clock, snapshot_source, sessions, legs: SipLegs, *, domain: str,
                  limiter=None, gateway_order=None, gateway_health=None, on_call_end=None,
-                 ring_timeout: float = DEFAULT_RING_TIMEOUT, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
+                 ring_timeout: float = DEFAULT_RING_TIMEOUT,
+                 max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
                  user_agent: str = "softswitch", transfers: TransferRequests = NO_TRANSFERS,
                  media_owners: MediaOwners | None = None, session_timers=None):
         self.stack = stack

@@ -22,21 +22,34 @@ its statistics go into the record, which is handed to `on_call_end`."""
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from twisted.internet.interfaces import IReactorTime
+
 from ..dialogs import CallRecord
 from ..media_owners import MediaOwners
 from ..transfer_port import NO_TRANSFERS, TransferRequests
 from .agent_leg import AgentLeg
 from .events import Answered, Dtmf, Ended, Reoffered
+from .sip_leg import SipLeg
 
 
 @dataclass(frozen=True)
 class CallContext:
     """What every call of a service shares."""
 
-    clock: object  # IReactorTime
+    clock: IReactorTime
     media_owners: MediaOwners
     transfers: TransferRequests = NO_TRANSFERS
     on_call_end: Callable[[CallRecord], None] | None = None
+
+
+class TransferInProgress(Protocol):
+    """What a call tells the transfer it asked last (calls.transfer.Transfer)."""
+
+    def agent_left(self, reason: str) -> bool:
+        """The agent hung up: True when the transfer goes on without it."""
+
+    def customer_ended(self, reason: str) -> None:
+        """The call is over: take the human's leg down."""
 
 
 class CallOwner(Protocol):
@@ -59,10 +72,10 @@ class Call:
         self.customer = customer  # the customer's number (the From towards a human)
         self.did = did  # our number on this call
         self.customer_sdp = b""  # the customer's SDP, re-offered to a human
-        self.sip = None  # the customer's SIP leg (calls.sip_leg)
+        self.sip: SipLeg | None = None  # the customer's SIP leg
         self.agent: AgentLeg | None = None
-        self.human = None  # the human's SIP leg, once a transfer bridged it
-        self.transfer = None  # the transfer asked last (services.transfers)
+        self.human: SipLeg | None = None  # the human's leg, once a transfer bridged it
+        self.transfer: TransferInProgress | None = None  # the transfer asked last
         self.releases: list[Callable[[], None]] = []  # admissions to give back
         self.ended = False
         self._context = context
@@ -85,7 +98,7 @@ class Call:
         """The customer is connected: the agent's audio starts."""
         self.agent.begin(self._agent_ended, self._transfer_requested)
 
-    def bridge(self, human, session) -> None:
+    def bridge(self, human: SipLeg, session) -> None:
         """A transfer's human answered and the relay bridges it to the customer."""
         self.human = human
         self.agent.session = session

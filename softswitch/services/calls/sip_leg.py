@@ -73,6 +73,11 @@ class SipLeg:
         """Where requests within the dialog go."""
         raise NotImplementedError
 
+    def hang_up(self) -> None:
+        """End the leg from our side: BYE (a UAC leg not answered yet: CANCEL). The
+        owner asked, so it hears no event of it."""
+        raise NotImplementedError
+
     # -- the dialog's life ----------------------------------------------------------------
     def _dialog_up(self) -> None:
         """The dialog is confirmed: register it, so the far end's requests reach us."""

@@ -7,15 +7,21 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from twisted.internet.defer import maybeDeferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from ...sip.session_timer import SessionTimerConfig
 from ...sip.uri import parse_uri
 from ..attempts import Attempt
 from ..credential_retry import credentials_of
 from ..dialogs import CallRecord
-from ..media_control import MediaError
+from ..gateways import GatewayHealth
+from ..limits import TrunkLimiter
+from ..media_control import MediaControl, MediaError
+from ..ports import SipStack
 from .bridged import CALLER_TAG, BridgedSession, restrict_offer
 from .events import Answered, Ended, Failed, Reoffered, Ringing, moves_on
+from .legs import SipLegs
 from .uac_leg import UacLeg
 
 log = Logger()
@@ -34,7 +40,7 @@ class TransferredCall(Protocol):
     call_id: str
     record: CallRecord
     session: object  # the AgentSession; a BridgedSession once bridged
-    transfer: object  # the Transfer asked last, or None
+    transfer: "Transfer | None"  # the Transfer asked last
     customer_sdp: bytes  # the customer's SDP, re-offered to the human
     customer: str  # the customer's number: the From of the call to the human
     did: str | None  # our number on this call
@@ -50,15 +56,15 @@ class TransferredCall(Protocol):
 class TransferService(Protocol):
     """What a transfer takes from the transfers service (services.transfers)."""
 
-    stack: object
-    clock: object
-    media: object  # MediaControl (the relay)
-    legs: object  # calls.legs.SipLegs
-    limiter: object
-    health: object
+    stack: SipStack
+    clock: IReactorTime
+    media: MediaControl  # the relay
+    legs: SipLegs
+    limiter: TrunkLimiter | None
+    health: GatewayHealth | None
     ring_timeout: float
     user_agent: str
-    session_timers: object
+    session_timers: SessionTimerConfig | None
 
     def plan(self, call: TransferredCall, target: str) -> list[list[Attempt]]:
         """Groups of attempts, or TransferRefused."""

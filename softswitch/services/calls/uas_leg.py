@@ -26,7 +26,8 @@ from .sip_leg import SipLeg, allowed_methods
 
 class UasLeg(SipLeg):
     def __init__(self, stack, clock, owner: LegOwner, *, invite: Request, offer: bytes,
-                 local_tag: str, source: Peer, legs: SipLegs | None = None, user_agent: str = "softswitch",
+                 local_tag: str, source: Peer, legs: SipLegs | None = None,
+                 user_agent: str = "softswitch",
                  session_timers: SessionTimerConfig | None = None,
                  timers: TimerConfig = TimerConfig()):
         super().__init__(stack, clock, owner, call_id=invite.call_id, contact_peer=source,
