@@ -221,7 +221,9 @@ def test_the_200_is_resent_until_the_ack_and_the_call_ends_without_one(switch):
     assert [m.status for m in resent] == [200, 200]
     switch.clock.pump([1.0] * 40)  # Timer H without an ACK: the switch hangs up
     assert any(m.is_request and m.method == "BYE" for m, _ in switch.wire.take())
-    assert switch.records[0].disconnect_reason == "no-ack"
+    record = switch.records[0]
+    assert (record.disconnect_side, record.disconnect_reason) == ("switch", "no-ack")
+    assert len(switch.agents.legs) == 0  # the caller's leg is gone with its dialog
 
 
 def test_the_ack_stops_the_resending(switch):

@@ -68,6 +68,22 @@ def test_an_outbound_calls_far_end_holding_reaches_the_media_and_the_agent():
     assert session.reoffers == [held.encode()] and session.holds == [True]
 
 
+def test_the_agent_hears_of_a_hold_once_per_change_while_the_media_follows_each_offer():
+    switch = OutboundSwitch()
+    _, [(out, _)] = switch.originate()
+    session = switch.session()
+    switch.receive(reply(out, 200, body=FAR_SDP), GW_A)
+    leg = next(leg for leg in switch.agents.legs if isinstance(leg, UacLeg))
+    held = FAR_SDP.replace("o=- 9 9", "o=- 9 10") + "a=inactive\r\n"
+    again = FAR_SDP.replace("o=- 9 9", "o=- 9 11") + "a=sendonly\r\n"
+    resumed = FAR_SDP.replace("o=- 9 9", "o=- 9 12")
+    for cseq, sdp in ((2, held), (3, again), (4, resumed)):
+        [(ok, _)] = switch.receive(far_request(leg, "INVITE", cseq, sdp), PHONE)
+        assert ok.status == 200
+    assert session.reoffers == [held.encode(), again.encode(), resumed.encode()]
+    assert session.holds == [True, False]
+
+
 def test_a_bridged_human_holding_moves_the_relays_human_side():
     switch = TransferSwitch()
     switch.answered_call()
