@@ -143,12 +143,16 @@ class AgentCalls:
         call = Call(invite.call_id, record, self.context, self, customer=record.caller,
                     did=record.did or record.callee, sides=SIDES)
         call.customer_sdp = proxied.original_offer
-        call.releases = proxied.take_admissions()
         call.agent = AgentLeg(session, call.call_id)
         call.sip = UasLeg(self.stack, self._clock, call, invite=invite,
                           offer=proxied.original_offer, local_tag=local_tag,
                           source=proxied.source, legs=self.legs, user_agent=self._user_agent,
                           session_timers=self._session_timers, timers=self._timers)
+        if not call.sip.register():  # no room for another dialog: not answered
+            session.stop("switch-full")
+            proxied.agent_failed(make_response(invite, 503))
+            return
+        call.releases = proxied.take_admissions()
         self.calls[call.call_id] = call
         record.answer_at = self._clock.seconds()
         record.final_code = 200

@@ -40,10 +40,13 @@ class SipLegs:
         if leg.dialog is not None:
             self._router.unregister(leg.dialog)
 
-    def confirmed(self, leg: RoutedLeg) -> None:
-        """The leg's dialog is up: the far end's requests now reach it."""
+    def confirmed(self, leg: RoutedLeg) -> bool:
+        """The leg's dialog is up: the far end's requests now reach it (False: the
+        router is full, they get 481)."""
         try:
             self._router.register(leg.dialog, leg)
         except DialogTableFull:
             log.warn("no room for the dialog of {call_id}: its requests get 481",
                      call_id=leg.call_id)
+            return False
+        return True

@@ -79,10 +79,12 @@ class SipLeg:
         raise NotImplementedError
 
     # -- the dialog's life ----------------------------------------------------------------
-    def _dialog_up(self) -> None:
-        """The dialog is confirmed: register it, so the far end's requests reach us."""
-        if self._legs is not None and self.dialog is not None:
-            self._legs.confirmed(self)
+    def _dialog_up(self) -> bool:
+        """The dialog is confirmed: register it, so the far end's requests reach us
+        (False: no room for it)."""
+        if self._legs is None or self.dialog is None:
+            return True
+        return self._legs.confirmed(self)
 
     def _start_refresh(self, negotiated, we_refresh: bool) -> None:
         self._refresh = DialogRefresh(self.stack, self._clock, self._session_timers, self,

@@ -1,7 +1,8 @@
 """The caller's side of a call the switch answers itself (an agent call): a SIP leg
 (calls.sip_leg) whose dialog our 2xx makes (RFC 3261 §12.1.1).
 
-`answer(key, body)` sends the 2xx through the INVITE's server transaction with our
+`register()` takes a place in the leg table and the in-dialog router (False when the
+router is full: the call is to be refused). `answer(key, body)` then sends the 2xx through the INVITE's server transaction with our
 Contact, Allow and (RFC 4028) the negotiated session timer, registers the dialog, and
 sends the 2xx again (T1 doubling up to T2) until the ACK comes (§13.3.1.4); no ACK
 within Timer H: BYE, and the owner hears `Ended("local", "no-ack")`.
@@ -48,6 +49,17 @@ class UasLeg(SipLeg):
     def next_hop(self) -> Peer:
         return self.source
 
+    def register(self) -> bool:
+        """Route the dialog's requests to this leg; False (and nothing kept) when
+        there is no room for another dialog."""
+        if self._legs is None:
+            return True
+        self._legs.add(self)
+        if self._dialog_up():
+            return True
+        self._legs.remove(self)
+        return False
+
     def answer(self, key, body: bytes, timing: Negotiated | None = None) -> None:
         """Our 2xx with `body` (our answer, or our offer when the INVITE had none)."""
         invite = self._invite
@@ -60,9 +72,6 @@ class UasLeg(SipLeg):
             add_timing(ok, timing)
         self.local_sdp = body
         self._answer_in_ack = self.remote_sdp is None
-        if self._legs is not None:
-            self._legs.add(self)
-        self._dialog_up()
         if timing is not None:
             self._start_refresh(timing, timing.refresher == UAS)
         self.stack.respond(key, ok)
