@@ -5,7 +5,7 @@ endpoint are opened (AgentSessions port, implemented at the edge); the 200 OK go
 out only once the socket is up, so the agent is ready when the caller hears the call
 connect. If the agent cannot be reached in time, the route's next target is tried.
 After that the call is a dialog of ours: BYE, re-INVITE, UPDATE, INFO (DTMF) and
-OPTIONS are answered here, and the agent can hang up. A re-INVITE is answered with our
+OPTIONS are answered by the caller's leg, and the agent can hang up. A re-INVITE is answered with our
 streams and codec, each direction answering the offer's (hold: sendonly -> recvonly,
 inactive -> inactive); the relay follows the caller's new SDP and the agent is told of
 a hold or resume (`AgentSession.hold`). A re-INVITE without SDP gets our offer in the
