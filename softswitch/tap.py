@@ -78,7 +78,7 @@ from .services.routing import SnapshotHolder
 from .services.transfers import Transfers
 from .sip.session_timer import SessionTimerConfig
 from .services.trunk_registration import TrunkRegistrations
-from .services.uac_legs import UacLegs
+from .services.calls.legs import SipLegs
 from .services.webhooks import reporting_ends
 from .sip.digest import NonceManager
 from .sip.message import Limits
@@ -273,7 +273,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst,
         ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings),
         close_drain_timeout=agent_settings.close_drain_timeout)
-    legs = UacLegs(dialog_router)  # the dialogs of ours as UAC (outbound, transfers)
+    legs = SipLegs(dialog_router)  # the dialogs of ours as UAC (outbound, transfers)
     transfers = Transfers(
         endpoint, reactor, snapshot, relay, legs, location=location,
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,

@@ -40,15 +40,15 @@ def test_the_agent_media_settings_of_the_configuration_reach_the_sessions(tmp_pa
 def test_the_relays_inactivity_reaches_outbound_calls_too(tmp_path):
     root = build(tmp_path)
     owners = root.drain_calls.proxy.media_owners
-    assert root.drain_calls.outbound._media_owners is owners
-    assert root.drain_calls.proxy.agent_calls._media_owners is owners
+    assert root.drain_calls.outbound.context.media_owners is owners
+    assert root.drain_calls.proxy.agent_calls.context.media_owners is owners
 
 
 def test_one_in_dialog_router_serves_proxied_agent_and_uac_dialogs(tmp_path):
     root = build(tmp_path)
     proxy = root.drain_calls.proxy
-    assert proxy.agent_calls._dialog_router is proxy.dialog_router
     assert proxy.agent_calls.legs._router is proxy.dialog_router
+    assert root.drain_calls.outbound._legs is proxy.agent_calls.legs
 
 
 def test_the_drain_refuses_new_calls_and_ends_at_once_without_calls(tmp_path):

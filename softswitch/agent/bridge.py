@@ -98,9 +98,16 @@ out of an input. Per-frame processing time is the edge's to measure.
 """
 
 from collections import deque
-from dataclasses import dataclass
 
-from softswitch.agent.bridge_output import BridgeStats, Hangup, Output, RtpOut, Transfer
+from softswitch.agent.bridge_control import AgentControl, ResponseBoundary
+from softswitch.agent.bridge_output import (
+    BridgeStats,
+    Hangup,
+    Output,
+    RtpOut,
+    Transfer,
+    bridge_stats,
+)
 from softswitch.agent.codec import AgentToCaller, CallerToAgent, call_codec
 from softswitch.agent.events import (
     DTMF_DIGITS,
@@ -137,19 +144,7 @@ _AGENT_FRAME_ERRORS = (ProfileError, ValueError, TypeError, KeyError, AttributeE
 __all__ = ["AgentBridge", "BridgeStats", "Hangup", "Output", "RtpOut", "Transfer"]
 
 
-# --- internal playout markers (never sent to the agent) ---------------------------------
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _ResponseBoundary:
-    """Where a new response's audio begins in the playout queue."""
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _HangupWhenPlayed:
-    reason: str
-
-
-class AgentBridge:
+class AgentBridge(AgentControl):
     """One call's bridge. `profile` is a wire profile (`profiles.make_profile`), `codec`
     the call's G.711 law ("PCMU" or "PCMA"), `rtp_event_pt` the negotiated
     telephone-event payload type (None if none); the jitter options are the
@@ -426,32 +421,7 @@ class AgentBridge:
         return self._closed
 
     def stats(self) -> BridgeStats:
-        jitter = self.jitter.stats()
-        playout = self.playout
-        first = self.first_agent_audio_at
-        return BridgeStats(
-            ws_frames_out=self.ws_frames_out, ws_frames_in=self.ws_frames_in,
-            caller_frames=self.caller_frames,
-            caller_silence_frames=self.caller_silence_frames,
-            comfort_noise_packets=self.comfort_noise, agent_audio_chunks=self.agent_audio_chunks,
-            agent_audio_ms=playout.enqueued_bytes / 8,
-            first_agent_audio_s=(None if first is None or self._started_at is None
-                                 else max(0.0, first - self._started_at)),
-            rtp_packets=self.rtp_packets,
-            agent_frames_sent=playout.audio_frames + playout.padded_frames,
-            silence_frames_sent=playout.silence_frames,
-            ringback_frames_sent=playout.filler_frames,
-            slots_skipped=self.pacer.skipped, stalls=self.pacer.stalls,
-            rtp_ignored=self.rtp_ignored, concealed=jitter.concealed, late=jitter.late,
-            jitter_depth_ms=jitter.depth_ms, jitter_delay_ms=jitter.delay_ms,
-            jitter_ms=jitter.jitter_ms, clears=self.clears,
-            cleared_ms=playout.cleared_bytes / 8,
-            marks_received=self.marks_received, marks_played=self.marks_played,
-            dtmf_in=self.dtmf_in, dtmf_out=self.dtmf_out, dtmf_unsent=self.dtmf_unsent,
-            profile_errors=self.profile_errors,
-            caller_audio_latency_ms=self.caller_latency.summary_ms(),
-            agent_audio_latency_ms=self.agent_latency.summary_ms(), jitter=jitter,
-        )
+        return bridge_stats(self)
 
     # --- internals: to the agent ---
 
@@ -471,7 +441,7 @@ class AgentBridge:
             if type(item) is str:
                 self.marks_played += 1
                 ws += self._encode(MarkPlayed(item))
-            elif type(item) is _ResponseBoundary:
+            elif type(item) is ResponseBoundary:
                 self._boundaries -= 1
                 self.playout.reset_played()
             else:
@@ -521,57 +491,6 @@ class AgentBridge:
         if coded:
             self._chunk_arrivals.append((self.playout.written, now))
             self.playout.enqueue(coded)
-
-    def _on_mark(self, event: AgentMark, now: float, ws, actions) -> None:
-        self.marks_received += 1
-        self._flush_down()
-        self.playout.add_mark(event.name)
-
-    def _on_clear(self, event, now: float, ws: list, actions: list) -> None:
-        self._clear(ws, actions)
-
-    def _on_dtmf(self, event: AgentDtmf, now: float, ws, actions) -> None:
-        digits = event.digits.upper()
-        if not digits or not set(digits) <= DTMF_DIGITS:
-            raise ValueError(f"DTMF digits {event.digits!r}")
-        if self.rtp_event_pt is None:
-            self.dtmf_unsent += len(digits)
-            return
-        self._dtmf_digits.extend(digits)
-
-    def _on_hangup(self, event: AgentHangup, now: float, ws, actions: list) -> None:
-        if self._hangup_requested:
-            return
-        self._hangup_requested = True
-        if self._started_at is None:
-            actions.append(Hangup(event.reason))
-            return
-        self._flush_down()
-        self.playout.add_mark(_HangupWhenPlayed(event.reason))
-
-    def _on_transfer(self, event: AgentTransfer, now: float, ws, actions: list) -> None:
-        actions.append(Transfer(event.target, event.warm))
-
-    def _on_speech_started(self, event, now: float, ws: list, actions: list) -> None:
-        heard_ms = 0 if self._boundaries else self.playout.played_ms
-        self._clear(ws, actions)
-        truncate = getattr(self.profile, "truncate", None)
-        if truncate is not None:
-            ws += self._count(truncate(round(heard_ms)))
-
-    def _on_response_started(self, event, now: float, ws, actions) -> None:
-        self._flush_down()
-        if self._boundaries or self.playout.queued_ms() > 0:
-            self._boundaries += 1
-            self.playout.add_mark(_ResponseBoundary())
-        else:
-            self.playout.reset_played()
-
-    def _clear(self, ws: list, actions: list) -> None:
-        self.clears += 1
-        self._chunk_arrivals.clear()
-        self._down.reset()
-        self._reached(self.playout.clear(), ws, actions)
 
     def _flush_down(self) -> None:
         if self._down.holding:

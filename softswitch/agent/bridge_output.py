@@ -85,3 +85,33 @@ class BridgeStats:
     caller_audio_latency_ms: dict  # count, p50, p95, p99, max: RTP arrival -> agent
     agent_audio_latency_ms: dict  # the agent's chunk arrival -> its first RTP packet
     jitter: JitterStats
+
+
+def bridge_stats(bridge) -> BridgeStats:
+    """The statistics of `bridge` (agent.bridge.AgentBridge) for its call record."""
+    jitter = bridge.jitter.stats()
+    playout = bridge.playout
+    first = bridge.first_agent_audio_at
+    return BridgeStats(
+        ws_frames_out=bridge.ws_frames_out, ws_frames_in=bridge.ws_frames_in,
+        caller_frames=bridge.caller_frames,
+        caller_silence_frames=bridge.caller_silence_frames,
+        comfort_noise_packets=bridge.comfort_noise, agent_audio_chunks=bridge.agent_audio_chunks,
+        agent_audio_ms=playout.enqueued_bytes / 8,
+        first_agent_audio_s=(None if first is None or bridge._started_at is None
+                             else max(0.0, first - bridge._started_at)),
+        rtp_packets=bridge.rtp_packets,
+        agent_frames_sent=playout.audio_frames + playout.padded_frames,
+        silence_frames_sent=playout.silence_frames,
+        ringback_frames_sent=playout.filler_frames,
+        slots_skipped=bridge.pacer.skipped, stalls=bridge.pacer.stalls,
+        rtp_ignored=bridge.rtp_ignored, concealed=jitter.concealed, late=jitter.late,
+        jitter_depth_ms=jitter.depth_ms, jitter_delay_ms=jitter.delay_ms,
+        jitter_ms=jitter.jitter_ms, clears=bridge.clears,
+        cleared_ms=playout.cleared_bytes / 8,
+        marks_received=bridge.marks_received, marks_played=bridge.marks_played,
+        dtmf_in=bridge.dtmf_in, dtmf_out=bridge.dtmf_out, dtmf_unsent=bridge.dtmf_unsent,
+        profile_errors=bridge.profile_errors,
+        caller_audio_latency_ms=bridge.caller_latency.summary_ms(),
+        agent_audio_latency_ms=bridge.agent_latency.summary_ms(), jitter=jitter,
+    )

@@ -5,7 +5,7 @@ endpoint are opened (AgentSessions port, implemented at the edge); the 200 OK go
 out only once the socket is up, so the agent is ready when the caller hears the call
 connect. If the agent cannot be reached in time, the route's next target is tried.
 After that the call is a dialog of ours: BYE, re-INVITE, UPDATE, INFO (DTMF) and
-OPTIONS are answered here, and the agent can hang up. A re-INVITE is answered with our
+OPTIONS are answered by the caller's leg, and the agent can hang up. A re-INVITE is answered with our
 streams and codec, each direction answering the offer's (hold: sendonly -> recvonly,
 inactive -> inactive); the relay follows the caller's new SDP and the agent is told of
 a hold or resume (`AgentSession.hold`). A re-INVITE without SDP gets our offer in the
@@ -20,110 +20,42 @@ are negotiated (422 below our Min-SE), the 200 says who refreshes, and the dialo
 `DialogRefresh` (services.session_refresh) answers or sends the refreshes and ends
 the call with BYE ("session-expired") when they stop.
 
-The dialogs the switch holds as a UAC (outbound agent calls, the human of a transfer:
-services.uac_leg) are kept in `legs`; `owns`, `in_dialog` and `ack` serve them too, so
-the proxy hands their in-dialog requests here like those of the answered calls.
+The call is a calls.call.Call joining the caller's SIP leg (calls.uas_leg, which
+answers the in-dialog requests, re-offers, holds and session refreshes) to the agent
+leg (calls.agent_leg). `legs` is the table of every SIP leg of the switch's own
+calls (the UAC legs of outbound calls and transfers too), registered with the
+in-dialog router.
 
 An agent's transfer request goes to `transfers` (services.transfers, or
-transfer_port.NO_TRANSFERS, which logs it); the answered call is offered to it as a `TransferredCall`
-(`agent_dialog.InboundCall`)."""
-
-from dataclasses import dataclass
-from typing import Protocol
+transfer_port.NO_TRANSFERS, which logs it); the call is offered to it as a
+`TransferredCall`."""
 
 from twisted.logger import Logger
 
-from ..media.dtmf import parse_info_dtmf
-from ..sdp import SdpError, check_answer, parse_sdp
+from ..sdp import SdpError, parse_sdp
 from ..sdp.agent_answer import choose_audio
-from ..sdp.reoffer import answer_reoffer, offer_from_answer, offer_holds
-from ..sip.dialog import Dialog as SipDialog
 from ..sip.ids import new_tag
 from ..sip.message import Request, make_response
-from ..sip.session_timer import UAS, SessionTimerConfig
+from ..sip.session_timer import SessionTimerConfig
 from ..sip.timers import TimerConfig
-from ..sip.transport import Peer, response_destination
-from .agent_dialog import AgentDialog, InboundCall, Refreshed
-from .dialog_requests import ALLOW, answer_request, refresh_ok
+from .calls.agent_leg import AgentLeg, AgentSession, AgentSessions
+from .calls.call import Call, CallContext
+from .calls.events import Answered
+from .calls.legs import SipLegs
+from .calls.uas_leg import UasLeg
 from .in_dialog import InDialogRouter
 from .media_control import MediaRejected, requires_srtp, signalling_secure
 from .media_owners import MediaOwners
-from .ports import IGNORE_RESPONSES
 from .proxy_media import carries_sdp
 from .routing import Agent
-from .session_refresh import DialogRefresh, add_timing, uas_timing
+from .session_refresh import uas_timing
 from .transfer_port import NO_TRANSFERS, TransferRequests
-from .uac_leg import UacLegs
 from .webhooks import NO_WEBHOOKS, emit_for
 
 log = Logger()
 
-
-
-def _quoted(text: str) -> str:
-    return text.replace("\\", "").replace('"', "'")[:200]
-
-
-class AgentSession(Protocol):
-    """One call's live connection to its agent (edge: WebSocket + RTP + bridge)."""
-
-    answer_sdp: bytes  # our SDP answer to the caller's offer
-
-    def begin(self, on_end, on_transfer) -> None:
-        """The caller is connected: start the audio; on_end(reason) when the agent
-        hangs up or is lost, on_transfer(target, warm) when it asks for a transfer."""
-
-    def dtmf(self, digit: str) -> None: ...
-
-    def finish(self, reason: str) -> bool:
-        """The agent asked to end the call: on_end(reason) once what it queued has
-        played (bounded); False if the audio has not begun (end it at once)."""
-
-    agent_left: bool  # a transfer (or a close) took the agent off the call
-
-    def take_answer(self, sdp: bytes):
-        """Delayed offer: the caller's SDP answer (in the ACK) to `answer_sdp`, which
-        was then our offer; a Deferred (failure: unusable)."""
-
-    def hold(self, held: bool) -> None:
-        """The caller held (or resumed) the call: tell the agent, send no audio."""
-
-    def reoffer(self, sdp: bytes):
-        """The caller's new SDP (hold, resume, moved address) for the media; a Deferred."""
-
-    def stop(self, reason: str):
-        """Say goodbye to the agent and free the media; a Deferred of stats dict."""
-
-    # For transfers (services.transfers):
-    media_id: str  # the relay call carrying the caller's audio (MediaControl call id)
-
-    def end_agent(self, reason: str) -> None:
-        """Say goodbye to the agent and close its socket; the caller hears what the
-        agent had queued, then silence (or `ring_caller`'s ringback), until `stop`."""
-
-    def ring_caller(self) -> None:
-        """A cold transfer is dialling: once the queued audio has played, the caller
-        hears ringback."""
-
-    def early_media(self):
-        """The human has early media: a Deferred that fires once the queued audio has
-        been sent, when the relay is to be pointed at the human; from then on the
-        session falls silent when the human's RTP arrives (until `ring_caller`)."""
-
-    def release_media(self) -> None:
-        """Stop terminating the caller's audio here: the relay's other side goes back
-        to its socket (bridged to whoever was answered on it); `stop` then leaves
-        the relay call alone."""
-
-    def transfer_failed(self, target: str, code: int, outcome: str) -> None:
-        """Tell the agent its transfer did not go through (warm transfers)."""
-
-
-class AgentSessions(Protocol):
-    def open(self, call_id: str, agent: Agent, info: dict, offer_sdp: bytes):
-        """A Deferred AgentSession, or a failure if the agent or media is unavailable.
-        An empty `offer_sdp` (delayed offer): the session's `answer_sdp` is our offer
-        and `take_answer` takes the caller's answer."""
+# Who ended an agent call, by how its caller's leg ended (calls.events.Ended).
+SIDES = {"remote": "caller", "local": "switch"}
 
 
 class AgentCalls:
@@ -132,27 +64,26 @@ class AgentCalls:
                  timers: TimerConfig = TimerConfig(), media_owners: MediaOwners | None = None,
                  dialog_router: InDialogRouter | None = None,
                  session_timers: SessionTimerConfig | None = None,
-                 legs: UacLegs | None = None, transfers: TransferRequests = NO_TRANSFERS,
+                 legs: SipLegs | None = None, transfers: TransferRequests = NO_TRANSFERS,
                  webhooks=NO_WEBHOOKS):
         self.stack = stack
         self.webhooks = webhooks  # services.webhooks: call events out
         self._clock = clock
         self._sessions = sessions
-        self._on_call_end = on_call_end
         self._connect_timeout = connect_timeout
         self._user_agent = user_agent
         self._timers = timers
-        self._media_owners = media_owners if media_owners is not None else MediaOwners()
-        self._dialog_router = dialog_router if dialog_router is not None \
-            else InDialogRouter(stack)
+        media_owners = media_owners if media_owners is not None else MediaOwners()
+        self.context = CallContext(clock, media_owners, transfers, on_call_end)
         self._session_timers = session_timers  # RFC 4028 (None: off)
-        self.dialogs: dict[str, AgentDialog] = {}
-        # Dialogs of ours as UAC (outbound calls, transfers), routed by the same router.
-        self.legs = legs if legs is not None else UacLegs(self._dialog_router)
+        self.calls: dict[str, Call] = {}  # the answered agent calls, by Call-ID
+        # Every SIP leg of the switch's own calls, routed by the one in-dialog router.
+        self.legs = legs if legs is not None else SipLegs(
+            dialog_router if dialog_router is not None else InDialogRouter(stack))
         self.transfers = transfers
 
     def __len__(self) -> int:
-        return len(self.dialogs) + len(self.legs)
+        return len(self.legs)
 
     # -- answering (called by the ProxyCall that reached an agent target) ---------
     def answer(self, call, agent: Agent) -> bool:
@@ -198,7 +129,7 @@ class AgentCalls:
             if call.finished:  # the caller gave up while we were connecting
                 session.stop("caller-cancelled")
                 return
-            self._connected(call, agent, session, local_tag, timing)
+            self._connected(call, session, local_tag, timing)
 
         def failed(failure):
             if timer.active():
@@ -214,232 +145,83 @@ class AgentCalls:
 
         pending.addCallbacks(opened, failed)
 
-    def _connected(self, call, agent: Agent, session, local_tag: str, timing) -> None:
-        invite = call.invite
-        ok = make_response(invite, 200, to_tag=local_tag, body=session.answer_sdp)
-        ok.headers.add("Contact", f"<{self.stack.local_uri(call.source)}>")
-        ok.headers.add("Content-Type", "application/sdp")
-        ok.headers.add("Allow", ALLOW)
-        ok.headers.add("Server", self._user_agent)
-        if timing is not None:
-            add_timing(ok, timing)
-        dialog = AgentDialog(
-            invite.call_id, SipDialog.as_uas(invite, local_tag), call.source, call.record,
-            session, release=call.take_admissions(), offer_sdp=call.original_offer)
-        self.dialogs[invite.call_id] = dialog
-        self._dialog_router.register(dialog.view, _AgentDialogOwner(self, dialog))
-        if timing is not None:
-            dialog.peer_allows_update = any(
-                m.strip().upper() == "UPDATE"
-                for value in invite.headers.get_list("Allow") for m in value.split(","))
-            dialog.refresh = DialogRefresh(
-                self.stack, self._clock, self._session_timers, Refreshed(self.stack, dialog),
-                timing,
-                timing.refresher == UAS,
-                lambda reason: self.bye_caller(dialog, "switch", reason), self._user_agent)
-        call.record.answer_at = self._clock.seconds()
-        call.record.final_code = 200
-        emit_for(self.webhooks, "call.answered", call.record)
-        call.agent_answered()
-        if not call.original_offer:
-            dialog.awaiting_answer = dialog.begin_on_ack = True  # delayed offer
-        self.stack.respond(call.server_key, ok)
-        dialog.ok, dialog.ok_destination = ok, response_destination(invite, call.source)
-        dialog.ok_interval = self._timers.t1
-        dialog.ok_deadline = self._clock.seconds() + self._timers.H
-        dialog.ok_timer = self._clock.callLater(dialog.ok_interval, self._resend_ok, dialog)
-        dialog.media_id = session.media_id
-        dialog.on_silence = lambda idle: self.bye_caller(dialog, "switch", "media-timeout")
-        self._media_owners.watch(dialog.media_id, dialog.on_silence)
-        if not dialog.begin_on_ack:
-            self._begin(dialog)
-
-    def _begin(self, dialog: AgentDialog) -> None:
-        dialog.session.begin(lambda reason: self._agent_ended(dialog, reason),
-                             lambda target, warm: self._transfer_requested(dialog, target, warm))
-
-    def _first_answer(self, dialog: AgentDialog, request: Request) -> None:
-        """The ACK of a delayed-offer call: its SDP answers the offer of our 200."""
-        dialog.begin_on_ack = False
-        if not carries_sdp(request):
-            log.info("ACK without the SDP answer of {call_id}", call_id=dialog.call_id)
-            self.bye_caller(dialog, "switch", "no-answer-sdp")
+    def _connected(self, proxied, session: AgentSession, local_tag: str, timing) -> None:
+        invite, record = proxied.invite, proxied.record
+        call = Call(invite.call_id, record, self.context, self, customer=record.caller,
+                    did=record.did or record.callee, sides=SIDES)
+        call.customer_sdp = proxied.original_offer
+        call.agent = AgentLeg(session, call.call_id)
+        call.sip = UasLeg(self.stack, self._clock, call, invite=invite,
+                          offer=proxied.original_offer, local_tag=local_tag,
+                          source=proxied.source, legs=self.legs, user_agent=self._user_agent,
+                          session_timers=self._session_timers, timers=self._timers)
+        if not call.sip.register():  # no room for another dialog: not answered
+            session.stop("switch-full")
+            proxied.agent_failed(make_response(invite, 503))
             return
-        dialog.offer_sdp = request.body  # (a transfer offers the human the caller's SDP)
+        call.releases = proxied.take_admissions()
+        self.calls[call.call_id] = call
+        record.answer_at = self._clock.seconds()
+        record.final_code = 200
+        emit_for(self.webhooks, "call.answered", record)
+        proxied.agent_answered()
+        call.sip.answer(proxied.server_key, session.answer_sdp, timing)
+        call.watch_media(session.media_id,
+                         lambda idle: call.end("switch", "media-timeout"))
+        if proxied.original_offer:
+            call.begin()  # (a delayed offer begins once the ACK brings the answer)
+
+    # -- calls.call.CallOwner ------------------------------------------------------------
+    def setup_event(self, call: Call, leg, event) -> None:
+        if isinstance(event, Answered):  # the ACK of a delayed-offer call
+            self._first_answer(call, event.sdp)
+
+    def closed(self, call: Call) -> None:
+        self.calls.pop(call.call_id, None)
+
+    def _first_answer(self, call: Call, sdp: bytes) -> None:
+        """The ACK of a delayed-offer call: its SDP answers the offer of our 200."""
+        if not sdp:
+            log.info("ACK without the SDP answer of {call_id}", call_id=call.call_id)
+            call.end("switch", "no-answer-sdp")
+            return
+        call.customer_sdp = sdp  # (a transfer offers the human the caller's SDP)
 
         def taken(_):
-            if not dialog.ended:
-                self._begin(dialog)
+            if not call.ended:
+                call.begin()
 
         def refused(failure):
-            log.info("unusable SDP answer for {call_id}: {why}", call_id=dialog.call_id,
+            log.info("unusable SDP answer for {call_id}: {why}", call_id=call.call_id,
                      why=failure.getErrorMessage())
-            self.bye_caller(dialog, "switch", "bad-sdp")
+            call.end("switch", "bad-sdp")
 
-        dialog.session.take_answer(request.body).addCallbacks(taken, refused)
+        call.session.take_answer(sdp).addCallbacks(taken, refused)
 
-    def _resend_ok(self, dialog: AgentDialog) -> None:
-        dialog.ok_timer = None
-        if dialog.ended:
-            return
-        if self._clock.seconds() >= dialog.ok_deadline:
-            log.info("no ACK for the 200 of {call_id}: hanging up", call_id=dialog.call_id)
-            self.bye_caller(dialog, "agent", "no-ack")
-            return
-        self.stack.send_stateless(dialog.ok, dialog.ok_destination)
-        dialog.ok_interval = min(2 * dialog.ok_interval, self._timers.t2)
-        dialog.ok_timer = self._clock.callLater(dialog.ok_interval, self._resend_ok, dialog)
-
-    def ack(self, dialog: AgentDialog, request: Request) -> None:
-        if dialog.ok_timer is not None and dialog.ok_timer.active():
-            dialog.ok_timer.cancel()
-        dialog.ok_timer = None
-        if dialog.begin_on_ack:
-            dialog.awaiting_answer = False
-            self._first_answer(dialog, request)
-        elif dialog.awaiting_answer and carries_sdp(request):
-            # The answer to the offer of our 200 to a re-INVITE without SDP.
-            dialog.awaiting_answer = False
-            try:
-                sdp = parse_sdp(request.body)
-            except (SdpError, ValueError):
-                return
-            self._caller_sdp(dialog, request.body, sdp)
-
-    # -- in-dialog requests (answered through services.dialog_requests) ------------------
-    def bye_received(self, dialog: AgentDialog) -> None:
-        self._end(dialog, "caller", "bye")
-
-    def reinvite(self, key, request: Request, dialog: AgentDialog) -> None:
-        """Hold, resume, a moved address or a session refresh: our answer keeps its
-        streams and codec, each direction answering the offer's (RFC 3264 §6.1). A
-        re-INVITE without SDP gets our offer in the 200; the answer comes in the ACK."""
-        previous = dialog.answer_sdp or dialog.session.answer_sdp
-        try:
-            ours = parse_sdp(previous)
-            if carries_sdp(request):
-                offer = parse_sdp(request.body)
-                check_answer(offer, ours)
-                body = bytes(answer_reoffer(ours, offer))
-            else:
-                offer, body = None, bytes(offer_from_answer(ours))
-        except (SdpError, ValueError) as exc:  # (ValueError: not UTF-8)
-            response = make_response(request, 488)
-            response.headers.add("Warning", f'399 softswitch "{_quoted(str(exc))}"')
-            self.stack.respond(key, response)
-            return
-        if not self.refresh_answer(key, request, dialog, body):
-            return
-        dialog.answer_sdp = body
-        dialog.awaiting_answer = offer is None
-        if offer is not None:
-            self._caller_sdp(dialog, request.body, offer)
-
-    def refresh_answer(self, key, request: Request, dialog: AgentDialog,
-                        body: bytes = b"") -> bool:
-        """Send the 200 (with `body`) to a re-INVITE or UPDATE (a session refresh, RFC
-        4028), or the 422/400 its Session-Expires calls for instead; whether it went."""
-        ok = refresh_ok(request, self.stack.local_uri(dialog.caller), body)
-        if dialog.refresh is not None:
-            return dialog.refresh.respond(key, request, ok)
-        self.stack.respond(key, ok)
-        return True
-
-    def _caller_sdp(self, dialog: AgentDialog, body: bytes, sdp) -> None:
-        """The caller's new offer (or answer to ours): the relay follows its address,
-        and the agent hears of a hold or resume."""
-        held = offer_holds(sdp)
-        d = dialog.session.reoffer(body)
-        d.addErrback(lambda f: log.info("media of {call_id} did not take the caller's new "
-                                        "SDP: {why}", call_id=dialog.call_id,
-                                        why=f.getErrorMessage()))
-        if held != dialog.held:
-            dialog.held = held
-            dialog.session.hold(held)
-
-    def info(self, key, request: Request, dialog: AgentDialog) -> None:
-        try:
-            digit = parse_info_dtmf(request.headers.get("Content-Type") or "", request.body)
-        except ValueError:
-            # An INFO we do not understand is still accepted (RFC 6086 lets packages
-            # be ignored); only DTMF reaches the agent.
-            self.stack.respond(key, make_response(request, 200))
-            return
-        dialog.session.dtmf(digit.digit)
-        self.stack.respond(key, make_response(request, 200))
-
-    # -- endings ---------------------------------------------------------------------
-    def _agent_ended(self, dialog: AgentDialog, reason: str) -> None:
-        """The agent hung up (or was lost for good): BYE the caller, unless a transfer
-        is ringing, which then goes on without the agent."""
-        if dialog.transfer is not None and dialog.transfer.agent_left(reason):
-            return
-        self.bye_caller(dialog, "agent", reason)
-
-    def bye_caller(self, dialog: AgentDialog, side: str, reason: str) -> None:
-        """End the call from our side: BYE to the caller; `side` and `reason` go
-        into the call record."""
-        if dialog.ended:
-            return
-        bye = dialog.view.create_request("BYE", self.stack.via_for(dialog.caller))
-        self.stack.send_request(bye, dialog.caller, IGNORE_RESPONSES)
-        self._end(dialog, side, reason)
-
-    def _transfer_requested(self, dialog: AgentDialog, target: str, warm: bool) -> None:
-        if dialog.ended:
-            return
-        self.transfers.request(InboundCall(self, dialog), target, warm)
-
+    # -- what the admin API asks ----------------------------------------------------------
     def hang_up(self, call_id: str, reason: str, side: str = "agent") -> bool:
-        dialog = self.dialogs.get(call_id)
-        if dialog is None:
+        call = self.calls.get(call_id)
+        if call is None:
             return False
-        self.bye_caller(dialog, side, reason)
+        call.end(side, reason)
         return True
 
     def finish(self, call_id: str, reason: str) -> bool:
         """The agent asked (REST) to end its call: BYE once its queued audio played."""
-        dialog = self.dialogs.get(call_id)
-        if dialog is None or dialog.session.agent_left:
+        call = self.calls.get(call_id)
+        if call is None or call.agent.left:
             return False  # (after a transfer the call is the caller's and the human's)
-        if not dialog.session.finish(reason):
-            self.bye_caller(dialog, "agent", reason)
+        if not call.agent.finish(reason):
+            call.end("agent", reason)
         return True
 
     def active_calls(self) -> list[dict]:
         """The answered agent calls, as the admin API lists calls."""
         now = self._clock.seconds()
-        return [{"call_id": d.call_id, "state": "answered", "direction": d.record.direction,
-                 "caller": d.record.caller, "callee": d.record.callee,
-                 "trunk": d.record.trunk, "agent": d.record.agent,
-                 "duration": now - d.record.start_at} for d in list(self.dialogs.values())]
-
-    def _end(self, dialog: AgentDialog, side: str, reason: str) -> None:
-        if dialog.ended:
-            return
-        dialog.ended = True
-        self._dialog_router.unregister(dialog.view)
-        if dialog.media_id is not None:
-            self._media_owners.forget(dialog.media_id, dialog.on_silence)
-        if dialog.ok_timer is not None and dialog.ok_timer.active():
-            dialog.ok_timer.cancel()
-        if dialog.refresh is not None:
-            dialog.refresh.stop()
-        self.dialogs.pop(dialog.call_id, None)
-        record = dialog.record
-        record.end_at = self._clock.seconds()
-        record.disconnect_side, record.disconnect_reason = side, reason
-        for release in dialog.release:
-            release()
-        if dialog.transfer is not None:
-            dialog.transfer.customer_ended(reason)
-        d = dialog.session.stop(reason)
-
-        def write(stats):
-            record.agent_stats = stats if isinstance(stats, dict) else None
-            if self._on_call_end is not None:
-                self._on_call_end(record)
-        d.addBoth(write)
+        return [{"call_id": c.call_id, "state": "answered", "direction": c.record.direction,
+                 "caller": c.record.caller, "callee": c.record.callee,
+                 "trunk": c.record.trunk, "agent": c.record.agent,
+                 "duration": now - c.record.start_at} for c in list(self.calls.values())]
 
 
 def _offer_refusal(invite: Request, offer: bytes):
@@ -463,30 +245,3 @@ def _offer_refusal(invite: Request, offer: bytes):
 
 def _printable(text: str) -> str:
     return "".join(c for c in text if c.isprintable() and c.isascii() and c not in '"\\')[:120]
-
-
-@dataclass(slots=True)
-class _AgentDialogOwner:
-    """The in-dialog router's owner of an answered agent call's dialog."""
-
-    calls: AgentCalls
-    dialog: AgentDialog
-
-    def in_dialog(self, key, request: Request, source: Peer, view: SipDialog) -> None:
-        answer_request(self.calls.stack, key, request, view, self)
-
-    # (dialog_requests.DialogEnd)
-    def bye_received(self) -> None:
-        self.calls.bye_received(self.dialog)
-
-    def offer_received(self, key, request: Request) -> None:
-        self.calls.reinvite(key, request, self.dialog)
-
-    def refresh_received(self, key, request: Request) -> None:
-        self.calls.refresh_answer(key, request, self.dialog)
-
-    def info_received(self, key, request: Request) -> None:
-        self.calls.info(key, request, self.dialog)
-
-    def ack(self, request: Request, source: Peer, view: SipDialog) -> None:
-        self.calls.ack(self.dialog, request)

@@ -31,7 +31,7 @@ def amd_event(calls, call, event) -> None:
     record.amd = details
     emit_for(calls.webhooks, "call.amd", record, amd=amd_view(call))
     if call.amd.hangs_up(event):
-        calls.end_call(call, "switch", "machine")
+        call.end("switch", "machine")
 
 
 def amd_view(call) -> dict | None:

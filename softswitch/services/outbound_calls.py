@@ -62,23 +62,29 @@ calls still queued are failed at once ("shutdown", 503 in their records); calls
 already dialling, ringing or answered go on until they end.
 """
 
-from dataclasses import dataclass, field
-
 from twisted.logger import Logger
 
 from ..sip.ids import new_call_id
 from ..sip.uri import parse_uri
 from .amd_calls import amd_event, amd_view
 from .attempts import trunk_attempts
+from .calls.agent_leg import AgentLeg
+from .calls.call import Call, CallContext
+from .calls.events import Answered, Failed, Ringing, moves_on
+from .calls.legs import SipLegs
+from .calls.uac_leg import UacLeg
 from .credential_retry import credentials_of
 from .dialogs import CallRecord
-from .media_owners import MediaOwners
 from .media_control import MediaError
+from .media_owners import MediaOwners
 from .transfer_port import NO_TRANSFERS, TransferRequests
-from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg
 from .webhooks import NO_WEBHOOKS, emit_for
 
 log = Logger()
+
+# Who ended an outbound call, by how the far end's leg ended (calls.events.Ended): a
+# far end that let its session timer lapse counts as the callee's ending too.
+SIDES = {"remote": "callee", "local": "callee"}
 
 DEFAULT_RING_TIMEOUT = 60.0
 DEFAULT_MAX_QUEUE_WAIT = 300.0
@@ -97,61 +103,47 @@ class OriginateRefused(Exception):
         self.message = message
 
 
-def moves_on(event: Failed, rang: bool) -> bool:
-    """Whether a failed attempt lets the next gateway (or trunk) try: the gateway, not
-    the far end, failed (5xx, no response, transport failure) and nothing rang yet."""
-    return not rang and event.outcome == "failed" and (event.code >= 500 or event.code == 408)
-
-
 # -- the calls ---------------------------------------------------------------------------
 
-@dataclass(eq=False)
-class OutboundCall:
-    """One outbound agent call (and a services.transfers.TransferredCall)."""
+class OutboundCall(Call):
+    """One outbound agent call: the far end's UAC leg (`sip`) joined to the agent leg,
+    and where its dialling stands."""
 
-    service: "OutboundCalls"
-    call_id: str
-    record: CallRecord
-    agent: object  # routing.Agent
-    to: str
-    from_: str
-    custom_parameters: dict
-    trunks: list  # names of the trunks still to try, the current one first
-    queued_at: float
-    state: str = "queued"
-    session: object = None  # the AgentSession (edge), once the media is open
-    leg: UacLeg | None = None
-    attempts: list = field(default_factory=list)  # gateways of the current trunk left
-    admission: object = None
-    timer: object = None
-    rang: bool = False  # the current attempt rang
-    connecting: object = None  # the agent socket's Deferred, once asked
-    customer_sdp: bytes = b""  # the far end's answer (a transfer re-offers it)
-    transfer: object = None
-    ended: bool = False
-    on_silence: object = None  # what the relay's inactivity event calls (media_owners)
-    amd: object = None  # agent.amd_watch.AmdOptions: answering-machine detection asked
+    def __init__(self, service: "OutboundCalls", call_id: str, record: CallRecord,
+                 agent_spec, to: str, from_: str, custom_parameters: dict, trunks: list,
+                 queued_at: float, amd=None):
+        super().__init__(call_id, record, service.context, service, customer=to, did=from_,
+                         sides=SIDES)
+        self.service = service
+        self.amd = amd  # agent.amd_watch.AmdOptions: answering-machine detection asked
+        self.agent_spec = agent_spec  # routing.Agent
+        self.to = to
+        self.from_ = from_
+        self.custom_parameters = custom_parameters
+        self.trunks = trunks  # names of the trunks still to try, the current one first
+        self.queued_at = queued_at
+        self.state = "queued"
+        self.attempts: list = []  # gateways of the current trunk left
+        self.admission = None
+        self.timer = None
+        self.rang = False  # the current attempt rang
+        self.connecting = None  # the agent socket's Deferred, once asked
 
-    @property
-    def customer(self) -> str:
-        return self.to
-
-    @property
-    def did(self) -> str:
-        return self.from_
-
-    def end(self, side: str, reason: str) -> None:
-        """Hang up (services.transfers): BYE the far end, end the call."""
-        self.service.end_call(self, side, reason)
-
-    def leg_event(self, leg: UacLeg, event) -> None:
-        self.service.leg_event(self, leg, event)
+    def begin(self) -> None:
+        """The far end answered: the agent's audio starts, with the answering-machine
+        detector's events when the call asked for detection (services.amd_calls)."""
+        if self.amd is None:
+            super().begin()
+            return
+        self.agent.begin(self._agent_ended, self._transfer_requested, amd=self.amd,
+                         on_amd=lambda event: amd_event(self.service, self, event))
 
 
 class OutboundCalls:
-    def __init__(self, stack, clock, snapshot_source, sessions, legs, *, domain: str,
+    def __init__(self, stack, clock, snapshot_source, sessions, legs: SipLegs, *, domain: str,
                  limiter=None, gateway_order=None, gateway_health=None, on_call_end=None,
-                 ring_timeout: float = DEFAULT_RING_TIMEOUT, max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
+                 ring_timeout: float = DEFAULT_RING_TIMEOUT,
+                 max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
                  user_agent: str = "softswitch", transfers: TransferRequests = NO_TRANSFERS,
                  media_owners: MediaOwners | None = None, session_timers=None,
                  signing=None, webhooks=NO_WEBHOOKS):
@@ -159,20 +151,20 @@ class OutboundCalls:
         self._clock = clock
         self._snapshot = snapshot_source
         self._sessions = sessions  # AgentSessions with open_outbound (edge)
-        self._legs = legs  # uac_leg.UacLegs: in-dialog requests reach the legs
+        self._legs = legs  # in-dialog requests reach the legs through it
         self._domain = domain
         self._limiter = limiter
         self._gateway_order = gateway_order
         self._health = gateway_health
-        self._on_call_end = on_call_end
         self.ring_timeout = ring_timeout
         self.max_queue_wait = max_queue_wait
         self._user_agent = user_agent
         self._session_timers = session_timers  # sip.session_timer.SessionTimerConfig
         self._signing = signing  # services.stir_signing.CallSigning (STIR/SHAKEN)
-        self.transfers = transfers
         self.webhooks = webhooks  # services.webhooks: call events out
-        self._media_owners = media_owners if media_owners is not None else MediaOwners()
+        self.transfers = transfers
+        media_owners = media_owners if media_owners is not None else MediaOwners()
+        self.context = CallContext(clock, media_owners, transfers, on_call_end)
         self.calls: dict[str, OutboundCall] = {}
         self.draining = False
 
@@ -222,17 +214,17 @@ class OutboundCalls:
         if call is None:
             return False
         code = None if call.state in ("queued", "answered") else 487
-        self.end_call(call, side, reason, code)
+        call.end(side, reason, code)
         return True
 
     def finish(self, call_id: str, reason: str) -> bool:
         """The agent asked (REST) to end its call: an answered call's queued audio
         plays before the BYE; a call not answered yet ends at once."""
         call = self.calls.get(call_id)
-        if call is None or (call.session is not None and call.session.agent_left):
+        if call is None or (call.agent is not None and call.agent.left):
             return False  # (after a transfer the call is the far end's and the human's)
-        if call.state == "answered" and call.session is not None \
-                and call.session.finish(reason):
+        if call.state == "answered" and call.agent is not None \
+                and call.agent.finish(reason):
             return True
         return self.hang_up(call_id, reason, side="agent")
 
@@ -244,13 +236,13 @@ class OutboundCalls:
         if queued:
             log.info("shutting down: {n} queued outbound calls are not placed", n=len(queued))
         for call in queued:
-            self._close(call, "switch", "shutdown", 503)
+            call.close("switch", "shutdown", 503)
 
     def active_calls(self) -> list[dict]:
         now = self._clock.seconds()
         return [{"call_id": c.call_id, "state": c.state, "direction": "outbound",
                  "caller": c.from_, "callee": c.to, "trunk": c.record.trunk,
-                 "agent": c.agent.name, "duration": now - c.record.start_at,
+                 "agent": c.agent_spec.name, "duration": now - c.record.start_at,
                  "amd": amd_view(c)}
                 for c in list(self.calls.values())]
 
@@ -273,14 +265,14 @@ class OutboundCalls:
                 return
             refusals.append(admission)
         if not refusals:
-            self._close(call, "switch", "failed", 503)
+            call.close("switch", "failed", 503)
             return
         wait = min(r.retry_after for r in refusals)
         now = self._clock.seconds()
         if now + wait > call.queued_at + self.max_queue_wait:
             log.info("outbound call {call_id} not admitted in {seconds:.0f}s", seconds=now
                      - call.queued_at, call_id=call.call_id)
-            self._close(call, "switch", f"limit:{refusals[0].reason}", 503)
+            call.close("switch", f"limit:{refusals[0].reason}", 503)
             return
         call.timer = self._clock.callLater(wait, self._admit, call)
 
@@ -289,22 +281,23 @@ class OutboundCalls:
 
     def _admitted(self, call: OutboundCall, trunk, admission) -> None:
         call.admission = admission
-        call.attempts = trunk_attempts(trunk, call.to, self._gateway_order, call.agent.region)
+        call.attempts = trunk_attempts(trunk, call.to, self._gateway_order,
+                                       call.agent_spec.region)
         call.state = "trying"
-        if call.session is not None:
+        if call.agent is not None:
             self._dial_next(call)
             return
         info = {"caller": call.from_, "callee": call.to, "did": call.from_,
                 "direction": "outbound", "custom_parameters": call.custom_parameters}
-        d = self._sessions.open_outbound(call.call_id, call.agent, info)
+        d = self._sessions.open_outbound(call.call_id, call.agent_spec, info)
 
         def opened(session):
             if call.ended:
                 session.stop("cancelled")
                 return
-            call.session = session
-            call.on_silence = lambda idle: self.hang_up(call.call_id, "media-timeout")
-            self._media_owners.watch(session.media_id, call.on_silence)
+            call.agent = AgentLeg(session, call.call_id)
+            call.watch_media(session.media_id,
+                             lambda idle: self.hang_up(call.call_id, "media-timeout"))
             self._dial_next(call)
 
         def failed(failure):
@@ -312,7 +305,7 @@ class OutboundCalls:
                      error=failure.getErrorMessage())
             if not call.ended:
                 error = failure.value
-                self._close(call, "switch", "failed",
+                call.close("switch", "failed",
                             error.status_hint if isinstance(error, MediaError) else 503)
 
         d.addCallbacks(opened, failed)
@@ -325,10 +318,10 @@ class OutboundCalls:
             trunk = self._next_trunk(call)
             if trunk is None:
                 code = last.code if last is not None else 503
-                self._close(call, "callee", last.outcome if last else "failed", code)
+                call.close("callee", last.outcome if last else "failed", code)
                 return
             call.attempts = trunk_attempts(trunk, call.to, self._gateway_order,
-                                           call.agent.region)
+                                           call.agent_spec.region)
         attempt = call.attempts.pop(0)
         record = call.record
         record.attempts += 1
@@ -337,15 +330,15 @@ class OutboundCalls:
         call.rang = False
         local = parse_uri(self.stack.local_uri(attempt.destination))
         identity = None if self._signing is None else self._signing.identity_for_agent_call(
-            call.from_, call.to, call.agent.name, attempt.trunk)
-        call.leg = UacLeg(self.stack, self._clock, call, destination=attempt.destination,
+            call.from_, call.to, call.agent_spec.name, attempt.trunk)
+        call.sip = UacLeg(self.stack, self._clock, call, destination=attempt.destination,
                           request_uri=attempt.uri, from_uri=f"sip:{call.from_}@{local.host}",
                           to_uri=attempt.to_uri, offer_sdp=call.session.offer_sdp,
                           call_id=call.call_id, credentials=credentials_of(attempt.trunk),
-                          ring_timeout=self.ring_timeout, registry=self._legs,
+                          ring_timeout=self.ring_timeout, legs=self._legs,
                           user_agent=self._user_agent, session_timers=self._session_timers,
                           extra_headers=(("Identity", identity),) if identity else ())
-        call.leg.start()
+        call.sip.start()
 
     def _next_trunk(self, call: OutboundCall):
         """The next trunk of the route that admits the call now (failover does not wait)."""
@@ -360,11 +353,8 @@ class OutboundCalls:
             call.trunks = call.trunks[1:]
         return None
 
-    def leg_event(self, call: OutboundCall, leg: UacLeg, event) -> None:
-        if leg is not call.leg or call.ended:
-            if isinstance(event, Answered):
-                leg.bye()
-            return
+    # -- calls.call.CallOwner ------------------------------------------------------------
+    def setup_event(self, call: OutboundCall, leg: UacLeg, event) -> None:
         if isinstance(event, Ringing):
             call.rang = True
             if call.state == "trying":
@@ -380,15 +370,15 @@ class OutboundCalls:
                     self._health.mark_suspect(call.record.gateway)
                 self._dial_next(call, event)
             else:
-                self._close(call, "callee", event.outcome, event.code)
-        elif isinstance(event, Reoffered):
-            # Hold, resume or a moved address: the media follows, the agent is told.
-            call.session.reoffer(event.sdp).addErrback(
-                lambda f: log.info("media of {call_id} did not take the new SDP: {why}",
-                                   call_id=call.call_id, why=f.getErrorMessage()))
-            call.session.hold(event.held)
-        elif isinstance(event, Ended):
-            self._close(call, "callee", event.reason)
+                call.close("callee", event.outcome, event.code)
+
+    def closed(self, call: OutboundCall) -> None:
+        call.state = "ended"
+        self.calls.pop(call.call_id, None)
+        if call.timer is not None and call.timer.active():
+            call.timer.cancel()
+        call.timer = None
+        self._release(call)
 
     def _connect_agent(self, call: OutboundCall):
         if call.connecting is None:
@@ -398,10 +388,10 @@ class OutboundCalls:
                 if call.ended:
                     return
                 log.info("agent {agent} unavailable for outbound call {call_id}: {error}",
-                         agent=call.agent.name, call_id=call.call_id,
+                         agent=call.agent_spec.name, call_id=call.call_id,
                          error=failure.getErrorMessage())
                 code = None if call.state == "answered" else 487
-                self.end_call(call, "switch", "agent-unavailable", code)
+                call.end("switch", "agent-unavailable", code)
 
             call.connecting.addErrback(failed)
         return call.connecting
@@ -419,74 +409,16 @@ class OutboundCalls:
             if not call.ended:
                 log.info("outbound call {call_id}: unusable answer: {error}",
                          call_id=call.call_id, error=failure.getErrorMessage())
-                self.end_call(call, "switch", "media")
+                call.end("switch", "media")
             return failure
 
         taken.addErrback(unusable)
         # Both the far end's media and the agent's socket, then the bridge starts.
         taken.addCallback(lambda _: self._connect_agent(call))
-        taken.addCallback(lambda _: self._begin(call))
+        taken.addCallback(lambda _: None if call.ended else call.begin())
         taken.addErrback(lambda f: None)
-
-    def _begin(self, call: OutboundCall) -> None:
-        if call.ended:
-            return
-        amd = {} if call.amd is None else {  # answering-machine detection (services.amd_calls)
-            "amd": call.amd, "on_amd": lambda event: amd_event(self, call, event)}
-        call.session.begin(lambda reason: self._agent_ended(call, reason),
-                           lambda target, warm: self._transfer_requested(call, target, warm),
-                           **amd)
-
-    def _agent_ended(self, call: OutboundCall, reason: str) -> None:
-        if call.transfer is not None and call.transfer.agent_left(reason):
-            return
-        self.end_call(call, "agent", reason)
-
-    def _transfer_requested(self, call: OutboundCall, target: str, warm: bool) -> None:
-        if call.ended:
-            return
-        self.transfers.request(call, target, warm)
-
-    # -- endings ---------------------------------------------------------------------------------
-    def end_call(self, call: OutboundCall, side: str, reason: str,
-                 code: int | None = None) -> None:
-        """End the call from our side: CANCEL or BYE the far end as its state needs."""
-        if call.ended:
-            return
-        if call.leg is not None:
-            call.leg.cancel()  # a BYE once answered
-        self._close(call, side, reason, code)
-
-    def _close(self, call: OutboundCall, side: str, reason: str, code: int | None = None):
-        if call.ended:
-            return
-        call.ended = True
-        call.state = "ended"
-        self.calls.pop(call.call_id, None)
-        if call.session is not None:
-            self._media_owners.forget(call.session.media_id, call.on_silence)
-        if call.timer is not None and call.timer.active():
-            call.timer.cancel()
-        call.timer = None
-        record = call.record
-        record.end_at = self._clock.seconds()
-        if code is not None and record.final_code is None:
-            record.final_code = code
-        record.disconnect_side, record.disconnect_reason = side, reason
-        self._release(call)
-        if call.transfer is not None:
-            call.transfer.customer_ended(reason)
-        if call.session is None:
-            self._write(record, None)
-            return
-        call.session.stop(reason).addBoth(lambda stats: self._write(record, stats))
 
     def _release(self, call: OutboundCall) -> None:
         admission, call.admission = call.admission, None
         if admission is not None:
             admission.release()
-
-    def _write(self, record: CallRecord, stats) -> None:
-        record.agent_stats = stats if isinstance(stats, dict) else None
-        if self._on_call_end is not None:
-            self._on_call_end(record)

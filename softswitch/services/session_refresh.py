@@ -1,5 +1,6 @@
 """RFC 4028 session timers on the dialogs the switch holds as a UA (agent calls as UAS;
-outbound calls and transfers' humans as UAC, services.uac_leg).
+outbound calls and transfers' humans as UAC: services.calls, whose SIP legs are the
+refreshed dialogs).
 
 `uas_timing(request, config)` negotiates a (re-)INVITE's or UPDATE's Session-Expires:
 a `Negotiated` for the 2xx, or the 422 / 400 response to send instead.

@@ -29,6 +29,7 @@ import hmac
 import json
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Protocol
 
 from twisted.logger import Logger
 
@@ -110,6 +111,13 @@ class Delivery:
                 "created_at": self.created_at, "next_attempt_at": self.next_at,
                 "last_status": self.last_status, "last_error": self.last_error,
                 "finished_at": self.finished_at}
+
+
+class CallEvents(Protocol):
+    """Where call events go (Webhooks, or NO_WEBHOOKS when none are configured)."""
+
+    def emit(self, event: str, call_id: str, data: dict, agent: str | None = None) -> None:
+        """Queue `event` for the global URL and `agent`'s own; never blocks."""
 
 
 class NoWebhooks:

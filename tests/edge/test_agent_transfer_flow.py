@@ -41,7 +41,7 @@ from softswitch.services.routing import (
     Trunk,
 )
 from softswitch.services.transfers import Transfers
-from softswitch.services.uac_legs import UacLegs
+from softswitch.services.calls.legs import SipLegs
 from softswitch.sip.transport import Peer
 
 CARRIER = Peer("udp", "198.51.100.7", 5060)
@@ -156,7 +156,7 @@ class Base(unittest.TestCase):
         self.factory = AgentSessionFactory(reactor, self.relay, connect_timeout=5)
 
         def agents(h):
-            legs = UacLegs(h.shared["dialog_router"])
+            legs = SipLegs(h.shared["dialog_router"])
             self.transfers = Transfers(h.endpoint, reactor, h.holder, self.relay, legs,
                                        domain=DOMAIN)
             return AgentCalls(h.endpoint, reactor, self.factory, on_call_end=h.records.append,

@@ -7,7 +7,10 @@ from memory_proxy import ProxyHarness, invite
 from twisted.internet.defer import Deferred
 
 from softswitch.services.agent_calls import AgentCalls
+from softswitch.services.calls.legs import SipLegs
+from softswitch.services.in_dialog import InDialogRouter
 from softswitch.services.routing import Agent, Number, RoutingSnapshot, Target
+from softswitch.sip.dialog import Dialog as SipDialog
 from softswitch.sip.transport import Peer
 from test_outbound_calls import RecordedEvents
 
@@ -222,7 +225,30 @@ def test_the_200_is_resent_until_the_ack_and_the_call_ends_without_one(switch):
     assert [m.status for m in resent] == [200, 200]
     switch.clock.pump([1.0] * 40)  # Timer H without an ACK: the switch hangs up
     assert any(m.is_request and m.method == "BYE" for m, _ in switch.wire.take())
-    assert switch.records[0].disconnect_reason == "no-ack"
+    record = switch.records[0]
+    assert (record.disconnect_side, record.disconnect_reason) == ("switch", "no-ack")
+    assert len(switch.agents.legs) == 0  # the caller's leg is gone with its dialog
+
+
+def test_an_agent_call_is_not_answered_when_no_dialog_fits_and_the_next_target_rings():
+    sessions = FakeSessions()
+    harness = ProxyHarness(snapshot(), users={"bob": "b"}, agents=lambda h: AgentCalls(
+        h.endpoint, h.clock, sessions, on_call_end=h.records.append,
+        media_owners=h.shared["media_owners"],
+        legs=SipLegs(InDialogRouter(h.endpoint, max_dialogs=1))))
+    harness.bind("bob", "sip:bob@10.0.0.2:5062", "udp:192.0.2.20:40000")
+    harness.agents.legs._router.register(
+        SipDialog("other@carrier", "a", "b", "<sip:a>;tag=a", "<sip:b>;tag=b", "sip:b"),
+        object())  # (the table's one place is taken)
+    harness.receive(invite("sip:4155550100@127.0.0.1", body=CALLER_SDP), CARRIER)
+    harness.wire.take()
+    session = FakeSession()
+    sessions.pending[0][-1].callback(session)
+    sent = harness.wire.take()
+    assert session.stopped == ["switch-full"]
+    assert not any(not m.is_request and m.status == 200 for m, _ in sent)
+    assert any(m.is_request and m.method == "INVITE" and peer == BOB_NAT for m, peer in sent)
+    assert len(harness.agents.legs) == 0 and harness.agents.calls == {}
 
 
 def test_the_ack_stops_the_resending(switch):

@@ -21,6 +21,7 @@ CALLER_SDP = ("v=0\no=- 1 1 IN IP4 198.51.100.7\ns=-\nc=IN IP4 198.51.100.7\nt=0
 
 class Session:
     answer_sdp = ANSWER
+    media_id = "relay-1"
 
     def __init__(self):
         self.stopped = []

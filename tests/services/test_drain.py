@@ -10,6 +10,7 @@ from twisted.internet.defer import Deferred
 from test_outbound_calls import FAR_SDP, GW_A, Switch
 from test_uac_leg import far_request, reply
 
+from softswitch.services.calls.uac_leg import UacLeg
 from softswitch.services.agent_calls import AgentCalls
 from softswitch.services.drain import Drain
 from softswitch.services.outbound_calls import SwitchDraining
@@ -122,7 +123,7 @@ def test_queued_outbound_calls_fail_and_the_others_are_waited_for():
     session.connects[0].callback(None)
     switch.clock.advance(10.0)
     assert done == []
-    leg = next(iter(switch.agents.legs))
+    leg = next(leg for leg in switch.agents.legs if isinstance(leg, UacLeg))
     switch.receive(far_request(leg, "BYE"), GW_A)
     switch.clock.advance(0.25)
     assert done == [None]

@@ -24,7 +24,8 @@ from softswitch.services.routing import (
 )
 from softswitch.agent.amd_watch import AmdOptions
 from softswitch.media.amd import AmdDecided, MachineEnded
-from softswitch.services.transfers import BridgedSession, Transfers
+from softswitch.services.calls.bridged import BridgedSession
+from softswitch.services.transfers import Transfers
 from softswitch.sip.transport import Peer
 
 GW_A = Peer("udp", "203.0.113.1", 5060)
@@ -47,7 +48,11 @@ class OutboundSession(FakeSession):
         self.media_id = f"{call_id};agent"
         self.connects = []
         self.answers = []
+        self.digits = []
         self.began = False
+
+    def dtmf(self, digit):
+        self.digits.append(digit)
 
     def connect(self):
         d = Deferred()
@@ -185,6 +190,21 @@ def test_the_far_end_hangs_up(switch):
     assert session.stopped == ["bye"]
     [record] = switch.records
     assert (record.disconnect_side, record.disconnect_reason) == ("callee", "bye")
+
+
+def test_the_far_ends_info_digits_reach_the_agent_as_an_agent_calls_do(switch):
+    _, [(out, _)] = switch.originate()
+    session = switch.session()
+    switch.receive(reply(out, 200, body=FAR_SDP), GW_A)
+    session.connects[0].callback(None)
+    leg = next(iter(switch.agents.legs))
+    body = "Signal=5\r\nDuration=160\r\n"
+    info = far_request(leg, "INFO", cseq=2).replace(
+        "Content-Length: 0\r\n\r\n",
+        f"Content-Type: application/dtmf-relay\r\nContent-Length: {len(body)}\r\n\r\n{body}")
+    sent = switch.receive(info, GW_A)
+    assert [m.status for m, _ in sent] == [200]
+    assert session.digits == ["5"]
 
 
 @pytest.mark.parametrize("status,outcome", [(486, "busy"), (600, "busy"), (480, "no-answer"),

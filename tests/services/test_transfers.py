@@ -10,6 +10,7 @@ from test_uac_leg import far_request, reply
 from twisted.internet.defer import Deferred, succeed
 
 from softswitch.sdp import parse_sdp
+from softswitch.services.calls.uac_leg import UacLeg
 from softswitch.services.agent_calls import AgentCalls
 from softswitch.services.attempts import MAX_FORKS
 from softswitch.services.limits import TrunkLimiter
@@ -22,8 +23,9 @@ from softswitch.services.routing import (
     Target,
     Trunk,
 )
-from softswitch.services.transfers import BridgedSession, Transfers, restrict_offer
-from softswitch.services.uac_legs import UacLegs
+from softswitch.services.calls.bridged import BridgedSession, restrict_offer
+from softswitch.services.transfers import Transfers
+from softswitch.services.calls.legs import SipLegs
 from softswitch.sip.transport import Peer
 
 CARRIER = Peer("udp", "198.51.100.7", 5060)
@@ -149,7 +151,7 @@ class Switch(ProxyHarness):
         self.media = FakeMedia()
 
         def agents(h):
-            legs = UacLegs(h.shared["dialog_router"])
+            legs = SipLegs(h.shared["dialog_router"])
             self.limiter = TrunkLimiter(h.clock)
             self.transfers = Transfers(h.endpoint, h.clock, h.holder, self.media, legs,
                                        location=h.location, domain=DOMAIN,
@@ -211,10 +213,11 @@ def test_warm_transfer_rings_the_human_with_the_callers_offer_and_bridges_on_ans
     assert switch.media.commands[-1] == ("answer", MEDIA_ID, "caller", out.from_tag,
                                          HUMAN_SDP.encode())
     assert session.released and session.stopped == ["transfer"]
-    dialog = switch.agents.dialogs["call-1@carrier"]
-    assert isinstance(dialog.session, BridgedSession)
-    assert len(switch.agents.legs) == 1  # the human's leg, registered for its BYE
-    assert dialog.record.transfer_target == "+14155550199"
+    call = switch.agents.calls["call-1@carrier"]
+    assert isinstance(call.session, BridgedSession)
+    assert call.human is not None and call.human in list(switch.agents.legs)
+    assert len(switch.agents.legs) == 2  # the caller's leg and the human's, for their BYE
+    assert call.record.transfer_target == "+14155550199"
     assert switch.records == []
 
 
@@ -400,14 +403,16 @@ def test_in_dialog_requests_to_the_human_leg_are_answered(switch):
     switch.answered_call()
     [(out, _)] = switch.transfer()
     answer_human(switch, out)
-    leg = next(iter(switch.agents.legs))
+    leg = next(leg for leg in switch.agents.legs if isinstance(leg, UacLeg))
     [(ok, _)] = switch.receive(far_request(leg, "OPTIONS", cseq=2), HUMANS)
     assert ok.status == 200
 
 
 def test_a_hold_after_the_bridge_is_answered_recvonly_and_the_relay_follows_it(switch):
-    session = switch.answered_call()
-    session.answer_sdp = (b"v=0\r\no=softswitch 1 1 IN IP4 127.0.0.1\r\ns=softswitch\r\n"
+    switch.answered_call()
+    # (our answer as the caller has it: a second stream declined)
+    switch.agents.calls["call-1@carrier"].sip.local_sdp = (
+        b"v=0\r\no=softswitch 1 1 IN IP4 127.0.0.1\r\ns=softswitch\r\n"
                           b"c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 36000 RTP/AVP 0 101\r\n"
                           b"a=sendrecv\r\nm=video 0 RTP/AVP 96\r\n")
     [(out, _)] = switch.transfer(warm=False)

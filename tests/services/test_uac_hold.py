@@ -12,7 +12,8 @@ from test_transfers import Switch as TransferSwitch
 from test_uac_leg import ANSWER, GATEWAY, PHONE, Switch, far_request, reply
 
 from softswitch.sdp import parse_sdp
-from softswitch.services.uac_leg import Answered, Reoffered
+from softswitch.services.calls.uac_leg import UacLeg
+from softswitch.services.calls.events import Answered, Reoffered
 
 HELD = ANSWER.replace("o=- 2 2", "o=- 2 3") + "a=sendonly\r\n"
 RESUMED = ANSWER.replace("o=- 2 2", "o=- 2 4") + "a=sendrecv\r\n"
@@ -60,11 +61,27 @@ def test_an_outbound_calls_far_end_holding_reaches_the_media_and_the_agent():
     _, [(out, _)] = switch.originate()
     session = switch.session()
     switch.receive(reply(out, 200, body=FAR_SDP), GW_A)
-    leg = next(iter(switch.agents.legs))
+    leg = next(leg for leg in switch.agents.legs if isinstance(leg, UacLeg))
     held = FAR_SDP.replace("o=- 9 9", "o=- 9 10") + "a=inactive\r\n"
     [(ok, _)] = switch.receive(far_request(leg, "INVITE", 2, held), PHONE)
     assert direction(ok.body) == "inactive"
     assert session.reoffers == [held.encode()] and session.holds == [True]
+
+
+def test_the_agent_hears_of_a_hold_once_per_change_while_the_media_follows_each_offer():
+    switch = OutboundSwitch()
+    _, [(out, _)] = switch.originate()
+    session = switch.session()
+    switch.receive(reply(out, 200, body=FAR_SDP), GW_A)
+    leg = next(leg for leg in switch.agents.legs if isinstance(leg, UacLeg))
+    held = FAR_SDP.replace("o=- 9 9", "o=- 9 10") + "a=inactive\r\n"
+    again = FAR_SDP.replace("o=- 9 9", "o=- 9 11") + "a=sendonly\r\n"
+    resumed = FAR_SDP.replace("o=- 9 9", "o=- 9 12")
+    for cseq, sdp in ((2, held), (3, again), (4, resumed)):
+        [(ok, _)] = switch.receive(far_request(leg, "INVITE", cseq, sdp), PHONE)
+        assert ok.status == 200
+    assert session.reoffers == [held.encode(), again.encode(), resumed.encode()]
+    assert session.holds == [True, False]
 
 
 def test_a_bridged_human_holding_moves_the_relays_human_side():
@@ -72,7 +89,7 @@ def test_a_bridged_human_holding_moves_the_relays_human_side():
     switch.answered_call()
     [(out, _)] = switch.transfer(warm=False)
     answer_human(switch, out)
-    human = next(iter(switch.agents.legs))
+    human = next(leg for leg in switch.agents.legs if isinstance(leg, UacLeg))
     held = HUMAN_SDP.replace("o=- 5 5", "o=- 5 6").replace("m=video", "a=sendonly\r\nm=video")
     sent = switch.receive(far_request(human, "INVITE", 2, held), PHONE)
     assert [m.status for m, _ in sent] == [200]  # the customer gets no re-INVITE

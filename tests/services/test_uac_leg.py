@@ -1,4 +1,4 @@
-"""The switch as UAC for one call (services.uac_leg): the INVITE it sends, provisional
+"""The switch as UAC for one call (services.calls.uac_leg): the INVITE it sends, provisional
 and final responses as typed events, one digest challenge answered, ACK for the 2xx
 and its retransmissions, CANCEL only after a provisional, BYE either way, and the far
 end's in-dialog requests reaching the leg through AgentCalls. The SIP stack is the
@@ -9,17 +9,15 @@ from memory_proxy import ProxyHarness
 
 from softswitch.services.agent_calls import AgentCalls
 from softswitch.services.routing import RoutingSnapshot
-from softswitch.services.uac_leg import (
-    CONFIRMED,
-    TERMINATED,
+from softswitch.services.calls.events import (
     Answered,
     Ended,
     Failed,
     Reoffered,
     Ringing,
-    UacLeg,
     outcome_of,
 )
+from softswitch.services.calls.uac_leg import CONFIRMED, TERMINATED, UacLeg
 from softswitch.sip import digest
 from softswitch.sip.transport import Peer
 
@@ -50,7 +48,7 @@ class Switch(ProxyHarness):
         return UacLeg(self.endpoint, self.clock, self.owner, destination=GATEWAY,
                       request_uri="sip:+14155550100@203.0.113.1:5060",
                       from_uri="sip:+12125550123@127.0.0.1", to_uri="sip:+14155550100@203.0.113.1",
-                      offer_sdp=OFFER, registry=self.agents.legs, **options)
+                      offer_sdp=OFFER, legs=self.agents.legs, **options)
 
     def requests(self):
         return [(m, peer) for m, peer in self.wire.take() if m.is_request]
@@ -80,7 +78,7 @@ def far_request(leg, method, cseq=1, body="", extra=""):
     """A request the far end sends within the leg's dialog."""
     lines = [f"{method} sip:softswitch@127.0.0.1:5060 SIP/2.0",
              "Via: SIP/2.0/UDP 203.0.113.9:5070;branch=z9hG4bKfar" + method.lower() + str(cseq),
-             "Max-Forwards: 70", f"From: {leg.remote_to}", f"To: {leg.local_from}",
+             "Max-Forwards: 70", f"From: {leg.dialog.remote_uri}", f"To: {leg.dialog.local_uri}",
              f"Call-ID: {leg.call_id}", f"CSeq: {cseq} {method}"]
     if extra:
         lines.append(extra.rstrip("\n"))

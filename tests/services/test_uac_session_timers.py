@@ -5,7 +5,7 @@ refreshes, our refreshes and the far end's, and the BYE when the session expires
 import pytest
 from test_uac_leg import ANSWER, GATEWAY, PHONE, Switch, far_request, reply
 
-from softswitch.services.uac_leg import Answered, Ended, Failed
+from softswitch.services.calls.events import Answered, Ended, Failed
 from softswitch.sip.session_timer import SessionTimerConfig
 
 TIMERS = SessionTimerConfig(1800, 90)
@@ -76,7 +76,7 @@ def test_a_far_end_refresher_that_goes_silent_gets_a_bye(switch):
     switch.clock.advance(1)  # 40 + 90 - 30
     [(bye, _)] = switch.requests()
     assert bye.method == "BYE"
-    assert switch.owner.events[-1] == Ended("remote", "session-expired")
+    assert switch.owner.events[-1] == Ended("local", "session-expired")  # (we sent the BYE)
 
 
 def test_no_session_expires_in_the_2xx_means_no_timer(switch):

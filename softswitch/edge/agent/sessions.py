@@ -1,4 +1,4 @@
-"""Agent sessions at the edge (services.agent_calls.AgentSessions): for each agent call,
+"""Agent sessions at the edge (services.calls.agent_leg.AgentSessions): for each agent call,
 the agent's WebSocket and a local media leg on the relay of the agent's region are
 opened together; then an AgentBridge (pure) is driven by the socket, the caller's RTP
 and a per-call timer at the bridge's deadlines, and its output is written out.
@@ -166,7 +166,7 @@ def _close_opened(opened) -> None:
 
 
 class LiveAgentSession:
-    """A connected agent call (services.agent_calls.AgentSession)."""
+    """A connected agent call (services.calls.agent_leg.AgentSession)."""
 
     def __init__(self, reactor, ticker, agent, info: CallInfo, socket, leg, metrics,
                  media_metrics, connect, connect_timeout: float,
