@@ -63,8 +63,9 @@ class AgentSessionFactory:
         # Every call's AgentBridge gets these ([agents] in the configuration).
         self.bridge_options = {"min_delay_ms": jitter_min_ms, "target_ms": jitter_target_ms,
                                "max_delay_ms": jitter_max_ms, "max_burst": max_burst}
-        self._ticker = ticker if ticker is not None else SlotTicker(reactor)
-        self._reads = ReadGroup(reactor)
+        # (tap.py shares one ticker with the relay, whose reads it interleaves too)
+        self._ticker = ticker if ticker is not None else slot_ticker(reactor, jitter_min_ms)
+        self._reads = ReadGroup(reactor, between_reads=self._ticker.run_due)
         self._media = AgentMedia(relay)
         self._connect_timeout = connect_timeout
         self._metrics = metrics
@@ -143,6 +144,12 @@ class AgentSessionFactory:
                         direction=info.get("direction") or "inbound",
                         custom_parameters={**dict(agent.custom_parameters),
                                            **dict(info.get("custom_parameters") or {})})
+
+
+def slot_ticker(reactor, jitter_min_ms: float) -> SlotTicker:
+    """The agent calls' slot ticker: slots go ahead of reads while they are late by
+    less than half the jitter buffer's smallest delay ([agents] jitter_min_ms)."""
+    return SlotTicker(reactor, preempt_within=jitter_min_ms / 2000)
 
 
 def _close_opened(opened) -> None:

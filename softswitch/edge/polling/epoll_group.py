@@ -2,18 +2,26 @@
 `IReadDescriptor`): the base of the RTP relay's UDP group and of the agent sockets'
 read group. One reactor wake-up serves every ready member; a subclass reads them in its
 `doRead`, which must never raise into the reactor (a raising reader is disconnected,
-and every member with it)."""
+and every member with it).
+
+`between_reads`, if given, is called after every `READS_BETWEEN` members a subclass
+reads: the agent calls' slot ticker serves the 20 ms slots that have just come due
+there, instead of after the whole batch (hundreds of sockets at a few µs each: the
+largest share of the caller-audio latency of 300 calls on one core)."""
 
 import select
+from typing import Callable
 
 MAX_BATCH = 512  # ready descriptors served per reactor wake-up
+READS_BETWEEN = 8  # members read between two calls of `between_reads`
 
 
 class EpollGroup:
     log_prefix = "EpollGroup"
 
-    def __init__(self, reactor):
+    def __init__(self, reactor, between_reads: Callable[[], None] | None = None):
         self._reactor = reactor
+        self._between_reads = between_reads
         self._poller = select.epoll()
         self._members: dict[int, tuple] = {}  # fd -> what the subclass reads it with
         self._watched = False

@@ -15,7 +15,7 @@ back (`transport.startReading()`), so Twisted meets the condition itself and run
 from twisted.logger import Logger
 
 from ..twisted_internals import plain_socket
-from .epoll_group import EpollGroup
+from .epoll_group import READS_BETWEEN, EpollGroup
 
 log = Logger()
 READ_SIZE = 65536
@@ -28,7 +28,10 @@ class ReadGroup(EpollGroup):
 
     def doRead(self) -> None:
         readers = self._members
-        for fd, _ in self._ready():
+        between = self._between_reads
+        for n, (fd, _) in enumerate(self._ready(), 1):
+            if between is not None and n % READS_BETWEEN == 0:
+                between()
             entry = readers.get(fd)
             if entry is None:
                 continue

@@ -16,7 +16,7 @@ import socket
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
-from .epoll_group import EpollGroup
+from .epoll_group import READS_BETWEEN, EpollGroup
 
 log = Logger()
 MAX_DATAGRAM = 8192
@@ -54,7 +54,10 @@ class SocketGroup(EpollGroup):
 
     def doRead(self) -> None:
         receivers = self._members
-        for fd, _ in self._ready():
+        between = self._between_reads
+        for n, (fd, _) in enumerate(self._ready(), 1):
+            if between is not None and n % READS_BETWEEN == 0:
+                between()
             entry = receivers.get(fd)
             if entry is None:
                 continue
