@@ -21,10 +21,9 @@ One extension event goes to the agent: when a warm transfer it asked for fails
 (`reason` is "busy", "no-answer" or "failed"; `code` the SIP status). A cold transfer
 stops the agent (`stop`) before dialling, so it is never told."""
 
-import base64
 import binascii
 import json
-from binascii import b2a_base64
+from binascii import a2b_base64, b2a_base64
 
 from ..events import (
     DTMF_DIGITS,
@@ -127,8 +126,9 @@ class TwilioProfile:
         if kind == "media":
             payload = _field(message, "media", "payload")
             try:
-                audio = base64.b64decode(payload, validate=True)
-            except (binascii.Error, TypeError):
+                # (base64.b64decode(payload, validate=True) without its wrapper)
+                audio = a2b_base64(payload, strict_mode=True)
+            except (binascii.Error, TypeError, ValueError):
                 raise ProfileError("media.payload is not base64") from None
             return [AgentAudio(audio)] if audio else []
         if kind == "mark":

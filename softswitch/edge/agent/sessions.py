@@ -25,7 +25,6 @@ does not delete the relay call; `transfer_failed` tells the agent (its profile's
 documented message) that a warm transfer did not go through.
 """
 
-import dataclasses
 import os
 import time
 from time import perf_counter
@@ -277,7 +276,7 @@ class LiveAgentSession:
             out = self._bridge.stop(reason, self._reactor.seconds())
             self._send_ws(out.ws)
             self._media_metrics.ended(self._bridge)
-            stats = dataclasses.asdict(self._bridge.stats())
+            stats = self._bridge.stats().to_dict()
         if self._socket is not None:  # (a socket still connecting is closed on arrival)
             self._socket.close()
         d = self._leg.close()
