@@ -4,6 +4,9 @@ loopback sockets."""
 
 import socket
 
+import pytest
+from twisted.internet.error import CannotListenError
+
 from softswitch.edge.polling.epoll_group import READS_BETWEEN
 from softswitch.edge.polling.read_group import ReadGroup
 from softswitch.edge.polling.udp_group import SocketGroup
@@ -81,3 +84,15 @@ def test_without_between_reads_every_member_is_read():
         for port in ports:
             port.stopListening()
     assert len(log) == READS_BETWEEN * 2
+
+
+def test_socket_group_binds_ip_literals_of_either_family_and_refuses_names():
+    group = SocketGroup(_Reactor())
+    for interface, family in (("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6)):
+        port = group.listen(0, _Receiver([]), interface)
+        assert port._sock.family == family
+        port.stopListening()
+    for name in ("localhost", "300.1.1.1", ""):
+        with pytest.raises(CannotListenError):
+            group.listen(0, _Receiver([]), name)
+    assert len(group) == 0
