@@ -7,7 +7,8 @@ and every member with it).
 `between_reads`, if given, is called after every `READS_BETWEEN` members a subclass
 reads: the agent calls' slot ticker serves the 20 ms slots that have just come due
 there, instead of after the whole batch (hundreds of sockets at a few µs each: the
-largest share of the caller-audio latency of 300 calls on one core)."""
+largest share of the caller-audio latency of 300 calls on one core). Like `doRead`,
+it must not raise (`SlotTicker.run_due` logs what a call's slot raises)."""
 
 import select
 from typing import Callable
