@@ -45,8 +45,8 @@ def test_socket_group_calls_between_reads_every_few_datagrams():
     datagrams = [entry for entry in log if entry != "between"]
     assert sorted(data for _, data in datagrams) == sorted(b"%d" % n for n in range(count))
     assert log.count("between") == count // READS_BETWEEN
-    # ...each after READS_BETWEEN - 1 reads, before the next one.
-    assert log.index("between") == READS_BETWEEN - 1
+    # ...each after READS_BETWEEN reads, before the next one (none after the last).
+    assert log.index("between") == READS_BETWEEN
 
 
 def test_read_group_calls_between_reads_every_few_sockets():
@@ -67,7 +67,7 @@ def test_read_group_calls_between_reads_every_few_sockets():
             theirs.close()
     assert sorted(entry for entry in log if entry != "between") == \
         sorted(b"message %d" % n for n in range(count))
-    assert log.count("between") == 1 and log.index("between") == READS_BETWEEN - 1
+    assert log.count("between") == 1 and log.index("between") == READS_BETWEEN
 
 
 def test_without_between_reads_every_member_is_read():

@@ -15,7 +15,7 @@ back (`transport.startReading()`), so Twisted meets the condition itself and run
 from twisted.logger import Logger
 
 from ..twisted_internals import plain_socket
-from .epoll_group import READS_BETWEEN, EpollGroup
+from .epoll_group import EpollGroup
 
 log = Logger()
 READ_SIZE = 65536
@@ -26,12 +26,9 @@ class ReadGroup(EpollGroup):
 
     log_prefix = "ReadGroup"
 
-    def doRead(self) -> None:
+    def _read(self, ready: list) -> None:
         readers = self._members
-        between = self._between_reads
-        for n, (fd, _) in enumerate(self._ready(), 1):
-            if between is not None and n % READS_BETWEEN == 0:
-                between()
+        for fd, _ in ready:
             entry = readers.get(fd)
             if entry is None:
                 continue

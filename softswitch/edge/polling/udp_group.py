@@ -15,7 +15,7 @@ import socket
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
-from .epoll_group import READS_BETWEEN, EpollGroup
+from .epoll_group import EpollGroup
 
 log = Logger()
 MAX_DATAGRAM = 8192
@@ -55,12 +55,9 @@ class SocketGroup(EpollGroup):
         self._remove(sock.fileno())
         sock.close()
 
-    def doRead(self) -> None:
+    def _read(self, ready: list) -> None:
         receivers = self._members
-        between = self._between_reads
-        for n, (fd, _) in enumerate(self._ready(), 1):
-            if between is not None and n % READS_BETWEEN == 0:
-                between()
+        for fd, _ in ready:
             entry = receivers.get(fd)
             if entry is None:
                 continue
