@@ -37,7 +37,7 @@ from .admin.twilio_api import TwilioApiResource
 from .admin.trunk_status_view import TrunkStatusView
 from .config import ConfigError, Settings
 from .edge.admin.site import build_root, build_site
-from .edge.agent.sessions import AgentSessionFactory
+from .edge.agent.sessions import AgentSessionFactory, slot_ticker
 from .edge.agent.websocket import load_trust_root
 from .edge.stir.metrics import StirMetrics
 from .edge.stir.setup import build_signing, build_verification
@@ -250,7 +250,9 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     core = LateTransactionUser()
     endpoint = SipEndpoint(reactor, layer, core, metrics, limits, trace=sip.trace,
                            addresses=LocalAddresses(sip.advertise), guard=guard)
-    relay = build_relay(settings, snapshot(), reactor)
+    # The agent calls' 20 ms slots run between the relay's and the agent sockets' reads.
+    ticker = slot_ticker(reactor, settings.agents.jitter_min_ms)
+    relay = build_relay(settings, snapshot(), reactor, between_reads=ticker.run_due)
     snapshot_loader.on_loaded.append(RegionFollower(settings, relay, snapshot()).snapshot_changed)
     metrics.registry.register(RelayMetrics(relay))
     root.on_stop.append(relay.close)
@@ -272,7 +274,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         jitter_target_ms=agent_settings.jitter_target_ms,
         jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst,
         ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings),
-        close_drain_timeout=agent_settings.close_drain_timeout)
+        close_drain_timeout=agent_settings.close_drain_timeout, ticker=ticker)
     legs = SipLegs(dialog_router)  # the dialogs of ours as UAC (outbound, transfers)
     transfers = Transfers(
         endpoint, reactor, snapshot, relay, legs, location=location,
@@ -414,12 +416,13 @@ def agent_trust_root(agents):
         raise StartupError(f"[agents] ca_file: {exc}") from None
 
 
-def build_relay(settings: Settings, snapshot, reactor) -> RtpRelay:
+def build_relay(settings: Settings, snapshot, reactor, between_reads=None) -> RtpRelay:
     """The media relay: the [media] section is the default region; every region in
-    the database is a relay too."""
+    the database is a relay too. `between_reads`: see edge.polling.epoll_group."""
     return RtpRelay(reactor, relay_regions(settings, snapshot.regions.values()),
                     DEFAULT_REGION, inactivity_timeout=settings.media.inactivity_timeout,
-                    allow_sdes_over_insecure=settings.media.allow_sdes_over_insecure)
+                    allow_sdes_over_insecure=settings.media.allow_sdes_over_insecure,
+                    between_reads=between_reads)
 
 
 def relay_regions(settings: Settings, regions) -> dict[str, RegionConfig]:

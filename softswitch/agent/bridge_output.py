@@ -1,7 +1,7 @@
 """What `AgentBridge` returns: the `Output` of every input, with its `RtpOut` packets and
 `Hangup`/`Transfer` actions, and the call's `BridgeStats`."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 from softswitch.media.jitter import JitterStats
@@ -85,6 +85,20 @@ class BridgeStats:
     caller_audio_latency_ms: dict  # count, p50, p95, p99, max: RTP arrival -> agent
     agent_audio_latency_ms: dict  # the agent's chunk arrival -> its first RTP packet
     jitter: JitterStats
+
+    def to_dict(self) -> dict:
+        """Plain data for the call record: what `dataclasses.asdict` gives, without its
+        recursion and deep copies (hundreds of calls, each at the end of every call)."""
+        plain = {name: getattr(self, name) for name in _BRIDGE_FIELDS}
+        plain["caller_audio_latency_ms"] = dict(self.caller_audio_latency_ms)
+        plain["agent_audio_latency_ms"] = dict(self.agent_audio_latency_ms)
+        jitter = self.jitter
+        plain["jitter"] = {name: getattr(jitter, name) for name in _JITTER_FIELDS}
+        return plain
+
+
+_BRIDGE_FIELDS = tuple(f.name for f in fields(BridgeStats))
+_JITTER_FIELDS = tuple(f.name for f in fields(JitterStats))
 
 
 def bridge_stats(bridge) -> BridgeStats:

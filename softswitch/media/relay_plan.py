@@ -83,10 +83,7 @@ def stats_config(sdps, index: int) -> tuple[int, frozenset[int]]:
         if sdp is None or index >= len(sdp.media):
             continue
         media = sdp.media[index]
-        for fmt in media.formats:
-            codec = media.codec(int(fmt)) if fmt.isdigit() and media.is_rtp else None
-            if codec is None:
-                continue
+        for codec in media.codecs() if media.is_rtp else ():
             if codec.encoding.lower() in NO_JITTER_ENCODINGS:
                 excluded.add(codec.payload_type)
             elif clock_rate is None:

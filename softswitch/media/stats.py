@@ -25,7 +25,7 @@ but this object's own slots (the relay calls `update` for every packet).
 `snapshot()` returns the frozen `StreamStats` for call records and metrics.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 MAX_DROPOUT = 3000
 MAX_MISORDER = 100
@@ -56,6 +56,14 @@ class StreamStats:
     @property
     def loss_ratio(self) -> float:
         return self.lost / self.expected if self.expected > 0 and self.lost > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        """Plain data, as `dataclasses.asdict` gives it (every field is a number or
+        None), without its deep copy of each value: call records take this per stream."""
+        return {name: getattr(self, name) for name in _STREAM_FIELDS}
+
+
+_STREAM_FIELDS = tuple(f.name for f in fields(StreamStats))
 
 
 class ReceiverStats:

@@ -442,6 +442,14 @@ class MediaDescription(_Section):
         """The encoding of `payload_type`: its a=rtpmap, else the RFC 3551 static one."""
         return self.rtpmaps.get(payload_type) or STATIC_PAYLOAD_TYPES.get(payload_type)
 
+    def codecs(self) -> list[RtpMap]:
+        """The encodings of the m= line's formats, in its order (`codec` of each numeric
+        format; formats without one are left out), the a=rtpmap lines read once."""
+        rtpmaps = self.rtpmaps
+        found = (rtpmaps.get(int(fmt)) or STATIC_PAYLOAD_TYPES.get(int(fmt))
+                 for fmt in self.formats if fmt.isdigit())
+        return [codec for codec in found if codec is not None]
+
     @property
     def fmtp(self) -> dict[str, str]:
         """a=fmtp parameters by format."""

@@ -2,6 +2,7 @@
 WebSocket frames in and out, for each profile and both G.711 laws."""
 
 import base64
+import dataclasses
 import json
 import random
 
@@ -235,6 +236,11 @@ def test_twilio_message_sequence_of_a_whole_call():
     assert stats.first_agent_audio_s == pytest.approx(0.1)
     assert bridge.next_deadline() is None
     assert bridge.tick(sim.now + 1) == Output() and bridge.stop("again", sim.now) == Output()
+    # The call record's plain data: what dataclasses.asdict gives, without sharing a dict.
+    plain = stats.to_dict()
+    assert plain == dataclasses.asdict(stats)
+    assert plain["caller_audio_latency_ms"] is not stats.caller_audio_latency_ms
+    assert plain["jitter"]["played"] == stats.jitter.played > 0
 
 
 def test_nothing_goes_out_before_start():

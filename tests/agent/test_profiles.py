@@ -64,6 +64,9 @@ class TestTwilio:
 
     @pytest.mark.parametrize("text", ["nope", "[]", '{"event":"media"}',
                                       '{"event":"media","media":{"payload":"***"}}',
+                                      '{"event":"media","media":{"payload":"QUJ"}}',
+                                      '{"event":"media","media":{"payload":"\u00e9QUJD"}}',
+                                      '{"event":"media","media":{"payload":5}}',
                                       '{"event":"dtmf","dtmf":{"digits":"x"}}'])
     def test_malformed_frames_are_profile_errors(self, text):
         with pytest.raises(ProfileError):

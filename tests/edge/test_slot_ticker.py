@@ -75,3 +75,57 @@ def test_a_member_that_raises_does_not_stop_the_others():
     for _ in range(10):
         clock.advance(0.02)
     assert good.calls == [0.02, 0.04]  # (slot 1 caught up at 0.02), then slot 2
+
+
+def _ticker_with_member(deadline: float):
+    clock = Clock()
+    ticker = SlotTicker(clock, preempt_within=0.010)
+    member = Member(ticker, clock, deadline, stop_after=2)
+    return clock, ticker, member
+
+
+def test_a_slot_just_due_runs_between_reads_without_its_timer():
+    clock, ticker, member = _ticker_with_member(0.020)
+    clock.rightNow = 0.0203  # time has passed; the reactor is busy reading, not at its timers
+    ticker.run_due()
+    assert member.calls == [0.0203]
+    # The timer it no longer needs is gone; one is armed for the next slot.
+    assert [call.getTime() for call in clock.getDelayedCalls()] == [0.040]
+    clock.advance(0)
+    assert member.calls == [0.0203]
+
+
+def test_a_slot_not_yet_due_waits():
+    clock, ticker, member = _ticker_with_member(0.020)
+    clock.rightNow = 0.0199
+    ticker.run_due()
+    assert member.calls == []
+    assert [call.getTime() for call in clock.getDelayedCalls()] == [0.020]
+
+
+def test_after_a_stall_slots_wait_for_the_reads_and_their_timer():
+    # 15 ms late: the caller packets those slots play may still be unread.
+    clock, ticker, member = _ticker_with_member(0.020)
+    clock.rightNow = 0.035
+    ticker.run_due()
+    assert member.calls == []
+    clock.advance(0)  # the reactor's timers, after the batch of reads
+    assert member.calls == [0.035]
+
+
+def test_run_due_inside_a_firing_does_nothing():
+    clock = Clock()
+    ticker = SlotTicker(clock)
+
+    class Reentrant:
+        calls = 0
+
+        def slot_due(self, now):
+            self.calls += 1
+            ticker.run_due()  # (a member that reads sockets itself)
+
+    member = Reentrant()
+    ticker.schedule(member, 0.001)
+    other = Member(ticker, clock, 0.001, stop_after=1)
+    clock.advance(0.001)
+    assert member.calls == 1 and other.calls == [0.001]

@@ -102,6 +102,17 @@ def test_asterisk_offer_uses_static_payload_types():
     assert audio.attribute("maxptime") == "150"
 
 
+def test_codecs_of_every_format_in_order():
+    audio = parse_sdp(fixture("polycom_vvx_offer.sdp")).media[0]
+    assert audio.codecs() == [audio.codec(int(fmt)) for fmt in audio.formats]
+    assert [c.encoding for c in audio.codecs()] == [
+        "G722", "G7221", "PCMU", "PCMA", "G729", "telephone-event"]
+    # A dynamic payload type without a=rtpmap names no encoding: it is left out.
+    unknown = parse_sdp(b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
+                        b"t=0 0\r\nm=audio 4000 RTP/AVP 96 0\r\n").media[0]
+    assert [c.payload_type for c in unknown.codecs()] == [0]
+
+
 def test_holds():
     yealink = parse_sdp(fixture("yealink_t46_hold.sdp"))
     assert yealink.origin.version == 20026

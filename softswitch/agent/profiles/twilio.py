@@ -31,10 +31,9 @@ in Twilio's AnsweredBy words:
 and a call that waited for the result before starting the agent carries it in
 `start.customParameters.AnsweredBy`, as a TwiML <Parameter> of Twilio's AnsweredBy would."""
 
-import base64
 import binascii
 import json
-from binascii import b2a_base64
+from binascii import a2b_base64, b2a_base64
 
 from ..events import (
     DTMF_DIGITS,
@@ -145,8 +144,9 @@ class TwilioProfile:
         if kind == "media":
             payload = _field(message, "media", "payload")
             try:
-                audio = base64.b64decode(payload, validate=True)
-            except (binascii.Error, TypeError):
+                # (base64.b64decode(payload, validate=True) without its wrapper)
+                audio = a2b_base64(payload, strict_mode=True)
+            except (binascii.Error, TypeError, ValueError):
                 raise ProfileError("media.payload is not base64") from None
             return [AgentAudio(audio)] if audio else []
         if kind == "mark":

@@ -32,7 +32,6 @@ does not delete the relay call; `transfer_failed` tells the agent (its profile's
 documented message) that a warm transfer did not go through.
 """
 
-import dataclasses
 import os
 import time
 from time import perf_counter
@@ -72,8 +71,9 @@ class AgentSessionFactory:
         # Every call's AgentBridge gets these ([agents] in the configuration).
         self.bridge_options = {"min_delay_ms": jitter_min_ms, "target_ms": jitter_target_ms,
                                "max_delay_ms": jitter_max_ms, "max_burst": max_burst}
-        self._ticker = ticker if ticker is not None else SlotTicker(reactor)
-        self._reads = ReadGroup(reactor)
+        # (tap.py shares one ticker with the relay, whose reads it interleaves too)
+        self._ticker = ticker if ticker is not None else slot_ticker(reactor, jitter_min_ms)
+        self._reads = ReadGroup(reactor, between_reads=self._ticker.run_due)
         self._media = AgentMedia(relay)
         self._connect_timeout = connect_timeout
         self._metrics = metrics
@@ -155,6 +155,12 @@ class AgentSessionFactory:
                         verstat=info.get("verstat"), attestation=info.get("attestation"),
                         custom_parameters={**dict(agent.custom_parameters),
                                            **dict(info.get("custom_parameters") or {})})
+
+
+def slot_ticker(reactor, jitter_min_ms: float) -> SlotTicker:
+    """The agent calls' slot ticker: slots go ahead of reads while they are late by
+    less than half the jitter buffer's smallest delay ([agents] jitter_min_ms)."""
+    return SlotTicker(reactor, preempt_within=jitter_min_ms / 2000)
 
 
 def _close_opened(opened) -> None:
@@ -292,7 +298,7 @@ class LiveAgentSession:
             out = self._bridge.stop(reason, self._reactor.seconds())
             self._send_ws(out.ws)
             self._media_metrics.ended(self._bridge)
-            stats = dataclasses.asdict(self._bridge.stats())
+            stats = self._bridge.stats().to_dict()
         if self._socket is not None:  # (a socket still connecting is closed on arrival)
             self._socket.close()
         d = self._leg.close()

@@ -121,7 +121,8 @@ class RtpRelay:
     def __init__(self, reactor, regions: dict[str, RegionConfig], default_region: str,
                  inactivity_timeout: float = 60.0, *, hold_timeout: float = 3600.0,
                  latch_policy: LatchPolicy = LatchPolicy(), clock=None,
-                 allow_sdes_over_insecure: bool = False):
+                 allow_sdes_over_insecure: bool = False,
+                 between_reads=None):
         if default_region not in regions:
             raise ValueError(f"default region {default_region!r} is not configured")
         if inactivity_timeout <= 0 or hold_timeout <= 0:
@@ -139,7 +140,8 @@ class RtpRelay:
         self._listener: MediaListener | None = None
         self.totals = RelayTotals()  # what deleted calls counted (edge.media.metrics)
         if IReactorFDSet.providedBy(reactor) and hasattr(select, "epoll"):
-            self._listen = SocketGroup(reactor).listen
+            # between_reads: the agent calls' slot ticker (edge.polling.epoll_group)
+            self._listen = SocketGroup(reactor, between_reads).listen
         else:
             self._listen = self._listen_udp
 

@@ -1,19 +1,29 @@
 """Descriptors served behind one epoll descriptor that the reactor reads (an
 `IReadDescriptor`): the base of the RTP relay's UDP group and of the agent sockets'
 read group. One reactor wake-up serves every ready member; a subclass reads them in its
-`doRead`, which must never raise into the reactor (a raising reader is disconnected,
-and every member with it)."""
+`_read(ready)`, which must never raise into the reactor (a raising reader is
+disconnected, and every member with it).
+
+`between_reads`, if given, is called after every `READS_BETWEEN` members read: the
+agent calls' slot ticker serves the 20 ms slots that have just come due there, instead
+of after the whole batch (hundreds of sockets at a few µs each: the largest share of
+the caller-audio latency of 300 calls on one core). Like `_read`, it must not raise
+(`SlotTicker.run_due` logs what a call's slot raises). The ready list is read in
+slices of that many, so that a packet pays almost nothing for it."""
 
 import select
+from typing import Callable
 
 MAX_BATCH = 512  # ready descriptors served per reactor wake-up
+READS_BETWEEN = 8  # members read between two calls of `between_reads`
 
 
 class EpollGroup:
     log_prefix = "EpollGroup"
 
-    def __init__(self, reactor):
+    def __init__(self, reactor, between_reads: Callable[[], None] | None = None):
         self._reactor = reactor
+        self._between_reads = between_reads
         self._poller = select.epoll()
         self._members: dict[int, tuple] = {}  # fd -> what the subclass reads it with
         self._watched = False
@@ -49,5 +59,17 @@ class EpollGroup:
             self._watched = False
         return entry
 
-    def _ready(self) -> list:
-        return self._poller.poll(0, MAX_BATCH)
+    def doRead(self) -> None:
+        ready = self._poller.poll(0, MAX_BATCH)
+        between = self._between_reads
+        if between is None or len(ready) <= READS_BETWEEN:
+            self._read(ready)
+            return
+        for start in range(0, len(ready), READS_BETWEEN):
+            if start:
+                between()
+            self._read(ready[start:start + READS_BETWEEN])
+
+    def _read(self, ready: list) -> None:
+        """Read the members `ready` names ((fd, events) pairs from epoll)."""
+        raise NotImplementedError

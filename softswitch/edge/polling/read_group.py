@@ -26,9 +26,9 @@ class ReadGroup(EpollGroup):
 
     log_prefix = "ReadGroup"
 
-    def doRead(self) -> None:
+    def _read(self, ready: list) -> None:
         readers = self._members
-        for fd, _ in self._ready():
+        for fd, _ in ready:
             entry = readers.get(fd)
             if entry is None:
                 continue

@@ -10,7 +10,6 @@ would cost, per packet, the reactor's dispatch with its logging context and a se
 relay's own work.
 """
 
-import ipaddress
 import socket
 
 from twisted.internet.error import CannotListenError
@@ -31,8 +30,12 @@ class SocketGroup(EpollGroup):
     def listen(self, port: int, protocol, interface: str) -> "GroupSocket":
         """Bind `interface`:`port` and deliver its datagrams to `protocol`; raises
         CannotListenError as `listenUDP` does."""
-        family = socket.AF_INET6 if ipaddress.ip_address(interface).version == 6 \
-            else socket.AF_INET
+        # An IP literal (never a name to look up); only IPv6's have a colon.
+        family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+        try:
+            socket.inet_pton(family, interface)
+        except OSError as exc:
+            raise CannotListenError(interface, port, exc) from None
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
@@ -52,9 +55,9 @@ class SocketGroup(EpollGroup):
         self._remove(sock.fileno())
         sock.close()
 
-    def doRead(self) -> None:
+    def _read(self, ready: list) -> None:
         receivers = self._members
-        for fd, _ in self._ready():
+        for fd, _ in ready:
             entry = receivers.get(fd)
             if entry is None:
                 continue
