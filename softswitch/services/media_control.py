@@ -183,7 +183,8 @@ class StreamMediaStats:
                 "forwarded": self.forwarded, "rtcp_packets": self.rtcp_packets,
                 "dropped_foreign": self.dropped_foreign,
                 "dropped_learning": self.dropped_learning, "malformed": self.malformed,
-                "unrouted": self.unrouted, "send_errors": self.send_errors}
+                "unrouted": self.unrouted, "send_errors": self.send_errors,
+                "srtp": self.srtp, "srtp_dropped": self.srtp_dropped}
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ does not delete the relay call; `transfer_failed` tells the agent (its profile's
 documented message) that a warm transfer did not go through.
 """
 
+import dataclasses
 import os
 import time
 from time import perf_counter
