@@ -22,7 +22,8 @@ from softswitch.store.tables import (
 
 FIELDS = (
     "name", "inbound_allowed_sources", "auth_username", "auth_password", "register",
-    "max_concurrent", "max_cps", "number_format", "enabled",
+    "max_concurrent", "max_cps", "number_format", "enabled", "trust_identity",
+    "default_caller_id", "topology_hiding",
 )
 GATEWAY_FIELDS = ("host", "port", "transport", "region_id", "priority", "weight")
 

@@ -11,7 +11,8 @@ from softswitch.store import regions, trunks as store
 
 ITEM = "/v1/trunks/{name}"
 _GATEWAY_KEYS = ("host", "port", "transport", "region", "priority", "weight")
-_PLAIN_KEYS = ("max_concurrent", "max_cps", "number_format", "enabled")
+_PLAIN_KEYS = ("max_concurrent", "max_cps", "number_format", "enabled", "trust_identity",
+               "default_caller_id", "topology_hiding")
 
 
 def _out(row: dict) -> dict:

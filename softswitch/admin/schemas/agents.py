@@ -16,7 +16,9 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from softswitch.admin.schemas.common import (
+    CALLER_IDS_DESCRIPTION,
     IPV6,
+    CallerIds,
     Epoch,
     Headers,
     Name,
@@ -142,6 +144,9 @@ class AgentReplace(RequestModel):
         None, description="Twilio compatibility, write-only: signs the WebSocket upgrade "
                           "(X-Twilio-Signature) and is the REST API's Basic password; "
                           "needs account_sid")
+    caller_ids: CallerIds = Field(
+        default_factory=list, description=CALLER_IDS_DESCRIPTION + " Outbound calls "
+        "(POST /v1/calls) and transfers of the agent present one of them.")
 
     @field_validator("sample_rate")
     @classmethod
@@ -218,5 +223,6 @@ class AgentOut(ResponseModel):
     custom_parameters: dict[str, CustomValueOut]
     account_sid: str | None
     auth_token_set: bool
+    caller_ids: list[str]
     created_at: Epoch
     updated_at: Epoch

@@ -9,6 +9,7 @@ from softswitch.admin.schemas.common import (
     CIDR_PATTERN,
     IPV4,
     IPV6,
+    E164Input,
     Epoch,
     cidr_text,
     Host,
@@ -105,6 +106,17 @@ class TrunkReplace(RequestModel):
     max_cps: float | None = Field(None, gt=0, le=100_000, description="null: no limit")
     number_format: NumberFormat = "e164"
     enabled: bool = True
+    trust_identity: bool = Field(
+        True, description="a trusted carrier (RFC 3325 trust domain): its "
+                          "P-Asserted-Identity, Remote-Party-ID and Identity headers are "
+                          "kept and P-Asserted-Identity is sent to it (also under "
+                          "Privacy: id); false: they are removed both ways")
+    default_caller_id: E164Input | None = Field(
+        None, description="the number presented by a caller (user or agent) that has no "
+                          "allowed caller ID; null: such calls are refused with 403")
+    topology_hiding: bool = Field(
+        False, description="the carrier sees none of our callers' Via, Contact or "
+                           "Record-Route, only the switch")
 
     @field_validator("gateways")
     @classmethod
@@ -166,5 +178,8 @@ class TrunkOut(ResponseModel):
     max_cps: float | None
     number_format: str
     enabled: bool
+    trust_identity: bool
+    default_caller_id: str | None
+    topology_hiding: bool
     created_at: Epoch
     updated_at: Epoch

@@ -30,6 +30,8 @@ agents = sa.Table(
     # Basic credentials. The token is write-only, like secret_headers.
     sa.Column("account_sid", sa.String, nullable=True),
     sa.Column("auth_token", sa.String, nullable=True),
+    # E.164 numbers the agent may present as caller ID (services.caller_id).
+    sa.Column("caller_ids", sa.JSON, nullable=False, server_default="[]"),
     *timestamp_columns(),
     sa.UniqueConstraint("name"),
     sa.CheckConstraint(check_one_of("profile", AGENT_PROFILES), name="profile"),

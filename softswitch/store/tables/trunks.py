@@ -27,6 +27,11 @@ trunks = sa.Table(
     sa.Column("max_cps", sa.Float, nullable=True),  # NULL: unlimited
     sa.Column("number_format", sa.String, nullable=False),  # "e164", "national:1"
     sa.Column("enabled", sa.Boolean, nullable=False),
+    # Caller-ID policy (services.caller_id): believe this trunk's identity headers
+    # and send it PAI; the number of callers without one; hide callers' topology.
+    sa.Column("trust_identity", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("default_caller_id", sa.String, nullable=True),
+    sa.Column("topology_hiding", sa.Boolean, nullable=False, server_default=sa.false()),
     *timestamp_columns(),
     sa.UniqueConstraint("name"),
 )
