@@ -80,6 +80,9 @@ class TrunkRow:
     max_concurrent: int | None = None
     max_cps: float | None = None
     register: bool = False  # the switch registers to the first gateway (outbound)
+    trust_identity: bool = True  # caller-ID policy (services.caller_id)
+    default_caller_id: str | None = None
+    topology_hiding: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,9 @@ def seed_routing(db_url: str, routing: Routing) -> None:
                     auth_username=trunk.auth_username, auth_password=trunk.auth_password,
                     register=trunk.register, max_concurrent=trunk.max_concurrent,
                     max_cps=trunk.max_cps, number_format=trunk.number_format,
+                    trust_identity=trunk.trust_identity,
+                    default_caller_id=trunk.default_caller_id,
+                    topology_hiding=trunk.topology_hiding,
                     enabled=True, **stamp)).inserted_primary_key[0]
                 for gateway in trunk.gateways:
                     conn.execute(sa.insert(t.gateways).values(
