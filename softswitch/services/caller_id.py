@@ -115,6 +115,20 @@ def privacy_of(request: Request) -> frozenset[str]:
     return frozenset() if "none" in tokens else tokens
 
 
+def choose(allowed: tuple[str, ...], presented: str | None, preferred: str | None,
+           trunk) -> str | None:
+    """The number to assert: the preferred one (RFC 3325 §9.2: a user picks among its
+    identities), else the presented one, if allowed; else the caller's default, else
+    the trunk's; None: nothing to present."""
+    if preferred is not None and preferred in allowed:
+        return preferred
+    if presented is not None and presented in allowed:
+        return presented
+    if allowed:
+        return allowed[0]
+    return trunk.default_caller_id
+
+
 def present(caller: Caller, allowed: tuple[str, ...], request: Request,
             trunk) -> Presentation:
     """The policy for `request` going to `trunk` (routing.Trunk) from `caller`."""
@@ -131,14 +145,7 @@ def present(caller: Caller, allowed: tuple[str, ...], request: Request,
                             strip_private=strip_private, hide_topology=hide)
     presented = number_of(request.headers.get("From"))
     preferred = number_of(request.headers.get("P-Preferred-Identity"))
-    if preferred is not None and preferred in allowed:
-        chosen = preferred  # RFC 3325 §9.2: the user picks among its identities
-    elif presented is not None and presented in allowed:
-        chosen = presented
-    elif allowed:
-        chosen = allowed[0]
-    else:
-        chosen = trunk.default_caller_id
+    chosen = choose(allowed, presented, preferred, trunk)
     if chosen is None:
         return Presentation(refuse=403)
     return Presentation(asserted=chosen,
@@ -176,6 +183,18 @@ def _replace_from(request: Request, address: str) -> None:
     """A new From URI and display name; the tag (the dialog's identity) stays."""
     tag = request.from_tag
     request.headers.set("From", f"{address};tag={tag}" if tag else address)
+
+
+def agent_identity(snapshot, agent: str, presented: str | None, trunk,
+                   host: str) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """For an INVITE the switch builds for an agent toward `trunk` (an outbound call,
+    a transfer): the number its From carries (None: refuse, 403) and the identity
+    headers to add (PAI toward a trusted trunk)."""
+    number = choose(allowed_caller_ids(snapshot, "agent", agent), as_e164(presented),
+                    None, trunk)
+    if number is None or not trunk.trust_identity:
+        return number, ()
+    return number, (("P-Asserted-Identity", f"<sip:{number}@{host}>"),)
 
 
 def caller_of_plan(plan) -> Caller:

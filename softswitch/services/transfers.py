@@ -61,6 +61,7 @@ from .dialogs import CallRecord
 from .media_control import MediaError
 from .numbers import NumberError, normalise
 from .attempts import MAX_FORKS, Attempt, trunk_attempts, user_attempts
+from .caller_id import agent_identity
 from .credential_retry import credentials_of
 from .outbound_calls import moves_on
 from .uac_leg import Answered, Ended, Failed, Reoffered, Ringing, UacLeg, UacLegs
@@ -293,10 +294,19 @@ class Transfer:
                 if attempt.trunk is not None and not self._admit(attempt.trunk):
                     continue
                 local = parse_uri(service.stack.local_uri(attempt.destination))
+                number, identity = self.call.customer, ()
+                if attempt.trunk is not None:  # the agent presents its caller IDs only
+                    number, identity = agent_identity(
+                        service._snapshot(), self.call.record.agent, number, attempt.trunk,
+                        service._domain)
+                    if number is None:
+                        self._failures.append(_Failure(403, "failed"))
+                        continue
                 leg = UacLeg(
                     service.stack, service.clock, self, destination=attempt.destination,
                     request_uri=attempt.uri, to_uri=attempt.to_uri, offer_sdp=self.offer,
-                    from_uri=f"sip:{self.call.customer}@{local.host}", routes=attempt.routes,
+                    from_uri=f"sip:{number}@{local.host}", identity_headers=identity,
+                    routes=attempt.routes,
                     credentials=credentials_of(attempt.trunk),
                     ring_timeout=service.ring_timeout, follow_contact=attempt.follow_contact,
                     registry=service.legs, user_agent=service.user_agent,

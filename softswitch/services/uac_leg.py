@@ -106,7 +106,8 @@ class UacLeg:
                  ring_timeout: float | None = 60.0, follow_contact: bool = True,
                  registry: UacLegs | None = None, user_agent: str = "softswitch",
                  from_display: str | None = None,
-                 session_timers: SessionTimerConfig | None = None):
+                 session_timers: SessionTimerConfig | None = None,
+                 identity_headers: Sequence[tuple[str, str]] = ()):
         self.stack = stack
         self._clock = clock
         self._owner = owner
@@ -132,6 +133,7 @@ class UacLeg:
         self._follow_contact = follow_contact
         self._registry = registry
         self._user_agent = user_agent
+        self._identity_headers = tuple(identity_headers)  # services.caller_id (PAI)
         self._cseq = 1
         self._invite: Request | None = None
         self._invite_key = None
@@ -385,6 +387,8 @@ class UacLeg:
         invite.headers.add("Contact", f"<{self.stack.local_uri(self.destination)}>")
         invite.headers.add("Allow", ALLOW)
         invite.headers.add("User-Agent", self._user_agent)
+        for name, value in self._identity_headers:
+            invite.headers.add(name, value)
         if self._session_timers is not None:
             for name, value in uac_request_headers(self._session_timers):
                 invite.headers.add(name, value)
