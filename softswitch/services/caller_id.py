@@ -55,6 +55,12 @@ class Presentation:
     hide_topology: bool = False  # the trunk's topology_hiding
 
 
+# The common transit cases (no Privacy, no hiding), made once: the call path makes
+# no Presentation for them.
+_TRUSTED_TRANSIT = Presentation(strip_identity=False)
+_UNTRUSTED_TRANSIT = Presentation()
+
+
 def allowed_caller_ids(snapshot, kind: str, name: str | None) -> tuple[str, ...]:
     """A user's or agent's allowed numbers: configured ones first (the first is the
     default), then the numbers whose route targets it. Trunks have none."""
@@ -133,10 +139,12 @@ def present(caller: Caller, allowed: tuple[str, ...], request: Request,
             trunk) -> Presentation:
     """The policy for `request` going to `trunk` (routing.Trunk) from `caller`."""
     privacy = privacy_of(request)
+    hide = trunk.topology_hiding
+    if caller.kind == "trunk" and not privacy and not hide:
+        return _TRUSTED_TRANSIT if caller.trusted else _UNTRUSTED_TRANSIT
     anonymous = bool(privacy & {"id", "user", "header"})
     strip_private = "header" in privacy
     send_asserted = trunk.trust_identity or "id" not in privacy
-    hide = trunk.topology_hiding
     if caller.kind == "trunk":
         # A transit call: a trusted carrier's identity is passed on, anyone else's
         # identity headers are dropped; From is theirs either way.
@@ -159,19 +167,20 @@ def apply_presentation(request: Request, presentation: Presentation, host: str) 
     the host part of the URIs we assert (the switch's domain)."""
     headers = request.headers
     if presentation.strip_identity:
-        for name in IDENTITY_HEADERS:
-            headers.remove(name)
-    else:
+        strip_identity(request)
+    elif "P-Preferred-Identity" in headers:
         headers.remove("P-Preferred-Identity")  # only meaningful to the first proxy
     if presentation.asserted is not None:
         headers.remove("P-Asserted-Identity")
         headers.add("P-Asserted-Identity", f"<sip:{presentation.asserted}@{host}>")
-    if not presentation.send_asserted:
+    if not presentation.send_asserted and ("P-Asserted-Identity" in headers
+                                           or "Remote-Party-ID" in headers):
         headers.remove("P-Asserted-Identity")
         headers.remove("Remote-Party-ID")
     if presentation.strip_private:
         for name in PRIVATE_HEADERS:
-            headers.remove(name)
+            if name in headers:
+                headers.remove(name)
     if presentation.anonymous:
         _replace_from(request, ANONYMOUS_FROM)
     elif presentation.from_number is not None:
