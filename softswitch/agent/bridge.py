@@ -137,6 +137,7 @@ class _ResponseBoundary:
 @dataclass(frozen=True, slots=True, eq=False)
 class _HangupWhenPlayed:
     reason: str
+    headers: tuple = ()
 
 
 class AgentBridge:
@@ -428,7 +429,7 @@ class AgentBridge:
                 self._boundaries -= 1
                 self.playout.reset_played()
             else:
-                actions.append(Hangup(item.reason))
+                actions.append(Hangup(item.reason, item.headers))
 
     # --- internals: from the agent ---
 
@@ -497,13 +498,13 @@ class AgentBridge:
             return
         self._hangup_requested = True
         if self._started_at is None:
-            actions.append(Hangup(event.reason))
+            actions.append(Hangup(event.reason, event.headers))
             return
         self._flush_down()
-        self.playout.add_mark(_HangupWhenPlayed(event.reason))
+        self.playout.add_mark(_HangupWhenPlayed(event.reason, event.headers))
 
     def _on_transfer(self, event: AgentTransfer, now: float, ws, actions: list) -> None:
-        actions.append(Transfer(event.target, event.warm))
+        actions.append(Transfer(event.target, event.warm, event.headers))
 
     def _on_speech_started(self, event, now: float, ws: list, actions: list) -> None:
         heard_ms = 0 if self._boundaries else self.playout.played_ms

@@ -34,6 +34,7 @@ class CallInfo:
     did: str | None = None
     direction: str = "inbound"
     custom_parameters: dict = field(default_factory=dict)
+    sip_headers: dict = field(default_factory=dict)  # the INVITE's, as the agent asked
 
 
 # -- to the agent ---------------------------------------------------------------------
@@ -109,12 +110,14 @@ class AgentDtmf:
 @dataclass(frozen=True, slots=True)
 class AgentHangup:
     reason: str = "agent"
+    headers: tuple[tuple[str, str], ...] = ()  # for the BYE (agent.sip_headers checked)
 
 
 @dataclass(frozen=True, slots=True)
 class AgentTransfer:
     target: str  # an E.164 number, "user:NAME" or "trunk:NAME"
     warm: bool = False
+    headers: tuple[tuple[str, str], ...] = ()  # for the INVITE to the human
 
 
 @dataclass(frozen=True, slots=True)

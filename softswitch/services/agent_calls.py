@@ -33,6 +33,7 @@ from typing import Protocol
 
 from twisted.logger import Logger
 
+from ..agent.sip_headers import headers_for_agent
 from ..media.dtmf import parse_info_dtmf
 from ..sdp import SdpError, check_answer, parse_sdp
 from ..sdp.agent_answer import choose_audio
@@ -182,6 +183,9 @@ class AgentCalls:
             call.record.ring_at = self._clock.seconds()
         info = {"caller": call.plan.caller, "callee": call.plan.dialled, "did": call.plan.did,
                 "direction": call.plan.direction}
+        if agent.sip_headers:  # services.agent_headers: the INVITE's headers it asked for
+            info["sip_headers"] = headers_for_agent(
+                invite, agent.sip_headers, call.caller is not None and call.caller.trusted)
         pending = self._sessions.open(invite.call_id, agent, info, call.original_offer)
         timer = self._clock.callLater(self._connect_timeout, pending.cancel)
 
@@ -374,6 +378,9 @@ class AgentCalls:
         if dialog.ended:
             return
         bye = dialog.view.create_request("BYE", self.stack.via_for(dialog.caller))
+        if side == "agent":  # the headers the agent set on its hang-up (agent.sip_headers)
+            for name, value in getattr(dialog.session, "bye_headers", ()):
+                bye.headers.add(name, value)
         self.stack.send_request(bye, dialog.caller, IGNORE_RESPONSES)
         self._end(dialog, side, reason)
 

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 
 from ..sip.errors import SipError
 from ..sip.fields import parse_name_addr
+from ..sip.identity import IDENTITY_HEADERS
 from ..sip.message import Request
 from ..sip.uri import SipUri, TelUri
 from .numbers import NumberError, normalise
 
-IDENTITY_HEADERS = ("P-Asserted-Identity", "Remote-Party-ID", "P-Preferred-Identity",
-                    "Identity")
 ANONYMOUS_FROM = '"Anonymous" <sip:anonymous@anonymous.invalid>'
 # RFC 3323 §5.1: header privacy removes what names the user or its host.
 PRIVATE_HEADERS = ("Call-Info", "In-Reply-To", "Organization", "Reply-To", "Subject",

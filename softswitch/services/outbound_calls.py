@@ -352,7 +352,7 @@ class OutboundCalls:
             return
         call.leg = UacLeg(self.stack, self._clock, call, destination=attempt.destination,
                           request_uri=attempt.uri, from_uri=f"sip:{number}@{local.host}",
-                          identity_headers=identity,
+                          extra_headers=identity,
                           to_uri=attempt.to_uri, offer_sdp=call.session.offer_sdp,
                           call_id=call.call_id, credentials=credentials_of(attempt.trunk),
                           ring_timeout=self.ring_timeout, registry=self._legs,

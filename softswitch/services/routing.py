@@ -204,6 +204,7 @@ class Agent:
     account_sid: str | None = None  # Twilio compatibility (agent/twilio_compat.py)
     auth_token: str | None = field(default=None, repr=False)
     caller_ids: tuple[str, ...] = ()  # numbers it may present (services.caller_id)
+    sip_headers: tuple[str, ...] = ()  # INVITE headers for its start message
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +358,8 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         MappingProxyType(dict(a["headers"] or {})),
         MappingProxyType(dict(a["secret_headers"] or {})),
         MappingProxyType(dict(a["custom_parameters"] or {})), a.get("account_sid"),
-        a.get("auth_token"), tuple(a.get("caller_ids") or ())) for a in rows["agents"]]
+        a.get("auth_token"), tuple(a.get("caller_ids") or ()),
+        tuple(a.get("sip_headers") or ())) for a in rows["agents"]]
     targets: dict[int, list[tuple[int, Target]]] = {}
     for t in rows["route_targets"]:
         kind = t["kind"]

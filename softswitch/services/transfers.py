@@ -295,6 +295,8 @@ class Transfer:
                     continue
                 local = parse_uri(service.stack.local_uri(attempt.destination))
                 number, identity = self.call.customer, ()
+                # The headers the agent set on its transfer (agent.sip_headers).
+                extra = tuple(getattr(self.call.session, "transfer_headers", ()))
                 if attempt.trunk is not None:  # the agent presents its caller IDs only
                     number, identity = agent_identity(
                         service._snapshot(), self.call.record.agent, number, attempt.trunk,
@@ -305,7 +307,7 @@ class Transfer:
                 leg = UacLeg(
                     service.stack, service.clock, self, destination=attempt.destination,
                     request_uri=attempt.uri, to_uri=attempt.to_uri, offer_sdp=self.offer,
-                    from_uri=f"sip:{number}@{local.host}", identity_headers=identity,
+                    from_uri=f"sip:{number}@{local.host}", extra_headers=identity + extra,
                     routes=attempt.routes,
                     credentials=credentials_of(attempt.trunk),
                     ring_timeout=service.ring_timeout, follow_contact=attempt.follow_contact,

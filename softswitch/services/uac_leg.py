@@ -107,7 +107,7 @@ class UacLeg:
                  registry: UacLegs | None = None, user_agent: str = "softswitch",
                  from_display: str | None = None,
                  session_timers: SessionTimerConfig | None = None,
-                 identity_headers: Sequence[tuple[str, str]] = ()):
+                 extra_headers: Sequence[tuple[str, str]] = ()):
         self.stack = stack
         self._clock = clock
         self._owner = owner
@@ -133,7 +133,8 @@ class UacLeg:
         self._follow_contact = follow_contact
         self._registry = registry
         self._user_agent = user_agent
-        self._identity_headers = tuple(identity_headers)  # services.caller_id (PAI)
+        # PAI (services.caller_id) and headers an agent set (agent.sip_headers).
+        self._extra_headers = tuple(extra_headers)
         self._cseq = 1
         self._invite: Request | None = None
         self._invite_key = None
@@ -387,7 +388,7 @@ class UacLeg:
         invite.headers.add("Contact", f"<{self.stack.local_uri(self.destination)}>")
         invite.headers.add("Allow", ALLOW)
         invite.headers.add("User-Agent", self._user_agent)
-        for name, value in self._identity_headers:
+        for name, value in self._extra_headers:
             invite.headers.add(name, value)
         if self._session_timers is not None:
             for name, value in uac_request_headers(self._session_timers):

@@ -4,6 +4,8 @@ ALTER TABLE sip_users ADD COLUMN caller_ids JSON DEFAULT '[]' NOT NULL;
 
 ALTER TABLE agents ADD COLUMN caller_ids JSON DEFAULT '[]' NOT NULL;
 
+ALTER TABLE agents ADD COLUMN sip_headers JSON DEFAULT '[]' NOT NULL;
+
 ALTER TABLE trunks ADD COLUMN trust_identity BOOLEAN DEFAULT 1 NOT NULL;
 
 ALTER TABLE trunks ADD COLUMN default_caller_id VARCHAR;

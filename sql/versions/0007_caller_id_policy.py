@@ -1,6 +1,7 @@
 """Caller-ID policy: the numbers users and agents may present, and per trunk whether
 its identity headers are believed, the number callers without one present, and
-topology hiding (services.caller_id).
+topology hiding (services.caller_id); per agent, the INVITE headers its start message
+carries (services.agent_headers).
 
 Revision ID: 0007
 Revises: 0004
@@ -25,6 +26,8 @@ def upgrade() -> None:
                                          server_default="[]"))
     op.add_column("agents", sa.Column("caller_ids", sa.JSON, nullable=False,
                                       server_default="[]"))
+    op.add_column("agents", sa.Column("sip_headers", sa.JSON, nullable=False,
+                                      server_default="[]"))
     op.add_column("trunks", sa.Column("trust_identity", sa.Boolean, nullable=False,
                                       server_default=sa.true()))
     op.add_column("trunks", sa.Column("default_caller_id", sa.String, nullable=True))
@@ -38,6 +41,7 @@ def downgrade() -> None:
         batch.drop_column("default_caller_id")
         batch.drop_column("trust_identity")
     with op.batch_alter_table("agents") as batch:
+        batch.drop_column("sip_headers")
         batch.drop_column("caller_ids")
     with op.batch_alter_table("sip_users") as batch:
         batch.drop_column("caller_ids")

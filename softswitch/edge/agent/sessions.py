@@ -142,7 +142,8 @@ class AgentSessionFactory:
                         callee=info.get("callee") or "", did=info.get("did"),
                         direction=info.get("direction") or "inbound",
                         custom_parameters={**dict(agent.custom_parameters),
-                                           **dict(info.get("custom_parameters") or {})})
+                                           **dict(info.get("custom_parameters") or {})},
+                        sip_headers=dict(info.get("sip_headers") or {}))
 
 
 def _close_opened(opened) -> None:
@@ -179,6 +180,10 @@ class LiveAgentSession:
         self._bridge = None
         self._passive = True  # no bridge yet, stopping, or the agent is gone: no input
         self._on_end = self._on_transfer = None
+        # SIP headers the agent set (agent.sip_headers): on its hang-up's BYE and on
+        # its last transfer's INVITE.
+        self.bye_headers: tuple = ()
+        self.transfer_headers: tuple = ()
         self._stopping = False
         self._reconnected = False
         self._agent_gone = False  # end_agent: the socket is closed, the RTP goes on
@@ -406,10 +411,12 @@ class LiveAgentSession:
             self._leg.send_packets(out.rtp)
         for action in out.actions:
             if isinstance(action, Hangup):
+                self.bye_headers = action.headers
                 self._end(action.reason)
             elif isinstance(action, Transfer) and self._on_transfer is not None:
                 if self._metrics is not None:
                     self._metrics.agent_transfers.inc()
+                self.transfer_headers = action.headers
                 self._on_transfer(action.target, action.warm)
         for error in out.errors[:3]:
             log.info("agent {agent}: {error}", agent=self._agent.name, error=error)
