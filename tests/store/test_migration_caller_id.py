@@ -1,5 +1,6 @@
 """0007 adds the caller-ID policy columns (users' and agents' caller IDs, a trunk's
-trust, default caller ID and topology hiding) with defaults for the rows there are;
+trust, default caller ID and topology hiding) and the agents' SIP header names, with
+defaults for the rows there are;
 its downgrade drops them again, keeping the rows."""
 
 import sqlalchemy as sa
@@ -46,7 +47,8 @@ def test_existing_rows_get_no_caller_ids_and_trusted_trunks_without_hiding(datab
             agents = sa.Table("agents", metadata, autoload_with=conn)
             trunks = sa.Table("trunks", metadata, autoload_with=conn)
             assert conn.execute(sa.select(users.c.caller_ids)).scalar_one() == []
-            assert conn.execute(sa.select(agents.c.caller_ids)).scalar_one() == []
+            assert tuple(conn.execute(sa.select(agents.c.caller_ids,
+                                                agents.c.sip_headers)).one()) == ([], [])
             assert tuple(conn.execute(sa.select(
                 trunks.c.trust_identity, trunks.c.default_caller_id,
                 trunks.c.topology_hiding)).one()) == (True, None, False)
@@ -57,7 +59,7 @@ def test_existing_rows_get_no_caller_ids_and_trusted_trunks_without_hiding(datab
         engine.dispose()
     migrate.downgrade(database_url, "0004")
     assert "caller_ids" not in _columns(database_url, "sip_users")
-    assert "caller_ids" not in _columns(database_url, "agents")
+    assert {"caller_ids", "sip_headers"}.isdisjoint(_columns(database_url, "agents"))
     assert {"trust_identity", "default_caller_id", "topology_hiding"}.isdisjoint(
         _columns(database_url, "trunks"))
     assert _rows(database_url, "SELECT username FROM sip_users") == [("alice",)]
