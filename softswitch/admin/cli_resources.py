@@ -195,6 +195,12 @@ def _build_trunk(args, body: dict) -> None:
         body["auth"] = {"username": args.auth_username, "password": args.auth_password}
     if args.register:
         body["register"] = True
+    for flag, key, value in (("untrusted", "trust_identity", False),
+                             ("trusted", "trust_identity", True),
+                             ("hide_topology", "topology_hiding", True),
+                             ("show_topology", "topology_hiding", False)):
+        if getattr(args, flag, False):
+            body[key] = value
     _enabled(args, body)
 
 
@@ -218,6 +224,12 @@ def _route_text(route: list[dict]) -> str:
         for t in route)
 
 
+def _caller_ids_flag() -> Flag:
+    return Flag(("--caller-id",), "caller_ids",
+                {"action": "append", "help": "E.164 number it may present toward trunks "
+                                             "(the first is the default), repeatable"})
+
+
 def _many(flag: str, help_text: str, **options) -> Flag:
     return Flag((flag,), None, {"action": "append", "help": help_text, **options})
 
@@ -227,7 +239,8 @@ RESOURCES = {r.name: r for r in [
         "username": lambda r: r["username"], "display_name": lambda r: r["display_name"],
         "enabled": lambda r: r["enabled"]},
         flags=[Flag(("--password",), "password"),
-               Flag(("--display-name",), "display_name"), *_enabled_flags()],
+               Flag(("--display-name",), "display_name"), _caller_ids_flag(),
+               *_enabled_flags()],
         build=_enabled),
     Resource("regions", "name", {
         "name": lambda r: r["name"], "bind": lambda r: r["bind"],
@@ -248,7 +261,17 @@ RESOURCES = {r.name: r for r in [
                Flag(("--register",), None, {"action": "store_true"}),
                Flag(("--max-concurrent",), "max_concurrent", {"type": int}),
                Flag(("--max-cps",), "max_cps", {"type": float}),
-               Flag(("--number-format",), "number_format"), *_enabled_flags()],
+               Flag(("--number-format",), "number_format"),
+               Flag(("--default-caller-id",), "default_caller_id",
+                    {"help": "E.164 number callers without a caller ID present"}),
+               Flag(("--untrusted",), None, {"action": "store_true",
+                                             "help": "its identity headers are not "
+                                                     "believed (trust_identity false)"}),
+               Flag(("--trusted",), None, {"action": "store_true"}),
+               Flag(("--hide-topology",), None, {"action": "store_true",
+                                                 "help": "topology_hiding"}),
+               Flag(("--show-topology",), None, {"action": "store_true"}),
+               *_enabled_flags()],
         build=_build_trunk),
     Resource("agents", "name", {
         "name": lambda r: r["name"], "profile": lambda r: r["profile"],
@@ -263,7 +286,11 @@ RESOURCES = {r.name: r for r in [
                _many("--param", "custom parameter NAME=VALUE, repeatable"),
                Flag(("--account-sid",), "account_sid", {"help": "Twilio compatibility"}),
                Flag(("--auth-token",), "auth_token", {"help": "Twilio compatibility, "
-                                                              "write-only"})],
+                                                              "write-only"}),
+               _caller_ids_flag(),
+               Flag(("--sip-header",), "sip_headers",
+                    {"action": "append", "help": "NAME of an INVITE header passed to the "
+                                                 "agent at start, repeatable"})],
         build=_build_agent),
     Resource("numbers", "number", {
         "number": lambda r: r["number"], "route": lambda r: _route_text(r["route"]),
