@@ -27,6 +27,17 @@ FORBIDDEN = frozenset(name.lower() for name in (
     "Security-Server", "Security-Verify", "RAck", "RSeq", "Identity", "Identity-Info",
     "Privacy",
 ))
+
+
+def _any_case(name: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c)
+                   for c in name)
+
+
+# What the API's document states for a name: a token that is none of FORBIDDEN (in any
+# case). JSON Schema regexes have no case-insensitive flag, hence the classes.
+NAME_PATTERN = (r"^(?!(?:" + "|".join(_any_case(n) for n in sorted(FORBIDDEN)) + r")$)"
+                + TOKEN.pattern[1:])
 # Identity headers are read only from sources whose identity is believed.
 _IDENTITY = frozenset(name.lower() for name in IDENTITY_HEADERS)
 
@@ -37,7 +48,7 @@ class HeaderRefused(ValueError):
 
 def check_name(name: str) -> str:
     """A header name an agent may read or set, or HeaderRefused."""
-    if not isinstance(name, str) or not TOKEN.match(name):
+    if not isinstance(name, str) or not TOKEN.fullmatch(name):
         raise HeaderRefused(f"{name!r} is not a SIP header name (a token of 1-64 "
                             "letters, digits or -.!%*_+`'~)")
     if name.lower() in FORBIDDEN:

@@ -108,7 +108,7 @@ class SnapshotReloadTests(ApiTestCase):
     def test_caller_ids_and_trunk_identity_settings_reach_the_snapshot(self):
         yield self.seed()
         user = yield self.http_patch("/v1/users/alice",
-                                     {"caller_ids": ["+1 (415) 555-0150", "0014155550151"]})
+                                     {"caller_ids": ["+14155550150", "+14155550151"]})
         self.assertEqual(user.json["caller_ids"], ["+14155550150", "+14155550151"])
         agent = yield self.http_patch("/v1/agents/support-bot",
                                       {"caller_ids": ["+14155550160"]})
@@ -128,8 +128,8 @@ class SnapshotReloadTests(ApiTestCase):
     @defer.inlineCallbacks
     def test_caller_ids_are_validated_as_e164_and_unique(self):
         yield self.seed()
-        for body in ({"caller_ids": ["alice"]}, {"caller_ids": ["+14155550150", "14155550150"]},
-                     {"caller_ids": ["+1415"]}):
+        for body in ({"caller_ids": ["alice"]}, {"caller_ids": ["+14155550150", "+14155550150"]},
+                     {"caller_ids": ["+1415"]}, {"caller_ids": ["+1 415 555 0150"]}):
             response = yield self.http_patch("/v1/users/alice", body)
             self.assertEqual(response.status, 422, response.json)
             self.assertTrue(response.json["error"]["field"].startswith("caller_ids"),

@@ -2,13 +2,16 @@
 set, values made safe, and the profiles carrying them both ways."""
 
 import json
+import re
 
 import pytest
 
 from softswitch.agent.events import AgentHangup, AgentTransfer, CallInfo, CallStarted
 from softswitch.agent.profiles import ProfileError, make_profile
 from softswitch.agent.sip_headers import (
+    FORBIDDEN,
     MAX_NAMES,
+    NAME_PATTERN,
     MAX_VALUE_LENGTH,
     HeaderRefused,
     check_name,
@@ -126,3 +129,14 @@ def test_twilio_and_raw_hangup_and_transfer_carry_checked_headers():
     with pytest.raises(ProfileError, match="headers"):
         twilio.decode_text(json.dumps({"event": "hangup", "hangup": {
             "headers": {"X-A": "1\r\nVia: x"}}}))
+
+
+@pytest.mark.parametrize("name", sorted(FORBIDDEN) + ["VIA", "call-ID", "X", "X-Ok", "Viaduct",
+                                                      "Tos", "x-crlf\r\n", "a b", "é"])
+def test_the_documents_pattern_says_what_check_name_does(name):
+    try:
+        check_name(name)
+        taken = True
+    except HeaderRefused:
+        taken = False
+    assert bool(re.fullmatch(NAME_PATTERN.removesuffix("$"), name)) == taken, name

@@ -30,7 +30,7 @@ from softswitch.admin.schemas.common import (
 from softswitch.agent.sip_headers import (
     MAX_NAME_LENGTH,
     MAX_NAMES,
-    TOKEN,
+    NAME_PATTERN,
     HeaderRefused,
     check_name,
 )
@@ -39,14 +39,14 @@ Profile = Literal["twilio", "raw", "openai-realtime"]
 
 
 def _sip_header_name(value: str) -> str:
-    try:
-        return check_name(value)
+    try:  # (a final newline, which the document's "$" lets through, is dropped)
+        return check_name(value.removesuffix("\n"))
     except HeaderRefused as exc:
         raise ValueError(str(exc)) from None
 
 
 SipHeaderNames = unique_list(Annotated[str, Field(
-    min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra={"pattern": TOKEN.pattern}),
+    min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra={"pattern": NAME_PATTERN}),
     AfterValidator(_sip_header_name)], MAX_NAMES)
 SampleRate = Literal[8000, 16000, 24000]
 # The rate each profile uses when none is given. Twilio Media Streams is 8 kHz µ-law

@@ -234,7 +234,9 @@ CALLER_IDS_DESCRIPTION = (
     "the first is its default. The numbers whose route targets it are allowed too.")
 
 
-CallerIds = unique_list(E164Input, MAX_CALLER_IDS)
+# Plain E.164 ("+14155550100"), as the API shows numbers: a list of the lenient input
+# form (separators, 00) would make the document's pattern needlessly costly to check.
+CallerIds = unique_list(E164, MAX_CALLER_IDS)
 
 
 def caller_ids_field():

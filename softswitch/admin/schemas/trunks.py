@@ -9,7 +9,7 @@ from softswitch.admin.schemas.common import (
     CIDR_PATTERN,
     IPV4,
     IPV6,
-    E164Input,
+    E164,
     Epoch,
     cidr_text,
     Host,
@@ -111,7 +111,7 @@ class TrunkReplace(RequestModel):
                           "P-Asserted-Identity, Remote-Party-ID and Identity headers are "
                           "kept and P-Asserted-Identity is sent to it (also under "
                           "Privacy: id); false: they are removed both ways")
-    default_caller_id: E164Input | None = Field(
+    default_caller_id: E164 | None = Field(
         None, description="the number presented by a caller (user or agent) that has no "
                           "allowed caller ID; null: such calls are refused with 403")
     topology_hiding: bool = Field(
