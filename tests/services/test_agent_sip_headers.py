@@ -11,7 +11,8 @@ from softswitch.sip.transport import Peer
 
 TRUSTED = Peer("udp", "198.51.100.7", 5060)
 UNTRUSTED = Peer("udp", "198.51.100.8", 5060)
-SDP = "v=0\no=- 1 1 IN IP4 198.51.100.7\ns=-\nc=IN IP4 198.51.100.7\nt=0 0\nm=audio 20000 RTP/AVP 0\n"
+SDP = ("v=0\no=- 1 1 IN IP4 198.51.100.7\ns=-\nc=IN IP4 198.51.100.7\nt=0 0\n"
+       "m=audio 20000 RTP/AVP 0\n")
 HEADERS = ("X-Customer-Id: 42\nUser-to-User: 00ff;encoding=hex\n"
            "P-Asserted-Identity: <sip:+12125550123@carrier.example>\n")
 
