@@ -198,6 +198,12 @@ def _build_trunk(args, body: dict) -> None:
     if args.tls_client_cert or args.tls_client_key:
         body["tls"] = {"client_certificate": args.tls_client_cert,
                        "client_key": args.tls_client_key}
+    for flag, key, value in (("untrusted", "trust_identity", False),
+                             ("trusted", "trust_identity", True),
+                             ("hide_topology", "topology_hiding", True),
+                             ("show_topology", "topology_hiding", False)):
+        if getattr(args, flag, False):
+            body[key] = value
     _enabled(args, body)
 
 
@@ -221,6 +227,12 @@ def _route_text(route: list[dict]) -> str:
         for t in route)
 
 
+def _caller_ids_flag() -> Flag:
+    return Flag(("--caller-id",), "caller_ids",
+                {"action": "append", "help": "E.164 number it may present toward trunks "
+                                             "(the first is the default), repeatable"})
+
+
 def _many(flag: str, help_text: str, **options) -> Flag:
     return Flag((flag,), None, {"action": "append", "help": help_text, **options})
 
@@ -230,7 +242,8 @@ RESOURCES = {r.name: r for r in [
         "username": lambda r: r["username"], "display_name": lambda r: r["display_name"],
         "enabled": lambda r: r["enabled"]},
         flags=[Flag(("--password",), "password"),
-               Flag(("--display-name",), "display_name"), *_enabled_flags()],
+               Flag(("--display-name",), "display_name"), _caller_ids_flag(),
+               *_enabled_flags()],
         build=_enabled),
     Resource("regions", "name", {
         "name": lambda r: r["name"], "bind": lambda r: r["bind"],
@@ -259,6 +272,15 @@ RESOURCES = {r.name: r for r in [
                Flag(("--stir-shaken",), "stir_shaken",
                     {"choices": ("sign", "off"), "help": "sign: STIR/SHAKEN Identity on "
                                                          "calls to it; off: the carrier signs"}),
+               Flag(("--default-caller-id",), "default_caller_id",
+                    {"help": "E.164 number callers without a caller ID present"}),
+               Flag(("--untrusted",), None, {"action": "store_true",
+                                             "help": "its identity headers are not "
+                                                     "believed (trust_identity false)"}),
+               Flag(("--trusted",), None, {"action": "store_true"}),
+               Flag(("--hide-topology",), None, {"action": "store_true",
+                                                 "help": "topology_hiding"}),
+               Flag(("--show-topology",), None, {"action": "store_true"}),
                *_enabled_flags()],
         build=_build_trunk),
     Resource("agents", "name", {
@@ -277,6 +299,10 @@ RESOURCES = {r.name: r for r in [
                                                               "write-only"}),
                Flag(("--webhook-url",), "webhook_url",
                     {"help": "http(s):// URL its call events are also sent to"})],
+               _caller_ids_flag(),
+               Flag(("--sip-header",), "sip_headers",
+                    {"action": "append", "help": "NAME of an INVITE header passed to the "
+                                                 "agent at start, repeatable"})],
         build=_build_agent),
     Resource("numbers", "number", {
         "number": lambda r: r["number"], "route": lambda r: _route_text(r["route"]),

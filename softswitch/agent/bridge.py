@@ -445,7 +445,7 @@ class AgentBridge(AgentControl):
                 self._boundaries -= 1
                 self.playout.reset_played()
             else:
-                actions.append(Hangup(item.reason))
+                actions.append(Hangup(item.reason, item.headers))
 
     # --- internals: from the agent ---
 

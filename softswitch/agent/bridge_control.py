@@ -24,6 +24,7 @@ class ResponseBoundary:
 @dataclass(frozen=True, slots=True, eq=False)
 class HangupWhenPlayed:
     reason: str
+    headers: tuple = ()  # the agent's, for the BYE
 
 
 class AgentControl:
@@ -51,13 +52,13 @@ class AgentControl:
             return
         self._hangup_requested = True
         if self._started_at is None:
-            actions.append(Hangup(event.reason))
+            actions.append(Hangup(event.reason, event.headers))
             return
         self._flush_down()
-        self.playout.add_mark(HangupWhenPlayed(event.reason))
+        self.playout.add_mark(HangupWhenPlayed(event.reason, event.headers))
 
     def _on_transfer(self, event: AgentTransfer, now: float, ws, actions: list) -> None:
-        actions.append(Transfer(event.target, event.warm))
+        actions.append(Transfer(event.target, event.warm, event.headers))
 
     def _on_speech_started(self, event, now: float, ws: list, actions: list) -> None:
         heard_ms = 0 if self._boundaries else self.playout.played_ms

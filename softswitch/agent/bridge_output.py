@@ -33,6 +33,7 @@ class Hangup:
     """End the call (BYE the caller); the agent asked for it."""
 
     reason: str
+    headers: tuple[tuple[str, str], ...] = ()  # the agent's, for the BYE
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class Transfer:
 
     target: str
     warm: bool = False
+    headers: tuple[tuple[str, str], ...] = ()  # the agent's, for the human's INVITE
 
 
 class Output(NamedTuple):

@@ -41,6 +41,7 @@ class CallInfo:
     # An outbound call that waited for answering-machine detection before starting
     # the agent: what answered (AmdReported.answered_by).
     answered_by: str | None = None
+    sip_headers: dict = field(default_factory=dict)  # the INVITE's, as the agent asked
 
 
 # -- to the agent ---------------------------------------------------------------------
@@ -129,12 +130,14 @@ class AgentDtmf:
 @dataclass(frozen=True, slots=True)
 class AgentHangup:
     reason: str = "agent"
+    headers: tuple[tuple[str, str], ...] = ()  # for the BYE (agent.sip_headers checked)
 
 
 @dataclass(frozen=True, slots=True)
 class AgentTransfer:
     target: str  # an E.164 number, "user:NAME" or "trunk:NAME"
     warm: bool = False
+    headers: tuple[tuple[str, str], ...] = ()  # for the INVITE to the human
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ transfer_port.NO_TRANSFERS, which logs it); the call is offered to it as a
 
 from twisted.logger import Logger
 
+from ..agent.sip_headers import headers_for_agent
 from ..sdp import SdpError, parse_sdp
 from ..sdp.agent_answer import choose_audio
 from ..sip.ids import new_tag
@@ -120,6 +121,9 @@ class AgentCalls:
                 "attestation": call.record.attestation,
                 "secure": signalling_secure(call.source.transport),  # SDES keys allowed
                 "require_srtp": requires_srtp(call.plan.ingress_trunk)}
+        if agent.sip_headers:  # agent.sip_headers: the INVITE's headers it asked for
+            info["sip_headers"] = headers_for_agent(
+                invite, agent.sip_headers, call.caller is not None and call.caller.trusted)
         pending = self._sessions.open(invite.call_id, agent, info, call.original_offer)
         timer = self._clock.callLater(self._connect_timeout, pending.cancel)
 

@@ -64,6 +64,10 @@ class Dialog:
     media: object = None  # proxy_media.CallMedia
     late_offer: bool = False  # the offer came in the 2xx: the ACK carries the answer
     on_silence: object = None  # what the relay's inactivity event calls (media_owners)
+    # Caller-ID policy toward a trunk (services.caller_id): the From the callee was
+    # given when it is not the caller's, and whether the caller's topology is hidden.
+    callee_from: str | None = None
+    hide_caller: bool = False
 
     @property
     def caller_tag(self) -> str:

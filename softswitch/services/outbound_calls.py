@@ -68,6 +68,7 @@ from ..sip.ids import new_call_id
 from ..sip.uri import parse_uri
 from .amd_calls import amd_event, amd_view
 from .attempts import trunk_attempts
+from .caller_id import agent_identity, allowed_caller_ids, as_e164
 from .calls.agent_leg import AgentLeg
 from .calls.call import Call, CallContext
 from .calls.events import Answered, Failed, Ringing, moves_on
@@ -101,6 +102,22 @@ class OriginateRefused(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+def check_caller_id(snapshot, agent: str, from_: str, trunks: list[str]) -> None:
+    """An agent's outbound call presents one of its caller IDs (services.caller_id);
+    an agent without any presents the trunks' default_caller_id. OriginateRefused
+    ("from") otherwise: the API says so rather than presenting another number."""
+    allowed = allowed_caller_ids(snapshot, "agent", agent)
+    if as_e164(from_) in allowed:
+        return
+    if allowed:
+        raise OriginateRefused("from", f"{from_} is not one of agent {agent!r}'s caller IDs "
+                                       f"({', '.join(allowed[:5])})")
+    if not all(snapshot.trunks[name].default_caller_id for name in trunks):
+        raise OriginateRefused("from", f"agent {agent!r} has no caller IDs to present "
+                                       "(set its caller_ids) and the trunk no "
+                                       "default_caller_id")
 
 
 # -- the calls ---------------------------------------------------------------------------
@@ -195,6 +212,7 @@ class OutboundCalls:
             trunks = [t.name for t in snapshot.outbound_trunks(to) if t.gateways]
             if not trunks:
                 raise OriginateRefused("to", f"no outbound route for {to}")
+        check_caller_id(snapshot, agent.name, from_, trunks)
         now = self._clock.seconds()
         call_id = new_call_id(self._domain)
         record = CallRecord(call_id, "outbound", from_, to, now, route_kind="agent",
@@ -329,15 +347,21 @@ class OutboundCalls:
         record.region = attempt.gateway.region
         call.rang = False
         local = parse_uri(self.stack.local_uri(attempt.destination))
-        identity = None if self._signing is None else self._signing.identity_for_agent_call(
-            call.from_, call.to, call.agent_spec.name, attempt.trunk)
+        number, presented = agent_identity(self._snapshot(), call.agent_spec.name, call.from_,
+                                           attempt.trunk, self._domain)
+        if number is None:  # the agent lost its caller IDs since the call was queued
+            call.close("switch", "caller-id", 403)
+            return
+        signed = None if self._signing is None else self._signing.identity_for_agent_call(
+            number, call.to, call.agent_spec.name, attempt.trunk)
         call.sip = UacLeg(self.stack, self._clock, call, destination=attempt.destination,
-                          request_uri=attempt.uri, from_uri=f"sip:{call.from_}@{local.host}",
+                          request_uri=attempt.uri, from_uri=f"sip:{number}@{local.host}",
                           to_uri=attempt.to_uri, offer_sdp=call.session.offer_sdp,
                           call_id=call.call_id, credentials=credentials_of(attempt.trunk),
                           ring_timeout=self.ring_timeout, legs=self._legs,
                           user_agent=self._user_agent, session_timers=self._session_timers,
-                          extra_headers=(("Identity", identity),) if identity else ())
+                          extra_headers=tuple(presented)
+                          + ((("Identity", signed),) if signed else ()))
         call.sip.start()
 
     def _next_trunk(self, call: OutboundCall):

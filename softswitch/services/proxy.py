@@ -14,6 +14,13 @@ from ..sip.message import Request, Response, make_response
 from ..sip.transport import Peer
 from .attempts import ordered_gateways, over_tls, trunk_attempts, user_attempts
 from .call_routing import CallPlan, Refuse
+from .caller_id import (
+    allowed_caller_ids,
+    caller_of_plan,
+    present,
+    present_in_dialog,
+    restore_in_dialog,
+)
 from .credential_retry import CannotAnswer, answer_challenge, credentials_of
 from .dialogs import CallRecord, Dialog, DialogTable, dialog_from_answer
 from .proxy_call import ProxyCall, ProxyConfig
@@ -113,6 +120,9 @@ class InDialogForward:
 
     def response_received(self, key, response: Response) -> None:
         response.headers.pop_first("Via")
+        dialog = self.dialog
+        if dialog is not None and (dialog.callee_from or dialog.hide_caller):
+            restore_in_dialog(response, self.request, dialog, self.from_side)
         response.invalidate()
         self._relay(response)
 
@@ -248,6 +258,7 @@ class Proxy:
         if verification is not None:
             record.verstat, record.attestation = verification.verstat, verification.attestation
         call = ProxyCall(self, key, request, source, plan, record)
+        call.caller = caller_of_plan(plan)
         call.ingress_region = self.ingress_region(plan, source)
         call.media = CallMedia(self._media, request.call_id,
                                self.media_region(plan, call.ingress_region))
@@ -382,6 +393,9 @@ class Proxy:
             trunk = self._snapshot().trunks.get(target.name)
             if trunk is None or not trunk.enabled or not trunk.gateways:
                 return [], make_response(call.invite, 503)
+            refusal = self._present_caller(call, trunk)
+            if refusal is not None:
+                return [], refusal
             if self._limiter is not None:
                 admission = self._limiter.acquire(trunk, "outbound")
                 if not admission.admitted:
@@ -412,6 +426,19 @@ class Proxy:
             return None
         trunk = self._snapshot().trunks.get(target.name)
         return trunk.media_encryption if trunk is not None else None
+
+    def _present_caller(self, call: ProxyCall, trunk) -> Response | None:
+        """The caller-ID policy toward `trunk` (services.caller_id), kept for the
+        call's branches to it; a 403 when the caller has no number to present."""
+        caller = call.caller
+        allowed = allowed_caller_ids(self._snapshot(), caller.kind, caller.name)
+        presentation = present(caller, allowed, call.invite, trunk)
+        if presentation.refuse is not None:
+            log.info("{caller} has no caller ID to present to trunk {trunk} ({call_id})",
+                     caller=caller.name, trunk=trunk.name, call_id=call.invite.call_id)
+            return make_response(call.invite, presentation.refuse, "Caller ID Not Allowed")
+        call.presentations[trunk.name] = presentation
+        return None
 
     def answer_with_agent(self, call: ProxyCall, target: Target) -> bool:
         """Hand the call to the agent service; False when that cannot even start."""
@@ -586,7 +613,11 @@ class Proxy:
         if dialog is not None and dialog.cseq_offset and side == "caller":
             forwarded.headers.set("CSeq", f"{request.cseq.number + dialog.cseq_offset} "
                                           f"{request.cseq.method}")
-        forwarded.headers.insert_before("Via", self.stack.via_for(destination))
+        if dialog is not None and (dialog.callee_from or dialog.hide_caller):
+            present_in_dialog(forwarded, dialog, side, self.stack.via_for(destination),
+                              self.stack.local_uri(destination))
+        else:
+            forwarded.headers.insert_before("Via", self.stack.via_for(destination))
         forwarded.invalidate()
         return forwarded
 

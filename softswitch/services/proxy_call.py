@@ -11,6 +11,7 @@ from twisted.logger import Logger
 from ..sip.message import Request, Response, make_cancel, make_response
 from ..sip.transport import Peer
 from .attempts import MAX_FORKS, Attempt
+from .caller_id import apply_presentation, strip_identity
 from .dialogs import CallRecord, dialog_from_answer
 from .media_control import requires_srtp, signalling_secure
 from .ports import IGNORE_RESPONSES
@@ -78,6 +79,8 @@ class ProxyCall:
     offered: bool = False
     own_refusals: list = field(default_factory=list)  # our 503s (limits, agents): kept
     strays: object = None  # stray_answers.StrayAnswers, made for a first 2xx after CANCEL
+    caller: object = None  # caller_id.Caller: whose identity headers are believed
+    presentations: dict = field(default_factory=dict)  # trunk name -> caller_id.Presentation
 
     # -- progress through the plan ------------------------------------------------
     def start(self) -> None:
@@ -176,6 +179,15 @@ class ProxyCall:
         forwards = invite.max_forwards
         request.headers.set("Max-Forwards", str((70 if forwards is None else forwards) - 1))
         strip_own_credentials(request, self.proxy.domain)  # our own credentials stop here
+        presentation = None
+        if attempt.trunk is not None:
+            presentation = self.presentations.get(attempt.trunk.name)
+        hide = presentation is not None and presentation.hide_topology
+        if hide:
+            # Topology hiding: the carrier sees only us (restore_topology gives the
+            # caller its Vias and Record-Routes back on the responses).
+            request.headers.remove("Via")
+            request.headers.remove("Record-Route")
         for route in reversed(attempt.routes):
             request.headers.add("Route", route, first=True)
         for value in reversed(self.record_routes(attempt.destination)):
@@ -183,17 +195,57 @@ class ProxyCall:
         self.branch_counter += 1
         via = self.proxy.stack.via_for(attempt.destination,
                                        branch=proxy_branch(invite, self.branch_counter))
-        request.headers.insert_before("Via", via)
-        alias_contact(request, self.source)
+        if hide:
+            request.headers.add("Via", via, first=True)
+            if "Contact" in request.headers:
+                local = self.proxy.stack.local_uri(attempt.destination)
+                request.headers.set("Contact", f"<{local}>")
+        else:
+            request.headers.insert_before("Via", via)
+            alias_contact(request, self.source)
+        if presentation is not None:
+            # Caller-ID policy here; STIR/SHAKEN signs what it asserted, after it.
+            apply_presentation(request, presentation, self.proxy.domain)
+        elif self.caller is not None and not self.caller.trusted:
+            strip_identity(request)
         if attempt.trunk is not None:
             self.proxy.sign(self, request, attempt.trunk)
         request.invalidate()
         return request
 
+    def presentation_of(self, leg: Leg):
+        trunk = leg.attempt.trunk
+        return None if trunk is None else self.presentations.get(trunk.name)
+
+    def restore_caller_view(self, response: Response, presentation) -> None:
+        """A response from a trunk leg whose INVITE the policy changed: the caller
+        gets its own From back and, behind topology hiding, its Vias and
+        Record-Routes, which the carrier never saw."""
+        if presentation.anonymous or presentation.from_number is not None:
+            response.headers.set("From", self.invite.headers.get("From"))
+        if presentation.hide_topology:
+            response.headers.remove("Via")
+            for value in reversed(self.invite.headers.values("Via")):
+                response.headers.add("Via", value, first=True)
+            for value in self.invite.headers.values("Record-Route"):
+                response.headers.add("Record-Route", value)
+
+    @staticmethod
+    def keep_presentation(dialog, leg: Leg, presentation) -> None:
+        """The answered trunk leg's identity and hiding hold for the whole dialog."""
+        dialog.hide_caller = presentation.hide_topology
+        if presentation.anonymous or presentation.from_number is not None:
+            dialog.callee_from = leg.request.headers.get("From")
+            dialog.towards_callee.local_uri = dialog.callee_from
+
     # -- branch responses ------------------------------------------------------------
     def leg_response(self, leg: Leg, response: Response, synthetic: bool = False) -> None:
         # Received or synthesised from our own request, the top Via is ours.
         response.headers.pop_first("Via")
+        if self.presentations:
+            presentation = self.presentation_of(leg)
+            if presentation is not None:
+                self.restore_caller_view(response, presentation)
         if not synthetic and self.cseq_offset:
             # The branch was re-sent with credentials: the caller sees its own CSeq.
             response.headers.set("CSeq", f"{self.invite.cseq.number} INVITE")
@@ -262,6 +314,9 @@ class ProxyCall:
                 self.invite, response, self.source, leg.attempt.destination, self.record,
                 self.record_routes(leg.attempt.destination), self.cseq_offset)
             dialog.media, dialog.late_offer = self.media, late_offer
+            presentation = self.presentation_of(leg) if self.presentations else None
+            if presentation is not None:
+                self.keep_presentation(dialog, leg, presentation)
             self.proxy.established(self, leg, dialog)
             self.finished = True
             self.release_settled()

@@ -155,6 +155,13 @@ class Trunk:
     # certificate is presented).
     tls_client_certificate: str | None = None
     tls_client_key: str | None = field(default=None, repr=False)
+    # Caller-ID policy (services.caller_id): identity headers from this trunk are
+    # believed and PAI is sent to it; a caller without an allowed number presents
+    # default_caller_id (403 without one); topology_hiding keeps our callers' Via,
+    # Contact and Record-Route from it.
+    trust_identity: bool = True
+    default_caller_id: str | None = None
+    topology_hiding: bool = False
 
     def source_rules(self) -> list[tuple[str | None, AllowedSource | None, SourceRule]]:
         """(exact host or None, network or None, rule) for every way a source names
@@ -207,6 +214,8 @@ class Agent:
     account_sid: str | None = None  # Twilio compatibility (agent/twilio_compat.py)
     auth_token: str | None = field(default=None, repr=False)
     webhook_url: str | None = None  # its call events (services.webhooks)
+    caller_ids: tuple[str, ...] = ()  # numbers it may present (services.caller_id)
+    sip_headers: tuple[str, ...] = ()  # INVITE headers for its start message
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +228,12 @@ class RoutingSnapshot:
     """Read-only lookups over one consistent copy of the dialplan."""
 
     def __init__(self, *, numbers=(), trunks=(), agents=(), users=(), regions=(),
-                 outbound=(), version: int = 0):
+                 outbound=(), version: int = 0, user_caller_ids=None):
         self.numbers = MappingProxyType({n.number: n for n in numbers})
+        # Configured caller IDs of users (agents carry theirs), and the numbers whose
+        # route targets each user or agent: what services.caller_id allows them.
+        self.user_caller_ids = MappingProxyType(dict(user_caller_ids or {}))
+        self.owned_numbers = _owned_numbers(self.numbers.values())
         self.trunks = MappingProxyType({t.name: t for t in trunks})
         self.agents = MappingProxyType({a.name: a for a in agents})
         self.users = frozenset(users)
@@ -297,6 +310,20 @@ class SnapshotHolder:
         self.current = snapshot
 
 
+def _owned_numbers(numbers) -> MappingProxyType:
+    """(kind, name) -> the numbers whose route names that user or agent, in order."""
+    owned: dict[tuple[str, str], list[str]] = {}
+    for number in numbers:
+        if not number.enabled:
+            continue
+        for target in number.targets:
+            if target.kind in ("user", "agent") and target.name is not None:
+                names = owned.setdefault((target.kind, target.name), [])
+                if not names or names[-1] != number.number:
+                    names.append(number.number)
+    return MappingProxyType({key: tuple(sorted(value)) for key, value in owned.items()})
+
+
 def _index_sources(trunks) -> tuple[dict[str, tuple[SourceRule, ...]], tuple]:
     """Exact addresses answer from a dict (rules naming a port first, so two trunks
     on one address told apart by port both work); networks are walked in order."""
@@ -336,13 +363,16 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         t["auth_username"], t["auth_password"], bool(t["register"]), t["max_concurrent"],
         t["max_cps"], t["number_format"], bool(t["enabled"]), t.get("stir_shaken") or "off",
         t.get("media_encryption") or "none",
-        t.get("tls_client_certificate"), t.get("tls_client_key")) for t in rows["trunks"]]
+        t.get("tls_client_certificate"), t.get("tls_client_key"),
+        bool(t.get("trust_identity", True)), t.get("default_caller_id"),
+        bool(t.get("topology_hiding", False))) for t in rows["trunks"]]
     agents = [Agent(
         a["name"], a["url"], a["profile"], a["sample_rate"], region_names.get(a["region_id"]),
         MappingProxyType(dict(a["headers"] or {})),
         MappingProxyType(dict(a["secret_headers"] or {})),
         MappingProxyType(dict(a["custom_parameters"] or {})), a.get("account_sid"),
-        a.get("auth_token"), a.get("webhook_url")) for a in rows["agents"]]
+        a.get("auth_token"), a.get("webhook_url"), tuple(a.get("caller_ids") or ()),
+        tuple(a.get("sip_headers") or ())) for a in rows["agents"]]
     targets: dict[tuple[int, bool], list[tuple[int, Target]]] = {}
     for t in rows["route_targets"]:
         kind = t["kind"]
@@ -369,4 +399,6 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
                for r in rows["regions"]]
     return RoutingSnapshot(numbers=numbers, trunks=trunks, agents=agents,
                            users=user_names.values(), regions=regions, outbound=outbound,
-                           version=version)
+                           version=version, user_caller_ids={
+                               u["username"]: tuple(u["caller_ids"])
+                               for u in rows["users"] if u.get("caller_ids")})

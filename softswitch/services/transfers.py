@@ -73,11 +73,11 @@ class Transfers:
         self.stack = stack
         self.webhooks = webhooks  # services.webhooks: call events out
         self.clock = clock
-        self._snapshot = snapshot_source
+        self.snapshot = snapshot_source
         self.media = media  # MediaControl (the relay)
         self.legs = legs
         self._location = location
-        self._domain = domain
+        self.domain = domain
         self.limiter = limiter
         self._gateway_order = gateway_order
         self.health = gateway_health
@@ -106,7 +106,7 @@ class Transfers:
     def plan(self, call: TransferredCall, target: str) -> list[list[Attempt]]:
         """Groups of attempts: each group rung at once, the groups one after another."""
         target = target.strip()
-        snapshot = self._snapshot()
+        snapshot = self.snapshot()
         if target.startswith("user:"):
             return [self._user_attempts(target[5:])]
         if target.startswith("trunk:"):
@@ -124,9 +124,9 @@ class Transfers:
                 for a in trunk_attempts(trunk, number, self._gateway_order)]
 
     def _user_attempts(self, name: str) -> list[Attempt]:
-        bindings = self._location.lookup(f"sip:{name}@{self._domain}") \
+        bindings = self._location.lookup(f"sip:{name}@{self.domain}") \
             if self._location is not None else []
-        attempts = user_attempts(bindings, f"sip:{name}@{self._domain}", self._max_forks,
+        attempts = user_attempts(bindings, f"sip:{name}@{self.domain}", self._max_forks,
                                  follow_contact=False)
         if not attempts:
             raise TransferRefused(480, f"user {name!r} has no registered contact")

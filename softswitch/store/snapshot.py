@@ -55,5 +55,5 @@ def load_routing_rows(conn: Connection) -> dict[str, list]:
             agent["auth_token"] = open_password(conn, agent["auth_token"])
     rows["users"] = [dict(r) for r in conn.execute(
         sa.select(sip_users.c.id, sip_users.c.username, sip_users.c.domain,
-                  sip_users.c.enabled)).mappings()]
+                  sip_users.c.enabled, sip_users.c.caller_ids)).mappings()]
     return rows

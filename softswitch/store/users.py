@@ -18,6 +18,7 @@ _PUBLIC_COLUMNS = (
     sip_users.c.domain,
     sip_users.c.display_name,
     sip_users.c.enabled,
+    sip_users.c.caller_ids,
     sip_users.c.created_at,
     sip_users.c.updated_at,
 )
@@ -35,6 +36,7 @@ def create_user(
     password: str,
     display_name: str | None = None,
     enabled: bool = True,
+    caller_ids: list[str] | None = None,
 ) -> dict:
     """Add a user whose digest realm is its domain; IntegrityError if it exists."""
     user_id = conn.execute(
@@ -45,6 +47,7 @@ def create_user(
             ha1_sha256=ha1(username, domain, password, "sha256"),
             display_name=display_name,
             enabled=enabled,
+            caller_ids=list(caller_ids or ()),
         )
     ).inserted_primary_key[0]
     return _get_by_id(conn, user_id)
@@ -109,13 +112,13 @@ def list_domain_users(
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-UPDATABLE_FIELDS = ("display_name", "enabled")
+UPDATABLE_FIELDS = ("display_name", "enabled", "caller_ids")
 
 
 def update_user(
     conn: Connection, username: str, domain: str, values: dict, password: str | None = None
 ) -> dict | None:
-    """Overwrite display_name/enabled and, given a password, the hashes.
+    """Overwrite display_name/enabled/caller_ids and, given a password, the hashes.
 
     None if there is no such user.
     """

@@ -162,3 +162,31 @@ def test_gateway_flag_forms():
         assert "HOST[:PORT]" in exc.message
     else:
         raise AssertionError("a bad gateway was accepted")
+
+
+class CallerIdCliTests(ApiTestCase):
+    cli = CliTests.cli
+
+    @defer.inlineCallbacks
+    def test_caller_ids_sip_headers_and_trunk_identity_flags(self):
+        yield self.seed()
+        code, out, err = yield self.cli("users", "update", "alice", "--caller-id",
+                                        "+14155550150", "--caller-id", "+14155550151")
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(json.loads(out)["caller_ids"], ["+14155550150", "+14155550151"])
+        code, out, err = yield self.cli("agents", "update", "support-bot", "--caller-id",
+                                        "+14155550160", "--sip-header", "X-Customer-Id",
+                                        "--sip-header", "User-to-User")
+        agent = json.loads(out)
+        self.assertEqual((agent["caller_ids"], agent["sip_headers"]),
+                         (["+14155550160"], ["X-Customer-Id", "User-to-User"]))
+        code, out, err = yield self.cli("trunks", "update", "carrier-a", "--untrusted",
+                                        "--hide-topology", "--default-caller-id",
+                                        "+14155550000")
+        trunk = json.loads(out)
+        self.assertEqual((trunk["trust_identity"], trunk["topology_hiding"],
+                          trunk["default_caller_id"]), (False, True, "+14155550000"))
+        code, out, err = yield self.cli("agents", "update", "support-bot",
+                                        "--sip-header", "Via")
+        self.assertEqual(code, 1)
+        self.assertIn("sip_headers", err)

@@ -103,3 +103,37 @@ class SnapshotReloadTests(ApiTestCase):
         self.assertEqual(snapshot.trunk_for_source("192.0.2.10", 5070).name, "sbc")
         self.assertIsNone(snapshot.trunk_for_source("192.0.2.10", 5060))  # a phone there
         self.assertEqual(snapshot.trunk_for_source("203.0.113.9", 40000).name, "sbc")
+
+    @defer.inlineCallbacks
+    def test_caller_ids_and_trunk_identity_settings_reach_the_snapshot(self):
+        yield self.seed()
+        user = yield self.http_patch("/v1/users/alice",
+                                     {"caller_ids": ["+14155550150", "+14155550151"]})
+        self.assertEqual(user.json["caller_ids"], ["+14155550150", "+14155550151"])
+        agent = yield self.http_patch("/v1/agents/support-bot",
+                                      {"caller_ids": ["+14155550160"]})
+        self.assertEqual(agent.json["caller_ids"], ["+14155550160"])
+        trunk = yield self.http_patch("/v1/trunks/carrier-a", {
+            "trust_identity": False, "default_caller_id": "+14155550000",
+            "topology_hiding": True})
+        self.assertEqual((trunk.json["trust_identity"], trunk.json["default_caller_id"],
+                          trunk.json["topology_hiding"]), (False, "+14155550000", True))
+        snapshot = yield self.settled()
+        self.assertEqual(snapshot.user_caller_ids["alice"], ("+14155550150", "+14155550151"))
+        self.assertEqual(snapshot.agents["support-bot"].caller_ids, ("+14155550160",))
+        carrier = snapshot.trunks["carrier-a"]
+        self.assertEqual((carrier.trust_identity, carrier.default_caller_id,
+                          carrier.topology_hiding), (False, "+14155550000", True))
+
+    @defer.inlineCallbacks
+    def test_caller_ids_are_validated_as_e164_and_unique(self):
+        yield self.seed()
+        for body in ({"caller_ids": ["alice"]}, {"caller_ids": ["+14155550150", "+14155550150"]},
+                     {"caller_ids": ["+1415"]}, {"caller_ids": ["+1 415 555 0150"]}):
+            response = yield self.http_patch("/v1/users/alice", body)
+            self.assertEqual(response.status, 422, response.json)
+            self.assertTrue(response.json["error"]["field"].startswith("caller_ids"),
+                            response.json)
+        response = yield self.http_patch("/v1/trunks/carrier-a", {"default_caller_id": "x"})
+        self.assertEqual((response.status, response.json["error"]["field"]),
+                         (422, "default_caller_id"), response.json)

@@ -226,6 +226,8 @@ class AgentRow:
     sample_rate: int = 8000
     custom_parameters: dict = field(default_factory=dict)
     headers: dict = field(default_factory=dict)
+    caller_ids: tuple[str, ...] = ()  # numbers it may present (services.caller_id)
+    sip_headers: tuple[str, ...] = ()  # INVITE headers for its start message
 
 
 def seed_agents(db_url: str, agents: list[AgentRow],
@@ -242,7 +244,9 @@ def seed_agents(db_url: str, agents: list[AgentRow],
                 "name": agent.name, "url": agent.url, "profile": agent.profile,
                 "sample_rate": agent.sample_rate, "region_id": None,
                 "headers": dict(agent.headers), "secret_headers": {},
-                "custom_parameters": dict(agent.custom_parameters)})["id"]
+                "custom_parameters": dict(agent.custom_parameters),
+                "caller_ids": list(agent.caller_ids),
+                "sip_headers": list(agent.sip_headers)})["id"]
         trunk_ids = {row.name: row.id for row in conn.execute(
             trunks.select().with_only_columns(trunks.c.name, trunks.c.id))}
         for number, route in numbers:

@@ -81,6 +81,9 @@ class TrunkRow:
     max_cps: float | None = None
     register: bool = False  # the switch registers to the first gateway (outbound)
     media_encryption: str = "none"  # SRTP toward it: none | sdes | optional
+    trust_identity: bool = True  # caller-ID policy (services.caller_id)
+    default_caller_id: str | None = None
+    topology_hiding: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,9 @@ def seed_routing(db_url: str, routing: Routing) -> None:
                     register=trunk.register, max_concurrent=trunk.max_concurrent,
                     max_cps=trunk.max_cps, number_format=trunk.number_format,
                     media_encryption=trunk.media_encryption,
+                    trust_identity=trunk.trust_identity,
+                    default_caller_id=trunk.default_caller_id,
+                    topology_hiding=trunk.topology_hiding,
                     enabled=True, **stamp)).inserted_primary_key[0]
                 for gateway in trunk.gateways:
                     conn.execute(sa.insert(t.gateways).values(

@@ -114,11 +114,14 @@ class SwitchProcess:
         migrate.upgrade(self.db_url)
 
     # -- set-up -------------------------------------------------------------------
-    def add_user(self, username: str, password: str, domain: str | None = None) -> None:
-        """Create a SIP user (works while the switch runs: it reloads credentials)."""
+    def add_user(self, username: str, password: str, domain: str | None = None,
+                 caller_ids: tuple[str, ...] = ()) -> None:
+        """Create a SIP user (works while the switch runs: it reloads credentials);
+        `caller_ids` are the numbers it may present toward trunks."""
         database = Database(self.db_url, reactor=None)
         try:
-            database.run_sync(users.create_user, username, domain or self.domain, password)
+            database.run_sync(users.create_user, username, domain or self.domain, password,
+                              None, True, list(caller_ids))
         finally:
             database.engine.dispose()
 

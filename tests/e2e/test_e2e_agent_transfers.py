@@ -283,7 +283,11 @@ def test_a_cold_transfer_bridges_the_caller_to_a_human_on_a_trunk(lab, tmp_path)
     invite = invite_of(callee)
     assert invite.first_line == f"INVITE sip:{COLD_DID}@{GATEWAY_A_IP}:{lab.humans_port} " \
                                 "SIP/2.0", invite.text
-    assert f"sip:{CALLER}@" in invite.header("From")  # the human sees who calls
+    # Through a trunk the agent presents its own number, the DID routed to it, not the
+    # caller's (services.caller_id: docs/caller-id.md).
+    assert f"sip:{COLD_DID}@" in invite.header("From"), invite.text
+    assert invite.header("P-Asserted-Identity") == f"<sip:{COLD_DID}@{lab.switch.domain}>", \
+        invite.text
     relay = sdp_media(invite)
     assert relay[0] == "127.0.0.1" and relay != call.answer_address(), invite.text
     assert "o=carrier 53655765 " in sdp_body(invite), "the caller's own offer, re-addressed"

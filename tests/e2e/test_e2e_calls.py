@@ -73,6 +73,7 @@ LIMIT_DID = "+14155550110"  # -> trunk limit-gw: gateway A only
 AUTH_DID = "+14155550111"  # -> trunk authed: a gateway that challenges our INVITEs
 CLOSED_NUMBER = "+442071234567"  # out through the "44" route: trunk closed-out, no calls
 OUTBOUND_NUMBER = "+14155550199"  # no DID: out through the "1" prefix route
+ALICE_NUMBER = "+14155550150"  # the caller ID alice presents toward trunks
 
 REQUESTS_SENT = "softswitch_sip_requests_sent_total"
 RESPONSES_SENT = "softswitch_sip_responses_sent_total"
@@ -117,7 +118,7 @@ def lab(tmp_path_factory):
                         sip={"t1": T1, "drain_timeout": 1.0}, database={"reload_interval": 0.3},
                         sections={"trunks": {"probe_interval": NO_PROBES}})
     for user, password in USERS.items():
-        switch.add_user(user, password)
+        switch.add_user(user, password, caller_ids=(ALICE_NUMBER,) if user == "alice" else ())
     ports = {name: free_udp_port(CallLab.ip_of(name)) for name in GATEWAYS}
     ports.update({f"phone-{user}": free_udp_port(PHONE_IP) for user in PHONES})
 
@@ -287,6 +288,9 @@ def test_registered_user_is_challenged_then_routed_out_by_prefix(lab, agents, si
                                  f"{gw.port} SIP/2.0"), invite.text
     assert invite.header("Proxy-Authorization") is None, "credentials leaked to the carrier"
     assert invite.header("CSeq") == "2 INVITE", invite.text
+    # "alice" is no number: the carrier is given her caller ID (services.caller_id).
+    assert invite.header("P-Asserted-Identity") == f"<sip:{ALICE_NUMBER}@e2e.test>", invite.text
+    assert invite.header("From").startswith(f"<sip:{ALICE_NUMBER}@e2e.test>;tag="), invite.text
 
     record = wait_cdr(switch, call_id_of(caller))
     assert_answered_record(record, direction="outbound", route_kind="trunk",

@@ -60,7 +60,7 @@ def lab(tmp_path_factory):
     switch = CallSwitch(tmp_path_factory.mktemp("field-sip"), sip={"drain_timeout": 1.0},
                         database={"reload_interval": 0.3},
                         sections={"trunks": {"probe_interval": NO_PROBES}})
-    switch.add_user(USER, PASSWORD)
+    switch.add_user(USER, PASSWORD, caller_ids=("+14155550150",))
     ports = {"pbx": free_udp_port(GATEWAY_A_IP), "long": free_udp_port(GATEWAY_B_IP),
              "sbc": free_udp_port(GATEWAY_B_IP), "phone": free_udp_port(PHONE_IP)}
     seed_routing(switch.db_url, Routing(

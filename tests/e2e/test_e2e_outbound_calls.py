@@ -119,7 +119,7 @@ def outbound_switch(workdir, agent_server, *, drain_timeout: float = 1.0,
         outbound=[OutboundRow("1202", ("carrier",))]))
     seed_agents(switch.db_url, [
         AgentRow(path.strip("/"), f"ws://127.0.0.1:{server.port}{path}",
-                 custom_parameters=CAMPAIGN) for path in AGENT_PATHS], [])
+                 custom_parameters=CAMPAIGN, caller_ids=(OURS,)) for path in AGENT_PATHS], [])
     api = AdminApi(switch, create_api_token(switch.db_url))
     return switch, api, carrier_port, paced_port
 
@@ -208,6 +208,9 @@ def test_an_answered_outbound_call_is_bridged_to_the_agent_and_hung_up_by_delete
     assert invite.first_line == f"INVITE sip:{CALLEE}@{GATEWAY_B_IP}:{lab.carrier_port} " \
                                 "SIP/2.0", invite.text
     assert invite.header("Call-ID") == call_id and f"sip:{OURS}@" in invite.header("From")
+    # The agent's caller ID, asserted to the (trusted) carrier: services.caller_id.
+    assert invite.header("P-Asserted-Identity") == f"<sip:{OURS}@{lab.switch.domain}>", \
+        invite.text
     body = sdp_body(invite)
     [m_line] = [line for line in body.split("\n") if line.startswith("m=")]
     assert m_line.split()[3:] == ["0", "8", "101"], body

@@ -71,7 +71,8 @@ def test_an_outbound_call_goes_to_the_srv_target(tmp_path, dns_server):
     seed_routing(switch.db_url, Routing(
         trunks=[TrunkRow("srv", (GatewayRow("sip.carrier.test", None),))]))
     # A busy far end never rings, so the agent is never called.
-    seed_agents(switch.db_url, [AgentRow("busy", "ws://127.0.0.1:9/busy")], [])
+    seed_agents(switch.db_url, [AgentRow("busy", "ws://127.0.0.1:9/busy",
+                                         caller_ids=("+14155550100",))], [])
     api = AdminApi(switch, create_api_token(switch.db_url))
     gateway = SippAgent("call_uas_486.xml", tmp_path, ip=GATEWAY_B_IP, port=gateway_port,
                         timeout=10).wait_ready()

@@ -397,7 +397,9 @@ def test_the_agent_transfers_the_answered_call_to_a_human(switch):
     session.connects[0].callback(None)
     session.on_transfer("+14155550199", False)
     [(human, peer)] = switch.invites()
-    assert peer == HUMANS and human.from_.uri.user == "+12025550150"  # the person called
+    # The agent presents one of its caller IDs (services.caller_id), not the person called.
+    assert peer == HUMANS and human.from_.uri.user == "+14155550100"
+    assert human.headers.get("P-Asserted-Identity").startswith("<sip:+14155550100@")
     assert switch.media.commands[0] == ("offer", f"{call_id};agent", "caller",
                                         FAR_SDP.encode())
     assert session.agent_ended == ["transfer"]

@@ -25,7 +25,8 @@ def snapshot(**overrides):
                  Number("+14155550101", (Target("reject", code=486),)),
                  Number("+14155550102", (Target("trunk", "out"),)),
                  Number("+14155550103", (Target("agent", "bot"), Target("user", "bob")))],
-        users=["alice", "bob"], outbound=[OutboundRoute("1", ("out",))])
+        users=["alice", "bob"], outbound=[OutboundRoute("1", ("out",))],
+        user_caller_ids={"alice": ("+14155550150",)})
     values.update(overrides)
     return RoutingSnapshot(**values)
 
@@ -204,6 +205,9 @@ def test_registered_user_dials_out_through_the_trunk_after_407(switch):
     [out] = [m for m, p in sent if m.is_request and p == GW1]
     assert out.uri == "sip:+14155550199@203.0.113.1:5060"
     assert "Proxy-Authorization" not in out.headers
+    # "alice" is no number: the trunk is given her caller ID (services.caller_id).
+    assert out.headers.get("P-Asserted-Identity") == "<sip:+14155550150@example.com>"
+    assert out.from_.uri.user == "+14155550150" and out.from_tag == "caller1"
 
 
 def test_internal_call_between_users(switch):

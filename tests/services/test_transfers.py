@@ -199,7 +199,10 @@ def test_warm_transfer_rings_the_human_with_the_callers_offer_and_bridges_on_ans
     session = switch.answered_call()
     [(out, peer)] = switch.transfer(warm=True)
     assert peer == HUMANS and out.uri == "sip:+14155550199@203.0.113.50:5060"
-    assert out.from_.uri.user == "+12125550123"  # the caller's number
+    # The agent presents its own caller ID (the DID routed to it), not the caller's
+    # number (services.caller_id), and asserts it to the trusted trunk.
+    assert out.from_.uri.user == "+14155550100"
+    assert out.headers.get("P-Asserted-Identity") == f"<sip:+14155550100@{DOMAIN}>"
     assert switch.media.commands == [("offer", MEDIA_ID, "caller", CALLER_WIRE)]
     offered = parse_sdp(out.body)
     assert offered.media[0].formats == ["0", "101"]  # what the caller uses with us

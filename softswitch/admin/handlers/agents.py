@@ -11,7 +11,8 @@ from softswitch.store import agents as store, regions
 
 ITEM = "/v1/agents/{name}"
 _INPUT_KEYS = ("url", "profile", "sample_rate", "region", "headers", "secret_headers",
-               "custom_parameters", "account_sid", "auth_token", "webhook_url")
+               "custom_parameters", "account_sid", "auth_token", "webhook_url", "caller_ids",
+               "sip_headers")
 
 
 def _out(row: dict) -> dict:
@@ -36,6 +37,7 @@ def _values(conn, body: AgentReplace) -> dict:
                               for key, value in body.custom_parameters.items()},
         "account_sid": body.account_sid, "auth_token": body.auth_token,
         "webhook_url": body.webhook_url,
+        "caller_ids": list(body.caller_ids), "sip_headers": list(body.sip_headers),
     }
 
 

@@ -31,7 +31,7 @@ def _check_domain(ctx, domain: str | None) -> None:
 
 def _insert(ctx, conn, body: UserCreate) -> dict:
     return store.create_user(conn, body.username, ctx.domain, body.password,
-                             body.display_name, body.enabled)
+                             body.display_name, body.enabled, list(body.caller_ids))
 
 
 def list_users(ctx, call):
@@ -51,7 +51,8 @@ def replace_user(ctx, call):
     username, body = call.params["username"], call.body
     same_key(body.username, username, "username")
     _check_domain(ctx, body.domain)
-    values = {"display_name": body.display_name, "enabled": body.enabled}
+    values = {"display_name": body.display_name, "enabled": body.enabled,
+              "caller_ids": list(body.caller_ids)}
     return _update(ctx, username, values, body.password)
 
 

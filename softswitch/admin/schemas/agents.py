@@ -16,16 +16,38 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from softswitch.admin.schemas.common import (
+    CALLER_IDS_DESCRIPTION,
     IPV6,
+    CallerIds,
     Epoch,
     Headers,
     Name,
     RequestModel,
     ResponseModel,
     partial_model,
+    unique_list,
+)
+from softswitch.agent.sip_headers import (
+    MAX_NAME_LENGTH,
+    MAX_NAMES,
+    NAME_PATTERN,
+    HeaderRefused,
+    check_name,
 )
 
 Profile = Literal["twilio", "raw", "openai-realtime"]
+
+
+def _sip_header_name(value: str) -> str:
+    try:  # (a final newline, which the document's "$" lets through, is dropped)
+        return check_name(value.removesuffix("\n"))
+    except HeaderRefused as exc:
+        raise ValueError(str(exc)) from None
+
+
+SipHeaderNames = unique_list(Annotated[str, Field(
+    min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra={"pattern": NAME_PATTERN}),
+    AfterValidator(_sip_header_name)], MAX_NAMES)
 SampleRate = Literal[8000, 16000, 24000]
 # The rate each profile uses when none is given. Twilio Media Streams is 8 kHz µ-law
 # only, and the openai-realtime profile asks for audio/pcmu both ways (no transcoding).
@@ -164,6 +186,16 @@ class AgentReplace(RequestModel):
     webhook_url: WebhookUrl | None = Field(
         None, description="this agent's call events (docs/webhooks.md) are also POSTed "
                           "here, signed with the switch's [webhooks] secret")
+    caller_ids: CallerIds = Field(
+        default_factory=list, description=CALLER_IDS_DESCRIPTION + " Outbound calls "
+        "(POST /v1/calls) and transfers of the agent present one of them.")
+    sip_headers: SipHeaderNames = Field(
+        default_factory=list,
+        description="names of the inbound INVITE's headers (X- headers, User-to-User, "
+                    "Diversion, P-Asserted-Identity...) whose values go into the start "
+                    "message: twilio customParameters, raw call.sip_headers, "
+                    "openai-realtime a system message; routing, transaction and "
+                    "credential headers (Via, Call-ID, CSeq, Route...) are refused")
 
     @field_validator("sample_rate")
     @classmethod
@@ -241,5 +273,7 @@ class AgentOut(ResponseModel):
     account_sid: str | None
     auth_token_set: bool
     webhook_url: str | None = None
+    caller_ids: list[str]
+    sip_headers: list[str]
     created_at: Epoch
     updated_at: Epoch

@@ -227,6 +227,22 @@ def unique_list(item: Any, max_length: int) -> Any:
                      AfterValidator(_no_duplicates)]
 
 
+# The numbers a user or agent may present as caller ID (services.caller_id).
+MAX_CALLER_IDS = 100
+CALLER_IDS_DESCRIPTION = (
+    "E.164 numbers this caller may present (From, P-Preferred-Identity) toward trunks; "
+    "the first is its default. The numbers whose route targets it are allowed too.")
+
+
+# Plain E.164 ("+14155550100"), as the API shows numbers: a list of the lenient input
+# form (separators, 00) would make the document's pattern needlessly costly to check.
+CallerIds = unique_list(E164, MAX_CALLER_IDS)
+
+
+def caller_ids_field():
+    return Field(default_factory=list, description=CALLER_IDS_DESCRIPTION)
+
+
 def _empty_to_none(value):
     return None if value == "" else value
 

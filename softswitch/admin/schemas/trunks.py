@@ -11,6 +11,7 @@ from softswitch.admin.schemas.common import (
     CIDR_PATTERN,
     IPV4,
     IPV6,
+    E164,
     Epoch,
     cidr_text,
     Host,
@@ -163,6 +164,17 @@ class TrunkReplace(RequestModel):
         "off", description="sign: the switch signs calls to this trunk (STIR/SHAKEN "
         "Identity, [stir] certificate); off: the carrier signs them")
     media_encryption: MediaEncryption = "none"
+    trust_identity: bool = Field(
+        True, description="a trusted carrier (RFC 3325 trust domain): its "
+                          "P-Asserted-Identity, Remote-Party-ID and Identity headers are "
+                          "kept and P-Asserted-Identity is sent to it (also under "
+                          "Privacy: id); false: they are removed both ways")
+    default_caller_id: E164 | None = Field(
+        None, description="the number presented by a caller (user or agent) that has no "
+                          "allowed caller ID; null: such calls are refused with 403")
+    topology_hiding: bool = Field(
+        False, description="the carrier sees none of our callers' Via, Contact or "
+                           "Record-Route, only the switch")
 
     @field_validator("gateways")
     @classmethod
@@ -232,5 +244,8 @@ class TrunkOut(ResponseModel):
     enabled: bool
     stir_shaken: Literal["sign", "off"]
     media_encryption: MediaEncryption
+    trust_identity: bool
+    default_caller_id: str | None
+    topology_hiding: bool
     created_at: Epoch
     updated_at: Epoch

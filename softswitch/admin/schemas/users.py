@@ -5,6 +5,8 @@ from typing import Annotated
 from pydantic import Field
 
 from softswitch.admin.schemas.common import (
+    CALLER_IDS_DESCRIPTION,
+    CallerIds,
     Epoch,
     RequestModel,
     ResponseModel,
@@ -29,6 +31,7 @@ class UserReplace(RequestModel):
     domain: Domain | None = None
     display_name: DisplayName | None = None
     enabled: bool = True
+    caller_ids: CallerIds = Field(default_factory=list, description=CALLER_IDS_DESCRIPTION)
 
 
 class UserCreate(UserReplace):
@@ -43,5 +46,6 @@ class UserOut(ResponseModel):
     domain: str
     display_name: str | None
     enabled: bool
+    caller_ids: list[str]
     created_at: Epoch
     updated_at: Epoch

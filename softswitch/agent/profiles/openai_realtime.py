@@ -112,7 +112,15 @@ class OpenAIRealtimeProfile:
                 session["audio"]["output"]["voice"] = self._voice
             if self._instructions:
                 session["instructions"] = self._instructions
-            return [_dump({"type": "session.update", "session": session})]
+            frames = [_dump({"type": "session.update", "session": session})]
+            if event.info.sip_headers:
+                # The INVITE's headers the agent asked for, as the model reads them.
+                frames.append(_dump({"type": "conversation.item.create", "item": {
+                    "type": "message", "role": "system", "content": [{
+                        "type": "input_text",
+                        "text": "SIP headers of this call: "
+                                + _dump(event.info.sip_headers)}]}}))
+            return frames
         if isinstance(event, CallerAudio):
             return [_dump({"type": "input_audio_buffer.append",
                            "audio": base64.b64encode(event.audio).decode("ascii")})]

@@ -2,7 +2,10 @@
 ways, and JSON text frames for metadata and control.
 
 To the agent:   {"event": "start", "call": {...}, "format": {"encoding": "pcm_s16le",
-                 "sample_rate": 16000, "channels": 1}}, then binary audio;
+                 "sample_rate": 16000, "channels": 1}}, then binary audio; `call`
+                 has call_id, stream_id, from, to, did, direction,
+                 custom_parameters and sip_headers (the INVITE's headers named in
+                 the agent's `sip_headers`, {"X-Customer": "42"});
                 {"event": "dtmf", "digit": "5"}, {"event": "mark", "name": "m1"},
                 {"event": "stop", "reason": "caller-hangup"},
                 {"event": "transfer-failed", "target": "+14155550100", "code": 486,
@@ -14,7 +17,9 @@ To the agent:   {"event": "start", "call": {...}, "format": {"encoding": "pcm_s1
                  "answered_by" when the call waited for it).
 From the agent: binary audio; {"event": "mark", "name": ...}, {"event": "clear"},
                 {"event": "dtmf", "digits": "12#"}, {"event": "hangup", "reason": ...},
-                {"event": "transfer", "target": "+14155550100", "warm": false}."""
+                {"event": "transfer", "target": "+14155550100", "warm": false};
+                hangup and transfer may carry "headers": {"X-Outcome": "sale"} for
+                the BYE or the human's INVITE (checked by agent.sip_headers)."""
 
 import json
 
@@ -37,6 +42,7 @@ from ..events import (
     MarkPlayed,
     TransferFailed,
 )
+from ..sip_headers import agent_set_headers
 from . import ProfileError
 
 SAMPLE_RATES = (8000, 16000, 24000)
@@ -59,6 +65,7 @@ class RawProfile:
                          "direction": info.direction, "verstat": info.verstat,
                          "attestation": info.attestation,
                          "custom_parameters": info.custom_parameters,
+                         "sip_headers": info.sip_headers,
                          **({"answered_by": info.answered_by}
                             if info.answered_by is not None else {})},
                 "format": {"encoding": "pcm_s16le", "sample_rate": self.audio_format.sample_rate,
@@ -112,11 +119,13 @@ class RawProfile:
                 raise ProfileError("dtmf digits must be made of 0-9, *, #, A-D")
             return [AgentDtmf(digits)]
         if kind == "hangup":
-            return [AgentHangup(str(message.get("reason", "agent")))]
+            return [AgentHangup(str(message.get("reason", "agent")),
+                                agent_set_headers(message.get("headers")))]
         if kind == "transfer":
             if not message.get("target"):
                 raise ProfileError("transfer without target")
-            return [AgentTransfer(str(message["target"]), bool(message.get("warm", False)))]
+            return [AgentTransfer(str(message["target"]), bool(message.get("warm", False)),
+                                  agent_set_headers(message.get("headers")))]
         return []
 
 

@@ -5,9 +5,17 @@ To the agent: connected, start, media, dtmf, mark, stop — every message after
 `connected` with a string `sequenceNumber` counting from 1. From the agent: media,
 mark, clear; and two documented extensions Twilio itself does not have:
 
-    {"event": "hangup", "streamSid": ..., "hangup": {"reason": "done"}}
+    {"event": "hangup", "streamSid": ..., "hangup": {"reason": "done",
+                                                     "headers": {"X-Outcome": "sale"}}}
     {"event": "transfer", "streamSid": ..., "transfer": {"target": "+14155550100",
-                                                         "warm": false}}
+                                                         "warm": false,
+                                                         "headers": {"X-Intent": "billing"}}}
+
+(`headers`, optional: SIP headers for the BYE to the caller or the INVITE to the
+human, checked by agent.sip_headers: at most 16, names tokens and not routing or
+credential headers, values without CR/LF up to 512 characters; a message with a
+refused header is refused. The INVITE's headers named in the agent's `sip_headers`
+come in the start message's customParameters, by name.)
     {"event": "dtmf", "streamSid": ..., "dtmf": {"digits": "123"}}   (play to the caller)
 
 Unknown events are ignored, as Twilio does.
@@ -54,6 +62,7 @@ from ..events import (
     MarkPlayed,
     TransferFailed,
 )
+from ..sip_headers import agent_set_headers
 from . import ProfileError
 
 
@@ -85,7 +94,10 @@ class TwilioProfile:
             self.stream_sid = info.stream_id
             self._sid_json = _dump(self.stream_sid)
             # from_number/to_number: where pipecat's runner looks for caller and callee.
-            parameters = {"from": info.caller, "to": info.callee,
+            # The INVITE's headers the agent asked for (agent.sip_headers) by their
+            # names; configured parameters win over what a caller sent.
+            parameters = {**info.sip_headers,
+                          "from": info.caller, "to": info.callee,
                           "from_number": info.caller, "to_number": info.callee,
                           "did": info.did or "", "direction": info.direction,
                           **_verification(info), **info.custom_parameters}
@@ -154,11 +166,16 @@ class TwilioProfile:
         if kind == "clear":
             return [AgentClear()]
         if kind == "hangup":
-            reason = (message.get("hangup") or {}).get("reason", "agent")
-            return [AgentHangup(str(reason))]
+            hangup = message.get("hangup") or {}
+            if not isinstance(hangup, dict):
+                raise ProfileError("hangup must be an object")
+            return [AgentHangup(str(hangup.get("reason", "agent")),
+                                agent_set_headers(hangup.get("headers")))]
         if kind == "transfer":
             target = _field(message, "transfer", "target")
-            return [AgentTransfer(str(target), bool(message["transfer"].get("warm", False)))]
+            transfer = message["transfer"]
+            return [AgentTransfer(str(target), bool(transfer.get("warm", False)),
+                                  agent_set_headers(transfer.get("headers")))]
         if kind == "dtmf":
             digits = str(_field(message, "dtmf", "digits"))
             if not digits or not set(digits) <= DTMF_DIGITS:

@@ -155,7 +155,8 @@ class AgentSessionFactory:
                         direction=info.get("direction") or "inbound",
                         verstat=info.get("verstat"), attestation=info.get("attestation"),
                         custom_parameters={**dict(agent.custom_parameters),
-                                           **dict(info.get("custom_parameters") or {})})
+                                           **dict(info.get("custom_parameters") or {})},
+                        sip_headers=dict(info.get("sip_headers") or {}))
 
 
 def slot_ticker(reactor, jitter_min_ms: float) -> SlotTicker:
@@ -198,6 +199,10 @@ class LiveAgentSession:
         self._bridge = None
         self._passive = True  # no bridge yet, stopping, or the agent is gone: no input
         self._on_end = self._on_transfer = None
+        # SIP headers the agent set (agent.sip_headers): on its hang-up's BYE and on
+        # its last transfer's INVITE.
+        self.bye_headers: tuple = ()
+        self.transfer_headers: tuple = ()
         self._stopping = False
         self._reconnected = False
         self._agent_gone = False  # end_agent: the socket is closed, the RTP goes on
@@ -464,10 +469,12 @@ class LiveAgentSession:
             self._leg.send_packets(out.rtp)
         for action in out.actions:
             if isinstance(action, Hangup):
+                self.bye_headers = action.headers
                 self._end(action.reason)
             elif isinstance(action, Transfer) and self._on_transfer is not None:
                 if self._metrics is not None:
                     self._metrics.agent_transfers.inc()
+                self.transfer_headers = action.headers
                 self._on_transfer(action.target, action.warm)
         for error in out.errors[:3]:
             log.info("agent {agent}: {error}", agent=self._agent.name, error=error)

@@ -136,6 +136,9 @@ class Call:
         if self.ended:
             return
         if self.sip is not None:
+            if side == "agent" and self.agent is not None:
+                # The headers the agent set on its hang-up (agent.sip_headers).
+                self.sip.bye_headers = tuple(getattr(self.agent.session, "bye_headers", ()))
             self.sip.hang_up()
         self.close(side, reason, code)
 

@@ -63,6 +63,7 @@ class SipLeg:
         self._refresh: DialogRefresh | None = None
         self._awaiting_answer = False  # our 2xx to a re-INVITE without SDP made an offer
         self._done = False  # the owner has its outcome (or gave up): no more events
+        self.bye_headers: tuple[tuple[str, str], ...] = ()  # extra headers of our BYE
 
     @property
     def finished(self) -> bool:
@@ -102,6 +103,8 @@ class SipLeg:
 
     def _send_bye(self) -> None:
         request, peer = self.request("BYE")
+        for name, value in self.bye_headers:  # the agent's, on its hang-up (agent.sip_headers)
+            request.headers.add(name, value)
         self.stack.send_request(request, peer, IGNORE_RESPONSES)
 
     def _end_locally(self, reason: str) -> None:

@@ -13,6 +13,7 @@ from twisted.logger import Logger
 from ...sip.session_timer import SessionTimerConfig
 from ...sip.uri import parse_uri
 from ..attempts import Attempt
+from ..caller_id import agent_identity
 from ..credential_retry import credentials_of
 from ..dialogs import CallRecord
 from ..gateways import GatewayHealth
@@ -67,6 +68,10 @@ class TransferService(Protocol):
     user_agent: str
     session_timers: SessionTimerConfig | None
     webhooks: CallEvents
+    domain: str  # our SIP domain (the host of our identities)
+
+    def snapshot(self):
+        """The routing snapshot in force (services.routing.RoutingSnapshot)."""
 
     def plan(self, call: TransferredCall, target: str) -> list[list[Attempt]]:
         """Groups of attempts, or TransferRefused."""
@@ -141,10 +146,21 @@ class Transfer:
                 if attempt.trunk is not None and not self._admit(attempt.trunk):
                     continue
                 local = parse_uri(service.stack.local_uri(attempt.destination))
+                number, identity = self.call.customer, ()
+                # The headers the agent set on its transfer (agent.sip_headers).
+                extra = tuple(getattr(self.call.session, "transfer_headers", ()))
+                if attempt.trunk is not None:  # the agent presents its caller IDs only
+                    number, identity = agent_identity(
+                        service.snapshot(), self.call.record.agent, number, attempt.trunk,
+                        service.domain)
+                    if number is None:
+                        self._failures.append(_Failure(403, "failed"))
+                        continue
                 leg = UacLeg(
                     service.stack, service.clock, self, destination=attempt.destination,
                     request_uri=attempt.uri, to_uri=attempt.to_uri, offer_sdp=self.offer,
-                    from_uri=f"sip:{self.call.customer}@{local.host}", routes=attempt.routes,
+                    from_uri=f"sip:{number}@{local.host}", routes=attempt.routes,
+                    extra_headers=tuple(identity) + extra,
                     credentials=credentials_of(attempt.trunk),
                     ring_timeout=service.ring_timeout, follow_contact=attempt.follow_contact,
                     legs=service.legs, user_agent=service.user_agent,

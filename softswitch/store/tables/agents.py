@@ -32,6 +32,10 @@ agents = sa.Table(
     sa.Column("auth_token", sa.String, nullable=True),
     # Where this agent's call events go (services.webhooks), besides [webhooks] url.
     sa.Column("webhook_url", sa.Text, nullable=True),
+    # E.164 numbers the agent may present as caller ID (services.caller_id).
+    sa.Column("caller_ids", sa.JSON, nullable=False, server_default="[]"),
+    # Names of the INVITE's headers passed in its start message (agent_headers).
+    sa.Column("sip_headers", sa.JSON, nullable=False, server_default="[]"),
     *timestamp_columns(),
     sa.UniqueConstraint("name"),
     sa.CheckConstraint(check_one_of("profile", AGENT_PROFILES), name="profile"),

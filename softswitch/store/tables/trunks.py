@@ -35,6 +35,11 @@ trunks = sa.Table(
     # a key given as PEM is sealed at rest like the password.
     sa.Column("tls_client_certificate", sa.String, nullable=True),
     sa.Column("tls_client_key", sa.String, nullable=True),
+    # Caller-ID policy (services.caller_id): believe this trunk's identity headers
+    # and send it PAI; the number of callers without one; hide callers' topology.
+    sa.Column("trust_identity", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("default_caller_id", sa.String, nullable=True),
+    sa.Column("topology_hiding", sa.Boolean, nullable=False, server_default=sa.false()),
     *timestamp_columns(),
     sa.Column("media_encryption", sa.String, nullable=False, server_default="none"),
     sa.UniqueConstraint("name"),

@@ -15,6 +15,8 @@ sip_users = sa.Table(
     sa.Column("ha1_sha256", sa.String(64), nullable=False),
     sa.Column("display_name", sa.String, nullable=True),
     sa.Column("enabled", sa.Boolean, nullable=False),
+    # E.164 numbers the user may present as caller ID (services.caller_id).
+    sa.Column("caller_ids", sa.JSON, nullable=False, server_default="[]"),
     *timestamp_columns(),
     sa.UniqueConstraint("username", "domain"),
 )
