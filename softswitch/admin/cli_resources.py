@@ -298,7 +298,7 @@ RESOURCES = {r.name: r for r in [
                Flag(("--auth-token",), "auth_token", {"help": "Twilio compatibility, "
                                                               "write-only"}),
                Flag(("--webhook-url",), "webhook_url",
-                    {"help": "http(s):// URL its call events are also sent to"})],
+                    {"help": "http(s):// URL its call events are also sent to"}),
                _caller_ids_flag(),
                Flag(("--sip-header",), "sip_headers",
                     {"action": "append", "help": "NAME of an INVITE header passed to the "

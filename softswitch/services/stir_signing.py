@@ -17,17 +17,20 @@ from ..sip.message import Request
 from ..sip.uri import SipUri, TelUri
 from ..stir.attestation import NumberIsOurs, Origination, attestation_level
 from ..stir.signing import Signer
+from .caller_id import allowed_caller_ids
 from .numbers import NumberError, normalise
 
 log = Logger()
 SIGN = "sign"
 
 
-def numbers_table_owner(snapshot_source) -> NumberIsOurs:
-    """"Ours": a number of the numbers table (whoever presents it). The caller-ID
-    policy replaces this with the numbers each user or agent may present."""
+def allowed_numbers_owner(snapshot_source) -> NumberIsOurs:
+    """"Ours": one of the numbers the caller may present (services.caller_id: its
+    configured caller IDs and the numbers routed to it), so attestation A; a trunk's
+    default_caller_id presented for a caller without one is not (B)."""
     def is_ours(number: str, source: str) -> bool:
-        return number in snapshot_source().numbers
+        kind, _, name = source.partition(":")
+        return number in allowed_caller_ids(snapshot_source(), kind, name)
     return is_ours
 
 

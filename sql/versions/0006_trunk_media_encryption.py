@@ -28,4 +28,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_column("trunks", "media_encryption")
+    if op.get_bind().dialect.name != "sqlite":
+        op.drop_column("trunks", "media_encryption")
+        return
+    # SQLite cannot drop a column that a CHECK names (as it is once a later batch
+    # migration rebuilt the table): rebuild it without both.
+    with op.batch_alter_table("trunks", recreate="always") as batch:
+        batch.drop_constraint(op.f("ck_trunks_media_encryption"), type_="check")
+        batch.drop_column("media_encryption")

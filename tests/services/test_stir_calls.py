@@ -19,7 +19,7 @@ from softswitch.services.routing import (
     Target,
     Trunk,
 )
-from softswitch.services.stir_signing import CallSigning, numbers_table_owner
+from softswitch.services.stir_signing import CallSigning, allowed_numbers_owner
 from softswitch.services.stir_verification import CallVerification
 from softswitch.sip.transport import Peer
 from softswitch.stir.cert_cache import CertificateUnavailable
@@ -39,11 +39,11 @@ def pki():
     return make_pki()
 
 
-def snapshot(sign="sign"):
+def snapshot(sign="sign", alice_caller_ids=("+14155550100",)):
     carrier = Trunk("carrier", (Gateway("carrier", "198.51.100.7", 5060, "udp", None, 1, 10),),
                     number_format="nanp")
     out = Trunk("out", (Gateway("out", "203.0.113.1", 5060, "udp", None, 1, 10),),
-                stir_shaken=sign)
+                stir_shaken=sign, default_caller_id="+14155550188")
     screen = Trunk("screen", (Gateway("screen", "203.0.113.9", 5060, "udp", None, 1, 10),))
     return RoutingSnapshot(
         trunks=[carrier, out, screen], users=["alice"],
@@ -54,7 +54,8 @@ def snapshot(sign="sign"):
                  Number("+14155550103", (Target("trunk", "out"),),
                         unverified_targets=(Target("reject", code=603),),
                         unverified_when="failed")],
-        outbound=[OutboundRoute("1", ("out",))])
+        outbound=[OutboundRoute("1", ("out",))],
+        user_caller_ids={"alice": alice_caller_ids} if alice_caller_ids else {})
 
 
 class Certificates:
@@ -70,13 +71,13 @@ class Certificates:
         return d
 
 
-def harness(pki, sign="sign", verify=True):
+def harness(pki, sign="sign", verify=True, alice_caller_ids=("+14155550100",)):
     certificates = Certificates()
     clock = Clock()
     clock.advance(1_700_000_000)
-    routing = snapshot(sign)
+    routing = snapshot(sign, alice_caller_ids)
     signing = CallSigning(Signer.from_pem(pki.sti.key_pem, X5U), clock,
-                          numbers_table_owner(lambda: routing))
+                          allowed_numbers_owner(lambda: routing))
     switch = ProxyHarness(routing, users={"alice": "a-secret"}, clock=clock, signing=signing,
                           verification=CallVerification(certificates, clock) if verify else None)
     switch.certificates = certificates
@@ -112,10 +113,18 @@ def test_our_user_presenting_our_number_is_signed_a(pki):
     assert claims["iat"] == int(switch.clock.seconds())
 
 
-def test_our_user_presenting_another_number_is_signed_b(pki):
-    switch = harness(pki)
+def test_our_user_presenting_a_number_it_may_not_is_signed_a_for_its_own(pki):
+    switch = harness(pki)  # the caller-ID policy asserts alice's number instead
     [out] = alice_calls(switch, "+14155550177")
-    assert claims_of(pki, out)["attest"] == "B"
+    claims = claims_of(pki, out)
+    assert claims["attest"] == "A" and claims["orig"] == {"tn": "14155550100"}
+
+
+def test_our_user_presenting_the_trunks_default_number_is_signed_b(pki):
+    switch = harness(pki, alice_caller_ids=())  # no number of her own: the trunk's default
+    [out] = alice_calls(switch, "+14155550177")
+    claims = claims_of(pki, out)
+    assert claims["attest"] == "B" and claims["orig"] == {"tn": "14155550188"}
 
 
 def test_a_trunk_left_to_the_carrier_gets_no_identity(pki):

@@ -3,7 +3,7 @@ key file) and the verifier (trust anchors, the x5u fetcher and its cache)."""
 
 from pathlib import Path
 
-from ...services.stir_signing import CallSigning, numbers_table_owner
+from ...services.stir_signing import CallSigning, allowed_numbers_owner
 from ...services.stir_verification import CallVerification
 from ...stir.cert_cache import CertCache
 from ...stir.certificates import CertificateError, load_anchors
@@ -28,7 +28,7 @@ def build_signing(stir, clock, snapshot_source, number_is_ours=None) -> CallSign
         signer = Signer.from_pem(pem, stir.certificate_url)
     except (ValueError, TypeError) as exc:
         raise StirSetupError(f"[stir] key_file {stir.key_file}: {exc}") from None
-    return CallSigning(signer, clock, number_is_ours or numbers_table_owner(snapshot_source))
+    return CallSigning(signer, clock, number_is_ours or allowed_numbers_owner(snapshot_source))
 
 
 def read_anchors(directory: str) -> list:
