@@ -30,6 +30,8 @@ agents = sa.Table(
     # Basic credentials. The token is write-only, like secret_headers.
     sa.Column("account_sid", sa.String, nullable=True),
     sa.Column("auth_token", sa.String, nullable=True),
+    # This agent's calls are recorded from the answer (docs/recording.md).
+    sa.Column("record", sa.Boolean, nullable=False, server_default=sa.false()),
     *timestamp_columns(),
     sa.UniqueConstraint("name"),
     sa.CheckConstraint(check_one_of("profile", AGENT_PROFILES), name="profile"),

@@ -38,6 +38,7 @@ cdrs = sa.Table(
     sa.Column("transfer_target", sa.Text, nullable=True),
     sa.Column("media_stats", sa.JSON(none_as_null=True), nullable=True),
     sa.Column("agent_stats", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("recording_id", sa.String, nullable=True),  # recordings.id, the last one
     sa.Index(None, "start_at"),
     sa.Index(None, "did"),
     sa.Index(None, "call_id"),

@@ -38,6 +38,8 @@ numbers = sa.Table(
     sa.Column("number", sa.String, nullable=False),  # E.164, "+14155550100"
     sa.Column("description", sa.Text, nullable=True),
     sa.Column("enabled", sa.Boolean, nullable=False),
+    # Calls to this number are recorded from the answer (docs/recording.md).
+    sa.Column("record", sa.Boolean, nullable=False, server_default=sa.false()),
     *timestamp_columns(),
     sa.UniqueConstraint("number"),
 )
