@@ -14,6 +14,7 @@ from pathlib import Path
 from .media.tones import RINGBACK_CHOICES
 from .services.guard import GuardConfig
 from .services.numbers import is_e164
+from .services.recordings import RecordingSettings
 from .store.secret_box import SecretBox
 
 DEFAULT_PATH = "etc/softswitch.toml"
@@ -143,6 +144,7 @@ class Settings:
     agents: AgentSettings = field(default_factory=AgentSettings)
     log: LogSettings = field(default_factory=LogSettings)
     guard: GuardConfig = field(default_factory=GuardConfig)  # [guard]: rate limits and bans
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
 
     @property
     def admin_token(self) -> str:
@@ -162,6 +164,7 @@ _SECTIONS = {
     "agents": AgentSettings,
     "log": LogSettings,
     "guard": GuardConfig,
+    "recording": RecordingSettings,
 }
 _LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 MAX_JITTER_MS = 1000  # more delay than this is no longer a conversation
@@ -326,6 +329,18 @@ def _check(s: Settings) -> None:
     if s.log.level not in _LOG_LEVELS:
         raise ConfigError(f"[log] level must be one of {', '.join(_LOG_LEVELS)}")
     _check_guard(s.guard)
+    _check_recording(s.recording)
+
+
+def _check_recording(r: RecordingSettings) -> None:
+    if not r.directory:
+        raise ConfigError("[recording] directory must not be empty")
+    if not 0 <= r.retention_days <= 36500:
+        raise ConfigError("[recording] retention_days must be between 0 (kept) and 36500")
+    if not 60 <= r.sweep_interval <= 86400:
+        raise ConfigError("[recording] sweep_interval must be between 60 and 86400 seconds")
+    if not 10 <= r.max_queue <= 1_000_000:
+        raise ConfigError("[recording] max_queue must be between 10 and 1000000")
 
 
 def _check_guard(g: GuardConfig) -> None:

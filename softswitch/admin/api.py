@@ -16,6 +16,7 @@ from softswitch.admin.handlers import (
     docs,
     numbers,
     outbound,
+    recordings,
     regions,
     registrations,
     tokens,
@@ -33,7 +34,7 @@ from softswitch.services.guard import GuardPolicy
 
 CHANGE_KINDS = ("users", "regions", "trunks", "agents", "numbers", "routes", "tokens")
 _MODULES = (users, regions, trunks, trunk_status, agents, numbers, outbound, tokens, registrations, cdrs,
-            calls, bans)
+            calls, bans, recordings)
 
 log = Logger()
 
@@ -55,6 +56,7 @@ class ApiContext:
     trunk_status: object = field(default_factory=NoTrunkStatus)
     guard: object = None  # an edge.sip.guard.SipGuard
     registrations: object = None
+    recordings: object = None  # services.recordings.Recordings (None: no switch)
 
     def run(self, desc: str, fn, *args, **kw):
         return self.database.run(desc, fn, *args, **kw)
@@ -94,6 +96,7 @@ def build_api(
     guard=None,
     throttle=None,
     registrations=None,
+    recordings=None,
 ) -> ApiResource:
     """The /v1 resource over ``database`` (a store Database).
 
@@ -119,7 +122,8 @@ def build_api(
                          trunk_status=trunk_status if trunk_status is not None
                          else NoTrunkStatus(), guard=guard,
                          registrations=registrations if registrations is not None
-                         else StoredRegistrations(database, reactor))
+                         else StoredRegistrations(database, reactor),
+                         recordings=recordings)
     if throttle is None:
         throttle = BadTokenThrottle(reactor)
     return ApiResource(Router(table), context, tokens_cache, metrics, throttle)

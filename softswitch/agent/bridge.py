@@ -199,6 +199,9 @@ class AgentBridge:
         self.caller_latency = LatencyHistogram()
         self.agent_latency = LatencyHistogram()
         self._chunk_arrivals: deque[tuple[int, float]] = deque()  # (stream position, time)
+        # A call being recorded: a media.recording.SlotRecorder, given each slot's
+        # G.711 frame of both directions (caller 0, agent 1); it only copies.
+        self.recorder = None
 
     # --- inputs ---
 
@@ -313,6 +316,7 @@ class AgentBridge:
         pop = self.jitter.pop
         deadline = pacer.deadline
         observe = self.caller_latency.observe
+        recorder = self.recorder
         for slot in range(max(first, end - MAX_CATCH_UP_SLOTS), end):
             frame = pop(deadline(slot))
             if frame is not None:
@@ -322,6 +326,8 @@ class AgentBridge:
             else:  # no caller packet yet (or still held): the agent hears silence
                 ws += encode(CallerAudio(convert(self.codec.silence), slot * FRAME_MS))
                 self.caller_silence_frames += 1
+            if recorder is not None:
+                recorder.write(0, slot, self.codec.silence if frame is None else frame.payload)
             self.caller_frames += 1
         self.ws_frames_out += len(ws)
         if end - first > due:  # slots were skipped: the timestamp jumps
@@ -341,6 +347,8 @@ class AgentBridge:
                     and now - self._last_agent_audio >= AGENT_PAUSE:
                 playout.enqueue(self._down.flush())  # the agent paused: play the tail
             frame, reached = playout.next_frame()
+            if recorder is not None:
+                recorder.write(1, slot, frame)
             if arrivals:
                 taken = playout.taken
                 while arrivals and arrivals[0][0] < taken:

@@ -182,6 +182,7 @@ class Number:
     number: str
     targets: tuple[Target, ...]
     enabled: bool = True
+    record: bool = False  # calls to it are recorded from the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,7 @@ class Agent:
     custom_parameters: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     account_sid: str | None = None  # Twilio compatibility (agent/twilio_compat.py)
     auth_token: str | None = field(default=None, repr=False)
+    record: bool = False  # its calls are recorded from the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +331,7 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         MappingProxyType(dict(a["headers"] or {})),
         MappingProxyType(dict(a["secret_headers"] or {})),
         MappingProxyType(dict(a["custom_parameters"] or {})), a.get("account_sid"),
-        a.get("auth_token")) for a in rows["agents"]]
+        a.get("auth_token"), bool(a.get("record"))) for a in rows["agents"]]
     targets: dict[int, list[tuple[int, Target]]] = {}
     for t in rows["route_targets"]:
         kind = t["kind"]
@@ -338,7 +340,7 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         targets.setdefault(t["number_id"], []).append(
             (t["position"], Target(kind, name, t["reject_code"])))
     numbers = [Number(n["number"], tuple(t for _, t in sorted(targets.get(n["id"], ()))),
-                      bool(n["enabled"])) for n in rows["numbers"]]
+                      bool(n["enabled"]), bool(n.get("record"))) for n in rows["numbers"]]
     outbound_trunks: dict[int, list[tuple[int, str]]] = {}
     for r in rows["outbound_route_trunks"]:
         outbound_trunks.setdefault(r["route_id"], []).append(
