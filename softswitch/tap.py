@@ -40,6 +40,8 @@ from .edge.admin.site import build_root, build_site
 from .edge.agent.sessions import AgentSessionFactory
 from .edge.agent.websocket import load_trust_root
 from .edge.storage.cdr_writer import CdrWriter
+from .edge.storage.recording_store import RecordingStore
+from .edge.storage.recording_writer import RecordingMetrics, RecordingWriter
 from .edge.agent.demo import set_up_echo_demo
 from .edge.agent.echo import echo_agent_resource
 from .edge.storage.gateway_resolver import GatewayResolver, make_resolver
@@ -69,6 +71,7 @@ from .services.outbound_calls import OutboundCalls
 from .services.ports import LateTransactionUser
 from .services.proxy import Proxy
 from .services.proxy_call import ProxyConfig
+from .services.recordings import Recordings
 from .services.registrar import Registrar, RegistrarPolicy
 from .services.routing import SnapshotHolder
 from .services.transfers import Transfers
@@ -80,7 +83,8 @@ from .sip.message import Limits
 from .sip.timers import TimerConfig
 from .sip.transaction import TransactionLayer
 from .sip.transport import response_destination
-from .store import migrate, registrations, secret_box, tokens, users
+from .store import migrate, recordings as recording_rows, registrations, secret_box, tokens
+from .store import users
 from .store.database import Database, DatabaseService
 
 log = Logger()
@@ -232,7 +236,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     proxy_auth = DigestAuthenticator(
         sip.domain, NonceManager(secret, lifetime=sip.nonce_lifetime), directory.lookup_ha1,
         challenge_status=407, algorithms=sip.digest_algorithms)
-    cdr_writer = CdrWriter(database, reactor)
+    recordings = build_recordings(settings, reactor, database, metrics, snapshot, root)
+    cdr_writer = CdrWriter(database, reactor, recording_of=recordings.take_recording_id)
     root.on_stop.append(cdr_writer.flush)
     limits = Limits(max_message_size=sip.max_message_size)
     layer = TransactionLayer(TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4),
@@ -264,7 +269,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         jitter_target_ms=agent_settings.jitter_target_ms,
         jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst,
         ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings),
-        close_drain_timeout=agent_settings.close_drain_timeout)
+        close_drain_timeout=agent_settings.close_drain_timeout, recordings=recordings,
+        record_policy=record_policy(snapshot))
     legs = UacLegs(dialog_router)  # the dialogs of ours as UAC (outbound, transfers)
     transfers = Transfers(
         endpoint, reactor, snapshot, relay, legs, location=location,
@@ -352,7 +358,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
                     metrics=metrics, calls=calls_view,
                     trunk_status=TrunkStatusView(health, registrations_out, limiter),
                     guard=guard, throttle=throttle,
-                    registrations=LiveRegistrations(location, reactor, node))
+                    registrations=LiveRegistrations(location, reactor, node),
+                    recordings=recordings)
     twilio_api = TwilioApiResource(calls_view, lambda: snapshot().agents.values(), reactor)
     site = build_site(build_root(metrics.registry, service_health, api,
                                  echo_agent_resource(reactor), twilio_api),
@@ -364,6 +371,41 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
 
 
 DEFAULT_REGION = "default"
+
+
+def build_recordings(settings: Settings, reactor, database, metrics, snapshot,
+                     root) -> Recordings:
+    """The recorder: its file writer's thread (stopped once the calls have ended and
+    their files are complete), the retention sweep on a timer, its metrics."""
+    r = settings.recording
+    writer = RecordingWriter(reactor, max_pending=r.max_queue)
+    writer.start()
+    recordings = Recordings(reactor, RecordingStore(database), writer, r)
+    failed = database.run_sync(recording_rows.fail_unfinished, time.time())
+    if failed:
+        log.warn("{n} recordings left unfinished by the previous process are marked failed",
+                 n=failed)
+    metrics.registry.register(RecordingMetrics(writer, recordings.active))
+
+    def finish_files():
+        d = gatherResults(list(recordings.closing), consumeErrors=True)
+        return d.addBoth(lambda _: writer.stop())
+
+    root.on_stop.append(finish_files)
+    sweeper = TimerService(r.sweep_interval, recordings.sweep)
+    sweeper.clock = reactor
+    sweeper.setServiceParent(root)
+    return recordings
+
+
+def record_policy(snapshot):
+    """record_policy(agent, info): the agent's `record`, or the call's number's."""
+    def record(agent, info: dict) -> bool:
+        if agent.record:
+            return True
+        number = snapshot().number(info.get("did") or "")
+        return number is not None and number.record
+    return record
 
 
 def session_timer_config(sip) -> SessionTimerConfig | None:

@@ -19,7 +19,7 @@ from softswitch.store.secret_box import (
 from softswitch.store.tables import agents, numbers, regions, route_targets
 
 FIELDS = ("name", "url", "profile", "sample_rate", "region_id", "headers",
-          "secret_headers", "custom_parameters", "account_sid", "auth_token")
+          "secret_headers", "custom_parameters", "account_sid", "auth_token", "record")
 
 
 def create_agent(conn: Connection, values: dict) -> dict:

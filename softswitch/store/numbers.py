@@ -17,7 +17,7 @@ from softswitch.store.tables import (
     trunks,
 )
 
-FIELDS = ("number", "description", "enabled")
+FIELDS = ("number", "description", "enabled", "record")
 
 
 def create_number(conn: Connection, values: dict, targets: list[dict]) -> dict:

@@ -11,7 +11,7 @@ from softswitch.store import agents as store, regions
 
 ITEM = "/v1/agents/{name}"
 _INPUT_KEYS = ("url", "profile", "sample_rate", "region", "headers", "secret_headers",
-               "custom_parameters", "account_sid", "auth_token")
+               "custom_parameters", "account_sid", "auth_token", "record")
 
 
 def _out(row: dict) -> dict:
@@ -35,6 +35,7 @@ def _values(conn, body: AgentReplace) -> dict:
         "custom_parameters": {key: value if isinstance(value, str) else value.model_dump()
                               for key, value in body.custom_parameters.items()},
         "account_sid": body.account_sid, "auth_token": body.auth_token,
+        "record": body.record,
     }
 
 

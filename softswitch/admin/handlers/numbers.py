@@ -41,7 +41,7 @@ def _targets(ctx, conn, body: NumberReplace) -> list[dict]:
 
 
 def _values(body: NumberReplace) -> dict:
-    return {"description": body.description, "enabled": body.enabled}
+    return {"description": body.description, "enabled": body.enabled, "record": body.record}
 
 
 def _insert(ctx, conn, body: NumberCreate) -> dict:
@@ -54,7 +54,7 @@ def _save(ctx, conn, number: str, body: NumberReplace) -> dict:
 
 
 def _as_input(row: dict) -> dict:
-    return {key: row[key] for key in ("route", "description", "enabled")}
+    return {key: row[key] for key in ("route", "description", "enabled", "record")}
 
 
 def list_numbers(ctx, call):

@@ -142,6 +142,8 @@ class AgentReplace(RequestModel):
         None, description="Twilio compatibility, write-only: signs the WebSocket upgrade "
                           "(X-Twilio-Signature) and is the REST API's Basic password; "
                           "needs account_sid")
+    record: bool = Field(False, description="record every call of this agent from the "
+                                            "answer (docs/recording.md)")
 
     @field_validator("sample_rate")
     @classmethod
@@ -218,5 +220,6 @@ class AgentOut(ResponseModel):
     custom_parameters: dict[str, CustomValueOut]
     account_sid: str | None
     auth_token_set: bool
+    record: bool
     created_at: Epoch
     updated_at: Epoch

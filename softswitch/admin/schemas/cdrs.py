@@ -79,3 +79,4 @@ class CdrOut(ResponseModel):
     transfer_target: str | None
     media_stats: dict | None
     agent_stats: dict | None
+    recording_id: str | None = Field(description="the call's last recording (/v1/recordings)")

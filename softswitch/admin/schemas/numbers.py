@@ -49,6 +49,8 @@ class NumberReplace(RequestModel):
                                 description="targets tried in order until one answers")
     description: Description | None = None
     enabled: bool = True
+    record: bool = Field(False, description="record every call to this number from the "
+                                            "answer (docs/recording.md)")
 
     @field_validator("route")
     @classmethod
@@ -72,5 +74,6 @@ class NumberOut(ResponseModel):
     route: list[Target]
     description: str | None
     enabled: bool
+    record: bool
     created_at: Epoch
     updated_at: Epoch
