@@ -91,7 +91,14 @@ out of an input. Per-frame processing time is the edge's to measure.
 from collections import deque
 from dataclasses import dataclass
 
-from softswitch.agent.bridge_output import BridgeStats, Hangup, Output, RtpOut, Transfer
+from softswitch.agent.bridge_output import (
+    BridgeStats,
+    Hangup,
+    Output,
+    Record,
+    RtpOut,
+    Transfer,
+)
 from softswitch.agent.codec import AgentToCaller, CallerToAgent, call_codec
 from softswitch.agent.events import (
     DTMF_DIGITS,
@@ -100,6 +107,7 @@ from softswitch.agent.events import (
     AgentDtmf,
     AgentHangup,
     AgentMark,
+    AgentRecording,
     AgentTransfer,
     CallEnded,
     CallerAudio,
@@ -124,7 +132,7 @@ COMFORT_NOISE_PT = 13  # RFC 3551 static payload type of RFC 3389 comfort noise
 MAX_CATCH_UP_SLOTS = 50  # caller audio sent to the agent after one stall: 1 s at most
 AGENT_PAUSE = 0.040  # no agent audio for this long (s) with playout running dry: a pause
 _AGENT_FRAME_ERRORS = (ProfileError, ValueError, TypeError, KeyError, AttributeError)
-__all__ = ["AgentBridge", "BridgeStats", "Hangup", "Output", "RtpOut", "Transfer"]
+__all__ = ["AgentBridge", "BridgeStats", "Hangup", "Output", "Record", "RtpOut", "Transfer"]
 
 
 # --- internal playout markers (never sent to the agent) ---------------------------------
@@ -187,6 +195,7 @@ class AgentBridge:
             AgentDtmf: self._on_dtmf, AgentHangup: self._on_hangup,
             AgentTransfer: self._on_transfer, SpeechStarted: self._on_speech_started,
             ResponseStarted: self._on_response_started,
+            AgentRecording: lambda event, now, ws, actions: actions.append(Record(event.action)),
         }
         self.ws_frames_out = self.ws_frames_in = self.caller_frames = 0
         self.caller_silence_frames = self.comfort_noise = 0

@@ -181,6 +181,17 @@ class Recordings:
         self._finish(call_id, live)
         return {**view, "state": "stopped"}
 
+    def control(self, call_id: str, action: str) -> str | None:
+        """`action` ("start", "pause", "resume" or "stop") from the call's agent: None
+        when done, else why not."""
+        if action not in ("start", "pause", "resume", "stop"):
+            return f"no such action {action!r}"
+        try:
+            getattr(self, action)(call_id)
+        except RecordingError as exc:
+            return str(exc)
+        return None
+
     # -- retention ---------------------------------------------------------------------------
     def sweep(self):
         """Delete what has outlived the retention: a Deferred of how many were deleted."""

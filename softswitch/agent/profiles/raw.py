@@ -10,17 +10,21 @@ To the agent:   {"event": "start", "call": {...}, "format": {"encoding": "pcm_s1
                  stays on).
 From the agent: binary audio; {"event": "mark", "name": ...}, {"event": "clear"},
                 {"event": "dtmf", "digits": "12#"}, {"event": "hangup", "reason": ...},
-                {"event": "transfer", "target": "+14155550100", "warm": false}."""
+                {"event": "transfer", "target": "+14155550100", "warm": false},
+                {"event": "recording", "action": "pause"} (start, pause, resume or stop
+                the call's recording: docs/recording.md)."""
 
 import json
 
 from ..events import (
     DTMF_DIGITS,
+    RECORDING_ACTIONS,
     AgentAudio,
     AgentClear,
     AgentDtmf,
     AgentHangup,
     AgentMark,
+    AgentRecording,
     AgentTransfer,
     AudioFormat,
     CallEnded,
@@ -101,6 +105,12 @@ class RawProfile:
             return [AgentDtmf(digits)]
         if kind == "hangup":
             return [AgentHangup(str(message.get("reason", "agent")))]
+        if kind == "recording":
+            action = message.get("action")
+            if action not in RECORDING_ACTIONS:
+                raise ProfileError("recording action must be one of "
+                                   + ", ".join(RECORDING_ACTIONS))
+            return [AgentRecording(action)]
         if kind == "transfer":
             if not message.get("target"):
                 raise ProfileError("transfer without target")

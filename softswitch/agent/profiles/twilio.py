@@ -9,6 +9,8 @@ mark, clear; and two documented extensions Twilio itself does not have:
     {"event": "transfer", "streamSid": ..., "transfer": {"target": "+14155550100",
                                                          "warm": false}}
     {"event": "dtmf", "streamSid": ..., "dtmf": {"digits": "123"}}   (play to the caller)
+    {"event": "recording", "streamSid": ..., "recording": {"action": "pause"}}
+        (start, pause, resume or stop the call's recording: docs/recording.md)
 
 Unknown events are ignored, as Twilio does.
 
@@ -28,12 +30,14 @@ from binascii import b2a_base64
 
 from ..events import (
     DTMF_DIGITS,
+    RECORDING_ACTIONS,
     MULAW_8K,
     AgentAudio,
     AgentClear,
     AgentDtmf,
     AgentHangup,
     AgentMark,
+    AgentRecording,
     AgentTransfer,
     CallEnded,
     CallerAudio,
@@ -141,6 +145,8 @@ class TwilioProfile:
         if kind == "transfer":
             target = _field(message, "transfer", "target")
             return [AgentTransfer(str(target), bool(message["transfer"].get("warm", False)))]
+        if kind == "recording":
+            return [_recording(_field(message, "recording", "action"))]
         if kind == "dtmf":
             digits = str(_field(message, "dtmf", "digits"))
             if not digits or not set(digits) <= DTMF_DIGITS:
@@ -150,6 +156,12 @@ class TwilioProfile:
 
     def decode_binary(self, data: bytes) -> list:
         raise ProfileError("the twilio profile sends no binary frames")
+
+
+def _recording(action) -> AgentRecording:
+    if action not in RECORDING_ACTIONS:
+        raise ProfileError("recording.action must be one of " + ", ".join(RECORDING_ACTIONS))
+    return AgentRecording(action)
 
 
 def _field(message: dict, section: str, name: str):

@@ -34,7 +34,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ...agent.bridge import AgentBridge, Hangup, Transfer
+from ...agent.bridge import AgentBridge, Hangup, Record, Transfer
 from ...agent.events import CallEnded, CallInfo, TransferFailed
 from ...agent.profiles import make_agent_profile
 from ...agent.twilio_compat import SIGNATURE_HEADER, signature
@@ -428,6 +428,11 @@ class LiveAgentSession:
                 if self._metrics is not None:
                     self._metrics.agent_transfers.inc()
                 self._on_transfer(action.target, action.warm)
+            elif isinstance(action, Record) and self._recording is not None:
+                refused = self._recording[0].control(self._info.call_id, action.action)
+                if refused:
+                    log.info("agent {agent}: recording {action}: {error}",
+                             agent=self._agent.name, action=action.action, error=refused)
         for error in out.errors[:3]:
             log.info("agent {agent}: {error}", agent=self._agent.name, error=error)
 
