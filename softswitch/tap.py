@@ -48,6 +48,7 @@ from .edge.storage.gateway_resolver import GatewayResolver, make_resolver
 from .edge.storage.snapshot_loader import SnapshotLoader
 from .edge.storage.bindings import DatabaseBindingStore, bindings_from_rows
 from .edge.media.metrics import RelayMetrics
+from .edge.media.recording_source import RecordingMediaControl
 from .edge.media.relay import RtpRelay
 from .edge.sip.endpoint import LocalAddresses, SipEndpoint
 from .edge.sip.guard import GuardMetrics, SipGuard
@@ -286,7 +287,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),
         location, snapshot, domain=sip.domain, on_call_end=cdr_writer, metrics=metrics,
         config=ProxyConfig(max_forks=sip.max_forks), is_our_address=endpoint.is_our_address,
-        media=relay if settings.media.anchor else None, limiter=limiter,
+        media=RecordingMediaControl(relay, recordings, record_number(snapshot), reactor)
+        if settings.media.anchor else None, limiter=limiter,
         gateway_order=health.order, gateway_health=health, agent_calls=agent_calls,
         media_owners=media_owners, dialog_router=dialog_router)
     dispatcher = RequestDispatcher(registrar, endpoint, ServerIdentity(user_agent=sip.user_agent),
@@ -396,6 +398,14 @@ def build_recordings(settings: Settings, reactor, database, metrics, snapshot,
     sweeper.clock = reactor
     sweeper.setServiceParent(root)
     return recordings
+
+
+def record_number(snapshot):
+    """record_number(did): the number's `record` (relayed calls)."""
+    def record(did: str) -> bool:
+        number = snapshot().number(did)
+        return number is not None and number.record
+    return record
 
 
 def record_policy(snapshot):

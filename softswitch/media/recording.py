@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from softswitch.media.g711 import ALAW_DECODE, ULAW_DECODE
+from softswitch.media.g711 import ALAW_DECODE, ULAW_DECODE, alaw_to_ulaw
 
 FRAME_BYTES = 160  # 20 ms of G.711 at 8 kHz
 FRAME_MS = 20
@@ -167,3 +167,63 @@ def silent_pcm(slots: int, law: str) -> bytes:
     """`slots` of stereo silence as `stereo_pcm` writes it."""
     code = bytes([SILENCE_CODES[law]]) * (slots * FRAME_BYTES)
     return stereo_pcm(Chunk(0, code, code), law)
+
+
+REANCHOR_SLOTS = 25  # an RTP timestamp this far (0.5 s) from the clock: anchored again
+
+
+class RtpTap:
+    """Feeds a `SlotRecorder` from the RTP of a relayed call's two directions (the
+    media relay's taps: nothing is decoded here, one G.711 frame copy per packet).
+
+    Media clock: each direction's RTP timestamps (8 kHz), anchored to the arrival of
+    its first packet: slot = anchor slot + (timestamp - anchor timestamp) / 160, where
+    the anchor slot is the arrival's time since `origin_time` in 20 ms slots. A new
+    SSRC, or a timestamp that has moved more than `REANCHOR_SLOTS` from the arrival
+    clock (a restart, a jump after hold), anchors again. So jitter does not move audio,
+    loss leaves silence in its place, and a sender's clock drift cannot accumulate.
+
+    G.711 only (payload types 0 and 8; A-law is stored as µ-law, the recording's law),
+    20 ms frames or multiples; anything else is counted in `skipped`."""
+
+    __slots__ = ("recorder", "origin_time", "skipped", "_anchors")
+
+    def __init__(self, recorder: SlotRecorder, origin_time: float):
+        self.recorder = recorder
+        self.origin_time = origin_time
+        self.skipped = 0
+        self._anchors = [None, None]  # per channel: (ssrc, anchor slot, anchor timestamp)
+
+    def packet(self, channel: int, payload_type: int, timestamp: int, ssrc: int,
+               payload: bytes, now: float) -> None:
+        if payload_type == 0:
+            pass
+        elif payload_type == 8:
+            payload = payload.translate(_ALAW_TO_ULAW)
+        else:
+            return  # telephone-event, comfort noise...: not audio to record
+        size = len(payload)
+        if size == 0 or size % FRAME_BYTES:
+            self.skipped += 1
+            return
+        clock_slot = (now - self.origin_time) * 1000 / FRAME_MS
+        anchor = self._anchors[channel]
+        if anchor is not None and anchor[0] == ssrc:
+            delta = (timestamp - anchor[2]) & 0xFFFFFFFF
+            if delta >= 0x80000000:
+                delta -= 0x100000000
+            slot = anchor[1] + delta // FRAME_BYTES
+            if abs(slot - clock_slot) > REANCHOR_SLOTS:
+                anchor = None
+        else:
+            anchor = None
+        if anchor is None:
+            slot = round(clock_slot)
+            self._anchors[channel] = (ssrc, slot, timestamp)
+        write = self.recorder.write
+        for at in range(0, size, FRAME_BYTES):
+            write(channel, slot, payload[at:at + FRAME_BYTES])
+            slot += 1
+
+
+_ALAW_TO_ULAW = alaw_to_ulaw(bytes(range(256)))  # a bytes.translate table
