@@ -5,7 +5,11 @@ sent on each channel (caller left, agent right), decoded with the test's own µ-
 decoder; a pause over the API leaves silence in its place; the recordings are listed,
 named by the call record, downloaded and deleted.
 
-Addresses: 127.0.0.1 the switch and the agent server; 127.0.0.2 the carrier.
+A call the switch proxies to a trunk, its media through the relay, is recorded too
+when its number says so: the caller's sweep on the left, the far end's on the right.
+
+Addresses: 127.0.0.1 the switch and the agent server; 127.0.0.2 the carrier; 127.0.0.3
+the PBX a number is routed to (a SIPp UAS that answers and plays its own sweep).
 """
 
 import asyncio
@@ -33,19 +37,22 @@ from agents_support import (
 )
 from calls_support import (
     CARRIER_IP,
+    GATEWAY_A_IP,
     CallSwitch,
     GatewayRow,
+    NumberRow,
     Routing,
     TrunkRow,
     call_id_of,
+    free_udp_port,
     run_call,
     seed_routing,
-    wait_cdr,
 )
 from e2e_switch import wait_until
-from far_end_support import AdminApi, create_api_token
+from far_end_support import AdminApi, MediaCallee, create_api_token
 from softswitch.store.database import Database
 from softswitch.store.tables import agents as agents_table
+from softswitch.store.tables import numbers as numbers_table
 
 
 def sipp_test(function):
@@ -57,6 +64,8 @@ NO_PROBES = 86400.0
 CALLER = "+12125550123"
 RECORDED_DID = "+14155550140"  # -> agent recorded (record: true)
 CONTROLLED_DID = "+14155550141"  # -> agent controlled (recorded on request only)
+RELAYED_DID = "+14155550142"  # -> trunk pbx through the relay (number record: true)
+PBX_FRAMES = chirp_frames(60, 3200, 600, amplitude=7000)  # 1.2 s the PBX's side says
 CALLER_FRAMES = chirp_frames(75)  # 1.5 s, 300 -> 3000 Hz
 LONG_CALLER_FRAMES = chirp_frames(150, 400, 3400)  # 3 s
 AGENT_FRAMES = chirp_frames(50, 2500, 500, amplitude=6000)  # 1 s the agent says
@@ -76,6 +85,7 @@ class Lab:
     token: str
     scripts: AgentScripts
     directory: Path
+    pbx_port: int
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +100,12 @@ def lab(tmp_path_factory):
                                       "trunks": {"probe_interval": NO_PROBES},
                                       "recording": {"directory": str(directory),
                                                     "retention_days": 30}})
+        pbx_port = free_udp_port(GATEWAY_A_IP)
         seed_routing(switch.db_url, Routing(trunks=[
             TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),),
-                     allowed_sources=(CARRIER_IP,), number_format="nanp")]))
+                     allowed_sources=(CARRIER_IP,), number_format="nanp"),
+            TrunkRow("pbx", (GatewayRow(GATEWAY_A_IP, pbx_port),))],
+            numbers=[NumberRow(RELAYED_DID, (("trunk", "pbx"),))]))
         seed_agents(switch.db_url, [
             AgentRow("recorded", f"ws://127.0.0.1:{server.port}/recorded"),
             AgentRow("controlled", f"ws://127.0.0.1:{server.port}/controlled"),
@@ -103,12 +116,15 @@ def lab(tmp_path_factory):
             database.run_sync(lambda conn: conn.execute(
                 agents_table.update().where(agents_table.c.name == "recorded")
                 .values(record=True)))
+            database.run_sync(lambda conn: conn.execute(
+                numbers_table.update().where(numbers_table.c.number == RELAYED_DID)
+                .values(record=True)))
         finally:
             database.engine.dispose()
         switch.start()
         try:
             token = create_api_token(switch.db_url)
-            yield Lab(switch, AdminApi(switch, token), token, scripts, directory)
+            yield Lab(switch, AdminApi(switch, token), token, scripts, directory, pbx_port)
         finally:
             switch.close()
 
@@ -299,3 +315,35 @@ def test_a_pause_over_the_api_leaves_silence_where_the_caller_spoke(lab, sipp,
     # The agent's second, said from 0.2 s after the answer, is on the right channel
     # up to the pause at least (its start came before the recording did).
     assert np.abs(audio[:gap.start, 1]).max() > 1000
+
+
+@sipp_test
+def test_a_relayed_call_to_a_recorded_number_has_each_sides_audio_whole(lab, sipp,
+                                                                         tmp_path):
+    """The carrier's caller plays 1.5 s of sweep to a number routed to a PBX trunk
+    through the relay; the PBX answers and plays 1.2 s of its own. The relay does not
+    re-time audio: each side's frames are in the file whole, where their RTP
+    timestamps put them."""
+    pbx = MediaCallee(tmp_path / "pbx", ip=GATEWAY_A_IP, port=lab.pbx_port,
+                      frames=PBX_FRAMES)
+    try:
+        call_id, _ = place_call(lab, tmp_path / "caller", RELAYED_DID, CALLER_FRAMES, 2500)
+    finally:
+        pbx.finish()
+    record = lab.api.cdr(call_id)
+    assert record["route_kind"] == "trunk" and record["recording_id"], record
+    meta = completed(lab, record["recording_id"])
+    assert abs(meta["duration"] - record["duration"]) < 0.25, (meta, record["duration"])
+    audio = download(lab, meta["id"])
+    left, right = audio[:, 0].copy(), audio[:, 1].copy()
+    caller_at = find(left, pcm(CALLER_FRAMES))
+    pbx_at = find(right, pcm(PBX_FRAMES))
+    assert caller_at >= 0, "the caller's sweep is not on the left channel, whole"
+    assert pbx_at >= 0, "the PBX's sweep is not on the right channel, whole"
+    # Both start playing at the answer (the caller after its ACK): near the start.
+    assert caller_at % 160 == 0 and pbx_at % 160 == 0
+    assert caller_at / 8000 <= 0.4 and pbx_at / 8000 <= 0.4, (caller_at, pbx_at)
+    assert not left[:caller_at].any() and not left[caller_at + len(CALLER_FRAMES) * 160:].any()
+    assert not right[:pbx_at].any() and not right[pbx_at + len(PBX_FRAMES) * 160:].any()
+    listed = lab.api.get(f"/v1/recordings?call_id={quote(call_id)}")
+    assert [r["id"] for r in listed.json["items"]] == [meta["id"]]
