@@ -157,3 +157,59 @@ def test_stereo_pcm_is_the_g711_decode_interleaved_caller_first(law, table, sile
     assert pcm[:, 1].tolist() == [int(table[b]) for b in other]
     silent = np.frombuffer(silent_pcm(3, law), "<i2")
     assert len(silent) == 3 * 160 * 2 and set(silent.tolist()) == {int(table[silence])}
+
+
+# --- RtpTap: relayed RTP on its timestamps ------------------------------------------------
+
+from softswitch.media.g711 import alaw_to_ulaw  # noqa: E402
+from softswitch.media.recording import REANCHOR_SLOTS, RtpTap  # noqa: E402
+
+T0 = 500.0
+
+
+def tapped(packets, origin=T0):
+    """Feed (channel, pt, timestamp, ssrc, payload, now) packets; the assembled file."""
+    chunks = []
+    rec = SlotRecorder(0, chunks.append)
+    tap = RtpTap(rec, origin)
+    for packet in packets:
+        tap.packet(*packet)
+    total = rec.stop(400)
+    return assemble(chunks, total), tap
+
+
+def test_jitter_does_not_move_audio_and_loss_leaves_silence():
+    packets = []
+    for n in range(100):
+        if n == 40:
+            continue  # lost
+        jitter = (n * 37 % 11) / 1000  # up to 10 ms late
+        packets.append((CALLER, 0, 1000 + 160 * n, 7, frame(n), T0 + 0.2 + 0.02 * n + jitter))
+    (caller, other), tap = tapped(packets)
+    for n in range(100):  # anchored at the first packet's arrival: slot 10
+        expected = bytes([SILENT]) * FRAME_BYTES if n == 40 else frame(n)
+        assert slot_of(caller, 10 + n) == expected, n
+
+
+def test_a_sender_clock_drifting_is_followed_by_timestamps_and_a_jump_reanchors():
+    packets = [(OTHER, 0, 160 * n, 9, frame(n), T0 + 0.021 * n) for n in range(50)]  # slow
+    restart = T0 + 3.0  # a new stream after a pause: a timestamp far from the clock
+    packets += [(OTHER, 0, 999_999 + 160 * n, 9, frame(100 + n), restart + 0.02 * n)
+                for n in range(10)]
+    (caller, other), tap = tapped(packets)
+    assert [slot_of(other, n) for n in range(50)] == [frame(n) for n in range(50)]
+    assert [slot_of(other, 150 + n) for n in range(10)] == [frame(100 + n) for n in range(10)]
+    assert REANCHOR_SLOTS < 100
+
+
+def test_alaw_is_stored_as_ulaw_other_payloads_ignored_and_40_ms_split():
+    alaw = bytes(range(0, 160))
+    packets = [(CALLER, 8, 0, 1, alaw, T0),
+               (CALLER, 101, 160, 1, b"\x01\x00\x00\xa0", T0 + 0.02),  # telephone-event
+               (CALLER, 0, 320, 1, frame(5) + frame(6), T0 + 0.04),  # 40 ms
+               (CALLER, 0, 640, 1, b"\x11" * 240, T0 + 0.08)]  # 30 ms: not a 20 ms multiple
+    (caller, other), tap = tapped(packets)
+    assert slot_of(caller, 0) == alaw_to_ulaw(alaw)
+    assert slot_of(caller, 1) == bytes([SILENT]) * FRAME_BYTES
+    assert slot_of(caller, 2) == frame(5) and slot_of(caller, 3) == frame(6)
+    assert tap.skipped == 1
