@@ -237,7 +237,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     proxy_auth = DigestAuthenticator(
         sip.domain, NonceManager(secret, lifetime=sip.nonce_lifetime), directory.lookup_ha1,
         challenge_status=407, algorithms=sip.digest_algorithms)
-    recordings = build_recordings(settings, reactor, database, metrics, snapshot, root)
+    recordings = build_recordings(settings, reactor, database, metrics, root, node)
     cdr_writer = CdrWriter(database, reactor, recording_of=recordings.take_recording_id)
     root.on_stop.append(cdr_writer.flush)
     limits = Limits(max_message_size=sip.max_message_size)
@@ -375,15 +375,15 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
 DEFAULT_REGION = "default"
 
 
-def build_recordings(settings: Settings, reactor, database, metrics, snapshot,
-                     root) -> Recordings:
+def build_recordings(settings: Settings, reactor, database, metrics, root,
+                     node: str) -> Recordings:
     """The recorder: its file writer's thread (stopped once the calls have ended and
     their files are complete), the retention sweep on a timer, its metrics."""
     r = settings.recording
     writer = RecordingWriter(reactor, max_pending=r.max_queue)
     writer.start()
-    recordings = Recordings(reactor, RecordingStore(database), writer, r)
-    failed = database.run_sync(recording_rows.fail_unfinished, time.time())
+    recordings = Recordings(reactor, RecordingStore(database), writer, r, node=node)
+    failed = database.run_sync(recording_rows.fail_unfinished, node, time.time())
     if failed:
         log.warn("{n} recordings left unfinished by the previous process are marked failed",
                  n=failed)

@@ -85,8 +85,9 @@ class RecordingSettings:
 
 class Recordings:
     def __init__(self, clock, store, writer, settings: RecordingSettings = RecordingSettings(),
-                 new_id=None):
+                 new_id=None, node: str | None = None):
         self._clock = clock
+        self._node = node  # this switch node's name, on its recordings' rows
         self._store = store
         self._writer = writer
         self._settings = settings
@@ -153,7 +154,8 @@ class Recordings:
         writer.open(recording_id, path, law).addErrback(lambda f: None)  # (logged there)
         live.source.attach(live.recorder)
         row = {"id": recording_id, "call_id": call_id, "file_path": path, "format": "wav",
-               "channels": 2, "sample_rate": 8000, "state": RECORDING, "started_at": now}
+               "channels": 2, "sample_rate": 8000, "state": RECORDING, "started_at": now,
+               "node": self._node}
         self._store.insert(row).addErrback(self._store_failed, "inserting", recording_id)
         return self._view(call_id, live)
 

@@ -57,10 +57,12 @@ def expired_recordings(conn: Connection, ended_before: float, limit: int = 500) 
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def fail_unfinished(conn: Connection, now: float) -> int:
-    """At start-up: recordings a previous process left in progress are failed (their
-    files hold what was written before it stopped)."""
+def fail_unfinished(conn: Connection, node: str, now: float) -> int:
+    """At start-up: recordings this node's previous process left in progress are
+    failed (their files hold what was written before it stopped); other nodes' are
+    theirs."""
     result = conn.execute(recordings.update()
                           .where(recordings.c.state.in_(("recording", "paused")))
+                          .where(recordings.c.node == node)
                           .values(state="failed", ended_at=now))
     return result.rowcount

@@ -15,6 +15,7 @@ CREATE TABLE recordings (
     duration DOUBLE PRECISION,
     size BIGINT,
     pauses JSON,
+    node VARCHAR,
     CONSTRAINT pk_recordings PRIMARY KEY (id),
     CONSTRAINT ck_recordings_state CHECK (state IN ('recording', 'paused', 'completed', 'failed')),
     CONSTRAINT ck_recordings_format CHECK (format IN ('wav'))

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("duration", sa.Double, nullable=True),
         sa.Column("size", sa.BigInteger, nullable=True),
         sa.Column("pauses", sa.JSON(none_as_null=True), nullable=True),
+        sa.Column("node", sa.String, nullable=True),
         sa.CheckConstraint("state IN ('recording', 'paused', 'completed', 'failed')",
                            name=op.f("ck_recordings_state")),
         sa.CheckConstraint("format IN ('wav')", name=op.f("ck_recordings_format")),

@@ -68,3 +68,26 @@ def test_a_recording_state_outside_the_list_is_refused(database_url):
     except sa.exc.IntegrityError:
         return
     raise AssertionError("a state outside RECORDING_STATES was stored")
+
+
+def test_a_node_fails_only_its_own_unfinished_recordings_at_start(database_url):
+    from softswitch.store.database import Database
+    from softswitch.store.recordings import fail_unfinished, get_recording, insert_recording
+
+    migrate.upgrade(database_url)
+    database = Database(database_url, reactor=None)
+    try:
+        for recording_id, node, state in (("RE1", "a", "recording"), ("RE2", "a", "paused"),
+                                          ("RE3", "b", "recording"), ("RE4", "a", "completed")):
+            database.run_sync(insert_recording, {
+                "id": recording_id, "call_id": "c", "file_path": "/x.wav", "format": "wav",
+                "channels": 2, "sample_rate": 8000, "state": state, "started_at": 1.0,
+                "node": node})
+        assert database.run_sync(fail_unfinished, "a", 9.0) == 2
+        states = {r: database.run_sync(get_recording, r)["state"]
+                  for r in ("RE1", "RE2", "RE3", "RE4")}
+        assert states == {"RE1": "failed", "RE2": "failed", "RE3": "recording",
+                          "RE4": "completed"}
+        assert database.run_sync(get_recording, "RE1")["ended_at"] == 9.0
+    finally:
+        database.engine.dispose()

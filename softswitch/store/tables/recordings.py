@@ -26,6 +26,7 @@ recordings = sa.Table(
     sa.Column("duration", sa.Double, nullable=True),  # seconds of audio in the file
     sa.Column("size", sa.BigInteger, nullable=True),  # bytes of the file
     sa.Column("pauses", sa.JSON(none_as_null=True), nullable=True),  # [[start_s, end_s]]
+    sa.Column("node", sa.String, nullable=True),  # the switch node writing the file
     sa.CheckConstraint(check_one_of("state", RECORDING_STATES), name="state"),
     sa.CheckConstraint(check_one_of("format", RECORDING_FORMATS), name="format"),
     sa.Index(None, "call_id"),
