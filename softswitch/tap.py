@@ -381,7 +381,7 @@ def build_recordings(settings: Settings, reactor, database, metrics, root,
     their files are complete), the retention sweep on a timer, its metrics."""
     r = settings.recording
     writer = RecordingWriter(reactor, max_pending=r.max_queue)
-    writer.start()
+    RecordingWriterService(writer).setServiceParent(root)  # its thread runs once started
     recordings = Recordings(reactor, RecordingStore(database), writer, r, node=node)
     failed = database.run_sync(recording_rows.fail_unfinished, node, time.time())
     if failed:
@@ -398,6 +398,18 @@ def build_recordings(settings: Settings, reactor, database, metrics, root,
     sweeper.clock = reactor
     sweeper.setServiceParent(root)
     return recordings
+
+
+class RecordingWriterService(service.Service):
+    """Starts the recording writer's thread with the switch (a switch built and never
+    started has none to hold its exit); it is stopped after the files are complete."""
+
+    def __init__(self, writer: RecordingWriter):
+        self._writer = writer
+
+    def startService(self):
+        super().startService()
+        self._writer.start()
 
 
 def record_number(snapshot):
