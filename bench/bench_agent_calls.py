@@ -2,7 +2,7 @@
 
     python bench/bench_agent_calls.py [--calls 100,200,300] [--seconds 15] [--warmup 6]
                                       [--cps 100] [--agent external|builtin]
-                                      [--realtime] [--nice N] [--no-pin]
+                                      [--realtime] [--nice N] [--no-pin] [--record]
                                       [--profile-seconds 10] [--profile-calls N]
                                       [--json FILE] [--keep]
 
@@ -174,13 +174,15 @@ class Bench:
         self.agent_port = None
         builtin = args.agent == "builtin"
         self.did = BUILTIN_NUMBER if builtin else DID
+        sections = {"agents": {"connect_timeout": 5.0,
+                               "echo_number": BUILTIN_NUMBER if builtin else ""},
+                    "trunks": {"probe_interval": 86400.0},
+                    "media": {"port_min": 20000, "port_max": 40000}}
+        if args.record:  # every call recorded (the agent's `record`), to the work directory
+            sections["recording"] = {"directory": str(workdir / "recordings")}
         self.switch = CallSwitch(
             workdir / "switch", sip={"drain_timeout": 2.0},
-            database={"reload_interval": 10.0}, log_level="warn",
-            sections={"agents": {"connect_timeout": 5.0,
-                                 "echo_number": BUILTIN_NUMBER if builtin else ""},
-                      "trunks": {"probe_interval": 86400.0},
-                      "media": {"port_min": 20000, "port_max": 40000}})
+            database={"reload_interval": 10.0}, log_level="warn", sections=sections)
         seed_routing(self.switch.db_url, Routing(trunks=[
             TrunkRow("carrier", (GatewayRow(CARRIER_IP, 5060),),
                      allowed_sources=(CARRIER_IP,), number_format="nanp")]))
@@ -190,6 +192,27 @@ class Bench:
             seed_agents(self.switch.db_url, [
                 AgentRow("bench-echo", f"ws://127.0.0.1:{self.agent_port}/echo")],
                 [(DID, (("agent", "bench-echo"),))])
+            if args.record:
+                self._record_agent()
+
+    def _record_agent(self) -> None:
+        from softswitch.store.database import Database
+        from softswitch.store.tables import agents
+
+        database = Database(self.switch.db_url, reactor=None)
+        try:
+            database.run_sync(lambda conn: conn.execute(agents.update().values(record=True)))
+        finally:
+            database.engine.dispose()
+
+    def recording_totals(self) -> str:
+        """What the recorder did over the run (its /metrics and the files on disk)."""
+        written = self.switch.metric("softswitch_recording_chunks_written_total")
+        dropped = self.switch.metric("softswitch_recording_chunks_dropped_total")
+        files = list((self.workdir / "recordings").rglob("*.wav"))
+        size = sum(f.stat().st_size for f in files)
+        return (f"recording: {len(files)} files, {size / 1e6:.1f} MB, chunks written "
+                f"{written:.0f}, dropped {dropped:.0f}")
 
     def _start_agent(self) -> None:
         self.agent = subprocess.Popen(
@@ -480,6 +503,9 @@ def driver_main(args) -> None:
                 print("the switch died:\n" + bench.switch.output(60))
                 break
             time.sleep(2)
+        if args.record and bench.switch.running:
+            time.sleep(1.0)  # the last files completed
+            print(bench.recording_totals())
         passing = [r for r in results if r["passed"]]
         target = args.profile_calls or max((r["calls"] for r in passing or results), default=0)
         if target and args.profile_seconds > 0 and bench.switch.running:
@@ -537,10 +563,16 @@ def main() -> None:
     parser.add_argument("--realtime", action="store_true",
                         help="run the switch, generator and agent SCHED_FIFO (priority 1), "
                              "as media servers are often run: nothing else preempts them")
+    parser.add_argument("--record", action="store_true",
+                        help="record every call (the agent's `record`; needs --agent "
+                             "external): the recorder's CPU shows in the switch's column")
     parser.add_argument("--json", help="write every step's figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     # internal: the other processes
-    driver_main(parser.parse_args())
+    args = parser.parse_args()
+    if args.record and args.agent != "external":
+        parser.error("--record needs --agent external")
+    driver_main(args)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 from .media.tones import RINGBACK_CHOICES
 from .services.guard import GuardConfig
 from .services.numbers import is_e164
+from .services.recordings import RecordingSettings
 from .store.secret_box import SecretBox
 
 DEFAULT_PATH = "etc/softswitch.toml"
@@ -195,6 +196,7 @@ class Settings:
     guard: GuardConfig = field(default_factory=GuardConfig)  # [guard]: rate limits and bans
     stir: StirSettings = field(default_factory=StirSettings)  # [stir]: STIR/SHAKEN
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
 
     @property
     def admin_token(self) -> str:
@@ -221,6 +223,7 @@ _SECTIONS = {
     "guard": GuardConfig,
     "stir": StirSettings,
     "webhooks": WebhookSettings,
+    "recording": RecordingSettings,
 }
 _LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 MAX_JITTER_MS = 1000  # more delay than this is no longer a conversation
@@ -403,6 +406,7 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"[log] level must be one of {', '.join(_LOG_LEVELS)}")
     _check_guard(s.guard)
     _check_stir(s.stir)
+    _check_recording(s.recording)
 
 
 def _check_stir(st: StirSettings) -> None:
@@ -423,6 +427,17 @@ def _check_stir(st: StirSettings) -> None:
         raise ConfigError("[stir] fetch_max_bytes must be between 1024 and 1048576")
     if not 1 <= st.max_fetches <= 10_000:
         raise ConfigError("[stir] max_fetches must be between 1 and 10000")
+
+
+def _check_recording(r: RecordingSettings) -> None:
+    if not r.directory:
+        raise ConfigError("[recording] directory must not be empty")
+    if not 0 <= r.retention_days <= 36500:
+        raise ConfigError("[recording] retention_days must be between 0 (kept) and 36500")
+    if not 60 <= r.sweep_interval <= 86400:
+        raise ConfigError("[recording] sweep_interval must be between 60 and 86400 seconds")
+    if not 10 <= r.max_queue <= 1_000_000:
+        raise ConfigError("[recording] max_queue must be between 10 and 1000000")
 
 
 def _check_guard(g: GuardConfig) -> None:

@@ -43,12 +43,15 @@ from .edge.stir.metrics import StirMetrics
 from .edge.stir.setup import build_signing, build_verification
 from .edge.storage.cdr_writer import CdrWriter
 from .edge.webhooks import build_webhooks
+from .edge.storage.recording_store import RecordingStore
+from .edge.storage.recording_writer import RecordingMetrics, RecordingWriter
 from .edge.agent.demo import set_up_echo_demo
 from .edge.agent.echo import echo_agent_resource
 from .edge.storage.gateway_resolver import GatewayResolver, make_resolver
 from .edge.storage.snapshot_loader import SnapshotLoader
 from .edge.storage.bindings import DatabaseBindingStore, bindings_from_rows
 from .edge.media.metrics import RelayMetrics
+from .edge.media.recording_source import RecordingMediaControl
 from .edge.media.relay import RtpRelay
 from .edge.sip.endpoint import LocalAddresses, SipEndpoint
 from .edge.sip.guard import GuardMetrics, SipGuard
@@ -73,6 +76,7 @@ from .services.outbound_calls import OutboundCalls
 from .services.ports import LateTransactionUser
 from .services.proxy import Proxy
 from .services.proxy_call import ProxyConfig
+from .services.recordings import Recordings
 from .services.registrar import Registrar, RegistrarPolicy
 from .services.routing import SnapshotHolder
 from .services.transfers import Transfers
@@ -85,7 +89,8 @@ from .sip.message import Limits
 from .sip.timers import TimerConfig
 from .sip.transaction import TransactionLayer
 from .sip.transport import response_destination
-from .store import migrate, registrations, secret_box, tokens, users
+from .store import migrate, recordings as recording_rows, registrations, secret_box, tokens
+from .store import users
 from .store.database import Database, DatabaseService
 
 log = Logger()
@@ -237,7 +242,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
     proxy_auth = DigestAuthenticator(
         sip.domain, NonceManager(secret, lifetime=sip.nonce_lifetime), directory.lookup_ha1,
         challenge_status=407, algorithms=sip.digest_algorithms)
-    cdr_writer = CdrWriter(database, reactor)
+    recordings = build_recordings(settings, reactor, database, metrics, root, node)
+    cdr_writer = CdrWriter(database, reactor, recording_of=recordings.take_recording_id)
     root.on_stop.append(cdr_writer.flush)
     webhooks = build_webhooks(settings, reactor, snapshot, metrics)
     root.on_stop.append(webhooks.stop)  # no more retries once stopping
@@ -274,7 +280,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         jitter_target_ms=agent_settings.jitter_target_ms,
         jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst,
         ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings),
-        close_drain_timeout=agent_settings.close_drain_timeout, ticker=ticker)
+        close_drain_timeout=agent_settings.close_drain_timeout, ticker=ticker,
+        recordings=recordings, record_policy=record_policy(snapshot))
     legs = SipLegs(dialog_router)  # the dialogs of ours as UAC (outbound, transfers)
     transfers = Transfers(
         endpoint, reactor, snapshot, relay, legs, location=location,
@@ -293,7 +300,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),
         location, snapshot, domain=sip.domain, on_call_end=call_ended, metrics=metrics,
         config=ProxyConfig(max_forks=sip.max_forks), is_our_address=endpoint.is_our_address,
-        media=relay if settings.media.anchor else None, limiter=limiter,
+        media=RecordingMediaControl(relay, recordings, record_number(snapshot), reactor)
+        if settings.media.anchor else None, limiter=limiter,
         gateway_order=health.order, gateway_health=health, agent_calls=agent_calls,
         media_owners=media_owners, dialog_router=dialog_router,
         signing=signing, verification=verification)
@@ -373,7 +381,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
                     trunk_status=TrunkStatusView(health, registrations_out, limiter),
                     guard=guard, throttle=throttle,
                     registrations=LiveRegistrations(location, reactor, node),
-                    webhooks=webhooks)
+                    webhooks=webhooks, recordings=recordings)
     twilio_api = TwilioApiResource(calls_view, lambda: snapshot().agents.values(), reactor)
     site = build_site(build_root(metrics.registry, service_health, api,
                                  echo_agent_resource(reactor), twilio_api),
@@ -385,6 +393,61 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
 
 
 DEFAULT_REGION = "default"
+
+
+def build_recordings(settings: Settings, reactor, database, metrics, root,
+                     node: str) -> Recordings:
+    """The recorder: its file writer's thread (stopped once the calls have ended and
+    their files are complete), the retention sweep on a timer, its metrics."""
+    r = settings.recording
+    writer = RecordingWriter(reactor, max_pending=r.max_queue)
+    RecordingWriterService(writer).setServiceParent(root)  # its thread runs once started
+    recordings = Recordings(reactor, RecordingStore(database), writer, r, node=node)
+    failed = database.run_sync(recording_rows.fail_unfinished, node, time.time())
+    if failed:
+        log.warn("{n} recordings left unfinished by the previous process are marked failed",
+                 n=failed)
+    metrics.registry.register(RecordingMetrics(writer, recordings.active))
+
+    def finish_files():
+        d = gatherResults(list(recordings.closing), consumeErrors=True)
+        return d.addBoth(lambda _: writer.stop())
+
+    root.on_stop.append(finish_files)
+    sweeper = TimerService(r.sweep_interval, recordings.sweep)
+    sweeper.clock = reactor
+    sweeper.setServiceParent(root)
+    return recordings
+
+
+class RecordingWriterService(service.Service):
+    """Starts the recording writer's thread with the switch (a switch built and never
+    started has none to hold its exit); it is stopped after the files are complete."""
+
+    def __init__(self, writer: RecordingWriter):
+        self._writer = writer
+
+    def startService(self):
+        super().startService()
+        self._writer.start()
+
+
+def record_number(snapshot):
+    """record_number(did): the number's `record` (relayed calls)."""
+    def record(did: str) -> bool:
+        number = snapshot().number(did)
+        return number is not None and number.record
+    return record
+
+
+def record_policy(snapshot):
+    """record_policy(agent, info): the agent's `record`, or the call's number's."""
+    def record(agent, info: dict) -> bool:
+        if agent.record:
+            return True
+        number = snapshot().number(info.get("did") or "")
+        return number is not None and number.record
+    return record
 
 
 def session_timer_config(sip) -> SessionTimerConfig | None:

@@ -26,7 +26,7 @@ def test_every_key_is_documented_in_the_shipped_file():
     raw = tomllib.loads((REPO / "etc" / "softswitch.toml").read_text())
     defaults = config.validate({})
     for section in ("sip", "admin", "database", "media", "trunks", "agents", "log", "guard",
-                    "stir", "tls", "webhooks"):
+                    "stir", "tls", "webhooks", "recording"):
         fields = getattr(defaults, section).__dataclass_fields__
         assert set(raw[section]) == set(fields), section
 

@@ -16,6 +16,7 @@ from softswitch.admin.handlers import (
     docs,
     numbers,
     outbound,
+    recordings,
     regions,
     registrations,
     tokens,
@@ -35,7 +36,7 @@ from softswitch.services.webhooks import NO_WEBHOOKS
 
 CHANGE_KINDS = ("users", "regions", "trunks", "agents", "numbers", "routes", "tokens")
 _MODULES = (users, regions, trunks, trunk_status, agents, numbers, outbound, tokens, registrations, cdrs,
-            calls, bans, webhooks)
+            calls, bans, webhooks, recordings)
 
 log = Logger()
 
@@ -58,6 +59,7 @@ class ApiContext:
     guard: object = None  # an edge.sip.guard.SipGuard
     registrations: object = None
     webhooks: object = NO_WEBHOOKS  # services.webhooks.Webhooks: deliveries to show
+    recordings: object = None  # services.recordings.Recordings (None: no switch)
 
     def run(self, desc: str, fn, *args, **kw):
         return self.database.run(desc, fn, *args, **kw)
@@ -98,6 +100,7 @@ def build_api(
     throttle=None,
     registrations=None,
     webhooks=None,
+    recordings=None,
 ) -> ApiResource:
     """The /v1 resource over ``database`` (a store Database).
 
@@ -125,7 +128,8 @@ def build_api(
                          else NoTrunkStatus(), guard=guard,
                          registrations=registrations if registrations is not None
                          else StoredRegistrations(database, reactor),
-                         webhooks=webhooks if webhooks is not None else NO_WEBHOOKS)
+                         webhooks=webhooks if webhooks is not None else NO_WEBHOOKS,
+                         recordings=recordings)
     if throttle is None:
         throttle = BadTokenThrottle(reactor)
     return ApiResource(Router(table), context, tokens_cache, metrics, throttle)

@@ -11,6 +11,7 @@ from http import HTTPStatus
 
 from pydantic import ValidationError
 from twisted.internet import defer
+from twisted.protocols.basic import FileSender
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -33,6 +34,16 @@ class Reply:
         self.body = body
         self.status = status
         self.headers = headers or {}
+
+
+class FileBody:
+    """A reply that is a file (a recording's audio), not JSON: sent from `handle`
+    in pieces as the client takes them (FileSender), then closed."""
+
+    def __init__(self, handle, content_type: bytes, size: int):
+        self.handle = handle
+        self.content_type = content_type
+        self.size = size
 
 
 class ApiResource(Resource):
@@ -98,6 +109,8 @@ class ApiResource(Resource):
     def _write(self, reply: Reply, request, method: str, state: dict, started: float):
         route: Route | None = state["route"]
         status = reply.status or (route.status if route else 200)
+        if isinstance(reply.body, FileBody):
+            return self._send_file(reply, request, method, state, started, route)
         try:
             body = _response_body(reply, route, status)
         except Exception:
@@ -119,6 +132,34 @@ class ApiResource(Resource):
             pattern = route.pattern if route is not None else UNMATCHED_ROUTE
             label = method if method in KNOWN_METHODS else "other"
             self._metrics.observe_api(pattern, label, status, time.perf_counter() - started)
+
+
+    def _send_file(self, reply: Reply, request, method: str, state: dict, started: float,
+                   route: Route):
+        body: FileBody = reply.body
+        if not state["open"]:
+            body.handle.close()
+            return None
+        request.setResponseCode(200)
+        for name, value in reply.headers.items():
+            request.setHeader(name, value)
+        request.setHeader(b"content-type", body.content_type)
+        request.setHeader(b"content-length", str(body.size).encode())
+        request.setHeader(b"cache-control", b"no-store")
+        if self._metrics is not None:
+            label = method if method in KNOWN_METHODS else "other"
+            self._metrics.observe_api(route.pattern, label, 200, time.perf_counter() - started)
+        if method == "HEAD":
+            body.handle.close()
+            request.finish()
+            return None
+        d = FileSender().beginFileTransfer(body.handle, request)
+
+        def done(_):
+            body.handle.close()
+            if state["open"]:
+                request.finish()
+        return d.addBoth(done)
 
 
 def _response_body(reply: Reply, route: Route | None, status: int):

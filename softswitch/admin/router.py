@@ -55,6 +55,12 @@ def _call_id(text: str) -> str:
     return text
 
 
+def _recording_id(text: str) -> str:
+    if not re.fullmatch(r"RE[0-9a-f]{32}", text):
+        raise ValueError("not a valid recording id")
+    return text
+
+
 @dataclass(frozen=True)
 class PathParam:
     convert: Callable[[str], Any]  # raises ValueError: the path names nothing (404)
@@ -74,6 +80,9 @@ PATH_PARAMS = {
     "address": PathParam(_address, {"type": "string", "minLength": 1, "maxLength": 49,
                                     "pattern": r"^[0-9a-fA-F.:/]+$"},
                          "an IP address, or a CIDR network with '/' sent as %2F"),
+    "recording_id": PathParam(_recording_id,
+                              {"type": "string", "pattern": r"^RE[0-9a-f]{32}$"},
+                              "the recording's id"),
     "call_id": PathParam(_call_id, {"type": "string", "minLength": 1, "maxLength": MAX_CALL_ID,
                                     "pattern": r"^\S+$"},
                          "the SIP Call-ID, percent-encoded where a path needs it ('/' as %2F)"),

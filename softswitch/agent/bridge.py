@@ -104,6 +104,7 @@ from softswitch.agent.bridge_output import (
     BridgeStats,
     Hangup,
     Output,
+    Record,
     RtpOut,
     Transfer,
     bridge_stats,
@@ -116,6 +117,7 @@ from softswitch.agent.events import (
     AgentDtmf,
     AgentHangup,
     AgentMark,
+    AgentRecording,
     AgentTransfer,
     CallEnded,
     CallerAudio,
@@ -141,7 +143,7 @@ MAX_CATCH_UP_SLOTS = 50  # caller audio sent to the agent after one stall: 1 s a
 MAX_GATED_SLOTS = 500  # caller audio held for a gated start: the last 10 s
 AGENT_PAUSE = 0.040  # no agent audio for this long (s) with playout running dry: a pause
 _AGENT_FRAME_ERRORS = (ProfileError, ValueError, TypeError, KeyError, AttributeError)
-__all__ = ["AgentBridge", "BridgeStats", "Hangup", "Output", "RtpOut", "Transfer"]
+__all__ = ["AgentBridge", "BridgeStats", "Hangup", "Output", "Record", "RtpOut", "Transfer"]
 
 
 class AgentBridge(AgentControl):
@@ -193,6 +195,7 @@ class AgentBridge(AgentControl):
             AgentDtmf: self._on_dtmf, AgentHangup: self._on_hangup,
             AgentTransfer: self._on_transfer, SpeechStarted: self._on_speech_started,
             ResponseStarted: self._on_response_started,
+            AgentRecording: lambda event, now, ws, actions: actions.append(Record(event.action)),
         }
         self.ws_frames_out = self.ws_frames_in = self.caller_frames = 0
         self.caller_silence_frames = self.comfort_noise = 0
@@ -205,6 +208,9 @@ class AgentBridge(AgentControl):
         self.caller_latency = LatencyHistogram()
         self.agent_latency = LatencyHistogram()
         self._chunk_arrivals: deque[tuple[int, float]] = deque()  # (stream position, time)
+        # A call being recorded: a media.recording.SlotRecorder, given each slot's
+        # G.711 frame of both directions (caller 0, agent 1); it only copies.
+        self.recorder = None
 
     # --- inputs ---
 
@@ -356,6 +362,7 @@ class AgentBridge(AgentControl):
         pop = self.jitter.pop
         deadline = pacer.deadline
         observe = self.caller_latency.observe
+        recorder = self.recorder
         for slot in range(max(first, end - MAX_CATCH_UP_SLOTS), end):
             frame = pop(deadline(slot))
             if frame is not None:
@@ -365,6 +372,8 @@ class AgentBridge(AgentControl):
             else:  # no caller packet yet (or still held): the agent hears silence
                 ws += encode(CallerAudio(convert(self.codec.silence), slot * FRAME_MS))
                 self.caller_silence_frames += 1
+            if recorder is not None:
+                recorder.write(0, slot, self.codec.silence if frame is None else frame.payload)
             self.caller_frames += 1
         self.ws_frames_out += len(ws)
         if end - first > due:  # slots were skipped: the timestamp jumps
@@ -384,6 +393,8 @@ class AgentBridge(AgentControl):
                     and now - self._last_agent_audio >= AGENT_PAUSE:
                 playout.enqueue(self._down.flush())  # the agent paused: play the tail
             frame, reached = playout.next_frame()
+            if recorder is not None:
+                recorder.write(1, slot, frame)
             if arrivals:
                 taken = playout.taken
                 while arrivals and arrivals[0][0] < taken:

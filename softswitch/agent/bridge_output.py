@@ -37,6 +37,13 @@ class Hangup:
 
 
 @dataclass(frozen=True, slots=True)
+class Record:
+    """The agent asked to start, pause, resume or stop the call's recording."""
+
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
 class Transfer:
     """Dial `target` (E.164, "user:NAME" or "trunk:NAME") and bridge the caller to it;
     `warm`: keep the agent connected until the human answers."""

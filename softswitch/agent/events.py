@@ -134,6 +134,21 @@ class AgentHangup:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentRecording:
+    """Start, pause, resume or stop the call's recording (docs/recording.md)."""
+
+    action: str  # one of RECORDING_ACTIONS
+
+    def __post_init__(self):
+        if self.action not in RECORDING_ACTIONS:
+            raise ValueError(f"recording action {self.action!r} is not one of "
+                             + ", ".join(RECORDING_ACTIONS))
+
+
+RECORDING_ACTIONS = ("start", "pause", "resume", "stop")
+
+
+@dataclass(frozen=True, slots=True)
 class AgentTransfer:
     target: str  # an E.164 number, "user:NAME" or "trunk:NAME"
     warm: bool = False

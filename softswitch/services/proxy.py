@@ -262,6 +262,8 @@ class Proxy:
         call.ingress_region = self.ingress_region(plan, source)
         call.media = CallMedia(self._media, request.call_id,
                                self.media_region(plan, call.ingress_region))
+        if hasattr(self._media, "call_planned"):  # a recorder (edge.media.recording_source)
+            self._media.call_planned(request.call_id, plan.did)
         self._admissions[id(call)] = []
         if plan.ingress_trunk is not None and self._limiter is not None:
             admission = self._limiter.acquire(plan.ingress_trunk, "inbound")

@@ -199,6 +199,7 @@ class Number:
     # meets `unverified_when` try these targets instead.
     unverified_targets: tuple[Target, ...] = ()
     unverified_when: str | None = None
+    record: bool = False  # calls to it are recorded from the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +217,7 @@ class Agent:
     webhook_url: str | None = None  # its call events (services.webhooks)
     caller_ids: tuple[str, ...] = ()  # numbers it may present (services.caller_id)
     sip_headers: tuple[str, ...] = ()  # INVITE headers for its start message
+    record: bool = False  # its calls are recorded from the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,7 +374,7 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         MappingProxyType(dict(a["secret_headers"] or {})),
         MappingProxyType(dict(a["custom_parameters"] or {})), a.get("account_sid"),
         a.get("auth_token"), a.get("webhook_url"), tuple(a.get("caller_ids") or ()),
-        tuple(a.get("sip_headers") or ())) for a in rows["agents"]]
+        tuple(a.get("sip_headers") or ()), bool(a.get("record"))) for a in rows["agents"]]
     targets: dict[tuple[int, bool], list[tuple[int, Target]]] = {}
     for t in rows["route_targets"]:
         kind = t["kind"]
@@ -387,7 +389,7 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
 
     numbers = [Number(n["number"], route(n["id"], False), bool(n["enabled"]),
                       route(n["id"], True) if n.get("unverified_when") else (),
-                      n.get("unverified_when")) for n in rows["numbers"]]
+                      n.get("unverified_when"), bool(n.get("record"))) for n in rows["numbers"]]
     outbound_trunks: dict[int, list[tuple[int, str]]] = {}
     for r in rows["outbound_route_trunks"]:
         outbound_trunks.setdefault(r["route_id"], []).append(

@@ -20,7 +20,7 @@ from softswitch.store.tables import agents, numbers, regions, route_targets
 
 FIELDS = ("name", "url", "profile", "sample_rate", "region_id", "headers",
           "secret_headers", "custom_parameters", "account_sid", "auth_token", "webhook_url",
-          "caller_ids", "sip_headers")
+          "caller_ids", "sip_headers", "record")
 
 
 def create_agent(conn: Connection, values: dict) -> dict:

@@ -19,7 +19,7 @@ from softswitch.store.tables import (
     trunks,
 )
 
-FIELDS = ("number", "description", "enabled", "unverified_when")
+FIELDS = ("number", "description", "enabled", "unverified_when", "record")
 
 
 def create_number(conn: Connection, values: dict, targets: list[dict]) -> dict:

@@ -32,7 +32,7 @@ _TABLES = {
 # row mappings, since the API waits for this read before it answers a write.
 _NARROW = {
     "numbers": (numbers.c.id, numbers.c.number, numbers.c.enabled,
-                numbers.c.unverified_when),
+                numbers.c.unverified_when, numbers.c.record),
     "route_targets": (route_targets.c.number_id, route_targets.c.position,
                       route_targets.c.kind, route_targets.c.agent_id, route_targets.c.user_id,
                       route_targets.c.trunk_id, route_targets.c.reject_code,

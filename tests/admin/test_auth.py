@@ -12,7 +12,8 @@ from softswitch.admin.auth import TokenCache, bearer_token
 from softswitch.store import tokens
 
 SAMPLE_PARAMS = {"name": "x", "username": "x", "number": "+14155550100", "id": "1",
-                 "call_id": "x@192.0.2.1", "address": "192.0.2.1"}
+                 "call_id": "x@192.0.2.1", "address": "192.0.2.1",
+                 "recording_id": "RE" + "0" * 32}
 PUBLIC = {("GET", "/v1/openapi.json")}
 
 

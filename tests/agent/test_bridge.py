@@ -933,3 +933,51 @@ def test_openai_realtime_is_not_told_of_a_hold():
     bridge.start(T0)
     assert bridge.hold(True, T0).ws == ()
     assert bridge.tick(T0 + 0.1).rtp == ()
+
+
+# --- recording --------------------------------------------------------------------------
+
+class _Recorder:
+    """Collects what the bridge's tap writes: (channel, slot, frame)."""
+
+    def __init__(self):
+        self.writes = []
+
+    def write(self, channel, slot, payload):
+        self.writes.append((channel, slot, bytes(payload)))
+
+
+def test_the_recording_tap_gets_each_slots_caller_frame_and_the_frame_sent_to_the_caller():
+    bridge = make()
+    recorder = bridge.recorder = _Recorder()
+    bridge.start(T0)
+    caller = [bytes([0x10 + k]) * 160 for k in range(3)]
+    for k, payload in enumerate(caller):
+        bridge.rtp_received(0, k + 1, k * 160, k == 0, payload, T0)
+    agent = bytes(range(200)) + bytes(range(120))  # two frames' worth
+    bridge.ws_text(media_message(agent), T0)
+    sent = []
+    for k in range(8):
+        sent += [(k, p.payload) for p in bridge.tick(T0 + SLOT * k).rtp]
+    heard = {slot: frame for channel, slot, frame in recorder.writes if channel == 0}
+    played = {slot: frame for channel, slot, frame in recorder.writes if channel == 1}
+    assert sorted(heard) == sorted(played) == list(range(8))
+    spoken = [heard[s] for s in range(8) if heard[s] != SILENCE_ULAW]
+    assert spoken[:3] == caller  # (then the jitter buffer's concealment, fading)
+    assert [played[slot] for slot, _ in sent] == [payload for _, payload in sent]
+    assert played[0] + played[1] == agent
+
+
+@pytest.mark.parametrize("profile, message", [
+    ("twilio", {"event": "recording", "streamSid": "MZ1", "recording": {"action": "pause"}}),
+    ("raw", {"event": "recording", "action": "pause"}),
+])
+def test_an_agents_recording_message_is_a_record_action(profile, message):
+    from softswitch.agent.bridge import Record
+    bridge = make(profile, **({"sample_rate": 16000} if profile == "raw" else {}))
+    bridge.start(T0)
+    assert bridge.ws_text(text(message), T0).actions == (Record("pause"),)
+    bad = dict(message, **({"recording": {"action": "erase"}} if profile == "twilio"
+                          else {"action": "erase"}))
+    out = bridge.ws_text(text(bad), T0)
+    assert out.actions == () and out.errors and bridge.stats().profile_errors == 1

@@ -69,7 +69,8 @@ def test_every_get_route_of_the_document_answers_without_a_server_error(live):
     token_id = created(api.post("/v1/tokens", {"name": "reader"}))["id"]
     created(api.post("/v1/bans", {"address": "192.0.2.66", "seconds": 60}))
     values = {"name": None, "username": "alice", "number": quote("+14155550100"),
-              "call_id": "no-such-call", "address": "192.0.2.66"}
+              "call_id": "no-such-call", "address": "192.0.2.66",
+              "recording_id": "RE" + "0" * 32}
     names = {"regions": "west", "trunks": "carrier", "agents": "bot"}
     ids = {"routes": route_id, "tokens": token_id, "registrations": 1, "cdrs": 1,
            "webhooks": 1}  # (no webhooks configured: a 404)

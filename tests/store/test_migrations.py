@@ -159,6 +159,7 @@ def test_committed_ddl_is_what_the_migrations_render():
 
 @pytest.mark.parametrize("dialect", migrate.DDL_DIALECTS)
 def test_rendered_ddl_creates_every_table(dialect):
-    text = migrate.render_ddl()[migrate.DDL_DIR / f"0001_initial.{dialect}.sql"]
+    text = "".join(text for path, text in sorted(migrate.render_ddl().items())
+                   if path.name.endswith(f".{dialect}.sql"))
     for table in metadata.sorted_tables:
         assert f"CREATE TABLE {table.name} (" in text

@@ -12,7 +12,7 @@ from softswitch.store import agents as store, regions
 ITEM = "/v1/agents/{name}"
 _INPUT_KEYS = ("url", "profile", "sample_rate", "region", "headers", "secret_headers",
                "custom_parameters", "account_sid", "auth_token", "webhook_url", "caller_ids",
-               "sip_headers")
+               "sip_headers", "record")
 
 
 def _out(row: dict) -> dict:
@@ -38,6 +38,7 @@ def _values(conn, body: AgentReplace) -> dict:
         "account_sid": body.account_sid, "auth_token": body.auth_token,
         "webhook_url": body.webhook_url,
         "caller_ids": list(body.caller_ids), "sip_headers": list(body.sip_headers),
+        "record": body.record,
     }
 
 

@@ -50,7 +50,7 @@ def _target_rows(ctx, conn, route, field: str) -> list[dict]:
 
 
 def _values(body: NumberReplace) -> dict:
-    return {"description": body.description, "enabled": body.enabled,
+    return {"description": body.description, "enabled": body.enabled, "record": body.record,
             "unverified_when": body.unverified_route.when if body.unverified_route else None}
 
 
@@ -64,7 +64,8 @@ def _save(ctx, conn, number: str, body: NumberReplace) -> dict:
 
 
 def _as_input(row: dict) -> dict:
-    return {key: row[key] for key in ("route", "description", "enabled", "unverified_route")}
+    return {key: row[key] for key in ("route", "description", "enabled", "unverified_route",
+                                      "record")}
 
 
 def list_numbers(ctx, call):

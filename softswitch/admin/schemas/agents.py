@@ -196,6 +196,8 @@ class AgentReplace(RequestModel):
                     "message: twilio customParameters, raw call.sip_headers, "
                     "openai-realtime a system message; routing, transaction and "
                     "credential headers (Via, Call-ID, CSeq, Route...) are refused")
+    record: bool = Field(False, description="record every call of this agent from the "
+                                            "answer (docs/recording.md)")
 
     @field_validator("sample_rate")
     @classmethod
@@ -275,5 +277,6 @@ class AgentOut(ResponseModel):
     webhook_url: str | None = None
     caller_ids: list[str]
     sip_headers: list[str]
+    record: bool
     created_at: Epoch
     updated_at: Epoch

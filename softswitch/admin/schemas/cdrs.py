@@ -89,3 +89,4 @@ class CdrOut(ResponseModel):
                                                           "the answer")
     amd: dict | None = Field(None, description="its details: reason, a machine greeting's "
                                                "end (beep or silence) and when")
+    recording_id: str | None = Field(description="the call's last recording (/v1/recordings)")

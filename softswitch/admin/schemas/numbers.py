@@ -76,6 +76,8 @@ class NumberReplace(RequestModel):
     unverified_route: UnverifiedRoute | None = Field(
         None, description="where inbound calls from trunks go when STIR/SHAKEN "
         "verification did not pass (null: the route, whatever the verstat)")
+    record: bool = Field(False, description="record every call to this number from the "
+                                            "answer (docs/recording.md)")
 
     @field_validator("route")
     @classmethod
@@ -96,5 +98,6 @@ class NumberOut(ResponseModel):
     description: str | None
     enabled: bool
     unverified_route: UnverifiedRoute | None
+    record: bool
     created_at: Epoch
     updated_at: Epoch

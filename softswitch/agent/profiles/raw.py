@@ -19,17 +19,21 @@ From the agent: binary audio; {"event": "mark", "name": ...}, {"event": "clear"}
                 {"event": "dtmf", "digits": "12#"}, {"event": "hangup", "reason": ...},
                 {"event": "transfer", "target": "+14155550100", "warm": false};
                 hangup and transfer may carry "headers": {"X-Outcome": "sale"} for
-                the BYE or the human's INVITE (checked by agent.sip_headers)."""
+                the BYE or the human's INVITE (checked by agent.sip_headers);
+                {"event": "recording", "action": "pause"} (start, pause, resume or stop
+                the call's recording: docs/recording.md)."""
 
 import json
 
 from ..events import (
     DTMF_DIGITS,
+    RECORDING_ACTIONS,
     AgentAudio,
     AgentClear,
     AgentDtmf,
     AgentHangup,
     AgentMark,
+    AgentRecording,
     AgentTransfer,
     AmdReported,
     AudioFormat,
@@ -121,6 +125,12 @@ class RawProfile:
         if kind == "hangup":
             return [AgentHangup(str(message.get("reason", "agent")),
                                 agent_set_headers(message.get("headers")))]
+        if kind == "recording":
+            action = message.get("action")
+            if action not in RECORDING_ACTIONS:
+                raise ProfileError("recording action must be one of "
+                                   + ", ".join(RECORDING_ACTIONS))
+            return [AgentRecording(action)]
         if kind == "transfer":
             if not message.get("target"):
                 raise ProfileError("transfer without target")

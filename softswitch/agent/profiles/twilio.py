@@ -17,6 +17,8 @@ credential headers, values without CR/LF up to 512 characters; a message with a
 refused header is refused. The INVITE's headers named in the agent's `sip_headers`
 come in the start message's customParameters, by name.)
     {"event": "dtmf", "streamSid": ..., "dtmf": {"digits": "123"}}   (play to the caller)
+    {"event": "recording", "streamSid": ..., "recording": {"action": "pause"}}
+        (start, pause, resume or stop the call's recording: docs/recording.md)
 
 Unknown events are ignored, as Twilio does.
 
@@ -45,12 +47,14 @@ from binascii import a2b_base64, b2a_base64
 
 from ..events import (
     DTMF_DIGITS,
+    RECORDING_ACTIONS,
     MULAW_8K,
     AgentAudio,
     AgentClear,
     AgentDtmf,
     AgentHangup,
     AgentMark,
+    AgentRecording,
     AgentTransfer,
     AmdReported,
     CallEnded,
@@ -176,6 +180,8 @@ class TwilioProfile:
             transfer = message["transfer"]
             return [AgentTransfer(str(target), bool(transfer.get("warm", False)),
                                   agent_set_headers(transfer.get("headers")))]
+        if kind == "recording":
+            return [_recording(_field(message, "recording", "action"))]
         if kind == "dtmf":
             digits = str(_field(message, "dtmf", "digits"))
             if not digits or not set(digits) <= DTMF_DIGITS:
@@ -185,6 +191,12 @@ class TwilioProfile:
 
     def decode_binary(self, data: bytes) -> list:
         raise ProfileError("the twilio profile sends no binary frames")
+
+
+def _recording(action) -> AgentRecording:
+    if action not in RECORDING_ACTIONS:
+        raise ProfileError("recording.action must be one of " + ", ".join(RECORDING_ACTIONS))
+    return AgentRecording(action)
 
 
 def _field(message: dict, section: str, name: str):

@@ -42,7 +42,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ...agent.amd_watch import AmdWatch, reported
-from ...agent.bridge import AgentBridge, Hangup, Transfer
+from ...agent.bridge import AgentBridge, Hangup, Record, Transfer
 from ...agent.events import CallEnded, CallInfo, TransferFailed
 from ...agent.profiles import make_agent_profile
 from ...agent.twilio_compat import SIGNATURE_HEADER, signature
@@ -52,6 +52,7 @@ from ..media.slot_ticker import SlotTicker
 from ..polling.read_group import ReadGroup
 from .media import AgentMedia
 from .metrics import AgentMediaMetrics
+from .recording_source import BridgeSource
 from .websocket import connect_agent
 
 log = Logger()
@@ -65,8 +66,12 @@ class AgentSessionFactory:
                  account: str = "ACsoftswitch", ticker: SlotTicker | None = None,
                  jitter_min_ms: float = 20, jitter_target_ms: float = 60,
                  jitter_max_ms: float = 200, max_burst: int = 3, ringback: str = "us",
-                 trust_root=None, close_drain_timeout: float = 5.0):
+                 trust_root=None, close_drain_timeout: float = 5.0, recordings=None,
+                 record_policy=None):
         self._reactor = reactor
+        # services.recordings.Recordings, and record_policy(agent, info) -> bool (the
+        # number's or the agent's `record`): calls are announced to it when they begin.
+        self._recording = (recordings, record_policy or (lambda agent, info: False))
         self._close_drain = close_drain_timeout  # [agents] close_drain_timeout
         self._trust_root = trust_root  # wss:// agents' authorities (None: the system's)
         # Every call's AgentBridge gets these ([agents] in the configuration).
@@ -106,7 +111,8 @@ class AgentSessionFactory:
                                     self._metrics, self.media_metrics, connect,
                                     self._connect_timeout, self.bridge_options,
                                     ringback=self._ringback,
-                                    close_drain=self._close_drain)
+                                    close_drain=self._close_drain,
+                                    recording=self._recording_of(agent, info))
 
         def failed(failure):
             # Whatever did open is closed again; the caller's route moves on.
@@ -131,9 +137,14 @@ class AgentSessionFactory:
                                     self._metrics, self.media_metrics, connect,
                                     self._connect_timeout, self.bridge_options,
                                     ringback=self._ringback,
-                                    close_drain=self._close_drain)
+                                    close_drain=self._close_drain,
+                                    recording=self._recording_of(agent, info))
 
         return media.addCallback(ready)
+
+    def _recording_of(self, agent, info: dict):
+        recordings, policy = self._recording
+        return None if recordings is None else (recordings, policy(agent, info))
 
     def _connector(self, agent):
         """connect(timeout): a Deferred open AgentSocket to `agent`."""
@@ -179,8 +190,9 @@ class LiveAgentSession:
     def __init__(self, reactor, ticker, agent, info: CallInfo, socket, leg, metrics,
                  media_metrics, connect, connect_timeout: float,
                  bridge_options: dict | None = None, ringback: str = "us",
-                 close_drain: float = 5.0):
+                 close_drain: float = 5.0, recording=None):
         self._reactor = reactor
+        self._recording = recording  # (services.recordings.Recordings, record from the answer)
         self._close_drain = close_drain  # seconds the queue may play after a close
         self._drain_timer = None
         self._bridge_options = bridge_options or {}  # AgentBridge's jitter and burst
@@ -275,6 +287,9 @@ class LiveAgentSession:
                                                       self._amd_expired)
         self._leg.set_receiver(self._rtp_received)
         self._apply(self._bridge.start(now, gated=amd is not None and amd.mode == "wait"))
+        if self._recording is not None:
+            self._recording[0].call_began(self._info.call_id, BridgeSource(self._bridge),
+                                          record=self._recording[1])
         self._schedule(self._bridge.next_deadline())
 
     def _new_profile(self):
@@ -300,6 +315,8 @@ class LiveAgentSession:
             self._drain_timer.cancel()
         self._amd_stop()
         stats = {}
+        if self._bridge is not None and self._recording is not None:
+            self._recording[0].call_ended(self._info.call_id)
         if self._bridge is not None:
             out = self._bridge.stop(reason, self._reactor.seconds())
             self._send_ws(out.ws)
@@ -476,6 +493,11 @@ class LiveAgentSession:
                     self._metrics.agent_transfers.inc()
                 self.transfer_headers = action.headers
                 self._on_transfer(action.target, action.warm)
+            elif isinstance(action, Record) and self._recording is not None:
+                refused = self._recording[0].control(self._info.call_id, action.action)
+                if refused:
+                    log.info("agent {agent}: recording {action}: {error}",
+                             agent=self._agent.name, action=action.action, error=refused)
         for error in out.errors[:3]:
             log.info("agent {agent}: {error}", agent=self._agent.name, error=error)
 

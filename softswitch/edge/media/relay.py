@@ -189,6 +189,14 @@ class RtpRelay:
     def live_calls(self):
         return list(self._calls.values())
 
+    def rtp_ports(self, call_id: str) -> tuple | None:
+        """The first stream's RTP ports (caller side, callee side) of a call, or None:
+        where a recording taps it (edge.media.recording_source)."""
+        call = self._calls.get(call_id)
+        if call is None or not call.caller.streams or not call.callee.streams:
+            return None
+        return call.caller.streams[0].rtp, call.callee.streams[0].rtp
+
     def set_regions(self, regions: dict[str, RegionConfig]) -> None:
         """The regions new calls use from now on (see relay_regions); the default
         region must stay."""

@@ -33,7 +33,8 @@ class RelayPort(DatagramProtocol):
                  "latch", "peer", "dest", "partner", "sibling", "own_stats", "far_stats",
                  "sendto", "local", "listening", "number", "forwarded", "rtcp_packets", "held",
                  "rtcp_unreadable", "malformed", "unrouted", "send_errors", "dropped_closed",
-                 "dropped_stranger", "srtp", "crypto")
+                 "dropped_stranger", "srtp", "crypto",
+                 "tap")
 
     def __init__(self, call, rtcp: bool, stats: ReceiverStats, clock, policy: LatchPolicy):
         self.call = call
@@ -66,6 +67,9 @@ class RelayPort(DatagramProtocol):
         self.send_errors = 0
         self.dropped_closed = 0  # arrived before this leg had an SDP
         self.dropped_stranger = 0  # RTCP from a host other than the latched RTP peer's
+        # A recorded call: tap(data, first, second, timestamp, ssrc, now) per RTP packet
+        # admitted (edge.media.recording_source); it only copies.
+        self.tap = None
 
     def startProtocol(self):
         sock = port_socket(self.transport)
@@ -82,6 +86,8 @@ class RelayPort(DatagramProtocol):
                 if addr != self.peer and not self._admit(addr, now):
                     return
                 self.own_stats.update(seq, timestamp, ssrc, second & 0x7F, now, len(data))
+                if self.tap is not None:
+                    self.tap(data, first, second, timestamp, ssrc, now)
                 partner = self.partner  # _forward, inlined
                 local = partner.local
                 if local is not None:

@@ -22,8 +22,12 @@ _FIELD_NAMES: dict = {}
 
 
 class CdrWriter:
-    def __init__(self, database, clock, flush_delay: float = 0.25, max_batch: int = 500):
+    def __init__(self, database, clock, flush_delay: float = 0.25, max_batch: int = 500,
+                 recording_of=None):
         self._db = database
+        # recording_of(call_id): the call's last recording id, or None
+        # (services.recordings.Recordings.take_recording_id).
+        self._recording_of = recording_of
         self._clock = clock
         self._flush_delay = flush_delay
         self._max_batch = max_batch
@@ -35,6 +39,8 @@ class CdrWriter:
         # Shallow: the stats inside are plain dicts already (asdict would deep-copy).
         row = {name: getattr(record, name) for name in _fields(type(record))}
         row["caller"], row["callee"] = row["caller"] or "", row["callee"] or ""
+        if self._recording_of is not None:
+            row["recording_id"] = self._recording_of(row["call_id"])
         self._pending.append(row)
         if len(self._pending) >= self._max_batch:
             self.flush()

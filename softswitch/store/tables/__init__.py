@@ -14,6 +14,7 @@ from softswitch.store.tables.numbers import (
     route_targets,
 )
 from softswitch.store.tables.outbound import outbound_route_trunks, outbound_routes
+from softswitch.store.tables.recordings import RECORDING_STATES, recordings
 from softswitch.store.tables.regions import regions
 from softswitch.store.tables.registrations import registrations
 from softswitch.store.tables.tokens import api_tokens
@@ -23,6 +24,7 @@ from softswitch.store.tables.users import sip_users
 __all__ = [
     "AGENT_PROFILES",
     "CALL_DIRECTIONS",
+    "RECORDING_STATES",
     "TARGET_COLUMN_BY_KIND",
     "TARGET_KINDS",
     "TRANSPORTS",
@@ -34,6 +36,7 @@ __all__ = [
     "numbers",
     "outbound_route_trunks",
     "outbound_routes",
+    "recordings",
     "regions",
     "registrations",
     "route_targets",

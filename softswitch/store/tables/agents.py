@@ -36,6 +36,8 @@ agents = sa.Table(
     sa.Column("caller_ids", sa.JSON, nullable=False, server_default="[]"),
     # Names of the INVITE's headers passed in its start message (agent_headers).
     sa.Column("sip_headers", sa.JSON, nullable=False, server_default="[]"),
+    # This agent's calls are recorded from the answer (docs/recording.md).
+    sa.Column("record", sa.Boolean, nullable=False, server_default=sa.false()),
     *timestamp_columns(),
     sa.UniqueConstraint("name"),
     sa.CheckConstraint(check_one_of("profile", AGENT_PROFILES), name="profile"),

@@ -46,6 +46,7 @@ cdrs = sa.Table(
     sa.Column("amd_result", sa.String, nullable=True),
     sa.Column("amd_decision_ms", sa.Integer, nullable=True),
     sa.Column("amd", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("recording_id", sa.String, nullable=True),  # recordings.id, the last one
     sa.Index(None, "start_at"),
     sa.Index(None, "did"),
     sa.Index(None, "call_id"),

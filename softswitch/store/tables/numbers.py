@@ -42,6 +42,8 @@ numbers = sa.Table(
     # "unverified" (failed or not signed), "not-a" (anything but passed with
     # attestation A); NULL: none.
     sa.Column("unverified_when", sa.String, nullable=True),
+    # Calls to this number are recorded from the answer (docs/recording.md).
+    sa.Column("record", sa.Boolean, nullable=False, server_default=sa.false()),
     *timestamp_columns(),
     sa.UniqueConstraint("number"),
 )
