@@ -36,6 +36,7 @@ from twisted.python.failure import Failure
 
 from ...agent.bridge import AgentBridge, Hangup, Transfer
 from ...agent.events import CallEnded, CallInfo, TransferFailed
+from ...agent.codec import is_wideband
 from ...agent.profiles import make_agent_profile
 from ...agent.twilio_compat import SIGNATURE_HEADER, signature
 from ...media.rtp import payload_of
@@ -250,7 +251,8 @@ class LiveAgentSession:
     def _new_profile(self):
         # The agent's custom parameters, then the call's (openai-realtime: instructions, voice).
         return make_agent_profile(self._agent.profile, self._agent.sample_rate,
-                                  self._info.custom_parameters)
+                                  self._info.custom_parameters,
+                                  wideband=is_wideband(self._leg.codec))
 
     def dtmf(self, digit: str) -> None:
         if self._bridge is not None:
