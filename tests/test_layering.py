@@ -1,7 +1,8 @@
 """Imports point inward (DESIGN.md, docs/call-control.md). Every package of softswitch
 belongs to a ring, and each ring names what it may import:
 
-- core (sip, sdp, media, agent): the standard library, numpy/soxr, pylibsrtp, the codec libraries (G722, opuslib) and the core;
+- core (sip, sdp, media, agent): the standard library, numpy/soxr, pylibsrtp, the codec
+  libraries (G722, opuslib) and the core;
   no sockets, no Twisted, no wall clock (it takes `now`);
 - services: the core and Twisted's interfaces (an injected clock, Deferreds); no
   edge, store, admin, config, metrics or tap, no sockets or SQL, no wall clock;

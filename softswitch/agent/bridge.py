@@ -256,6 +256,12 @@ class AgentBridge:
         return self._output(self._encode(CallerHeld() if held else CallerResumed()))
 
     @property
+    def agent_format(self) -> str:
+        """The agent leg's audio as encoding/rate (call record and metrics)."""
+        fmt = self.profile.audio_format
+        return f"{fmt.encoding}/{fmt.sample_rate}"
+
+    @property
     def held(self) -> bool:
         return self._held
 
@@ -398,6 +404,7 @@ class AgentBridge:
             jitter_depth_ms=jitter.depth_ms, jitter_delay_ms=jitter.delay_ms,
             jitter_ms=jitter.jitter_ms, clears=self.clears,
             cleared_ms=playout.cleared_bytes / 8,
+            caller_codec=self.codec.name, agent_format=self.agent_format,
             marks_received=self.marks_received, marks_played=self.marks_played,
             dtmf_in=self.dtmf_in, dtmf_out=self.dtmf_out, dtmf_unsent=self.dtmf_unsent,
             profile_errors=self.profile_errors,
