@@ -54,6 +54,7 @@ from .edge.sip.guard import GuardMetrics, SipGuard
 from .edge.sip.service import SipListeners, StartupError
 from .edge.sip.tcp import SipStreamFactory
 from .metrics import Metrics
+from .sdp.agent_answer import check_preference
 from .services.agent_calls import AgentCalls
 from .services.auth import DigestAuthenticator
 from .services.call_routing import CallRouter
@@ -266,7 +267,8 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         jitter_target_ms=agent_settings.jitter_target_ms,
         jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst,
         ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings),
-        close_drain_timeout=agent_settings.close_drain_timeout)
+        close_drain_timeout=agent_settings.close_drain_timeout,
+        codecs=check_preference(agent_settings.codecs))
     legs = UacLegs(dialog_router)  # the dialogs of ours as UAC (outbound, transfers)
     transfers = Transfers(
         endpoint, reactor, snapshot, relay, legs, location=location,

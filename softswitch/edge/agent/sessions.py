@@ -38,6 +38,7 @@ from ...agent.bridge import AgentBridge, Hangup, Transfer
 from ...agent.events import CallEnded, CallInfo, TransferFailed
 from ...agent.codec import is_wideband
 from ...agent.profiles import make_agent_profile
+from ...sdp.agent_answer import DEFAULT_PREFERENCE
 from ...agent.twilio_compat import SIGNATURE_HEADER, signature
 from ...media.rtp import payload_of
 from ..media.ringback import TransferRingback, prepare_ringback
@@ -57,7 +58,8 @@ class AgentSessionFactory:
                  account: str = "ACsoftswitch", ticker: SlotTicker | None = None,
                  jitter_min_ms: float = 20, jitter_target_ms: float = 60,
                  jitter_max_ms: float = 200, max_burst: int = 3, ringback: str = "us",
-                 trust_root=None, close_drain_timeout: float = 5.0):
+                 trust_root=None, close_drain_timeout: float = 5.0,
+                 codecs: tuple[str, ...] = DEFAULT_PREFERENCE):
         self._reactor = reactor
         self._close_drain = close_drain_timeout  # [agents] close_drain_timeout
         self._trust_root = trust_root  # wss:// agents' authorities (None: the system's)
@@ -66,7 +68,7 @@ class AgentSessionFactory:
                                "max_delay_ms": jitter_max_ms, "max_burst": max_burst}
         self._ticker = ticker if ticker is not None else SlotTicker(reactor)
         self._reads = ReadGroup(reactor)
-        self._media = AgentMedia(relay)
+        self._media = AgentMedia(relay, codecs)  # [agents] codecs
         self._connect_timeout = connect_timeout
         self._metrics = metrics
         self.media_metrics = AgentMediaMetrics()
