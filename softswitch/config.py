@@ -112,9 +112,9 @@ class AgentSettings:
     jitter_target_ms: int = 60
     jitter_max_ms: int = 200
     max_burst: int = 3  # RTP packets to the caller sent back to back after a stall
-    # The codecs an agent call answers with, in order of preference (G722, PCMU, PCMA):
+    # The codecs an agent call answers with, in order of preference (G722, OPUS, PCMU, PCMA):
     # the first the caller offers wins.
-    codecs: tuple[str, ...] = ("G722", "PCMU", "PCMA")
+    codecs: tuple[str, ...] = ("G722", "OPUS", "PCMU", "PCMA")
     # An agent that closes its socket (1000) has its queued audio played for at most
     # this many seconds before the caller gets the BYE (0: at once).
     close_drain_timeout: float = 5.0

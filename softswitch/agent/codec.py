@@ -31,6 +31,7 @@ import numpy as np
 
 from softswitch.agent.events import AudioFormat
 from softswitch.media.g711 import (
+    FRAME_SAMPLES,
     SAMPLE_RATE,
     SILENCE_ALAW,
     SILENCE_ULAW,
@@ -43,7 +44,9 @@ from softswitch.media.g711 import (
     ulaw_encode,
     ulaw_to_alaw,
 )
+from softswitch.media.codecs import OPUS_DEFAULT_PT
 from softswitch.media.codecs import g722 as _g722
+from softswitch.media.codecs import opus as _opus
 from softswitch.media.resample import Resampler
 
 CONCEAL_GAIN_DB = -6.0  # each repeat of a lost caller frame fades by this much
@@ -60,10 +63,26 @@ class CallCodec:
     from_ulaw: Callable[[bytes], bytes] | None
     conceal: Callable[[bytes], bytes]  # fades a repeated frame (jitter buffer concealment)
     sample_rate: int = SAMPLE_RATE  # the audio rate inside the codec
+    clock_rate: int = SAMPLE_RATE  # the RTP clock
+    wire_frame_bytes: int | None = FRAME_SAMPLES  # a 20 ms payload's size; None: any
+    # Agent -> caller audio waits in the playout queue as `encode` made it: the codec's
+    # own bytes (G.711, G.722), or L16 that `packetize` codes a frame at a time (Opus,
+    # whose packets cannot be cut at arbitrary bytes).
+    playout_silence: bytes | None = None  # None: `silence`
+    packetize: Callable[[bytes], bytes] | None = None  # None: a playout frame is the payload
 
     @property
     def wideband(self) -> bool:
         return self.sample_rate > SAMPLE_RATE
+
+    @property
+    def playout_frame(self) -> bytes:
+        """One 20 ms frame of silence as the playout queue holds it."""
+        return self.silence if self.playout_silence is None else self.playout_silence
+
+    @property
+    def playout_bytes_per_ms(self) -> float:
+        return len(self.playout_frame) / 20
 
 
 G711Codec = CallCodec  # (its former name)
@@ -87,7 +106,36 @@ def _g722_codec() -> CallCodec:
                      lambda _frame: _G722_SILENCE, _g722.SAMPLE_RATE)
 
 
-_PER_CALL = {"G722": _g722_codec}  # codecs with state: one instance per call
+_OPUS_SILENCE = _opus.OpusEncoder().encode(np.zeros(_opus.FRAME_SAMPLES_20MS, np.int16))
+_OPUS_PLAYOUT_SILENCE = bytes(_opus.FRAME_SAMPLES_20MS * 2)
+
+
+def _opus_codec(payload_type: int | None = None) -> CallCodec:
+    encoder, decoder = _opus.OpusEncoder(), _opus.OpusDecoder()
+
+    def decode(payload: bytes) -> np.ndarray:
+        # One 20 ms slot takes one frame: the answer asks for 20 ms packets, and a longer
+        # one's excess is dropped rather than piling up ahead of the agent.
+        try:
+            return decoder.decode(payload)[:_opus.FRAME_SAMPLES_20MS]
+        except ValueError:  # a packet libopus refuses: the caller's slot is concealed
+            return decoder.conceal()
+
+    def packetize(frame: bytes) -> bytes:
+        return encoder.encode(np.frombuffer(frame, "<i2"))
+
+    return CallCodec("OPUS", OPUS_DEFAULT_PT if payload_type is None else payload_type,
+                     _OPUS_SILENCE, decode, _to_l16, None, None,
+                     lambda _frame: _OPUS_SILENCE, _opus.SAMPLE_RATE, _opus.SAMPLE_RATE,
+                     None, _OPUS_PLAYOUT_SILENCE, packetize)
+
+
+def _to_l16(pcm: np.ndarray) -> bytes:
+    return pcm.astype("<i2", copy=False).tobytes()
+
+
+# codecs with state: one instance per call (Opus: with its negotiated payload type)
+_PER_CALL = {"G722": lambda payload_type=None: _g722_codec(), "OPUS": _opus_codec}
 CALL_CODECS = (*CODECS, *_PER_CALL)
 
 
@@ -96,11 +144,13 @@ def is_wideband(name: str) -> bool:
     return str(name).upper() in _PER_CALL
 
 
-def call_codec(name: str) -> CallCodec:
+def call_codec(name: str, payload_type: int | None = None) -> CallCodec:
+    """The codec `name` of a call; `payload_type` is the negotiated one of a codec
+    without a static type (Opus)."""
     try:
         key = name.upper()
         if key in _PER_CALL:
-            return _PER_CALL[key]()
+            return _PER_CALL[key](payload_type)
         return CODECS[key]
     except (KeyError, AttributeError):
         raise ValueError(f"call codec {name!r} is not one of "

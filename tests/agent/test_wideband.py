@@ -16,6 +16,7 @@ from softswitch.agent.codec import AgentToCaller, CallerToAgent, call_codec, is_
 from softswitch.agent.events import MULAW_8K, AudioFormat, CallInfo, CallStarted
 from softswitch.agent.profiles import make_agent_profile, make_profile
 from softswitch.media.codecs.g722 import G722Decoder, G722Encoder
+from softswitch.media.codecs.opus import OpusDecoder, OpusEncoder
 from softswitch.media.g711 import ulaw_decode, ulaw_encode
 
 from test_bridge import T0, Sim, key_press, stream
@@ -52,7 +53,7 @@ def test_g722_is_wideband_and_fresh_per_call():
     assert first.decode is not second.decode  # ADPCM state is per call
     assert call_codec("PCMU") is call_codec("PCMU")
     with pytest.raises(ValueError, match="G722"):
-        call_codec("opus")
+        call_codec("GSM")
 
 
 @pytest.mark.parametrize("rate", [16000, 24000])
@@ -164,3 +165,68 @@ def test_a_g722_call_to_openai_realtime_sends_24_khz_pcm_appends():
     pcm = np.frombuffer(b"".join(base64.b64decode(m["audio"]) for m in appends), "<i2")
     assert len(pcm) == len(appends) * 480  # 20 ms at 24 kHz
     assert dominant(pcm[5 * 480:25 * 480], 24000) == pytest.approx(7000, abs=20)
+
+
+# --- Opus (RFC 7587): 48 kHz RTP clock, packets of any size, coded a frame at a time ----
+
+def opus_packets(samples):
+    encoder = OpusEncoder()
+    return [encoder.encode(samples[i:i + 960]) for i in range(0, len(samples), 960)]
+
+
+def opus_stream(payloads, start=T0 + 0.005, pt=111):
+    return [(start + 0.02 * k, pt, 2000 + k, (7000 + 960 * k) & 0xFFFFFFFF, k == 0, p)
+            for k, p in enumerate(payloads)]
+
+
+def test_opus_both_ways_with_a_raw_16_khz_agent():
+    bridge = AgentBridge(make_profile("raw", sample_rate=16000), INFO, codec="OPUS",
+                         payload_type=111, rtp_event_pt=110, now=T0)
+    assert bridge.codec.payload_type == 111
+    sim = Sim(bridge)
+    sim.start()
+    sim.caller_packets(opus_stream(opus_packets(sine(6000, 1.0, 48000))))
+    sim.agent_binary(T0 + 0.1, sine(5000, 0.6, 16000).astype("<i2").tobytes())
+    sim.run(T0 + 1.3)
+    pcm = np.frombuffer(b"".join(f for _, f in sim.ws if isinstance(f, bytes)), "<i2")
+    assert len(pcm) % 320 == 0 and len(pcm) >= 60 * 320  # whole 20 ms frames at 16 kHz
+    heard = pcm[10 * 320:55 * 320]
+    assert dominant(heard, 16000) == pytest.approx(6000, abs=15)
+    assert band_energy(heard, 16000, 4000, 8000) > 0.9
+    packets = sim.audio_packets()
+    assert {p.payload_type for p in packets} == {111}
+    steps = {(b.timestamp - a.timestamp) & 0xFFFFFFFF for a, b in zip(packets, packets[1:])}
+    assert steps == {960}
+    decoder = OpusDecoder()
+    back = np.concatenate([decoder.decode(p.payload) for p in packets])
+    assert len(back) == 960 * len(packets)
+    assert dominant(back[10 * 960:35 * 960], 48000) == pytest.approx(5000, abs=15)
+    stats = bridge.stats()
+    assert (stats.caller_codec, stats.agent_format) == ("OPUS", "pcm16/16000")
+    assert stats.agent_audio_ms == pytest.approx(600, abs=25)
+
+
+def test_garbage_opus_packets_are_concealed_not_raised():
+    bridge = AgentBridge(make_profile("raw", sample_rate=16000), INFO, codec="OPUS",
+                         payload_type=111, now=T0)
+    sim = Sim(bridge)
+    sim.start()
+    long_packet = OpusEncoder().encode(sine(440, 0.06, 48000))  # 60 ms in one packet
+    sim.caller_packets(opus_stream([b"\xff\xff\xff"] * 10 + [b""] * 3 + [long_packet] * 10))
+    sim.run(T0 + 0.6)
+    pcm = np.frombuffer(b"".join(f for _, f in sim.ws if isinstance(f, bytes)), "<i2")
+    assert len(pcm) % 320 == 0 and len(pcm) // 320 >= 29 and not sim.errors
+    assert len(bridge._up._pending) < 2 * 320 * 2  # nothing piles up
+
+
+def test_opus_dtmf_to_the_caller_runs_on_the_48000_hz_clock():
+    bridge = AgentBridge(make_profile("raw", sample_rate=16000), INFO, codec="OPUS",
+                         payload_type=111, rtp_event_pt=110, now=T0)
+    sim = Sim(bridge)
+    sim.start()
+    sim.agent_text(T0 + 0.05, json.dumps({"event": "dtmf", "digits": "1"}))
+    sim.run(T0 + 0.4)
+    events = [p for _, p in sim.rtp if p.is_event]
+    assert events and {p.payload_type for p in events} == {110}
+    durations = [int.from_bytes(p.payload[2:4], "big") for p in events]
+    assert durations[0] == 960 and max(durations) == 4800  # 100 ms at 48 kHz

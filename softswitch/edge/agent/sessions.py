@@ -239,6 +239,7 @@ class LiveAgentSession:
         now = self._ticker.align(self._reactor.seconds())
         profile = self._new_profile()
         self._bridge = AgentBridge(profile, self._info, codec=self._leg.codec,
+                                   payload_type=self._leg.payload_type,
                                    rtp_event_pt=self._leg.event_pt, ssrc=_random32(),
                                    initial_seq=_random32() & 0xFFFF,
                                    initial_timestamp=_random32(), now=now,
