@@ -108,7 +108,8 @@ def synthesise(cadence: Cadence, level_dbm0: float = LEVEL_DBM0) -> np.ndarray:
 @functools.cache
 def cadence_frames(name: str, codec: str) -> tuple[bytes, ...]:
     """One cycle of the ringback `name` ("us", "uk", "eu") in `codec` ("PCMU",
-    "PCMA", "G722") as 160-byte frames (for "OPUS", the L16 48 kHz frames of its playout); computed once per pair."""
+    "PCMA", "G722") as 160-byte frames, or for "OPUS" as the L16 48 kHz frames of its
+    playout; computed once per pair."""
     try:
         cadence, encode = RINGBACK[name], _ENCODERS[codec.upper()]
     except KeyError:

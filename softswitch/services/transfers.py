@@ -481,8 +481,9 @@ class Transfer:
 def restrict_offer(sdp: bytes, customer_sdp: bytes) -> bytes:
     """The relay's offer for the human with, on the customer's audio stream, only the
     codec the customer uses with the switch and telephone-event (the relay does not
-    transcode); the other streams are declined (port 0). Unchanged when the customer's
-    SDP names no G.711 codec."""
+    transcode: a G.722 or Opus customer reaches only a human offering that codec); the
+    other streams are declined (port 0). Unchanged when the customer's SDP names no
+    codec an agent call takes."""
     try:
         choice = choose_audio(parse_sdp(customer_sdp))
         offer = parse_sdp(sdp)
