@@ -55,7 +55,7 @@ from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
 
 from ..sdp import Line, SdpError, parse_sdp
-from ..sdp.agent_answer import choose_audio
+from ..sdp.agent_answer import DEFAULT_PREFERENCE, choose_audio
 from ..sip.uri import parse_uri
 from .dialogs import CallRecord
 from .media_control import MediaError
@@ -160,8 +160,9 @@ class Transfers:
                  location=None, domain: str = "", limiter=None, gateway_order=None,
                  gateway_health=None, ring_timeout: float = DEFAULT_RING_TIMEOUT,
                  user_agent: str = "softswitch", session_timers=None,
-                 max_forks: int = MAX_FORKS):
+                 max_forks: int = MAX_FORKS, codecs: tuple[str, ...] = DEFAULT_PREFERENCE):
         self.stack = stack
+        self.codecs = codecs  # [agents] codecs: how the customer's codec was chosen
         self.clock = clock
         self._snapshot = snapshot_source
         self.media = media  # MediaControl (the relay)
@@ -275,7 +276,7 @@ class Transfer:
     def _offered(self, sdp: bytes) -> None:
         if self.state != DIALLING:
             return
-        self.offer = restrict_offer(sdp, self.call.customer_sdp)
+        self.offer = restrict_offer(sdp, self.call.customer_sdp, self.service.codecs)
         self._next_group()
 
     def _media_failed(self, failure) -> None:
@@ -478,14 +479,15 @@ class Transfer:
             admission.release()
 
 
-def restrict_offer(sdp: bytes, customer_sdp: bytes) -> bytes:
+def restrict_offer(sdp: bytes, customer_sdp: bytes,
+                   codecs: tuple[str, ...] = DEFAULT_PREFERENCE) -> bytes:
     """The relay's offer for the human with, on the customer's audio stream, only the
     codec the customer uses with the switch and telephone-event (the relay does not
     transcode: a G.722 or Opus customer reaches only a human offering that codec); the
     other streams are declined (port 0). Unchanged when the customer's SDP names no
     codec an agent call takes."""
     try:
-        choice = choose_audio(parse_sdp(customer_sdp))
+        choice = choose_audio(parse_sdp(customer_sdp), codecs)
         offer = parse_sdp(sdp)
     except SdpError:
         return sdp
