@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .media.tones import RINGBACK_CHOICES
+from .sdp.agent_answer import check_preference
 from .services.guard import GuardConfig
 from .services.numbers import is_e164
 from .services.recordings import RecordingSettings
@@ -113,6 +114,9 @@ class AgentSettings:
     jitter_target_ms: int = 60
     jitter_max_ms: int = 200
     max_burst: int = 3  # RTP packets to the caller sent back to back after a stall
+    # The codecs an agent call answers with, in order of preference (G722, OPUS, PCMU, PCMA):
+    # the first the caller offers wins.
+    codecs: tuple[str, ...] = ("G722", "OPUS", "PCMU", "PCMA")
     # An agent that closes its socket (1000) has its queued audio played for at most
     # this many seconds before the caller gets the BYE (0: at once).
     close_drain_timeout: float = 5.0
@@ -396,6 +400,10 @@ def _check(s: Settings) -> None:
         if not (0 < value and math.isfinite(value)):
             raise ConfigError(f"[agents] {key} must be a positive number of seconds")
     _check_agent_media(s.agents)
+    try:
+        check_preference(s.agents.codecs)
+    except ValueError as exc:
+        raise ConfigError(f"[agents] codecs: {exc}") from None
     if s.agents.transfer_ringback not in RINGBACK_CHOICES:
         raise ConfigError("[agents] transfer_ringback must be one of "
                           + ", ".join(f'"{c}"' for c in RINGBACK_CHOICES))

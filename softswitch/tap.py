@@ -59,6 +59,7 @@ from .edge.sip.service import SipListeners, StartupError
 from .edge.sip.tcp import SipStreamFactory
 from .edge.sip.tls_service import make_tls
 from .metrics import Metrics
+from .sdp.agent_answer import check_preference
 from .services.agent_calls import AgentCalls
 from .services.auth import DigestAuthenticator
 from .services.call_routing import CallRouter
@@ -281,13 +282,15 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         jitter_max_ms=agent_settings.jitter_max_ms, max_burst=agent_settings.max_burst,
         ringback=agent_settings.transfer_ringback, trust_root=agent_trust_root(agent_settings),
         close_drain_timeout=agent_settings.close_drain_timeout, ticker=ticker,
-        recordings=recordings, record_policy=record_policy(snapshot))
+        recordings=recordings, record_policy=record_policy(snapshot),
+        codecs=check_preference(agent_settings.codecs))
     legs = SipLegs(dialog_router)  # the dialogs of ours as UAC (outbound, transfers)
     transfers = Transfers(
         endpoint, reactor, snapshot, relay, legs, location=location,
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
         ring_timeout=settings.agents.transfer_ring_timeout, user_agent=sip.user_agent,
-        session_timers=session_timer_config(sip), max_forks=sip.max_forks, webhooks=webhooks)
+        session_timers=session_timer_config(sip), max_forks=sip.max_forks, webhooks=webhooks,
+        codecs=check_preference(settings.agents.codecs))
     agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=call_ended,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,

@@ -1,7 +1,8 @@
 """Imports point inward (DESIGN.md, docs/call-control.md). Every package of softswitch
 belongs to a ring, and each ring names what it may import:
 
-- core (sip, sdp, media, agent): the standard library, numpy/soxr, pylibsrtp and the core;
+- core (sip, sdp, media, agent): the standard library, numpy/soxr, pylibsrtp, the codec
+  libraries (G722, opuslib) and the core;
   no sockets, no Twisted, no wall clock (it takes `now`);
 - services: the core and Twisted's interfaces (an injected clock, Deferreds); no
   edge, store, admin, config, metrics or tap, no sockets or SQL, no wall clock;
@@ -25,7 +26,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "softswitch"
 CORE = ("sip", "sdp", "media", "agent")
-CORE_ALLOWED_THIRD_PARTY = {"numpy", "soxr", "pylibsrtp"}  # pylibsrtp: libsrtp in media.srtp
+CORE_ALLOWED_THIRD_PARTY = {"numpy", "soxr", "pylibsrtp",  # pylibsrtp: libsrtp in media.srtp
+                            "G722", "opuslib"}  # codec libraries in media.codecs
 
 # ring -> the softswitch packages it may import (besides itself)
 ALLOWED = {

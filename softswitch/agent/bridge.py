@@ -42,7 +42,8 @@ due since the last one:
 RTP out. The bridge owns the outgoing stream's header fields; the edge only sends
 `bytes(packet)`. `ssrc`, `initial_seq` and `initial_timestamp` come from the edge (it
 draws them at random, RFC 3550 §5.1). The sequence number advances by one per packet
-sent. The timestamp is `initial_timestamp + 160 * slot`: it advances per slot, sent or
+sent. The timestamp is `initial_timestamp + 160 * slot` (960 for Opus, whose RTP clock is
+48 kHz): it advances per slot, sent or
 skipped, so after a skipped stall the caller's jitter buffer sees a pause, not a loss
 nor a burst. The marker bit is set on the very first packet, on the first audio packet
 after skipped slots (the timestamp jumped), and on the first packet of each DTMF event.
@@ -132,7 +133,6 @@ from softswitch.agent.events import (
 )
 from softswitch.agent.profiles import ProfileError
 from softswitch.media.dtmf import DtmfDetector, DtmfGenerator, DtmfPacket
-from softswitch.media.g711 import FRAME_SAMPLES
 from softswitch.media.jitter import JitterBuffer
 from softswitch.media.latency import LatencyHistogram
 from softswitch.media.playout import Pacer, Playout
@@ -157,18 +157,24 @@ class AgentBridge(AgentControl):
                  rtp_event_pt: int | None = None, target_ms: float = 60,
                  min_delay_ms: float = 20, max_delay_ms: float = 200, max_burst: int = 3,
                  ssrc: int = 0, initial_seq: int = 0, initial_timestamp: int = 0,
-                 dtmf_duration_ms: int = 100, dtmf_gap_ms: int = 40, now: float):
+                 dtmf_duration_ms: int = 100, dtmf_gap_ms: int = 40, now: float,
+                 payload_type: int | None = None):
         self.profile = profile
         self.info = info
-        self.codec = call_codec(codec)
+        self.codec = call_codec(codec, payload_type)
         if rtp_event_pt is not None and (not 0 <= rtp_event_pt <= 127
                                          or rtp_event_pt == self.codec.payload_type):
             raise ValueError(f"telephone-event payload type {rtp_event_pt}")
         self.rtp_event_pt = rtp_event_pt
         self.created_at = now
-        self.jitter = JitterBuffer(8000, FRAME_MS, min_delay_ms, max_delay_ms, target_ms,
+        clock = self.codec.clock_rate
+        self.jitter = JitterBuffer(clock, FRAME_MS, min_delay_ms, max_delay_ms, target_ms,
                                    silence=self.codec.silence, attenuate=self.codec.conceal)
-        self.playout = Playout(FRAME_SAMPLES, self.codec.silence, FRAME_MS)
+        self.playout = Playout(len(self.codec.playout_frame), self.codec.playout_frame,
+                               FRAME_MS)
+        self._ts_step = clock * FRAME_MS // 1000  # RTP clock ticks per 20 ms
+        self._wire_bytes = self.codec.wire_frame_bytes
+        self._packetize = self.codec.packetize
         self.pacer = Pacer(FRAME_MS / 1000, max_burst)
         self.detector = DtmfDetector()
         self._up = CallerToAgent(self.codec, profile.audio_format)
@@ -305,6 +311,12 @@ class AgentBridge(AgentControl):
         return self.report(CallerHeld() if held else CallerResumed(), now)
 
     @property
+    def agent_format(self) -> str:
+        """The agent leg's audio as encoding/rate (call record and metrics)."""
+        fmt = self.profile.audio_format
+        return f"{fmt.encoding}/{fmt.sample_rate}"
+
+    @property
     def held(self) -> bool:
         return self._held
 
@@ -313,7 +325,8 @@ class AgentBridge(AgentControl):
         if self._closed:
             return self._quiet
         if payload_type == self.codec.payload_type:
-            if len(payload) == FRAME_SAMPLES:
+            size = self._wire_bytes
+            if len(payload) == size or (size is None and payload):
                 self.jitter.push(seq, timestamp, payload, now)
             else:  # another packet time: the switch offers ptime 20 only
                 self.rtp_ignored += 1
@@ -381,7 +394,7 @@ class AgentBridge(AgentControl):
         playout = self.playout
         arrivals = self._chunk_arrivals
         for slot in range(end - due, end):
-            timestamp = (self._ts0 + FRAME_SAMPLES * slot) & 0xFFFFFFFF
+            timestamp = (self._ts0 + self._ts_step * slot) & 0xFFFFFFFF
             if self._dtmf_digits or self._dtmf_packets:
                 packet = self._next_dtmf_packet(timestamp)
                 if packet is not None:
@@ -399,6 +412,8 @@ class AgentBridge(AgentControl):
                 taken = playout.taken
                 while arrivals and arrivals[0][0] < taken:
                     self.agent_latency.observe(now - arrivals.popleft()[1])
+            if self._packetize is not None:
+                frame = self._packetize(frame)
             rtp.append(RtpOut(frame, self.codec.payload_type, self._marker, self._seq,
                               timestamp, self._ssrc))
             self._seq = (self._seq + 1) & 0xFFFF
@@ -514,7 +529,8 @@ class AgentBridge(AgentControl):
         packets = self._dtmf_packets
         if not packets and self._dtmf_digits:
             digit = self._dtmf_digits.popleft()
-            packets.extend(DtmfGenerator(digit, self._dtmf_duration_ms, timestamp=timestamp,
+            packets.extend(DtmfGenerator(digit, self._dtmf_duration_ms,
+                                         clock_rate=self.codec.clock_rate, timestamp=timestamp,
                                          packet_ms=FRAME_MS))
             packets.extend([None] * self._dtmf_gap_slots)
             self.dtmf_out += 1

@@ -94,6 +94,8 @@ class BridgeStats:
     caller_audio_latency_ms: dict  # count, p50, p95, p99, max: RTP arrival -> agent
     agent_audio_latency_ms: dict  # the agent's chunk arrival -> its first RTP packet
     jitter: JitterStats
+    caller_codec: str = "PCMU"  # the caller leg's RTP codec (PCMU, PCMA, G722)
+    agent_format: str = "mulaw/8000"  # the agent leg's audio: encoding/rate
 
     def to_dict(self) -> dict:
         """Plain data for the call record: what `dataclasses.asdict` gives, without its

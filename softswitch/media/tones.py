@@ -26,7 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from softswitch.media.codecs.g722 import SAMPLE_RATE as G722_RATE
+from softswitch.media.codecs.g722 import G722Encoder
+from softswitch.media.codecs.opus import SAMPLE_RATE as OPUS_RATE
 from softswitch.media.g711 import FRAME_SAMPLES, SAMPLE_RATE, alaw_encode, ulaw_encode
+from softswitch.media.resample import Resampler
 
 LEVEL_DBM0 = -13.0
 # Peak of a 0 dBm0 sine in 16-bit linear G.711 samples (µ-law: 32636 at +3.17 dBm0;
@@ -34,7 +38,27 @@ LEVEL_DBM0 = -13.0
 DBM0_PEAK = 22_660.0
 RAMP_SAMPLES = 32  # 4 ms raised-cosine at each end of a burst
 
-_ENCODERS = {"PCMU": ulaw_encode, "PCMA": alaw_encode}
+
+
+def _g722_encode(samples: np.ndarray) -> bytes:
+    """8 kHz tone samples as G.722 (16 kHz inside; a tone cycle is coded from a fresh
+    encoder, so the cycle restarts cleanly at each loop)."""
+    wide = Resampler(SAMPLE_RATE, G722_RATE)
+    pcm = np.concatenate([wide.process(samples), wide.flush()])[:len(samples) * 2]
+    return G722Encoder().encode(pcm)
+
+
+def _opus_playout(samples: np.ndarray) -> bytes:
+    """8 kHz tone samples as the L16 48 kHz an Opus call's playout holds (the bridge
+    codes each frame to Opus as it sends it)."""
+    wide = Resampler(SAMPLE_RATE, OPUS_RATE)
+    pcm = np.concatenate([wide.process(samples), wide.flush()])[:len(samples) * 6]
+    return pcm.astype("<i2").tobytes()
+
+
+_ENCODERS = {"PCMU": ulaw_encode, "PCMA": alaw_encode, "G722": _g722_encode,
+             "OPUS": _opus_playout}
+_FRAME_BYTES = {"OPUS": OPUS_RATE // 50 * 2}  # else 160
 
 
 @dataclass(frozen=True)
@@ -84,13 +108,15 @@ def synthesise(cadence: Cadence, level_dbm0: float = LEVEL_DBM0) -> np.ndarray:
 @functools.cache
 def cadence_frames(name: str, codec: str) -> tuple[bytes, ...]:
     """One cycle of the ringback `name` ("us", "uk", "eu") in `codec` ("PCMU",
-    "PCMA") as 160-byte frames; computed once per pair."""
+    "PCMA", "G722") as 160-byte frames, or for "OPUS" as the L16 48 kHz frames of its
+    playout; computed once per pair."""
     try:
         cadence, encode = RINGBACK[name], _ENCODERS[codec.upper()]
     except KeyError:
         raise ValueError(f"no ringback {name!r} in {codec!r}") from None
     coded = encode(synthesise(cadence))
-    return tuple(coded[i:i + FRAME_SAMPLES] for i in range(0, len(coded), FRAME_SAMPLES))
+    size = _FRAME_BYTES.get(codec.upper(), FRAME_SAMPLES)
+    return tuple(coded[i:i + size] for i in range(0, len(coded), size))
 
 
 class ToneSource:

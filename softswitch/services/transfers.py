@@ -50,6 +50,7 @@ dialling is ignored.
 
 from twisted.logger import Logger
 
+from ..sdp.agent_answer import DEFAULT_PREFERENCE
 from .attempts import MAX_FORKS, Attempt, trunk_attempts, user_attempts
 from .calls.legs import SipLegs
 from .calls.transfer import ANSWERING, BRIDGED, DIALLING, Transfer, TransferRefused
@@ -69,9 +70,11 @@ class Transfers:
                  location=None, domain: str = "", limiter=None, gateway_order=None,
                  gateway_health=None, ring_timeout: float = DEFAULT_RING_TIMEOUT,
                  user_agent: str = "softswitch", session_timers=None,
-                 max_forks: int = MAX_FORKS, webhooks=NO_WEBHOOKS):
+                 max_forks: int = MAX_FORKS, webhooks=NO_WEBHOOKS,
+                 codecs: tuple[str, ...] = DEFAULT_PREFERENCE):
         self.stack = stack
         self.webhooks = webhooks  # services.webhooks: call events out
+        self.codecs = codecs  # [agents] codecs: how the customer's codec was chosen
         self.clock = clock
         self.snapshot = snapshot_source
         self.media = media  # MediaControl (the relay)

@@ -81,3 +81,22 @@ def test_the_exposition_is_well_formed():
     assert "# TYPE softswitch_agent_frame_seconds histogram" in text
     assert 'softswitch_agent_frame_seconds_bucket{le="5e-05"} 1.0' in text
     assert "softswitch_agent_jitter_depth_seconds_gcount 0.0" in text
+
+
+def test_calls_are_counted_by_the_caller_codec_and_the_agent_format():
+    registry = CollectorRegistry()
+    metrics = AgentMediaMetrics()
+    registry.register(metrics)
+    calls = [AgentBridge(make_profile("raw", sample_rate=16000), INFO, codec="G722", now=0.0),
+             AgentBridge(make_profile("raw", sample_rate=16000), INFO, codec="G722", now=0.0),
+             AgentBridge(make_profile("raw", sample_rate=24000), INFO, codec="OPUS",
+                         payload_type=111, now=0.0),
+             bridge()]
+    for call in calls:
+        metrics.begun(call)
+    metrics.ended(calls[0])  # an ended call stays counted
+    sample = registry.get_sample_value
+    name = "softswitch_agent_calls_by_codec_total"
+    assert sample(name, {"codec": "G722", "agent_format": "pcm16/16000"}) == 2
+    assert sample(name, {"codec": "OPUS", "agent_format": "pcm16/24000"}) == 1
+    assert sample(name, {"codec": "PCMU", "agent_format": "mulaw/8000"}) == 1

@@ -47,6 +47,7 @@ class Leg:
     def __init__(self, clock, codec="PCMU"):
         self.clock = clock
         self.codec = codec
+        self.payload_type = None  # (the static one of G.711)
         self.released = False
         self.far = 0  # RTP packets from the human (early media)
         self.sent = []

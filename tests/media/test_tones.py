@@ -5,6 +5,7 @@ cycles, in µ-law and A-law; the cycle is computed once and a frame is a lookup.
 import numpy as np
 import pytest
 
+from softswitch.media.codecs.g722 import G722Decoder
 from softswitch.media.g711 import (
     SILENCE_ALAW,
     SILENCE_ULAW,
@@ -151,7 +152,21 @@ def test_ringback_tone_names():
     with pytest.raises(ValueError):
         ringback_tone("fr", "PCMU")
     with pytest.raises(ValueError):
-        ringback_tone("us", "G722")
+        ringback_tone("us", "GSM")
+
+
+def test_g722_ringback_is_the_tone_at_16_khz():
+    """A G.722 call's ringback: the same cadence, 160-byte frames, decoding to the
+    tone's 440/480 Hz (US) and nothing of note above 4 kHz."""
+    frames = cadence_frames("us", "G722")
+    assert len(frames) == len(cadence_frames("us", "PCMU"))
+    assert {len(f) for f in frames} == {160}
+    pcm = G722Decoder().decode(b"".join(frames[:50]))  # the first second: tone on
+    spectrum = np.abs(np.fft.rfft(pcm[1600:16000]))
+    freqs = np.fft.rfftfreq(len(pcm[1600:16000]), 1 / 16000)
+    peak = freqs[spectrum.argmax()]
+    assert peak in (440.0, 480.0) or abs(peak - 440) < 5 or abs(peak - 480) < 5
+    assert spectrum[freqs > 4000].max() < spectrum.max() / 100
     with pytest.raises(ValueError):
         ToneSource(())
 

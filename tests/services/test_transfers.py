@@ -402,6 +402,15 @@ def test_restrict_offer_keeps_the_callers_codec_and_telephone_event():
     assert restrict_offer(b"garbage", CALLER_SDP.encode()) == b"garbage"
 
 
+def test_restrict_offer_follows_the_codec_preference_the_agent_answered_with():
+    wide = CALLER_SDP.replace("RTP/AVP 8 0 18 101", "RTP/AVP 8 9 0 101")
+    relay = wide.replace("\n", "\r\n").encode()
+    by_default = parse_sdp(restrict_offer(relay, wide.encode()))
+    assert by_default.media[0].formats == ["9", "101"]  # G.722, as the agent answered
+    narrow = parse_sdp(restrict_offer(relay, wide.encode(), ("PCMA", "PCMU")))
+    assert narrow.media[0].formats == ["8", "101"]
+
+
 def test_in_dialog_requests_to_the_human_leg_are_answered(switch):
     switch.answered_call()
     [(out, _)] = switch.transfer()

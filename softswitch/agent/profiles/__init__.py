@@ -27,9 +27,11 @@ def make_profile(name: str, **options):
         raise ValueError(f"unknown agent profile {name!r}") from None
 
 
-def make_agent_profile(name: str, sample_rate: int, custom_parameters):
-    """`make_profile` for one call: its audio rate, and the options the profile reads
-    from the call's custom parameters (PROFILE_PARAMETERS)."""
+def make_agent_profile(name: str, sample_rate: int, custom_parameters,
+                       wideband: bool = False):
+    """`make_profile` for one call: its audio rate, whether the caller's codec is
+    wideband (openai-realtime then takes 24 kHz PCM rather than µ-law), and the options
+    the profile reads from the call's custom parameters (PROFILE_PARAMETERS)."""
     options = {key: custom_parameters[key] for key in PROFILE_PARAMETERS.get(name, ())
                if key in custom_parameters}
-    return make_profile(name, sample_rate=sample_rate, **options)
+    return make_profile(name, sample_rate=sample_rate, wideband=wideband, **options)

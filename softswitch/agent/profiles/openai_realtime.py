@@ -1,5 +1,7 @@
 """Straight to a Realtime-style API (OpenAI Realtime, GA event names; the beta names of
-the audio delta are accepted too). G.711 u-law in and out, so no transcoding:
+the audio delta are accepted too). G.711 u-law in and out for G.711 callers, so no
+transcoding; a wideband caller (G.722, Opus: `wideband=True`) gets `audio/pcm` at the
+24 kHz the API takes both ways instead, so its audio never passes through 8 kHz:
 
     -> session.update {session: {type: realtime, instructions?,
                                   audio: {input: {format: audio/pcmu,
@@ -54,6 +56,7 @@ from ..events import (
     AgentHangup,
     AgentTransfer,
     AmdReported,
+    AudioFormat,
     CallEnded,
     CallerAudio,
     CallerDtmf,
@@ -89,10 +92,18 @@ AMD_MESSAGES = {
 }
 
 
+PCM_24K = AudioFormat("pcm16", 24000)  # the Realtime API's audio/pcm rate
+
+
 class OpenAIRealtimeProfile:
     audio_format = MULAW_8K
 
-    def __init__(self, instructions: str = "", voice: str | dict | None = None, **_options):
+    def __init__(self, instructions: str = "", voice: str | dict | None = None,
+                 wideband: bool = False, **_options):
+        if wideband:
+            self.audio_format = PCM_24K
+        self._wire_format = ({"type": "audio/pcm", "rate": PCM_24K.sample_rate}
+                             if wideband else {"type": "audio/pcmu"})
         self._instructions = instructions
         # A built-in voice's name, or a custom voice as {"id": "voice_..."}.
         self._voice = {"id": str(voice["id"])} if isinstance(voice, dict) else voice
@@ -103,9 +114,9 @@ class OpenAIRealtimeProfile:
         if isinstance(event, CallStarted):
             session = {
                 "type": "realtime",
-                "audio": {"input": {"format": {"type": "audio/pcmu"},
+                "audio": {"input": {"format": dict(self._wire_format),
                                     "turn_detection": {"type": "server_vad"}},
-                          "output": {"format": {"type": "audio/pcmu"}}},
+                          "output": {"format": dict(self._wire_format)}},
                 "tools": TOOLS,
             }
             if self._voice:

@@ -16,7 +16,7 @@ its socket, and the relay's answer from the human sends the caller's RTP there.
 from twisted.internet import defer
 
 from ...sdp import SdpError, parse_sdp
-from ...sdp.agent_answer import AudioChoice, build_answer, choose_audio
+from ...sdp.agent_answer import DEFAULT_PREFERENCE, AudioChoice, build_answer, choose_audio
 from ...services.media_control import MediaRejected, UnknownRegion
 
 _LOCAL_TAG = "local"
@@ -122,8 +122,9 @@ class LocalMediaLeg:
 
 
 class AgentMedia:
-    def __init__(self, relay):
+    def __init__(self, relay, codecs: tuple[str, ...] = DEFAULT_PREFERENCE):
         self._relay = relay
+        self._codecs = codecs  # the answer's codec preference ([agents] codecs)
 
     @defer.inlineCallbacks
     def open_local(self, call_id: str, offer_sdp: bytes, region: str | None,
@@ -133,7 +134,7 @@ class AgentMedia:
         and the audio reaches us unprotected)."""
         try:
             offer = parse_sdp(offer_sdp)
-            choice = choose_audio(offer)
+            choice = choose_audio(offer, self._codecs)
         except SdpError as exc:
             raise MediaRejected(str(exc)) from None
         relay_call_id = f"{call_id};agent"

@@ -58,6 +58,7 @@ class AgentMediaMetrics:
         self._caller = LatencyHistogram(LATENCY_BOUNDS)  # of the ended calls
         self._agent = LatencyHistogram(LATENCY_BOUNDS)
         self._ended = [0] * len(_COUNTERS)
+        self._codecs: dict[tuple[str, str], int] = {}  # (caller codec, agent format)
         # answering-machine detection (outbound calls that ask): results, greeting ends
         self.amd_results = {"human": 0, "machine": 0, "unknown": 0}
         self.amd_machine_ends = {"beep": 0, "silence": 0, "timeout": 0}
@@ -74,6 +75,9 @@ class AgentMediaMetrics:
 
     def begun(self, bridge) -> None:
         self._live.add(bridge)
+        # (codec names and agent formats are a small fixed set: bounded labels)
+        key = (bridge.codec.name, bridge.agent_format)
+        self._codecs[key] = self._codecs.get(key, 0) + 1
 
     def ended(self, bridge) -> None:
         if bridge not in self._live:
@@ -119,6 +123,13 @@ class AgentMediaMetrics:
             family = CounterMetricFamily(name, text)
             family.add_metric([], self._ended[index] + sum(read(b) for b in live))
             yield family
+        family = CounterMetricFamily(
+            "softswitch_agent_calls_by_codec",
+            "Agent calls bridged, by the caller leg's codec and the agent leg's audio format",
+            labels=["codec", "agent_format"])
+        for (codec, agent_format), count in sorted(self._codecs.items()):
+            family.add_metric([codec, agent_format], count)
+        yield family
         depth = LatencyHistogram(JITTER_DEPTH_BOUNDS)
         for bridge in live:
             depth.observe(bridge.jitter.depth_ms / 1000)

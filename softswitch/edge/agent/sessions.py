@@ -44,7 +44,9 @@ from twisted.python.failure import Failure
 from ...agent.amd_watch import AmdWatch, reported
 from ...agent.bridge import AgentBridge, Hangup, Record, Transfer
 from ...agent.events import CallEnded, CallInfo, TransferFailed
+from ...agent.codec import is_wideband
 from ...agent.profiles import make_agent_profile
+from ...sdp.agent_answer import DEFAULT_PREFERENCE
 from ...agent.twilio_compat import SIGNATURE_HEADER, signature
 from ...media.rtp import payload_of
 from ..media.ringback import TransferRingback, prepare_ringback
@@ -67,7 +69,7 @@ class AgentSessionFactory:
                  jitter_min_ms: float = 20, jitter_target_ms: float = 60,
                  jitter_max_ms: float = 200, max_burst: int = 3, ringback: str = "us",
                  trust_root=None, close_drain_timeout: float = 5.0, recordings=None,
-                 record_policy=None):
+                 record_policy=None, codecs: tuple[str, ...] = DEFAULT_PREFERENCE):
         self._reactor = reactor
         # services.recordings.Recordings, and record_policy(agent, info) -> bool (the
         # number's or the agent's `record`): calls are announced to it when they begin.
@@ -80,7 +82,7 @@ class AgentSessionFactory:
         # (tap.py shares one ticker with the relay, whose reads it interleaves too)
         self._ticker = ticker if ticker is not None else slot_ticker(reactor, jitter_min_ms)
         self._reads = ReadGroup(reactor, between_reads=self._ticker.run_due)
-        self._media = AgentMedia(relay)
+        self._media = AgentMedia(relay, codecs)  # [agents] codecs
         self._connect_timeout = connect_timeout
         self._metrics = metrics
         self.media_metrics = AgentMediaMetrics()
@@ -274,6 +276,7 @@ class LiveAgentSession:
         now = self._ticker.align(self._reactor.seconds())
         profile = self._new_profile()
         self._bridge = AgentBridge(profile, self._info, codec=self._leg.codec,
+                                   payload_type=self._leg.payload_type,
                                    rtp_event_pt=self._leg.event_pt, ssrc=_random32(),
                                    initial_seq=_random32() & 0xFFFF,
                                    initial_timestamp=_random32(), now=now,
@@ -295,7 +298,8 @@ class LiveAgentSession:
     def _new_profile(self):
         # The agent's custom parameters, then the call's (openai-realtime: instructions, voice).
         return make_agent_profile(self._agent.profile, self._agent.sample_rate,
-                                  self._info.custom_parameters)
+                                  self._info.custom_parameters,
+                                  wideband=is_wideband(self._leg.codec))
 
     def dtmf(self, digit: str) -> None:
         if self._bridge is not None:

@@ -31,7 +31,7 @@ from twisted.internet import defer
 from ...media.tones import RINGBACK_CHOICES, cadence_frames, ringback_tone
 
 WATCH_PERIOD = 0.020  # s: the watch's period should the session not have run
-_CODECS = ("PCMU", "PCMA")
+_CODECS = ("PCMU", "PCMA", "G722", "OPUS")
 
 
 def prepare_ringback(name: str) -> None:

@@ -5,7 +5,7 @@ offer the human is sent (`restrict_offer`)."""
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 
 from ...sdp import Line, SdpError, parse_sdp
-from ...sdp.agent_answer import choose_audio
+from ...sdp.agent_answer import DEFAULT_PREFERENCE, choose_audio
 
 CALLER_TAG = "caller"  # the customer's side of an agent call's relay call (edge.agent.media)
 
@@ -62,13 +62,15 @@ class BridgedSession:
         return d.addCallback(delete)
 
 
-def restrict_offer(sdp: bytes, customer_sdp: bytes) -> bytes:
+def restrict_offer(sdp: bytes, customer_sdp: bytes,
+                   codecs: tuple[str, ...] = DEFAULT_PREFERENCE) -> bytes:
     """The relay's offer for the human with, on the customer's audio stream, only the
     codec the customer uses with the switch and telephone-event (the relay does not
-    transcode); the other streams are declined (port 0). Unchanged when the customer's
-    SDP names no G.711 codec."""
+    transcode: a G.722 or Opus customer reaches only a human offering that codec); the
+    other streams are declined (port 0). Unchanged when the customer's SDP names no
+    codec an agent call takes."""
     try:
-        choice = choose_audio(parse_sdp(customer_sdp))
+        choice = choose_audio(parse_sdp(customer_sdp), codecs)
         offer = parse_sdp(sdp)
     except SdpError:
         return sdp

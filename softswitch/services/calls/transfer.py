@@ -69,6 +69,7 @@ class TransferService(Protocol):
     session_timers: SessionTimerConfig | None
     webhooks: CallEvents
     domain: str  # our SIP domain (the host of our identities)
+    codecs: tuple[str, ...]  # [agents] codecs: how the customer's codec was chosen
 
     def snapshot(self):
         """The routing snapshot in force (services.routing.RoutingSnapshot)."""
@@ -128,7 +129,7 @@ class Transfer:
     def _offered(self, sdp: bytes) -> None:
         if self.state != DIALLING:
             return
-        self.offer = restrict_offer(sdp, self.call.customer_sdp)
+        self.offer = restrict_offer(sdp, self.call.customer_sdp, self.service.codecs)
         self._next_group()
 
     def _media_failed(self, failure) -> None:
