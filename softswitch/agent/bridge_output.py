@@ -122,7 +122,7 @@ def bridge_stats(bridge) -> BridgeStats:
         caller_frames=bridge.caller_frames,
         caller_silence_frames=bridge.caller_silence_frames,
         comfort_noise_packets=bridge.comfort_noise, agent_audio_chunks=bridge.agent_audio_chunks,
-        agent_audio_ms=playout.enqueued_bytes / 8,
+        agent_audio_ms=playout.enqueued_bytes / bridge.codec.playout_bytes_per_ms,
         first_agent_audio_s=(None if first is None or bridge._started_at is None
                              else max(0.0, first - bridge._started_at)),
         rtp_packets=bridge.rtp_packets,
@@ -133,7 +133,8 @@ def bridge_stats(bridge) -> BridgeStats:
         rtp_ignored=bridge.rtp_ignored, concealed=jitter.concealed, late=jitter.late,
         jitter_depth_ms=jitter.depth_ms, jitter_delay_ms=jitter.delay_ms,
         jitter_ms=jitter.jitter_ms, clears=bridge.clears,
-        cleared_ms=playout.cleared_bytes / 8,
+        cleared_ms=playout.cleared_bytes / bridge.codec.playout_bytes_per_ms,
+        caller_codec=bridge.codec.name, agent_format=bridge.agent_format,
         marks_received=bridge.marks_received, marks_played=bridge.marks_played,
         dtmf_in=bridge.dtmf_in, dtmf_out=bridge.dtmf_out, dtmf_unsent=bridge.dtmf_unsent,
         profile_errors=bridge.profile_errors,
