@@ -122,7 +122,8 @@ def lab(tmp_path_factory):
         seed_routing(switch.db_url, Routing(
             trunks=[TrunkRow("carrier", (GatewayRow(GATEWAY_B_IP, port),))],
             outbound=[OutboundRow("1202", ("carrier",))]))
-        seed_agents(switch.db_url, [AgentRow(p.strip("/"), f"ws://127.0.0.1:{server.port}{p}")
+        seed_agents(switch.db_url, [AgentRow(p.strip("/"), f"ws://127.0.0.1:{server.port}{p}",
+                                             caller_ids=(OURS,))
                                     for p in PATHS], [])
         api = AdminApi(switch, create_api_token(switch.db_url))
         switch.start()

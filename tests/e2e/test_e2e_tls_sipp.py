@@ -93,7 +93,7 @@ def lab(tmp_path_factory):
                                  "tls": {"certificate": str(switch_cert),
                                          "key": str(switch_key), "ca_file": str(pki.ca_file),
                                          "reload_interval": 0.0}})
-    switch.add_user(USER, PASSWORD)
+    switch.add_user(USER, PASSWORD, caller_ids=("+14155550100",))
     seed_routing(switch.db_url, Routing(
         trunks=[TrunkRow("secure", (GatewayRow(GATEWAY_IP, ports["gateway_tls"],
                                                transport="tls"),))],
