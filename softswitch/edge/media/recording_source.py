@@ -71,8 +71,9 @@ class RecordingMediaControl:
             while len(self._planned) > MAX_PLANNED:
                 self._planned.popitem(last=False)
 
-    def offer(self, call_id: str, from_tag: str, sdp: bytes, region: str | None = None):
-        return self._relay.offer(call_id, from_tag, sdp, region)
+    def offer(self, call_id: str, from_tag: str, sdp: bytes, region: str | None = None,
+              **options):
+        return self._relay.offer(call_id, from_tag, sdp, region, **options)  # (SRTP's too)
 
     def answer(self, call_id: str, from_tag: str, to_tag: str, sdp: bytes):
         d = self._relay.answer(call_id, from_tag, to_tag, sdp)
