@@ -280,7 +280,9 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         endpoint, reactor, snapshot, relay, legs, location=location,
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
         ring_timeout=settings.agents.transfer_ring_timeout, user_agent=sip.user_agent,
-        session_timers=session_timer_config(sip), max_forks=sip.max_forks, webhooks=webhooks)
+        session_timers=session_timer_config(sip), max_forks=sip.max_forks, webhooks=webhooks,
+        refer_fallback=agent_settings.refer_fallback,
+        refer_notify_timeout=agent_settings.refer_notify_timeout)
     agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=call_ended,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,

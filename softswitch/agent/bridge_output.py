@@ -42,6 +42,8 @@ class Transfer:
 
     target: str
     warm: bool = False
+    mode: str = "bridge"  # or "refer": SIP REFER on the caller's leg
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class Output(NamedTuple):

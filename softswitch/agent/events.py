@@ -133,8 +133,26 @@ class AgentHangup:
 
 @dataclass(frozen=True, slots=True)
 class AgentTransfer:
-    target: str  # an E.164 number, "user:NAME" or "trunk:NAME"
+    target: str  # an E.164 number, "user:NAME", "trunk:NAME"; for refer also sip:/tel:
     warm: bool = False
+    mode: str = "bridge"  # "bridge" (the switch dials and bridges) | "refer" (SIP REFER)
+    headers: tuple[tuple[str, str], ...] = ()  # refer: put in the Refer-To (User-to-User)
+
+
+TRANSFER_MODES = ("bridge", "refer")
+
+
+def transfer_options(message: dict) -> dict:
+    """The `mode` and `headers` of an agent's transfer message (every profile spells
+    them the same); ValueError when they are not usable."""
+    mode = message.get("mode") or "bridge"
+    if mode not in TRANSFER_MODES:
+        raise ValueError(f"transfer mode must be one of {', '.join(TRANSFER_MODES)}")
+    headers = message.get("headers") or {}
+    if not isinstance(headers, dict) or len(headers) > 4 or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ValueError("transfer headers must be an object of at most 4 strings")
+    return {"mode": mode, "headers": tuple(headers.items())}
 
 
 @dataclass(frozen=True, slots=True)

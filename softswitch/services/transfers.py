@@ -46,12 +46,18 @@ documented "transfer-failed" event); cold, the customer has been hearing ringbac
 the call ends with a BYE (disconnect_reason "transfer-failed"), which stops it.
 Another transfer may be asked once one has failed; one asked while another is
 dialling is ignored.
+
+`mode: "refer"` asks the far end to transfer the call itself by SIP REFER
+(calls.refer: the NOTIFYs followed, our legs ended on success, a refused REFER
+bridged as above unless `refer_fallback` is off).
 """
 
 from twisted.logger import Logger
 
+from ..sip.refer import DEFAULT_NOTIFY_TIMEOUT
 from .attempts import MAX_FORKS, Attempt, trunk_attempts, user_attempts
 from .calls.legs import SipLegs
+from .calls.refer import REFERRED, ReferTransfer
 from .calls.transfer import ANSWERING, BRIDGED, DIALLING, Transfer, TransferRefused
 from .calls.transfer import TransferredCall
 from .numbers import NumberError, normalise
@@ -69,7 +75,9 @@ class Transfers:
                  location=None, domain: str = "", limiter=None, gateway_order=None,
                  gateway_health=None, ring_timeout: float = DEFAULT_RING_TIMEOUT,
                  user_agent: str = "softswitch", session_timers=None,
-                 max_forks: int = MAX_FORKS, webhooks=NO_WEBHOOKS):
+                 max_forks: int = MAX_FORKS, webhooks=NO_WEBHOOKS,
+                 refer_fallback: bool = True,
+                 refer_notify_timeout: float = DEFAULT_NOTIFY_TIMEOUT):
         self.stack = stack
         self.webhooks = webhooks  # services.webhooks: call events out
         self.clock = clock
@@ -85,15 +93,23 @@ class Transfers:
         self.user_agent = user_agent
         self.session_timers = session_timers  # sip.session_timer.SessionTimerConfig
         self._max_forks = max_forks  # contacts of a user target rung at once
+        self.refer_fallback = refer_fallback  # a refused REFER: dial and bridge instead
+        self.refer_notify_timeout = refer_notify_timeout  # 202 -> final NOTIFY, at most
 
-    def request(self, call: TransferredCall, target: str, warm: bool) -> "Transfer | None":
+    def request(self, call: TransferredCall, target: str, warm: bool, mode: str = "bridge",
+                headers: tuple[tuple[str, str], ...] = ()) -> "Transfer | None":
         current = call.transfer
         if current is not None and current.state in (DIALLING, ANSWERING):
             log.info("transfer of {call_id} to {target} ignored: one to {other} is under way",
                      call_id=call.call_id, target=target, other=current.target)
             return None
-        if current is not None and current.state == BRIDGED:
+        if current is not None and current.state in (BRIDGED, REFERRED):
             return None
+        if mode == "refer":
+            refer = ReferTransfer(self, call, target, warm, headers)
+            call.transfer = refer
+            refer.start()
+            return refer
         if not getattr(call.session, "media_id", None):
             log.info("transfer of {call_id}: its session cannot hand its media over",
                      call_id=call.call_id)

@@ -61,6 +61,7 @@ from ..events import (
     ResponseStarted,
     SpeechStarted,
     TransferFailed,
+    transfer_options,
 )
 from . import ProfileError
 
@@ -77,7 +78,10 @@ TOOLS = [
          "warm": {"type": "boolean",
                   "description": "Stay on the call while the human's phone rings; if the "
                                  "transfer fails you are told and keep talking with the "
-                                 "caller. Default false: you leave the call at once."}},
+                                 "caller. Default false: you leave the call at once."},
+         "mode": {"type": "string", "enum": ["bridge", "refer"],
+                  "description": "refer: ask the caller's carrier to transfer the call "
+                                 "(SIP REFER) instead of connecting it through here."}},
          "required": ["target"]}},
 ]
 AMD_MESSAGES = {
@@ -208,7 +212,12 @@ class OpenAIRealtimeProfile:
         if name == "transfer_call" and arguments.get("target"):
             call_id = message.get("call_id")
             self.transfer_call_id = str(call_id) if call_id else None
-            return [AgentTransfer(str(arguments["target"]), arguments.get("warm") is True)]
+            try:
+                options = transfer_options(arguments)
+            except ValueError as exc:
+                raise ProfileError(str(exc)) from None
+            return [AgentTransfer(str(arguments["target"]), arguments.get("warm") is True,
+                                  **options)]
         return []
 
 

@@ -36,6 +36,7 @@ from ..events import (
     CallStarted,
     MarkPlayed,
     TransferFailed,
+    transfer_options,
 )
 from . import ProfileError
 
@@ -116,7 +117,12 @@ class RawProfile:
         if kind == "transfer":
             if not message.get("target"):
                 raise ProfileError("transfer without target")
-            return [AgentTransfer(str(message["target"]), bool(message.get("warm", False)))]
+            try:
+                options = transfer_options(message)
+            except ValueError as exc:
+                raise ProfileError(str(exc)) from None
+            return [AgentTransfer(str(message["target"]), bool(message.get("warm", False)),
+                                  **options)]
         return []
 
 

@@ -53,6 +53,7 @@ from ..events import (
     CallStarted,
     MarkPlayed,
     TransferFailed,
+    transfer_options,
 )
 from . import ProfileError
 
@@ -158,7 +159,12 @@ class TwilioProfile:
             return [AgentHangup(str(reason))]
         if kind == "transfer":
             target = _field(message, "transfer", "target")
-            return [AgentTransfer(str(target), bool(message["transfer"].get("warm", False)))]
+            try:
+                options = transfer_options(message["transfer"])
+            except ValueError as exc:
+                raise ProfileError(str(exc)) from None
+            return [AgentTransfer(str(target), bool(message["transfer"].get("warm", False)),
+                                  **options)]
         if kind == "dtmf":
             digits = str(_field(message, "dtmf", "digits"))
             if not digits or not set(digits) <= DTMF_DIGITS:

@@ -468,7 +468,7 @@ class LiveAgentSession:
             elif isinstance(action, Transfer) and self._on_transfer is not None:
                 if self._metrics is not None:
                     self._metrics.agent_transfers.inc()
-                self._on_transfer(action.target, action.warm)
+                self._on_transfer(action.target, action.warm, action.mode, action.headers)
         for error in out.errors[:3]:
             log.info("agent {agent}: {error}", agent=self._agent.name, error=error)
 

@@ -125,9 +125,14 @@ class Call:
             return
         self.end("agent", reason)
 
-    def _transfer_requested(self, target: str, warm: bool) -> None:
+    def _transfer_requested(self, target: str, warm: bool, mode: str = "bridge",
+                            headers: tuple = ()) -> None:
         if not self.ended:
-            self._context.transfers.request(self, target, warm)
+            if mode == "refer":
+                self._context.transfers.request(self, target, warm, mode=mode,
+                                                headers=headers)
+            else:
+                self._context.transfers.request(self, target, warm)
 
     # -- endings -------------------------------------------------------------------------
     def end(self, side: str, reason: str, code: int | None = None) -> None:
