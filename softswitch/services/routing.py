@@ -155,6 +155,7 @@ class Trunk:
     # certificate is presented).
     tls_client_certificate: str | None = None
     tls_client_key: str | None = field(default=None, repr=False)
+    allow_refer: bool = False  # a REFER from its side of a call is carried out (else 403)
 
     def source_rules(self) -> list[tuple[str | None, AllowedSource | None, SourceRule]]:
         """(exact host or None, network or None, rule) for every way a source names
@@ -336,7 +337,8 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         t["auth_username"], t["auth_password"], bool(t["register"]), t["max_concurrent"],
         t["max_cps"], t["number_format"], bool(t["enabled"]), t.get("stir_shaken") or "off",
         t.get("media_encryption") or "none",
-        t.get("tls_client_certificate"), t.get("tls_client_key")) for t in rows["trunks"]]
+        t.get("tls_client_certificate"), t.get("tls_client_key"),
+        bool(t.get("allow_refer"))) for t in rows["trunks"]]
     agents = [Agent(
         a["name"], a["url"], a["profile"], a["sample_rate"], region_names.get(a["region_id"]),
         MappingProxyType(dict(a["headers"] or {})),

@@ -25,7 +25,7 @@ from softswitch.store.tables import (
 FIELDS = (
     "name", "inbound_allowed_sources", "auth_username", "auth_password", "register",
     "max_concurrent", "max_cps", "number_format", "enabled", "stir_shaken",
-    "media_encryption", "tls_client_certificate", "tls_client_key",
+    "media_encryption", "tls_client_certificate", "tls_client_key", "allow_refer",
 )
 GATEWAY_FIELDS = ("host", "port", "transport", "region_id", "priority", "weight")
 

@@ -12,7 +12,7 @@ from softswitch.store import regions, trunks as store
 ITEM = "/v1/trunks/{name}"
 _GATEWAY_KEYS = ("host", "port", "transport", "region", "priority", "weight")
 _PLAIN_KEYS = ("max_concurrent", "max_cps", "number_format", "enabled", "stir_shaken",
-               "media_encryption")
+               "media_encryption", "allow_refer")
 
 
 def _out(row: dict) -> dict:

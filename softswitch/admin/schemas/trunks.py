@@ -163,6 +163,9 @@ class TrunkReplace(RequestModel):
         "off", description="sign: the switch signs calls to this trunk (STIR/SHAKEN "
         "Identity, [stir] certificate); off: the carrier signs them")
     media_encryption: MediaEncryption = "none"
+    allow_refer: bool = Field(
+        False, description="a REFER from this trunk's side of a call (its PBX transferring "
+        "the call) is carried out; false: refused 403")
 
     @field_validator("gateways")
     @classmethod
@@ -232,5 +235,6 @@ class TrunkOut(ResponseModel):
     enabled: bool
     stir_shaken: Literal["sign", "off"]
     media_encryption: MediaEncryption
+    allow_refer: bool = False
     created_at: Epoch
     updated_at: Epoch

@@ -1,0 +1,10 @@
+BEGIN;
+
+-- Running upgrade 0008 -> 0013
+
+ALTER TABLE trunks ADD COLUMN allow_refer BOOLEAN DEFAULT false NOT NULL;
+
+UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0008';
+
+COMMIT;
+
