@@ -54,10 +54,14 @@ bridged as above unless `refer_fallback` is off).
 
 from twisted.logger import Logger
 
-from ..sip.refer import DEFAULT_NOTIFY_TIMEOUT
+from ..sip.errors import RemoteProtocolError
+from ..sip.message import make_response
+from ..sip.refer import DEFAULT_NOTIFY_TIMEOUT, parse_refer_to
 from .attempts import MAX_FORKS, Attempt, trunk_attempts, user_attempts
 from .calls.legs import SipLegs
 from .calls.refer import REFERRED, ReferTransfer
+from .calls.referred import ReferredTransfer
+from .calls.referred import accepted as referred_accepted
 from .calls.transfer import ANSWERING, BRIDGED, DIALLING, Transfer, TransferRefused
 from .calls.transfer import TransferredCall
 from .numbers import NumberError, normalise
@@ -118,6 +122,56 @@ class Transfers:
         call.transfer = transfer
         transfer.start()
         return transfer
+
+    def referred(self, call: TransferredCall, leg, key, request) -> None:
+        """A REFER from the customer's side (calls.referred): refused, or answered 202
+        and carried out."""
+        code, target, attempts = self._refer_plan(call, request)
+        if code is not None:
+            log.info("REFER in {call_id} refused: {code}", call_id=call.call_id, code=code)
+            response = make_response(request, code)
+            self.stack.respond(key, response)
+            return
+        transfer = ReferredTransfer(self, call, leg, target, attempts)
+        call.transfer = transfer
+        referred_accepted(self.stack, key, request, leg)
+        transfer.start()
+
+    def _refer_plan(self, call, request):
+        """(refusal code or None, the target as the planner takes it, its attempts)."""
+        trunk = self._snapshot().trunks.get(getattr(call.record, "trunk", None) or "")
+        if trunk is None or not trunk.allow_refer:
+            return 403, None, None
+        current = call.transfer
+        if current is not None and current.state in (DIALLING, ANSWERING):
+            return 491, None, None
+        values = request.headers.get_list("Refer-To")
+        if len(values) != 1:
+            return 400, None, None
+        try:
+            refer_to = parse_refer_to(values[0])
+        except RemoteProtocolError as exc:
+            return exc.status_hint, None, None
+        target = self._referred_target(refer_to)
+        if target is None:
+            return 403, None, None
+        try:
+            groups = self.plan(call, target)
+        except TransferRefused as exc:
+            return exc.code, None, None
+        return None, target, [a for group in groups for a in group]
+
+    def _referred_target(self, refer_to) -> str | None:
+        """A Refer-To as a target of ours: a number, or a user of our domain; None for
+        anything else (the switch never dials a URI the far end chose)."""
+        try:
+            return normalise(refer_to.user or "", "e164")
+        except NumberError:
+            pass
+        if refer_to.scheme != "tel" and refer_to.user and \
+                (refer_to.host or "").lower() == self._domain.lower():
+            return f"user:{refer_to.user}"
+        return None
 
     def plan(self, call: TransferredCall, target: str) -> list[list[Attempt]]:
         """Groups of attempts: each group rung at once, the groups one after another."""

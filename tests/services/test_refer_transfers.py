@@ -1,12 +1,20 @@
-"""Transfer by REFER (services.calls.refer), Clock-driven on the agent-call harness of
-test_transfers: the agent asks for mode "refer", the switch sends REFER on the
-caller's leg, answers each NOTIFY 200, ends its legs after a 200 sipfrag, tells the
-agent of a failure, and bridges instead when the REFER is refused."""
+"""Transfer by REFER, Clock-driven on the agent-call harness of test_transfers.
+
+Sent (services.calls.refer): the agent asks for mode "refer", the switch sends REFER
+on the caller's leg, answers each NOTIFY 200, ends its legs after a 200 sipfrag,
+tells the agent of a failure, and bridges instead when the REFER is refused.
+Received (services.calls.referred): a REFER from the caller's side is refused 403
+unless its trunk allows it; allowed, it is answered 202, its target dialled through
+the outbound routes with the agent's media, NOTIFYs 100/180/200 sent, and the target
+replaces the referrer's leg (BYE to the referrer, the agent stays on)."""
+
+from dataclasses import replace
 
 import pytest
-from test_transfers import CARRIER, HUMANS, Switch
+from test_transfers import CARRIER, HUMAN_SDP, HUMANS, OUR_ANSWER, Switch
 from test_uac_leg import reply
 
+from softswitch.services.routing import RoutingSnapshot
 from softswitch.sip.refer import DEFAULT_NOTIFY_TIMEOUT
 
 
@@ -132,3 +140,85 @@ def test_refer_from_the_caller_is_refused(switch):
             f"Call-ID: call-1@carrier\nCSeq: 2 REFER\n"
             f"Refer-To: <sip:+14155550199@198.51.100.7>\nContent-Length: 0\n\n")
     assert statuses(switch.receive(text, CARRIER)) == [403]
+
+
+# -- a REFER from the caller's side (calls.referred) ------------------------------------------
+def allowing_refer(switch):
+    """The carrier's trunk gets allow_refer."""
+    current = switch.holder()
+    trunks = [replace(t, allow_refer=True) if t.name == "carrier" else t
+              for t in current.trunks.values()]
+    switch.holder.replace(RoutingSnapshot(
+        trunks=trunks, users=current.users, agents=current.agents.values(),
+        numbers=current.numbers.values(), outbound=current.outbound))
+
+
+def caller_refer(switch, refer_to, cseq=2):
+    ok = switch.ok
+    text = (f"REFER sip:x@127.0.0.1 SIP/2.0\n"
+            f"Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKr{cseq}\n"
+            f"Max-Forwards: 70\nTo: {ok.headers.get('To')}\nFrom: {ok.headers.get('From')}\n"
+            f"Call-ID: call-1@carrier\nCSeq: {cseq} REFER\n"
+            f"Refer-To: {refer_to}\nReferred-By: <sip:pbx@198.51.100.7>\n"
+            f"Content-Length: 0\n\n")
+    return switch.receive(text, CARRIER)
+
+
+def sipfrags(sent):
+    return [(m.body.decode().strip(), m.headers.get("Subscription-State"))
+            for m, _ in sent if m.is_request and m.method == "NOTIFY"]
+
+
+def test_refer_received_replaces_the_referrer(switch):
+    session = switch.answered_call()
+    allowing_refer(switch)
+    sent = caller_refer(switch, "<sip:+14155550199@198.51.100.7>")
+    assert statuses(sent) == [202]
+    sent += switch.wire.take()
+    assert sipfrags(sent) == [("SIP/2.0 100 Trying", "active;expires=60")]
+    [(invite, peer)] = [(m, p) for m, p in sent if m.is_request and m.method == "INVITE"]
+    assert peer == HUMANS and invite.uri.startswith("sip:+14155550199@")
+    assert invite.body == OUR_ANSWER  # the agent's media, as the referrer had it
+    sent = switch.receive(reply(invite, 180, to_tag="t1"), HUMANS)
+    assert sipfrags(sent) == [("SIP/2.0 180 Ringing", "active;expires=60")]
+    sent = switch.receive(reply(invite, 200, body=HUMAN_SDP, to_tag="t1",
+                                contact=f"sip:t@{HUMANS.host}"), HUMANS)
+    assert sipfrags(sent) == [("SIP/2.0 200 OK", "terminated;reason=noresource")]
+    assert [(m.method, p) for m, p in sent if m.is_request and m.method != "NOTIFY"] == \
+        [("ACK", HUMANS), ("BYE", CARRIER)]
+    assert session.reoffers == [HUMAN_SDP.encode()]  # the relay follows the target
+    assert session.stopped == [] and switch.records == []  # the agent stays on
+    # The target hangs up: the call ends, its record names it.
+    bye = (f"BYE sip:x@127.0.0.1 SIP/2.0\n"
+           f"Via: SIP/2.0/UDP {HUMANS.host}:5060;branch=z9hG4bKtb\n"
+           f"Max-Forwards: 70\nFrom: {invite.headers.get('To')};tag=t1\n"
+           f"To: {invite.headers.get('From')}\nCall-ID: {invite.call_id}\nCSeq: 9 BYE\n"
+           f"Content-Length: 0\n\n")
+    assert statuses(switch.receive(bye, HUMANS)) == [200]
+    [record] = switch.records
+    assert record.transfer_target == "+14155550199"
+    assert session.stopped
+
+
+def test_refer_received_target_busy_notifies_the_failure(switch):
+    session = switch.answered_call()
+    allowing_refer(switch)
+    sent = caller_refer(switch, "<tel:+14155550199>") + switch.wire.take()
+    [invite] = [m for m, _ in sent if m.is_request and m.method == "INVITE"]
+    sent = switch.receive(reply(invite, 486, to_tag="t1"), HUMANS)
+    assert sipfrags(sent) == [("SIP/2.0 486 Busy Here", "terminated;reason=noresource")]
+    assert session.reoffers == [] and switch.records == []  # the referrer keeps the call
+
+
+@pytest.mark.parametrize("refer_to, code", [
+    ("<sip:+14155550199@198.51.100.7?Replaces=abc>", 400),
+    ("<http://example.com/>", 400),
+    ("<sip:sales@pbx.example.com>", 403),  # not a number, not our domain
+    ("<sip:+33155550199@198.51.100.7>", 404),  # no outbound route
+])
+def test_refer_received_refused(switch, refer_to, code):
+    switch.answered_call()
+    allowing_refer(switch)
+    sent = caller_refer(switch, refer_to)
+    assert statuses(sent) == [code]
+    assert [m for m, _ in sent + switch.wire.take() if m.is_request] == []
