@@ -81,6 +81,7 @@ class TrunkRow:
     max_cps: float | None = None
     register: bool = False  # the switch registers to the first gateway (outbound)
     media_encryption: str = "none"  # SRTP toward it: none | sdes | optional
+    allow_refer: bool = False  # a REFER from its side of a call is carried out
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def seed_routing(db_url: str, routing: Routing) -> None:
                     auth_username=trunk.auth_username, auth_password=trunk.auth_password,
                     register=trunk.register, max_concurrent=trunk.max_concurrent,
                     max_cps=trunk.max_cps, number_format=trunk.number_format,
-                    media_encryption=trunk.media_encryption,
+                    media_encryption=trunk.media_encryption, allow_refer=trunk.allow_refer,
                     enabled=True, **stamp)).inserted_primary_key[0]
                 for gateway in trunk.gateways:
                     conn.execute(sa.insert(t.gateways).values(
