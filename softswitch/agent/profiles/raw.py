@@ -14,7 +14,8 @@ To the agent:   {"event": "start", "call": {...}, "format": {"encoding": "pcm_s1
                  "answered_by" when the call waited for it).
 From the agent: binary audio; {"event": "mark", "name": ...}, {"event": "clear"},
                 {"event": "dtmf", "digits": "12#"}, {"event": "hangup", "reason": ...},
-                {"event": "transfer", "target": "+14155550100", "warm": false}."""
+                {"event": "transfer", "target": "+14155550100", "warm": false}
+                (optional "mode": "refer" and "headers": {...}: by SIP REFER)."""
 
 import json
 

@@ -8,6 +8,8 @@ mark, clear; and two documented extensions Twilio itself does not have:
     {"event": "hangup", "streamSid": ..., "hangup": {"reason": "done"}}
     {"event": "transfer", "streamSid": ..., "transfer": {"target": "+14155550100",
                                                          "warm": false}}
+        (optional in "transfer": "mode": "refer" and "headers": {...}: a SIP REFER to
+        the caller's carrier, services.calls.refer)
     {"event": "dtmf", "streamSid": ..., "dtmf": {"digits": "123"}}   (play to the caller)
 
 Unknown events are ignored, as Twilio does.
