@@ -14,6 +14,7 @@ import pytest
 from test_transfers import CARRIER, HUMAN_SDP, HUMANS, OUR_ANSWER, Switch
 from test_uac_leg import reply
 
+from softswitch.services.calls.refer import bridge_target, refer_uri
 from softswitch.services.routing import RoutingSnapshot
 from softswitch.sip.refer import DEFAULT_NOTIFY_TIMEOUT
 
@@ -222,3 +223,27 @@ def test_refer_received_refused(switch, refer_to, code):
     sent = caller_refer(switch, refer_to)
     assert statuses(sent) == [code]
     assert [m for m, _ in sent + switch.wire.take() if m.is_request] == []
+
+
+@pytest.mark.parametrize("target, remote, uri", [
+    ("+14155550199", "sip:+12125550123@198.51.100.7:5060",
+     "sip:+14155550199@198.51.100.7:5060"),
+    ("+14155550199", "sips:pbx@pbx.example.com", "sips:+14155550199@pbx.example.com"),
+    ("+14155550199", "not a uri", "tel:+14155550199"),
+    ("tel:+14155550199", "sip:x@198.51.100.7", "tel:+14155550199"),
+    ("sip:sales@pbx.example.com", "sip:x@198.51.100.7", "sip:sales@pbx.example.com"),
+    ("user:alice", "sip:x@198.51.100.7", None),
+    ("trunk:humans", "sip:x@198.51.100.7", None),
+    ("call me", "sip:x@198.51.100.7", None),
+])
+def test_refer_uri(target, remote, uri):
+    assert refer_uri(target, remote) == uri
+
+
+@pytest.mark.parametrize("target, bridged", [
+    ("+14155550199", "+14155550199"), ("user:alice", "user:alice"),
+    ("tel:+14155550199", "+14155550199"), ("sip:+14155550199@gw.example.com", "+14155550199"),
+    ("sip:sales@pbx.example.com", None), ("sip:", None),
+])
+def test_bridge_target(target, bridged):
+    assert bridge_target(target) == bridged
