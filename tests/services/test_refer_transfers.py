@@ -127,6 +127,13 @@ def test_refer_to_a_sip_uri_and_bad_headers(switch):
     assert session.failures[-1] == ("+14155550199", 400, "failed")
 
 
+def test_refer_to_our_own_address_is_not_sent(switch):
+    session = switch.answered_call()
+    session.on_transfer("sip:+14155550199@127.0.0.1:5060", False, "refer", ())
+    assert [m for m, _ in switch.wire.take() if m.is_request] == []
+    assert session.failures == [("sip:+14155550199@127.0.0.1:5060", 403, "failed")]
+
+
 def test_notify_without_refer_is_481(switch):
     switch.answered_call()
     assert statuses(notify(switch, 1, "SIP/2.0 200 OK\n", "terminated")) == [481]

@@ -75,6 +75,11 @@ class ReferTransfer:
         if uri is None:  # user:NAME, trunk:NAME: only the switch can dial those
             self._fallback(0)
             return
+        if _names_us(self.service.stack, uri):
+            log.info("REFER of {call_id} to {target} not sent: it names the switch",
+                     call_id=self.call.call_id, target=self.target)
+            self._agent_told(403, "failed")
+            return
         try:
             refer_to = format_refer_to(uri, self.headers)
         except (RemoteProtocolError, ValueError) as exc:
@@ -222,6 +227,19 @@ def refer_uri(target: str, remote_target: str) -> str | None:
         return f"tel:{number}"
     port = f":{far.port}" if far.port else ""
     return f"{far.scheme}:{number}@{far.host}{port}"
+
+
+def _names_us(stack, uri: str) -> bool:
+    """Whether a sip: target is one of the switch's own addresses (the far end would
+    only send the call back here)."""
+    try:
+        parsed = parse_uri(uri)
+    except (RemoteProtocolError, ValueError):
+        return False
+    if not isinstance(parsed, SipUri):
+        return False
+    port = parsed.port or (5061 if parsed.scheme == "sips" else 5060)
+    return stack.is_our_address(parsed.host.strip("[]"), port)
 
 
 def bridge_target(target: str) -> str | None:
