@@ -105,6 +105,11 @@ class AgentSettings:
     transfer_ring_timeout: float = 30.0  # a human not answering a transfer by then: failed
     # What a cold transfer's caller hears while the human rings: us, uk, eu or silence.
     transfer_ringback: str = "us"
+    # Transfers by SIP REFER (mode "refer"): a REFER the far end refuses (or does not
+    # answer) is dialled and bridged by the switch instead, unless refer_fallback is
+    # false; the far end's final NOTIFY is awaited at most refer_notify_timeout.
+    refer_fallback: bool = True
+    refer_notify_timeout: float = 60.0
     outbound_ring_timeout: float = 60.0  # an outbound call not answered by then: no-answer
     # An outbound call its trunks' limits have not admitted by then fails ("limit:cps").
     outbound_max_queue_wait: float = 300.0
@@ -395,7 +400,8 @@ def _check(s: Settings) -> None:
         raise ConfigError("[trunks] dns_timeout must be between 0 and 30 seconds")
     if not 0 < s.agents.connect_timeout <= 60:
         raise ConfigError("[agents] connect_timeout must be between 0 and 60 seconds")
-    for key in ("transfer_ring_timeout", "outbound_ring_timeout", "outbound_max_queue_wait"):
+    for key in ("transfer_ring_timeout", "outbound_ring_timeout", "outbound_max_queue_wait",
+                "refer_notify_timeout"):
         value = getattr(s.agents, key)
         if not (0 < value and math.isfinite(value)):
             raise ConfigError(f"[agents] {key} must be a positive number of seconds")

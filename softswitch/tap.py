@@ -290,7 +290,9 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
         ring_timeout=settings.agents.transfer_ring_timeout, user_agent=sip.user_agent,
         session_timers=session_timer_config(sip), max_forks=sip.max_forks, webhooks=webhooks,
-        codecs=check_preference(settings.agents.codecs))
+        codecs=check_preference(settings.agents.codecs),
+        refer_fallback=agent_settings.refer_fallback,
+        refer_notify_timeout=agent_settings.refer_notify_timeout)
     agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=call_ended,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,

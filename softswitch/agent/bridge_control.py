@@ -58,7 +58,7 @@ class AgentControl:
         self.playout.add_mark(HangupWhenPlayed(event.reason, event.headers))
 
     def _on_transfer(self, event: AgentTransfer, now: float, ws, actions: list) -> None:
-        actions.append(Transfer(event.target, event.warm, event.headers))
+        actions.append(Transfer(event.target, event.warm, event.mode, event.headers))
 
     def _on_speech_started(self, event, now: float, ws: list, actions: list) -> None:
         heard_ms = 0 if self._boundaries else self.playout.played_ms

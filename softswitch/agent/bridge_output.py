@@ -50,6 +50,7 @@ class Transfer:
 
     target: str
     warm: bool = False
+    mode: str = "bridge"  # or "refer": SIP REFER on the caller's leg
     headers: tuple[tuple[str, str], ...] = ()  # the agent's, for the human's INVITE
 
 

@@ -150,9 +150,24 @@ RECORDING_ACTIONS = ("start", "pause", "resume", "stop")
 
 @dataclass(frozen=True, slots=True)
 class AgentTransfer:
-    target: str  # an E.164 number, "user:NAME" or "trunk:NAME"
+    target: str  # an E.164 number, "user:NAME", "trunk:NAME"; for refer also sip:/tel:
     warm: bool = False
-    headers: tuple[tuple[str, str], ...] = ()  # for the INVITE to the human
+    mode: str = "bridge"  # "bridge" (the switch dials and bridges) | "refer" (SIP REFER)
+    # The agent's headers (agent.sip_headers): on the INVITE to the human, or (refer)
+    # in the Refer-To.
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+TRANSFER_MODES = ("bridge", "refer")
+
+
+def transfer_mode(message: dict) -> str:
+    """The `mode` of an agent's transfer message (every profile spells it the same);
+    ValueError when it is not one of TRANSFER_MODES."""
+    mode = message.get("mode") or "bridge"
+    if mode not in TRANSFER_MODES:
+        raise ValueError(f"transfer mode must be one of {', '.join(TRANSFER_MODES)}")
+    return mode
 
 
 @dataclass(frozen=True, slots=True)

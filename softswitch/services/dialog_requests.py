@@ -3,7 +3,8 @@ switch is the callee) or a UAC leg (the switch placed the call). The in-dialog
 router hands the request to the dialog's owner, which answers it here: the CSeq is
 checked against the dialog (RFC 3261 §12.2.2), BYE ends the call, a re-INVITE or an
 UPDATE with SDP is a new offer, an UPDATE without one a session refresh (RFC 4028),
-INFO goes to the call, OPTIONS is 200 and anything else 405 with our Allow."""
+INFO goes to the call, OPTIONS is 200, NOTIFY (of a REFER we sent) and REFER go to
+the dialog end (calls.sip_leg), and anything else 405 with our Allow."""
 
 from typing import Protocol
 
@@ -13,7 +14,7 @@ from ..sip.message import Request, Response, make_response
 from .proxy_media import carries_sdp
 
 # What a dialog end of the switch accepts (Allow in INVITEs, 2xx and 405s).
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
 
 
 class DialogEnd(Protocol):
@@ -53,6 +54,10 @@ def answer_request(stack, key, request: Request, view: SipDialog | None,
         end.info_received(key, request)
     elif method == "OPTIONS":
         stack.respond(key, make_response(request, 200))
+    elif method == "NOTIFY" and hasattr(end, "notify_received"):
+        end.notify_received(key, request)
+    elif method == "REFER" and hasattr(end, "refer_received"):
+        end.refer_received(key, request)
     else:
         response = make_response(request, 405)
         response.headers.add("Allow", ALLOW)

@@ -162,6 +162,7 @@ class Trunk:
     trust_identity: bool = True
     default_caller_id: str | None = None
     topology_hiding: bool = False
+    allow_refer: bool = False  # a REFER from its side of a call is carried out (else 403)
 
     def source_rules(self) -> list[tuple[str | None, AllowedSource | None, SourceRule]]:
         """(exact host or None, network or None, rule) for every way a source names
@@ -367,7 +368,7 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         t.get("media_encryption") or "none",
         t.get("tls_client_certificate"), t.get("tls_client_key"),
         bool(t.get("trust_identity", True)), t.get("default_caller_id"),
-        bool(t.get("topology_hiding", False))) for t in rows["trunks"]]
+        bool(t.get("topology_hiding", False)), bool(t.get("allow_refer"))) for t in rows["trunks"]]
     agents = [Agent(
         a["name"], a["url"], a["profile"], a["sample_rate"], region_names.get(a["region_id"]),
         MappingProxyType(dict(a["headers"] or {})),

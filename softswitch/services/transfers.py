@@ -46,13 +46,23 @@ documented "transfer-failed" event); cold, the customer has been hearing ringbac
 the call ends with a BYE (disconnect_reason "transfer-failed"), which stops it.
 Another transfer may be asked once one has failed; one asked while another is
 dialling is ignored.
+
+`mode: "refer"` asks the far end to transfer the call itself by SIP REFER
+(calls.refer: the NOTIFYs followed, our legs ended on success, a refused REFER
+bridged as above unless `refer_fallback` is off).
 """
 
 from twisted.logger import Logger
 
 from ..sdp.agent_answer import DEFAULT_PREFERENCE
+from ..sip.errors import RemoteProtocolError
+from ..sip.message import make_response
+from ..sip.refer import DEFAULT_NOTIFY_TIMEOUT, parse_refer_to
 from .attempts import MAX_FORKS, Attempt, trunk_attempts, user_attempts
 from .calls.legs import SipLegs
+from .calls.refer import REFERRED, ReferTransfer
+from .calls.referred import ReferredTransfer
+from .calls.referred import accepted as referred_accepted
 from .calls.transfer import ANSWERING, BRIDGED, DIALLING, Transfer, TransferRefused
 from .calls.transfer import TransferredCall
 from .numbers import NumberError, normalise
@@ -71,7 +81,9 @@ class Transfers:
                  gateway_health=None, ring_timeout: float = DEFAULT_RING_TIMEOUT,
                  user_agent: str = "softswitch", session_timers=None,
                  max_forks: int = MAX_FORKS, webhooks=NO_WEBHOOKS,
-                 codecs: tuple[str, ...] = DEFAULT_PREFERENCE):
+                 codecs: tuple[str, ...] = DEFAULT_PREFERENCE,
+                 refer_fallback: bool = True,
+                 refer_notify_timeout: float = DEFAULT_NOTIFY_TIMEOUT):
         self.stack = stack
         self.webhooks = webhooks  # services.webhooks: call events out
         self.codecs = codecs  # [agents] codecs: how the customer's codec was chosen
@@ -88,15 +100,23 @@ class Transfers:
         self.user_agent = user_agent
         self.session_timers = session_timers  # sip.session_timer.SessionTimerConfig
         self._max_forks = max_forks  # contacts of a user target rung at once
+        self.refer_fallback = refer_fallback  # a refused REFER: dial and bridge instead
+        self.refer_notify_timeout = refer_notify_timeout  # 202 -> final NOTIFY, at most
 
-    def request(self, call: TransferredCall, target: str, warm: bool) -> "Transfer | None":
+    def request(self, call: TransferredCall, target: str, warm: bool, mode: str = "bridge",
+                headers: tuple[tuple[str, str], ...] = ()) -> "Transfer | None":
         current = call.transfer
         if current is not None and current.state in (DIALLING, ANSWERING):
             log.info("transfer of {call_id} to {target} ignored: one to {other} is under way",
                      call_id=call.call_id, target=target, other=current.target)
             return None
-        if current is not None and current.state == BRIDGED:
+        if current is not None and current.state in (BRIDGED, REFERRED):
             return None
+        if mode == "refer":
+            refer = ReferTransfer(self, call, target, warm, headers)
+            call.transfer = refer
+            refer.start()
+            return refer
         if not getattr(call.session, "media_id", None):
             log.info("transfer of {call_id}: its session cannot hand its media over",
                      call_id=call.call_id)
@@ -105,6 +125,56 @@ class Transfers:
         call.transfer = transfer
         transfer.start()
         return transfer
+
+    def referred(self, call: TransferredCall, leg, key, request) -> None:
+        """A REFER from the customer's side (calls.referred): refused, or answered 202
+        and carried out."""
+        code, target, attempts = self._refer_plan(call, request)
+        if code is not None:
+            log.info("REFER in {call_id} refused: {code}", call_id=call.call_id, code=code)
+            response = make_response(request, code)
+            self.stack.respond(key, response)
+            return
+        transfer = ReferredTransfer(self, call, leg, target, attempts)
+        call.transfer = transfer
+        referred_accepted(self.stack, key, request, leg)
+        transfer.start()
+
+    def _refer_plan(self, call, request):
+        """(refusal code or None, the target as the planner takes it, its attempts)."""
+        trunk = self._snapshot().trunks.get(getattr(call.record, "trunk", None) or "")
+        if trunk is None or not trunk.allow_refer:
+            return 403, None, None
+        current = call.transfer
+        if current is not None and current.state in (DIALLING, ANSWERING):
+            return 491, None, None
+        values = request.headers.get_list("Refer-To")
+        if len(values) != 1:
+            return 400, None, None
+        try:
+            refer_to = parse_refer_to(values[0])
+        except RemoteProtocolError as exc:
+            return exc.status_hint, None, None
+        target = self._referred_target(refer_to)
+        if target is None:
+            return 403, None, None
+        try:
+            groups = self.plan(call, target)
+        except TransferRefused as exc:
+            return exc.code, None, None
+        return None, target, [a for group in groups for a in group]
+
+    def _referred_target(self, refer_to) -> str | None:
+        """A Refer-To as a target of ours: a number, or a user of our domain; None for
+        anything else (the switch never dials a URI the far end chose)."""
+        try:
+            return normalise(refer_to.user or "", "e164")
+        except NumberError:
+            pass
+        if refer_to.scheme != "tel" and refer_to.user and \
+                (refer_to.host or "").lower() == self._domain.lower():
+            return f"user:{refer_to.user}"
+        return None
 
     def plan(self, call: TransferredCall, target: str) -> list[list[Attempt]]:
         """Groups of attempts: each group rung at once, the groups one after another."""

@@ -26,7 +26,7 @@ FIELDS = (
     "name", "inbound_allowed_sources", "auth_username", "auth_password", "register",
     "max_concurrent", "max_cps", "number_format", "enabled", "stir_shaken",
     "media_encryption", "tls_client_certificate", "tls_client_key", "trust_identity",
-    "default_caller_id", "topology_hiding",
+    "default_caller_id", "topology_hiding", "allow_refer",
 )
 GATEWAY_FIELDS = ("host", "port", "transport", "region_id", "priority", "weight")
 

@@ -150,6 +150,19 @@ class ResourceTests(ApiTestCase):
             self.assertIn("media_encryption", json.dumps(refused.json))
 
     @defer.inlineCallbacks
+    def test_a_trunks_allow_refer_reaches_the_routing_snapshot(self):
+        yield self.seed()
+        got = yield self.get("/v1/trunks/carrier-a")
+        self.assertIs(got.json["allow_refer"], False)
+        patched = yield self.http_patch("/v1/trunks/carrier-a", {"allow_refer": True})
+        self.assertIs(patched.json["allow_refer"], True)
+        rows = self.database.run_sync(load_routing_rows)
+        self.assertIs(snapshot_from_rows(rows).trunks["carrier-a"].allow_refer, True)
+        refused = yield self.http_patch("/v1/trunks/carrier-a", {"allow_refer": "perhaps"})
+        self.assertEqual(refused.status, 422)
+        self.assertIn("allow_refer", json.dumps(refused.json))
+
+    @defer.inlineCallbacks
     def test_an_agents_webhook_url_is_kept_and_must_be_http(self):
         response = yield self.post("/v1/agents", {
             "name": "hooked", "url": "wss://bot.example/ws",

@@ -222,3 +222,35 @@ class TestVerstat:
             "TN-Validation-Failed", "B")
         [start] = sent(make_profile("raw"), CallStarted(INFO))
         assert start["call"]["verstat"] is None and start["call"]["attestation"] is None
+
+
+class TestTransferByRefer:
+    """`mode` and `headers` of a transfer, spelt the same in every profile."""
+
+    REFER = AgentTransfer("+14155550199", False, "refer", (("User-to-User", "42"),))
+
+    def test_each_profile_reads_the_mode(self):
+        fields = {"target": "+14155550199", "mode": "refer",
+                  "headers": {"User-to-User": "42"}}
+        twilio = make_profile("twilio")
+        assert twilio.decode_text(json.dumps(
+            {"event": "transfer", "streamSid": "MZ456", "transfer": fields})) == [self.REFER]
+        raw = make_profile("raw")
+        assert raw.decode_text(json.dumps({"event": "transfer", **fields})) == [self.REFER]
+        realtime = make_profile("openai-realtime")
+        done = {"type": "response.function_call_arguments.done", "name": "transfer_call",
+                "call_id": "c1", "arguments": json.dumps(fields)}
+        assert realtime.decode_text(json.dumps(done)) == [self.REFER]
+        assert raw.decode_text('{"event": "transfer", "target": "+1415"}') == [
+            AgentTransfer("+1415", False, "bridge", ())]
+
+    @pytest.mark.parametrize("fields", [
+        {"mode": "blind"},
+        {"mode": "refer", "headers": ["User-to-User"]},
+        {"mode": "refer", "headers": {"X-A": 1}},
+        {"mode": "refer", "headers": {f"X-{n}": "v" for n in range(5)}},
+    ])
+    def test_bad_mode_or_headers_are_refused(self, fields):
+        raw = make_profile("raw")
+        with pytest.raises(ProfileError):
+            raw.decode_text(json.dumps({"event": "transfer", "target": "+1415", **fields}))

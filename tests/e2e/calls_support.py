@@ -84,6 +84,7 @@ class TrunkRow:
     trust_identity: bool = True  # caller-ID policy (services.caller_id)
     default_caller_id: str | None = None
     topology_hiding: bool = False
+    allow_refer: bool = False  # a REFER from its side of a call is carried out
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def seed_routing(db_url: str, routing: Routing) -> None:
                     media_encryption=trunk.media_encryption,
                     trust_identity=trunk.trust_identity,
                     default_caller_id=trunk.default_caller_id,
-                    topology_hiding=trunk.topology_hiding,
+                    topology_hiding=trunk.topology_hiding, allow_refer=trunk.allow_refer,
                     enabled=True, **stamp)).inserted_primary_key[0]
                 for gateway in trunk.gateways:
                     conn.execute(sa.insert(t.gateways).values(

@@ -12,7 +12,8 @@ from softswitch.store import regions, trunks as store
 ITEM = "/v1/trunks/{name}"
 _GATEWAY_KEYS = ("host", "port", "transport", "region", "priority", "weight")
 _PLAIN_KEYS = ("max_concurrent", "max_cps", "number_format", "enabled", "stir_shaken",
-               "media_encryption", "trust_identity", "default_caller_id", "topology_hiding")
+               "media_encryption", "trust_identity", "default_caller_id", "topology_hiding",
+               "allow_refer")
 
 
 def _out(row: dict) -> dict:

@@ -175,6 +175,9 @@ class TrunkReplace(RequestModel):
     topology_hiding: bool = Field(
         False, description="the carrier sees none of our callers' Via, Contact or "
                            "Record-Route, only the switch")
+    allow_refer: bool = Field(
+        False, description="a REFER from this trunk's side of a call (its PBX transferring "
+        "the call) is carried out; false: refused 403")
 
     @field_validator("gateways")
     @classmethod
@@ -247,5 +250,6 @@ class TrunkOut(ResponseModel):
     trust_identity: bool
     default_caller_id: str | None
     topology_hiding: bool
+    allow_refer: bool = False
     created_at: Epoch
     updated_at: Epoch

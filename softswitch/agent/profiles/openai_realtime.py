@@ -64,7 +64,9 @@ from ..events import (
     ResponseStarted,
     SpeechStarted,
     TransferFailed,
+    transfer_mode,
 )
+from ..sip_headers import agent_set_headers
 from . import ProfileError
 
 AUDIO_DELTA_EVENTS = ("response.output_audio.delta", "response.audio.delta")
@@ -80,7 +82,10 @@ TOOLS = [
          "warm": {"type": "boolean",
                   "description": "Stay on the call while the human's phone rings; if the "
                                  "transfer fails you are told and keep talking with the "
-                                 "caller. Default false: you leave the call at once."}},
+                                 "caller. Default false: you leave the call at once."},
+         "mode": {"type": "string", "enum": ["bridge", "refer"],
+                  "description": "refer: ask the caller's carrier to transfer the call "
+                                 "(SIP REFER) instead of connecting it through here."}},
          "required": ["target"]}},
 ]
 AMD_MESSAGES = {
@@ -227,7 +232,12 @@ class OpenAIRealtimeProfile:
         if name == "transfer_call" and arguments.get("target"):
             call_id = message.get("call_id")
             self.transfer_call_id = str(call_id) if call_id else None
-            return [AgentTransfer(str(arguments["target"]), arguments.get("warm") is True)]
+            try:
+                mode = transfer_mode(arguments)
+            except ValueError as exc:
+                raise ProfileError(str(exc)) from None
+            return [AgentTransfer(str(arguments["target"]), arguments.get("warm") is True,
+                                  mode, agent_set_headers(arguments.get("headers")))]
         return []
 
 

@@ -17,7 +17,8 @@ To the agent:   {"event": "start", "call": {...}, "format": {"encoding": "pcm_s1
                  "answered_by" when the call waited for it).
 From the agent: binary audio; {"event": "mark", "name": ...}, {"event": "clear"},
                 {"event": "dtmf", "digits": "12#"}, {"event": "hangup", "reason": ...},
-                {"event": "transfer", "target": "+14155550100", "warm": false};
+                {"event": "transfer", "target": "+14155550100", "warm": false}
+                (optional "mode": "refer": by SIP REFER);
                 hangup and transfer may carry "headers": {"X-Outcome": "sale"} for
                 the BYE or the human's INVITE (checked by agent.sip_headers);
                 {"event": "recording", "action": "pause"} (start, pause, resume or stop
@@ -45,6 +46,7 @@ from ..events import (
     CallStarted,
     MarkPlayed,
     TransferFailed,
+    transfer_mode,
 )
 from ..sip_headers import agent_set_headers
 from . import ProfileError
@@ -134,8 +136,12 @@ class RawProfile:
         if kind == "transfer":
             if not message.get("target"):
                 raise ProfileError("transfer without target")
+            try:
+                mode = transfer_mode(message)
+            except ValueError as exc:
+                raise ProfileError(str(exc)) from None
             return [AgentTransfer(str(message["target"]), bool(message.get("warm", False)),
-                                  agent_set_headers(message.get("headers")))]
+                                  mode, agent_set_headers(message.get("headers")))]
         return []
 
 

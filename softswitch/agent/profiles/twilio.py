@@ -15,7 +15,8 @@ mark, clear; and two documented extensions Twilio itself does not have:
 human, checked by agent.sip_headers: at most 16, names tokens and not routing or
 credential headers, values without CR/LF up to 512 characters; a message with a
 refused header is refused. The INVITE's headers named in the agent's `sip_headers`
-come in the start message's customParameters, by name.)
+come in the start message's customParameters, by name. "mode": "refer" in
+"transfer" asks for a SIP REFER to the caller's carrier, services.calls.refer.)
     {"event": "dtmf", "streamSid": ..., "dtmf": {"digits": "123"}}   (play to the caller)
     {"event": "recording", "streamSid": ..., "recording": {"action": "pause"}}
         (start, pause, resume or stop the call's recording: docs/recording.md)
@@ -65,6 +66,7 @@ from ..events import (
     CallStarted,
     MarkPlayed,
     TransferFailed,
+    transfer_mode,
 )
 from ..sip_headers import agent_set_headers
 from . import ProfileError
@@ -178,7 +180,11 @@ class TwilioProfile:
         if kind == "transfer":
             target = _field(message, "transfer", "target")
             transfer = message["transfer"]
-            return [AgentTransfer(str(target), bool(transfer.get("warm", False)),
+            try:
+                mode = transfer_mode(transfer)
+            except ValueError as exc:
+                raise ProfileError(str(exc)) from None
+            return [AgentTransfer(str(target), bool(transfer.get("warm", False)), mode,
                                   agent_set_headers(transfer.get("headers")))]
         if kind == "recording":
             return [_recording(_field(message, "recording", "action"))]

@@ -496,7 +496,7 @@ class LiveAgentSession:
                 if self._metrics is not None:
                     self._metrics.agent_transfers.inc()
                 self.transfer_headers = action.headers
-                self._on_transfer(action.target, action.warm)
+                self._on_transfer(action.target, action.warm, action.mode, action.headers)
             elif isinstance(action, Record) and self._recording is not None:
                 refused = self._recording[0].control(self._info.call_id, action.action)
                 if refused:

@@ -24,6 +24,7 @@ from typing import Callable, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 
+from ...sip.message import make_response
 from ..dialogs import CallRecord
 from ..media_owners import MediaOwners
 from ..transfer_port import NO_TRANSFERS, TransferRequests
@@ -125,9 +126,23 @@ class Call:
             return
         self.end("agent", reason)
 
-    def _transfer_requested(self, target: str, warm: bool) -> None:
+    def _transfer_requested(self, target: str, warm: bool, mode: str = "bridge",
+                            headers: tuple = ()) -> None:
         if not self.ended:
-            self._context.transfers.request(self, target, warm)
+            if mode == "refer":
+                self._context.transfers.request(self, target, warm, mode=mode,
+                                                headers=headers)
+            else:
+                self._context.transfers.request(self, target, warm)
+
+    def refer_received(self, leg, key, request) -> None:
+        """The customer's side transfers the call by REFER (calls.referred decides;
+        403 where transfers are not built)."""
+        referred = getattr(self._context.transfers, "referred", None)
+        if referred is None or leg is not self.sip or self.ended or self.agent is None:
+            leg.stack.respond(key, make_response(request, 403))
+            return
+        referred(self, leg, key, request)
 
     # -- endings -------------------------------------------------------------------------
     def end(self, side: str, reason: str, code: int | None = None) -> None:

@@ -9,7 +9,8 @@ What both sides do the same way is here, once:
   or UPDATE with SDP is answered from our current SDP with each direction answering
   the offer's (RFC 3264 §6.1: sendonly -> recvonly, inactive -> inactive) and reported
   as `Reoffered`, a re-INVITE without SDP gets our offer and its answer comes in the
-  ACK, INFO digits are reported as `Dtmf`;
+  ACK, INFO digits are reported as `Dtmf`, a NOTIFY goes to the REFER we sent
+  (`refer`, calls.refer) and a REFER to the owner (`refer_received`; 403 without);
 - the hold state the far end's SDP sets (`held`);
 - the session timer (RFC 4028, services.session_refresh): the refreshes we send
   (`refresh_request`, `ack_for`), the far end's answered with the timer's headers,
@@ -64,6 +65,7 @@ class SipLeg:
         self._awaiting_answer = False  # our 2xx to a re-INVITE without SDP made an offer
         self._done = False  # the owner has its outcome (or gave up): no more events
         self.bye_headers: tuple[tuple[str, str], ...] = ()  # extra headers of our BYE
+        self.refer = None  # the REFER we sent on this leg, awaiting NOTIFYs (calls.refer)
 
     @property
     def finished(self) -> bool:
@@ -192,6 +194,24 @@ class SipLeg:
         self.stack.respond(key, make_response(request, 200))
         if digit is not None and not self._done:
             self._emit(Dtmf(digit.digit))
+
+    def notify_received(self, key, request: Request) -> None:
+        """A NOTIFY of the subscription a REFER of ours made (RFC 3515 §2.4.4); any
+        other is for no subscription of ours (481)."""
+        event = (request.headers.get("Event") or "").split(";", 1)[0].strip().lower()
+        if self.refer is None or event != "refer":
+            self.stack.respond(key, make_response(request, 481))
+            return
+        self.refer.notify_received(key, request)
+
+    def refer_received(self, key, request: Request) -> None:
+        """The far end transfers the call (RFC 3515): its owner decides, if it can;
+        otherwise refused."""
+        handler = getattr(self._owner, "refer_received", None)
+        if handler is None:
+            self.stack.respond(key, make_response(request, 403))
+            return
+        handler(self, key, request)
 
     def _respond_refresh(self, key, request: Request, body: bytes = b"") -> bool:
         """The 200 (with `body`) to a re-INVITE or UPDATE, or the 422/400 its

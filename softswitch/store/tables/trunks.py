@@ -42,6 +42,8 @@ trunks = sa.Table(
     sa.Column("topology_hiding", sa.Boolean, nullable=False, server_default=sa.false()),
     *timestamp_columns(),
     sa.Column("media_encryption", sa.String, nullable=False, server_default="none"),
+    # A REFER from this trunk's side of a call is carried out (false: 403).
+    sa.Column("allow_refer", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("name"),
     sa.CheckConstraint(check_one_of("media_encryption", MEDIA_ENCRYPTIONS),
                        name="media_encryption"),
