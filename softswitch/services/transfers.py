@@ -142,7 +142,7 @@ class Transfers:
 
     def _refer_plan(self, call, request):
         """(refusal code or None, the target as the planner takes it, its attempts)."""
-        trunk = self._snapshot().trunks.get(getattr(call.record, "trunk", None) or "")
+        trunk = self.snapshot().trunks.get(getattr(call.record, "trunk", None) or "")
         if trunk is None or not trunk.allow_refer:
             return 403, None, None
         current = call.transfer
@@ -172,7 +172,7 @@ class Transfers:
         except NumberError:
             pass
         if refer_to.scheme != "tel" and refer_to.user and \
-                (refer_to.host or "").lower() == self._domain.lower():
+                (refer_to.host or "").lower() == self.domain.lower():
             return f"user:{refer_to.user}"
         return None
 

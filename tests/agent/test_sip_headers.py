@@ -116,7 +116,7 @@ def test_twilio_and_raw_hangup_and_transfer_carry_checked_headers():
     twilio = make_profile("twilio")
     assert twilio.decode_text(json.dumps({"event": "transfer", "transfer": {
         "target": "+14155550199", "headers": {"X-Intent": "billing"}}})) == [
-        AgentTransfer("+14155550199", False, (("X-Intent", "billing"),))]
+        AgentTransfer("+14155550199", False, headers=(("X-Intent", "billing"),))]
     assert twilio.decode_text(json.dumps({"event": "hangup", "hangup": {
         "reason": "done", "headers": {"X-Outcome": "sale"}}})) == [
         AgentHangup("done", (("X-Outcome", "sale"),))]
