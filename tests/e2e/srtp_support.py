@@ -123,8 +123,30 @@ class SrtpCaller:
                    f"From: {response.header('From')}\nTo: {response.header('To')}\n"
                    f"Call-ID: {self.call_id}\nCSeq: 1 ACK\nContent-Length: 0\n\n")
 
-    def bye(self, user: str, timeout: float = 5.0) -> SipMessage | None:
-        self._in_dialog("BYE", user, 2)
+    def rekey(self, user: str, timeout: float = 5.0) -> SipMessage | None:
+        """A re-INVITE (CSeq 2) offering a new key under the same tag and suite
+        (RFC 4568 §7.1.4); what is sent from then on is protected with it. The final
+        response (ACKed)."""
+        self.key = os.urandom(len(self.key))
+        body = self.offer_sdp()
+        routes = "".join(f"Route: {route}\n" for route in self._routes)
+        self._send(self._head("INVITE", user, 2, self._to_tag, self._target) + routes
+                   + f"Content-Type: application/sdp\nContent-Length: "
+                   f"{len(body.replace(chr(10), chr(13) + chr(10)))}\n\n" + body)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = self._receive(deadline - time.monotonic())
+            if message is None or not message.is_response or message.status < 200 \
+                    or "INVITE" not in (message.header("CSeq") or ""):
+                continue
+            self._in_dialog("ACK", user, 2)
+            self._tx = Session(Policy(key=self.key, ssrc_type=Policy.SSRC_ANY_OUTBOUND,
+                                      srtp_profile=PROFILES[self.suite][0]))
+            return message
+        return None
+
+    def bye(self, user: str, timeout: float = 5.0, cseq: int = 2) -> SipMessage | None:
+        self._in_dialog("BYE", user, cseq)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             message = self._receive(deadline - time.monotonic())
