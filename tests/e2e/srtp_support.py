@@ -189,12 +189,14 @@ class SrtpCaller:
             except Error:
                 self.unprotect_failures += 1
 
-    def play(self, frames: list[bytes], ssrc: int = 0x5A5A0001) -> list[bytes]:
-        """Send `frames` as SRTP at 20 ms intervals; the plain RTP packets sent."""
+    def play(self, frames: list[bytes], ssrc: int = 0x5A5A0001,
+             first_seq: int = 1) -> list[bytes]:
+        """Send `frames` as SRTP at 20 ms intervals, from sequence number `first_seq`;
+        the plain RTP packets sent."""
         sent = []
         start = time.monotonic()
         for seq, frame in enumerate(frames):
-            packet = rtp(seq + 1, ssrc, frame)
+            packet = rtp(seq + first_seq, ssrc, frame)
             sent.append(packet)
             self.media.sendto(self._tx.protect(packet), self.relay)
             delay = start + (seq + 1) * 0.02 - time.monotonic()

@@ -14,6 +14,7 @@ Addresses: 127.0.0.1 the switch, the agent server and the x5u HTTPS server;
 127.0.0.2 the carrier (the caller); 127.0.0.3 the humans' gateway."""
 
 import asyncio
+import base64
 import time
 
 import jwt
@@ -133,10 +134,11 @@ def test_an_agent_caller_that_changes_its_key_in_a_reinvite_is_followed(lab):
         reanswer = phone.rekey(ECHO_NUMBER)
         assert reanswer is not None and reanswer.status == 200, reanswer
         assert phone.key != first_key
-        # Our key stays (the answer still gives it under the caller's tag and suite).
-        assert f"inline:" in reanswer.text and "a=crypto:7 " in reanswer.text
+        # Our key stays: the answer gives it again under the caller's tag and suite.
+        assert f"a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:" \
+            f"{base64.b64encode(phone.relay_key).decode()}" in reanswer.text
         later = CALLER_FRAMES[25:]
-        phone.play(later, ssrc=0x5A5A0002)
+        phone.play(later, first_seq=26)  # the same stream, on
         wait_until(lambda: sum(p in set(later) for p in phone.payloads()) >= len(later),
                    5.0, message="the echo of what was sent with the new key")
         assert phone.bye(ECHO_NUMBER, cseq=3).status == 200
