@@ -1,6 +1,7 @@
 """SDES-SRTP on the switch's own legs, end to end: outbound agent calls
-(`POST /v1/calls`) through a trunk whose media_encryption is "sdes", and a failover
-from a plain trunk that answers 503 to an "sdes" one.
+(`POST /v1/calls`) through a trunk whose media_encryption is "sdes", a failover from a
+plain trunk that answers 503 to an "sdes" one (outbound, and a call through the proxy
+from an SRTP caller), and an "sdes" trunk answering plain RTP refused.
 
 The far end is srtp_support.SrtpCallee (SIP by hand, its own libsrtp binding through
 pylibsrtp): it answers the switch's SRTP offer with a key of its own, plays a second
@@ -21,9 +22,11 @@ from ws_agent_server import AgentServer
 
 from agents_support import AgentRow, AgentScripts, chirp_frames, find_in_order, seed_agents
 from calls_support import (
+    CARRIER_IP,
     GATEWAY_B_IP,
     CallSwitch,
     GatewayRow,
+    NumberRow,
     OutboundRow,
     Routing,
     TrunkRow,
@@ -32,11 +35,12 @@ from calls_support import (
 )
 from e2e_switch import wait_until
 from far_end_support import AdminApi, create_api_token
-from srtp_support import SrtpCallee
+from srtp_support import SrtpCallee, SrtpCaller
 
 NO_PROBES = 86400.0
 OURS = "+14155550100"
 CALLEE = "+12025550150"  # the outbound route 1202: trunk "plain" (503), then "secure"
+DID = "+14155550180"  # from the carrier: trunk "plain" (503), then "secure"
 AGENT_FRAMES = chirp_frames(50, 2500, 500, amplitude=6000)  # 1 s the agent says
 CALLEE_FRAMES = chirp_frames(50, 400, 2800, amplitude=7000)  # 1 s the far end says
 
@@ -49,7 +53,7 @@ async def dialer(agent):
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     scripts = AgentScripts()
-    scripts.scripts.update({"/direct": dialer, "/failover": dialer})
+    scripts.scripts.update({"/direct": dialer, "/failover": dialer, "/refused": dialer})
     with AgentServer(scripts) as server:
         switch = CallSwitch(tmp_path_factory.mktemp("srtp-outbound"),
                             sections={"media": {"allow_sdes_over_insecure": True},
@@ -57,12 +61,14 @@ def lab(tmp_path_factory):
                                       "trunks": {"probe_interval": NO_PROBES}})
         plain_port, secure_port = free_udp_port(GATEWAY_B_IP), free_udp_port(GATEWAY_B_IP)
         seed_routing(switch.db_url, Routing(
-            trunks=[TrunkRow("plain", (GatewayRow(GATEWAY_B_IP, plain_port),)),
+            trunks=[TrunkRow("carrier", allowed_sources=(CARRIER_IP,)),
+                    TrunkRow("plain", (GatewayRow(GATEWAY_B_IP, plain_port),)),
                     TrunkRow("secure", (GatewayRow(GATEWAY_B_IP, secure_port),),
                              media_encryption="sdes")],
-            outbound=[OutboundRow("1202", ("plain", "secure"))]))
+            outbound=[OutboundRow("1202", ("plain", "secure"))],
+            numbers=[NumberRow(DID, (("trunk", "plain"), ("trunk", "secure")))]))
         seed_agents(switch.db_url, [AgentRow(name, f"ws://127.0.0.1:{server.port}/{name}")
-                                    for name in ("direct", "failover")], [])
+                                    for name in ("direct", "failover", "refused")], [])
         api = AdminApi(switch, create_api_token(switch.db_url))
         switch.start()
         try:
@@ -124,3 +130,46 @@ def test_a_failover_from_a_plain_trunk_to_an_sdes_one_gets_an_srtp_offer(lab):
     assert f"m=audio {port} RTP/SAVP" in offer_of(far.invites[0])
     record = api.cdr(call_id)
     assert (record["trunk"], record["attempts"]) == ("secure", 2), record
+
+
+def test_a_proxied_call_failing_over_to_an_sdes_trunk_is_offered_srtp_there(lab):
+    switch, api, scripts, plain_port, secure_port = lab
+    refusing = SrtpCallee(GATEWAY_B_IP, plain_port, [], answer="503")
+    far = SrtpCallee(GATEWAY_B_IP, secure_port, CALLEE_FRAMES)
+    phone = SrtpCaller(CARRIER_IP, switch.sip_port)
+    try:
+        final = phone.invite(DID)
+        assert final.status == 200, final.text
+        sent = phone.play(AGENT_FRAMES)
+        wait_until(lambda: sum(p in set(CALLEE_FRAMES) for p in phone.payloads())
+                   >= len(CALLEE_FRAMES), 3.0, message="the far end's audio at the caller")
+        assert phone.bye(DID).status == 200
+    finally:
+        phone.close()
+        far.close()
+        refusing.close()
+    plain_offer = offer_of(refusing.invites[0])
+    assert "RTP/AVP" in plain_offer and "a=crypto" not in plain_offer, plain_offer
+    secure_offer = offer_of(far.invites[0])
+    assert far.offer_proto == "RTP/SAVP" and far.offer_key not in (None, phone.key)
+    port = [line for line in plain_offer.splitlines() if line.startswith("m=")][0].split()[1]
+    assert f"m=audio {port} RTP/SAVP" in secure_offer, secure_offer
+    assert [p for p in far.payloads() if p in set(AGENT_FRAMES)] == \
+        [packet[12:] for packet in sent]
+    assert [p for p in phone.payloads() if p in set(CALLEE_FRAMES)] == CALLEE_FRAMES
+    assert far.unprotect_failures == 0 and phone.unprotect_failures == 0
+
+
+def test_an_sdes_trunk_answering_plain_rtp_ends_the_outbound_call(lab):
+    switch, api, scripts, _, secure_port = lab
+    far = SrtpCallee(GATEWAY_B_IP, secure_port, CALLEE_FRAMES, answer="plain")
+    try:
+        reply = api.post("/v1/calls", {"to": CALLEE, "from": OURS, "agent": "refused",
+                                       "trunk": "secure"})
+        assert reply.status == 201, reply
+        record = api.cdr(reply.json["call_id"])
+    finally:
+        far.close()
+    assert far.offer_proto == "RTP/SAVP"
+    assert (record["disconnect_side"], record["disconnect_reason"]) == ("switch", "media"), \
+        record
