@@ -7,7 +7,9 @@ the new call's Call-ID at once; the call then goes through these states:
     queued   waiting for the trunk to admit it (calls-per-second and concurrency
              limits, services.limits.TrunkLimiter)
     trying   the agent's media leg is open (its SDP is our offer: PCMU, PCMA,
-             telephone-event, on the relay of the agent's region) and the INVITE is out
+             telephone-event, on the relay of the agent's region; SRTP as the trunk's
+             media_encryption asks, remade for a next trunk that asks otherwise)
+             and the INVITE is out
     ringing  the far end rings (180/183): the agent's WebSocket is opened now, so the
              agent is ready when the far end picks up
     answered the far end answered: its SDP goes to the relay, the agent session begins
