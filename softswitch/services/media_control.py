@@ -120,7 +120,7 @@ def offer_encryption(trunk, destination_transport: str | None,
     reached over `destination_transport`: its `media_encryption`, with our keys only
     over TLS unless `allow_insecure` ([media] allow_sdes_over_insecure). "optional"
     over plain signalling offers plain RTP; "sdes" raises KeysRefused."""
-    mode = getattr(trunk, "media_encryption", None) or "none" if trunk is not None \
+    mode = (getattr(trunk, "media_encryption", None) or "none") if trunk is not None \
         else "none"
     if mode == "none" or allow_insecure or signalling_secure(destination_transport):
         return mode
