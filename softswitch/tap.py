@@ -285,6 +285,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         recordings=recordings, record_policy=record_policy(snapshot),
         codecs=check_preference(agent_settings.codecs))
     legs = SipLegs(dialog_router)  # the dialogs of ours as UAC (outbound, transfers)
+    signing, verification = build_stir(settings, reactor, snapshot)
     transfers = Transfers(
         endpoint, reactor, snapshot, relay, legs, location=location,
         domain=sip.domain, limiter=limiter, gateway_order=health.order, gateway_health=health,
@@ -292,14 +293,14 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         session_timers=session_timer_config(sip), max_forks=sip.max_forks, webhooks=webhooks,
         codecs=check_preference(settings.agents.codecs),
         refer_fallback=agent_settings.refer_fallback,
-        refer_notify_timeout=agent_settings.refer_notify_timeout)
+        refer_notify_timeout=agent_settings.refer_notify_timeout,
+        signing=signing, allow_sdes_over_insecure=settings.media.allow_sdes_over_insecure)
     agent_calls = AgentCalls(
         endpoint, reactor, agent_sessions, on_call_end=call_ended,
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,
         media_owners=media_owners, dialog_router=dialog_router,
         session_timers=session_timer_config(sip), legs=legs, transfers=transfers,
         webhooks=webhooks)
-    signing, verification = build_stir(settings, reactor, snapshot)
     metrics.registry.register(StirMetrics(signing, verification))
     proxy = Proxy(
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),
@@ -320,7 +321,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         max_queue_wait=settings.agents.outbound_max_queue_wait, user_agent=sip.user_agent,
         transfers=transfers, media_owners=media_owners,
         session_timers=session_timer_config(sip), signing=signing,
-        webhooks=webhooks)
+        webhooks=webhooks, allow_sdes_over_insecure=settings.media.allow_sdes_over_insecure)
     relay.set_listener(media_owners.timed_out)  # proxied and agent calls alike
     trunk_services = TrunkServices(snapshot, health, registrations_out)
     trunk_services.setServiceParent(root)

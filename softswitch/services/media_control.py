@@ -109,6 +109,27 @@ def requires_srtp(trunk) -> bool:
     return trunk is not None and getattr(trunk, "media_encryption", "none") == "sdes"
 
 
+class KeysRefused(Exception):
+    """An SRTP-only ("sdes") trunk reached over signalling that would carry our SDES
+    keys in clear: the attempt is not made."""
+
+
+def offer_encryption(trunk, destination_transport: str | None,
+                     allow_insecure: bool = False) -> str:
+    """What the switch offers on its own leg to `trunk` (None: a user, plain RTP)
+    reached over `destination_transport`: its `media_encryption`, with our keys only
+    over TLS unless `allow_insecure` ([media] allow_sdes_over_insecure). "optional"
+    over plain signalling offers plain RTP; "sdes" raises KeysRefused."""
+    mode = (getattr(trunk, "media_encryption", None) or "none") if trunk is not None \
+        else "none"
+    if mode == "none" or allow_insecure or signalling_secure(destination_transport):
+        return mode
+    if mode == "sdes":
+        raise KeysRefused(f"trunk {trunk.name}: SRTP keys are not sent over "
+                          f"{destination_transport} (give it a tls gateway)")
+    return "none"
+
+
 # -- errors --------------------------------------------------------------------
 
 class MediaError(Exception):

@@ -7,7 +7,9 @@ the new call's Call-ID at once; the call then goes through these states:
     queued   waiting for the trunk to admit it (calls-per-second and concurrency
              limits, services.limits.TrunkLimiter)
     trying   the agent's media leg is open (its SDP is our offer: PCMU, PCMA,
-             telephone-event, on the relay of the agent's region) and the INVITE is out
+             telephone-event, on the relay of the agent's region; SRTP as the trunk's
+             media_encryption asks, remade for a next trunk that asks otherwise)
+             and the INVITE is out
     ringing  the far end rings (180/183): the agent's WebSocket is opened now, so the
              agent is ready when the far end picks up
     answered the far end answered: its SDP goes to the relay, the agent session begins
@@ -76,7 +78,7 @@ from .calls.legs import SipLegs
 from .calls.uac_leg import UacLeg
 from .credential_retry import credentials_of
 from .dialogs import CallRecord
-from .media_control import MediaError
+from .media_control import KeysRefused, MediaError, offer_encryption, signalling_secure
 from .media_owners import MediaOwners
 from .transfer_port import NO_TRANSFERS, TransferRequests
 from .webhooks import NO_WEBHOOKS, emit_for
@@ -145,6 +147,8 @@ class OutboundCall(Call):
         self.timer = None
         self.rang = False  # the current attempt rang
         self.connecting = None  # the agent socket's Deferred, once asked
+        self.encryption = "none"  # the SRTP our offer carries (the attempt's trunk's)
+        self.answer_secure = False  # the current attempt's signalling is TLS
 
     def begin(self) -> None:
         """The far end answered: the agent's audio starts, with the answering-machine
@@ -163,8 +167,9 @@ class OutboundCalls:
                  max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT,
                  user_agent: str = "softswitch", transfers: TransferRequests = NO_TRANSFERS,
                  media_owners: MediaOwners | None = None, session_timers=None,
-                 signing=None, webhooks=NO_WEBHOOKS):
+                 signing=None, webhooks=NO_WEBHOOKS, allow_sdes_over_insecure: bool = False):
         self.stack = stack
+        self._allow_insecure_keys = allow_sdes_over_insecure  # [media]
         self._clock = clock
         self._snapshot = snapshot_source
         self._sessions = sessions  # AgentSessions with open_outbound (edge)
@@ -341,7 +346,35 @@ class OutboundCalls:
             call.attempts = trunk_attempts(trunk, call.to, self._gateway_order,
                                            call.agent_spec.region)
         attempt = call.attempts.pop(0)
+        try:
+            encryption = offer_encryption(attempt.trunk, attempt.destination.transport,
+                                          self._allow_insecure_keys)
+        except KeysRefused as exc:
+            log.info("outbound call {call_id}: {why}", call_id=call.call_id, why=exc)
+            self._dial_next(call, Failed(488, "failed"))
+            return
+        if encryption != call.encryption:
+            # The trunk wants other SRTP than our offer has: remake it (same ports).
+            d = call.session.offer_for(encryption)
+
+            def remade(_):
+                call.encryption = encryption
+                if not call.ended:
+                    self._dial(call, attempt)
+
+            def failed(failure):
+                log.info("outbound call {call_id}: no offer for {trunk}: {why}",
+                         call_id=call.call_id, trunk=attempt.trunk.name,
+                         why=failure.getErrorMessage())
+                if not call.ended:
+                    call.close("switch", "failed", 500)
+            d.addCallbacks(remade, failed)
+            return
+        self._dial(call, attempt)
+
+    def _dial(self, call: OutboundCall, attempt) -> None:
         record = call.record
+        call.answer_secure = signalling_secure(attempt.destination.transport)
         record.attempts += 1
         record.trunk, record.gateway = attempt.trunk.name, attempt.gateway.key
         record.region = attempt.gateway.region
@@ -427,7 +460,10 @@ class OutboundCalls:
         record.answer_at = self._clock.seconds()
         record.final_code = 200
         emit_for(self.webhooks, "call.answered", record)
-        taken = call.session.take_answer(sdp)
+        srtp = {} if call.encryption == "none" else {
+            "secure": call.answer_secure, "require_srtp": call.encryption == "sdes",
+            "keyed": True}
+        taken = call.session.take_answer(sdp, **srtp)
 
         def unusable(failure):
             if not call.ended:

@@ -77,6 +77,7 @@ class ProxyCall:
     ingress_region: str | None = None
     original_offer: bytes = b""  # the caller's SDP as it came (the relay rewrites it)
     offered: bool = False
+    offered_encryption: str = "none"  # the SRTP the relay's offer in `invite` carries
     own_refusals: list = field(default_factory=list)  # our 503s (limits, agents): kept
     strays: object = None  # stray_answers.StrayAnswers, made for a first 2xx after CANCEL
     caller: object = None  # caller_id.Caller: whose identity headers are believed
@@ -102,13 +103,17 @@ class ProxyCall:
                 self.finals.append(refusal)
                 continue
             self.groups = groups
-            if not self.offered:
-                # The relay is asked only when a branch is about to go out.
-                self.offered = True
+            encryption = self.proxy.media_encryption(target) or "none"
+            if not self.offered or encryption != self.offered_encryption:
+                # The relay is asked only when a branch is about to go out, and again
+                # (same ports, the caller's SDP) for a target wanting other SRTP.
+                if self.offered:
+                    self.invite.body = self.original_offer
+                self.offered, self.offered_encryption = True, encryption
                 self.media.offer(self.invite, self.invite.from_tag or "", self.after_offer,
                                  lambda status: self.finish(make_response(self.invite, status)),
                                  secure=signalling_secure(self.source.transport),
-                                 encryption=self.proxy.media_encryption(target),
+                                 encryption=encryption,
                                  require_srtp=requires_srtp(self.plan.ingress_trunk))
                 return
             if self.next_group():

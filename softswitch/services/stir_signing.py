@@ -47,6 +47,13 @@ def calling_number(request: Request, number_format: str = "e164") -> str | None:
     return _number_of(request.from_.uri, number_format)
 
 
+def _e164(text: str | None) -> str | None:
+    try:
+        return normalise(text, "e164") if text else None
+    except NumberError:
+        return None
+
+
 def _number_of(uri, number_format: str) -> str | None:
     if isinstance(uri, SipUri) and uri.user:
         text = uri.user.split(";", 1)[0]
@@ -96,6 +103,19 @@ class CallSigning:
         except NumberError:
             number = None
         return self._identity(Origination(True, number, f"agent:{agent}"), to_number)
+
+    def identity_for_transfer(self, customer: str, did: str | None, dest: str,
+                              agent: str | None, trunk) -> str | None:
+        """The Identity of a transfer's leg to `trunk`: attestation A with the call's
+        DID as `orig` when that number is ours (the switch places the leg for its own
+        number), else C for the customer's number (a call we only pass on)."""
+        if trunk.stir_shaken != SIGN:
+            return None
+        source = f"agent:{agent or ''}"
+        ours = _e164(did)
+        if ours is not None and self._is_ours(ours, source):
+            return self._identity(Origination(True, ours, source), dest)
+        return self._identity(Origination(False, _e164(customer), source), dest)
 
     def _put(self, request: Request, origination: Origination, dest: str) -> None:
         value = self._identity(origination, dest)

@@ -80,11 +80,14 @@ class Transfers:
                  location=None, domain: str = "", limiter=None, gateway_order=None,
                  gateway_health=None, ring_timeout: float = DEFAULT_RING_TIMEOUT,
                  user_agent: str = "softswitch", session_timers=None,
-                 max_forks: int = MAX_FORKS, webhooks=NO_WEBHOOKS,
+                 max_forks: int = MAX_FORKS, webhooks=NO_WEBHOOKS, signing=None,
+                 allow_sdes_over_insecure: bool = False,
                  codecs: tuple[str, ...] = DEFAULT_PREFERENCE,
                  refer_fallback: bool = True,
                  refer_notify_timeout: float = DEFAULT_NOTIFY_TIMEOUT):
         self.stack = stack
+        self.signing = signing  # services.stir_signing.CallSigning (STIR/SHAKEN)
+        self.allow_sdes_over_insecure = allow_sdes_over_insecure  # [media]
         self.webhooks = webhooks  # services.webhooks: call events out
         self.codecs = codecs  # [agents] codecs: how the customer's codec was chosen
         self.clock = clock

@@ -123,8 +123,30 @@ class SrtpCaller:
                    f"From: {response.header('From')}\nTo: {response.header('To')}\n"
                    f"Call-ID: {self.call_id}\nCSeq: 1 ACK\nContent-Length: 0\n\n")
 
-    def bye(self, user: str, timeout: float = 5.0) -> SipMessage | None:
-        self._in_dialog("BYE", user, 2)
+    def rekey(self, user: str, timeout: float = 5.0) -> SipMessage | None:
+        """A re-INVITE (CSeq 2) offering a new key under the same tag and suite
+        (RFC 4568 §7.1.4); what is sent from then on is protected with it. The final
+        response (ACKed)."""
+        self.key = os.urandom(len(self.key))
+        body = self.offer_sdp()
+        routes = "".join(f"Route: {route}\n" for route in self._routes)
+        self._send(self._head("INVITE", user, 2, self._to_tag, self._target) + routes
+                   + f"Content-Type: application/sdp\nContent-Length: "
+                   f"{len(body.replace(chr(10), chr(13) + chr(10)))}\n\n" + body)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = self._receive(deadline - time.monotonic())
+            if message is None or not message.is_response or message.status < 200 \
+                    or "INVITE" not in (message.header("CSeq") or ""):
+                continue
+            self._in_dialog("ACK", user, 2)
+            self._tx = Session(Policy(key=self.key, ssrc_type=Policy.SSRC_ANY_OUTBOUND,
+                                      srtp_profile=PROFILES[self.suite][0]))
+            return message
+        return None
+
+    def bye(self, user: str, timeout: float = 5.0, cseq: int = 2) -> SipMessage | None:
+        self._in_dialog("BYE", user, cseq)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             message = self._receive(deadline - time.monotonic())
@@ -167,12 +189,14 @@ class SrtpCaller:
             except Error:
                 self.unprotect_failures += 1
 
-    def play(self, frames: list[bytes], ssrc: int = 0x5A5A0001) -> list[bytes]:
-        """Send `frames` as SRTP at 20 ms intervals; the plain RTP packets sent."""
+    def play(self, frames: list[bytes], ssrc: int = 0x5A5A0001,
+             first_seq: int = 1) -> list[bytes]:
+        """Send `frames` as SRTP at 20 ms intervals, from sequence number `first_seq`;
+        the plain RTP packets sent."""
         sent = []
         start = time.monotonic()
         for seq, frame in enumerate(frames):
-            packet = rtp(seq + 1, ssrc, frame)
+            packet = rtp(seq + first_seq, ssrc, frame)
             sent.append(packet)
             self.media.sendto(self._tx.protect(packet), self.relay)
             delay = start + (seq + 1) * 0.02 - time.monotonic()
@@ -187,5 +211,130 @@ class SrtpCaller:
         self._running = False
         if self._thread is not None:
             self._thread.join(2)
+        self.media.close()
+        self.sip.close()
+
+
+class SrtpCallee:
+    """A carrier's gateway at `ip`:`port` answering the switch's INVITEs: with its own
+    SDES key under the offer's first AES_CM_128_HMAC_SHA1_80 line (`answer="srtp"`),
+    with plain RTP (`"plain"`), or refusing with 503 (`"503"`). Once it answered it
+    plays `frames` as SRTP and unprotects what the switch sends with the key of the
+    switch's offer. SIP written by hand, SDP read with regular expressions."""
+
+    def __init__(self, ip: str, port: int, frames: list[bytes], answer: str = "srtp"):
+        self.ip, self.frames, self.mode = ip, frames, answer
+        self.key = os.urandom(PROFILES["AES_CM_128_HMAC_SHA1_80"][1])
+        self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sip.bind((ip, port))
+        self.sip.settimeout(0.1)
+        self.media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.media.bind((ip, 0))
+        self.media.settimeout(0.1)
+        self.invites: list[SipMessage] = []
+        self.received: list[bytes] = []  # unprotected RTP from the switch
+        self.unprotect_failures = 0
+        self.offer_proto = self.offer_key = None
+        self._rx = self._tx = None
+        self._running = True
+        self._threads = [threading.Thread(target=self._serve_sip, daemon=True),
+                         threading.Thread(target=self._receive_media, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def _serve_sip(self) -> None:
+        while self._running:
+            try:
+                data, source = self.sip.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            message = SipMessage("received", data.decode("utf-8", "replace"))
+            if message.is_response or message.method == "ACK":
+                continue
+            if message.method == "INVITE":
+                self._invite(message, source)
+            else:
+                self._respond(message, source, "200 OK")
+
+    def _respond(self, request: SipMessage, source, status: str, body: str = "",
+                 to_tag: str = "") -> None:
+        head = [f"SIP/2.0 {status}"] + [f"Via: {v}" for v in request.headers("Via")]
+        to = request.header("To") + (f";tag={to_tag}" if to_tag and "tag=" not in
+                                     request.header("To") else "")
+        head += [f"From: {request.header('From')}", f"To: {to}",
+                 f"Call-ID: {request.header('Call-ID')}", f"CSeq: {request.header('CSeq')}",
+                 f"Contact: <sip:callee@{self.ip}:{self.sip.getsockname()[1]}>"]
+        if body:
+            head.append("Content-Type: application/sdp")
+        head.append(f"Content-Length: {len(body.encode())}")
+        self.sip.sendto(("\r\n".join(head) + "\r\n\r\n" + body).encode(), source)
+
+    def _invite(self, invite: SipMessage, source) -> None:
+        if any(m.header("Call-ID") == invite.header("Call-ID") for m in self.invites):
+            return  # a retransmission
+        self.invites.append(invite)
+        if self.mode == "503":
+            self._respond(invite, source, "503 Service Unavailable")
+            return
+        offer = invite.text.replace("\r\n", "\n").split("\n\n", 1)[1]
+        _, self.offer_proto = _M_LINE.search(offer).groups()
+        relay = (_C_LINE.search(offer).group(1), int(_M_LINE.search(offer).group(1)))
+        port = self.media.getsockname()[1]
+        media = f"m=audio {port} RTP/AVP 0\r\n"
+        if self.mode == "srtp":
+            tag, suite, key = [c for c in _CRYPTO.findall(offer)
+                               if c[1] == "AES_CM_128_HMAC_SHA1_80"][0]
+            self.offer_key = base64.b64decode(key)
+            media = (f"m=audio {port} {self.offer_proto} 0\r\n"
+                     f"a=crypto:{tag} {suite} inline:{base64.b64encode(self.key).decode()}\r\n")
+            profile = PROFILES[suite][0]
+            self._tx = Session(Policy(key=self.key, ssrc_type=Policy.SSRC_ANY_OUTBOUND,
+                                      srtp_profile=profile))
+            self._rx = Session(Policy(key=self.offer_key, ssrc_type=Policy.SSRC_ANY_INBOUND,
+                                      srtp_profile=profile))
+        body = (f"v=0\r\no=callee 1 1 IN IP4 {self.ip}\r\ns=-\r\nc=IN IP4 {self.ip}\r\n"
+                f"t=0 0\r\n{media}a=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n")
+        self._respond(invite, source, "200 OK", body, to_tag=uuid.uuid4().hex[:8])
+        threading.Thread(target=self._play, args=(relay,), daemon=True).start()
+
+    def _play(self, relay) -> None:
+        time.sleep(0.5)  # the switch takes the answer, the agent's audio starts
+        start = time.monotonic()
+        for seq, frame in enumerate(self.frames):
+            if not self._running:
+                return
+            packet = rtp(seq + 1, 0x7E7E0001, frame)
+            self.media.sendto(self._tx.protect(packet) if self._tx else packet, relay)
+            delay = start + (seq + 1) * 0.02 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    def _receive_media(self) -> None:
+        while self._running:
+            try:
+                data, _ = self.media.recvfrom(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if len(data) >= 2 and 192 <= data[1] <= 223:
+                continue  # (S)RTCP
+            if self._rx is None:
+                self.received.append(data)
+                continue
+            try:
+                self.received.append(self._rx.unprotect(data))
+            except Error:
+                self.unprotect_failures += 1
+
+    def payloads(self) -> list[bytes]:
+        return [packet[12:] for packet in self.received]
+
+    def close(self) -> None:
+        self._running = False
+        for thread in self._threads:
+            thread.join(2)
         self.media.close()
         self.sip.close()

@@ -521,7 +521,7 @@ def test_the_relay_is_told_how_the_offer_came_and_what_srtp_the_trunk_wants(anch
     anchored.receive(invite("sip:4155550100@127.0.0.1", call_id="call-2@carrier",
                             branch="z9hG4bKinv2", body="v=0\nc=IN IP4 198.51.100.7\n"),
                      CARRIER)
-    assert anchored.relay.options[1] == {"secure": False}  # a user: plain RTP
+    assert anchored.relay.options[1] == {"secure": False, "encryption": "none"}  # a user
     # A carrier whose trunk requires SRTP must offer it.
     carrier = Trunk("carrier", snapshot().trunks["carrier"].gateways, number_format="nanp",
                     media_encryption="sdes")
@@ -529,7 +529,8 @@ def test_the_relay_is_told_how_the_offer_came_and_what_srtp_the_trunk_wants(anch
     anchored.receive(invite("sip:4155550100@127.0.0.1", call_id="call-3@carrier",
                             branch="z9hG4bKinv3", body="v=0\nc=IN IP4 198.51.100.7\n"),
                      CARRIER)
-    assert anchored.relay.options[2] == {"secure": False, "require_srtp": True}
+    assert anchored.relay.options[2] == {"secure": False, "encryption": "none",
+                                         "require_srtp": True}
 
 
 def test_only_tls_signalling_counts_as_protecting_sdes_keys():

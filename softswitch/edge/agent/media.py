@@ -15,8 +15,10 @@ its socket, and the relay's answer from the human sends the caller's RTP there.
 
 from twisted.internet import defer
 
+from ...media.srtp import new_key
 from ...sdp import SdpError, parse_sdp
 from ...sdp.agent_answer import DEFAULT_PREFERENCE, AudioChoice, build_answer, choose_audio
+from ...sdp.crypto import CryptoAttribute, choose_crypto, set_crypto, set_profile
 from ...services.media_control import MediaRejected, UnknownRegion
 
 _LOCAL_TAG = "local"
@@ -28,6 +30,9 @@ _FAR_END_PLACEHOLDER = (b"v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0
                         b"t=0 0\r\nm=audio 9 RTP/AVP 0 8 101\r\n"
                         b"a=rtpmap:101 telephone-event/8000\r\n")
 _OUTBOUND_EVENT_PT = 101
+# The suite our outbound SRTP offer carries (the relay answers the placeholder's one
+# line): the one every SDES endpoint has (RFC 4568 §6.2).
+_OFFER_SUITE = "AES_CM_128_HMAC_SHA1_80"
 _DEFAULT_CHOICE = AudioChoice(0, "PCMU", 0, _OUTBOUND_EVENT_PT)
 
 
@@ -43,17 +48,33 @@ def local_offer(address: str, port: int, session_id: int = 1) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+def far_end_placeholder(encryption: str = "none") -> bytes:
+    """The far end's stand-in offer; with keys when our offer is to carry SRTP
+    ("sdes": RTP/SAVP, "optional": RTP/AVP with a=crypto). Its key is never used with
+    the far end: its answer's key replaces it."""
+    if encryption == "none":
+        return _FAR_END_PLACEHOLDER
+    sdp = parse_sdp(_FAR_END_PLACEHOLDER)
+    media = sdp.media[0]
+    set_profile(media, encryption == "sdes")
+    set_crypto(media, [CryptoAttribute(1, _OFFER_SUITE, new_key(_OFFER_SUITE))])
+    return bytes(sdp)
+
+
 class LocalMediaLeg:
     """`answer_sdp` is our SDP for the phone: the answer to the caller's offer, or the
     offer of an outbound call's INVITE."""
 
-    def __init__(self, relay, relay_call_id: str, answer_sdp: bytes, choice):
+    def __init__(self, relay, relay_call_id: str, answer_sdp: bytes, choice,
+                 ours: bytes = b""):
         self._relay = relay
         self.relay_call_id = relay_call_id
         self.answer_sdp = answer_sdp
         self._set_choice(choice)
+        self._ours = ours  # our SDP in the relay's eyes (its callee side's)
         self._leg = None
         self._stream_index = None
+        self._receiver = None
         self.released = False  # detached: the relay call is no longer this leg's
 
     def _set_choice(self, choice) -> None:
@@ -85,27 +106,62 @@ class LocalMediaLeg:
         return self._relay.callee_packets(self.relay_call_id, self._stream_index)
 
     @defer.inlineCallbacks
-    def take_answer(self, sdp: bytes):
+    def offer_for(self, encryption: str, region: str | None = None):
+        """Our offer for an outbound call's next attempt, remade for its trunk's SRTP
+        (`encryption`, media_control.offer_encryption's): same ports, new keys or
+        none. Fires with the offer (also `answer_sdp`)."""
+        yield self._relay.offer(self.relay_call_id, _CALLER_TAG,
+                                far_end_placeholder(encryption), region)
+        self.answer_sdp = yield self._answer_again()
+        return self.answer_sdp
+
+    @defer.inlineCallbacks
+    def take_answer(self, sdp: bytes, secure: bool | None = None,
+                    require_srtp: bool = False, keyed: bool = False):
         """The far end of an outbound call answered our offer: point the relay's
-        caller side at it and use the codec it chose."""
+        caller side at it and use the codec it chose. `keyed`: our offer carried SRTP
+        keys, so the far end's key (or none) takes over from the stand-in's;
+        `require_srtp`: an answer without a key is refused (MediaRejected);
+        `secure`: the answer came over TLS (media_control's offer)."""
         try:
             choice = choose_audio(parse_sdp(sdp))
         except SdpError as exc:
             raise MediaRejected(str(exc)) from None
-        yield self._relay.offer(self.relay_call_id, _CALLER_TAG, sdp)
+        yield self._relay.offer(self.relay_call_id, _CALLER_TAG, sdp, secure=secure,
+                                require_srtp=require_srtp)
+        if keyed:
+            yield self._answer_again()
         self._set_choice(choice)
 
     def reoffer(self, sdp: bytes):
         """The phone sent a new SDP (hold, resume, a moved address): point the relay's
-        caller side at it; a Deferred. The codec stays the one chosen."""
+        caller side at it; a Deferred. The codec stays the one chosen. A new SRTP key
+        under the tag and suite in force (RFC 4568 §7.1.4) is followed: the SDP
+        answer the phone has keeps answering it, with our key unchanged."""
         if self.released:
             return defer.succeed(None)
-        return self._relay.offer(self.relay_call_id, _CALLER_TAG, sdp)
+        d = self._relay.offer(self.relay_call_id, _CALLER_TAG, sdp)
+        if self._ours and _rekeys(self.answer_sdp, sdp):
+            d.addCallback(lambda _: self._answer_again())
+        return d
+
+    def _answer_again(self):
+        """Our SDP answers the caller side's last offer again, so that the keys in
+        force follow it; the callee side stays terminated here."""
+        d = self._relay.answer(self.relay_call_id, _CALLER_TAG, _LOCAL_TAG, self._ours)
+
+        def reattach(answer):
+            if self._stream_index is not None and not self.released:
+                self.attach(self._stream_index)
+                self.set_receiver(self._receiver)
+            return answer
+        return d.addCallback(reattach)
 
     def set_receiver(self, receiver) -> None:
         """receiver(datagram, first, second, seq, timestamp, now) per RTP packet from
         the caller (`edge.media.relay_port.LocalLeg.receive_with`; `media.rtp.payload_of(datagram,
         first)` is its payload)."""
+        self._receiver = receiver
         if self._leg is not None:
             self._leg.receive_with(receiver)
 
@@ -119,6 +175,25 @@ class LocalMediaLeg:
         if self.released:
             return defer.succeed(None)
         return self._relay.delete(self.relay_call_id)
+
+
+def _rekeys(answered: bytes, offer: bytes) -> bool:
+    """Whether a re-offer keys its audio anew under the tag and suite our answer
+    gave: each stream's first usable key answers the crypto of our answer's."""
+    try:
+        ours, theirs = parse_sdp(answered), parse_sdp(offer)
+    except SdpError:
+        return False
+    keyed = False
+    for mine, media in zip(ours.media, theirs.media):
+        answered_crypto, offered = choose_crypto(mine), choose_crypto(media)
+        if answered_crypto is None:
+            continue
+        if offered is None or (offered.tag, offered.suite) != \
+                (answered_crypto.tag, answered_crypto.suite):
+            return False
+        keyed = True
+    return keyed
 
 
 class AgentMedia:
@@ -163,7 +238,7 @@ class AgentMedia:
             yield self._relay.offer(relay_call_id, _CALLER_TAG, caller_sdp, None, **options)
         try:
             answer = yield self._relay.answer(relay_call_id, _CALLER_TAG, _LOCAL_TAG, ours)
-            leg = LocalMediaLeg(self._relay, relay_call_id, answer, choice)
+            leg = LocalMediaLeg(self._relay, relay_call_id, answer, choice, ours)
             leg.attach(choice.index)
         except Exception:
             self._relay.delete(relay_call_id).addErrback(lambda f: None)

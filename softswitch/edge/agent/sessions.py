@@ -264,9 +264,17 @@ class LiveAgentSession:
             else:
                 d.callback(None)
 
-    def take_answer(self, sdp: bytes):
-        """The far end answered our offer (outbound calls): a Deferred."""
-        return self._leg.take_answer(sdp)
+    def take_answer(self, sdp: bytes, **srtp):
+        """The far end answered our offer (outbound calls): a Deferred. `srtp`:
+        agent.media.LocalMediaLeg.take_answer's secure, require_srtp, keyed."""
+        return self._leg.take_answer(sdp, **srtp)
+
+    def offer_for(self, encryption: str):
+        """Our offer remade for a trunk's SRTP (outbound calls): a Deferred of it."""
+        def made(sdp):
+            self.offer_sdp = self.answer_sdp = sdp
+            return sdp
+        return self._leg.offer_for(encryption).addCallback(made)
 
     # -- AgentSession ---------------------------------------------------------------
     def begin(self, on_end, on_transfer, amd=None, on_amd=None) -> None:

@@ -18,7 +18,7 @@ from ..credential_retry import credentials_of
 from ..dialogs import CallRecord
 from ..gateways import GatewayHealth
 from ..limits import TrunkLimiter
-from ..media_control import MediaControl, MediaError
+from ..media_control import KeysRefused, MediaControl, MediaError, offer_encryption
 from ..ports import SipStack
 from ..webhooks import CallEvents, emit_for
 from .bridged import CALLER_TAG, BridgedSession, restrict_offer
@@ -73,6 +73,8 @@ class TransferService(Protocol):
 
     def snapshot(self):
         """The routing snapshot in force (services.routing.RoutingSnapshot)."""
+    signing: object  # services.stir_signing.CallSigning, or None
+    allow_sdes_over_insecure: bool  # [media]: our SDES keys may go over plain signalling
 
     def plan(self, call: TransferredCall, target: str) -> list[list[Attempt]]:
         """Groups of attempts, or TransferRefused."""
@@ -103,6 +105,7 @@ class Transfer:
         self.legs: list[UacLeg] = []
         self.human: UacLeg | None = None
         self.offer = b""
+        self._encryption: str | None = None  # what `offer` offers (a trunk's SRTP mode)
         self._rang: set[int] = set()  # ids of the legs that rang
         self._failures: list[_Failure] = []
         self._admissions: dict[str, object] = {}  # trunk name -> Admission
@@ -123,14 +126,40 @@ class Transfer:
         if not self.warm:
             self.call.session.end_agent("transfer")
             self.call.session.ring_caller()
-        d = self.service.media.offer(self._media_id, CALLER_TAG, self.call.customer_sdp)
-        d.addCallbacks(self._offered, self._media_failed)
-
-    def _offered(self, sdp: bytes) -> None:
-        if self.state != DIALLING:
-            return
-        self.offer = restrict_offer(sdp, self.call.customer_sdp, self.service.codecs)
         self._next_group()
+
+    def _offer_for(self, group: list[Attempt]) -> None:
+        """Ask the relay for the offer `group` gets, then ring it. The offer is made
+        again for a group whose SRTP differs from the last one's (a failover from a
+        plain trunk to an "sdes" one): same ports, keys or not."""
+        encryptions, kept = set(), []
+        for attempt in group:
+            try:
+                encryptions.add(offer_encryption(attempt.trunk, attempt.destination.transport,
+                                                 self.service.allow_sdes_over_insecure))
+                kept.append(attempt)
+            except KeysRefused as exc:
+                log.info("transfer of {call_id}: {why}", call_id=self.call.call_id, why=exc)
+                self._failures.append(_Failure(488, "failed"))
+        group = kept
+        if not group:
+            self._next_group()
+            return
+        encryption = max(encryptions, key=("none", "optional", "sdes").index)
+        if self.offer and encryption == self._encryption:
+            self._ring(group)
+            return
+
+        def offered(sdp: bytes) -> None:
+            if self.state != DIALLING:
+                return
+            self.offer = restrict_offer(sdp, self.call.customer_sdp, self.service.codecs)
+            self._encryption = encryption
+            self._ring(group)
+
+        d = self.service.media.offer(self._media_id, CALLER_TAG, self.call.customer_sdp,
+                                     encryption=encryption)
+        d.addCallbacks(offered, self._media_failed)
 
     def _media_failed(self, failure) -> None:
         error = failure.value
@@ -139,44 +168,61 @@ class Transfer:
         self._fail(error.status_hint if isinstance(error, MediaError) else 500, "failed")
 
     def _next_group(self) -> None:
-        service = self.service
         while self.groups and self.state == DIALLING:
-            group = self.groups.pop(0)
-            legs = []
-            for attempt in group:
-                if attempt.trunk is not None and not self._admit(attempt.trunk):
-                    continue
-                local = parse_uri(service.stack.local_uri(attempt.destination))
-                number, identity = self.call.customer, ()
-                # The headers the agent set on its transfer (agent.sip_headers).
-                extra = tuple(getattr(self.call.session, "transfer_headers", ()))
-                if attempt.trunk is not None:  # the agent presents its caller IDs only
-                    number, identity = agent_identity(
-                        service.snapshot(), self.call.record.agent, number, attempt.trunk,
-                        service.domain)
-                    if number is None:
-                        self._failures.append(_Failure(403, "failed"))
-                        continue
-                leg = UacLeg(
-                    service.stack, service.clock, self, destination=attempt.destination,
-                    request_uri=attempt.uri, to_uri=attempt.to_uri, offer_sdp=self.offer,
-                    from_uri=f"sip:{number}@{local.host}", routes=attempt.routes,
-                    extra_headers=tuple(identity) + extra,
-                    credentials=credentials_of(attempt.trunk),
-                    ring_timeout=service.ring_timeout, follow_contact=attempt.follow_contact,
-                    legs=service.legs, user_agent=service.user_agent,
-                    session_timers=service.session_timers)
-                if attempt.gateway is not None:
-                    self._gateways[id(leg)] = attempt.gateway.key
-                legs.append(leg)
-            if legs:
-                self.legs = legs
-                for leg in legs:
-                    if self.state == DIALLING and not leg.finished:
-                        leg.start()
+            group = [attempt for attempt in self.groups.pop(0)
+                     if attempt.trunk is None or self._admit(attempt.trunk)]
+            if group:
+                self._offer_for(group)
                 return
         if self.state == DIALLING:
             self._fail(*self._best_failure())
+
+    def _ring(self, group: list[Attempt]) -> None:
+        service = self.service
+        legs = []
+        # The headers the agent set on its transfer (agent.sip_headers).
+        extra = tuple(getattr(self.call.session, "transfer_headers", ()))
+        for attempt in group:
+            local = parse_uri(service.stack.local_uri(attempt.destination))
+            number, presented = self.call.customer, ()
+            if attempt.trunk is not None:  # the agent presents its caller IDs only
+                number, presented = agent_identity(
+                    service.snapshot(), self.call.record.agent, number, attempt.trunk,
+                    service.domain)
+                if number is None:
+                    self._failures.append(_Failure(403, "failed"))
+                    continue
+            leg = UacLeg(
+                service.stack, service.clock, self, destination=attempt.destination,
+                request_uri=attempt.uri, to_uri=attempt.to_uri, offer_sdp=self.offer,
+                from_uri=f"sip:{number}@{local.host}", routes=attempt.routes,
+                credentials=credentials_of(attempt.trunk),
+                ring_timeout=service.ring_timeout, follow_contact=attempt.follow_contact,
+                legs=service.legs, user_agent=service.user_agent,
+                session_timers=service.session_timers,
+                extra_headers=tuple(presented) + self._identity(attempt) + extra)
+            if attempt.gateway is not None:
+                self._gateways[id(leg)] = attempt.gateway.key
+            legs.append(leg)
+        if not legs:  # (no caller ID to present to any of them)
+            self._next_group()
+            return
+        self.legs = legs
+        for leg in legs:
+            if self.state == DIALLING and not leg.finished:
+                leg.start()
+
+    def _identity(self, attempt: Attempt) -> tuple[tuple[str, str], ...]:
+        """STIR/SHAKEN: our Identity on a leg to a trunk that signs."""
+        signing = self.service.signing
+        if signing is None or attempt.trunk is None:
+            return ()
+        dest = attempt.to_uri or attempt.uri
+        number = parse_uri(dest).user or ""
+        value = signing.identity_for_transfer(self.call.customer, self.call.did,
+                                              number.split(";", 1)[0],
+                                              self.call.record.agent, attempt.trunk)
+        return (("Identity", value),) if value else ()
 
     def _admit(self, trunk) -> bool:
         if self.service.limiter is None or trunk.name in self._admissions:
