@@ -20,7 +20,7 @@ from softswitch.services.routing import (
     Target,
     Trunk,
 )
-from softswitch.services.stir_signing import CallSigning, numbers_table_owner
+from softswitch.services.stir_signing import CallSigning, allowed_numbers_owner
 from softswitch.stir.signing import Signer
 
 PLAIN_GW = "203.0.113.80"
@@ -118,7 +118,7 @@ def signing_of(pki, numbers):
     snapshot = RoutingSnapshot(numbers=[Number(n, (Target("agent", "bot"),)) for n in numbers],
                                agents=[Agent("bot", "ws://127.0.0.1:9/", "twilio", 8000)])
     return CallSigning(Signer.from_pem(pki.sti.key_pem, X5U), clock,
-                       numbers_table_owner(lambda: snapshot))
+                       allowed_numbers_owner(lambda: snapshot))
 
 
 def claims_of(pki, value):
