@@ -41,6 +41,10 @@ class CallInfo:
     # An outbound call that waited for answering-machine detection before starting
     # the agent: what answered (AmdReported.answered_by).
     answered_by: str | None = None
+    # A call handed over from another agent mid-call (docs/agents.md "Handoff"): that
+    # agent's name and why ("agent-lost" when its socket failed, else the reason given).
+    handoff_from: str | None = None
+    handoff_reason: str | None = None
 
 
 # -- to the agent ---------------------------------------------------------------------
@@ -135,6 +139,14 @@ class AgentHangup:
 class AgentTransfer:
     target: str  # an E.164 number, "user:NAME" or "trunk:NAME"
     warm: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AgentHandoff:
+    """Hand the call over to another configured agent (escalation)."""
+
+    agent: str  # the agent's name
+    reason: str = "agent"
 
 
 @dataclass(frozen=True, slots=True)

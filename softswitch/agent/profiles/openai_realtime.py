@@ -62,7 +62,7 @@ from ..events import (
     SpeechStarted,
     TransferFailed,
 )
-from . import ProfileError
+from . import ProfileError, handoff_request
 
 AUDIO_DELTA_EVENTS = ("response.output_audio.delta", "response.audio.delta")
 TOOLS = [
@@ -112,7 +112,16 @@ class OpenAIRealtimeProfile:
                 session["audio"]["output"]["voice"] = self._voice
             if self._instructions:
                 session["instructions"] = self._instructions
-            return [_dump({"type": "session.update", "session": session})]
+            frames = [_dump({"type": "session.update", "session": session})]
+            info = event.info
+            if info.handoff_from is not None:  # (docs/agents.md "Handoff")
+                frames.append(_dump({"type": "conversation.item.create", "item": {
+                    "type": "message", "role": "system", "content": [{
+                        "type": "input_text",
+                        "text": f"This call was handed over to you from the agent "
+                                f"{info.handoff_from} ({info.handoff_reason}). "
+                                f"The caller is still on the line."}]}}))
+            return frames
         if isinstance(event, CallerAudio):
             return [_dump({"type": "input_audio_buffer.append",
                            "audio": base64.b64encode(event.audio).decode("ascii")})]
@@ -184,6 +193,8 @@ class OpenAIRealtimeProfile:
             if audio:
                 events.append(AgentAudio(audio))
             return events
+        if kind == "softswitch.handoff":  # the switch's own control message
+            return [handoff_request(message.get("agent"), message.get("reason"))]
         if kind == "input_audio_buffer.speech_started":
             return [SpeechStarted(message.get("item_id"))]
         if kind == "response.function_call_arguments.done":

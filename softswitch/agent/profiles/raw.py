@@ -37,7 +37,7 @@ from ..events import (
     MarkPlayed,
     TransferFailed,
 )
-from . import ProfileError
+from . import ProfileError, handoff_request
 
 SAMPLE_RATES = (8000, 16000, 24000)
 
@@ -60,7 +60,10 @@ class RawProfile:
                          "attestation": info.attestation,
                          "custom_parameters": info.custom_parameters,
                          **({"answered_by": info.answered_by}
-                            if info.answered_by is not None else {})},
+                            if info.answered_by is not None else {}),
+                         **({"handoff": {"from": info.handoff_from,
+                                         "reason": info.handoff_reason}}
+                            if info.handoff_from is not None else {})},
                 "format": {"encoding": "pcm_s16le", "sample_rate": self.audio_format.sample_rate,
                            "channels": 1},
             })]
@@ -117,6 +120,8 @@ class RawProfile:
             if not message.get("target"):
                 raise ProfileError("transfer without target")
             return [AgentTransfer(str(message["target"]), bool(message.get("warm", False)))]
+        if kind == "handoff":
+            return [handoff_request(message.get("agent"), message.get("reason"))]
         return []
 
 
