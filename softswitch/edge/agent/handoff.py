@@ -37,6 +37,11 @@ class SessionHandoffs:
     on_handoff = None  # on_handoff(name, reason): the agent asked for another agent
     connector_for = None  # connector_for(agent) -> connect(timeout) (the factory's)
 
+    @property
+    def agent_name(self) -> str:
+        """The agent on the call now."""
+        return self._agent.name
+
     def handoff(self, agent, reason: str):
         """A Deferred that fires once `agent` has the call (fails with HandoffFailed)."""
         bridge = self._bridge
