@@ -21,6 +21,9 @@ from softswitch.admin.schemas.common import (
 class AgentTarget(RequestModel):
     type: Literal["agent"]
     agent: Name
+    backup_agent: Name | None = Field(
+        None, description="takes the call over when the agent's socket fails beyond its "
+                          "reconnect (docs/agents.md \"Handoff\")")
 
 
 class UserTarget(RequestModel):
