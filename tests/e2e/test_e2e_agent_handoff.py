@@ -10,7 +10,6 @@ order (nothing said during the switch is lost), the second agent's start names t
 first, the first got its stop and was closed, and the call record lists the handoff."""
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
