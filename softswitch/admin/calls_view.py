@@ -70,8 +70,10 @@ class CallsView:
         Deferred of the API's answer; ApiError 404/409/502 (HandoffFailed's status)."""
         for service in (self._agent_calls, self._outbound):
             handoff = getattr(service, "handoff", None)
+            if handoff is None:  # (outbound calls: not yet)
+                continue
             previous = _agent_of(service, call_id)
-            d = handoff(call_id, agent, reason) if handoff is not None else None
+            d = handoff(call_id, agent, reason)
             if d is not None:
                 return d.addCallbacks(
                     lambda _: {"call_id": call_id, "agent": agent,
@@ -137,9 +139,8 @@ class NoCalls:
 
 def _agent_of(service, call_id: str) -> str | None:
     call = getattr(service, "calls", {}).get(call_id)
-    session = call.session if call is not None else None
-    agent = getattr(session, "agent_name", None)
-    return agent if agent is not None else (call.record.agent if call is not None else None)
+    agent = getattr(getattr(call, "session", None), "agent_name", None)
+    return agent if agent is not None else getattr(getattr(call, "record", None), "agent", None)
 
 
 def _handoff_error(failure, call_id: str, agent: str):
