@@ -114,6 +114,9 @@ class Metrics:
             ["stage"], registry=r)
         self.agent_transfers = Counter(
             "softswitch_agent_transfers", "Transfers asked for by agents", registry=r)
+        self.agent_handoffs = Counter(
+            "softswitch_agent_handoffs", "Calls handed over from one agent to another "
+            "(done, failed)", ["outcome"], registry=r)
 
     def child(self, metric, *labels):
         """metric.labels(*labels), remembered: per-message counters would otherwise

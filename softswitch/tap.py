@@ -300,7 +300,7 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
         connect_timeout=settings.agents.connect_timeout, user_agent=sip.user_agent,
         media_owners=media_owners, dialog_router=dialog_router,
         session_timers=session_timer_config(sip), legs=legs, transfers=transfers,
-        webhooks=webhooks)
+        webhooks=webhooks, snapshot=snapshot)
     metrics.registry.register(StirMetrics(signing, verification))
     proxy = Proxy(
         endpoint, reactor, CallRouter(sip.domain, proxy_auth, snapshot, security=guard),

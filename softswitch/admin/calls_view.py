@@ -65,6 +65,22 @@ class CallsView:
             return HangUp.NOT_ANSWERED
         return HangUp.UNKNOWN
 
+    def handoff(self, call_id: str, agent: str, reason: str):
+        """Hand an answered agent call (inbound or outbound) over to `agent`: a
+        Deferred of the API's answer; ApiError 404/409/502 (HandoffFailed's status)."""
+        for service in (self._agent_calls, self._outbound):
+            handoff = getattr(service, "handoff", None)
+            if handoff is None:  # (outbound calls: not yet)
+                continue
+            previous = _agent_of(service, call_id)
+            d = handoff(call_id, agent, reason)
+            if d is not None:
+                return d.addCallbacks(
+                    lambda _: {"call_id": call_id, "agent": agent,
+                               "previous_agent": previous, "reason": reason},
+                    _handoff_error, errbackArgs=(call_id, agent))
+        raise ApiError(404, f"no answered agent call {call_id!r}")
+
     def finish(self, call_id: str, reason: str) -> HangUp:
         """An agent call ended by its agent (the Twilio-compatible REST API): what the
         agent queued plays, then BYE (`disconnect_side` agent)."""
@@ -110,9 +126,28 @@ class NoCalls:
     def hang_up(self, call_id: str) -> HangUp:
         return HangUp.UNKNOWN
 
+    def handoff(self, call_id: str, agent: str, reason: str):
+        raise no_switch()
+
     def finish(self, call_id: str, reason: str) -> HangUp:
         return HangUp.UNKNOWN
 
     def originate(self, to: str, from_: str, agent: str, trunk: str | None = None,
                   custom_parameters: dict | None = None, amd=None) -> dict:
         raise no_switch()
+
+
+def _agent_of(service, call_id: str) -> str | None:
+    call = getattr(service, "calls", {}).get(call_id)
+    agent = getattr(getattr(call, "session", None), "agent_name", None)
+    return agent if agent is not None else getattr(getattr(call, "record", None), "agent", None)
+
+
+def _handoff_error(failure, call_id: str, agent: str):
+    from softswitch.services.calls.handoff import HandoffFailed
+    error = failure.value
+    if not isinstance(error, HandoffFailed):
+        return failure
+    if error.status == 404:
+        raise ApiError(404, f"no agent {agent!r}", "agent")
+    raise ApiError(error.status, f"call {call_id!r} not handed over to {agent!r}: {error}")

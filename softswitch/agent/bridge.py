@@ -10,7 +10,9 @@ time, and sends what it returns. Every input returns an `Output`:
     next_deadline when to call `tick` next (None before `start` and after `stop`)
 
 Inputs: `start(now, gated=False)`, `release(info, events, now)`, `report(event, now)`,
-`resume(profile, now)` (a new socket after one was lost),
+`resume(profile, now)` (a new socket after one was lost), `begin_handoff(now)`,
+`complete_handoff(profile, info, now)` and `cancel_handoff(now)` (another agent takes
+the call over: agent.bridge_handoff),
 `finish(reason, now)` (the agent is done: hang up once its queue has played),
 `rtp_received(payload_type, seq, timestamp, marker, payload, now)`,
 `info_dtmf(digit, now)`, `hold(held, now)` (the caller's hold and resume),
@@ -101,6 +103,7 @@ out of an input. Per-frame processing time is the edge's to measure.
 from collections import deque
 
 from softswitch.agent.bridge_control import AgentControl, ResponseBoundary
+from softswitch.agent.bridge_handoff import HandoffControl
 from softswitch.agent.bridge_output import (
     BridgeStats,
     Hangup,
@@ -116,6 +119,7 @@ from softswitch.agent.events import (
     AgentAudio,
     AgentClear,
     AgentDtmf,
+    AgentHandoff,
     AgentHangup,
     AgentMark,
     AgentRecording,
@@ -146,7 +150,7 @@ _AGENT_FRAME_ERRORS = (ProfileError, ValueError, TypeError, KeyError, AttributeE
 __all__ = ["AgentBridge", "BridgeStats", "Hangup", "Output", "Record", "RtpOut", "Transfer"]
 
 
-class AgentBridge(AgentControl):
+class AgentBridge(AgentControl, HandoffControl):
     """One call's bridge. `profile` is a wire profile (`profiles.make_profile`), `codec`
     the call's G.711 law ("PCMU" or "PCMA"), `rtp_event_pt` the negotiated
     telephone-event payload type (None if none); the jitter options are the
@@ -202,6 +206,7 @@ class AgentBridge(AgentControl):
             AgentTransfer: self._on_transfer, SpeechStarted: self._on_speech_started,
             ResponseStarted: self._on_response_started,
             AgentRecording: lambda event, now, ws, actions: actions.append(Record(event.action)),
+            AgentHandoff: self._on_handoff,
         }
         self.ws_frames_out = self.ws_frames_in = self.caller_frames = 0
         self.caller_silence_frames = self.comfort_noise = 0
@@ -236,7 +241,7 @@ class AgentBridge(AgentControl):
     def release(self, info: CallInfo, events, now: float) -> Output:
         """A gated start goes ahead: the agent's start (`info`), `events`, then the
         caller's frames held meanwhile."""
-        if self._gated is None or self._closed:
+        if self._gated is None or self._closed or self.handing_off:
             return self._quiet
         held, self._gated = self._gated, None
         self.info = info
@@ -259,11 +264,6 @@ class AgentBridge(AgentControl):
     @property
     def gated(self) -> bool:
         return self._gated is not None
-
-    def _hold(self, event) -> tuple:
-        """`encode` while gated: the event waits, to be encoded after the start."""
-        self._gated.append(event)
-        return ()
 
     def resume(self, profile, now: float) -> Output:
         """The agent's socket was lost and a new one is open: `profile`, a fresh

@@ -1,5 +1,5 @@
 """What `AgentBridge` returns: the `Output` of every input, with its `RtpOut` packets and
-`Hangup`/`Transfer` actions, and the call's `BridgeStats`."""
+`Hangup`/`Transfer`/`Handoff` actions, and the call's `BridgeStats`."""
 
 from dataclasses import dataclass, fields
 from typing import NamedTuple
@@ -54,10 +54,18 @@ class Transfer:
     headers: tuple[tuple[str, str], ...] = ()  # the agent's, for the human's INVITE
 
 
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """Hand the call over to the agent named `agent` (agent.bridge_handoff)."""
+
+    agent: str
+    reason: str
+
+
 class Output(NamedTuple):
     ws: tuple[str | bytes, ...] = ()
     rtp: tuple[RtpOut, ...] = ()
-    actions: tuple[Hangup | Transfer, ...] = ()
+    actions: tuple[Hangup | Transfer | Handoff, ...] = ()
     errors: tuple[str, ...] = ()
     next_deadline: float | None = None
 

@@ -42,6 +42,10 @@ class CallInfo:
     # the agent: what answered (AmdReported.answered_by).
     answered_by: str | None = None
     sip_headers: dict = field(default_factory=dict)  # the INVITE's, as the agent asked
+    # A call handed over from another agent mid-call (docs/agents.md "Handoff"): that
+    # agent's name and why ("agent-lost" when its socket failed, else the reason given).
+    handoff_from: str | None = None
+    handoff_reason: str | None = None
 
 
 # -- to the agent ---------------------------------------------------------------------
@@ -168,6 +172,14 @@ def transfer_mode(message: dict) -> str:
     if mode not in TRANSFER_MODES:
         raise ValueError(f"transfer mode must be one of {', '.join(TRANSFER_MODES)}")
     return mode
+
+
+@dataclass(frozen=True, slots=True)
+class AgentHandoff:
+    """Hand the call over to another configured agent (escalation)."""
+
+    agent: str  # the agent's name
+    reason: str = "agent"
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from ..sip.timers import TimerConfig
 from .calls.agent_leg import AgentLeg, AgentSession, AgentSessions
 from .calls.call import Call, CallContext
 from .calls.events import Answered
+from .calls.handoff import asked_by_agent, hand_off
 from .calls.legs import SipLegs
 from .calls.uas_leg import UasLeg
 from .in_dialog import InDialogRouter
@@ -66,7 +67,7 @@ class AgentCalls:
                  dialog_router: InDialogRouter | None = None,
                  session_timers: SessionTimerConfig | None = None,
                  legs: SipLegs | None = None, transfers: TransferRequests = NO_TRANSFERS,
-                 webhooks=NO_WEBHOOKS):
+                 webhooks=NO_WEBHOOKS, snapshot=None):
         self.stack = stack
         self.webhooks = webhooks  # services.webhooks: call events out
         self._clock = clock
@@ -82,18 +83,20 @@ class AgentCalls:
         self.legs = legs if legs is not None else SipLegs(
             dialog_router if dialog_router is not None else InDialogRouter(stack))
         self.transfers = transfers
+        self._snapshot = snapshot  # the routing snapshot's source: agents by name
 
     def __len__(self) -> int:
         return len(self.legs)
 
     # -- answering (called by the ProxyCall that reached an agent target) ---------
-    def answer(self, call, agent: Agent) -> bool:
+    def answer(self, call, agent: Agent, backup: Agent | None = None) -> bool:
         """Take the call (proxy_call.ProxyCall) for `agent`: it hears agent_answered()
-        or agent_failed() next (proxy.AgentAnswering)."""
-        self._answer(call, agent)
+        or agent_failed() next (proxy.AgentAnswering). `backup` takes the call over
+        if the agent's socket fails beyond its reconnect."""
+        self._answer(call, agent, backup)
         return True
 
-    def _answer(self, call, agent: Agent) -> None:
+    def _answer(self, call, agent: Agent, backup: Agent | None = None) -> None:
         invite = call.invite
         local_tag = new_tag()
         call.record.agent, call.record.profile = agent.name, agent.profile
@@ -120,7 +123,8 @@ class AgentCalls:
                 "direction": call.plan.direction, "verstat": call.record.verstat,
                 "attestation": call.record.attestation,
                 "secure": signalling_secure(call.source.transport),  # SDES keys allowed
-                "require_srtp": requires_srtp(call.plan.ingress_trunk)}
+                "require_srtp": requires_srtp(call.plan.ingress_trunk),
+                "backup_agent": backup}
         if agent.sip_headers:  # agent.sip_headers: the INVITE's headers it asked for
             info["sip_headers"] = headers_for_agent(
                 invite, agent.sip_headers, call.caller is not None and call.caller.trusted)
@@ -155,6 +159,8 @@ class AgentCalls:
                     did=record.did or record.callee, sides=SIDES)
         call.customer_sdp = proxied.original_offer
         call.agent = AgentLeg(session, call.call_id)
+        session.on_handoff = lambda name, reason: asked_by_agent(call, self._agent(name),
+                                                                 reason)
         call.sip = UasLeg(self.stack, self._clock, call, invite=invite,
                           offer=proxied.original_offer, local_tag=local_tag,
                           source=proxied.source, legs=self.legs, user_agent=self._user_agent,
@@ -218,6 +224,17 @@ class AgentCalls:
         if not call.agent.finish(reason):
             call.end("agent", reason)
         return True
+
+    def handoff(self, call_id: str, agent_name: str, reason: str):
+        """Hand the answered call over to the agent named `agent_name`: a Deferred
+        (calls.handoff.hand_off), None if no answered call has this Call-ID."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return None
+        return hand_off(call, self._agent(agent_name), reason)
+
+    def _agent(self, name: str) -> Agent | None:
+        return self._snapshot().agents.get(name) if self._snapshot is not None else None
 
     def active_calls(self) -> list[dict]:
         """The answered agent calls, as the admin API lists calls."""

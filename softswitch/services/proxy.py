@@ -444,8 +444,10 @@ class Proxy:
 
     def answer_with_agent(self, call: ProxyCall, target: Target) -> bool:
         """Hand the call to the agent service; False when that cannot even start."""
-        agent = self._snapshot().agents.get(target.name)
-        return agent is not None and self.agent_calls.answer(call, agent)
+        agents = self._snapshot().agents
+        agent = agents.get(target.name)
+        backup = agents.get(target.backup_agent) if target.backup_agent else None
+        return agent is not None and self.agent_calls.answer(call, agent, backup)
 
     def agent_answered(self, call: ProxyCall) -> None:
         self._calls.pop(self._call_key(call.invite), None)

@@ -189,6 +189,9 @@ class Target:
     kind: str  # "agent" | "user" | "trunk" | "reject"
     name: str | None = None
     code: int | None = None
+    # An agent target's backup: the call goes there when its agent's socket fails
+    # beyond its reconnect (edge.agent.handoff).
+    backup_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +385,8 @@ def snapshot_from_rows(rows: dict, version: int = 0, expand=None) -> RoutingSnap
         name = {"agent": agent_names.get(t["agent_id"]), "user": user_names.get(t["user_id"]),
                 "trunk": trunk_names.get(t["trunk_id"])}.get(kind)
         targets.setdefault((t["number_id"], bool(t.get("unverified"))), []).append(
-            (t["position"], Target(kind, name, t["reject_code"])))
+            (t["position"], Target(kind, name, t["reject_code"],
+                                   agent_names.get(t.get("backup_agent_id")))))
 
     def route(number_id: int, unverified: bool) -> tuple[Target, ...]:
         return tuple(t for _, t in sorted(targets.get((number_id, unverified), ()),

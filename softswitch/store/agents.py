@@ -65,10 +65,13 @@ def ids_by_name(conn: Connection, names) -> dict[str, int]:
 
 
 def referrers(conn: Connection, name: str, limit: int = 10) -> list[tuple[str, str]]:
-    """The numbers whose route uses the agent: [("number", "+14155550100")...]."""
+    """The numbers whose route uses the agent (as a target or a target's backup):
+    [("number", "+14155550100")...]."""
     rows = conn.execute(
         sa.select(numbers.c.number).distinct()
-        .select_from(route_targets.join(numbers).join(agents))
+        .select_from(route_targets.join(numbers).join(agents, sa.or_(
+            route_targets.c.agent_id == agents.c.id,
+            route_targets.c.backup_agent_id == agents.c.id)))
         .where(agents.c.name == name).order_by(numbers.c.number).limit(limit)
     )
     return [("number", row.number) for row in rows]

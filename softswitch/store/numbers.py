@@ -1,7 +1,7 @@
 """Numbers (DIDs) and the ordered targets of their routes.
 
 A target row is ``{"kind": "agent", "agent_id": 3}`` (or user_id, trunk_id,
-reject_code), with ``"unverified": True`` for a target of the number's unverified
+reject_code; an agent's may name a ``backup_agent_id``), with ``"unverified": True`` for a target of the number's unverified
 route (STIR/SHAKEN screening, numbered after the route's); rows come back with the
 route spelled by name:
 ``{"type": "agent", "agent": "support-bot"}``, ``{"type": "reject", "code": 486}``.
@@ -73,7 +73,8 @@ def _insert_targets(conn: Connection, number_id: int, targets: list[dict]) -> No
     rows = []
     for position, target in enumerate(targets):
         row = {"number_id": number_id, "position": position, "kind": target["kind"],
-               "unverified": bool(target.get("unverified"))}
+               "unverified": bool(target.get("unverified")),
+               "backup_agent_id": target.get("backup_agent_id")}
         for column in TARGET_COLUMN_BY_KIND.values():
             row[column] = target.get(column)
         rows.append(row)
@@ -97,6 +98,7 @@ def _load(conn: Connection, condition, limit=None) -> list[dict]:
         if row["unverified_when"] is not None:
             row["unverified_route"] = {"when": row["unverified_when"], "route": []}
         by_id[row["id"]] = row
+    backups = agents.alias("backup_agents")
     targets = conn.execute(
         sa.select(
             route_targets.c.number_id,
@@ -106,9 +108,12 @@ def _load(conn: Connection, condition, limit=None) -> list[dict]:
             agents.c.name.label("agent"),
             sip_users.c.username.label("user"),
             trunks.c.name.label("trunk"),
+            backups.c.name.label("backup_agent"),
         )
         .select_from(
-            route_targets.outerjoin(agents).outerjoin(sip_users).outerjoin(trunks)
+            route_targets.outerjoin(agents, route_targets.c.agent_id == agents.c.id)
+            .outerjoin(sip_users).outerjoin(trunks)
+            .outerjoin(backups, route_targets.c.backup_agent_id == backups.c.id)
         )
         .where(route_targets.c.number_id.in_(list(by_id)))
         .order_by(route_targets.c.number_id, route_targets.c.position)
@@ -125,7 +130,10 @@ def _load(conn: Connection, condition, limit=None) -> list[dict]:
 def _target(row) -> dict:
     if row.kind == "reject":
         return {"type": "reject", "code": row.reject_code}
-    return {"type": row.kind, row.kind: getattr(row, row.kind)}
+    target = {"type": row.kind, row.kind: getattr(row, row.kind)}
+    if row.kind == "agent" and row.backup_agent is not None:
+        target["backup_agent"] = row.backup_agent
+    return target
 
 
 def _only(values: dict) -> dict:

@@ -36,7 +36,7 @@ _NARROW = {
     "route_targets": (route_targets.c.number_id, route_targets.c.position,
                       route_targets.c.kind, route_targets.c.agent_id, route_targets.c.user_id,
                       route_targets.c.trunk_id, route_targets.c.reject_code,
-                      route_targets.c.unverified),
+                      route_targets.c.unverified, route_targets.c.backup_agent_id),
 }
 
 

@@ -262,3 +262,60 @@ class CallsViewTests(SynchronousTestCase):
         self.assertIs(view.hang_up("up@x"), HangUp.ENDED)
         self.assertIs(view.hang_up("up@x"), HangUp.UNKNOWN)
         self.assertEqual(proxy.hung_up, [("up@x", "api")])
+
+
+class FakeAgentCalls:
+    """What CallsView uses of AgentCalls for a handoff: calls and handoff()."""
+
+    def __init__(self):
+        self.calls = {}
+        self.outcomes = {}  # agent name -> a HandoffFailed status, or None: done
+        self.asked = []
+
+    def active_calls(self):
+        return []
+
+    def handoff(self, call_id, agent, reason):
+        from softswitch.services.calls.handoff import HandoffFailed
+        if call_id not in self.calls:
+            return None
+        self.asked.append((call_id, agent, reason))
+        status = self.outcomes.get(agent)
+        if status is not None:
+            return defer.fail(HandoffFailed(status, "refused"))
+        return defer.succeed(None)
+
+
+class HandoffApiTests(ApiTestCase):
+    def calls_view(self):
+        from types import SimpleNamespace
+        self.proxy = FakeProxy()
+        self.proxy.agent_calls = self.agents = FakeAgentCalls()
+        session = SimpleNamespace(agent_name="front-desk")
+        self.agents.calls["a1@x"] = SimpleNamespace(session=session,
+                                                    record=SimpleNamespace(agent="front-desk"))
+        return CallsView(self.proxy)
+
+    @defer.inlineCallbacks
+    def test_a_handoff_answers_with_both_agents(self):
+        done = yield self.post("/v1/calls/a1@x/handoff", {"agent": "billing",
+                                                          "reason": "invoice"})
+        self.assertEqual(done.status, 200, done.json)
+        self.assertEqual(done.json, {"call_id": "a1@x", "agent": "billing",
+                                     "previous_agent": "front-desk", "reason": "invoice"})
+        plain = yield self.post("/v1/calls/a1@x/handoff", {"agent": "billing"})
+        self.assertEqual(plain.json["reason"], "api")
+        self.assertEqual(self.agents.asked[-1], ("a1@x", "billing", "api"))
+
+    @defer.inlineCallbacks
+    def test_failures_are_json_errors_with_the_handoffs_status(self):
+        self.agents.outcomes.update({"down": 502, "busy": 409, "nobody": 404})
+        for agent, status in (("down", 502), ("busy", 409), ("nobody", 404)):
+            reply = yield self.post("/v1/calls/a1@x/handoff", {"agent": agent})
+            self.assertEqual(reply.status, status, reply.json)
+            self.assertEqual(reply.json["error"]["status"], status)
+        unknown = yield self.post("/v1/calls/zz@x/handoff", {"agent": "billing"})
+        self.assertEqual(unknown.status, 404)
+        for body in ({}, {"agent": ""}, {"agent": "b", "reason": "a\nb"}):
+            refused = yield self.post("/v1/calls/a1@x/handoff", body)
+            self.assertEqual(refused.status, 422, body)

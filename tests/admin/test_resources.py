@@ -202,6 +202,30 @@ class ResourceTests(ApiTestCase):
         self.assertEqual(gone.status, 204)
 
     @defer.inlineCallbacks
+    def test_an_agent_target_names_a_backup_agent_that_reaches_the_snapshot(self):
+        yield self.seed()
+        yield self.created("/v1/agents", {"name": "spare-bot", "url": "wss://b.example/ws"})
+        route = [{"type": "agent", "agent": "support-bot", "backup_agent": "spare-bot"},
+                 {"type": "reject", "code": 486}]
+        created = yield self.post("/v1/numbers", {"number": "+14155550100", "route": route})
+        self.assertEqual(created.status, 201, created.json)
+        self.assertEqual(created.json["route"], route)
+        rows = self.database.run_sync(load_routing_rows)
+        target = snapshot_from_rows(rows).numbers["+14155550100"].targets[0]
+        self.assertEqual((target.name, target.backup_agent), ("support-bot", "spare-bot"))
+        in_use = yield self.delete("/v1/agents/spare-bot")
+        self.assertEqual(in_use.status, 409, in_use.json)
+        unknown = yield self.put("/v1/numbers/+14155550100", {"route": [
+            {"type": "agent", "agent": "support-bot", "backup_agent": "nobody"}]})
+        self.assertEqual(unknown.status, 422, unknown.json)
+        self.assertEqual(unknown.json["error"]["field"], "route.0.backup_agent")
+        plain = yield self.put("/v1/numbers/+14155550100", {"route": [
+            {"type": "agent", "agent": "support-bot"}]})
+        self.assertEqual(plain.json["route"], [{"type": "agent", "agent": "support-bot"}])
+        gone = yield self.delete("/v1/agents/spare-bot")
+        self.assertEqual(gone.status, 204, gone.json)
+
+    @defer.inlineCallbacks
     def test_outbound_routes(self):
         yield self.seed()
         yield self.created("/v1/trunks", {"name": "carrier-b"})

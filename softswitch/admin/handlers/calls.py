@@ -12,13 +12,24 @@ how it ended (answered, busy, no answer, failed with a code) is in its call reco
 DELETE hangs up an answered call, and cancels (or takes out of the queue) an
 outbound call that is not answered yet; a proxied call still trying or ringing
 is left alone (409).
+
+POST .../handoff moves an answered agent call to another agent (docs/agents.md
+"Handoff"): 200 once the new agent has the call; 404 for an unknown call or agent,
+409 when the call cannot be handed over now, 502 when the new agent could not be
+reached (the call stays with its agent).
 """
 
 from softswitch.admin.calls_view import HangUp
 from softswitch.admin.errors import ApiError, not_found
 from softswitch.admin.handlers.common import created, no_content, page
 from softswitch.admin.router import Route
-from softswitch.admin.schemas.calls import CallListQuery, CallOut, OriginateIn
+from softswitch.admin.schemas.calls import (
+    CallListQuery,
+    CallOut,
+    HandoffIn,
+    HandoffOut,
+    OriginateIn,
+)
 from softswitch.admin.schemas.common import Page
 from softswitch.agent.amd_watch import AmdOptions
 
@@ -99,6 +110,12 @@ def hang_up_call(ctx, call):
     return no_content()
 
 
+def handoff_call(ctx, call):
+    call_id = call.params["call_id"]
+    body: HandoffIn = call.body
+    return ctx.calls.handoff(call_id, body.agent, body.reason)
+
+
 def routes() -> list[Route]:
     tag = "calls"
     return [
@@ -113,4 +130,8 @@ def routes() -> list[Route]:
         Route("DELETE", ITEM, hang_up_call, status=204,
               summary="Hang up a call; cancel an outbound call not answered yet (409 for a "
                       "proxied call still trying or ringing)", tag=tag),
+        Route("POST", ITEM + "/handoff", handoff_call, body_model=HandoffIn,
+              response_model=HandoffOut,
+              summary="Hand an agent call over to another agent (502: it could not be "
+                      "reached, the call stays with its agent)", tag=tag),
     ]

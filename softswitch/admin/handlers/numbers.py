@@ -32,6 +32,8 @@ def _target_rows(ctx, conn, route, field: str) -> list[dict]:
     for target in route:
         if target.type != "reject":
             wanted[target.type].add(getattr(target, target.type))
+        if target.type == "agent" and target.backup_agent is not None:
+            wanted["agent"].add(target.backup_agent)
     known = {
         "agent": agents.ids_by_name(conn, wanted["agent"]),
         "user": users.ids_by_username(conn, ctx.domain, wanted["user"]),
@@ -45,7 +47,13 @@ def _target_rows(ctx, conn, route, field: str) -> list[dict]:
         name = getattr(target, target.type)
         if name not in known[target.type]:
             raise missing_reference(target.type, name, f"{field}.{position}.{target.type}")
-        rows.append({"kind": target.type, f"{target.type}_id": known[target.type][name]})
+        row = {"kind": target.type, f"{target.type}_id": known[target.type][name]}
+        if target.type == "agent" and target.backup_agent is not None:
+            if target.backup_agent not in known["agent"]:
+                raise missing_reference("agent", target.backup_agent,
+                                        f"{field}.{position}.backup_agent")
+            row["backup_agent_id"] = known["agent"][target.backup_agent]
+        rows.append(row)
     return rows
 
 

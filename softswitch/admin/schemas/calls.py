@@ -103,3 +103,21 @@ class OriginateIn(RequestModel):
                           "(Twilio: start.customParameters)")
     amd: AmdIn | None = Field(None, description="detect whether a person or a machine "
                                                 "answered (docs/amd.md)")
+
+
+class HandoffIn(RequestModel):
+    """Move the call from its AI agent to another (docs/agents.md "Handoff"): the new
+    agent's socket opens while the caller stays on the line, and it hears what the
+    caller said meanwhile."""
+
+    agent: Name = Field(description="the agent that takes the call over")
+    reason: str = Field("api", min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$",
+                        description="why, told to the new agent in its start message and "
+                                    "kept in the call record")
+
+
+class HandoffOut(ResponseModel):
+    call_id: str
+    agent: str = Field(description="the agent now on the call")
+    previous_agent: str | None = Field(description="the agent that had it")
+    reason: str

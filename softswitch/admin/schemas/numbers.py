@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_serializer
 
 from softswitch.admin.schemas.common import (
     UNION_TAGS,
@@ -21,6 +21,16 @@ from softswitch.admin.schemas.common import (
 class AgentTarget(RequestModel):
     type: Literal["agent"]
     agent: Name
+    backup_agent: Name | None = Field(
+        None, description="takes the call over when the agent's socket fails beyond its "
+                          "reconnect (docs/agents.md \"Handoff\")")
+
+    @model_serializer(mode="wrap")
+    def _without_no_backup(self, handler):
+        data = handler(self)
+        if data.get("backup_agent") is None:
+            data.pop("backup_agent", None)
+        return data
 
 
 class UserTarget(RequestModel):

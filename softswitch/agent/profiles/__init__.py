@@ -10,6 +10,18 @@ class ProfileError(ValueError):
     """A frame from the agent that the profile cannot use."""
 
 
+MAX_HANDOFF_TEXT = 128  # characters of an agent's name or reason in a handoff request
+
+
+def handoff_request(agent, reason):
+    """The `AgentHandoff` of a handoff message's fields (every profile's)."""
+    from ..events import AgentHandoff
+    if not isinstance(agent, str) or not agent or len(agent) > MAX_HANDOFF_TEXT:
+        raise ProfileError("handoff needs the agent's name")
+    reason = "agent" if reason is None else str(reason)[:MAX_HANDOFF_TEXT]
+    return AgentHandoff(agent, "".join(c for c in reason if c.isprintable()))
+
+
 # Custom parameters a profile takes as its own options rather than passing them to the
 # agent: an openai-realtime session's system prompt and voice.
 PROFILE_PARAMETERS = {"openai-realtime": ("instructions", "voice")}

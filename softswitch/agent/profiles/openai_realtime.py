@@ -67,7 +67,7 @@ from ..events import (
     transfer_mode,
 )
 from ..sip_headers import agent_set_headers
-from . import ProfileError
+from . import ProfileError, handoff_request
 
 AUDIO_DELTA_EVENTS = ("response.output_audio.delta", "response.audio.delta")
 TOOLS = [
@@ -136,6 +136,14 @@ class OpenAIRealtimeProfile:
                         "type": "input_text",
                         "text": "SIP headers of this call: "
                                 + _dump(event.info.sip_headers)}]}}))
+            info = event.info
+            if info.handoff_from is not None:  # (docs/agents.md "Handoff")
+                frames.append(_dump({"type": "conversation.item.create", "item": {
+                    "type": "message", "role": "system", "content": [{
+                        "type": "input_text",
+                        "text": f"This call was handed over to you from the agent "
+                                f"{info.handoff_from} ({info.handoff_reason}). "
+                                f"The caller is still on the line."}]}}))
             return frames
         if isinstance(event, CallerAudio):
             return [_dump({"type": "input_audio_buffer.append",
@@ -208,6 +216,8 @@ class OpenAIRealtimeProfile:
             if audio:
                 events.append(AgentAudio(audio))
             return events
+        if kind == "softswitch.handoff":  # the switch's own control message
+            return [handoff_request(message.get("agent"), message.get("reason"))]
         if kind == "input_audio_buffer.speech_started":
             return [SpeechStarted(message.get("item_id"))]
         if kind == "response.function_call_arguments.done":

@@ -49,7 +49,7 @@ from ..events import (
     transfer_mode,
 )
 from ..sip_headers import agent_set_headers
-from . import ProfileError
+from . import ProfileError, handoff_request
 
 SAMPLE_RATES = (8000, 16000, 24000)
 
@@ -73,7 +73,10 @@ class RawProfile:
                          "custom_parameters": info.custom_parameters,
                          "sip_headers": info.sip_headers,
                          **({"answered_by": info.answered_by}
-                            if info.answered_by is not None else {})},
+                            if info.answered_by is not None else {}),
+                         **({"handoff": {"from": info.handoff_from,
+                                         "reason": info.handoff_reason}}
+                            if info.handoff_from is not None else {})},
                 "format": {"encoding": "pcm_s16le", "sample_rate": self.audio_format.sample_rate,
                            "channels": 1},
             })]
@@ -142,6 +145,8 @@ class RawProfile:
                 raise ProfileError(str(exc)) from None
             return [AgentTransfer(str(message["target"]), bool(message.get("warm", False)),
                                   mode, agent_set_headers(message.get("headers")))]
+        if kind == "handoff":
+            return [handoff_request(message.get("agent"), message.get("reason"))]
         return []
 
 

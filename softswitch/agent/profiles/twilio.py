@@ -69,7 +69,7 @@ from ..events import (
     transfer_mode,
 )
 from ..sip_headers import agent_set_headers
-from . import ProfileError
+from . import ProfileError, handoff_request
 
 
 class TwilioProfile:
@@ -109,6 +109,9 @@ class TwilioProfile:
                           **_verification(info), **info.custom_parameters}
             if info.answered_by is not None:
                 parameters["AnsweredBy"] = info.answered_by
+            if info.handoff_from is not None:  # (docs/agents.md "Handoff")
+                parameters["HandoffFrom"] = info.handoff_from
+                parameters["HandoffReason"] = info.handoff_reason or ""
             connected = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
             start = {
                 "event": "start", "sequenceNumber": self._next(), "streamSid": self.stream_sid,
@@ -188,6 +191,11 @@ class TwilioProfile:
                                   agent_set_headers(transfer.get("headers")))]
         if kind == "recording":
             return [_recording(_field(message, "recording", "action"))]
+        if kind == "handoff":  # an extension, like transfer
+            handoff = message.get("handoff")
+            if not isinstance(handoff, dict):
+                raise ProfileError("handoff must be an object")
+            return [handoff_request(handoff.get("agent"), handoff.get("reason"))]
         if kind == "dtmf":
             digits = str(_field(message, "dtmf", "digits"))
             if not digits or not set(digits) <= DTMF_DIGITS:

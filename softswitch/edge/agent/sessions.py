@@ -43,6 +43,7 @@ from twisted.python.failure import Failure
 
 from ...agent.amd_watch import AmdWatch, reported
 from ...agent.bridge import AgentBridge, Hangup, Record, Transfer
+from ...agent.bridge_output import Handoff
 from ...agent.events import CallEnded, CallInfo, TransferFailed
 from ...agent.codec import is_wideband
 from ...agent.profiles import make_agent_profile
@@ -52,6 +53,7 @@ from ...media.rtp import payload_of
 from ..media.ringback import TransferRingback, prepare_ringback
 from ..media.slot_ticker import SlotTicker
 from ..polling.read_group import ReadGroup
+from .handoff import SessionHandoffs
 from .media import AgentMedia
 from .metrics import AgentMediaMetrics
 from .recording_source import BridgeSource
@@ -114,7 +116,8 @@ class AgentSessionFactory:
                                     self._connect_timeout, self.bridge_options,
                                     ringback=self._ringback,
                                     close_drain=self._close_drain,
-                                    recording=self._recording_of(agent, info))
+                                    recording=self._recording_of(agent, info)).with_handoffs(
+                                        self._connector, info)
 
         def failed(failure):
             # Whatever did open is closed again; the caller's route moves on.
@@ -140,7 +143,8 @@ class AgentSessionFactory:
                                     self._connect_timeout, self.bridge_options,
                                     ringback=self._ringback,
                                     close_drain=self._close_drain,
-                                    recording=self._recording_of(agent, info))
+                                    recording=self._recording_of(agent, info)).with_handoffs(
+                                        self._connector, info)
 
         return media.addCallback(ready)
 
@@ -186,7 +190,7 @@ def _close_opened(opened) -> None:
             d.addErrback(lambda f: None)
 
 
-class LiveAgentSession:
+class LiveAgentSession(SessionHandoffs):
     """A connected agent call (services.calls.agent_leg.AgentSession)."""
 
     def __init__(self, reactor, ticker, agent, info: CallInfo, socket, leg, metrics,
@@ -227,6 +231,18 @@ class LiveAgentSession:
         self._amd: AmdWatch | None = None  # answering-machine detection, while it runs
         self._on_amd = None
         self._amd_timer = None
+        self._handing_off = False  # edge.agent.handoff: a new agent is being connected
+        self._old_lost = False  # the current socket dropped (no goodbye to send)
+        self._reconnect_timeout = RECONNECT_TIMEOUT
+        self.handoffs: list[dict] = []  # for the call record's agent statistics
+
+    def with_handoffs(self, connector_for, info: dict) -> "LiveAgentSession":
+        """Handoffs open sockets through `connector_for(agent)`; `info` names the
+        route's backup agent and the call's own custom parameters."""
+        self.connector_for = connector_for
+        self.backup = info.get("backup_agent")
+        self.call_parameters = dict(info.get("custom_parameters") or {})
+        return self
 
     # -- outbound calls -------------------------------------------------------------
     def connect(self):
@@ -334,6 +350,9 @@ class LiveAgentSession:
             self._send_ws(out.ws)
             self._media_metrics.ended(self._bridge)
             stats = self._bridge.stats().to_dict()
+            if self.handoffs or self._bridge.held_dropped:
+                stats["handoffs"] = list(self.handoffs)
+                stats["handoff_dropped_frames"] = self._bridge.held_dropped
         if self._socket is not None:  # (a socket still connecting is closed on arrival)
             self._socket.close()
         d = self._leg.close()
@@ -437,21 +456,7 @@ class LiveAgentSession:
             return
         if self._metrics is not None:
             self._metrics.agent_socket_failures.labels("dropped").inc()
-        if self._reconnected:
-            self._end("agent-lost")
-            return
-        self._reconnected = True
-        d = self._connect(min(RECONNECT_TIMEOUT, self._connect_timeout))
-
-        def reopened(socket):
-            if self._stopping:
-                socket.close()
-                return
-            self._socket = socket
-            socket.listener = self
-            self._apply(self._bridge.resume(self._new_profile(), self._reactor.seconds()))
-
-        d.addCallbacks(reopened, lambda f: self._end("agent-lost"))
+        self._dropped()  # (edge.agent.handoff: reconnect, then the backup agent)
 
     def finish(self, reason: str) -> bool:
         """The agent asked to end the call (the Twilio-compatible REST API): as after
@@ -510,6 +515,8 @@ class LiveAgentSession:
                 if refused:
                     log.info("agent {agent}: recording {action}: {error}",
                              agent=self._agent.name, action=action.action, error=refused)
+            elif isinstance(action, Handoff):
+                self._handoff_requested(action.agent, action.reason)
         for error in out.errors[:3]:
             log.info("agent {agent}: {error}", agent=self._agent.name, error=error)
 

@@ -72,6 +72,11 @@ route_targets = sa.Table(
         sa.ForeignKey("trunks.id", ondelete="RESTRICT"), nullable=True,
     ),
     sa.Column("reject_code", sa.Integer, nullable=True),
+    # An agent target's backup agent: it takes the call over when the agent's socket
+    # fails beyond its reconnect (docs/agents.md "Handoff"). No foreign key (SQLite
+    # cannot add a named one without a rebuild): the API refuses to delete an agent
+    # named here (store.agents.referrers), and the snapshot skips an unknown id.
+    sa.Column("backup_agent_id", sa.Integer, nullable=True),
     # A target of the number's unverified route (after the main route's positions).
     sa.Column("unverified", sa.Boolean, nullable=False, server_default=sa.false()),
     *timestamp_columns(),
