@@ -38,16 +38,24 @@ class LocalAddresses:
     def __init__(self, advertise: str = ""):
         self._advertise = advertise
         self._bound: dict[str, tuple[str, int]] = {}
+        # is_ours, asked several times per message: the bound pairs and their ports.
+        self._bound_pairs: set[tuple[str, int]] = set()
+        self._bound_ports: set[int] = set()
         self._used: set[str] = {advertise.lower()} if advertise else set()
         self._routes: dict[str, str] = {}  # remote host -> our source address towards it
 
     def bind(self, transport: str, host: str, port: int) -> None:
-        self._bound.setdefault(transport, (host, port))
+        if transport not in self._bound:
+            self._bound[transport] = (host, port)
+            self._bound_pairs.add((host, port))
+            self._bound_ports.add(port)
 
     def is_ours(self, host: str, port: int) -> bool:
+        """A bound address, or any name we gave ourselves, on a bound port."""
+        if port not in self._bound_ports:
+            return False
         host = host.strip("[]").lower()
-        return any(port == bound_port and (host == bound_host or host in self._used)
-                   for bound_host, bound_port in self._bound.values())
+        return host in self._used or (host, port) in self._bound_pairs
 
     def for_peer(self, peer: Peer) -> tuple[str, int]:
         host, port = self._bound.get(peer.transport) or self._bound.get("udp") or ("127.0.0.1", 5060)
