@@ -15,7 +15,10 @@ Inputs: `start(now, gated=False)`, `release(info, events, now)`, `report(event, 
 `rtp_received(payload_type, seq, timestamp, marker, payload, now)`,
 `info_dtmf(digit, now)`, `hold(held, now)` (the caller's hold and resume),
 `ws_text(text, now)`, `ws_binary(data, now)`, `tick(now)` and `stop(reason, now)`.
-Times are seconds on the edge's monotonic clock.
+Times are seconds on the edge's monotonic clock. The call's inputs (all but the
+media, the agent's frames and `tick`) are in `bridge_lifecycle.py`, what the agent
+asks of the call besides audio in `bridge_control.py`; this module keeps the
+per-frame paths.
 
 It composes the media core: a `JitterBuffer` (caller -> agent), a `Playout` and a
 `Pacer` (agent -> caller), a `DtmfDetector`, the call's G.711 codec and the conversion
