@@ -254,17 +254,18 @@ class SipEndpoint:
 
     def respond(self, key, response) -> None:
         self._count_response(response)
-        self._process(self._layer.send_response(key, response, self.seconds()), self.seconds())
+        now = self.seconds()
+        self._process(self._layer.send_response(key, response, now), now)
         self._arm_timer()
 
     def send_request(self, request, destination: Peer, handler):
         metrics = self._metrics
         metrics.child(metrics.sip_requests_sent, method_label(request.method)).inc()
-        key, events = self._layer.send_request(request, destination, destination.reliable,
-                                               self.seconds())
+        now = self.seconds()
+        key, events = self._layer.send_request(request, destination, destination.reliable, now)
         metrics.child(metrics.transactions_created, _kind(key)).inc()
         self._handlers[key] = handler
-        self._process(events, self.seconds())
+        self._process(events, now)
         self._arm_timer()
         return key
 
@@ -318,7 +319,8 @@ class SipEndpoint:
     def _transport_failed(self, key) -> None:
         if key is None:
             return
-        self._process(self._layer.transport_error(key, self.seconds()), self.seconds())
+        now = self.seconds()
+        self._process(self._layer.transport_error(key, now), now)
         self._arm_timer()
 
     # -- timers -----------------------------------------------------------------------
