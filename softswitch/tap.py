@@ -10,8 +10,6 @@ import socket
 import sys
 import time
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 from twisted.application import service, strports
 from twisted.application.internet import TimerService
 from twisted.internet.defer import gatherResults, maybeDeferred, succeed
@@ -35,16 +33,17 @@ from .admin.twilio_api import MAX_FORM_BYTES as twilio_max_form
 from .admin.twilio_api import PATH_PREFIX as twilio_api_path
 from .admin.twilio_api import TwilioApiResource
 from .admin.trunk_status_view import TrunkStatusView
+from .compose.calls import session_timer_config
+from .compose.media import RegionFollower, build_relay
+from .compose.recording import build_recordings, record_number, record_policy
+from .compose.storage import open_database
+from .compose.trust import agent_trust_root, build_stir
 from .config import ConfigError, Settings
 from .edge.admin.site import build_root, build_site
 from .edge.agent.sessions import AgentSessionFactory, slot_ticker
-from .edge.agent.websocket import load_trust_root
 from .edge.stir.metrics import StirMetrics
-from .edge.stir.setup import build_signing, build_verification
 from .edge.storage.cdr_writer import CdrWriter
 from .edge.webhooks import build_webhooks
-from .edge.storage.recording_store import RecordingStore
-from .edge.storage.recording_writer import RecordingMetrics, RecordingWriter
 from .edge.agent.demo import set_up_echo_demo
 from .edge.agent.echo import echo_agent_resource
 from .edge.storage.gateway_resolver import GatewayResolver, make_resolver
@@ -52,7 +51,6 @@ from .edge.storage.snapshot_loader import SnapshotLoader
 from .edge.storage.bindings import DatabaseBindingStore, bindings_from_rows
 from .edge.media.metrics import RelayMetrics
 from .edge.media.recording_source import RecordingMediaControl
-from .edge.media.relay import RtpRelay
 from .edge.sip.endpoint import LocalAddresses, SipEndpoint
 from .edge.sip.guard import GuardMetrics, SipGuard
 from .edge.sip.service import SipListeners, StartupError
@@ -71,17 +69,14 @@ from .services.guard import GuardPolicy
 from .services.in_dialog import InDialogRouter
 from .services.limits import TrunkLimiter
 from .services.location import LocationService
-from .services.media_control import RegionConfig
 from .services.media_owners import MediaOwners
 from .services.outbound_calls import OutboundCalls
 from .services.ports import LateTransactionUser
 from .services.proxy import Proxy
 from .services.proxy_call import ProxyConfig
-from .services.recordings import Recordings
 from .services.registrar import Registrar, RegistrarPolicy
 from .services.routing import SnapshotHolder
 from .services.transfers import Transfers
-from .sip.session_timer import SessionTimerConfig
 from .services.trunk_registration import TrunkRegistrations
 from .services.calls.legs import SipLegs
 from .services.webhooks import reporting_ends
@@ -90,9 +85,8 @@ from .sip.message import Limits
 from .sip.timers import TimerConfig
 from .sip.transaction import TransactionLayer
 from .sip.transport import response_destination
-from .store import migrate, recordings as recording_rows, registrations, secret_box, tokens
-from .store import users
-from .store.database import Database, DatabaseService
+from .store import registrations, users
+from .store.database import DatabaseService
 
 log = Logger()
 
@@ -396,176 +390,3 @@ def build_service(settings: Settings, reactor) -> SoftswitchService:
                       self_authenticating=((twilio_api_path, twilio_max_form),))
     strports.service(admin.listen, site).setServiceParent(root)
     return root
-
-
-DEFAULT_REGION = "default"
-
-
-def build_recordings(settings: Settings, reactor, database, metrics, root,
-                     node: str) -> Recordings:
-    """The recorder: its file writer's thread (stopped once the calls have ended and
-    their files are complete), the retention sweep on a timer, its metrics."""
-    r = settings.recording
-    writer = RecordingWriter(reactor, max_pending=r.max_queue)
-    RecordingWriterService(writer).setServiceParent(root)  # its thread runs once started
-    recordings = Recordings(reactor, RecordingStore(database), writer, r, node=node)
-    failed = database.run_sync(recording_rows.fail_unfinished, node, time.time())
-    if failed:
-        log.warn("{n} recordings left unfinished by the previous process are marked failed",
-                 n=failed)
-    metrics.registry.register(RecordingMetrics(writer, recordings.active))
-
-    def finish_files():
-        d = gatherResults(list(recordings.closing), consumeErrors=True)
-        return d.addBoth(lambda _: writer.stop())
-
-    root.on_stop.append(finish_files)
-    sweeper = TimerService(r.sweep_interval, recordings.sweep)
-    sweeper.clock = reactor
-    sweeper.setServiceParent(root)
-    return recordings
-
-
-class RecordingWriterService(service.Service):
-    """Starts the recording writer's thread with the switch (a switch built and never
-    started has none to hold its exit); it is stopped after the files are complete."""
-
-    def __init__(self, writer: RecordingWriter):
-        self._writer = writer
-
-    def startService(self):
-        super().startService()
-        self._writer.start()
-
-
-def record_number(snapshot):
-    """record_number(did): the number's `record` (relayed calls)."""
-    def record(did: str) -> bool:
-        number = snapshot().number(did)
-        return number is not None and number.record
-    return record
-
-
-def record_policy(snapshot):
-    """record_policy(agent, info): the agent's `record`, or the call's number's."""
-    def record(agent, info: dict) -> bool:
-        if agent.record:
-            return True
-        number = snapshot().number(info.get("did") or "")
-        return number is not None and number.record
-    return record
-
-
-def session_timer_config(sip) -> SessionTimerConfig | None:
-    """[sip] session_expires and min_se (RFC 4028), or None when they are off."""
-    if not sip.session_expires:
-        return None
-    return SessionTimerConfig(sip.session_expires, sip.min_se)
-
-
-def build_stir(settings: Settings, reactor, snapshot):
-    """[stir]: the signer and the verifier (None each when not configured)."""
-    stir = settings.stir
-    try:
-        trust_root = load_trust_root(stir.fetch_ca_file) if stir.fetch_ca_file else None
-        return (build_signing(stir, reactor, snapshot),
-                build_verification(stir, reactor, trust_root))
-    except ValueError as exc:
-        raise StartupError(str(exc) if str(exc).startswith("[stir]")
-                           else f"[stir] fetch_ca_file: {exc}") from None
-
-
-def agent_trust_root(agents):
-    """[agents] ca_file's authorities, or None for the system's."""
-    if not agents.ca_file:
-        return None
-    try:
-        return load_trust_root(agents.ca_file)
-    except ValueError as exc:
-        raise StartupError(f"[agents] ca_file: {exc}") from None
-
-
-def build_relay(settings: Settings, snapshot, reactor, between_reads=None) -> RtpRelay:
-    """The media relay: the [media] section is the default region; every region in
-    the database is a relay too. `between_reads`: see edge.polling.epoll_group."""
-    return RtpRelay(reactor, relay_regions(settings, snapshot.regions.values()),
-                    DEFAULT_REGION, inactivity_timeout=settings.media.inactivity_timeout,
-                    allow_sdes_over_insecure=settings.media.allow_sdes_over_insecure,
-                    between_reads=between_reads)
-
-
-def relay_regions(settings: Settings, regions) -> dict[str, RegionConfig]:
-    """The [media] section as the default region, then the database's regions."""
-    media = settings.media
-    configs = {DEFAULT_REGION: RegionConfig(DEFAULT_REGION, media.bind,
-                                            media.advertise or media.bind,
-                                            media.port_min, media.port_max)}
-    for region in regions:
-        try:
-            configs[region.name] = RegionConfig(region.name, region.bind, region.advertise,
-                                                region.port_min, region.port_max)
-        except ValueError as exc:
-            log.warn("region {name} is not usable: {error}", name=region.name, error=exc)
-    return configs
-
-
-class RegionFollower:
-    """Regions reach the relay with the snapshot that holds them (the next call uses
-    them); an unchanged set is not applied again."""
-
-    def __init__(self, settings: Settings, relay: RtpRelay, snapshot):
-        self._settings = settings
-        self._relay = relay
-        self._applied = tuple(snapshot.regions.values())
-
-    def snapshot_changed(self, snapshot) -> None:
-        regions = tuple(snapshot.regions.values())
-        if regions != self._applied:
-            self._applied = regions
-            self._relay.set_regions(relay_regions(self._settings, regions))
-
-
-def open_database(settings: Settings, reactor, metrics: Metrics) -> Database:
-    url = settings.database.url
-    box = open_secret_box(settings)
-    try:
-        migrate.upgrade(url, secret_box=box)
-        database = Database(url, reactor, max_threads=settings.database.threads,
-                            observe=metrics.observe_db, secret_box=box)
-        database.run_sync(secret_box.check_key, box)
-        sealed = database.run_sync(secret_box.seal_clear_rows, box)
-        if sealed:
-            log.info("sealed {n} secrets stored in clear", n=sealed)
-        if settings.admin_token:
-            database.run_sync(tokens.ensure_bootstrap_token, settings.admin_token)
-    except SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise StartupError(f"cannot open the database {_safe_url(url)}: {detail}") from None
-    except secret_box.SecretKeyMissing as exc:
-        raise StartupError(f"the database {_safe_url(url)}: {exc}") from None
-    return database
-
-
-def open_secret_box(settings: Settings) -> secret_box.SecretBox:
-    """The key from the configuration or environment, else from the key file, which
-    is made (0600) on the first start."""
-    key = settings.secrets_key
-    if not key:
-        path = settings.database.secrets_key_file
-        try:
-            key, created = secret_box.load_or_create_key_file(path)
-        except OSError as exc:
-            raise StartupError(f"[database] secrets_key_file {path}: {exc.strerror}") from None
-        if created:
-            log.warn("made a new secrets key in {path}: back it up with the database; "
-                     "nodes sharing one database need the same [database] secrets_key",
-                     path=path)
-    try:
-        return secret_box.SecretBox(key)
-    except ValueError as exc:
-        raise StartupError(f"[database] secrets_key_file {settings.database.secrets_key_file}: "
-                           f"{exc}") from None
-
-
-def _safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)

@@ -229,7 +229,7 @@ def test_the_guard_settings_are_read(tmp_path):
 
 
 def test_session_timers_are_on_by_default_and_zero_turns_them_off(tmp_path):
-    from softswitch.tap import session_timer_config
+    from softswitch.compose.calls import session_timer_config
     on = session_timer_config(config.validate({}).sip)
     assert (on.session_expires, on.min_se) == (1800, 90)
     off = config.load(write(tmp_path, "[sip]\nsession_expires = 0\n"))

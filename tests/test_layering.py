@@ -15,7 +15,8 @@ belongs to a ring, and each ring names what it may import:
 - edge: anything but admin's CLI and tap; its subpackages import each other only as
   listed in EDGE_ALLOWED, and only edge/twisted_internals.py reads Twisted's private
   attributes;
-- tap.py, the composition root, imports anything, and alone imports the global reactor.
+- tap.py, the composition root, imports anything, and alone imports the global reactor;
+  compose, the parts it builds one area a module, imports as tap does.
 """
 
 import ast
@@ -39,7 +40,8 @@ ALLOWED = {
     "config": {*CORE, "services", "store"},
     "admin": {*CORE, "services", "store", "config", "metrics", "edge"},
     "edge": {*CORE, "services", "store", "config", "metrics", "admin", "stir"},
-    "tap": {*CORE, "services", "store", "config", "metrics", "admin", "edge", "stir"},
+    "tap": {*CORE, "services", "store", "config", "metrics", "admin", "edge", "stir", "compose"},
+    "compose": {*CORE, "services", "store", "config", "metrics", "admin", "edge", "stir"},
 }
 THIRD_PARTY = {
     "services": {"twisted"},

@@ -109,7 +109,7 @@ def test_a_key_that_cannot_open_the_stored_secrets_stops_start_up(tmp_path, monk
 
 def test_regions_of_each_snapshot_reach_the_relay_of_proxied_and_agent_calls(tmp_path):
     from softswitch.services.routing import Region, RoutingSnapshot
-    from softswitch.tap import RegionFollower, build_relay
+    from softswitch.compose.media import RegionFollower, build_relay
 
     root = build(tmp_path)
     proxy = root.drain_calls.proxy

@@ -17,7 +17,10 @@ the call over: agent.bridge_handoff),
 `rtp_received(payload_type, seq, timestamp, marker, payload, now)`,
 `info_dtmf(digit, now)`, `hold(held, now)` (the caller's hold and resume),
 `ws_text(text, now)`, `ws_binary(data, now)`, `tick(now)` and `stop(reason, now)`.
-Times are seconds on the edge's monotonic clock.
+Times are seconds on the edge's monotonic clock. The call's inputs (all but the
+media, the agent's frames and `tick`) are in `bridge_lifecycle.py`, what the agent
+asks of the call besides audio in `bridge_control.py`; this module keeps the
+per-frame paths.
 
 It composes the media core: a `JitterBuffer` (caller -> agent), a `Playout` and a
 `Pacer` (agent -> caller), a `DtmfDetector`, the call's G.711 codec and the conversion
@@ -104,6 +107,7 @@ from collections import deque
 
 from softswitch.agent.bridge_control import AgentControl, ResponseBoundary
 from softswitch.agent.bridge_handoff import HandoffControl
+from softswitch.agent.bridge_lifecycle import MAX_GATED_SLOTS, CallLifecycle
 from softswitch.agent.bridge_output import (
     BridgeStats,
     Hangup,
@@ -124,13 +128,9 @@ from softswitch.agent.events import (
     AgentMark,
     AgentRecording,
     AgentTransfer,
-    CallEnded,
     CallerAudio,
     CallerDtmf,
-    CallerHeld,
-    CallerResumed,
     CallInfo,
-    CallStarted,
     MarkPlayed,
     ResponseStarted,
     SpeechStarted,
@@ -144,13 +144,13 @@ from softswitch.media.playout import Pacer, Playout
 FRAME_MS = 20
 COMFORT_NOISE_PT = 13  # RFC 3551 static payload type of RFC 3389 comfort noise
 MAX_CATCH_UP_SLOTS = 50  # caller audio sent to the agent after one stall: 1 s at most
-MAX_GATED_SLOTS = 500  # caller audio held for a gated start: the last 10 s
 AGENT_PAUSE = 0.040  # no agent audio for this long (s) with playout running dry: a pause
 _AGENT_FRAME_ERRORS = (ProfileError, ValueError, TypeError, KeyError, AttributeError)
-__all__ = ["AgentBridge", "BridgeStats", "Hangup", "Output", "Record", "RtpOut", "Transfer"]
+__all__ = ["MAX_GATED_SLOTS", "AgentBridge", "BridgeStats", "Hangup", "Output", "Record",
+           "RtpOut", "Transfer"]
 
 
-class AgentBridge(AgentControl, HandoffControl):
+class AgentBridge(CallLifecycle, AgentControl, HandoffControl):
     """One call's bridge. `profile` is a wire profile (`profiles.make_profile`), `codec`
     the call's G.711 law ("PCMU" or "PCMA"), `rtp_event_pt` the negotiated
     telephone-event payload type (None if none); the jitter options are the
@@ -223,102 +223,13 @@ class AgentBridge(AgentControl, HandoffControl):
         # G.711 frame of both directions (caller 0, agent 1); it only copies.
         self.recorder = None
 
-    # --- inputs ---
-
-    def start(self, now: float, gated: bool = False) -> Output:
-        """The call is answered: tell the agent (unless `gated`: at `release`), and
-        start the 20 ms schedule."""
-        if self._started_at is not None or self._closed:
-            return self._idle()
-        self._started_at = now
-        self.pacer.begin(now)
-        self._quiet = Output(next_deadline=self.pacer.next_deadline())
-        if gated:
-            self._gated = deque(maxlen=MAX_GATED_SLOTS)
-            return self._quiet
-        return self._output(self._encode(CallStarted(self.info)))
-
-    def release(self, info: CallInfo, events, now: float) -> Output:
-        """A gated start goes ahead: the agent's start (`info`), `events`, then the
-        caller's frames held meanwhile."""
-        if self._gated is None or self._closed or self.handing_off:
-            return self._quiet
-        held, self._gated = self._gated, None
-        self.info = info
-        ws = self._encode(CallStarted(info))
-        for event in events:
-            ws += self._encode(event)
-        for event in held:
-            ws += self._encode(event)
-        return self._output(ws)
-
-    def report(self, event, now: float) -> Output:
-        """Tell a started agent of `event` (held in order while the start is gated)."""
-        if self._started_at is None or self._closed:
-            return self._quiet
-        if self._gated is not None:
-            self._gated.append(event)
-            return self._quiet
-        return self._output(self._encode(event))
-
-    @property
-    def gated(self) -> bool:
-        return self._gated is not None
-
-    def resume(self, profile, now: float) -> Output:
-        """The agent's socket was lost and a new one is open: `profile`, a fresh
-        instance of the call's profile, starts over on it with its start messages,
-        while the caller's side goes on without a break. What the lost socket had
-        queued for the caller is dropped, and its marks with it (they can no longer be
-        acknowledged)."""
-        if self._started_at is None or self._closed:
-            return self._idle()
-        self.profile = profile
-        self._down = AgentToCaller(profile.audio_format, self.codec)
-        self._chunk_arrivals.clear()
-        self.playout.clear()
-        self._boundaries = 0
-        if self._gated is not None:  # the start is still to come (release)
-            return self._quiet
-        return self._output(self._encode(CallStarted(self.info)))
-
-    def finish(self, reason: str, now: float) -> Output:
-        """The agent is done (it closed its socket, or asked over the REST API): a
-        hangup once the audio it queued has played (its marks reached on the way)."""
-        if self._closed:
-            return Output()
-        actions: list = []
-        self._on_hangup(AgentHangup(reason), now, None, actions)
-        return self._output((), actions)
-
-    def stop(self, reason: str, now: float) -> Output:
-        """The call is over (either side): the profile's goodbye; later inputs are ignored."""
-        if self._closed:
-            return Output()
-        self._closed = True
-        self._quiet = Output()
-        told = self._started_at is not None and self._gated is None  # (a gated agent: not)
-        ws = self._encode(CallEnded(reason)) if told else []
-        return Output(ws=tuple(ws))
-
-    def hold(self, held: bool, now: float) -> Output:
-        """The caller put the call on hold (a sendonly or inactive re-offer) or took
-        it off: the agent is told (`CallerHeld` / `CallerResumed`), and while held no
-        RTP is sent to the caller."""
-        if self._closed or held == self._held:
-            return self._quiet
-        self._held = held
-        return self.report(CallerHeld() if held else CallerResumed(), now)
+    # --- inputs (the call's: bridge_lifecycle.py) ---
 
     @property
     def agent_format(self) -> str:
         """The agent leg's audio as encoding/rate (call record and metrics)."""
         fmt = self.profile.audio_format
         return f"{fmt.encoding}/{fmt.sample_rate}"
-
-    @property
-    def held(self) -> bool:
-        return self._held
 
     def rtp_received(self, payload_type: int, seq: int, timestamp: int, marker: bool,
                      payload: bytes, now: float) -> Output:

@@ -10,13 +10,8 @@ from .model import (
     RECVONLY,
     SENDONLY,
     SENDRECV,
-    STATIC_PAYLOAD_TYPES,
-    Connection,
     Line,
     MediaDescription,
-    Origin,
-    RtcpAttribute,
-    RtpMap,
     SessionDescription,
     parse_sdp,
 )
@@ -27,6 +22,8 @@ from .rewrite import (
     rewrite_for_relay,
     set_stream_ports,
 )
+from .values import STATIC_PAYLOAD_TYPES, Connection, Origin, RtcpAttribute, RtpMap
+
 
 __all__ = [
     "DIRECTIONS", "INACTIVE", "MAX_MEDIA_DESCRIPTIONS", "MAX_SDP_SIZE", "RECVONLY",

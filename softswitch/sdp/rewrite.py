@@ -13,7 +13,8 @@ bumped by one exactly when the rest of the body changed.
 from collections.abc import Sequence
 from dataclasses import replace
 
-from .model import Connection, MediaDescription, RtcpAttribute, SessionDescription
+from .model import MediaDescription, SessionDescription
+from .values import Connection, RtcpAttribute
 
 
 def replace_connection_address(sdp: SessionDescription, address: str) -> SessionDescription:

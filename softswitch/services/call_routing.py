@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ..sip.message import Request
 from ..sip.transport import Peer
-from ..sip.uri import SipUri, TelUri
+from ..sip.uri import SipUri, TelUri, number_part
 from .numbers import NumberError, normalise
 from .routing import RoutingSnapshot, Target, Trunk
 from .security_events import NO_SECURITY_EVENTS, CredentialsFailed, SecurityEvents
@@ -36,15 +36,7 @@ class CallPlan:
 
 
 def dialled_part(request: Request) -> str | None:
-    uri = request.ruri
-    if isinstance(uri, SipUri):
-        if uri.user is None:
-            return None
-        # user=phone and visual separators: take the number part before any ';'.
-        return uri.user.split(";", 1)[0]
-    if isinstance(uri, TelUri):
-        return uri.number
-    return None
+    return number_part(request.ruri)
 
 
 def caller_of(request: Request) -> str:

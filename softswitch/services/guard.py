@@ -91,7 +91,8 @@ class Ban:
 
 class _Source:
     __slots__ = ("generation", "exempt", "trunk", "tokens", "stamps", "drops", "drop_start",
-                 "failures", "failure_start", "limited", "networks_seen", "network_ban")
+                 "failures", "failure_start", "limited", "networks_seen", "network_ban",
+                 "peer_port", "peer_transport")
 
     def __init__(self, generation: int, exempt: bool, trunk: bool, now: float):
         self.generation = generation
@@ -106,6 +107,10 @@ class _Source:
         self.limited = False  # logged as rate-limited in this flood window
         self.networks_seen = -1  # GuardPolicy._networks_version network_ban is for
         self.network_ban: Ban | None = None
+        # The trunk's own peer at this address as last found (reset when the trunks
+        # change): its messages skip the routing snapshot's look-up.
+        self.peer_port: int | None = None
+        self.peer_transport: str | None = None
 
 
 class GuardPolicy:
@@ -175,7 +180,8 @@ class GuardPolicy:
         if source.exempt:
             return None
         if source.trunk and (port is None or self._is_trunk_peer is None
-                             or self._is_trunk_peer(host, port, transport)):
+                             or port == source.peer_port and transport == source.peer_transport
+                             or self._trunk_peer(source, host, port, transport)):
             if self._trunk_rate <= 0:
                 return None
             return self._take(source, _OTHER, host, now, data, can_ban=False, trunk=True)
@@ -196,6 +202,14 @@ class GuardPolicy:
                     self._event("scanner", host, method=_method(data), reason=agent)
                 return "scanner"
         return self._take(source, kind, host, now, data, can_ban=not source.trunk)
+
+    def _trunk_peer(self, source: _Source, host: str, port: int, transport: str) -> bool:
+        """Whether host:port over `transport` is the trunk's own gateway, not a phone
+        behind its address; a yes is remembered in the source's record."""
+        if not self._is_trunk_peer(host, port, transport):
+            return False
+        source.peer_port, source.peer_transport = port, transport
+        return True
 
     def _scanner_agent(self, data: bytes) -> str | None:
         """The User-Agent value if it names a scanner."""
@@ -380,6 +394,7 @@ class GuardPolicy:
                 sources.popitem(last=False)
         else:
             source.generation, source.exempt, source.trunk = self._generation, exempt, trunk
+            source.peer_port = source.peer_transport = None
             sources.move_to_end(host)
         return source
 

@@ -14,30 +14,16 @@ from ..sip.message import Request, Response, make_response
 from ..sip.transport import Peer
 from .attempts import ordered_gateways, over_tls, trunk_attempts, user_attempts
 from .call_routing import CallPlan, Refuse
-from .caller_id import (
-    allowed_caller_ids,
-    caller_of_plan,
-    present,
-    present_in_dialog,
-    restore_in_dialog,
-)
+from .caller_id import allowed_caller_ids, caller_of_plan, present
 from .credential_retry import CannotAnswer, answer_challenge, credentials_of
 from .dialogs import CallRecord, Dialog, DialogTable, dialog_from_answer
 from .proxy_call import ProxyCall, ProxyConfig
 from .in_dialog import InDialogRouter
-from .media_control import signalling_secure
 from .media_owners import MediaOwners
 from .ports import IGNORE_RESPONSES
-from .proxy_media import CallMedia, carries_sdp
-from .proxy_routes import (
-    is_loop,
-    is_sips,
-    next_hop,
-    pop_own_routes,
-    proxy_branch,
-    strip_own_credentials,
-    targets_us,
-)
+from .proxy_dialogs import RelayedDialog
+from .proxy_media import CallMedia
+from .proxy_routes import is_loop, is_sips, pop_own_routes, proxy_branch
 from .routing import Target
 from .stir_verification import screened
 from .stray_answers import StrayAnswers
@@ -94,70 +80,6 @@ class Verifying:
     cancelled: bool = False
 
 
-@dataclass(slots=True)
-class RelayedDialog:
-    """The in-dialog router's owner of one relayed dialog (both its views)."""
-
-    proxy: "Proxy"
-    dialog: Dialog
-
-    def in_dialog(self, key, request: Request, source: Peer, view) -> None:
-        self.proxy.relay_in_dialog(key, request, self.dialog)
-
-    def ack(self, request: Request, source: Peer, view) -> None:
-        self.proxy.relay_ack(request, self.dialog)
-
-
-@dataclass
-class InDialogForward:
-    """A request forwarded within a dialog: one server transaction, one branch."""
-
-    proxy: "Proxy"
-    server_key: object
-    request: Request
-    dialog: Dialog | None
-    from_side: str | None
-
-    def response_received(self, key, response: Response) -> None:
-        response.headers.pop_first("Via")
-        dialog = self.dialog
-        if dialog is not None and (dialog.callee_from or dialog.hide_caller):
-            restore_in_dialog(response, self.request, dialog, self.from_side)
-        response.invalidate()
-        self._relay(response)
-
-    def timed_out(self, key) -> None:
-        self._relay(make_response(self.request, 408))
-
-    def transport_failed(self, key) -> None:
-        self._relay(make_response(self.request, 503))
-
-    def _relay(self, response: Response) -> None:
-        dialog = self.dialog
-        if dialog is not None and dialog.cseq_offset and self.from_side == "caller":
-            response.headers.set("CSeq", f"{response.cseq.number - dialog.cseq_offset} "
-                                         f"{response.cseq.method}")
-            response.invalidate()
-
-        def forward():
-            self.proxy.stack.respond(self.server_key, response)
-            if self.request.method == "BYE" and response.status >= 200 and dialog is not None:
-                self.proxy.end_dialog(dialog, self.from_side or "caller", "bye")
-
-        if dialog is not None and dialog.media is not None and 200 <= response.status < 300:
-            if self.request.method == "INVITE" and not carries_sdp(self.request) \
-                    and carries_sdp(response):
-                # A re-INVITE without SDP: the 2xx carries the offer, the ACK the answer.
-                dialog.late_offer = True
-                dialog.media.offer(response, self.request.to_tag or "", forward,
-                                   lambda status: forward())
-            else:
-                dialog.media.answer(response, self.request.from_tag or "",
-                                    self.request.to_tag or "", forward)
-        else:
-            forward()
-
-
 class Proxy:
     def __init__(self, stack, clock, router, location, snapshot_source, *, domain: str,
                  config: ProxyConfig = ProxyConfig(), limiter=None, gateway_order=None,
@@ -183,7 +105,7 @@ class Proxy:
         self._health = gateway_health
         self._on_call_end = on_call_end
         self._metrics = metrics
-        self._is_ours = is_our_address or (lambda host, port: False)
+        self.is_ours = is_our_address or (lambda host, port: False)
         self._calls: dict[tuple, ProxyCall] = {}
         self._admissions: dict[int, list] = {}
         self._media = media
@@ -202,8 +124,8 @@ class Proxy:
     def initial_invite(self, key, request: Request, source: Peer) -> None:
         # A pre-loaded Route naming us (a phone's outbound proxy setting) is ours to
         # consume (RFC 3261 §16.4): it never reaches the callee or a trunk.
-        pop_own_routes(request, self._is_ours)
-        if is_loop(request, self._is_ours):
+        pop_own_routes(request, self.is_ours)
+        if is_loop(request, self.is_ours):
             self.stack.respond(key, make_response(request, 482, to_tag=new_tag()))
             return
         if request.max_forwards == 0:
@@ -315,51 +237,10 @@ class Proxy:
         none of ours) never reaches the other party."""
         self.dialog_router.request(key, request, source)
 
-    def relay_in_dialog(self, key, request: Request, dialog: Dialog) -> None:
-        if request.max_forwards == 0:
-            self.stack.respond(key, make_response(request, 483))
-            return
-        side = dialog.side_of(request)
-        dialog.passed(request, side)
-        destination = self._in_dialog_hop(request, dialog, side)
-        if destination is None:
-            self.stack.respond(key, make_response(request, 404))
-            return
-        forwarded = self._forward_in_dialog(request, destination, dialog, side)
-        handler = InDialogForward(self, key, request, dialog, side)
-
-        def send():
-            self.stack.send_request(forwarded, destination, handler)
-
-        if dialog.media is not None and request.method != "BYE":
-            dialog.media.offer(forwarded, request.from_tag or "", send,
-                               lambda status: self.stack.respond(
-                                   key, make_response(request, status)),
-                               secure=signalling_secure(dialog.towards(side)[1].transport))
-        else:
-            send()
-
     def ack(self, request: Request, source: Peer) -> None:
         """ACK for a 2xx travels end to end: its dialog's owner has it (anything else
         is dropped)."""
         self.dialog_router.ack(request, source)
-
-    def relay_ack(self, request: Request, dialog: Dialog) -> None:
-        """Forward an ACK statelessly along the dialog's route."""
-        if request.max_forwards == 0:
-            return
-        side = dialog.side_of(request)
-        destination = self._in_dialog_hop(request, dialog, side)
-        if destination is None:
-            return
-        forwarded = self._forward_in_dialog(request, destination, dialog, side)
-        send = lambda: self.stack.send_stateless(forwarded, destination)  # noqa: E731
-        if dialog.late_offer and dialog.media is not None:
-            dialog.late_offer = False
-            # The offer came in the 2xx from the side this ACK goes to.
-            dialog.media.answer(forwarded, request.to_tag or "", request.from_tag or "", send)
-        else:
-            send()
 
     def stray_response(self, response: Response) -> None:
         """A retransmitted 2xx whose transaction is gone: forward it statelessly
@@ -369,7 +250,7 @@ class Proxy:
         if self.dialogs.get(response.call_id) is None:
             return  # no call of ours: relaying it would reflect it to any Via named
         top = response.vias[0]
-        if not self._is_ours(top.host, top.port or 5060):
+        if not self.is_ours(top.host, top.port or 5060):
             return
         response.headers.pop_first("Via")
         response.invalidate()
@@ -589,41 +470,6 @@ class Proxy:
         """The relay heard no RTP for a while: its owner (this proxy's dialog, an
         agent or outbound call) hangs up."""
         self.media_owners.timed_out(event)
-
-    def _in_dialog_hop(self, request: Request, dialog: Dialog, side: str) -> Peer | None:
-        """Where an in-dialog request goes next, never one of our own addresses. A
-        request that names us without our Route (its sender ignored Record-Route) is
-        delivered to the dialog's other side, as a B2BUA would (RFC 3261 §12.2.1.1:
-        that side's remote target and route set)."""
-        pop_own_routes(request, self._is_ours)
-        if targets_us(request, self._is_ours):
-            towards_other, peer = dialog.towards("callee" if side == "caller" else "caller")
-            uri, routes = towards_other.request_target()
-            request.set_uri(uri)
-            for route in routes:
-                request.headers.add("Route", route)
-            destination = next_hop(request) if routes else peer
-        else:
-            destination = next_hop(request)
-        if destination is None or self._is_ours(destination.host, destination.port):
-            return None
-        return destination
-
-    def _forward_in_dialog(self, request: Request, destination: Peer, dialog, side) -> Request:
-        forwarded = Request(request.method, request.uri, request.headers.copy(), request.body)
-        strip_own_credentials(forwarded, self._domain)
-        forwards = request.max_forwards
-        forwarded.headers.set("Max-Forwards", str((70 if forwards is None else forwards) - 1))
-        if dialog is not None and dialog.cseq_offset and side == "caller":
-            forwarded.headers.set("CSeq", f"{request.cseq.number + dialog.cseq_offset} "
-                                          f"{request.cseq.method}")
-        if dialog is not None and (dialog.callee_from or dialog.hide_caller):
-            present_in_dialog(forwarded, dialog, side, self.stack.via_for(destination),
-                              self.stack.local_uri(destination))
-        else:
-            forwarded.headers.insert_before("Via", self.stack.via_for(destination))
-        forwarded.invalidate()
-        return forwarded
 
     @staticmethod
     def _call_key(request: Request) -> tuple:

@@ -14,7 +14,7 @@ from twisted.logger import Logger
 
 from ..sip.fields import parse_name_addr
 from ..sip.message import Request
-from ..sip.uri import SipUri, TelUri
+from ..sip.uri import number_part
 from ..stir.attestation import NumberIsOurs, Origination, attestation_level
 from ..stir.signing import Signer
 from .caller_id import allowed_caller_ids
@@ -55,11 +55,8 @@ def _e164(text: str | None) -> str | None:
 
 
 def _number_of(uri, number_format: str) -> str | None:
-    if isinstance(uri, SipUri) and uri.user:
-        text = uri.user.split(";", 1)[0]
-    elif isinstance(uri, TelUri):
-        text = uri.number
-    else:
+    text = number_part(uri)
+    if text is None:
         return None
     try:
         return normalise(text, number_format)

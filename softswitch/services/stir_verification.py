@@ -12,7 +12,7 @@ from twisted.logger import Logger
 
 from ..sip.fields import parse_name_addr
 from ..sip.message import Request
-from ..sip.uri import SipUri, TelUri
+from ..sip.uri import number_part
 from ..stir.verify import (
     FAILED,
     NO_VALIDATION,
@@ -73,22 +73,14 @@ class CallVerification:
 def call_numbers(request: Request, number_format: str) -> CallNumbers:
     """The caller's numbers (From and P-Asserted-Identity) and the callee's (Request-URI
     and To), as sent and in E.164 under the trunk's number format."""
-    orig = [_user(request.from_.uri)]
+    orig = [number_part(request.from_.uri)]
     for value in request.headers.values("P-Asserted-Identity")[:2]:
         try:
-            orig.append(_user(parse_name_addr(value.split(",")[0]).uri))
+            orig.append(number_part(parse_name_addr(value.split(",")[0]).uri))
         except Exception:  # an unreadable PAI names no number
             continue
-    dest = [_user(request.ruri), _user(request.to.uri)]
+    dest = [number_part(request.ruri), number_part(request.to.uri)]
     return CallNumbers.of(_with_e164(orig, number_format), _with_e164(dest, number_format))
-
-
-def _user(uri) -> str | None:
-    if isinstance(uri, SipUri) and uri.user:
-        return uri.user.split(";", 1)[0]
-    if isinstance(uri, TelUri):
-        return uri.number
-    return None
 
 
 def _with_e164(numbers, number_format: str) -> list[str]:

@@ -129,6 +129,16 @@ class AbsoluteUri:
 Uri = SipUri | TelUri | AbsoluteUri
 
 
+def number_part(uri) -> str | None:
+    """The number (or user name) a URI names: a sip: URI's user before any ';'
+    (user=phone and visual separators), a tel: URI's number; None for others."""
+    if isinstance(uri, SipUri):
+        return None if uri.user is None else uri.user.split(";", 1)[0]
+    if isinstance(uri, TelUri):
+        return uri.number
+    return None
+
+
 def parse_uri(text: str) -> Uri:
     if len(text) > MAX_URI_LENGTH:
         raise RemoteProtocolError("URI too long", 414)

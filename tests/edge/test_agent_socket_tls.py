@@ -22,7 +22,7 @@ from softswitch import config
 from softswitch.config import ConfigError
 from softswitch.edge.agent.websocket import AgentRefused, connect_agent, load_trust_root
 from softswitch.edge.polling.read_group import ReadGroup
-from softswitch.tap import agent_trust_root
+from softswitch.compose.trust import agent_trust_root
 
 
 def _name(common_name: str) -> x509.Name:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from memory_switch import Switch, authorization
 
-from softswitch.edge.sip.endpoint import SipEndpoint
+from softswitch.edge.sip.endpoint import LocalAddresses, SipEndpoint
 from softswitch.metrics import Metrics
 from softswitch.services.ports import LateTransactionUser
 from softswitch.sip.message import parse_message
@@ -131,3 +131,17 @@ def test_register_over_the_wire(endpoint):
     assert ok.status == 200
     [binding] = switch.location.lookup("sip:alice@example.com")
     assert binding.received == "udp:192.0.2.10:5062"
+
+
+def test_our_addresses_are_the_bound_ones_and_our_advertised_names_on_a_bound_port():
+    addresses = LocalAddresses("Switch.Example.com")
+    addresses.bind("udp", "192.0.2.10", 5060)
+    addresses.bind("tcp", "192.0.2.10", 5062)
+    addresses.bind("udp", "192.0.2.99", 5999)  # a second bind of a transport: ignored
+    assert addresses.is_ours("192.0.2.10", 5060) and addresses.is_ours("192.0.2.10", 5062)
+    assert addresses.is_ours("switch.example.com", 5062)
+    assert addresses.is_ours("[SWITCH.example.com]", 5060)
+    assert not addresses.is_ours("192.0.2.10", 5070)
+    assert not addresses.is_ours("192.0.2.99", 5999)
+    assert not addresses.is_ours("192.0.2.11", 5060)
+    assert addresses.for_peer(Peer("tcp", "203.0.113.5", 5060)) == ("Switch.Example.com", 5062)

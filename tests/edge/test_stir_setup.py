@@ -7,7 +7,8 @@ from twisted.internet.task import Clock
 
 from softswitch import config
 from softswitch.services.routing import SnapshotHolder
-from softswitch.tap import StartupError, build_stir
+from softswitch.compose.trust import build_stir
+from softswitch.edge.sip.service import StartupError
 
 
 def settings(**stir):

@@ -194,6 +194,28 @@ def test_a_phone_on_a_gateways_address_but_another_port_has_a_phones_budget():
     assert from_phone[:2] == [None, None] and "rate" in from_phone[2:]
 
 
+def test_the_gateways_peer_is_looked_up_once_until_the_trunks_change():
+    gateway = ["198.51.100.1", 5060, "udp"]
+    lookups = []
+
+    def is_trunk_peer(host, port, transport):
+        lookups.append(port)
+        return [host, port, transport] == gateway
+
+    guard = GuardPolicy(GuardConfig(invite_burst=2, flood_drops=1),
+                        is_trunk=lambda host: host == gateway[0], is_trunk_peer=is_trunk_peer)
+    invite = b"INVITE sip:x@y SIP/2.0\r\n\r\n"
+    assert [guard.check(invite, "198.51.100.1", T0, 5060) for _ in range(5)] == [None] * 5
+    assert lookups == [5060]
+    # The gateway moved to another port: its old port is a phone's from now on.
+    gateway[1] = 5080
+    guard.trunks_changed()
+    from_old_port = [guard.check(invite, "198.51.100.1", T0, 5060) for _ in range(4)]
+    assert from_old_port[:2] == [None, None] and "rate" in from_old_port[2:]
+    assert [guard.check(invite, "198.51.100.1", T0, 5080) for _ in range(5)] == [None] * 5
+    assert lookups == [5060] + [5060] * 4 + [5080]
+
+
 def test_manual_bans_of_addresses_and_networks():
     guard = policy()
     ban = guard.ban("203.0.113.0/24", 100, T0)

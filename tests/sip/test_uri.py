@@ -17,6 +17,7 @@ from softswitch.sip.uri import (
     TelUri,
     canonical_user,
     host_for_socket,
+    number_part,
     parse_hostport,
     parse_uri,
 )
@@ -348,3 +349,14 @@ def test_params_split_path_matches_the_scanner(params, extra):
     text = "".join(params) + extra
     assert _outcome(parse_params, text) == _outcome(
         lambda t: _parse_params_quoted(t, "header"), text)
+
+
+@pytest.mark.parametrize("text, number", [
+    ("sip:+14155550100;phone-context=x;user=phone@example.com;user=phone", "+14155550100"),
+    ("sip:alice@example.com", "alice"),
+    ("sip:example.com", None),
+    ("tel:+14155550100;ext=1", "+14155550100"),
+    ("urn:service:sos", None),
+])
+def test_the_number_part_of_a_uri(text, number):
+    assert number_part(parse_uri(text)) == number

@@ -38,16 +38,24 @@ class LocalAddresses:
     def __init__(self, advertise: str = ""):
         self._advertise = advertise
         self._bound: dict[str, tuple[str, int]] = {}
+        # is_ours, asked several times per message: the bound pairs and their ports.
+        self._bound_pairs: set[tuple[str, int]] = set()
+        self._bound_ports: set[int] = set()
         self._used: set[str] = {advertise.lower()} if advertise else set()
         self._routes: dict[str, str] = {}  # remote host -> our source address towards it
 
     def bind(self, transport: str, host: str, port: int) -> None:
-        self._bound.setdefault(transport, (host, port))
+        if transport not in self._bound:
+            self._bound[transport] = (host, port)
+            self._bound_pairs.add((host, port))
+            self._bound_ports.add(port)
 
     def is_ours(self, host: str, port: int) -> bool:
+        """A bound address, or any name we gave ourselves, on a bound port."""
+        if port not in self._bound_ports:
+            return False
         host = host.strip("[]").lower()
-        return any(port == bound_port and (host == bound_host or host in self._used)
-                   for bound_host, bound_port in self._bound.values())
+        return host in self._used or (host, port) in self._bound_pairs
 
     def for_peer(self, peer: Peer) -> tuple[str, int]:
         host, port = self._bound.get(peer.transport) or self._bound.get("udp") or ("127.0.0.1", 5060)
@@ -246,17 +254,18 @@ class SipEndpoint:
 
     def respond(self, key, response) -> None:
         self._count_response(response)
-        self._process(self._layer.send_response(key, response, self.seconds()), self.seconds())
+        now = self.seconds()
+        self._process(self._layer.send_response(key, response, now), now)
         self._arm_timer()
 
     def send_request(self, request, destination: Peer, handler):
         metrics = self._metrics
         metrics.child(metrics.sip_requests_sent, method_label(request.method)).inc()
-        key, events = self._layer.send_request(request, destination, destination.reliable,
-                                               self.seconds())
+        now = self.seconds()
+        key, events = self._layer.send_request(request, destination, destination.reliable, now)
         metrics.child(metrics.transactions_created, _kind(key)).inc()
         self._handlers[key] = handler
-        self._process(events, self.seconds())
+        self._process(events, now)
         self._arm_timer()
         return key
 
@@ -310,7 +319,8 @@ class SipEndpoint:
     def _transport_failed(self, key) -> None:
         if key is None:
             return
-        self._process(self._layer.transport_error(key, self.seconds()), self.seconds())
+        now = self.seconds()
+        self._process(self._layer.transport_error(key, now), now)
         self._arm_timer()
 
     # -- timers -----------------------------------------------------------------------
