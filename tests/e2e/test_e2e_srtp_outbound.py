@@ -67,7 +67,8 @@ def lab(tmp_path_factory):
                              media_encryption="sdes")],
             outbound=[OutboundRow("1202", ("plain", "secure"))],
             numbers=[NumberRow(DID, (("trunk", "plain"), ("trunk", "secure")))]))
-        seed_agents(switch.db_url, [AgentRow(name, f"ws://127.0.0.1:{server.port}/{name}")
+        seed_agents(switch.db_url, [AgentRow(name, f"ws://127.0.0.1:{server.port}/{name}",
+                                             caller_ids=(OURS,))
                                     for name in ("direct", "failover", "refused")], [])
         api = AdminApi(switch, create_api_token(switch.db_url))
         switch.start()
