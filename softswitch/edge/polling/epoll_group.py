@@ -12,13 +12,14 @@ the caller-audio latency of 300 calls on one core). Like `_read`, it must not ra
 slices of that many, so that a packet pays almost nothing for it."""
 
 import select
+from abc import ABC, abstractmethod
 from typing import Callable
 
 MAX_BATCH = 512  # ready descriptors served per reactor wake-up
 READS_BETWEEN = 8  # members read between two calls of `between_reads`
 
 
-class EpollGroup:
+class EpollGroup(ABC):
     log_prefix = "EpollGroup"
 
     def __init__(self, reactor, between_reads: Callable[[], None] | None = None):
@@ -70,6 +71,6 @@ class EpollGroup:
                 between()
             self._read(ready[start:start + READS_BETWEEN])
 
+    @abstractmethod
     def _read(self, ready: list) -> None:
         """Read the members `ready` names ((fd, events) pairs from epoll)."""
-        raise NotImplementedError

@@ -20,6 +20,8 @@ What both sides do the same way is here, once:
 Its owner (a call: calls.call, or a transfer) hears one typed event stream,
 `owner.leg_event(leg, event)` (calls.events)."""
 
+from abc import ABC, abstractmethod
+
 from twisted.logger import Logger
 
 from ...media.dtmf import parse_info_dtmf
@@ -39,7 +41,7 @@ from .legs import SipLegs
 log = Logger()
 
 
-class SipLeg:
+class SipLeg(ABC):
     """The state and in-dialog behaviour both sides share. `contact_peer` is the peer
     our Contact and Via are chosen for; `legs` the table that routes the far end's
     requests to the leg once its dialog is up."""
@@ -72,14 +74,14 @@ class SipLeg:
         """No more events will come (the owner knows the outcome or gave up)."""
         return self._done
 
+    @abstractmethod
     def next_hop(self) -> Peer:
         """Where requests within the dialog go."""
-        raise NotImplementedError
 
+    @abstractmethod
     def hang_up(self) -> None:
         """End the leg from our side: BYE (a UAC leg not answered yet: CANCEL). The
         owner asked, so it hears no event of it."""
-        raise NotImplementedError
 
     # -- the dialog's life ----------------------------------------------------------------
     def _dialog_up(self) -> bool:
